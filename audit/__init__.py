@@ -1,0 +1,1 @@
+"""Audit: the record of what happened, from configuration changes to every hop of a call."""

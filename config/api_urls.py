@@ -1,0 +1,3 @@
+"""The management REST API, /api/v1/. Every resource lives under a workspace."""
+
+urlpatterns: list = []

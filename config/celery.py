@@ -1,0 +1,18 @@
+"""The Celery app and the beat schedule, in one place."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("gatehouse")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "servers.refresh_catalogs": {
+        "task": "servers.refresh_catalogs",
+        "schedule": 300.0,
+    },
+}

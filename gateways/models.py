@@ -1,0 +1,94 @@
+"""Gateways, their provisioning to teams, and assignments of servers to them."""
+
+from django.core.validators import RegexValidator
+from django.db import models
+
+from servers.models import Server
+from teams.models import Team, Workspace, slug_validator
+from teams.scoping import WorkspaceManager
+
+namespace_validator = RegexValidator(
+    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9_-]{0,30}[a-zA-Z0-9])?)?$",
+    "Use up to 32 letters, digits, '-' and '_', starting and ending with a letter or digit.",
+)
+
+
+class Gateway(models.Model):
+    """One governed MCP URL: /mcp/<workspace>/<slug>."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="gateways")
+    slug = models.SlugField(max_length=50, validators=[slug_validator])
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    teams = models.ManyToManyField(Team, blank=True, related_name="gateways")
+    config_version = models.PositiveBigIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = WorkspaceManager()
+
+    class Meta:
+        ordering = ["workspace", "slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "slug"], name="gateway_unique_slug"),
+        ]
+
+    def __str__(self):
+        return f"{self.workspace.slug}/{self.slug}"
+
+
+class Assignment(models.Model):
+    """A server on a gateway, with its namespace, identity scheme and curation policy."""
+
+    class PrefixMode(models.TextChoices):
+        ALWAYS = "always", "Always prefix"
+        NEVER = "never", "Never prefix"
+        CONDITIONAL = "conditional", "Prefix only on collision"
+
+    class IdentityScheme(models.TextChoices):
+        NONE = "none", "None"
+        SERVICE_ACCOUNT = "service_account", "Shared service account"
+        USER_OAUTH = "user_oauth", "Each person's own OAuth identity"
+        MANUAL = "manual", "Manual token or headers"
+
+    class ToolMode(models.TextChoices):
+        ALL = "all", "All tools"
+        SELECTED = "selected", "Selected tools"
+        READ_ONLY = "read_only", "Read-only tools"
+        NONE = "none", "No tools"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="assignments")
+    server = models.ForeignKey(Server, on_delete=models.CASCADE, related_name="assignments")
+    namespace = models.CharField(max_length=32, blank=True, validators=[namespace_validator])
+    prefix_mode = models.CharField(
+        max_length=12, choices=PrefixMode.choices, default=PrefixMode.ALWAYS
+    )
+    identity_scheme = models.CharField(
+        max_length=20, choices=IdentityScheme.choices, default=IdentityScheme.NONE
+    )
+    tool_mode = models.CharField(max_length=12, choices=ToolMode.choices, default=ToolMode.ALL)
+    tool_allow = models.JSONField(default=list, blank=True)
+    tool_overrides = models.JSONField(
+        default=dict, blank=True, help_text="{upstream_name: {name, description}}"
+    )
+    prompts_enabled = models.BooleanField(default=True)
+    resources_enabled = models.BooleanField(default=True)
+    timeout_seconds = models.FloatField(null=True, blank=True)
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = WorkspaceManager()
+
+    class Meta:
+        ordering = ["gateway", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["gateway", "namespace"],
+                condition=~models.Q(namespace=""),
+                name="assignment_unique_namespace",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.gateway} <- {self.server.name} as {self.namespace or '(none)'}"

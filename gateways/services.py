@@ -1,0 +1,190 @@
+"""Writes of the gateways app. Every change to what a gateway serves bumps its config_version."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+
+from audit.services import record_change
+from gateways.errors import InvalidToolPolicy, NamespaceTaken
+from gateways.models import Assignment, Gateway
+from servers.models import Server
+from teams.errors import Conflict, ValidationFailed
+from teams.models import Team
+
+
+def _clean(instance, exclude=("workspace",)):
+    try:
+        instance.full_clean(exclude=list(exclude), validate_constraints=False)
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise ValidationFailed(" ".join(messages), field=field) from exc
+
+
+def bump_config_version(gateway: Gateway) -> None:
+    Gateway.objects.filter(pk=gateway.pk).update(config_version=F("config_version") + 1)
+    gateway.refresh_from_db(fields=["config_version"])
+
+
+@transaction.atomic
+def create_gateway(*, workspace, slug: str, name: str, actor, description: str = "") -> Gateway:
+    gateway = Gateway(workspace=workspace, slug=slug, name=name, description=description)
+    _clean(gateway)
+    if Gateway.objects.for_workspace(workspace).filter(slug=slug).exists():
+        raise Conflict(f"A gateway with slug '{slug}' already exists.", field="slug")
+    gateway.save()
+    record_change(workspace=workspace, actor=actor, action="gateway.create", target=gateway)
+    return gateway
+
+
+@transaction.atomic
+def update_gateway(
+    *, gateway: Gateway, actor, name: str | None = None, description: str | None = None
+) -> Gateway:
+    if name is not None:
+        gateway.name = name
+    if description is not None:
+        gateway.description = description
+    _clean(gateway)
+    gateway.config_version = F("config_version") + 1
+    gateway.save()
+    gateway.refresh_from_db()
+    record_change(workspace=gateway.workspace, actor=actor, action="gateway.update", target=gateway)
+    return gateway
+
+
+@transaction.atomic
+def delete_gateway(*, gateway: Gateway, actor) -> None:
+    record_change(workspace=gateway.workspace, actor=actor, action="gateway.delete", target=gateway)
+    gateway.delete()
+
+
+@transaction.atomic
+def provision_teams(*, gateway: Gateway, team_slugs, actor) -> Gateway:
+    slugs = list(dict.fromkeys(team_slugs))
+    teams = list(Team.objects.for_workspace(gateway.workspace_id).filter(slug__in=slugs))
+    missing = sorted(set(slugs) - {t.slug for t in teams})
+    if missing:
+        raise ValidationFailed(f"Unknown teams: {', '.join(missing)}.", field="teams")
+    gateway.teams.set(teams)
+    bump_config_version(gateway)
+    record_change(
+        workspace=gateway.workspace,
+        actor=actor,
+        action="gateway.provision",
+        target=gateway,
+        detail={"teams": sorted(slugs)},
+    )
+    return gateway
+
+
+def _check_policy(assignment: Assignment) -> None:
+    if assignment.tool_mode == Assignment.ToolMode.SELECTED:
+        allow = assignment.tool_allow
+        if not isinstance(allow, list) or not all(isinstance(n, str) and n for n in allow):
+            raise InvalidToolPolicy("'allow' must be a list of tool names.", field="tool_allow")
+    elif assignment.tool_allow:
+        raise InvalidToolPolicy(
+            "An allow-list only applies to the 'selected' tool mode.", field="tool_allow"
+        )
+    overrides = assignment.tool_overrides
+    if not isinstance(overrides, dict) or not all(
+        isinstance(v, dict) and set(v) <= {"name", "description"} for v in overrides.values()
+    ):
+        raise InvalidToolPolicy(
+            "Tool overrides map an upstream tool name to {name, description}.",
+            field="tool_overrides",
+        )
+    if assignment.prefix_mode == Assignment.PrefixMode.ALWAYS and not assignment.namespace:
+        raise ValidationFailed("Prefix mode 'always' needs a namespace.", field="namespace")
+
+
+def _check_namespace_free(assignment: Assignment) -> None:
+    if not assignment.namespace:
+        return
+    taken = (
+        Assignment.objects.for_workspace(assignment.workspace_id)
+        .filter(gateway_id=assignment.gateway_id, namespace=assignment.namespace)
+        .exclude(pk=assignment.pk)
+        .exists()
+    )
+    if taken:
+        raise NamespaceTaken(
+            f"The namespace '{assignment.namespace}' is already used on this gateway.",
+            field="namespace",
+        )
+
+
+_ASSIGNMENT_FIELDS = {
+    "namespace",
+    "prefix_mode",
+    "identity_scheme",
+    "tool_mode",
+    "tool_allow",
+    "tool_overrides",
+    "prompts_enabled",
+    "resources_enabled",
+    "timeout_seconds",
+    "position",
+}
+
+
+@transaction.atomic
+def assign_server(*, gateway: Gateway, server: Server, actor, **fields) -> Assignment:
+    unknown = set(fields) - _ASSIGNMENT_FIELDS
+    if unknown:
+        raise ValidationFailed(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    if server.workspace_id != gateway.workspace_id:
+        raise ValidationFailed("Unknown server.", field="server")
+    fields.setdefault("namespace", server.name[:32].replace("-", "_"))
+    if "position" not in fields:
+        fields["position"] = gateway.assignments.count()
+    assignment = Assignment(workspace_id=gateway.workspace_id, gateway=gateway, server=server)
+    for key, value in fields.items():
+        setattr(assignment, key, value)
+    _clean(assignment, exclude=("workspace", "gateway", "server"))
+    _check_policy(assignment)
+    _check_namespace_free(assignment)
+    assignment.save()
+    bump_config_version(gateway)
+    record_change(
+        workspace=gateway.workspace,
+        actor=actor,
+        action="assignment.create",
+        target=assignment,
+        detail={"server": server.name, "namespace": assignment.namespace},
+    )
+    return assignment
+
+
+@transaction.atomic
+def update_assignment(*, assignment: Assignment, actor, **changes) -> Assignment:
+    unknown = set(changes) - _ASSIGNMENT_FIELDS
+    if unknown:
+        raise ValidationFailed(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    if changes.get("tool_mode") not in (None, Assignment.ToolMode.SELECTED):
+        changes.setdefault("tool_allow", [])
+    for key, value in changes.items():
+        setattr(assignment, key, value)
+    _clean(assignment, exclude=("workspace", "gateway", "server"))
+    _check_policy(assignment)
+    _check_namespace_free(assignment)
+    assignment.save()
+    bump_config_version(assignment.gateway)
+    record_change(
+        workspace=assignment.gateway.workspace,
+        actor=actor,
+        action="assignment.update",
+        target=assignment,
+        detail={"fields": sorted(changes)},
+    )
+    return assignment
+
+
+@transaction.atomic
+def unassign_server(*, assignment: Assignment, actor) -> None:
+    gateway = assignment.gateway
+    record_change(
+        workspace=gateway.workspace, actor=actor, action="assignment.delete", target=assignment
+    )
+    assignment.delete()
+    bump_config_version(gateway)

@@ -1,0 +1,1 @@
+"""Identities: how callers authenticate to gateways, and how gateways present identity upstream."""

@@ -1,0 +1,1 @@
+"""Rule definitions arrive with the rules engine."""

@@ -1,0 +1,1 @@
+"""Upstream MCP servers: definitions, discovered catalogs, health, and the upstream client pool."""

@@ -1,0 +1,100 @@
+"""Writes of the servers app."""
+
+from django.apps import apps
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+
+from audit.services import record_change
+from servers.models import Server
+from servers.validation import normalise_server_fields
+from teams.errors import Conflict, ValidationFailed
+
+_FIELDS = ("description", "kind", "transport", "url", "command", "args", "env")
+
+
+def _validated(server: Server) -> Server:
+    server.transport, server.url, server.command, server.args, server.env = normalise_server_fields(
+        kind=server.kind,
+        transport=server.transport or None,
+        url=server.url,
+        command=server.command,
+        args=server.args,
+        env=server.env,
+    )
+    try:
+        server.full_clean(exclude=["workspace", "catalog"], validate_constraints=False)
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise ValidationFailed(" ".join(messages), field=field) from exc
+    return server
+
+
+@transaction.atomic
+def create_server(
+    *,
+    workspace,
+    name: str,
+    kind: str = "remote",
+    actor,
+    transport: str = "",
+    url: str = "",
+    command: str = "",
+    args=(),
+    env=None,
+    description: str = "",
+) -> Server:
+    server = Server(
+        workspace=workspace,
+        name=name,
+        kind=kind,
+        transport=transport,
+        url=url,
+        command=command,
+        args=list(args),
+        env=env or {},
+        description=description,
+    )
+    _validated(server)
+    if Server.objects.for_workspace(workspace).filter(name=name).exists():
+        raise Conflict(f"A server named '{name}' already exists.", field="name")
+    server.save()
+    record_change(workspace=workspace, actor=actor, action="server.create", target=server)
+    return server
+
+
+@transaction.atomic
+def update_server(*, server: Server, actor, **changes) -> Server:
+    unknown = set(changes) - set(_FIELDS)
+    if unknown:
+        raise ValidationFailed(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    if "kind" in changes and "transport" not in changes:
+        changes["transport"] = ""
+    for field, value in changes.items():
+        setattr(server, field, value)
+    _validated(server)
+    server.save()
+    _bump_gateways_of(server)
+    record_change(
+        workspace=server.workspace,
+        actor=actor,
+        action="server.update",
+        target=server,
+        detail={"fields": sorted(changes)},
+    )
+    return server
+
+
+@transaction.atomic
+def delete_server(*, server: Server, actor) -> None:
+    _bump_gateways_of(server)
+    record_change(workspace=server.workspace, actor=actor, action="server.delete", target=server)
+    server.delete()
+
+
+def _bump_gateways_of(server: Server) -> None:
+    # Looked up by name: gateways depends on servers, never the reverse.
+    gateway_model = apps.get_model("gateways", "Gateway")
+    gateway_model.objects.filter(assignments__server=server).update(
+        config_version=F("config_version") + 1
+    )

@@ -1,0 +1,36 @@
+"""Checks that a server definition is complete for its kind."""
+
+from urllib.parse import urlsplit
+
+from teams.errors import ValidationFailed
+
+
+def normalise_server_fields(*, kind: str, transport: str | None, url: str, command: str, args, env):
+    """Return (transport, url, command, args, env) consistent with `kind`, or raise."""
+    args = list(args or [])
+    env = dict(env or {})
+    if not all(isinstance(a, str) for a in args):
+        raise ValidationFailed("Every argument must be a string.", field="args")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise ValidationFailed("Environment names and values must be strings.", field="env")
+    if kind == "remote":
+        if not url:
+            raise ValidationFailed("A remote server needs a URL.", field="url")
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValidationFailed(f"'{url}' is not an http(s) URL.", field="url")
+        if command:
+            raise ValidationFailed("A remote server has no command.", field="command")
+        transport = transport or "streamable_http"
+        if transport not in {"streamable_http", "sse"}:
+            raise ValidationFailed(
+                "A remote server speaks streamable_http or sse.", field="transport"
+            )
+        return transport, url, "", [], {}
+    if kind in {"managed", "workstation"}:
+        if not command:
+            raise ValidationFailed(f"A {kind} server needs a command.", field="command")
+        if url:
+            raise ValidationFailed(f"A {kind} server has no URL.", field="url")
+        return "stdio", "", command, args, env
+    raise ValidationFailed(f"Unknown server kind '{kind}'.", field="kind")

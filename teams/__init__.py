@@ -1,0 +1,1 @@
+"""Tenancy: workspaces, people, roles made of capabilities, and teams."""

@@ -1,0 +1,17 @@
+"""Maps domain errors to HTTP answers once, for the whole API."""
+
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from teams.errors import CapabilityRequired, GatehouseError
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, GatehouseError):
+        body = {"detail": exc.message}
+        if exc.field:
+            body["field"] = exc.field
+        if isinstance(exc, CapabilityRequired):
+            body["capability"] = exc.capability
+        return Response(body, status=exc.status)
+    return drf_exception_handler(exc, context)

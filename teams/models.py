@@ -1,0 +1,133 @@
+"""Workspaces (the tenant), people, memberships, roles and teams."""
+
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.validators import RegexValidator
+from django.db import models
+
+from teams.capabilities import ALL_KEYS
+from teams.scoping import WorkspaceManager
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$",
+    "Use 1-50 lowercase letters, digits and hyphens, not starting or ending with a hyphen.",
+)
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email, password, **extra):
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email, password=None, **extra):
+        extra["is_staff"] = True
+        extra["is_superuser"] = True
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractUser):
+    """A person; signs in by email. Belongs to workspaces through memberships."""
+
+    username = None
+    email = models.EmailField("email address", unique=True)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = UserManager()
+
+    def __str__(self):
+        return self.email
+
+
+class Workspace(models.Model):
+    """The tenant. Every domain row belongs to exactly one workspace."""
+
+    slug = models.SlugField(max_length=50, unique=True, validators=[slug_validator])
+    name = models.CharField(max_length=120)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self):
+        return self.slug
+
+
+class Role(models.Model):
+    """A named set of capabilities. Built-in roles are seeded per workspace."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="roles")
+    key = models.SlugField(max_length=50, validators=[slug_validator])
+    name = models.CharField(max_length=120)
+    capabilities = models.JSONField(default=list, blank=True)
+    builtin = models.BooleanField(default=False)
+    locked = models.BooleanField(default=False, help_text="Locked roles cannot be edited.")
+
+    objects = WorkspaceManager()
+
+    class Meta:
+        ordering = ["workspace", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="role_unique_key"),
+        ]
+
+    def __str__(self):
+        return f"{self.workspace.slug}/{self.key}"
+
+    @property
+    def capability_set(self) -> frozenset[str]:
+        return frozenset(self.capabilities) & ALL_KEYS
+
+
+class Team(models.Model):
+    """A group of members; gateways are provisioned to teams."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="teams")
+    slug = models.SlugField(max_length=50, validators=[slug_validator])
+    name = models.CharField(max_length=120)
+
+    objects = WorkspaceManager()
+
+    class Meta:
+        ordering = ["workspace", "slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "slug"], name="team_unique_slug"),
+        ]
+
+    def __str__(self):
+        return f"{self.workspace.slug}/{self.slug}"
+
+
+class Membership(models.Model):
+    """A person in a workspace, with exactly one role and any number of teams."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="memberships")
+    teams = models.ManyToManyField(Team, blank=True, related_name="memberships")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = WorkspaceManager()
+
+    class Meta:
+        ordering = ["workspace", "user__email"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "user"], name="membership_unique_user"),
+        ]
+
+    def __str__(self):
+        return f"{self.user.email} in {self.workspace.slug}"
+
+    def has(self, capability: str) -> bool:
+        return capability in self.role.capability_set

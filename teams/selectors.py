@@ -1,0 +1,40 @@
+"""Reads of the tenancy app: workspaces, memberships, roles and teams, always scoped."""
+
+from django.http import Http404
+
+from teams.models import Membership, Role, Team, Workspace
+from teams.scoping import get_scoped_or_404
+
+
+def membership_for(*, user, workspace_slug: str) -> Membership:
+    """The caller's membership in a workspace; a workspace they are not in is a 404."""
+    if user is None or not user.is_authenticated:
+        raise Http404("No workspace matches the given query.")
+    try:
+        return Membership.objects.select_related("workspace", "role").get(
+            workspace__slug=workspace_slug, user=user
+        )
+    except Membership.DoesNotExist as exc:
+        raise Http404("No workspace matches the given query.") from exc
+
+
+def workspaces_of(user):
+    return Workspace.objects.filter(memberships__user=user).order_by("slug")
+
+
+def access_team(workspace, slug: str) -> Team:
+    return get_scoped_or_404(Team.objects, workspace, slug=slug)
+
+
+def access_role(workspace, key: str) -> Role:
+    return get_scoped_or_404(Role.objects, workspace, key=key)
+
+
+def access_membership(workspace, member_id) -> Membership:
+    return get_scoped_or_404(
+        Membership.objects.select_related("user", "role"), workspace, pk=member_id
+    )
+
+
+def team_ids_of(membership: Membership) -> list[int]:
+    return list(membership.teams.values_list("pk", flat=True))
