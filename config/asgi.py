@@ -1,4 +1,4 @@
-"""ASGI entry point: Channels routing in front of Django."""
+"""ASGI entry point: the MCP data plane under /mcp/, Django (through Channels) for the rest."""
 
 import os
 
@@ -7,6 +7,29 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402  (after Django is set up)
+# Imported after Django is set up: these modules use models and settings.
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from gateways.endpoint import endpoint  # noqa: E402
+from servers.upstream import close_http_session  # noqa: E402
+
+
+async def http_router(scope, receive, send):
+    if scope["path"].startswith("/mcp/"):
+        await endpoint(scope, receive, send)
+    else:
+        await django_asgi_app(scope, receive, send)
+
+
+async def lifespan(scope, receive, send):
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await close_http_session()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+application = ProtocolTypeRouter({"http": http_router, "lifespan": lifespan})

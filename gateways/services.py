@@ -5,6 +5,7 @@ from django.db import transaction
 from django.db.models import F
 
 from audit.services import record_change
+from gateways import config_events
 from gateways.errors import InvalidToolPolicy, NamespaceTaken
 from gateways.models import Assignment, Gateway
 from servers.models import Server
@@ -23,6 +24,9 @@ def _clean(instance, exclude=("workspace",)):
 def bump_config_version(gateway: Gateway) -> None:
     Gateway.objects.filter(pk=gateway.pk).update(config_version=F("config_version") + 1)
     gateway.refresh_from_db(fields=["config_version"])
+    config_events.gateway_changed(
+        workspace_id=gateway.workspace_id, slug=gateway.slug, gateway_id=gateway.pk
+    )
 
 
 @transaction.atomic
@@ -32,6 +36,9 @@ def create_gateway(*, workspace, slug: str, name: str, actor, description: str =
     if Gateway.objects.for_workspace(workspace).filter(slug=slug).exists():
         raise Conflict(f"A gateway with slug '{slug}' already exists.", field="slug")
     gateway.save()
+    config_events.gateway_changed(
+        workspace_id=workspace.pk, slug=gateway.slug, gateway_id=gateway.pk
+    )
     record_change(workspace=workspace, actor=actor, action="gateway.create", target=gateway)
     return gateway
 
@@ -45,9 +52,8 @@ def update_gateway(
     if description is not None:
         gateway.description = description
     _clean(gateway)
-    gateway.config_version = F("config_version") + 1
     gateway.save()
-    gateway.refresh_from_db()
+    bump_config_version(gateway)
     record_change(workspace=gateway.workspace, actor=actor, action="gateway.update", target=gateway)
     return gateway
 
@@ -55,6 +61,9 @@ def update_gateway(
 @transaction.atomic
 def delete_gateway(*, gateway: Gateway, actor) -> None:
     record_change(workspace=gateway.workspace, actor=actor, action="gateway.delete", target=gateway)
+    config_events.gateway_changed(
+        workspace_id=gateway.workspace_id, slug=gateway.slug, gateway_id=gateway.pk
+    )
     gateway.delete()
 
 

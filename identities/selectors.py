@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from identities import tokens
 from identities.models import ApiToken
+from teams.capabilities import GATEWAYS_USE_ALL
 from teams.scoping import get_scoped_or_404
 
 
@@ -38,3 +39,16 @@ def touch(token: ApiToken) -> None:
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
+
+
+def gateway_for_token(membership, slug: str):
+    """The gateway `slug` if the member may use it (so a token may be scoped to it), else None.
+
+    The same rule as `gateways.selectors.gateways_visible_to`, reached through the token's
+    foreign key so identities does not import gateways (gateways depends on identities).
+    """
+    gateway_model = ApiToken._meta.get_field("gateway").related_model
+    gateways = gateway_model.objects.for_workspace(membership.workspace).filter(slug=slug)
+    if not membership.has(GATEWAYS_USE_ALL):
+        gateways = gateways.filter(teams__memberships=membership)
+    return gateways.distinct().first()

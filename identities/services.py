@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -55,5 +56,8 @@ def revoke_token(*, token: ApiToken, actor) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        # The data plane caches token lookups under this key; drop it so the next call is refused.
+        digest = token.digest
+        transaction.on_commit(lambda: cache.delete(f"tok:{digest}"))
         record_change(workspace=token.workspace, actor=actor, action="token.revoke", target=token)
     return token

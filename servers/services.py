@@ -8,6 +8,7 @@ from django.db.models import F
 from audit.services import record_change
 from servers.models import Server
 from servers.validation import normalise_server_fields
+from teams import workspace_epoch
 from teams.errors import Conflict, ValidationFailed
 
 _FIELDS = ("description", "kind", "transport", "url", "command", "args", "env")
@@ -98,3 +99,4 @@ def _bump_gateways_of(server: Server) -> None:
     gateway_model.objects.filter(assignments__server=server).update(
         config_version=F("config_version") + 1
     )
+    workspace_epoch.bump(server.workspace_id)

@@ -114,7 +114,7 @@ class Membership(models.Model):
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
-    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="memberships")
+    role = models.ForeignKey(Role, on_delete=models.RESTRICT, related_name="memberships")
     teams = models.ManyToManyField(Team, blank=True, related_name="memberships")
     created_at = models.DateTimeField(auto_now_add=True)
 

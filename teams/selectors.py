@@ -38,3 +38,35 @@ def access_membership(workspace, member_id) -> Membership:
 
 def team_ids_of(membership: Membership) -> list[int]:
     return list(membership.teams.values_list("pk", flat=True))
+
+
+def memberships_of(user):
+    """The caller's memberships with their workspace and role, for the workspace list."""
+    return (
+        Membership.objects.filter(user=user)
+        .select_related("workspace", "role")
+        .order_by("workspace__slug")
+    )
+
+
+def memberships_in(workspace):
+    return (
+        Membership.objects.for_workspace(workspace)
+        .select_related("user", "role")
+        .prefetch_related("teams")
+        .order_by("user__email")
+    )
+
+
+def member_by_email(workspace, email: str) -> Membership | None:
+    return (
+        Membership.objects.for_workspace(workspace)
+        .select_related("user", "workspace")
+        .filter(user__email__iexact=email.strip())
+        .first()
+    )
+
+
+def role_named(workspace, key: str) -> Role | None:
+    """A role of the workspace by key, or None; for references inside a request body."""
+    return Role.objects.for_workspace(workspace).filter(key=key).first()

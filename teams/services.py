@@ -3,6 +3,7 @@
 from django.db import IntegrityError, transaction
 
 from audit.services import record_change
+from teams import workspace_epoch
 from teams.capabilities import ALL_KEYS, BUILTIN_ROLES, DEFAULT_ROLE_KEY
 from teams.errors import Conflict, ValidationFailed
 from teams.models import Membership, Role, Team, User, Workspace
@@ -76,6 +77,7 @@ def update_team(*, team: Team, name: str, actor) -> Team:
 def delete_team(*, team: Team, actor) -> None:
     record_change(workspace=team.workspace, actor=actor, action="team.delete", target=team)
     team.delete()
+    workspace_epoch.bump(team.workspace_id)
 
 
 @transaction.atomic
@@ -103,6 +105,7 @@ def update_role(*, role: Role, actor, name: str | None = None, capabilities=None
         role.capabilities = _check_capabilities(capabilities)
     role.full_clean(exclude=["workspace"], validate_constraints=False)
     role.save()
+    workspace_epoch.bump(role.workspace_id)
     record_change(
         workspace=role.workspace,
         actor=actor,
@@ -162,6 +165,7 @@ def add_member(
     except IntegrityError as exc:
         raise Conflict(f"{user.email} is already a member of this workspace.") from exc
     membership.teams.set(teams)
+    workspace_epoch.bump(workspace.pk)
     record_change(
         workspace=workspace,
         actor=actor,
@@ -202,6 +206,7 @@ def update_member(
     if team_slugs is not None:
         membership.teams.set(_teams(workspace, team_slugs))
         detail["teams"] = sorted(team_slugs)
+    workspace_epoch.bump(workspace.pk)
     record_change(
         workspace=workspace, actor=actor, action="member.update", target=membership, detail=detail
     )
@@ -225,3 +230,4 @@ def remove_member(*, membership: Membership, actor) -> None:
         workspace=membership.workspace, actor=actor, action="member.remove", target=membership
     )
     membership.delete()
+    workspace_epoch.bump(membership.workspace_id)

@@ -1,0 +1,88 @@
+"""Handshake-era sessions, sealed into the `Mcp-Session-Id` itself.
+
+No worker owns a session: the id carries the session state (protocol version, caller, client
+name and capabilities) encrypted and authenticated with AES-GCM under a key derived once per
+process from SECRET_KEY, so any worker can serve any request of any session without a lookup.
+Only ended sessions are remembered, in the shared cache, so DELETE is honoured everywhere.
+Upstream sessions are not part of it: they are pooled per worker and per (assignment, identity).
+"""
+
+import base64
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from functools import cache
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
+from django.core.cache import cache as shared_cache
+
+SESSION_MAX_AGE_SECONDS = 7 * 24 * 3600
+_ENDED_PREFIX = "mcp:ended:"
+
+
+@dataclass(frozen=True)
+class SessionState:
+    gateway_id: int
+    principal: str
+    protocol_version: str
+    client_name: str = ""
+    client_version: str = ""
+    capabilities: dict = field(default_factory=dict)
+    issued_at: int = 0
+
+
+@cache
+def _cipher() -> AESGCM:
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=b"gatehouse", info=b"mcp-session-id"
+    ).derive(settings.SECRET_KEY.encode())
+    return AESGCM(key)
+
+
+def seal(state: SessionState) -> str:
+    payload = json.dumps(
+        [
+            state.gateway_id,
+            state.principal,
+            state.protocol_version,
+            state.client_name,
+            state.client_version,
+            state.capabilities,
+            state.issued_at or int(time.time()),
+        ],
+        separators=(",", ":"),
+    ).encode()
+    nonce = os.urandom(12)
+    sealed = nonce + _cipher().encrypt(nonce, payload, b"mcp-session")
+    return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
+
+
+def unseal(session_id: str) -> SessionState | None:
+    """The state sealed in `session_id`, or None if it is forged, garbled or too old."""
+    try:
+        raw = base64.urlsafe_b64decode(session_id + "=" * (-len(session_id) % 4))
+        payload = _cipher().decrypt(raw[:12], raw[12:], b"mcp-session")
+        gateway_id, principal, version, name, client_version, caps, issued = json.loads(payload)
+    except (ValueError, InvalidTag, TypeError):
+        return None
+    if time.time() - issued > SESSION_MAX_AGE_SECONDS:
+        return None
+    return SessionState(gateway_id, principal, version, name, client_version, caps, issued)
+
+
+def _ended_key(session_id: str) -> str:
+    return _ENDED_PREFIX + hashlib.sha256(session_id.encode()).hexdigest()[:32]
+
+
+def ended_key(session_id: str) -> str:
+    return _ended_key(session_id)
+
+
+async def end(session_id: str) -> None:
+    await shared_cache.aset(_ended_key(session_id), 1, SESSION_MAX_AGE_SECONDS)

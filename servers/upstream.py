@@ -1,0 +1,436 @@
+"""The upstream MCP client: one logical session per (assignment, identity), pooled per process.
+
+It speaks both protocol eras to the upstream. At first use it probes `server/discover`: an
+upstream that answers with a 2026-07-28 version is driven statelessly (per-request `_meta`,
+routing headers); anything else gets the `initialize` handshake and a reusable session, which is
+re-initialised when the upstream forgets it (404). aiohttp is the transport because the
+benchmark showed it is several times faster than httpx as a forwarding client.
+"""
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from mcp.shared.inbound import encode_header_value
+
+from servers.sse import read_events
+
+logger = logging.getLogger(__name__)
+
+MODERN_VERSION = "2026-07-28"
+HANDSHAKE_VERSION = "2025-11-25"
+META_PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion"
+META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
+META_CLIENT_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
+NAME_PARAM = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+CLIENT_INFO = {"name": "gatehouse", "version": "0.1.0"}
+# What the gateway offers upstream so that upstream requests can be relayed to the caller.
+CLIENT_CAPABILITIES = {"sampling": {}, "elicitation": {}, "roots": {"listChanged": True}}
+
+
+class UpstreamError(Exception):
+    """The upstream answered with a JSON-RPC error; it is passed on as it is."""
+
+    def __init__(self, code: int, message: str, data: Any = None):
+        super().__init__(message)
+        self.code, self.message, self.data = code, message, data
+
+
+class UpstreamUnavailable(Exception):
+    """The upstream could not be reached or answered something that is not MCP."""
+
+
+class UpstreamTimeout(Exception):
+    pass
+
+
+Notify = Callable[[dict], Awaitable[None]]
+AskClient = Callable[[dict], Awaitable[dict]]
+
+
+@dataclass
+class CallHooks:
+    """How a call's side traffic reaches the calling client."""
+
+    on_notification: Notify | None = None
+    on_request: AskClient | None = None
+    client_capabilities: dict | None = None
+
+
+@dataclass
+class UpstreamInfo:
+    era: str
+    protocol_version: str
+    server_info: dict = field(default_factory=dict)
+    capabilities: dict = field(default_factory=dict)
+    instructions: str = ""
+
+
+_http: aiohttp.ClientSession | None = None
+
+
+def http_session() -> aiohttp.ClientSession:
+    """The process-wide HTTP client (keep-alive connections to every upstream)."""
+    global _http
+    if _http is None or _http.closed:
+        _http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, limit_per_host=256, ttl_dns_cache=300),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            auto_decompress=True,
+        )
+    return _http
+
+
+class UpstreamSession:
+    def __init__(self, url: str, headers: dict[str, str], *, on_list_changed=None):
+        self.url = url
+        self.headers = headers
+        self.info: UpstreamInfo | None = None
+        self.session_id: str | None = None
+        self._ids = itertools.count(1)
+        self._ready = asyncio.Lock()
+        self._on_list_changed = on_list_changed
+        self._listener: asyncio.Task | None = None
+
+    # -- connection -----------------------------------------------------------------------
+
+    async def ensure_ready(self, timeout: float = 30) -> UpstreamInfo:
+        if self.info is not None:
+            return self.info
+        async with self._ready:
+            if self.info is None:
+                await asyncio.wait_for(self._connect(), timeout)
+        return self.info
+
+    async def _connect(self) -> None:
+        info = await self._probe_modern()
+        if info is None:
+            info = await self._handshake()
+        self.info = info
+
+    async def _probe_modern(self) -> UpstreamInfo | None:
+        params = {"_meta": self._meta(MODERN_VERSION, None)}
+        try:
+            message, _ = await self._post(
+                {
+                    "jsonrpc": "2.0",
+                    "id": next(self._ids),
+                    "method": "server/discover",
+                    "params": params,
+                },
+                version=MODERN_VERSION,
+                method="server/discover",
+                session_id=None,
+            )
+        except UpstreamError:
+            return None
+        except UpstreamUnavailable as exc:
+            if "HTTP 5" in str(exc) or "not MCP" in str(exc) or "refused" in str(exc).lower():
+                raise
+            return None
+        result = (message or {}).get("result") or {}
+        versions = result.get("supportedVersions") or []
+        if MODERN_VERSION not in versions:
+            return None
+        meta = result.get("_meta") or {}
+        return UpstreamInfo(
+            era="modern",
+            protocol_version=MODERN_VERSION,
+            server_info=meta.get("io.modelcontextprotocol/serverInfo") or {},
+            capabilities=result.get("capabilities") or {},
+            instructions=result.get("instructions") or "",
+        )
+
+    async def _handshake(self) -> UpstreamInfo:
+        request = {
+            "jsonrpc": "2.0",
+            "id": next(self._ids),
+            "method": "initialize",
+            "params": {
+                "protocolVersion": HANDSHAKE_VERSION,
+                "capabilities": CLIENT_CAPABILITIES,
+                "clientInfo": CLIENT_INFO,
+            },
+        }
+        message, response_headers = await self._post(request, version=None, session_id=None)
+        if "error" in message:
+            error = message["error"]
+            raise UpstreamError(error.get("code", -32603), error.get("message", ""), None)
+        result = message.get("result") or {}
+        self.session_id = response_headers.get("mcp-session-id")
+        version = result.get("protocolVersion") or HANDSHAKE_VERSION
+        info = UpstreamInfo(
+            era="handshake",
+            protocol_version=version,
+            server_info=result.get("serverInfo") or {},
+            capabilities=result.get("capabilities") or {},
+            instructions=result.get("instructions") or "",
+        )
+        self.info = info
+        await self._post_notification({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        if self.session_id and self._on_list_changed and self._listener is None:
+            self._listener = asyncio.get_running_loop().create_task(self._listen())
+        return info
+
+    def _meta(self, version: str, capabilities: dict | None) -> dict:
+        return {
+            META_PROTOCOL_VERSION: version,
+            META_CLIENT_CAPABILITIES: capabilities if capabilities is not None else {},
+            META_CLIENT_INFO: CLIENT_INFO,
+        }
+
+    def reset(self) -> None:
+        self.info = None
+        self.session_id = None
+        if self._listener is not None:
+            self._listener.cancel()
+            self._listener = None
+
+    async def close(self) -> None:
+        session_id, listener = self.session_id, self._listener
+        self.reset()
+        if listener is not None:
+            listener.cancel()
+        if session_id:
+            try:
+                async with http_session().delete(
+                    self.url,
+                    headers={**self.headers, "mcp-session-id": session_id},
+                    timeout=aiohttp.ClientTimeout(total=2),
+                ):
+                    pass
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+
+    # -- requests ---------------------------------------------------------------------------
+
+    async def request(
+        self, method: str, params: dict | None, *, timeout: float, hooks: CallHooks | None = None
+    ) -> dict:
+        """Send one request upstream and return its result; JSON-RPC errors raise UpstreamError."""
+        info = await self.ensure_ready()
+        for attempt in range(2):
+            try:
+                return await self._request_once(info, method, params, timeout, hooks)
+            except _SessionLost:
+                if attempt:
+                    raise UpstreamUnavailable("the upstream keeps losing its session") from None
+                self.reset()
+                info = await self.ensure_ready()
+        raise AssertionError("unreachable")
+
+    async def _request_once(self, info, method, params, timeout, hooks) -> dict:
+        hooks = hooks or CallHooks()
+        request_id = next(self._ids)
+        params = dict(params or {})
+        if info.era == "modern":
+            meta = dict(params.get("_meta") or {})
+            meta.update(self._meta(info.protocol_version, hooks.client_capabilities))
+            params["_meta"] = meta
+        body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+        try:
+            message, _ = await self._post(
+                body,
+                version=info.protocol_version,
+                method=method,
+                session_id=self.session_id,
+                timeout=timeout,
+                hooks=hooks,
+            )
+        except asyncio.CancelledError:
+            if info.era == "handshake":
+                asyncio.get_running_loop().create_task(self._cancel(request_id))
+            raise
+        if "error" in message:
+            error = message["error"] or {}
+            raise UpstreamError(
+                int(error.get("code", -32603)), str(error.get("message", "")), error.get("data")
+            )
+        result = message.get("result")
+        if not isinstance(result, dict):
+            raise UpstreamUnavailable("the upstream answered without a result")
+        return result
+
+    async def _cancel(self, request_id) -> None:
+        with contextlib.suppress(UpstreamUnavailable, UpstreamError):
+            await self._post_notification(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "notifications/cancelled",
+                    "params": {"requestId": request_id, "reason": "the client cancelled"},
+                }
+            )
+
+    def _headers(self, *, version, method=None, name=None, session_id=None) -> dict:
+        headers = {
+            **self.headers,
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+        }
+        if version:
+            headers["MCP-Protocol-Version"] = version
+        if version == MODERN_VERSION and method:
+            headers["Mcp-Method"] = method
+            if name is not None:
+                headers["Mcp-Name"] = encode_header_value(name)
+        if session_id:
+            headers["Mcp-Session-Id"] = session_id
+        return headers
+
+    async def _post_notification(self, message: dict) -> None:
+        version = self.info.protocol_version if self.info else None
+        headers = self._headers(version=version, session_id=self.session_id)
+        try:
+            async with http_session().post(
+                self.url,
+                data=json.dumps(message),
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=10),
+            ) as response:
+                await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise UpstreamUnavailable(f"could not reach the upstream: {exc}") from exc
+
+    async def _post(
+        self, body, *, version, method=None, session_id, timeout: float = 30, hooks=None
+    ) -> tuple[dict, Any]:
+        name_key = NAME_PARAM.get(body.get("method", ""))
+        name = (body.get("params") or {}).get(name_key) if name_key else None
+        headers = self._headers(version=version, method=method, name=name, session_id=session_id)
+        try:
+            async with asyncio.timeout(timeout) as deadline:
+                async with http_session().post(
+                    self.url, data=json.dumps(body, separators=(",", ":")), headers=headers
+                ) as response:
+                    if response.status == 404 and session_id:
+                        raise _SessionLost()
+                    content_type = response.headers.get("Content-Type", "")
+                    if response.status >= 400 and "application/json" not in content_type:
+                        text = (await response.text())[:200]
+                        if response.status in (400, 404, 405) and method == "server/discover":
+                            raise UpstreamError(-32600, f"HTTP {response.status}: {text}")
+                        raise UpstreamUnavailable(
+                            f"the upstream answered HTTP {response.status}: {text}"
+                        )
+                    if content_type.startswith("text/event-stream"):
+                        message = await self._read_stream(
+                            response, body["id"], hooks, deadline, timeout, session_id
+                        )
+                    else:
+                        try:
+                            message = json.loads(await response.read())
+                        except ValueError as exc:
+                            raise UpstreamUnavailable("the upstream answered not MCP") from exc
+                    if not isinstance(message, dict):
+                        raise UpstreamUnavailable("the upstream answered not MCP")
+                    return message, response.headers
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"no answer within {timeout:g} s") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise UpstreamUnavailable(f"connection refused: {exc.os_error or exc}") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(f"the connection failed: {exc}") from exc
+
+    async def _read_stream(self, response, request_id, hooks, deadline, timeout, session_id):
+        hooks = hooks or CallHooks()
+        async for _event, data in read_events(response.content):
+            try:
+                message = json.loads(data)
+            except ValueError:
+                continue
+            if not isinstance(message, dict):
+                continue
+            if "method" in message and "id" in message:
+                await self._answer_server_request(message, hooks, session_id)
+            elif "method" in message:
+                if message["method"] == "notifications/progress":
+                    # Progress means the tool is alive: restart its idle timeout.
+                    deadline.reschedule(asyncio.get_running_loop().time() + timeout)
+                if hooks.on_notification is not None:
+                    await hooks.on_notification(message)
+            elif message.get("id") == request_id:
+                return message
+        raise UpstreamUnavailable("the upstream closed the stream without answering")
+
+    async def _answer_server_request(self, message: dict, hooks: CallHooks, session_id) -> None:
+        if hooks.on_request is None:
+            reply = {
+                "jsonrpc": "2.0",
+                "id": message["id"],
+                "error": {"code": -32601, "message": "The client cannot answer this request."},
+            }
+        else:
+            reply = await hooks.on_request(message)
+            reply = {**reply, "id": message["id"], "jsonrpc": "2.0"}
+        await self._post_notification(reply)
+
+    async def _listen(self) -> None:
+        """Follow the upstream's GET stream for list_changed notifications, reconnecting."""
+        delay = 1.0
+        while self.session_id:
+            started = time.monotonic()
+            try:
+                headers = self._headers(
+                    version=self.info.protocol_version if self.info else None,
+                    session_id=self.session_id,
+                )
+                headers["Accept"] = "text/event-stream"
+                async with http_session().get(self.url, headers=headers) as response:
+                    if response.status in (404, 405) or response.status >= 400:
+                        return
+                    async for _event, data in read_events(response.content):
+                        try:
+                            message = json.loads(data)
+                        except ValueError:
+                            continue
+                        method = message.get("method", "") if isinstance(message, dict) else ""
+                        if method.endswith("/list_changed") and self._on_list_changed:
+                            await self._on_list_changed(method)
+            except asyncio.CancelledError:
+                raise
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                logger.debug("upstream stream of %s dropped: %s", self.url, exc)
+            if time.monotonic() - started > 60:
+                delay = 1.0
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30)
+
+
+class _SessionLost(Exception):
+    pass
+
+
+class UpstreamPool:
+    """One UpstreamSession per key (assignment, identity) in this process."""
+
+    def __init__(self):
+        self._sessions: dict[tuple, UpstreamSession] = {}
+
+    def get(self, key: tuple, url: str, headers: dict[str, str], *, on_list_changed=None):
+        session = self._sessions.get(key)
+        if session is None or session.url != url or session.headers != headers:
+            session = UpstreamSession(url, headers, on_list_changed=on_list_changed)
+            self._sessions[key] = session
+        return session
+
+    async def discard(self, key: tuple) -> None:
+        session = self._sessions.pop(key, None)
+        if session is not None:
+            await session.close()
+
+
+pool = UpstreamPool()
+
+
+async def close_http_session() -> None:
+    global _http
+    if _http is not None and not _http.closed:
+        await _http.close()
+    _http = None

@@ -1,0 +1,47 @@
+"""A small upstream MCP server built with the SDK, served in-process for gateway tests."""
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import ToolAnnotations
+
+
+def build(name: str = "notes") -> MCPServer:
+    server = MCPServer(name)
+
+    @server.tool(annotations=ToolAnnotations(readOnlyHint=True))
+    def echo(text: str) -> str:
+        """Echo the text back."""
+        return text
+
+    @server.tool(annotations=ToolAnnotations(destructiveHint=True))
+    def delete_note(note_id: int) -> str:
+        """Delete a note."""
+        return f"deleted {note_id}"
+
+    @server.tool()
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    @server.tool()
+    def whoami(ctx: Context) -> str:
+        """The Authorization header this upstream received."""
+        request = getattr(ctx.request_context, "request", None)
+        return request.headers.get("authorization", "(none)") if request is not None else "(none)"
+
+    @server.tool()
+    async def slow(steps: int, ctx: Context) -> str:
+        """Report progress for a few steps."""
+        for step in range(steps):
+            await ctx.report_progress(step + 1, steps, f"step {step + 1}")
+        return f"done after {steps}"
+
+    @server.prompt()
+    def greet(name: str) -> str:
+        """Greet someone."""
+        return f"Hello, {name}!"
+
+    @server.resource("notes://all")
+    def all_notes() -> str:
+        return "note one\nnote two"
+
+    return server
