@@ -35,6 +35,8 @@ class SessionState:
     client_version: str = ""
     capabilities: dict = field(default_factory=dict)
     issued_at: int = 0
+    # The channel of the legacy HTTP+SSE stream that answers of this session go to.
+    stream: str = ""
 
 
 @cache
@@ -55,6 +57,7 @@ def seal(state: SessionState) -> str:
             state.client_version,
             state.capabilities,
             state.issued_at or int(time.time()),
+            state.stream,
         ],
         separators=(",", ":"),
     ).encode()
@@ -68,12 +71,14 @@ def unseal(session_id: str) -> SessionState | None:
     try:
         raw = base64.urlsafe_b64decode(session_id + "=" * (-len(session_id) % 4))
         payload = _cipher().decrypt(raw[:12], raw[12:], b"mcp-session")
-        gateway_id, principal, version, name, client_version, caps, issued = json.loads(payload)
+        gateway_id, principal, version, name, client_version, caps, issued, stream = json.loads(
+            payload
+        )
     except (ValueError, InvalidTag, TypeError):
         return None
     if time.time() - issued > SESSION_MAX_AGE_SECONDS:
         return None
-    return SessionState(gateway_id, principal, version, name, client_version, caps, issued)
+    return SessionState(gateway_id, principal, version, name, client_version, caps, issued, stream)
 
 
 def _ended_key(session_id: str) -> str:

@@ -47,6 +47,10 @@ class UpstreamUnavailable(Exception):
     """The upstream could not be reached or answered something that is not MCP."""
 
 
+class UpstreamRejected(UpstreamUnavailable):
+    """The upstream refused the request at the HTTP level (4xx without a JSON-RPC body)."""
+
+
 class UpstreamTimeout(Exception):
     pass
 
@@ -110,9 +114,15 @@ class UpstreamSession:
         return self.info
 
     async def _connect(self) -> None:
-        info = await self._probe_modern()
-        if info is None:
+        # The handshake first: a stateful session is what lets an upstream's requests
+        # (sampling, elicitation, roots) and logging reach the caller. Only an upstream that
+        # refuses it is driven statelessly.
+        try:
             info = await self._handshake()
+        except (UpstreamError, UpstreamRejected) as refused:
+            info = await self._probe_modern()
+            if info is None:
+                raise refused
         self.info = info
 
     async def _probe_modern(self) -> UpstreamInfo | None:
@@ -129,11 +139,7 @@ class UpstreamSession:
                 method="server/discover",
                 session_id=None,
             )
-        except UpstreamError:
-            return None
-        except UpstreamUnavailable as exc:
-            if "HTTP 5" in str(exc) or "not MCP" in str(exc) or "refused" in str(exc).lower():
-                raise
+        except (UpstreamError, UpstreamRejected):
             return None
         result = (message or {}).get("result") or {}
         versions = result.get("supportedVersions") or []
@@ -314,11 +320,8 @@ class UpstreamSession:
                     content_type = response.headers.get("Content-Type", "")
                     if response.status >= 400 and "application/json" not in content_type:
                         text = (await response.text())[:200]
-                        if response.status in (400, 404, 405) and method == "server/discover":
-                            raise UpstreamError(-32600, f"HTTP {response.status}: {text}")
-                        raise UpstreamUnavailable(
-                            f"the upstream answered HTTP {response.status}: {text}"
-                        )
+                        error = UpstreamRejected if response.status < 500 else UpstreamUnavailable
+                        raise error(f"the upstream answered HTTP {response.status}: {text}")
                     if content_type.startswith("text/event-stream"):
                         message = await self._read_stream(
                             response, body["id"], hooks, deadline, timeout, session_id

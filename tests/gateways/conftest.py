@@ -51,7 +51,10 @@ class Deployment:
             gateway=self.gateway, server=self.server, namespace="notes", actor=alice
         )
         self.readonly = gateway_services.assign_server(
-            gateway=self.gateway, server=self.server, namespace="ro", tool_mode="read_only",
+            gateway=self.gateway,
+            server=self.server,
+            namespace="ro",
+            tool_mode="read_only",
             actor=alice,
         )
         self.url = f"{base}/mcp/acme/dev"
@@ -71,11 +74,20 @@ class Deployment:
         }
 
     def initialize(self, token, version="2025-06-18") -> str:
-        response = httpx.post(self.url, headers=self.headers(token), json={
-            "jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"protocolVersion": version, "capabilities": {},
-                       "clientInfo": {"name": "test", "version": "1"}},
-        })
+        response = httpx.post(
+            self.url,
+            headers=self.headers(token),
+            json={
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": version,
+                    "capabilities": {},
+                    "clientInfo": {"name": "test", "version": "1"},
+                },
+            },
+        )
         assert response.status_code == 200, response.text
         return response.headers["mcp-session-id"]
 

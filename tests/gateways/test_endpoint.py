@@ -110,8 +110,11 @@ def test_a_malformed_or_revoked_token_is_refused(deployment, bob):
     assert deployment.initialize(token)
     stored = bob.api_tokens.get()
     identity_services.revoke_token(token=stored, actor=bob)
-    response = httpx.post(deployment.url, headers=deployment.headers(token), json={
-        "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}})
+    response = httpx.post(
+        deployment.url,
+        headers=deployment.headers(token),
+        json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}},
+    )
     assert response.status_code == 401
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
 
@@ -121,15 +124,21 @@ def test_a_token_for_another_gateway_is_refused(deployment, alice, bob):
         workspace=deployment.acme, slug="other", name="Other", actor=alice
     )
     token = deployment.token_for(bob, gateway=other)
-    response = httpx.post(deployment.url, headers=deployment.headers(token), json={
-        "jsonrpc": "2.0", "id": 1, "method": "ping"})
+    response = httpx.post(
+        deployment.url,
+        headers=deployment.headers(token),
+        json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+    )
     assert response.status_code == 401
 
 
 def test_a_person_not_provisioned_gets_403(deployment, carol):
     token = deployment.token_for(carol)
-    response = httpx.post(deployment.url, headers=deployment.headers(token), json={
-        "jsonrpc": "2.0", "id": 1, "method": "ping"})
+    response = httpx.post(
+        deployment.url,
+        headers=deployment.headers(token),
+        json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+    )
     assert response.status_code == 403
     assert "provisioned" in response.json()["error"]["message"]
 
@@ -137,11 +146,15 @@ def test_a_person_not_provisioned_gets_403(deployment, carol):
 def test_another_workspaces_gateway_is_404(deployment, bob, globex_gateway):
     token = deployment.token_for(bob)
     url = f"{deployment.base}/mcp/globex/prod"
-    response = httpx.post(url, headers=deployment.headers(token), json={
-        "jsonrpc": "2.0", "id": 1, "method": "ping"})
+    response = httpx.post(
+        url, headers=deployment.headers(token), json={"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    )
     assert response.status_code == 401  # a token of acme is not a credential for globex
-    missing = httpx.post(f"{deployment.base}/mcp/acme/nope", headers=deployment.headers(token),
-                         json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+    missing = httpx.post(
+        f"{deployment.base}/mcp/acme/nope",
+        headers=deployment.headers(token),
+        json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+    )
     assert missing.status_code == 404
 
 
@@ -150,12 +163,14 @@ def test_sessions_are_required_checked_and_ended(deployment, bob):
     ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
     no_session = httpx.post(deployment.url, headers=deployment.headers(token), json=ping)
     assert no_session.status_code == 400
-    forged = httpx.post(deployment.url, json=ping,
-                        headers=deployment.headers(token, **{"Mcp-Session-Id": "forged"}))
+    forged = httpx.post(
+        deployment.url, json=ping, headers=deployment.headers(token, **{"Mcp-Session-Id": "forged"})
+    )
     assert forged.status_code == 404
     session_id = deployment.initialize(token)
-    headers = deployment.headers(token, **{"Mcp-Session-Id": session_id,
-                                           "MCP-Protocol-Version": "2025-06-18"})
+    headers = deployment.headers(
+        token, **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-06-18"}
+    )
     assert httpx.post(deployment.url, headers=headers, json=ping).json()["result"] == {}
     initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
     assert httpx.post(deployment.url, headers=headers, json=initialized).status_code == 202
@@ -166,8 +181,9 @@ def test_sessions_are_required_checked_and_ended(deployment, bob):
 def test_another_persons_session_is_404(deployment, alice, bob):
     session_id = deployment.initialize(deployment.token_for(bob))
     headers = deployment.headers(deployment.token_for(alice), **{"Mcp-Session-Id": session_id})
-    response = httpx.post(deployment.url, headers=headers,
-                          json={"jsonrpc": "2.0", "id": 2, "method": "ping"})
+    response = httpx.post(
+        deployment.url, headers=headers, json={"jsonrpc": "2.0", "id": 2, "method": "ping"}
+    )
     assert response.status_code == 404
 
 
@@ -179,42 +195,65 @@ def test_bad_input_gets_clear_errors(deployment, bob, settings):
     assert garbage.status_code == 400 and garbage.json()["error"]["code"] == -32700
     batch = httpx.post(deployment.url, headers=headers, json=[{"jsonrpc": "2.0", "id": 1}])
     assert batch.status_code == 400 and "batch" in batch.json()["error"]["message"]
-    unknown = httpx.post(deployment.url, headers=headers,
-                         json={"jsonrpc": "2.0", "id": 5, "method": "nope/nothing"})
+    unknown = httpx.post(
+        deployment.url, headers=headers, json={"jsonrpc": "2.0", "id": 5, "method": "nope/nothing"}
+    )
     assert unknown.json()["error"]["code"] == -32601
-    bad_version = httpx.post(deployment.url, json={"jsonrpc": "2.0", "id": 6, "method": "ping"},
-                             headers={**headers, "MCP-Protocol-Version": "1999-01-01"})
+    bad_version = httpx.post(
+        deployment.url,
+        json={"jsonrpc": "2.0", "id": 6, "method": "ping"},
+        headers={**headers, "MCP-Protocol-Version": "1999-01-01"},
+    )
     assert bad_version.status_code == 400
     settings.MCP_MAX_BODY_BYTES = 1000
-    huge = httpx.post(deployment.url, headers=headers, json={
-        "jsonrpc": "2.0", "id": 7, "method": "tools/call",
-        "params": {"name": "notes__echo", "arguments": {"text": "x" * 5000}}})
+    huge = httpx.post(
+        deployment.url,
+        headers=headers,
+        json={
+            "jsonrpc": "2.0",
+            "id": 7,
+            "method": "tools/call",
+            "params": {"name": "notes__echo", "arguments": {"text": "x" * 5000}},
+        },
+    )
     assert huge.status_code == 413 and "1000 byte" in huge.json()["error"]["message"]
 
 
 def test_a_foreign_origin_is_refused(deployment, bob):
     token = deployment.token_for(bob)
-    response = httpx.post(deployment.url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
-                          headers=deployment.headers(token, Origin="http://evil.example"))
+    response = httpx.post(
+        deployment.url,
+        json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+        headers=deployment.headers(token, Origin="http://evil.example"),
+    )
     assert response.status_code == 403
 
 
 def test_modern_requests_are_validated(deployment, bob):
     token = deployment.token_for(bob)
-    headers = deployment.headers(token, **{"MCP-Protocol-Version": "2026-07-28",
-                                           "Mcp-Method": "tools/list"})
-    missing_meta = httpx.post(deployment.url, headers=headers,
-                              json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    headers = deployment.headers(
+        token, **{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list"}
+    )
+    missing_meta = httpx.post(
+        deployment.url, headers=headers, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    )
     assert missing_meta.status_code == 400
     assert missing_meta.json()["error"]["code"] == -32602
-    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientCapabilities": {}}
-    mismatch = httpx.post(deployment.url, headers={**headers, "Mcp-Method": "prompts/list"},
-                          json={"jsonrpc": "2.0", "id": 2, "method": "tools/list",
-                                "params": {"_meta": meta}})
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    mismatch = httpx.post(
+        deployment.url,
+        headers={**headers, "Mcp-Method": "prompts/list"},
+        json={"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"_meta": meta}},
+    )
     assert mismatch.json()["error"]["code"] == -32020
-    listed = httpx.post(deployment.url, headers=headers, json={
-        "jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"_meta": meta}})
+    listed = httpx.post(
+        deployment.url,
+        headers=headers,
+        json={"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"_meta": meta}},
+    )
     result = listed.json()["result"]
     assert result["resultType"] == "complete"
     assert result["cacheScope"] in ("public", "private") and "ttlMs" in result
@@ -239,11 +278,14 @@ def test_configuration_changes_apply_on_the_next_request(deployment, alice, bob)
 
 def test_a_down_upstream_drops_out_and_calls_name_it(deployment, alice, bob):
     dead = server_services.create_server(
-        workspace=deployment.acme, name="dead", url=f"http://127.0.0.1:{free_port()}/mcp",
+        workspace=deployment.acme,
+        name="dead",
+        url=f"http://127.0.0.1:{free_port()}/mcp",
         actor=alice,
     )
-    gateway_services.assign_server(gateway=deployment.gateway, server=dead, namespace="dead",
-                                   actor=alice)
+    gateway_services.assign_server(
+        gateway=deployment.gateway, server=dead, namespace="dead", actor=alice
+    )
     token = deployment.token_for(bob)
 
     async def scenario():

@@ -1,7 +1,12 @@
 """A small upstream MCP server built with the SDK, served in-process for gateway tests."""
 
 from mcp.server.mcpserver import Context, MCPServer
+from pydantic import BaseModel
 from mcp_types import ToolAnnotations
+
+
+class Confirmation(BaseModel):
+    ok: bool
 
 
 def build(name: str = "notes") -> MCPServer:
@@ -34,6 +39,14 @@ def build(name: str = "notes") -> MCPServer:
         for step in range(steps):
             await ctx.report_progress(step + 1, steps, f"step {step + 1}")
         return f"done after {steps}"
+
+    @server.tool()
+    async def confirm(question: str, ctx: Context) -> str:
+        """Ask the person a yes/no question through elicitation."""
+        answer = await ctx.elicit(question, Confirmation)
+        if answer.action != "accept":
+            return f"not confirmed ({answer.action})"
+        return f"confirmed: {answer.data.ok}"
 
     @server.prompt()
     def greet(name: str) -> str:

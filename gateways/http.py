@@ -1,0 +1,70 @@
+"""ASGI plumbing of the MCP endpoint: answers, bodies with a size limit, Origin checks."""
+
+import asyncio
+import json
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.http.request import validate_host
+
+from gateways import protocol
+
+JSON = [(b"content-type", b"application/json")]
+SSE = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache, no-transform"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str, *, headers=(), code=protocol.INVALID_REQUEST):
+        super().__init__(message)
+        self.status, self.message, self.headers, self.code = status, message, list(headers), code
+
+
+async def send_empty(send, status: int, body: bytes = b"", headers=()) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": list(headers)})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(send, status: int, message: dict, headers=()) -> None:
+    body = json.dumps(message, separators=(",", ":")).encode()
+    await send_empty(send, status, body, [*JSON, *headers])
+
+
+async def read_body(receive, headers: dict) -> bytes:
+    limit = settings.MCP_MAX_BODY_BYTES
+    declared = headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HttpError(413, f"The request body is larger than the {limit} byte limit.")
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise asyncio.CancelledError
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise HttpError(413, f"The request body is larger than the {limit} byte limit.")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def origin_allowed(origin: str | None) -> bool:
+    # DNS-rebinding protection: a browser page may only reach us from a host we serve.
+    if not origin:
+        return True
+    if origin in settings.CSRF_TRUSTED_ORIGINS:
+        return True
+    host = urlsplit(origin).netloc
+    return bool(host) and validate_host(
+        host.rsplit(":", 1)[0] if "]" not in host else host, settings.ALLOWED_HOSTS
+    )
+
+
+def resource_metadata_url(scope, headers, workspace: str, gateway: str) -> str:
+    host = headers.get("host", "localhost")
+    scheme = "https" if scope.get("scheme") == "https" else "http"
+    return f"{scheme}://{host}/.well-known/oauth-protected-resource/mcp/{workspace}/{gateway}"
