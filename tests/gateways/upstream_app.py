@@ -1,8 +1,8 @@
 """A small upstream MCP server built with the SDK, served in-process for gateway tests."""
 
 from mcp.server.mcpserver import Context, MCPServer
-from pydantic import BaseModel
 from mcp_types import ToolAnnotations
+from pydantic import BaseModel
 
 
 class Confirmation(BaseModel):
