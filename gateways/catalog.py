@@ -22,6 +22,7 @@ from servers.upstream import (
     UpstreamTimeout,
     UpstreamUnavailable,
     pool,
+    read_all_pages,
 )
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,6 @@ _CAPABILITY = {
     "resources": "resources",
     "templates": "resources",
 }
-_MAX_PAGES = 100
 _RETRY_DOWN_SECONDS = 5.0
 
 
@@ -154,7 +154,9 @@ class CatalogCache:
                 if kind in ("resources", "templates") and not spec.resources_enabled:
                     lists[kind] = []
                     continue
-                items, ttl_ms, scope = await _read_all(session, method, field_name, timeout)
+                items, ttl_ms, scope = await read_all_pages(
+                    session, method, field_name, timeout=timeout
+                )
                 lists[kind] = items
                 if ttl_ms is not None:
                     ttls.append(ttl_ms / 1000)
@@ -173,25 +175,6 @@ class CatalogCache:
         if ttls:
             ttl = min(ttl, *ttls)
         return AssignmentCatalog(lists=lists, fetched_at=time.monotonic(), ttl=ttl, private=private)
-
-
-async def _read_all(session: UpstreamSession, method: str, field_name: str, timeout: float):
-    items: list[dict] = []
-    cursor, seen = None, set()
-    ttl_ms, scope = None, None
-    for _ in range(_MAX_PAGES):
-        params = {"cursor": cursor} if cursor else {}
-        result = await session.request(method, params, timeout=timeout)
-        items.extend(i for i in result.get(field_name) or [] if isinstance(i, dict))
-        if "ttlMs" in result:
-            ttl_ms = result["ttlMs"] if ttl_ms is None else min(ttl_ms, result["ttlMs"])
-        if result.get("cacheScope"):
-            scope = "private" if "private" in (scope, result["cacheScope"]) else "public"
-        cursor = result.get("nextCursor")
-        if not cursor or cursor in seen:
-            break
-        seen.add(cursor)
-    return items, ttl_ms, scope
 
 
 catalogs = CatalogCache()

@@ -15,7 +15,7 @@ from django.db.models import Q
 
 from gateways import config_events
 from gateways.models import Assignment, Gateway
-from servers.supervisor.auth import supervisor_token
+from servers.locations import upstream_endpoint
 from teams import workspace_epoch
 from teams.capabilities import GATEWAYS_USE_ALL
 from teams.models import Membership, Workspace
@@ -76,16 +76,10 @@ class GatewaySnapshot:
 
 
 def _upstream(server) -> UpstreamSpec:
-    if server.kind == "remote":
-        return UpstreamSpec(server.pk, server.name, server.kind, server.transport, server.url, ())
-    base = settings.MANAGED_SUPERVISOR_URL.rstrip("/")
+    url, headers = upstream_endpoint(server_id=server.pk, kind=server.kind, url=server.url)
+    transport = server.transport if server.kind == "remote" else "streamable_http"
     return UpstreamSpec(
-        server.pk,
-        server.name,
-        server.kind,
-        "streamable_http",
-        f"{base}/managed/{server.pk}/mcp",
-        (("X-Gatehouse-Supervisor", supervisor_token()),),
+        server.pk, server.name, server.kind, transport, url, tuple(sorted(headers.items()))
     )
 
 

@@ -1,12 +1,14 @@
 """Writes of the servers app."""
 
 from django.apps import apps
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 
 from audit.services import record_change
 from servers.models import Server
+from servers.tasks import refresh_catalog_task
 from servers.validation import normalise_server_fields
 from teams import workspace_epoch
 from teams.errors import Conflict, ValidationFailed
@@ -61,6 +63,7 @@ def create_server(
         raise Conflict(f"A server named '{name}' already exists.", field="name")
     server.save()
     record_change(workspace=workspace, actor=actor, action="server.create", target=server)
+    _schedule_discovery(server)
     return server
 
 
@@ -76,6 +79,7 @@ def update_server(*, server: Server, actor, **changes) -> Server:
     _validated(server)
     server.save()
     _bump_gateways_of(server)
+    _schedule_discovery(server)
     record_change(
         workspace=server.workspace,
         actor=actor,
@@ -91,6 +95,15 @@ def delete_server(*, server: Server, actor) -> None:
     _bump_gateways_of(server)
     record_change(workspace=server.workspace, actor=actor, action="server.delete", target=server)
     server.delete()
+
+
+def _schedule_discovery(server: Server) -> None:
+    # Embedded set-ups run tasks eagerly; there the data plane discovers on first use instead
+    # of making the admin's request wait for the upstream.
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return
+    server_id = server.pk
+    transaction.on_commit(lambda: refresh_catalog_task.delay(server_id))
 
 
 def _bump_gateways_of(server: Server) -> None:

@@ -29,6 +29,7 @@ HANDSHAKE_VERSION = "2025-11-25"
 META_PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion"
 META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
 META_CLIENT_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
+_MAX_PAGES = 100
 NAME_PARAM = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 CLIENT_INFO = {"name": "gatehouse", "version": "0.1.0"}
 # What the gateway offers upstream so that upstream requests can be relayed to the caller.
@@ -408,6 +409,26 @@ class UpstreamSession:
 
 class _SessionLost(Exception):
     pass
+
+
+async def read_all_pages(session: UpstreamSession, method: str, field_name: str, *, timeout: float):
+    """Every page of a list; returns (items, smallest ttlMs or None, cache scope or None)."""
+    items: list[dict] = []
+    cursor, seen = None, set()
+    ttl_ms, scope = None, None
+    for _ in range(_MAX_PAGES):
+        params = {"cursor": cursor} if cursor else {}
+        result = await session.request(method, params, timeout=timeout)
+        items.extend(i for i in result.get(field_name) or [] if isinstance(i, dict))
+        if isinstance(result.get("ttlMs"), int):
+            ttl_ms = result["ttlMs"] if ttl_ms is None else min(ttl_ms, result["ttlMs"])
+        if result.get("cacheScope"):
+            scope = "private" if "private" in (scope, result["cacheScope"]) else "public"
+        cursor = result.get("nextCursor")
+        if not cursor or cursor in seen:
+            break
+        seen.add(cursor)
+    return items, ttl_ms, scope
 
 
 class UpstreamPool:

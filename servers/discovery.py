@@ -1,0 +1,81 @@
+"""Discovering what a server offers, kept on the server row for the console and the API.
+
+The data plane keeps its own short-lived catalog per worker; this is the durable copy,
+refreshed on demand, by the periodic Celery task and when a server changes.
+"""
+
+import asyncio
+
+from django.utils import timezone
+
+from servers.locations import upstream_endpoint
+from servers.models import Server
+from servers.upstream import (
+    UpstreamError,
+    UpstreamSession,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    close_http_session,
+    read_all_pages,
+)
+
+_LISTS = (
+    ("tools", "tools/list", "tools", "tools"),
+    ("prompts", "prompts/list", "prompts", "prompts"),
+    ("resources", "resources/list", "resources", "resources"),
+    ("resource_templates", "resources/templates/list", "resourceTemplates", "resources"),
+)
+
+
+async def discover(url: str, headers: dict[str, str], *, timeout: float = 30) -> dict:
+    """Connect, read every list the server supports, and return the catalog."""
+    session = UpstreamSession(url, headers)
+    try:
+        info = await session.ensure_ready(timeout=timeout)
+        catalog = {
+            "era": info.era,
+            "protocol_version": info.protocol_version,
+            "server_info": info.server_info,
+            "capabilities": info.capabilities,
+            "instructions": info.instructions,
+        }
+        for key, method, field_name, capability in _LISTS:
+            if capability in info.capabilities:
+                items, _, _ = await read_all_pages(session, method, field_name, timeout=timeout)
+            else:
+                items = []
+            catalog[key] = items
+        return catalog
+    finally:
+        await session.close()
+
+
+async def _discover_and_close(url, headers, timeout):
+    try:
+        return await discover(url, headers, timeout=timeout)
+    finally:
+        await close_http_session()
+
+
+def refresh_catalog(*, server: Server, timeout: float = 30) -> Server:
+    """Discover `server` now and record its catalog and health (sync; for tasks and views)."""
+    url, headers = upstream_endpoint(server_id=server.pk, kind=server.kind, url=server.url)
+    now = timezone.now()
+    try:
+        catalog = asyncio.run(_discover_and_close(url, headers, timeout))
+    except (UpstreamError, UpstreamUnavailable, UpstreamTimeout, TimeoutError, OSError) as exc:
+        detail = str(exc) or type(exc).__name__
+        Server.objects.filter(pk=server.pk).update(
+            health=Server.Health.DOWN, health_detail=detail[:500], health_checked_at=now
+        )
+        server.refresh_from_db()
+        return server
+    Server.objects.filter(pk=server.pk).update(
+        catalog=catalog,
+        catalog_updated_at=now,
+        health=Server.Health.UP,
+        health_detail="",
+        health_checked_at=now,
+    )
+    server.refresh_from_db()
+    return server
