@@ -10,13 +10,26 @@ itself, because the file describes the whole workspace.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 
+from gateways.apply_specs import (
+    INVALID,
+    Boolean,
+    Key,
+    ListOf,
+    Map,
+    MapOf,
+    Number,
+    Path,
+    Ref,
+    Text,
+    Walk,
+    format_path,
+)
 from gateways.errors import ConfigInvalid, ConfigProblem, Position
 from gateways.models import Assignment, namespace_validator
 from servers.models import Server, server_name_validator
@@ -24,262 +37,6 @@ from servers.validation import normalise_server_fields
 from teams.capabilities import ALL_KEYS, BUILTIN_ROLES, DEFAULT_ROLE_KEY
 from teams.errors import ValidationFailed
 from teams.models import slug_validator
-
-Path = tuple[str | int, ...]
-
-_TAG = "tag:yaml.org,2002:"
-_TYPE_NAMES = {
-    "str": "a string",
-    "int": "an integer",
-    "float": "a number",
-    "bool": "true or false",
-    "null": "null",
-    "seq": "a list",
-    "map": "a mapping",
-}
-
-
-def format_path(path: Path) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out or "(document)"
-
-
-def _position(node: yaml.Node) -> Position:
-    # PyYAML marks count from zero; editors count from one.
-    return Position(node.start_mark.line + 1, node.start_mark.column + 1)
-
-
-def _kind(node: yaml.Node) -> str:
-    if isinstance(node, yaml.MappingNode):
-        return "map"
-    if isinstance(node, yaml.SequenceNode):
-        return "seq"
-    return node.tag.removeprefix(_TAG) if node.tag.startswith(_TAG) else node.tag
-
-
-class _Walk:
-    """State of one validation pass: the problems found and where every value sits."""
-
-    def __init__(self, loader: yaml.SafeLoader):
-        self.loader = loader
-        self.problems: list[ConfigProblem] = []
-        self.positions: dict[Path, Position] = {}
-        self.refs: list[tuple[Ref, Path, str]] = []
-
-    def problem(self, node_or_pos, path: Path, message: str) -> None:
-        pos = node_or_pos if isinstance(node_or_pos, Position) else _position(node_or_pos)
-        self.problems.append(ConfigProblem(pos, format_path(path), message))
-
-    def scalar(self, node: yaml.Node):
-        return self.loader.construct_object(node)
-
-
-# -- The value specs the schema table is made of ----------------------------------------------
-
-
-class Spec:
-    """Checks one node and returns its Python value, or `_INVALID` after recording a problem."""
-
-    def check(self, node: yaml.Node, path: Path, walk: _Walk) -> Any:
-        raise NotImplementedError
-
-    def expect(self, node, path, walk, *kinds: str) -> bool:
-        if _kind(node) in kinds:
-            return True
-        shown = [k for k in kinds if not (k == "int" and "float" in kinds)]
-        wanted = " or ".join(_TYPE_NAMES[k] for k in shown)
-        got = _TYPE_NAMES.get(_kind(node), _kind(node))
-        walk.problem(node, path, f"expected {wanted}, got {got}")
-        return False
-
-
-_INVALID = object()
-
-
-@dataclass(frozen=True)
-class Text(Spec):
-    """A string, optionally checked by a Django validator or against a fixed set of choices."""
-
-    validator: Any = None
-    choices: tuple[str, ...] = ()
-    label: str = "value"
-    max_length: int = 500
-    allow_blank: bool = False
-    lower: bool = False
-
-    def check(self, node, path, walk):
-        if not self.expect(node, path, walk, "str"):
-            return _INVALID
-        value = walk.scalar(node)
-        value = value.strip().lower() if self.lower else value
-        if not value and not self.allow_blank:
-            walk.problem(node, path, f"the {self.label} must not be empty")
-            return _INVALID
-        if len(value) > self.max_length:
-            walk.problem(node, path, f"the {self.label} is longer than {self.max_length}")
-            return _INVALID
-        if self.choices and value not in self.choices:
-            walk.problem(
-                node,
-                path,
-                f"unknown {self.label} '{value}' (expected one of: {', '.join(self.choices)})",
-            )
-            return _INVALID
-        if self.validator is not None and value:
-            try:
-                self.validator(value)
-            except ValidationError as exc:
-                walk.problem(node, path, f"bad {self.label} '{value}': {' '.join(exc.messages)}")
-                return _INVALID
-        return value
-
-
-@dataclass(frozen=True)
-class Ref(Text):
-    """A string naming an entry of another top-level list (`collection`, matched on `key`)."""
-
-    collection: str = ""
-    key: str = ""
-    builtin: tuple[str, ...] = ()
-
-    def check(self, node, path, walk):
-        value = super().check(node, path, walk)
-        if value is not _INVALID:
-            walk.refs.append((self, path, value))
-        return value
-
-
-@dataclass(frozen=True)
-class Number(Spec):
-    minimum: float | None = None
-    allow_null: bool = False
-
-    def check(self, node, path, walk):
-        kinds = ("int", "float", "null") if self.allow_null else ("int", "float")
-        if not self.expect(node, path, walk, *kinds):
-            return _INVALID
-        value = walk.scalar(node)
-        if value is not None and self.minimum is not None and value <= self.minimum:
-            walk.problem(node, path, f"must be greater than {self.minimum:g}")
-            return _INVALID
-        return value
-
-
-@dataclass(frozen=True)
-class Boolean(Spec):
-    def check(self, node, path, walk):
-        return walk.scalar(node) if self.expect(node, path, walk, "bool") else _INVALID
-
-
-@dataclass(frozen=True)
-class ListOf(Spec):
-    """A list; `unique` names the keys of its mapping items that may not repeat."""
-
-    item: Spec
-    unique: tuple[str, ...] = ()
-
-    def check(self, node, path, walk):
-        if not self.expect(node, path, walk, "seq"):
-            return _INVALID
-        values, seen, ok = [], {}, True
-        for index, child in enumerate(node.value):
-            walk.positions[(*path, index)] = _position(child)
-            value = self.item.check(child, (*path, index), walk)
-            if value is _INVALID:
-                ok = False
-                continue
-            for key in self.unique:
-                marker = value.get(key)
-                if marker in (None, ""):
-                    continue
-                where = (*path, index, key)
-                if (key, marker) in seen:
-                    walk.problem(
-                        walk.positions[where],
-                        where,
-                        f"duplicate {key} '{marker}' (first at {seen[(key, marker)]})",
-                    )
-                else:
-                    seen[(key, marker)] = walk.positions[where]
-            values.append(value)
-        # One bad item spoils the list, so cross-reference checks never see a partial one.
-        return values if ok else _INVALID
-
-
-@dataclass(frozen=True)
-class MapOf(Spec):
-    """A mapping with free-form string keys and values of one spec (environment, overrides)."""
-
-    value: Spec
-    key_label: str = "name"
-
-    def check(self, node, path, walk):
-        if not self.expect(node, path, walk, "map"):
-            return _INVALID
-        out = {}
-        for key_node, value_node in node.value:
-            if _kind(key_node) != "str":
-                walk.problem(key_node, path, f"every {self.key_label} must be a string")
-                continue
-            key = walk.scalar(key_node)
-            if key in out:
-                walk.problem(key_node, (*path, key), f"duplicate {self.key_label} '{key}'")
-                continue
-            walk.positions[(*path, key)] = _position(value_node)
-            value = self.value.check(value_node, (*path, key), walk)
-            if value is not _INVALID:
-                out[key] = value
-        return out
-
-
-@dataclass(frozen=True)
-class Key:
-    spec: Spec
-    required: bool = False
-    default: Any = None
-
-
-@dataclass(frozen=True)
-class Map(Spec):
-    """A mapping with a fixed set of keys; unknown keys are errors, missing ones get defaults."""
-
-    keys: dict[str, Key] = field(default_factory=dict)
-
-    def check(self, node, path, walk):
-        if not self.expect(node, path, walk, "map"):
-            return _INVALID
-        out, ok = {}, True
-        for key_node, value_node in node.value:
-            key = walk.scalar(key_node) if _kind(key_node) == "str" else None
-            if key not in self.keys:
-                label = key if key is not None else key_node.value
-                walk.problem(
-                    key_node,
-                    (*path, str(label)),
-                    f"unknown key '{label}' (allowed: {', '.join(self.keys)})",
-                )
-                ok = False
-                continue
-            if key in out:
-                walk.problem(key_node, (*path, key), f"duplicate key '{key}'")
-                ok = False
-                continue
-            walk.positions[(*path, key)] = _position(value_node)
-            value = self.keys[key].spec.check(value_node, (*path, key), walk)
-            ok = ok and value is not _INVALID
-            out[key] = value
-        for key, spec in self.keys.items():
-            if key in out:
-                continue
-            if spec.required:
-                walk.problem(node, path, f"missing required key '{key}'")
-                ok = False
-            else:
-                out[key] = spec.default() if callable(spec.default) else spec.default
-        return out if ok else _INVALID
-
 
 # -- The schema --------------------------------------------------------------------------------
 
@@ -469,7 +226,7 @@ def default_namespace(server_name: str) -> str:
 # -- Checks that span several keys -------------------------------------------------------------
 
 
-def _check_refs(data: dict, walk: _Walk) -> None:
+def _check_refs(data: dict, walk: Walk) -> None:
     for ref, path, value in walk.refs:
         known = {item[ref.key] for item in data.get(ref.collection) or []} | set(ref.builtin)
         if value not in known:
@@ -479,14 +236,14 @@ def _check_refs(data: dict, walk: _Walk) -> None:
             )
 
 
-def _check_roles(data: dict, walk: _Walk) -> None:
+def _check_roles(data: dict, walk: Walk) -> None:
     for index, role in enumerate(data["roles"]):
         if role["key"] in BUILTIN_ROLES:
             path = ("roles", index, "key")
             walk.problem(walk.positions[path], path, f"'{role['key']}' is a built-in role key")
 
 
-def _check_servers(data: dict, walk: _Walk) -> None:
+def _check_servers(data: dict, walk: Walk) -> None:
     for index, server in enumerate(data["servers"]):
         try:
             normalise_server_fields(
@@ -504,7 +261,7 @@ def _check_servers(data: dict, walk: _Walk) -> None:
             walk.problem(walk.positions[path], path, exc.message)
 
 
-def _check_assignments(data: dict, walk: _Walk) -> None:
+def _check_assignments(data: dict, walk: Walk) -> None:
     for g, gateway in enumerate(data["gateways"]):
         taken: dict[str, Position] = {}
         for a, assignment in enumerate(gateway["assignments"]):
@@ -552,9 +309,9 @@ def parse(text: str, *, source: str = "<config>") -> Plan:
             ) from exc
         if root is None:
             raise ConfigInvalid(source, [ConfigProblem(Position(1, 1), "(document)", "empty file")])
-        walk = _Walk(loader)
+        walk = Walk(loader)
         data = SCHEMA.check(root, (), walk)
-        if data is not _INVALID:
+        if data is not INVALID:
             for check in CHECKS:
                 check(data, walk)
     finally:

@@ -21,9 +21,9 @@ from servers.upstream import (
     UpstreamSession,
     UpstreamTimeout,
     UpstreamUnavailable,
-    pool,
     read_all_pages,
 )
+from servers.upstream_pool import pool
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,11 @@ def upstream_session(spec: AssignmentSpec, principal, snapshot: GatewaySnapshot)
         config_events_announce(snapshot.id, method)
 
     return pool.get(
-        key, spec.upstream.url, dict(spec.upstream.headers), on_list_changed=on_list_changed
+        key,
+        spec.upstream.url,
+        dict(spec.upstream.headers),
+        transport=spec.upstream.transport,
+        on_list_changed=on_list_changed,
     )
 
 

@@ -8,6 +8,7 @@ import asyncio
 
 from django.utils import timezone
 
+from servers.legacy_upstream import LegacySseSession
 from servers.locations import upstream_endpoint
 from servers.models import Server
 from servers.upstream import (
@@ -27,9 +28,12 @@ _LISTS = (
 )
 
 
-async def discover(url: str, headers: dict[str, str], *, timeout: float = 30) -> dict:
+async def discover(
+    url: str, headers: dict[str, str], *, transport: str = "streamable_http", timeout: float = 30
+) -> dict:
     """Connect, read every list the server supports, and return the catalog."""
-    session = UpstreamSession(url, headers)
+    kind = LegacySseSession if transport == "sse" else UpstreamSession
+    session = kind(url, headers)
     try:
         info = await session.ensure_ready(timeout=timeout)
         catalog = {
@@ -50,9 +54,9 @@ async def discover(url: str, headers: dict[str, str], *, timeout: float = 30) ->
         await session.close()
 
 
-async def _discover_and_close(url, headers, timeout):
+async def _discover_and_close(url, headers, transport, timeout):
     try:
-        return await discover(url, headers, timeout=timeout)
+        return await discover(url, headers, transport=transport, timeout=timeout)
     finally:
         await close_http_session()
 
@@ -62,7 +66,7 @@ def refresh_catalog(*, server: Server, timeout: float = 30) -> Server:
     url, headers = upstream_endpoint(server_id=server.pk, kind=server.kind, url=server.url)
     now = timezone.now()
     try:
-        catalog = asyncio.run(_discover_and_close(url, headers, timeout))
+        catalog = asyncio.run(_discover_and_close(url, headers, server.transport, timeout))
     except (UpstreamError, UpstreamUnavailable, UpstreamTimeout, TimeoutError, OSError) as exc:
         detail = str(exc) or type(exc).__name__
         Server.objects.filter(pk=server.pk).update(

@@ -13,6 +13,7 @@ import itertools
 import json
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,19 +79,24 @@ class UpstreamInfo:
     instructions: str = ""
 
 
-_http: aiohttp.ClientSession | None = None
+# aiohttp sessions belong to one event loop; a process may run several (server, tasks, tests).
+_http: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession]" = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def http_session() -> aiohttp.ClientSession:
-    """The process-wide HTTP client (keep-alive connections to every upstream)."""
-    global _http
-    if _http is None or _http.closed:
-        _http = aiohttp.ClientSession(
+    """The HTTP client of the running event loop (keep-alive connections to every upstream)."""
+    loop = asyncio.get_running_loop()
+    session = _http.get(loop)
+    if session is None or session.closed:
+        session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, limit_per_host=256, ttl_dns_cache=300),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
             auto_decompress=True,
         )
-    return _http
+        _http[loop] = session
+    return session
 
 
 class UpstreamSession:
@@ -431,30 +437,7 @@ async def read_all_pages(session: UpstreamSession, method: str, field_name: str,
     return items, ttl_ms, scope
 
 
-class UpstreamPool:
-    """One UpstreamSession per key (assignment, identity) in this process."""
-
-    def __init__(self):
-        self._sessions: dict[tuple, UpstreamSession] = {}
-
-    def get(self, key: tuple, url: str, headers: dict[str, str], *, on_list_changed=None):
-        session = self._sessions.get(key)
-        if session is None or session.url != url or session.headers != headers:
-            session = UpstreamSession(url, headers, on_list_changed=on_list_changed)
-            self._sessions[key] = session
-        return session
-
-    async def discard(self, key: tuple) -> None:
-        session = self._sessions.pop(key, None)
-        if session is not None:
-            await session.close()
-
-
-pool = UpstreamPool()
-
-
 async def close_http_session() -> None:
-    global _http
-    if _http is not None and not _http.closed:
-        await _http.close()
-    _http = None
+    session = _http.pop(asyncio.get_running_loop(), None)
+    if session is not None and not session.closed:
+        await session.close()

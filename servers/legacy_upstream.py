@@ -1,0 +1,188 @@
+"""The upstream client for servers that still speak the HTTP+SSE transport (2024-11-05).
+
+One GET stream per session carries every answer; requests go out as POSTs to the URL the
+stream's first `endpoint` event names. It offers the same interface as `UpstreamSession`.
+"""
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+from urllib.parse import urljoin
+
+import aiohttp
+
+from servers.sse import read_events
+from servers.upstream import (
+    CLIENT_CAPABILITIES,
+    CLIENT_INFO,
+    CallHooks,
+    UpstreamError,
+    UpstreamInfo,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    http_session,
+)
+
+logger = logging.getLogger(__name__)
+LEGACY_VERSION = "2024-11-05"
+
+
+class LegacySseSession:
+    def __init__(self, url: str, headers: dict[str, str], *, on_list_changed=None):
+        self.url = url
+        self.headers = headers
+        self.info: UpstreamInfo | None = None
+        self.session_id: str | None = None
+        self._ids = itertools.count(1)
+        self._ready = asyncio.Lock()
+        self._on_list_changed = on_list_changed
+        self._reader: asyncio.Task | None = None
+        self._endpoint: str | None = None
+        self._pending: dict[int, tuple[asyncio.Future, CallHooks]] = {}
+
+    async def ensure_ready(self, timeout: float = 30) -> UpstreamInfo:
+        if self.info is not None and self._reader is not None and not self._reader.done():
+            return self.info
+        async with self._ready:
+            if self.info is None or self._reader is None or self._reader.done():
+                await asyncio.wait_for(self._connect(), timeout)
+        return self.info
+
+    async def _connect(self) -> None:
+        self.reset()
+        endpoint_known = asyncio.get_running_loop().create_future()
+        self._reader = asyncio.get_running_loop().create_task(self._read(endpoint_known))
+        self._endpoint = await endpoint_known
+        result = await self._call(
+            "initialize",
+            {
+                "protocolVersion": LEGACY_VERSION,
+                "capabilities": CLIENT_CAPABILITIES,
+                "clientInfo": CLIENT_INFO,
+            },
+            timeout=30,
+            hooks=CallHooks(),
+        )
+        await self._send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        self.info = UpstreamInfo(
+            era="legacy-sse",
+            protocol_version=result.get("protocolVersion") or LEGACY_VERSION,
+            server_info=result.get("serverInfo") or {},
+            capabilities=result.get("capabilities") or {},
+            instructions=result.get("instructions") or "",
+        )
+
+    async def _read(self, endpoint_known: asyncio.Future) -> None:
+        headers = {**self.headers, "Accept": "text/event-stream"}
+        error: Exception = UpstreamUnavailable("the upstream closed its event stream")
+        try:
+            async with http_session().get(self.url, headers=headers) as response:
+                if response.status != 200:
+                    raise UpstreamUnavailable(f"the upstream answered HTTP {response.status}")
+                async for event, data in read_events(response.content):
+                    if event == "endpoint":
+                        if not endpoint_known.done():
+                            endpoint_known.set_result(urljoin(self.url, data.strip()))
+                        continue
+                    await self._dispatch(data)
+        except asyncio.CancelledError:
+            error = UpstreamUnavailable("the session was closed")
+            raise
+        except aiohttp.ClientError as exc:
+            error = UpstreamUnavailable(f"connection failed: {exc}")
+        except UpstreamUnavailable as exc:
+            error = exc
+        finally:
+            if not endpoint_known.done():
+                endpoint_known.set_exception(error)
+            for future, _hooks in self._pending.values():
+                if not future.done():
+                    future.set_exception(error)
+            self._pending.clear()
+            self.info = None
+
+    async def _dispatch(self, data: str) -> None:
+        try:
+            message = json.loads(data)
+        except ValueError:
+            return
+        if not isinstance(message, dict):
+            return
+        if "method" in message and "id" in message:
+            hooks = next(reversed([h for _f, h in self._pending.values()]), CallHooks())
+            asyncio.get_running_loop().create_task(self._answer(message, hooks))
+        elif "method" in message:
+            method = message["method"]
+            if method.endswith("/list_changed") and self._on_list_changed:
+                await self._on_list_changed(method)
+                return
+            token = (message.get("params") or {}).get("progressToken")
+            for future, hooks in list(self._pending.values()):
+                if hooks.on_notification is not None and (token is None or not future.done()):
+                    await hooks.on_notification(message)
+                    break
+        else:
+            pending = self._pending.pop(message.get("id"), None)
+            if pending is not None and not pending[0].done():
+                pending[0].set_result(message)
+
+    async def _answer(self, message: dict, hooks: CallHooks) -> None:
+        if hooks.on_request is None:
+            reply = {"error": {"code": -32601, "message": "The client cannot answer this."}}
+        else:
+            reply = await hooks.on_request(message)
+        with contextlib.suppress(UpstreamUnavailable):
+            await self._send({**reply, "jsonrpc": "2.0", "id": message["id"]})
+
+    async def _send(self, message: dict) -> None:
+        headers = {**self.headers, "Content-Type": "application/json"}
+        try:
+            async with http_session().post(
+                self._endpoint,
+                data=json.dumps(message),
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=30),
+            ) as response:
+                await response.read()
+                if response.status >= 400:
+                    raise UpstreamUnavailable(f"the upstream answered HTTP {response.status}")
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(f"connection failed: {exc}") from exc
+
+    async def _call(self, method, params, *, timeout, hooks) -> dict:
+        request_id = next(self._ids)
+        future = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = (future, hooks)
+        try:
+            await self._send(
+                {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}}
+            )
+            message = await asyncio.wait_for(future, timeout)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"no answer within {timeout:g} s") from exc
+        finally:
+            self._pending.pop(request_id, None)
+        if "error" in message:
+            error = message["error"] or {}
+            raise UpstreamError(
+                int(error.get("code", -32603)), str(error.get("message", "")), error.get("data")
+            )
+        result = message.get("result")
+        if not isinstance(result, dict):
+            raise UpstreamUnavailable("the upstream answered without a result")
+        return result
+
+    async def request(self, method, params, *, timeout: float, hooks=None) -> dict:
+        await self.ensure_ready()
+        return await self._call(method, params, timeout=timeout, hooks=hooks or CallHooks())
+
+    def reset(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+        self._reader = None
+        self.info = None
+
+    async def close(self) -> None:
+        self.reset()

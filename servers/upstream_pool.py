@@ -1,0 +1,38 @@
+"""Upstream sessions pooled per process: one per (assignment, identity), reused by every call."""
+
+from servers.legacy_upstream import LegacySseSession
+from servers.upstream import UpstreamSession
+
+
+class UpstreamPool:
+    def __init__(self):
+        self._sessions: dict[tuple, UpstreamSession | LegacySseSession] = {}
+
+    def get(
+        self,
+        key: tuple,
+        url: str,
+        headers: dict[str, str],
+        *,
+        transport="streamable_http",
+        on_list_changed=None,
+    ):
+        session = self._sessions.get(key)
+        kind = LegacySseSession if transport == "sse" else UpstreamSession
+        if (
+            session is None
+            or type(session) is not kind
+            or session.url != url
+            or session.headers != headers
+        ):
+            session = kind(url, headers, on_list_changed=on_list_changed)
+            self._sessions[key] = session
+        return session
+
+    async def discard(self, key: tuple) -> None:
+        session = self._sessions.pop(key, None)
+        if session is not None:
+            await session.close()
+
+
+pool = UpstreamPool()
