@@ -7,13 +7,18 @@ PORT ?= 8000
 
 .PHONY: install run test lint bench clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+# npm from Node 20 installs the Node test tooling; the Node 24 wheel in the venv runs it.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --engine-strict=false
 	touch $@
 
 run: install
@@ -33,4 +38,4 @@ bench: install
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var node_modules

@@ -1,0 +1,118 @@
+"""Real subprocesses for tests: start one, wait for its TCP port, stop it cleanly.
+
+Output goes to a temporary file rather than a pipe, so a chatty process never blocks on a full
+pipe, and a process that fails to start reports the tail of what it said.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+HOST = "127.0.0.1"
+START_TIMEOUT = 30.0
+
+
+class ProcessDidNotStart(RuntimeError):
+    """A process exited, or never opened its port, within the time allowed."""
+
+
+def free_port(host: str = HOST) -> int:
+    """A TCP port on `host` that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_is_open(port: int, host: str = HOST) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+        return True
+    return False
+
+
+class RunningProcess:
+    """A subprocess in its own process group, with its combined output in a temporary file."""
+
+    def __init__(self, argv: Sequence[str], *, env: dict[str, str] | None, cwd: Path | None):
+        self.argv = list(argv)
+        self._log = tempfile.NamedTemporaryFile(prefix="proc-", suffix=".log", delete=False)  # noqa: SIM115
+        self.popen = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def output(self, tail: int = 4000) -> str:
+        self._log.flush()
+        return Path(self._log.name).read_text(errors="replace")[-tail:]
+
+    def wait_for_port(self, port: int, *, host: str = HOST, timeout: float = START_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise ProcessDidNotStart(
+                    f"{self.argv} exited with code {self.popen.returncode}:\n{self.output()}"
+                )
+            if port_is_open(port, host):
+                return self
+            time.sleep(0.05)
+        raise ProcessDidNotStart(f"{self.argv} did not listen on {port} in {timeout}s")
+
+    def stop(self, *, timeout: float = 10.0) -> int | None:
+        """SIGTERM, then SIGKILL to the whole group if it does not stop within `timeout`."""
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(timeout=5)
+        self._log.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self._log.name)
+        return self.popen.returncode
+
+
+def start_process(
+    argv: Sequence[str],
+    *,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = START_TIMEOUT,
+) -> RunningProcess:
+    """Start `argv`; with `port`, return only once it accepts connections there."""
+    process = RunningProcess(argv, env=env, cwd=cwd)
+    if port is not None:
+        try:
+            process.wait_for_port(port, timeout=timeout)
+        except ProcessDidNotStart:
+            process.stop(timeout=2)
+            raise
+    return process
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of `pid` (Linux /proc)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            children.extend(int(c) for c in (task / "children").read_text().split())
+    return children

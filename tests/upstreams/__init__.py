@@ -1,0 +1,1 @@
+"""MCP servers the test suite runs as real upstreams."""
