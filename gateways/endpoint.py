@@ -18,6 +18,7 @@ from gateways.authentication import bearer, cache_key, principal_for
 from gateways.dispatch import CallContext
 from gateways.http import (
     HttpError,
+    host_allowed,
     origin_allowed,
     read_body,
     resource_metadata_url,
@@ -56,6 +57,8 @@ class McpEndpoint:
         if legacy:
             session_id = legacy_sse.session_from_query(scope)
             headers = {**headers, protocol.HEADER_SESSION: session_id} if session_id else headers
+        if not host_allowed(headers.get("host")):
+            raise HttpError(421, "This Host is not served here (see ALLOWED_HOSTS).")
         if not origin_allowed(headers.get("origin")):
             raise HttpError(403, "This Origin is not allowed to reach the gateway.")
         method = scope["method"]

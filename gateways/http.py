@@ -5,7 +5,7 @@ import json
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.http.request import validate_host
+from django.http.request import split_domain_port, validate_host
 
 from gateways import protocol
 
@@ -52,16 +52,23 @@ async def read_body(receive, headers: dict) -> bytes:
             return b"".join(chunks)
 
 
+def _served(netloc: str) -> bool:
+    domain, _port = split_domain_port(netloc)
+    return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
+
+
+def host_allowed(host: str | None) -> bool:
+    """DNS-rebinding protection: only the host names this platform serves."""
+    return host is None or _served(host)
+
+
 def origin_allowed(origin: str | None) -> bool:
-    # DNS-rebinding protection: a browser page may only reach us from a host we serve.
+    # A browser page may only reach us from a host we serve.
     if not origin:
         return True
     if origin in settings.CSRF_TRUSTED_ORIGINS:
         return True
-    host = urlsplit(origin).netloc
-    return bool(host) and validate_host(
-        host.rsplit(":", 1)[0] if "]" not in host else host, settings.ALLOWED_HOSTS
-    )
+    return _served(urlsplit(origin).netloc)
 
 
 def resource_metadata_url(scope, headers, workspace: str, gateway: str) -> str:

@@ -1,0 +1,67 @@
+"""`manage.py issue_token`: issue a gateway API token for a member, from a script.
+
+The secret is printed once, on the last line of the output, so `| tail -n 1` captures it.
+"""
+
+from datetime import timedelta
+
+from django.apps import apps
+from django.core.management.base import BaseCommand, CommandError
+from django.http import Http404
+from django.utils import timezone
+
+from identities.services import issue_token
+from teams.errors import GatehouseError
+from teams.models import User, Workspace
+from teams.scoping import get_scoped_or_404
+from teams.selectors import membership_for
+
+
+class Command(BaseCommand):
+    help = "Issue an API token for a member of a workspace; the token is the last line printed."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--workspace", required=True, help="workspace slug")
+        parser.add_argument("--user", required=True, help="email address of a member")
+        parser.add_argument("--gateway", help="limit the token to this gateway (slug)")
+        parser.add_argument("--name", default="command line", help="a label for the token")
+        parser.add_argument(
+            "--expires-in-days", type=int, help="expire the token after this many days"
+        )
+
+    def handle(self, *args, workspace, user, gateway, name, expires_in_days, **options):
+        ws = Workspace.objects.filter(slug=workspace).first()
+        if ws is None:
+            raise CommandError(f"Unknown workspace '{workspace}'.")
+        email = user.strip().lower()
+        person = User.objects.filter(email=email).first()
+        try:
+            membership = membership_for(user=person, workspace_slug=ws.slug)
+        except Http404 as exc:
+            raise CommandError(f"{email} is not a member of the workspace '{ws.slug}'.") from exc
+        target = None
+        if gateway:
+            try:
+                # Looked up by name: identities does not import the gateways app.
+                gateways = apps.get_model("gateways", "Gateway").objects
+                target = get_scoped_or_404(gateways, ws, slug=gateway)
+            except Http404 as exc:
+                raise CommandError(f"Unknown gateway '{gateway}' in '{ws.slug}'.") from exc
+        expires_at = None
+        if expires_in_days is not None:
+            if expires_in_days <= 0:
+                raise CommandError("--expires-in-days must be a positive number of days.")
+            expires_at = timezone.now() + timedelta(days=expires_in_days)
+        try:
+            issued = issue_token(
+                membership=membership, name=name, gateway=target, expires_at=expires_at, actor=None
+            )
+        except GatehouseError as exc:
+            raise CommandError(exc.message) from exc
+        scope = f"gateway '{target.slug}'" if target else "every gateway the member may use"
+        expiry = f"expires {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else "never expires"
+        self.stdout.write(
+            f"Issued token '{issued.token.name}' for {email} in '{ws.slug}' ({scope}; {expiry}).\n"
+            "Store it now: it is not shown again."
+        )
+        self.stdout.write(issued.secret)
