@@ -25,6 +25,8 @@ run: install
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py load_demo
 	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
+	@# The supervisor runs managed (stdio) servers; it stops with the platform.
+	$(BIN)/python manage.py run_managed & trap 'kill $$!' EXIT INT TERM; \
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
 lint: install
