@@ -1,3 +1,36 @@
 """The management REST API, /api/v1/. Every resource lives under a workspace."""
 
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from audit.api import ChangeViewSet
+from gateways.api import AssignmentViewSet, GatewayViewSet, ReportViewSet
+from identities.api import TokenViewSet
+from servers.api import ServerViewSet
+from teams.api import (
+    MemberViewSet,
+    MyWorkspacesViewSet,
+    RoleViewSet,
+    TeamViewSet,
+    WorkspaceDetailViewSet,
+)
+
+WORKSPACE = r"workspaces/(?P<workspace>[^/.]+)"
+
+router = SimpleRouter()
+router.register(r"workspaces", MyWorkspacesViewSet, basename="my-workspace")
+router.register(r"workspaces", WorkspaceDetailViewSet, basename="workspace")
+router.register(rf"{WORKSPACE}/teams", TeamViewSet, basename="team")
+router.register(rf"{WORKSPACE}/roles", RoleViewSet, basename="role")
+router.register(rf"{WORKSPACE}/members", MemberViewSet, basename="member")
+router.register(rf"{WORKSPACE}/servers", ServerViewSet, basename="server")
+router.register(rf"{WORKSPACE}/gateways", GatewayViewSet, basename="gateway")
+router.register(
+    rf"{WORKSPACE}/gateways/(?P<gateway>[^/.]+)/assignments",
+    AssignmentViewSet,
+    basename="assignment",
+)
+router.register(rf"{WORKSPACE}/tokens", TokenViewSet, basename="token")
+router.register(rf"{WORKSPACE}/changes", ChangeViewSet, basename="change")
+router.register(rf"{WORKSPACE}/reports", ReportViewSet, basename="report")
+
+urlpatterns = router.urls

@@ -85,29 +85,40 @@ def identity_key(spec: AssignmentSpec, principal) -> str:
 def upstream_session(spec: AssignmentSpec, principal, snapshot: GatewaySnapshot) -> UpstreamSession:
     key = (spec.id, identity_key(spec, principal))
 
-    async def on_list_changed(method: str) -> None:
-        catalogs.invalidate(key)
-        config_events_announce(snapshot.id, method)
+    async def on_event(message: dict) -> None:
+        method = message.get("method", "")
+        if method.endswith("/list_changed"):
+            catalogs.invalidate(key)
+            config_events_announce(snapshot.id, {"jsonrpc": "2.0", "method": method})
+            return
+        params = dict(message.get("params") or {})
+        uri = params.get("uri")
+        if method == "notifications/resources/updated" and isinstance(uri, str):
+            prefixed = spec.prefix_mode != "never" and bool(spec.namespace)
+            params["uri"] = namespacing.resource_uri(spec.namespace, uri, prefixed=prefixed)
+            config_events_announce(
+                snapshot.id, {"jsonrpc": "2.0", "method": method, "params": params}
+            )
 
     return pool.get(
         key,
         spec.upstream.url,
         dict(spec.upstream.headers),
         transport=spec.upstream.transport,
-        on_list_changed=on_list_changed,
+        on_event=on_event,
     )
 
 
-def config_events_announce(gateway_id: int, method: str) -> None:
-    asyncio.get_running_loop().create_task(_announce(gateway_id, method))
+def config_events_announce(gateway_id: int, message: dict) -> None:
+    """Send `message` to every client stream open on the gateway, without waiting."""
+    asyncio.get_running_loop().create_task(_announce(gateway_id, message))
 
 
-async def _announce(gateway_id: int, method: str) -> None:
+async def _announce(gateway_id: int, message: dict) -> None:
     layer = get_channel_layer()
     if layer is not None:
         await layer.group_send(
-            config_events.group_name(gateway_id),
-            {"type": "mcp.notify", "message": {"jsonrpc": "2.0", "method": method}},
+            config_events.group_name(gateway_id), {"type": "mcp.notify", "message": message}
         )
 
 
@@ -138,7 +149,7 @@ class CatalogCache:
             self.generation += 1
             if was_down is not None and was_down != fresh.down:
                 for method in config_events.LIST_CHANGED:
-                    config_events_announce(snapshot.id, method)
+                    config_events_announce(snapshot.id, {"jsonrpc": "2.0", "method": method})
             return fresh
 
     async def _fetch(self, spec, principal, snapshot) -> AssignmentCatalog:

@@ -131,7 +131,9 @@ async def _templates_list(ctx: CallContext, params: dict) -> dict:
 # -- routed calls ------------------------------------------------------------------------------
 
 
-async def _call_upstream(ctx: CallContext, spec: AssignmentSpec, method: str, params: dict) -> dict:
+async def _call_upstream(
+    ctx: CallContext, spec: AssignmentSpec, method: str, params: dict, *, timeout=None
+) -> dict:
     session = catalog.upstream_session(spec, ctx.principal, ctx.snapshot)
     params = dict(params)
     meta = dict(params.get("_meta") or {})
@@ -173,9 +175,10 @@ async def _call_upstream(ctx: CallContext, spec: AssignmentSpec, method: str, pa
         client_capabilities=ctx.client_capabilities,
     )
     server = spec.upstream.server_name
+    timeout = timeout or spec.timeout
     try:
         for _round in range(8):
-            result = await session.request(method, params, timeout=spec.timeout, hooks=hooks)
+            result = await session.request(method, params, timeout=timeout, hooks=hooks)
             if result.get("resultType") != "input_required":
                 return result
             params = await _answer_input_required(ctx, params, result)
@@ -185,7 +188,7 @@ async def _call_upstream(ctx: CallContext, spec: AssignmentSpec, method: str, pa
     except UpstreamTimeout as exc:
         raise RpcError(
             protocol.UPSTREAM_TIMEOUT,
-            f"The server '{server}' did not answer within {spec.timeout:g} seconds.",
+            f"The server '{server}' did not answer within {timeout:g} seconds.",
         ) from exc
     except UpstreamUnavailable as exc:
         catalog.catalogs.invalidate((spec.id, catalog.identity_key(spec, ctx.principal)))
@@ -254,7 +257,10 @@ async def _tools_call(ctx: CallContext, params: dict) -> dict:
                 )
         raise RpcError(protocol.INVALID_PARAMS, f"Unknown tool: {name}")
     upstream_params = dict(params, name=entry.upstream_name)
-    return await _call_upstream(ctx, entry.assignment, "tools/call", upstream_params)
+    timeout = entry.assignment.tool_overrides.get(entry.upstream_name, {}).get("timeout")
+    return await _call_upstream(
+        ctx, entry.assignment, "tools/call", upstream_params, timeout=timeout
+    )
 
 
 async def _prompts_get(ctx: CallContext, params: dict) -> dict:

@@ -13,7 +13,7 @@ import logging
 from django.core.cache import cache
 from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS, classify_inbound_request
 
-from gateways import dispatch, legacy_sse, protocol, session, streams
+from gateways import cancellation, dispatch, legacy_sse, protocol, session, streams
 from gateways.authentication import bearer, cache_key, principal_for
 from gateways.dispatch import CallContext
 from gateways.http import (
@@ -164,6 +164,9 @@ class McpEndpoint:
         if not isinstance(method, str):
             raise HttpError(400, "The method must be a string.")
         if "id" not in message:
+            cancelled = (message.get("params") or {}).get("requestId")
+            if method == "notifications/cancelled" and session_id and cancelled is not None:
+                await cancellation.cancel(session_id, cancelled)
             await send_empty(send, 202)
             return
         request_id = message["id"]
@@ -186,7 +189,15 @@ class McpEndpoint:
         )
         accepts_sse = "text/event-stream" in headers.get("accept", "")
         await streams.run(
-            ctx, send, receive, request_id, method, params, accepts_sse, allow_ask=True
+            ctx,
+            send,
+            receive,
+            request_id,
+            method,
+            params,
+            accepts_sse,
+            allow_ask=True,
+            call_key=cancellation.key(session_id, request_id),
         )
 
     async def _initialize(self, send, request_id, params, snapshot, principal):

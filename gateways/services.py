@@ -97,12 +97,22 @@ def _check_policy(assignment: Assignment) -> None:
         )
     overrides = assignment.tool_overrides
     if not isinstance(overrides, dict) or not all(
-        isinstance(v, dict) and set(v) <= {"name", "description"} for v in overrides.values()
+        isinstance(v, dict) and set(v) <= {"name", "description", "timeout"}
+        for v in overrides.values()
     ):
         raise InvalidToolPolicy(
-            "Tool overrides map an upstream tool name to {name, description}.",
+            "Tool overrides map an upstream tool name to {name, description, timeout}.",
             field="tool_overrides",
         )
+    for tool, override in overrides.items():
+        timeout = override.get("timeout")
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+        ):
+            raise InvalidToolPolicy(
+                f"The timeout of '{tool}' must be a positive number of seconds.",
+                field="tool_overrides",
+            )
     if assignment.prefix_mode == Assignment.PrefixMode.ALWAYS and not assignment.namespace:
         raise ValidationFailed("Prefix mode 'always' needs a namespace.", field="namespace")
 

@@ -10,7 +10,7 @@ import asyncio
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from gateways import config_events, dispatch, protocol
+from gateways import cancellation, config_events, dispatch, protocol
 from gateways.dispatch import CallContext
 from gateways.http import SSE, send_json
 from gateways.protocol import RpcError
@@ -39,7 +39,9 @@ def adapt(ctx: CallContext, result: dict) -> dict:
     return result
 
 
-async def run(ctx, send, receive, request_id, method, params, accepts_sse, *, allow_ask):
+async def run(
+    ctx, send, receive, request_id, method, params, accepts_sse, *, allow_ask, call_key=None
+):
     """Answer one request: JSON when it is quiet, an SSE stream as soon as it is not."""
     queue: asyncio.Queue = asyncio.Queue()
     if accepts_sse:
@@ -57,12 +59,25 @@ async def run(ctx, send, receive, request_id, method, params, accepts_sse, *, al
             return protocol.result_response(request_id, adapt(ctx, result))
         except RpcError as exc:
             return protocol.error_response(request_id, exc)
-
-    if not accepts_sse:
-        await send_json(send, 200, await call())
-        return
+        except asyncio.CancelledError:
+            # The client cancelled: it ignores the answer, but the HTTP exchange needs one.
+            error = RpcError(protocol.REQUEST_CANCELLED, "The request was cancelled.")
+            return protocol.error_response(request_id, error)
 
     task = asyncio.ensure_future(call())
+    if call_key is not None:
+        cancellation.register(call_key, task)
+    try:
+        await _reply(task, queue, send, receive, accepts_sse)
+    finally:
+        if call_key is not None:
+            cancellation.unregister(call_key)
+
+
+async def _reply(task, queue, send, receive, accepts_sse) -> None:
+    if not accepts_sse:
+        await send_json(send, 200, await task)
+        return
     disconnect = asyncio.ensure_future(wait_disconnect(receive))
     getter = asyncio.ensure_future(queue.get())
     try:

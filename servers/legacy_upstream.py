@@ -17,6 +17,7 @@ from servers.sse import read_events
 from servers.upstream import (
     CLIENT_CAPABILITIES,
     CLIENT_INFO,
+    SESSION_EVENTS,
     CallHooks,
     UpstreamError,
     UpstreamInfo,
@@ -30,14 +31,14 @@ LEGACY_VERSION = "2024-11-05"
 
 
 class LegacySseSession:
-    def __init__(self, url: str, headers: dict[str, str], *, on_list_changed=None):
+    def __init__(self, url: str, headers: dict[str, str], *, on_event=None):
         self.url = url
         self.headers = headers
         self.info: UpstreamInfo | None = None
         self.session_id: str | None = None
         self._ids = itertools.count(1)
         self._ready = asyncio.Lock()
-        self._on_list_changed = on_list_changed
+        self._on_event = on_event
         self._reader: asyncio.Task | None = None
         self._endpoint: str | None = None
         self._pending: dict[int, tuple[asyncio.Future, CallHooks]] = {}
@@ -115,8 +116,9 @@ class LegacySseSession:
             asyncio.get_running_loop().create_task(self._answer(message, hooks))
         elif "method" in message:
             method = message["method"]
-            if method.endswith("/list_changed") and self._on_list_changed:
-                await self._on_list_changed(method)
+            if method in SESSION_EVENTS or method.endswith("/list_changed"):
+                if self._on_event:
+                    await self._on_event(message)
                 return
             token = (message.get("params") or {}).get("progressToken")
             for future, hooks in list(self._pending.values()):

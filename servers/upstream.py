@@ -31,6 +31,8 @@ META_PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion"
 META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
 META_CLIENT_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
 _MAX_PAGES = 100
+# Notifications about the upstream as a whole, not about one call.
+SESSION_EVENTS = frozenset({"notifications/resources/updated"})
 NAME_PARAM = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 CLIENT_INFO = {"name": "gatehouse", "version": "0.1.0"}
 # What the gateway offers upstream so that upstream requests can be relayed to the caller.
@@ -100,14 +102,14 @@ def http_session() -> aiohttp.ClientSession:
 
 
 class UpstreamSession:
-    def __init__(self, url: str, headers: dict[str, str], *, on_list_changed=None):
+    def __init__(self, url: str, headers: dict[str, str], *, on_event=None):
         self.url = url
         self.headers = headers
         self.info: UpstreamInfo | None = None
         self.session_id: str | None = None
         self._ids = itertools.count(1)
         self._ready = asyncio.Lock()
-        self._on_list_changed = on_list_changed
+        self._on_event = on_event
         self._listener: asyncio.Task | None = None
 
     # -- connection -----------------------------------------------------------------------
@@ -188,7 +190,7 @@ class UpstreamSession:
         )
         self.info = info
         await self._post_notification({"jsonrpc": "2.0", "method": "notifications/initialized"})
-        if self.session_id and self._on_list_changed and self._listener is None:
+        if self.session_id and self._on_event and self._listener is None:
             self._listener = asyncio.get_running_loop().create_task(self._listen())
         return info
 
@@ -401,8 +403,9 @@ class UpstreamSession:
                         except ValueError:
                             continue
                         method = message.get("method", "") if isinstance(message, dict) else ""
-                        if method.endswith("/list_changed") and self._on_list_changed:
-                            await self._on_list_changed(method)
+                        is_event = method in SESSION_EVENTS or method.endswith("/list_changed")
+                        if is_event and self._on_event:
+                            await self._on_event(message)
             except asyncio.CancelledError:
                 raise
             except (aiohttp.ClientError, TimeoutError) as exc:

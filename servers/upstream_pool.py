@@ -15,7 +15,7 @@ class UpstreamPool:
         headers: dict[str, str],
         *,
         transport="streamable_http",
-        on_list_changed=None,
+        on_event=None,
     ):
         session = self._sessions.get(key)
         kind = LegacySseSession if transport == "sse" else UpstreamSession
@@ -25,7 +25,7 @@ class UpstreamPool:
             or session.url != url
             or session.headers != headers
         ):
-            session = kind(url, headers, on_list_changed=on_list_changed)
+            session = kind(url, headers, on_event=on_event)
             self._sessions[key] = session
         return session
 

@@ -70,3 +70,76 @@ def test_connected_clients_hear_that_the_tool_list_changed(deployment, alice, bo
             if "notifications/tools/list_changed" in received:
                 break
     assert "notifications/tools/list_changed" in received
+
+
+def test_a_cancelled_call_is_cancelled_upstream(deployment, bob):
+    token = deployment.token_for(bob)
+    session_id = deployment.initialize(token)
+    headers = deployment.headers(token, **{"Mcp-Session-Id": session_id})
+    headers["Accept"] = "application/json"
+
+    async def scenario():
+        async with httpx.AsyncClient(timeout=30) as http:
+            call = asyncio.ensure_future(
+                http.post(
+                    deployment.url,
+                    headers=headers,
+                    json={
+                        "jsonrpc": "2.0",
+                        "id": 7,
+                        "method": "tools/call",
+                        "params": {"name": "notes__wait", "arguments": {"seconds": 20}},
+                    },
+                )
+            )
+            await asyncio.sleep(1)
+            cancel = await http.post(
+                deployment.url,
+                headers=headers,
+                json={
+                    "jsonrpc": "2.0",
+                    "method": "notifications/cancelled",
+                    "params": {"requestId": 7, "reason": "changed my mind"},
+                },
+            )
+            answer = await call
+            await asyncio.sleep(0.3)
+            check = await http.post(
+                deployment.url,
+                headers=headers,
+                json={
+                    "jsonrpc": "2.0",
+                    "id": 8,
+                    "method": "tools/call",
+                    "params": {"name": "notes__was_cancelled", "arguments": {}},
+                },
+            )
+            return cancel, answer, check
+
+    cancel, answer, check = asyncio.run(scenario())
+    assert cancel.status_code == 202
+    assert answer.json()["error"]["code"] == -32800
+    assert check.json()["result"]["content"][0]["text"] == "yes"
+
+
+def test_a_tool_can_have_its_own_timeout(deployment, alice, bob):
+    gateway_services.update_assignment(
+        assignment=deployment.full, tool_overrides={"wait": {"timeout": 0.5}}, actor=alice
+    )
+    token = deployment.token_for(bob)
+    session_id = deployment.initialize(token)
+    headers = deployment.headers(token, **{"Mcp-Session-Id": session_id})
+    reply = httpx.post(
+        deployment.url,
+        headers=headers,
+        timeout=30,
+        json={
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "notes__wait", "arguments": {"seconds": 5}},
+        },
+    )
+    error = reply.json()["error"]
+    assert error["code"] == -32002
+    assert "'notes' did not answer within 0.5 seconds" in error["message"]

@@ -1,5 +1,7 @@
 """A small upstream MCP server built with the SDK, served in-process for gateway tests."""
 
+import asyncio
+
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel
@@ -11,6 +13,7 @@ class Confirmation(BaseModel):
 
 def build(name: str = "notes") -> MCPServer:
     server = MCPServer(name)
+    state = {"cancelled": False}
 
     @server.tool(annotations=ToolAnnotations(readOnlyHint=True))
     def echo(text: str) -> str:
@@ -47,6 +50,21 @@ def build(name: str = "notes") -> MCPServer:
         if answer.action != "accept":
             return f"not confirmed ({answer.action})"
         return f"confirmed: {answer.data.ok}"
+
+    @server.tool()
+    async def wait(seconds: float) -> str:
+        """Sleep; remembers whether it was cancelled."""
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            state["cancelled"] = True
+            raise
+        return "woke up"
+
+    @server.tool()
+    def was_cancelled() -> str:
+        """Whether a wait was cancelled."""
+        return "yes" if state["cancelled"] else "no"
 
     @server.prompt()
     def greet(name: str) -> str:

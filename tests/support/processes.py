@@ -116,3 +116,12 @@ def children_of(pid: int) -> list[int]:
         with contextlib.suppress(OSError):
             children.extend(int(c) for c in (task / "children").read_text().split())
     return children
+
+
+def is_alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

@@ -1,0 +1,118 @@
+"""Calling a target once to check it answers correctly, and driving it with wrk.
+
+A benchmark of error replies is worthless, so each target is called once before it is measured,
+and every reply wrk receives is checked by the Lua script (status and echoed text); any bad
+reply, non-2xx status or socket error fails the run.
+"""
+
+import http.client
+import json
+import os
+import re
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+TEXT = "gatehouse-bench"
+LUA = Path(__file__).resolve().parent / "wrk" / "tools_call.lua"
+_RESULT = re.compile(r"^BENCH_RESULT (\{.*\})$", re.MULTILINE)
+_NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s*(\d+)")
+_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
+
+class BadTarget(Exception):
+    pass
+
+
+@dataclass
+class Figures:
+    concurrency: int
+    calls_per_s: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    requests: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def call(url: str, method: str, params: dict, *, token: str = "", name: str = "") -> dict:
+    """One 2026-07-28 request, as the wrk script sends it; returns the JSON-RPC reply."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": _META}}
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": method,
+    }
+    if name:
+        headers["Mcp-Name"] = name
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request("POST", parts.path, json.dumps(body), headers)
+        response = connection.getresponse()
+        payload = response.read()
+    except OSError as exc:
+        raise BadTarget(f"{url} could not be called: {exc}") from exc
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise BadTarget(f"{url} answered HTTP {response.status}: {payload[:300]!r}")
+    try:
+        return json.loads(payload)
+    except ValueError as exc:
+        raise BadTarget(f"{url} answered something that is not JSON: {payload[:300]!r}") from exc
+
+
+def verify_echo(url: str, tool: str, *, token: str = "") -> None:
+    reply = call(
+        url, "tools/call", {"name": tool, "arguments": {"text": TEXT}}, token=token, name=tool
+    )
+    result = reply.get("result") or {}
+    content = result.get("content") or [{}]
+    if "error" in reply or result.get("isError") or content[0].get("text") != TEXT:
+        raise BadTarget(f"{url}: tools/call {tool} did not echo: {json.dumps(reply)[:300]}")
+
+
+def wrk(url: str, tool: str, *, concurrency: int, seconds: int, token: str = "") -> Figures:
+    threads = 1 if concurrency == 1 else 2
+    env = {**os.environ, "BENCH_TOOL": tool, "BENCH_TOKEN": token, "BENCH_TEXT": TEXT}
+    argv = ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{seconds}s", "--latency"]
+    argv += ["--timeout", "10s", "-s", str(LUA), url]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    found = _RESULT.search(done.stdout)
+    if done.returncode != 0 or found is None:
+        raise BadTarget(
+            f"wrk failed on {url} (exit {done.returncode}):\n{done.stdout}{done.stderr}"
+        )
+    result = json.loads(found.group(1))
+    errors = result["errors"]
+    non_2xx = _NON_2XX.search(done.stdout)
+    problems = []
+    if errors["status"] or non_2xx:
+        problems.append(f"{errors['status']} non-2xx replies")
+    if result["bad_replies"]:
+        problems.append(f"{result['bad_replies']} bad replies, e.g. {result['bad_sample']}")
+    sockets = {k: v for k, v in errors.items() if k != "status" and v}
+    if sockets:
+        problems.append(f"socket errors {sockets}")
+    if not result["requests"]:
+        problems.append("no request completed")
+    if problems:
+        raise BadTarget(f"{url} at c={concurrency}: " + "; ".join(problems))
+    return Figures(
+        concurrency=concurrency,
+        calls_per_s=round(result["requests"] / (result["duration_us"] / 1e6), 1),
+        p50_ms=result["p50_us"] / 1000,
+        p90_ms=result["p90_us"] / 1000,
+        p99_ms=result["p99_us"] / 1000,
+        requests=result["requests"],
+    )

@@ -1,0 +1,85 @@
+"""The API token endpoints of the management API.
+
+Every member manages their own tokens; `clients.manage_tokens` extends that to everyone's
+(listing, revoking, and issuing a token for another member). Another member's token is a 404
+without it, as if it did not exist.
+"""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from identities import selectors, services
+from identities.models import ApiToken
+from identities.serializers import IssuedTokenOutput, TokenCreateInput, TokenOutput
+from teams.api_base import OWN, WorkspaceViewSet
+from teams.api_schema import workspace_scoped
+from teams.capabilities import CLIENTS_MANAGE_TOKENS
+from teams.errors import CapabilityRequired, ValidationFailed
+from teams.selectors import member_by_email
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """Documents `Authorization: Bearer gth_...` in the OpenAPI schema."""
+
+    target_class = "identities.authentication.ApiTokenAuthentication"
+    name = "apiToken"
+
+    def get_security_definition(self, auto_schema):
+        return build_bearer_security_scheme_object(
+            header_name="Authorization", token_prefix="Bearer"
+        )
+
+
+@workspace_scoped
+class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceViewSet):
+    serializer_class = TokenOutput
+    queryset = ApiToken.objects.none()
+    required = {"list": OWN, "retrieve": OWN, "create": OWN, "revoke": OWN}
+
+    def scoped_queryset(self, workspace):
+        return selectors.tokens_visible_to(
+            self.membership, see_all=self.can(CLIENTS_MANAGE_TOKENS)
+        ).order_by("-created_at", "-id")
+
+    def _owner(self, email):
+        if not email or email.lower() == self.request.user.email.lower():
+            return self.membership
+        if not self.can(CLIENTS_MANAGE_TOKENS):
+            raise CapabilityRequired(CLIENTS_MANAGE_TOKENS)
+        owner = member_by_email(self.workspace, email)
+        if owner is None:
+            raise ValidationFailed(f"{email} is not a member of this workspace.", field="user")
+        return owner
+
+    @extend_schema(request=TokenCreateInput, responses={201: IssuedTokenOutput})
+    def create(self, request, *args, **kwargs):
+        """Issue a token. The response carries the secret, which is never shown again."""
+        serializer = TokenCreateInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        owner = self._owner(data.get("user"))
+        gateway = None
+        if data.get("gateway"):
+            # The token's owner must be able to use the gateway it is scoped to.
+            gateway = selectors.gateway_for_token(owner, data["gateway"])
+            if gateway is None:
+                raise ValidationFailed(f"Unknown gateway '{data['gateway']}'.", field="gateway")
+        issued = services.issue_token(
+            membership=owner,
+            name=data["name"],
+            gateway=gateway,
+            expires_at=data.get("expires_at"),
+            actor=request.user,
+        )
+        body = IssuedTokenOutput(issued.token, context={"secret": issued.secret}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=TokenOutput)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, *args, **kwargs):
+        token = services.revoke_token(token=self.get_object(), actor=request.user)
+        return Response(TokenOutput(token).data)

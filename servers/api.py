@@ -1,0 +1,66 @@
+"""The server endpoints of the management API.
+
+Which capability a write needs depends on the server's kind (remote, managed or workstation), so
+those actions check it from the kind rather than from the static `required` map.
+"""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.response import Response
+
+from servers import selectors, services
+from servers.models import Server
+from servers.serializers import ServerCreateInput, ServerOutput, ServerUpdateInput
+from teams.api_base import WorkspaceViewSet
+from teams.api_schema import workspace_scoped
+from teams.capabilities import SERVERS_DEPLOY_MANAGED, SERVERS_DEPLOY_WORKSTATION, SERVERS_MANAGE
+from teams.errors import CapabilityRequired
+
+KIND_CAPABILITY = {
+    Server.Kind.REMOTE: SERVERS_MANAGE,
+    Server.Kind.MANAGED: SERVERS_DEPLOY_MANAGED,
+    Server.Kind.WORKSTATION: SERVERS_DEPLOY_WORKSTATION,
+}
+
+
+@workspace_scoped
+class ServerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceViewSet):
+    serializer_class = ServerOutput
+    queryset = Server.objects.none()
+    lookup_field = "name"
+
+    def scoped_queryset(self, workspace):
+        # servers.view_all decides between every server and those on the member's gateways.
+        return selectors.servers_visible_to(self.membership)
+
+    def _require_kind(self, kind: str) -> None:
+        capability = KIND_CAPABILITY[kind]
+        if not self.can(capability):
+            raise CapabilityRequired(capability)
+
+    @extend_schema(request=ServerCreateInput, responses={201: ServerOutput})
+    def create(self, request, *args, **kwargs):
+        serializer = ServerCreateInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        self._require_kind(data["kind"])
+        server = services.create_server(workspace=self.workspace, actor=request.user, **data)
+        return Response(ServerOutput(server).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ServerUpdateInput, responses=ServerOutput)
+    def partial_update(self, request, *args, **kwargs):
+        server = self.get_object()
+        self._require_kind(server.kind)
+        serializer = ServerUpdateInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        changes = dict(serializer.validated_data)
+        if "kind" in changes:
+            self._require_kind(changes["kind"])
+        server = services.update_server(server=server, actor=request.user, **changes)
+        return Response(ServerOutput(server).data)
+
+    def destroy(self, request, *args, **kwargs):
+        server = self.get_object()
+        self._require_kind(server.kind)
+        services.delete_server(server=server, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

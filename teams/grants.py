@@ -1,0 +1,16 @@
+"""The rule that keeps people.manage from being a path to every other capability.
+
+Whoever gives a role to someone (or defines what a role holds) must hold each capability it
+grants; otherwise an admin could create an all-capability role and give it to themselves.
+"""
+
+from teams.capabilities import ALL_KEYS
+from teams.errors import CapabilityRequired
+from teams.models import Membership
+
+
+def check_grantable(*, membership: Membership, capabilities) -> None:
+    # Unknown keys are left to the role services, which refuse them with a clear message.
+    missing = sorted((set(capabilities) & ALL_KEYS) - membership.role.capability_set)
+    if missing:
+        raise CapabilityRequired(missing[0])

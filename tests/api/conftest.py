@@ -1,0 +1,55 @@
+"""Fixtures of the API tests: a person whose role is exactly the capabilities a test names."""
+
+import itertools
+
+import pytest
+
+from identities.services import issue_token
+from teams import services as team_services
+from teams.models import Membership, User
+
+_role_keys = itertools.count(1)
+
+
+@pytest.fixture
+def dave(acme, alice):
+    """A member of acme's team eng; tests give him a role with exactly the capabilities needed."""
+    user = User.objects.create_user(email="dave@acme.test", password="correct horse battery")
+    team_services.add_member(
+        workspace=acme, user=user, role_key="member", team_slugs=["eng"], actor=alice
+    )
+    return user
+
+
+@pytest.fixture
+def as_dave_with(api, acme, alice, dave):
+    """`as_dave_with({caps})`: an API client signed in as dave holding exactly `caps`."""
+
+    def sign_in(capabilities):
+        role = team_services.create_role(
+            workspace=acme,
+            key=f"custom-{next(_role_keys)}",
+            name="Custom",
+            capabilities=sorted(capabilities),
+            actor=alice,
+        )
+        membership = Membership.objects.get(workspace=acme, user=dave)
+        team_services.update_member(membership=membership, role_key=role.key, actor=alice)
+        return api.as_(dave)
+
+    return sign_in
+
+
+def bearer(secret: str) -> dict:
+    return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def token_for():
+    """`token_for(workspace, user)`: issue an API token and return its secret."""
+
+    def issue(workspace, user, **kwargs):
+        membership = Membership.objects.get(workspace=workspace, user=user)
+        return issue_token(membership=membership, name="test", actor=user, **kwargs).secret
+
+    return issue

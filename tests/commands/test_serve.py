@@ -1,0 +1,68 @@
+"""`manage.py serve`: the ASGI application on a real socket, with the demo admin signing in."""
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from django.conf import global_settings
+from django.core.management.base import CommandError
+
+from tests.support.database import database_url
+from tests.support.processes import free_port, start_process
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_it_serves_the_console_and_the_demo_admin_signs_in(
+    transactional_db, settings, tmp_path, monkeypatch, run
+):
+    monkeypatch.setenv("DEMO_ADMIN_PASSWORD", "a long demo passphrase")
+    settings.VAR_DIR = tmp_path
+    # The served process verifies the password with the default hashers, not the tests' fast one.
+    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
+    run("load_demo")
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url(), "GATEHOUSE_VAR_DIR": str(tmp_path)}
+    argv = [sys.executable, "manage.py", "serve", "--port", str(port)]
+    process = start_process(argv, port=port, env=env, cwd=REPO, timeout=60)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=10) as client:
+            page = client.get("/accounts/login/")
+            assert page.status_code == 200
+            assert "Sign in to Gatehouse" in page.text
+            csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)[1]
+            response = client.post(
+                "/accounts/login/",
+                data={
+                    "login": "admin@gatehouse.local",
+                    "password": "a long demo passphrase",
+                    "csrfmiddlewaretoken": csrf,
+                },
+                headers={"Referer": f"{base}/accounts/login/"},
+            )
+            assert response.status_code == 302
+            home = client.get("/")
+            assert home.status_code == 200
+            assert "admin@gatehouse.local" in home.text
+        assert f"serving on {base}/" in process.output()
+    finally:
+        process.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--workers", "0"], "at least 1"),
+        (["--port", "70000"], "between 1 and 65535"),
+        (["--server", "daphne", "--workers", "2"], "Daphne runs one process"),
+    ],
+)
+def test_it_refuses_bad_options(args, message, run):
+    with pytest.raises(CommandError, match=message):
+        run("serve", *args)
