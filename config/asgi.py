@@ -10,6 +10,7 @@ django_asgi_app = get_asgi_application()
 # Imported after Django is set up: these modules use models and settings.
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
+from gateways import cache_reads  # noqa: E402
 from gateways.endpoint import endpoint  # noqa: E402
 from servers.upstream import close_http_session  # noqa: E402
 
@@ -28,6 +29,7 @@ async def lifespan(scope, receive, send):
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await close_http_session()
+            await cache_reads.close()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

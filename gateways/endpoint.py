@@ -10,10 +10,9 @@ import asyncio
 import json
 import logging
 
-from django.core.cache import cache
 from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS, classify_inbound_request
 
-from gateways import cancellation, dispatch, legacy_sse, protocol, session, streams
+from gateways import cache_reads, cancellation, dispatch, legacy_sse, protocol, session, streams
 from gateways.authentication import bearer, cache_key, principal_for
 from gateways.dispatch import CallContext
 from gateways.http import (
@@ -78,7 +77,7 @@ class McpEndpoint:
         if session_id:
             keys.append(session.ended_key(session_id))
         # One cache round trip for the token, the snapshot versions and the session.
-        found = await cache.aget_many(keys) if keys else {}
+        found = await cache_reads.get_many(keys)
         snapshot = None
         if workspace_id is not None:
             snapshot = await registry.get(workspace_slug, gateway_slug, found)

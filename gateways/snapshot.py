@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Q
 
-from gateways import config_events
+from gateways import cache_reads, config_events
 from gateways.models import Assignment, Gateway
 from servers.locations import upstream_endpoint
 from teams import workspace_epoch
@@ -178,7 +178,7 @@ class SnapshotRegistry:
             return None
         keys = self.version_keys(workspace_id, slug)
         if versions is None:
-            versions = await cache.aget_many(keys)
+            versions = await cache_reads.get_many(keys)
         token = tuple(versions.get(k) for k in keys)
         entry = self._snapshots.get((workspace_slug, slug))
         if entry is not None and entry[0] == token and None not in token:

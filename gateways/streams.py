@@ -42,80 +42,108 @@ def adapt(ctx: CallContext, result: dict) -> dict:
 async def run(
     ctx, send, receive, request_id, method, params, accepts_sse, *, allow_ask, call_key=None
 ):
-    """Answer one request: JSON when it is quiet, an SSE stream as soon as it is not."""
-    queue: asyncio.Queue = asyncio.Queue()
+    """Answer one request: JSON when it is quiet, an SSE stream as soon as it is not.
+
+    The call runs inline in the request's own task, with no helper task on the quiet path;
+    the stream is opened by the first side message, or by the keep-alive timer on a long call.
+    """
+    current = asyncio.current_task()
+    reply = _Reply(send, receive, current)
     if accepts_sse:
-
-        async def notify(message: dict) -> None:
-            await queue.put(message)
-
-        ctx.notify = notify
+        ctx.notify = reply.event
         if allow_ask:
-            ctx.ask = lambda message: ask(queue.put, message)
-
-    async def call() -> dict:
-        try:
-            result = await dispatch.handle(ctx, method, params)
-            return protocol.result_response(request_id, adapt(ctx, result))
-        except RpcError as exc:
-            return protocol.error_response(request_id, exc)
-        except asyncio.CancelledError:
-            # The client cancelled: it ignores the answer, but the HTTP exchange needs one.
-            error = RpcError(protocol.REQUEST_CANCELLED, "The request was cancelled.")
-            return protocol.error_response(request_id, error)
-
-    task = asyncio.ensure_future(call())
+            ctx.ask = lambda message: ask(reply.event, message)
     if call_key is not None:
-        cancellation.register(call_key, task)
+        cancellation.register(call_key, current)
+    timer = None
+    if accepts_sse:
+        heartbeat = settings.MCP_SSE_HEARTBEAT_SECONDS
+        timer = asyncio.get_running_loop().call_later(heartbeat, reply.keep_alive)
     try:
-        await _reply(task, queue, send, receive, accepts_sse)
+        result = await dispatch.handle(ctx, method, params)
+        message = protocol.result_response(request_id, adapt(ctx, result))
+    except RpcError as exc:
+        message = protocol.error_response(request_id, exc)
+    except asyncio.CancelledError:
+        if current.cancelling() == 0:
+            raise
+        current.uncancel()
+        if reply.disconnected:
+            return  # the client left: nobody to answer
+        # The client cancelled the request: it ignores the answer, but HTTP needs one.
+        error = RpcError(protocol.REQUEST_CANCELLED, "The request was cancelled.")
+        message = protocol.error_response(request_id, error)
     finally:
+        if timer is not None:
+            timer.cancel()
         if call_key is not None:
             cancellation.unregister(call_key)
+        reply.stop_keeping_alive()
+    await reply.finish(message)
 
 
-async def _reply(task, queue, send, receive, accepts_sse) -> None:
-    if not accepts_sse:
-        await send_json(send, 200, await task)
-        return
-    disconnect = asyncio.ensure_future(wait_disconnect(receive))
-    getter = asyncio.ensure_future(queue.get())
-    try:
-        done, _ = await asyncio.wait(
-            {task, getter, disconnect}, return_when=asyncio.FIRST_COMPLETED
-        )
-        if disconnect in done:
-            task.cancel()
-            return
-        if task in done and getter not in done:
-            await send_json(send, 200, task.result())
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": SSE})
-        heartbeat = settings.MCP_SSE_HEARTBEAT_SECONDS
-        while True:
-            if getter.done():
-                await send(
-                    {
-                        "type": "http.response.body",
-                        "body": frame(getter.result()),
-                        "more_body": True,
-                    }
-                )
-                getter = asyncio.ensure_future(queue.get())
-            if task.done() and queue.empty():
-                break
-            done, _ = await asyncio.wait(
-                {task, getter, disconnect}, timeout=heartbeat, return_when=asyncio.FIRST_COMPLETED
+class _Reply:
+    """The HTTP answer of one call: JSON, or SSE once there is something besides the result."""
+
+    def __init__(self, send, receive, caller: asyncio.Task):
+        self._send = send
+        self._receive = receive
+        self._caller = caller
+        self._lock = asyncio.Lock()
+        self._started = False
+        self._keeper: asyncio.Task | None = None
+        self.disconnected = False
+
+    async def _start(self) -> None:
+        if not self._started:
+            self._started = True
+            await self._send({"type": "http.response.start", "status": 200, "headers": SSE})
+
+    async def event(self, message: dict) -> None:
+        async with self._lock:
+            await self._start()
+            await self._send(
+                {"type": "http.response.body", "body": frame(message), "more_body": True}
             )
-            if disconnect in done:
-                task.cancel()
+
+    def keep_alive(self) -> None:
+        """A long call: commit to SSE, ping until the result, and notice a client that left."""
+        self._keeper = asyncio.get_running_loop().create_task(self._keep_alive())
+
+    async def _keep_alive(self) -> None:
+        caller = None
+        watcher = asyncio.ensure_future(wait_disconnect(self._receive))
+        try:
+            while True:
+                async with self._lock:
+                    await self._start()
+                    await self._send(
+                        {"type": "http.response.body", "body": PING, "more_body": True}
+                    )
+                done, _ = await asyncio.wait({watcher}, timeout=settings.MCP_SSE_HEARTBEAT_SECONDS)
+                if watcher in done:
+                    self.disconnected = True
+                    caller = self._caller
+                    break
+        finally:
+            watcher.cancel()
+        if caller is not None:
+            caller.cancel()
+
+    def stop_keeping_alive(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+
+    async def finish(self, message: dict) -> None:
+        if self.disconnected:
+            return
+        async with self._lock:
+            if not self._started:
+                await send_json(self._send, 200, message)
                 return
-            if not done:
-                await send({"type": "http.response.body", "body": PING, "more_body": True})
-        await send({"type": "http.response.body", "body": frame(task.result()), "more_body": False})
-    finally:
-        getter.cancel()
-        disconnect.cancel()
+            await self._send(
+                {"type": "http.response.body", "body": frame(message), "more_body": False}
+            )
 
 
 async def wait_disconnect(receive) -> None:
