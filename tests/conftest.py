@@ -12,6 +12,9 @@ from servers import services as server_services
 from teams import services as team_services
 from teams.models import User
 
+# Real upstream MCP servers (subprocesses started on first use), for every test folder.
+pytest_plugins = ["tests.support.upstreams"]
+
 
 def _person(email):
     return User.objects.create_user(email=email, password="correct horse battery")

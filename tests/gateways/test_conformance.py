@@ -11,7 +11,6 @@ from servers import services as server_services
 from tests.support import node
 from tests.support.live import ThreadedServer
 from tests.support.token_proxy import TokenProxy
-from tests.support.upstreams import conformance_server_url, upstream_servers  # noqa: F401
 from tests.upstreams.test_upstreams_direct import EXPECTED_PASSING
 
 RESULT_DIR = re.compile(r"server-(.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z")
@@ -36,7 +35,7 @@ def run_suite(url: str, tmp_path) -> dict[str, bool]:
 
 
 @pytest.fixture
-def transparent_gateway(deployment, alice, conformance_server_url):  # noqa: F811
+def transparent_gateway(deployment, alice, conformance_server_url):
     server = server_services.create_server(
         workspace=deployment.acme, name="conformance", url=conformance_server_url, actor=alice
     )

@@ -11,6 +11,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types import ElicitResult
 
 from gateways import services as gateway_services
+from servers import services as server_services
 
 
 def test_an_upstream_elicitation_is_relayed_to_the_client(deployment, bob):
@@ -143,3 +144,33 @@ def test_a_tool_can_have_its_own_timeout(deployment, alice, bob):
     error = reply.json()["error"]
     assert error["code"] == -32002
     assert "'notes' did not answer within 0.5 seconds" in error["message"]
+
+
+def test_input_required_from_a_modern_upstream_becomes_a_request_to_the_client(
+    deployment, alice, bob, upstream_servers
+):
+    url = upstream_servers.start("conformance_server.py", "--era", "modern")
+    server = server_services.create_server(
+        workspace=deployment.acme, name="modern", url=url, actor=alice
+    )
+    gateway_services.assign_server(
+        gateway=deployment.gateway, server=server, namespace="modern", actor=alice
+    )
+    token = deployment.token_for(bob)
+    asked = []
+
+    async def on_elicit(context, params):
+        asked.append(params.message)
+        return ElicitResult(action="accept", content={"username": "ada", "email": "a@b.c"})
+
+    async def scenario():
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        transport = streamable_http_client(deployment.url, http_client=http)
+        async with Client(
+            transport, mode="legacy", cache=None, elicitation_callback=on_elicit
+        ) as client:
+            return await client.call_tool("modern__test_elicitation", {"message": "Who?"})
+
+    result = asyncio.run(scenario())
+    assert asked == ["Who?"]
+    assert "action=accept" in result.content[0].text and "ada" in result.content[0].text

@@ -10,11 +10,6 @@ from servers.models import Server
 from tests.gateways import upstream_app
 from tests.gateways.test_endpoint import connect
 from tests.support.live import ThreadedServer
-from tests.support.upstreams import (  # noqa: F401  (fixtures)
-    catalog_handshake_url,
-    catalog_modern_url,
-    upstream_servers,
-)
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +20,7 @@ def legacy_sse_url():
 
 
 @pytest.fixture
-def mixed(deployment, alice, catalog_handshake_url, catalog_modern_url, legacy_sse_url):  # noqa: F811
+def mixed(deployment, alice, catalog_handshake_url, catalog_modern_url, legacy_sse_url):
     for name, url, transport in (
         ("old", catalog_handshake_url, "streamable_http"),
         ("new", catalog_modern_url, "streamable_http"),

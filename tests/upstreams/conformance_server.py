@@ -409,10 +409,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--era", choices=["handshake", "modern", "both"], default="both")
     args = parser.parse_args()
     app = server.streamable_http_app(
         event_store=MemoryEventStore(), retry_interval=500, host=args.host
     )
+    if args.era != "both":
+        from catalog_server import EraGate  # a sibling script, run from this folder
+
+        app = EraGate(app, args.era)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 
