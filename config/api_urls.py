@@ -3,6 +3,7 @@
 from rest_framework.routers import SimpleRouter
 
 from audit.api import ChangeViewSet
+from audit.log_api import LogEntryViewSet
 from gateways.api import AssignmentViewSet, GatewayViewSet, ReportViewSet
 from identities.api import TokenViewSet
 from servers.api import ServerViewSet
@@ -31,6 +32,7 @@ router.register(
 )
 router.register(rf"{WORKSPACE}/tokens", TokenViewSet, basename="token")
 router.register(rf"{WORKSPACE}/changes", ChangeViewSet, basename="change")
+router.register(rf"{WORKSPACE}/logs", LogEntryViewSet, basename="log")
 router.register(rf"{WORKSPACE}/reports", ReportViewSet, basename="report")
 
 urlpatterns = router.urls

@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -14,5 +15,9 @@ app.conf.beat_schedule = {
     "servers.refresh_catalogs": {
         "task": "servers.refresh_catalogs",
         "schedule": 300.0,
+    },
+    "audit.purge_expired_logs": {
+        "task": "audit.purge_expired_logs",
+        "schedule": crontab(hour=3, minute=17),
     },
 }

@@ -200,6 +200,13 @@ MCP_SNAPSHOT_CHECK_SECONDS = float(os.environ.get("MCP_SNAPSHOT_CHECK_SECONDS", 
 MANAGED_SUPERVISOR_URL = os.environ.get("MANAGED_SUPERVISOR_URL", "http://127.0.0.1:8765")
 MANAGED_MAX_PROCESSES_PER_SERVER = int(os.environ.get("MANAGED_MAX_PROCESSES_PER_SERVER", "2"))
 
+# Audit log writer and retention (see audit/recorder.py and audit/retention.py)
+AUDIT_BATCH_SIZE = int(os.environ.get("AUDIT_BATCH_SIZE", "500"))
+AUDIT_FLUSH_MS = int(os.environ.get("AUDIT_FLUSH_MS", "200"))
+AUDIT_QUEUE_SIZE = int(os.environ.get("AUDIT_QUEUE_SIZE", "20000"))
+AUDIT_SHUTDOWN_TIMEOUT_SECONDS = float(os.environ.get("AUDIT_SHUTDOWN_TIMEOUT_SECONDS", "30"))
+AUDIT_PURGE_BATCH_SIZE = int(os.environ.get("AUDIT_PURGE_BATCH_SIZE", "5000"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,0 +1,267 @@
+"""The batched, never-dropping writer of gateway log entries.
+
+The data plane calls `await record_async(entry)` (or `record(entry)` from sync code) once per
+hop; the entry keys are listed in `audit.entries`. The call only stamps the time and puts the
+dict on a bounded in-memory queue: no ORM, no I/O, a few microseconds on the event loop. The
+recorder owns the dict from then on; do not change it after the call.
+
+A dedicated writer thread takes entries off the queue and writes them in batches of up to
+`AUDIT_BATCH_SIZE`, or whatever arrived within `AUDIT_FLUSH_MS` of the first one, in one
+transaction per batch that also links them into each workspace's hash chain (`audit.chain`) and
+applies each workspace's payload policy (`audit.log_policy`). Why a thread rather than an
+asyncio task: the ORM is synchronous, and `sync_to_async` would queue the writes on the one
+thread Django shares for all sync work of the process (token lookups included), so a slow
+commit would stall requests; a thread with its own database connection works the same under
+uvicorn, daphne and in a Celery worker or a management command, none of which share a loop.
+
+Guarantees:
+
+* **Back-pressure, never loss.** When the queue (`AUDIT_QUEUE_SIZE`) is full, `record_async`
+  waits (asynchronously) for room and `record` blocks its thread: calls slow down instead of
+  entries being dropped. When the database fails, the writer keeps the batch and retries with a
+  growing pause (up to 5 s), so the queue fills and back-pressure reaches the callers.
+* **Graceful shutdown drains.** `flush()` / `await aflush()` return once everything recorded
+  before the call is committed; `shutdown()` flushes and stops the thread. The ASGI lifespan
+  shutdown calls `aflush()`; an `atexit` hook calls `shutdown()` for servers that send no
+  lifespan events.
+* **A crash loses at most what was still queued**: the entries of the last `AUDIT_FLUSH_MS`
+  window under normal load, up to `AUDIT_QUEUE_SIZE` entries if the database had fallen behind.
+  Lower `AUDIT_FLUSH_MS` to narrow the window at the cost of more, smaller transactions.
+* Entries a database refuses outright (their workspace was deleted meanwhile) are logged at
+  error level and skipped, so they cannot wedge the writer.
+* A forked child starts with an empty queue and its own writer thread (the parent writes what it
+  had queued).
+"""
+
+import asyncio
+import atexit
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+import weakref
+
+from django.conf import settings
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
+
+from audit import chain, entries
+from audit.log_policy import apply_payload_policy, payload_rules
+
+logger = logging.getLogger(__name__)
+
+_STOP = object()
+_MAX_RETRY_PAUSE = 5.0
+
+
+def write_entries(batch: list[dict]) -> int:
+    """Write entries on the calling thread's connection, in one transaction; returns the count.
+
+    This is what the writer thread runs for every batch; tests and commands may call it
+    directly to write synchronously.
+    """
+    by_workspace: dict[int, list[dict]] = {}
+    for entry in batch:
+        by_workspace.setdefault(entry["workspace_id"], []).append(entries.to_row(entry))
+    rules = payload_rules(by_workspace)
+    for workspace_id, rows in by_workspace.items():
+        for row in rows:
+            row["payload"], row["payload_state"] = apply_payload_policy(
+                row["payload"], rules[workspace_id]
+            )
+    # Heads are locked in workspace order, so two writers never wait on each other in a cycle.
+    with transaction.atomic():
+        for workspace_id in sorted(by_workspace):
+            chain.append(workspace_id, by_workspace[workspace_id])
+    return len(batch)
+
+
+class Recorder:
+    """A bounded queue and the thread that drains it; one per process is the norm."""
+
+    def __init__(self, *, batch_size=None, flush_ms=None, queue_size=None):
+        self.batch_size = batch_size or settings.AUDIT_BATCH_SIZE
+        self.flush_seconds = (flush_ms if flush_ms is not None else settings.AUDIT_FLUSH_MS) / 1000
+        self.queue_size = queue_size or settings.AUDIT_QUEUE_SIZE
+        self._start_lock = threading.Lock()
+        self._reset()
+        this = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: (r := this()) and r._reset())
+        atexit.register(lambda: (r := this()) and r.shutdown())
+
+    def _reset(self) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=self.queue_size)
+        self._thread: threading.Thread | None = None
+        self.written = 0
+        self.batches = 0
+        self.skipped = 0
+
+    # -- the calling side -------------------------------------------------------------------
+
+    def record(self, entry: dict) -> None:
+        """Queue one entry; blocks the calling thread while the queue is full."""
+        entries.check(entry)
+        entry.setdefault("at", time.time())
+        if self._thread is None:
+            self._start()
+        self._queue.put(entry)
+
+    async def record_async(self, entry: dict) -> None:
+        """Queue one entry; while the queue is full, waits without blocking the event loop."""
+        entries.check(entry)
+        entry.setdefault("at", time.time())
+        if self._thread is None:
+            self._start()
+        pause = 0.001
+        while True:
+            try:
+                self._queue.put_nowait(entry)
+                return
+            except queue.Full:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.05)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything queued before this call is committed; False on timeout."""
+        if self._thread is None:
+            return True
+        done = threading.Event()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            self._queue.put(done, timeout=timeout)
+        except queue.Full:
+            return False
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return done.wait(remaining)
+
+    async def aflush(self, timeout: float | None = None) -> bool:
+        return await asyncio.to_thread(self.flush, timeout)
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush, then stop the writer thread. Recording again starts a new one."""
+        timeout = settings.AUDIT_SHUTDOWN_TIMEOUT_SECONDS if timeout is None else timeout
+        with self._start_lock:
+            thread = self._thread
+            if thread is None:
+                return True
+            flushed = self.flush(timeout)
+            with contextlib.suppress(queue.Full):
+                self._queue.put(_STOP, timeout=1)
+            thread.join(timeout=1)
+            left = self._queue.qsize()
+            if left:
+                logger.error("audit writer stopped with %d entries not written", left)
+            self._thread = None
+            return flushed and not left
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+                self._thread.start()
+
+    # -- the writer thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while self._drain_once():
+                pass
+        finally:
+            connection.close()
+
+    def _drain_once(self) -> bool:
+        """Collect one batch (up to the size, the window, or a flush marker) and write it."""
+        batch: list[dict] = []
+        markers: list[threading.Event] = []
+        stop = self._take(self._queue.get(), batch, markers)
+        deadline = time.monotonic() + self.flush_seconds
+        while len(batch) < self.batch_size and not markers and not stop:
+            remaining = deadline - time.monotonic()
+            try:
+                item = self._queue.get(timeout=remaining) if remaining > 0 else None
+                if item is None:
+                    item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            stop = self._take(item, batch, markers)
+        if batch:
+            self._write(batch)
+        for marker in markers:
+            marker.set()
+        return not stop
+
+    @staticmethod
+    def _take(item, batch: list, markers: list) -> bool:
+        if item is _STOP:
+            return True
+        if isinstance(item, threading.Event):
+            markers.append(item)
+        else:
+            batch.append(item)
+        return False
+
+    def _write(self, batch: list[dict]) -> None:
+        pause = 0.05
+        while True:
+            connection.close_if_unusable_or_obsolete()
+            try:
+                self.written += write_entries(batch)
+                self.batches += 1
+                return
+            except (IntegrityError, DataError) as exc:
+                refused = exc
+            except DatabaseError:
+                # The database is down or busy: keep the batch; the queue applies back-pressure.
+                logger.exception("audit writer: writing %d entries failed; retrying", len(batch))
+                connection.close()
+                time.sleep(pause)
+                pause = min(pause * 2, _MAX_RETRY_PAUSE)
+                continue
+            except Exception as exc:
+                refused = exc
+            break
+        if len(batch) > 1:
+            # One by one, so one refused entry cannot take its batch down with it.
+            for entry in batch:
+                self._write([entry])
+            return
+        self.skipped += 1
+        logger.error(
+            "audit writer: could not store a %s entry of workspace %s; skipped",
+            batch[0].get("hop"),
+            batch[0].get("workspace_id"),
+            exc_info=refused,
+        )
+
+
+_default: Recorder | None = None
+_default_lock = threading.Lock()
+
+
+def default_recorder() -> Recorder:
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Recorder()
+    return _default
+
+
+def record(entry: dict) -> None:
+    """Queue one entry from sync code (blocks while the queue is full)."""
+    default_recorder().record(entry)
+
+
+async def record_async(entry: dict) -> None:
+    """Queue one entry from async code (awaits room while the queue is full)."""
+    await default_recorder().record_async(entry)
+
+
+def flush(timeout: float | None = None) -> bool:
+    return default_recorder().flush(timeout)
+
+
+async def aflush(timeout: float | None = None) -> bool:
+    """Drain the queue; the ASGI lifespan shutdown awaits this."""
+    return await default_recorder().aflush(timeout)
