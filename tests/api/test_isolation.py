@@ -10,13 +10,13 @@ import re
 import pytest
 from django.test import Client
 
-from gateways.models import Assignment, Gateway
 from audit.models import LogEntry
+from audit.recorder import write_entries
+from gateways.models import Assignment, Gateway
 from identities.models import ApiToken
 from teams import services as team_services
 from teams.models import Membership, User
 from tests.api.conftest import bearer
-from audit.recorder import write_entries
 from tests.audit.conftest import call_hops
 
 W = "/api/v1/workspaces/acme"
