@@ -9,7 +9,9 @@ django_asgi_app = get_asgi_application()
 
 # Imported after Django is set up: these modules use models and settings.
 from channels.routing import ProtocolTypeRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
+from audit.recorder import aflush  # noqa: E402
 from gateways import cache_reads  # noqa: E402
 from gateways.endpoint import endpoint  # noqa: E402
 from servers.upstream import close_http_session  # noqa: E402
@@ -28,6 +30,8 @@ async def lifespan(scope, receive, send):
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            # Every queued audit entry is written before the worker exits.
+            await aflush(timeout=settings.AUDIT_SHUTDOWN_TIMEOUT_SECONDS)
             await close_http_session()
             await cache_reads.close()
             await send({"type": "lifespan.shutdown.complete"})

@@ -72,7 +72,7 @@ class MergedView:
     templates: list[tuple[AssignmentSpec, dict]] = field(default_factory=list)
     ttl_ms: int = 0
     public: bool = False
-    filtered: int = 0
+    filtered_tools: set[str] = field(default_factory=set)
 
 
 def identity_key(spec: AssignmentSpec, principal) -> str:
@@ -260,7 +260,11 @@ def _merge_named(target: dict, pairs, kind: str, view: MergedView, *, curate: bo
             if not isinstance(name, str) or not name:
                 continue
             if curate and not spec.tool_allowed(name, item.get("annotations")):
-                view.filtered += 1
+                # Remembered so a call to it is logged as a curation decision.
+                view.filtered_tools.add(
+                    namespacing.client_name(spec.namespace, name, prefixed=bool(spec.namespace))
+                )
+                view.filtered_tools.add(name)
                 continue
             override = spec.tool_overrides.get(name, {}) if curate else {}
             base = override.get("name") or name

@@ -7,6 +7,7 @@ method, params); the endpoint adapts the results to the client's era.
 
 import base64
 import json
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
-from gateways import catalog, namespacing, protocol
+from gateways import audit_trail, catalog, namespacing, protocol
 from gateways.authentication import Principal
 from gateways.protocol import RpcError
 from gateways.snapshot import AssignmentSpec, GatewaySnapshot
@@ -36,6 +37,15 @@ class CallContext:
     client_capabilities: dict
     notify: Callable[[dict], Awaitable[None]] | None = None
     ask: Callable[[dict], Awaitable[dict]] | None = None
+    # For the audit trail: who called what, under which correlation id.
+    session_id: str = ""
+    client_name: str = ""
+    client_version: str = ""
+    correlation_id: str = ""
+    method: str = ""
+    rpc_id: Any = None
+    tool: str = ""
+    outcome: str = ""
 
     @property
     def modern(self) -> bool:
@@ -176,26 +186,47 @@ async def _call_upstream(
     )
     server = spec.upstream.server_name
     timeout = timeout or spec.timeout
+    upstream_name = params.get("name") or params.get("uri") or ""
+    await audit_trail.upstream_request(ctx, spec, upstream_name, params)
+    started = time.perf_counter()
     try:
         for _round in range(8):
             result = await session.request(method, params, timeout=timeout, hooks=hooks)
             if result.get("resultType") != "input_required":
+                await audit_trail.upstream_response(
+                    ctx, spec, upstream_name, started, result=result
+                )
                 return result
             params = await _answer_input_required(ctx, params, result)
         raise RpcError(protocol.INTERNAL_ERROR, f"The server '{server}' kept asking for input.")
+    except RpcError as exc:
+        await audit_trail.upstream_response(ctx, spec, upstream_name, started, error=exc.to_error())
+        raise
     except UpstreamError as exc:
-        raise RpcError(exc.code, exc.message, exc.data) from exc
+        error = RpcError(exc.code, exc.message, exc.data)
+        await audit_trail.upstream_response(
+            ctx, spec, upstream_name, started, error=error.to_error()
+        )
+        raise error from exc
     except UpstreamTimeout as exc:
-        raise RpcError(
+        error = RpcError(
             protocol.UPSTREAM_TIMEOUT,
             f"The server '{server}' did not answer within {timeout:g} seconds.",
-        ) from exc
+        )
+        await audit_trail.upstream_response(
+            ctx, spec, upstream_name, started, error=error.to_error()
+        )
+        raise error from exc
     except UpstreamUnavailable as exc:
         catalog.catalogs.invalidate((spec.id, catalog.identity_key(spec, ctx.principal)))
         session.reset()
-        raise RpcError(
+        error = RpcError(
             protocol.UPSTREAM_UNAVAILABLE, f"The server '{server}' is unavailable: {exc}"
-        ) from exc
+        )
+        await audit_trail.upstream_response(
+            ctx, spec, upstream_name, started, error=error.to_error()
+        )
+        raise error from exc
 
 
 async def _answer_input_required(ctx: CallContext, params: dict, result: dict) -> dict:
@@ -246,6 +277,10 @@ async def _tools_call(ctx: CallContext, params: dict) -> dict:
         raise RpcError(protocol.INVALID_PARAMS, "Tool arguments must be an object")
     view = await catalog.merged_view(ctx.snapshot, ctx.principal)
     entry = view.tools.get(name)
+    if entry is None and name in view.filtered_tools:
+        ctx.outcome = "blocked"
+        await audit_trail.tool_filtered(ctx, name, "not curated on this gateway")
+        raise RpcError(protocol.INVALID_PARAMS, f"Unknown tool: {name}")
     if entry is None:
         spec = _down_assignment(ctx, name)
         if spec is not None:

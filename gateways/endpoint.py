@@ -9,10 +9,20 @@ legacy HTTP+SSE transport (2024-11-05) under `/sse`.
 import asyncio
 import json
 import logging
+import uuid
 
 from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS, classify_inbound_request
 
-from gateways import cache_reads, cancellation, dispatch, legacy_sse, protocol, session, streams
+from gateways import (
+    audit_trail,
+    cache_reads,
+    cancellation,
+    dispatch,
+    legacy_sse,
+    protocol,
+    session,
+    streams,
+)
 from gateways.authentication import bearer, cache_key, principal_for
 from gateways.dispatch import CallContext
 from gateways.http import (
@@ -96,12 +106,20 @@ class McpEndpoint:
         ):
             if secret:
                 challenge += ', error="invalid_token"'
+                await audit_trail.auth_denied(snapshot=snapshot, reason="invalid token")
             raise HttpError(
                 401,
                 "Authentication required: send a gateway token or sign in with OAuth.",
                 headers=[(b"www-authenticate", challenge.encode())],
             )
         if principal.user_id not in snapshot.allowed_user_ids:
+            await audit_trail.auth_denied(
+                snapshot=snapshot,
+                reason="not provisioned",
+                user_id=principal.user_id,
+                email=principal.email,
+                token_id=principal.token_id,
+            )
             raise HttpError(403, "This gateway is not provisioned to any of your teams.")
 
         if session_id and session.ended_key(session_id) in found:
@@ -185,6 +203,9 @@ class McpEndpoint:
             principal=principal,
             protocol_version=state.protocol_version,
             client_capabilities=state.capabilities,
+            session_id=session_id,
+            client_name=state.client_name,
+            client_version=state.client_version,
         )
         accepts_sse = "text/event-stream" in headers.get("accept", "")
         await streams.run(
@@ -220,6 +241,21 @@ class McpEndpoint:
             else {},
         )
         sealed = session.seal(state)
+        await audit_trail.session_event(
+            CallContext(
+                snapshot=snapshot,
+                principal=principal,
+                protocol_version=version,
+                client_capabilities={},
+                session_id=sealed,
+                client_name=state.client_name,
+                client_version=state.client_version,
+                method="initialize",
+                rpc_id=request_id,
+                correlation_id=uuid.uuid4().hex,
+            ),
+            "session.start",
+        )
         result = {
             "protocolVersion": version,
             "capabilities": dispatch.capabilities(),
@@ -246,11 +282,14 @@ class McpEndpoint:
             await send_json(send, status, protocol.error_response(message.get("id"), error))
             return
         caps = verdict.client_capabilities if isinstance(verdict.client_capabilities, dict) else {}
+        client = verdict.client_info if isinstance(verdict.client_info, dict) else {}
         ctx = CallContext(
             snapshot=snapshot,
             principal=principal,
             protocol_version=verdict.protocol_version,
             client_capabilities=caps,
+            client_name=str(client.get("name", ""))[:100],
+            client_version=str(client.get("version", ""))[:50],
         )
         accepts_sse = "text/event-stream" in headers.get("accept", "")
         method = message["method"]
@@ -287,6 +326,19 @@ class McpEndpoint:
         if state is None or state.gateway_id != snapshot.id or state.principal != principal.key:
             raise HttpError(404 if session_id else 400, "Unknown or missing session.")
         await session.end(session_id)
+        await audit_trail.session_event(
+            CallContext(
+                snapshot=snapshot,
+                principal=principal,
+                protocol_version=state.protocol_version,
+                client_capabilities={},
+                session_id=session_id,
+                client_name=state.client_name,
+                client_version=state.client_version,
+                correlation_id=uuid.uuid4().hex,
+            ),
+            "session.end",
+        )
         await send_empty(send, 204)
 
 

@@ -9,11 +9,12 @@ worker: answers travel to the stream's worker through the channel layer.
 import asyncio
 import json
 import logging
+import time
 from urllib.parse import parse_qs
 
 from channels.layers import get_channel_layer
 
-from gateways import dispatch, protocol, session, streams
+from gateways import audit_trail, dispatch, protocol, session, streams
 from gateways.dispatch import CallContext
 from gateways.http import HttpError, read_body, send_empty
 from gateways.protocol import RpcError
@@ -55,7 +56,9 @@ async def serve(scope, receive, send, kind, headers, snapshot, principal, sessio
     if "method" not in message:
         await streams.deliver_answer(message)
     elif "id" in message:
-        task = asyncio.get_running_loop().create_task(_answer(state, snapshot, principal, message))
+        task = asyncio.get_running_loop().create_task(
+            _answer(state, snapshot, principal, message, session_id)
+        )
         _background.add(task)
         task.add_done_callback(_background.discard)
     await send_empty(send, 202)
@@ -76,12 +79,13 @@ async def _open_stream(receive, send, snapshot, principal) -> None:
     await streams.notification_stream(receive, send, snapshot.id, first=first, channel=channel)
 
 
-async def _answer(state, snapshot, principal, message: dict) -> None:
+async def _answer(state, snapshot, principal, message: dict, session_id: str) -> None:
     layer = get_channel_layer()
 
     async def deliver(reply: dict) -> None:
         await layer.send(state.stream, {"type": "mcp.deliver", "message": reply})
 
+    started = time.perf_counter()
     request_id, method = message["id"], message["method"]
     params = message.get("params") or {}
     ctx = CallContext(
@@ -90,6 +94,7 @@ async def _answer(state, snapshot, principal, message: dict) -> None:
         protocol_version=state.protocol_version,
         client_capabilities={},
         notify=deliver,
+        session_id=session_id,
     )
     ctx.ask = lambda request: streams.ask(deliver, request)
     try:
@@ -104,6 +109,8 @@ async def _answer(state, snapshot, principal, message: dict) -> None:
                 "instructions": dispatch.instructions(snapshot),
             }
         else:
+            streams.describe(ctx, request_id, method, params)
+            await audit_trail.client_request(ctx, params)
             result = streams.adapt(ctx, await dispatch.handle(ctx, method, params))
         reply = protocol.result_response(request_id, result)
     except RpcError as exc:
@@ -113,4 +120,6 @@ async def _answer(state, snapshot, principal, message: dict) -> None:
         reply = protocol.error_response(
             request_id, RpcError(protocol.INTERNAL_ERROR, "The gateway failed to handle this.")
         )
+    if method != "initialize":
+        await audit_trail.client_response(ctx, reply, started)
     await deliver(reply)

@@ -6,11 +6,13 @@ the long-lived notification stream of a gateway (list_changed).
 """
 
 import asyncio
+import time
+import uuid
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from gateways import cancellation, config_events, dispatch, protocol
+from gateways import audit_trail, cancellation, config_events, dispatch, protocol
 from gateways.dispatch import CallContext
 from gateways.http import SSE, send_json
 from gateways.protocol import RpcError
@@ -59,7 +61,10 @@ async def run(
     if accepts_sse:
         heartbeat = settings.MCP_SSE_HEARTBEAT_SECONDS
         timer = asyncio.get_running_loop().call_later(heartbeat, reply.keep_alive)
+    started = time.perf_counter()
+    describe(ctx, request_id, method, params)
     try:
+        await audit_trail.client_request(ctx, params)
         result = await dispatch.handle(ctx, method, params)
         message = protocol.result_response(request_id, adapt(ctx, result))
     except RpcError as exc:
@@ -79,7 +84,18 @@ async def run(
         if call_key is not None:
             cancellation.unregister(call_key)
         reply.stop_keeping_alive()
+    await audit_trail.client_response(ctx, message, started)
     await reply.finish(message)
+
+
+def describe(ctx: CallContext, request_id, method: str, params) -> None:
+    """Name the call for the audit trail."""
+    ctx.correlation_id = uuid.uuid4().hex
+    ctx.method = method
+    ctx.rpc_id = request_id
+    if isinstance(params, dict):
+        name = params.get("name") if method in ("tools/call", "prompts/get") else None
+        ctx.tool = name or (params.get("uri") if method == "resources/read" else "") or ""
 
 
 class _Reply:

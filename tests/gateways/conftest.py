@@ -4,6 +4,7 @@ import httpx
 import pytest
 from django.core.cache import cache
 
+from audit.recorder import flush
 from gateways import services as gateway_services
 from identities import services as identity_services
 from servers import services as server_services
@@ -94,4 +95,6 @@ class Deployment:
 
 @pytest.fixture
 def deployment(transactional_db, gateway_base, acme, alice, bob, upstream_url):
-    return Deployment(gateway_base, acme, alice, bob, upstream_url)
+    yield Deployment(gateway_base, acme, alice, bob, upstream_url)
+    # The audit writer finishes this test's entries before the database is emptied.
+    flush(timeout=10)
