@@ -6,6 +6,7 @@ from audit.api import ChangeViewSet
 from audit.log_api import LogEntryViewSet
 from gateways.api import AssignmentViewSet, GatewayViewSet, ReportViewSet
 from identities.api import TokenViewSet
+from rules.api import RuleViewSet
 from servers.api import ServerViewSet
 from teams.api import (
     MemberViewSet,
@@ -31,6 +32,7 @@ router.register(
     basename="assignment",
 )
 router.register(rf"{WORKSPACE}/tokens", TokenViewSet, basename="token")
+router.register(rf"{WORKSPACE}/rules", RuleViewSet, basename="rule")
 router.register(rf"{WORKSPACE}/changes", ChangeViewSet, basename="change")
 router.register(rf"{WORKSPACE}/logs", LogEntryViewSet, basename="log")
 router.register(rf"{WORKSPACE}/reports", ReportViewSet, basename="report")

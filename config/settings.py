@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "allauth",
     "allauth.account",
+    "oauth2_provider",
     "teams",
     "servers",
     "identities",
@@ -169,6 +170,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
+# The console's own assets (styles, scripts, the vendored htmx); no front-end build step.
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Serve them from the source tree as well, so a checkout works before `collectstatic`.
+WHITENOISE_USE_FINDERS = True
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -199,6 +204,50 @@ MCP_TOKEN_CACHE_SECONDS = int(os.environ.get("MCP_TOKEN_CACHE_SECONDS", "60"))
 MCP_SNAPSHOT_CHECK_SECONDS = float(os.environ.get("MCP_SNAPSHOT_CHECK_SECONDS", "1"))
 MANAGED_SUPERVISOR_URL = os.environ.get("MANAGED_SUPERVISOR_URL", "http://127.0.0.1:8765")
 MANAGED_MAX_PROCESSES_PER_SERVER = int(os.environ.get("MANAGED_MAX_PROCESSES_PER_SERVER", "2"))
+
+# OAuth 2.1 authorization server for clients of the gateways (see identities/oauth/)
+OAUTH_ISSUER = os.environ.get("OAUTH_ISSUER", "")
+OAUTH_ACCESS_TOKEN_SECONDS = int(os.environ.get("OAUTH_ACCESS_TOKEN_SECONDS", "3600"))
+OAUTH_REFRESH_TOKEN_SECONDS = int(os.environ.get("OAUTH_REFRESH_TOKEN_SECONDS", str(30 * 86400)))
+OAUTH_ALLOW_PRIVATE_CLIENT_METADATA = env_bool("OAUTH_ALLOW_PRIVATE_CLIENT_METADATA", False)
+OAUTH_REDIRECT_URI_SCHEMES = env_list(
+    "OAUTH_REDIRECT_URI_SCHEMES", ["https", "http", "cursor", "vscode", "vscode-insiders"]
+)
+OAUTH2_PROVIDER = {
+    "SCOPES": {"mcp": "Use the tools, prompts and resources of the gateway"},
+    "DEFAULT_SCOPES": ["mcp"],
+    "OAUTH2_VALIDATOR_CLASS": "identities.oauth.validators.GatewayValidator",
+    "ACCESS_TOKEN_GENERATOR": "identities.oauth.credentials.new_access_token",
+    "REFRESH_TOKEN_GENERATOR": "identities.oauth.credentials.new_refresh_token",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": OAUTH_ACCESS_TOKEN_SECONDS,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": OAUTH_REFRESH_TOKEN_SECONDS,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "PKCE_REQUIRED": True,
+    "OIDC_ISS_ENDPOINT": OAUTH_ISSUER,
+    "ALLOWED_REDIRECT_URI_SCHEMES": OAUTH_REDIRECT_URI_SCHEMES,
+    "DCR_ENABLED": True,
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
+    "CIMD_ENABLED": True,
+    "CIMD_METADATA_FETCHER": "identities.oauth.client_metadata.ClientMetadataFetcher",
+    "CIMD_MAX_DOCUMENT_SIZE": 64 * 1024,
+    "CIMD_FETCH_TIMEOUT_SECONDS": 5,
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
+        "none",
+        "client_secret_post",
+        "client_secret_basic",
+    ],
+    # RFC 9700: no implicit or password grant, S256 only, tokens kept as digests, `iss` sent.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+}
 
 # Audit log writer and retention (see audit/recorder.py and audit/retention.py)
 AUDIT_BATCH_SIZE = int(os.environ.get("AUDIT_BATCH_SIZE", "500"))

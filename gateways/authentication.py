@@ -1,7 +1,11 @@
-"""Step 2 of the lifecycle: who is calling. A gateway API token, looked up through the cache.
+"""Step 2 of the lifecycle: who is calling. A gateway API token (`gth_...`) or an OAuth access
+token (`gto_...`) issued by this platform for one gateway, looked up through the cache.
 
-Token lookups are cached for MCP_TOKEN_CACHE_SECONDS under the token's digest (never the token);
-revoking a token deletes its entry, so a revoked token is refused on the next request.
+Lookups are cached under the token's digest (never the token) for at most
+MCP_TOKEN_CACHE_SECONDS and never past the token's expiry; revoking a token, or rotating an
+OAuth refresh token, deletes the entry, so an ended token is refused on the next request. An
+OAuth token's principal carries the gateway its resource names, so the endpoint refuses it on
+any other gateway.
 """
 
 import time
@@ -13,6 +17,8 @@ from django.core.cache import cache
 
 from identities import selectors as identity_selectors
 from identities import tokens
+from identities.oauth import credentials as oauth_credentials
+from identities.oauth import selectors as oauth_selectors
 
 
 @dataclass(frozen=True)
@@ -22,14 +28,18 @@ class Principal:
     workspace_id: int
     token_id: int
     gateway_id: int | None
+    client_id: int | None = None  # the OAuth client, for OAuth access tokens
 
     @property
     def key(self) -> str:
+        # Refreshing an OAuth token replaces it, so sessions stay with the client and person.
+        if self.client_id is not None:
+            return f"o{self.client_id}.{self.user_id}"
         return f"t{self.token_id}"
 
 
 def cache_key(secret: str) -> str:
-    return f"tok:{tokens.digest(secret)}"
+    return tokens.lookup_cache_key(tokens.digest(secret))
 
 
 def bearer(headers: dict[str, str]) -> str | None:
@@ -40,7 +50,13 @@ def bearer(headers: dict[str, str]) -> str | None:
     return secret.strip()
 
 
+def _well_formed(secret: str) -> bool:
+    return tokens.is_well_formed(secret) or oauth_credentials.is_access_token(secret)
+
+
 def _lookup(secret: str) -> dict:
+    if oauth_credentials.is_access_token(secret):
+        return oauth_selectors.access_token_entry(secret) or {"invalid": True}
     token = identity_selectors.active_token(secret)
     if token is None:
         return {"invalid": True}
@@ -55,16 +71,24 @@ def _lookup(secret: str) -> dict:
     }
 
 
+def _ttl(entry: dict) -> int:
+    # Unknown tokens are remembered briefly so a flood of bad tokens stays off the database.
+    if entry.get("invalid"):
+        return 5
+    ttl = settings.MCP_TOKEN_CACHE_SECONDS
+    if entry["expires"] is not None:
+        ttl = min(ttl, int(entry["expires"] - time.time()) + 1)
+    return max(ttl, 1)
+
+
 async def principal_for(secret: str | None, cached: dict | None) -> Principal | None:
     """The caller behind `secret`; `cached` is its cache entry if the caller fetched it already."""
-    if secret is None or not tokens.is_well_formed(secret):
+    if secret is None or not _well_formed(secret):
         return None
     entry = cached
     if entry is None:
         entry = await sync_to_async(_lookup)(secret)
-        # Unknown tokens are remembered briefly so a flood of bad tokens stays off the database.
-        ttl = 5 if entry.get("invalid") else settings.MCP_TOKEN_CACHE_SECONDS
-        await cache.aset(cache_key(secret), entry, ttl)
+        await cache.aset(cache_key(secret), entry, _ttl(entry))
     if entry.get("invalid"):
         return None
     if entry["expires"] is not None and entry["expires"] <= time.time():
@@ -75,4 +99,5 @@ async def principal_for(secret: str | None, cached: dict | None) -> Principal | 
         workspace_id=entry["workspace_id"],
         token_id=entry["token_id"],
         gateway_id=entry["gateway_id"],
+        client_id=entry.get("client_id"),
     )

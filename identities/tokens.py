@@ -1,7 +1,8 @@
 """Gateway API token format: a recognisable prefix, random body, and a digest for storage.
 
-`gth_` lets secret scanners (and our own rules) recognise a leaked token; the last six characters
-are a checksum so a typo is refused without a database lookup.
+`gth_` (and `gto_`/`gtr_` for OAuth access and refresh tokens, see identities/oauth/) lets
+secret scanners (and our own rules) recognise a leaked token; the last six characters are a
+checksum so a typo is refused without a database lookup.
 """
 
 import hashlib
@@ -24,15 +25,15 @@ def _checksum(body: str) -> str:
     return "".join(out)
 
 
-def generate() -> str:
+def generate(prefix: str = PREFIX) -> str:
     body = "".join(secrets.choice(_ALPHABET) for _ in range(_BODY_LENGTH))
-    return f"{PREFIX}{body}{_checksum(body)}"
+    return f"{prefix}{body}{_checksum(body)}"
 
 
-def is_well_formed(token: str) -> bool:
-    if not token.startswith(PREFIX) or len(token) != len(PREFIX) + _BODY_LENGTH + 6:
+def is_well_formed(token: str, prefix: str = PREFIX) -> bool:
+    if not token.startswith(prefix) or len(token) != len(prefix) + _BODY_LENGTH + 6:
         return False
-    body, check = token[len(PREFIX) : -6], token[-6:]
+    body, check = token[len(prefix) : -6], token[-6:]
     return hmac.compare_digest(_checksum(body), check)
 
 
@@ -43,3 +44,8 @@ def digest(token: str) -> str:
 
 def display_prefix(token: str) -> str:
     return token[: len(PREFIX) + 6]
+
+
+def lookup_cache_key(token_digest: str) -> str:
+    """The data plane's cache entry for the token with this digest; revoking deletes it."""
+    return f"tok:{token_digest}"

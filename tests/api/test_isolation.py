@@ -14,6 +14,7 @@ from audit.models import LogEntry
 from audit.recorder import write_entries
 from gateways.models import Assignment, Gateway
 from identities.models import ApiToken
+from rules.models import Rule
 from teams import services as team_services
 from teams.models import Membership, User
 from tests.api.conftest import bearer
@@ -65,6 +66,15 @@ ACME_URLS = [
     ("post", f"{W}/tokens/", {"name": "evil"}),
     ("get", f"{W}/tokens/{{token}}/", None),
     ("post", f"{W}/tokens/{{token}}/revoke/", None),
+    ("get", f"{W}/rules/", None),
+    ("post", f"{W}/rules/", {"name": "evil", "detector": "secrets", "action": "flag"}),
+    ("get", f"{W}/rules/{{rule}}/", None),
+    ("patch", f"{W}/rules/{{rule}}/", {"enabled": False}),
+    ("delete", f"{W}/rules/{{rule}}/", None),
+    ("get", f"{W}/rules/detectors/", None),
+    ("post", f"{W}/rules/defaults/", None),
+    ("post", f"{W}/rules/reorder/", {"rules": []}),
+    ("post", f"{W}/rules/preview/", {"rule": {"name": "t", "detector": "secrets"}, "sample": {}}),
     ("get", f"{W}/changes/", None),
     ("get", f"{W}/changes/export/?format=jsonl", None),
     ("get", f"{W}/reports/summary/", None),
@@ -89,6 +99,9 @@ def acme_objects(acme, alice, bob, acme_gateway, token_for):
         "member": Membership.objects.get(workspace=acme, user=bob).pk,
         "assignment": Assignment.objects.get(gateway=acme_gateway).pk,
         "token": ApiToken.objects.get(workspace=acme).pk,
+        "rule": Rule.objects.create(
+            workspace=acme, name="keep", detector="secrets", action="redact"
+        ).pk,
     }
 
 
@@ -101,6 +114,8 @@ def _acme_unchanged(acme):
     assert acme.name == "Acme"
     assert Gateway.objects.for_workspace(acme).filter(slug="dev", name="Developer tools").exists()
     assert not Membership.objects.filter(workspace=acme, user__email="mallory@globex.test")
+    assert Rule.objects.for_workspace(acme).filter(name="keep", enabled=True).exists()
+    assert not Rule.objects.filter(name="evil").exists()
 
 
 @pytest.mark.parametrize(("method", "url", "body"), ACME_URLS)

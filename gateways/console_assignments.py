@@ -1,0 +1,206 @@
+"""Console pages of one assignment: its connection settings, tool curation and removal.
+
+Connection fields need `gateways.manage`, curation (the tool mode and allow-list) needs
+`gateways.provision_features`, as in the API. Curation shows the tools discovered on the
+assignment's server (`Server.catalog`) with their annotations; the curation card is swapped in
+place by htmx and works as a plain form without it.
+"""
+
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from gateways import selectors, services
+from gateways.forms import ConnectionForm, CurationForm
+from gateways.models import Assignment
+from servers.discovery import refresh_catalog
+from teams.capabilities import GATEWAYS_MANAGE, GATEWAYS_PROVISION_FEATURES
+from teams.console_base import WorkspacePage, show_error
+from teams.errors import GatehouseError
+
+
+@dataclass(frozen=True)
+class ToolRow:
+    name: str
+    description: str
+    read_only: bool
+    destructive: bool
+    selected: bool
+    exposed: bool
+    discovered: bool
+
+
+def _exposed(mode: str, name: str, allow: set[str], read_only: bool) -> bool:
+    # The same decision as the data plane's AssignmentSpec.tool_allowed.
+    if mode == Assignment.ToolMode.ALL:
+        return True
+    if mode == Assignment.ToolMode.SELECTED:
+        return name in allow
+    if mode == Assignment.ToolMode.READ_ONLY:
+        return read_only
+    return False
+
+
+def tool_rows(assignment: Assignment) -> list[ToolRow]:
+    """The discovered tools, plus allow-listed names the last discovery did not find."""
+    allow = set(assignment.tool_allow or [])
+    rows, seen = [], set()
+    for tool in (assignment.server.catalog or {}).get("tools", []):
+        name = tool.get("name", "")
+        annotations = tool.get("annotations") or {}
+        read_only = bool(annotations.get("readOnlyHint"))
+        seen.add(name)
+        rows.append(
+            ToolRow(
+                name=name,
+                description=tool.get("description") or "",
+                read_only=read_only,
+                destructive=bool(annotations.get("destructiveHint")),
+                selected=name in allow,
+                exposed=_exposed(assignment.tool_mode, name, allow, read_only),
+                discovered=True,
+            )
+        )
+    for name in sorted(allow - seen):
+        rows.append(ToolRow(name, "", False, False, True, True, discovered=False))
+    return rows
+
+
+def _curation_form(assignment, data=None):
+    names = [row.name for row in tool_rows(assignment)]
+    initial = {"tool_mode": assignment.tool_mode, "tool_allow": assignment.tool_allow}
+    return CurationForm(data, initial=initial, tool_names=names)
+
+
+def _connection_form(assignment, data=None):
+    initial = {
+        "namespace": assignment.namespace,
+        "prefix_mode": assignment.prefix_mode,
+        "identity_scheme": assignment.identity_scheme,
+    }
+    return ConnectionForm(data, initial=initial)
+
+
+class AssignmentBase(WorkspacePage):
+    def assignment(self, gw, pk) -> Assignment:
+        gateway = selectors.access_visible_gateway(self.membership, gw)
+        return selectors.access_assignment(gateway, pk)
+
+    def curation(self, assignment, form=None, *, saved=False, error=""):
+        return {
+            "assignment": assignment,
+            "tools": tool_rows(assignment),
+            "curation_form": form or _curation_form(assignment),
+            "saved": saved,
+            "curation_error": error,
+        }
+
+    def page(self, assignment, *, connection_form=None, curation_form=None, status=200):
+        context = self.curation(assignment, curation_form)
+        context["gateway"] = assignment.gateway
+        context["connection_form"] = connection_form or _connection_form(assignment)
+        return self.render("gateways/assignment.html", context, status=status)
+
+    def curation_answer(self, assignment, form=None, *, saved=False, error="", status=200):
+        """The curation card for htmx, else the whole page (with errors) or a redirect."""
+        if self.is_htmx:
+            context = self.curation(assignment, form, saved=saved, error=error)
+            return self.render("gateways/_curation.html", context, status=status)
+        if status >= 400:
+            return self.page(assignment, curation_form=form, status=status)
+        return redirect(
+            "assignment", ws=self.workspace.slug, gw=assignment.gateway.slug, pk=assignment.pk
+        )
+
+
+class AssignmentPage(AssignmentBase):
+    required = {"POST": GATEWAYS_MANAGE}
+
+    def get(self, request, gw, pk):
+        return self.page(self.assignment(gw, pk))
+
+    def post(self, request, gw, pk):
+        assignment = self.assignment(gw, pk)
+        form = _connection_form(assignment, request.POST)
+        if form.is_valid():
+            try:
+                services.update_assignment(
+                    assignment=assignment, actor=request.user, **form.cleaned_data
+                )
+            except GatehouseError as exc:
+                show_error(form, exc)
+            else:
+                messages.success(request, "Assignment saved.")
+                return redirect("assignment", ws=self.workspace.slug, gw=gw, pk=assignment.pk)
+        # A failed save leaves the instance with the refused values; show the stored ones.
+        return self.page(self.assignment(gw, pk), connection_form=form, status=400)
+
+
+class CurationPage(AssignmentBase):
+    required = {"POST": GATEWAYS_PROVISION_FEATURES}
+
+    def post(self, request, gw, pk):
+        assignment = self.assignment(gw, pk)
+        form = _curation_form(assignment, request.POST)
+        if not form.is_valid():
+            return self.curation_answer(assignment, form, status=400)
+        mode = form.cleaned_data["tool_mode"]
+        changes = {"tool_mode": mode}
+        if mode == Assignment.ToolMode.SELECTED:
+            changes["tool_allow"] = form.cleaned_data["tool_allow"]
+        try:
+            assignment = services.update_assignment(
+                assignment=assignment, actor=request.user, **changes
+            )
+        except GatehouseError as exc:
+            show_error(form, exc)
+            return self.curation_answer(self.assignment(gw, pk), form, status=400)
+        if not self.is_htmx:
+            messages.success(request, "Tool curation saved.")
+        return self.curation_answer(assignment, saved=True)
+
+
+class CatalogRefreshPage(AssignmentBase):
+    """Discover the assignment's server again, so curation shows its current tools."""
+
+    required = {"POST": GATEWAYS_PROVISION_FEATURES}
+
+    def post(self, request, gw, pk):
+        assignment = self.assignment(gw, pk)
+        server = refresh_catalog(server=assignment.server)
+        error = ""
+        if server.health == server.Health.DOWN:
+            error = f"{server.name} could not be reached: {server.health_detail}"
+        if not self.is_htmx:
+            if error:
+                messages.error(request, error)
+            else:
+                messages.success(request, f"The catalog of {server.name} was refreshed.")
+        return self.curation_answer(assignment, error=error)
+
+
+class AssignmentRemovePage(AssignmentBase):
+    required = {"GET": GATEWAYS_MANAGE, "POST": GATEWAYS_MANAGE}
+
+    def get(self, request, gw, pk):
+        assignment = self.assignment(gw, pk)
+        return self.render(
+            "console/confirm.html",
+            {
+                "title": f"Remove {assignment.server.name} from {assignment.gateway.name}?",
+                "body": f"Its tools ('{assignment.namespace}__…') disappear from the gateway at "
+                "once. The server itself is kept.",
+                "action": "Remove from gateway",
+                "cancel_url": reverse(
+                    "assignment", kwargs={"ws": self.workspace.slug, "gw": gw, "pk": pk}
+                ),
+            },
+        )
+
+    def post(self, request, gw, pk):
+        assignment = self.assignment(gw, pk)
+        services.unassign_server(assignment=assignment, actor=request.user)
+        messages.success(request, f"{assignment.server.name} was removed from the gateway.")
+        return redirect("gateway", ws=self.workspace.slug, gw=gw)

@@ -1,0 +1,193 @@
+"""Console pages of the gateways app: the dashboard, gateways, provisioning and client set-up.
+
+A gateway the member may not use is the same 404 as a missing one, as in the API. The
+assignment pages (servers on a gateway, tool curation) are in `gateways/console_assignments.py`.
+"""
+
+from django.contrib import messages
+from django.db.models import Count
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from audit.selectors import changes_of
+from gateways import selectors, services
+from gateways.client_setup import client_snippets
+from gateways.forms import AssignmentForm, GatewayForm, ProvisionForm
+from gateways.models import Assignment
+from servers.models import Server
+from teams.capabilities import GATEWAYS_MANAGE, GATEWAYS_PROVISION_TEAMS, LOGS_VIEW
+from teams.console_base import WorkspacePage, paginate, show_error
+from teams.errors import GatehouseError
+from teams.models import Team
+
+RECENT_CHANGES = 10
+
+
+def gateway_url(request, gateway) -> str:
+    return request.build_absolute_uri(f"/mcp/{gateway.workspace.slug}/{gateway.slug}")
+
+
+def client_name(gateway) -> str:
+    return f"gatehouse-{gateway.slug}"
+
+
+def _gateways_with_counts(membership):
+    # distinct: visibility joins through teams, which would otherwise multiply the count.
+    return selectors.gateways_visible_to(membership).annotate(
+        assignment_count=Count("assignments", distinct=True)
+    )
+
+
+class DashboardPage(WorkspacePage):
+    def get(self, request):
+        gateways = list(_gateways_with_counts(self.membership)[:RECENT_CHANGES])
+        changes = list(changes_of(self.workspace)[:RECENT_CHANGES]) if self.can(LOGS_VIEW) else []
+        return self.render("gateways/dashboard.html", {"gateways": gateways, "changes": changes})
+
+
+class GatewaysPage(WorkspacePage):
+    required = {"POST": GATEWAYS_MANAGE}
+
+    def get(self, request, form=None):
+        page = paginate(request, _gateways_with_counts(self.membership))
+        return self.render(
+            "gateways/list.html",
+            {"page": page, "form": form or GatewayForm()},
+            status=400 if form is not None else 200,
+        )
+
+    def post(self, request):
+        form = GatewayForm(request.POST)
+        if not form.is_valid():
+            return self.get(request, form)
+        try:
+            gateway = services.create_gateway(
+                workspace=self.workspace, actor=request.user, **form.cleaned_data
+            )
+        except GatehouseError as exc:
+            show_error(form, exc)
+            return self.get(request, form)
+        messages.success(request, f"Gateway {gateway.name} was created.")
+        return redirect("gateway", ws=self.workspace.slug, gw=gateway.slug)
+
+
+def _teams(workspace):
+    return Team.objects.for_workspace(workspace).order_by("name")
+
+
+def _servers(workspace):
+    return Server.objects.for_workspace(workspace).order_by("name").only("name")
+
+
+class GatewayDetail(WorkspacePage):
+    """The gateway page's rendering, shared by the pages that re-show it with form errors."""
+
+    def detail(self, request, gw, *, assignment_form=None, provision_form=None, status=200):
+        gateway = selectors.access_visible_gateway(self.membership, gw)
+        url = gateway_url(request, gateway)
+        if provision_form is None:
+            provision_form = ProvisionForm(
+                initial={"teams": [t.slug for t in gateway.teams.all()]},
+                teams=_teams(self.workspace),
+            )
+        if assignment_form is None:
+            assignment_form = AssignmentForm(
+                initial={"prefix_mode": Assignment.PrefixMode.ALWAYS},
+                servers=_servers(self.workspace),
+            )
+        return self.render(
+            "gateways/detail.html",
+            {
+                "gateway": gateway,
+                "gateway_url": url,
+                "snippets": client_snippets(name=client_name(gateway), url=url),
+                "assignments": selectors.assignments_of(gateway),
+                "provision_form": provision_form,
+                "assignment_form": assignment_form,
+            },
+            status=status,
+        )
+
+
+class GatewayPage(GatewayDetail):
+    """The gateway: its URL, client set-up, teams and assignments."""
+
+    def get(self, request, gw):
+        return self.detail(request, gw)
+
+
+class GatewayTeamsPage(GatewayDetail):
+    """Provisioning: which teams may use the gateway. htmx swaps the card in place."""
+
+    required = {"POST": GATEWAYS_PROVISION_TEAMS}
+
+    def post(self, request, gw):
+        gateway = selectors.access_visible_gateway(self.membership, gw)
+        form = ProvisionForm(request.POST, teams=_teams(self.workspace))
+        saved = False
+        if form.is_valid():
+            try:
+                services.provision_teams(
+                    gateway=gateway, team_slugs=form.cleaned_data["teams"], actor=request.user
+                )
+                saved = True
+            except GatehouseError as exc:
+                show_error(form, exc)
+        if self.is_htmx:
+            return self.render(
+                "gateways/_provisioning.html",
+                {"gateway": gateway, "provision_form": form, "saved": saved},
+                status=200 if saved else 400,
+            )
+        if not saved:
+            return self.detail(request, gw, provision_form=form, status=400)
+        messages.success(request, "Teams saved.")
+        return redirect("gateway", ws=self.workspace.slug, gw=gateway.slug)
+
+
+class AssignmentsPage(GatewayDetail):
+    """Adding a server to a gateway."""
+
+    required = {"POST": GATEWAYS_MANAGE}
+
+    def post(self, request, gw):
+        gateway = selectors.access_visible_gateway(self.membership, gw)
+        form = AssignmentForm(request.POST, servers=_servers(self.workspace))
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            server = Server.objects.for_workspace(self.workspace).get(name=data.pop("server"))
+            try:
+                assignment = services.assign_server(
+                    gateway=gateway, server=server, actor=request.user, **data
+                )
+            except GatehouseError as exc:
+                show_error(form, exc)
+            else:
+                messages.success(request, f"{server.name} was added as '{assignment.namespace}'.")
+                return redirect(
+                    "assignment", ws=self.workspace.slug, gw=gateway.slug, pk=assignment.pk
+                )
+        return self.detail(request, gw, assignment_form=form, status=400)
+
+
+class GatewayDeletePage(WorkspacePage):
+    required = {"GET": GATEWAYS_MANAGE, "POST": GATEWAYS_MANAGE}
+
+    def get(self, request, gw):
+        gateway = selectors.access_visible_gateway(self.membership, gw)
+        return self.render(
+            "console/confirm.html",
+            {
+                "title": f"Delete the gateway {gateway.name}?",
+                "body": f"Clients of /mcp/{self.workspace.slug}/{gateway.slug} stop working "
+                "at once, and its tokens scoped to it are deleted.",
+                "action": "Delete gateway",
+                "cancel_url": reverse("gateway", kwargs={"ws": self.workspace.slug, "gw": gw}),
+            },
+        )
+
+    def post(self, request, gw):
+        gateway = selectors.access_visible_gateway(self.membership, gw)
+        services.delete_gateway(gateway=gateway, actor=request.user)
+        messages.success(request, f"Gateway {gateway.name} was deleted.")
+        return redirect("gateways", ws=self.workspace.slug)

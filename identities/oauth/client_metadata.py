@@ -1,0 +1,112 @@
+"""Client ID metadata documents: fetching a client's own description from its https client id.
+
+The URL is named by whoever starts an authorization, so the fetch is guarded against SSRF:
+https only, every resolved address must be public (no loopback, private, link-local, CGNAT or
+reserved ranges) unless the admin set OAUTH_ALLOW_PRIVATE_CLIENT_METADATA, the connection goes
+to the address that was checked (no second lookup to rebind), no redirects are followed, and
+the body and the time are bounded (CIMD_MAX_DOCUMENT_SIZE, CIMD_FETCH_TIMEOUT_SECONDS).
+django-oauth-toolkit then checks that the document's `client_id` equals the URL and registers
+its redirect URIs, against which the authorization request is matched.
+"""
+
+import ipaddress
+import socket
+import ssl
+import time
+from urllib.parse import urlsplit
+
+import urllib3
+from django.conf import settings
+from oauth2_provider.cimd import CIMDError, SafeMetadataFetcher
+from oauth2_provider.settings import oauth2_settings
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def address_is_public(value: str) -> bool:
+    """True for a globally routable address, judging IPv4 embedded in IPv6 forms by the IPv4."""
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.teredo is not None:
+            return all(part.is_global for part in ip.teredo)
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            ip = embedded
+    return ip.is_global
+
+
+def _checked_url(client_id: str):
+    try:
+        parts = urlsplit(client_id)
+        port = parts.port or 443
+    except ValueError as exc:
+        raise CIMDError("the client id is not a valid URL") from exc
+    if parts.scheme != "https" or not parts.hostname:
+        raise CIMDError("the client id must be an https URL")
+    if parts.username or parts.password or parts.fragment:
+        raise CIMDError("the client id must not carry credentials or a fragment")
+    if not parts.path.strip("/") or any(s in (".", "..") for s in parts.path.split("/")):
+        raise CIMDError("the client id must have a plain path")
+    return parts, port
+
+
+def _addresses(hostname: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(hostname, port, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise CIMDError(f"could not resolve {hostname}") from exc
+    addresses = [info[4][0] for info in infos]
+    if not addresses:
+        raise CIMDError(f"{hostname} has no address")
+    if not settings.OAUTH_ALLOW_PRIVATE_CLIENT_METADATA:
+        # One private address refuses the host: a mixed answer must not pick the internal one.
+        for address in addresses:
+            if not address_is_public(address):
+                raise CIMDError(f"{hostname} resolves to a non-public address ({address})")
+    return addresses
+
+
+class ClientMetadataFetcher(SafeMetadataFetcher):
+    def fetch(self, client_id):
+        parts, port = _checked_url(client_id)
+        addresses = _addresses(parts.hostname, port)
+        timeout = oauth2_settings.CIMD_FETCH_TIMEOUT_SECONDS
+        deadline = time.monotonic() + timeout
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        headers = {"Host": parts.netloc, "Accept": "application/json"}
+        context = ssl.create_default_context()
+        failure = None
+        for address in addresses:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            # Connect to the checked address; SNI, certificate and Host use the name.
+            pool = urllib3.HTTPSConnectionPool(
+                host=address,
+                port=port,
+                timeout=urllib3.Timeout(total=remaining),
+                retries=False,
+                maxsize=1,
+                ssl_context=context,
+                server_hostname=parts.hostname,
+                assert_hostname=parts.hostname,
+            )
+            try:
+                response = pool.urlopen(
+                    "GET", path, headers=headers, redirect=False, preload_content=False
+                )
+                try:
+                    # Status 200 only (so no redirect), JSON only, at most CIMD_MAX_DOCUMENT_SIZE.
+                    return self._read_document(response)
+                finally:
+                    response.release_conn()
+            except urllib3.exceptions.HTTPError as exc:
+                failure = exc
+            finally:
+                pool.close()
+        raise CIMDError(f"could not fetch the client metadata document: {failure}")

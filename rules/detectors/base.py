@@ -1,0 +1,137 @@
+"""The one base every detector builds on, and the shapes they report.
+
+A detector is built once per compiled rule from its validated config. Text detectors answer
+`find(text)` for every string of a payload; call detectors answer `inspect(call)` once per call.
+A match carries a kind and where it is, never the matched value, so nothing a detector returns
+can leak a secret into the audit log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rules.errors import InvalidRule
+
+TEXT_ACTIONS = frozenset({"block", "redact", "replace", "mask", "hash", "flag"})
+CALL_ACTIONS = frozenset({"block", "flag"})
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One finding: a kind, and a span of a string (text detectors) or a path (call detectors)."""
+
+    kind: str
+    start: int = 0
+    end: int = 0
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a call detector sees of one call."""
+
+    direction: str
+    method: str
+    tool_name: str | None
+    server_name: str | None
+    payload: Any
+
+
+class Detector:
+    """Base of every detector. Subclasses set `key`, `label` and the actions they support."""
+
+    key: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    #: "text": `find()` runs on every string; "call": `inspect()` runs once per call.
+    scope: ClassVar[str] = "text"
+    actions: ClassVar[frozenset[str]] = TEXT_ACTIONS
+    #: Set on detectors that must be awaited (`consult`), which the engine runs last-minute.
+    is_async: ClassVar[bool] = False
+
+    def __init__(self, config: dict):
+        self.config = config
+
+    @classmethod
+    def clean_config(cls, config: dict) -> dict:
+        """Validate and normalise a config; raise `InvalidRule` naming the bad key."""
+        return check_keys(config, {})
+
+    def gate(self, text: str, lowered: str) -> bool:
+        """Could `find` match anything in a payload whose strings, joined, are `text`?
+
+        `text` joins every string of the payload (as `key=value` under a mapping key) with
+        newlines; `lowered` is it lower-cased. Answering False skips the payload in one step, so
+        it must only say False when no string can match. The default cannot tell."""
+        return True
+
+    def find(self, text: str, key: str | None = None) -> list[Match]:
+        raise NotImplementedError
+
+    def inspect(self, call: Call) -> list[Match]:
+        raise NotImplementedError
+
+
+def non_overlapping(matches: list[Match]) -> list[Match]:
+    """Matches in text order; of two that overlap, the earlier (then the longer) is kept."""
+    if len(matches) < 2:
+        return matches
+    ordered = sorted(matches, key=lambda m: (m.start, m.start - m.end))
+    out: list[Match] = []
+    end = -1
+    for m in ordered:
+        if m.start >= end:
+            out.append(m)
+            end = m.end
+    return out
+
+
+# -- Config checking shared by the detectors ----------------------------------------------------
+
+
+def fail(message: str) -> InvalidRule:
+    return InvalidRule(message, field="detector_config")
+
+
+def check_keys(config: Any, allowed: dict[str, Any]) -> dict:
+    """Refuse a non-mapping or unknown keys; fill defaults for the keys not given."""
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise fail("The detector configuration must be an object.")
+    unknown = sorted(set(config) - set(allowed))
+    if unknown:
+        known = ", ".join(sorted(allowed)) or "none"
+        raise fail(f"Unknown detector settings: {', '.join(unknown)} (allowed: {known}).")
+    return {**allowed, **config}
+
+
+def string_list(config: dict, key: str, *, required: bool = False, max_items: int = 1000):
+    value = config.get(key)
+    if value in (None, []) and not required:
+        return []
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str) and v.strip() for v in value)
+    ):
+        raise fail(f"'{key}' must be a non-empty list of non-empty strings.")
+    if len(value) > max_items:
+        raise fail(f"'{key}' may hold at most {max_items} entries.")
+    return [v.strip() for v in value]
+
+
+def boolean(config: dict, key: str) -> bool:
+    value = config.get(key)
+    if not isinstance(value, bool):
+        raise fail(f"'{key}' must be true or false.")
+    return value
+
+
+def number(config: dict, key: str, *, minimum: float, maximum: float, integer: bool = True):
+    value = config.get(key)
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not minimum <= value <= maximum:
+        what = "an integer" if integer else "a number"
+        raise fail(f"'{key}' must be {what} from {minimum:g} to {maximum:g}.")
+    return value

@@ -1,0 +1,116 @@
+"""Prompt-injection phrases: text in a tool result that tries to instruct the model.
+
+The phrases are the common shapes of the attack (overriding earlier instructions, claiming a new
+role or a system prompt, hiding orders from the user, chat-template control tokens, asking for
+credentials to be sent somewhere); admins can add their own. Meant for responses, where an
+upstream's content reaches the model. Each phrase is gated by the literal words it must
+contain, so a string without any of them costs one pass of `HintIndex`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rules.detectors.base import Detector, Match, check_keys, non_overlapping, string_list
+from rules.detectors.hints import HintIndex
+
+_ANY = r"(?:all |any |the |your |my |these |those )?"
+_VERBS = ("ignore", "disregard", "forget", "override", "bypass")
+# (anchors, expression): the expression runs only when one of its anchors occurs. Both are
+# lower case; the expressions run on the lower-cased string.
+PHRASES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        _VERBS,
+        rf"(?:ignore|disregard|forget|override|bypass)\s+{_ANY}(?:previous|prior|above|earlier"
+        r"|preceding|original|system|safety)?\s*(?:instructions?|prompts?|rules|directions"
+        r"|guidelines|context|messages?)",
+    ),
+    (("forget",), r"forget (?:everything|all)(?: (?:you were told|above|before))?"),
+    (
+        ("you are now",),
+        r"you are now (?:a |an |in |the )?[\w -]{0,30}(?:mode|assistant|ai|model|dan|jailbroken)",
+    ),
+    (("instruction",), r"(?:new|updated|real|actual|secret|hidden) (?:system )?instructions?\s*:"),
+    (
+        ("system prompt", "hidden prompt", "instruction"),
+        r"(?:reveal|print|show|output|repeat|leak) (?:your |the )?(?:system prompt|hidden prompt"
+        r"|initial instructions|instructions above)",
+    ),
+    (
+        ("the user",),
+        r"(?:(?:do not|don't|never) (?:tell|inform|mention (?:this )?to|reveal (?:this )?to"
+        r"|show) the user|(?:without|before) (?:asking|telling|informing|notifying) the user)",
+    ),
+    (
+        ("unrestricted", "unfiltered", "jailbr", "evil", "developer mode"),
+        r"(?:act|behave|respond) as (?:if you (?:are|were) )?(?:an? )?(?:unrestricted|unfiltered"
+        r"|jailbroken|evil|developer mode)",
+    ),
+    (
+        ("developer mode", "god mode", "dan mode", "jailbreak mode"),
+        r"(?:enable|enter|activate) (?:developer|god|dan|jailbreak) mode",
+    ),
+    (
+        ("<|", "[inst]", "[/inst]", "<<sys>>"),
+        r"<\|im_start\|>|<\|im_end\|>|<\|system\|>|\[/?inst\]|<<sys>>|<\|endoftext\|>",
+    ),
+    (
+        ("important>", "system>", "system-prompt>", "admin-instructions>"),
+        r"</?(?:important|system|system-prompt|admin-instructions)>",
+    ),
+    (
+        ("credential", "secret", "api key", "token", "password", "private key", "ssh key", "env"),
+        r"(?:send|exfiltrate|upload|post|forward) (?:all |the |any )?(?:\w+ ){0,3}(?:credentials"
+        r"|secrets|api keys?|tokens|passwords|private keys?|ssh keys?|env(?:ironment)? variables)"
+        r" to",
+    ),
+    (
+        ("administrator", "developer", "openai", "anthropic"),
+        r"(?:this is|message from) (?:the |your )?(?:system administrator|developer|openai"
+        r"|anthropic)[,:]",
+    ),
+)
+
+
+class InjectionDetector(Detector):
+    key = "injection"
+    label = "Prompt-injection phrases"
+
+    @classmethod
+    def clean_config(cls, config):
+        config = check_keys(config, {"extra_phrases": []})
+        config["extra_phrases"] = string_list(config, "extra_phrases", max_items=200)
+        return config
+
+    def __init__(self, config):
+        super().__init__(config)
+        phrases = list(PHRASES)
+        for phrase in config.get("extra_phrases") or ():
+            words = phrase.lower().split()
+            phrases.append(((words[0],), r"\s+".join(re.escape(w) for w in words)))
+        self._index = HintIndex(
+            (anchor, i) for i, (anchors, _) in enumerate(phrases) for anchor in anchors
+        )
+        self._regexes = [re.compile(expression) for _, expression in phrases]
+        self._folded = [re.compile(expression, re.IGNORECASE) for _, expression in phrases]
+
+    def gate(self, text, lowered):
+        return bool(self._index.targets(lowered))
+
+    def find(self, text, key=None):
+        if len(text) < 8:
+            return []
+        lowered = text.lower()
+        hits = self._index.targets(lowered)
+        if not hits:
+            return []
+        # Lower-casing keeps offsets for nearly all text; where it does not, match the original.
+        same = len(lowered) == len(text)
+        out = []
+        for i in sorted(hits):
+            regex = self._regexes[i] if same else self._folded[i]
+            out.extend(
+                Match("prompt_injection", *m.span())
+                for m in regex.finditer(lowered if same else text)
+            )
+        return non_overlapping(out)

@@ -1,0 +1,233 @@
+"""Personal data: email addresses, phone numbers, payment cards, US SSNs, IBANs, IP addresses.
+
+Candidates found by the expressions are confirmed where a checksum or a grammar exists (Luhn and
+the issuer's prefix for cards, ISO 13616 mod-97 and the country's length for IBANs, `ipaddress`
+for IPs), so a random 16-digit number or an IBAN with a wrong check digit is not reported.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from rules.detectors.base import Detector, Match, check_keys, fail, non_overlapping, string_list
+
+KINDS = ("email", "phone", "card", "ssn", "iban", "ipv4", "ipv6")
+ALIASES = {"ip": ("ipv4", "ipv6"), "credit_card": ("card",), "payment_card": ("card",)}
+
+# Each numeric expression starts with a character class, which lets `re` skip ahead fast.
+_NUMERIC = {
+    "card": r"(?P<card>\d(?<![\w.-]\d)(?:[ -]?\d){12,18}(?![\d-]|\.\d))",
+    "ssn": r"(?P<ssn>\d(?<![\d-]\d)(?!00-|66-)\d\d-(?!00)\d{2}-(?!0000)\d{4}(?![\d-]))",
+    "phone": (
+        r"(?P<phone>\+(?<![\w+]\+)[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}"
+        r"(?:[ .-]?\d{2,4}){1,4}(?![\w-])"
+        r"|[(\d](?<![\w(-][(\d])(?:(?<=\()\d{3}\)\s?|(?<=\d)\d{2}[-.])\d{3}[-.]\d{4}(?![\w-]))"
+    ),
+    "ipv4": r"(?P<ipv4>\d(?<![\w.]\d)\d{0,2}(?:\.\d{1,3}){3}(?![\w]|\.\d))",
+}
+# A run of at least 9 digits (separators allowed) gates phone, card, SSN and IBAN checks; an
+# IPv4 address has a shape of its own.
+# (A single repeated character class: the fastest shape of expression `re` runs.)
+_DIGIT_RUN = re.compile(r"[0-9][0-9 ().-]{8,}")
+
+
+def _runs(text: str):
+    for m in _DIGIT_RUN.finditer(text):
+        if sum(ch.isdigit() for ch in m.group()) >= 9:
+            yield m
+
+
+_DOTTED = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
+_IBAN = re.compile(
+    r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])"
+)
+_EMAIL = re.compile(
+    r"[A-Za-z0-9](?<![\w.+-][A-Za-z0-9])[A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+    r"[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
+)
+_IPV6 = re.compile(
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{0,4}|\d{1,3}(?:\.\d{1,3}){3})(?![\w:])"
+)
+_HEX_GROUP = re.compile(r"[0-9A-Fa-f]{1,4}:")
+# IBAN lengths by country (ISO 13616 registry).
+IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
+    "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28,
+    "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23,
+    "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26,
+    "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20,
+    "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18,
+    "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24,
+    "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
+    "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}  # fmt: skip
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _issuer_known(d: str) -> bool:
+    """Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro by prefix and length."""
+    n = len(d)
+    if d[0] == "4":
+        return n in (13, 16, 19)
+    two, four = int(d[:2]), int(d[:4])
+    if 51 <= two <= 55 or 2221 <= four <= 2720:
+        return n == 16
+    if two in (34, 37):
+        return n == 15
+    if d.startswith(("6011", "65")) or 644 <= int(d[:3]) <= 649 or two == 62:
+        return 16 <= n <= 19
+    if 3528 <= four <= 3589:
+        return 16 <= n <= 19
+    if two in (36, 38, 39) or 300 <= int(d[:3]) <= 305:
+        return 14 <= n <= 19
+    if two in (50, 56, 57, 58, 63, 67):
+        return 12 <= n <= 19
+    return False
+
+
+def card_valid(text: str) -> bool:
+    digits = text.replace(" ", "").replace("-", "")
+    return 13 <= len(digits) <= 19 and _issuer_known(digits) and luhn_valid(digits)
+
+
+def iban_valid(text: str) -> bool:
+    compact = text.replace(" ", "")
+    if IBAN_LENGTHS.get(compact[:2]) != len(compact):
+        return False
+    rearranged = compact[4:] + compact[:4]
+    number = "".join(str(int(ch, 36)) for ch in rearranged)
+    return int(number) % 97 == 1
+
+
+def _phone_valid(text: str) -> bool:
+    digits = sum(ch.isdigit() for ch in text)
+    return 10 <= digits <= 15
+
+
+def _ipv6_valid(text: str) -> bool:
+    if len(_HEX_GROUP.findall(text)) < 2:
+        return False
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _ipv4_valid(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+_CHECKS = {"card": card_valid, "phone": _phone_valid}
+
+
+class PiiDetector(Detector):
+    key = "pii"
+    label = "Personal data"
+
+    @classmethod
+    def clean_config(cls, config):
+        config = check_keys(config, {"kinds": []})
+        names = string_list(config, "kinds")
+        kinds: list[str] = []
+        for name in names:
+            expanded = ALIASES.get(name, (name,))
+            unknown = [k for k in expanded if k not in KINDS]
+            if unknown:
+                raise fail(f"Unknown PII kind '{name}' (known: {', '.join(KINDS)}, ip).")
+            kinds.extend(expanded)
+        config["kinds"] = [k for k in KINDS if k in kinds] or list(KINDS)
+        return config
+
+    def __init__(self, config):
+        super().__init__(config)
+        kinds = set(config.get("kinds") or KINDS)
+        self.kinds = tuple(k for k in KINDS if k in kinds)
+        self._email = "email" in kinds
+        self._iban = "iban" in kinds
+        self._ipv4 = "ipv4" in kinds
+        self._ipv6 = "ipv6" in kinds
+        numeric = [p for kind, p in _NUMERIC.items() if kind in kinds and kind != "ipv4"]
+        # One pass over each gated window for every numeric kind.
+        self._numeric = re.compile("|".join(numeric)) if numeric else None
+        self._ipv4_regex = re.compile(_NUMERIC["ipv4"])
+
+    def gate(self, text: str, lowered: str) -> bool:
+        if self._email and "@" in text:
+            return True
+        if (self._numeric is not None or self._iban) and next(_runs(text), None):
+            return True
+        if self._ipv4 and _DOTTED.search(text):
+            return True
+        return self._ipv6 and "::" in text or (self._ipv6 and _IPV6.search(text) is not None)
+
+    def find(self, text: str, key: str | None = None) -> list[Match]:
+        out: list[Match] = []
+        if len(text) < 7:
+            return out
+        if self._email and "@" in text:
+            out.extend(self._emails(text))
+        if self._numeric is not None or self._iban:
+            out.extend(self._numbers(text, _runs(text)))
+        if self._ipv4 and "." in text and _DOTTED.search(text):
+            out.extend(
+                Match("ipv4", *m.span())
+                for m in self._ipv4_regex.finditer(text)
+                if _ipv4_valid(m.group())
+            )
+        if self._ipv6 and text.count(":") >= 2:
+            out.extend(
+                Match("ipv6", *m.span()) for m in _IPV6.finditer(text) if _ipv6_valid(m.group())
+            )
+        return non_overlapping(out)
+
+    def _emails(self, text: str):
+        # Only around each "@": the local part is at most 64 characters, the domain 255.
+        at = text.find("@")
+        end = -1
+        while at != -1:
+            if at > end:
+                for m in _EMAIL.finditer(text, max(0, at - 65), min(len(text), at + 257)):
+                    if m.start() <= at < m.end() and m.start() >= end:
+                        end = m.end()
+                        yield Match("email", m.start(), m.end())
+            at = text.find("@", at + 1)
+
+    def _numbers(self, text: str, runs):
+        # Only around each run of digits: a sign or bracket before it, an IBAN's letters.
+        seen: set[tuple[int, int]] = set()
+        size = len(text)
+        for run in runs:
+            start, end = run.span()
+            if self._numeric is not None:
+                pos, stop = max(0, start - 2), min(size, end + 3)
+                while (m := self._numeric.search(text, pos, stop)) is not None:
+                    kind = m.lastgroup
+                    check = _CHECKS.get(kind)
+                    if check is not None and not check(m.group()):
+                        # A failed candidate may hide a valid one starting inside it.
+                        pos = m.start() + 1
+                        continue
+                    if m.span() not in seen:
+                        seen.add(m.span())
+                        yield Match(kind, *m.span())
+                    pos = m.end()
+            if self._iban:
+                for m in _IBAN.finditer(text, max(0, start - 42), min(size, end + 45)):
+                    if m.span() not in seen and iban_valid(m.group()):
+                        seen.add(m.span())
+                        yield Match("iban", *m.span())

@@ -1,0 +1,140 @@
+"""Secrets: credentials of well-known services, private keys, JWTs and password assignments.
+
+The catalogue lives in `secret_kinds`. A scan first tests each kind's literal hints (plain
+substring searches, which cost far less than a regular expression), then runs only the
+expressions whose hint occurred. A string that sits under a telling key of structured JSON
+(`{"password": "..."}`) is also scanned as `key=value`, so context-bound kinds see their context.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rules.detectors.base import (
+    Detector,
+    Match,
+    check_keys,
+    fail,
+    non_overlapping,
+    string_list,
+)
+from rules.detectors.hints import HintIndex
+from rules.detectors.secret_kinds import BY_KIND, FAMILIES, KINDS, SecretKind
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z_.]*(?:\(\))?")
+_PLACEHOLDER_START = ("${", "{{", "<", "%", "(", "*")
+# Keys whose value is scanned as `key=value` (lower-cased substrings).
+_KEY_HINTS = ("pass", "pwd", "secret", "key", "token", "auth", "credential")
+_CONTEXTUAL = frozenset(k.kind for k in KINDS if "(?P<s>" in k.pattern)
+# The shortest value any kind can match; shorter strings are not scanned at all.
+MIN_LENGTH = 10
+
+
+def _real_value(kind: str, value: str, quoted: bool) -> bool:
+    """Refuse placeholders and code references where only the context said "secret"."""
+    if len(set(value)) < 4 or value.startswith(_PLACEHOLDER_START):
+        return False
+    # An unquoted bare name after "password=" is code (`password=self.password`), not a value.
+    return not (kind == "password_assignment" and not quoted and _IDENTIFIER.fullmatch(value))
+
+
+class _Compiled:
+    __slots__ = ("kind", "regex", "contextual", "position", "hints", "before", "after")
+
+    def __init__(self, spec: SecretKind, position: int):
+        self.kind = spec.kind
+        self.regex = spec.compile()
+        self.contextual = "(?P<s>" in spec.pattern
+        self.position = position
+        # Hints are matched case-insensitively; the expression then decides on the exact text.
+        self.hints = spec.hints
+        # How far before and after a hint a match may start and end.
+        self.before = spec.before
+        self.after = spec.after
+
+
+class SecretsDetector(Detector):
+    key = "secrets"
+    label = "Secrets and credentials"
+
+    @classmethod
+    def clean_config(cls, config):
+        config = check_keys(config, {"kinds": [], "exclude": []})
+        known = set(BY_KIND) | FAMILIES
+        for key in ("kinds", "exclude"):
+            names = string_list(config, key)
+            unknown = sorted(set(names) - known)
+            if unknown:
+                raise fail(f"Unknown secret kinds or families in '{key}': {', '.join(unknown)}.")
+            config[key] = sorted(set(names))
+        return config
+
+    def __init__(self, config):
+        super().__init__(config)
+        wanted = set(config.get("kinds") or ())
+        excluded = set(config.get("exclude") or ())
+        specs = [
+            spec
+            for spec in KINDS
+            if (not wanted or spec.kind in wanted or spec.family in wanted)
+            and spec.kind not in excluded
+            and spec.family not in excluded
+        ]
+        self.kinds = tuple(spec.kind for spec in specs)
+        compiled = [_Compiled(spec, i) for i, spec in enumerate(specs)]
+        self._index = HintIndex((hint, c) for c in compiled for hint in c.hints)
+
+    def gate(self, text: str, lowered: str) -> bool:
+        return bool(self._index.targets(lowered))
+
+    def find(self, text: str, key: str | None = None) -> list[Match]:
+        matches = self._scan(text, 0) if len(text) >= MIN_LENGTH else []
+        if key and len(text) >= 6:
+            lowered = key.lower()
+            if any(h in lowered for h in _KEY_HINTS):
+                # Scan `key=value` and keep what falls inside the value.
+                offset = len(key) + 1
+                for m in self._scan(f"{key}={text}", -offset):
+                    if m.start == 0 and m.kind in _CONTEXTUAL:
+                        # The field's whole value is the secret, whatever characters it has.
+                        matches.append(Match(m.kind, 0, len(text)))
+                    elif m.start >= 0:
+                        matches.append(m)
+        return non_overlapping(matches)
+
+    def _scan(self, text: str, shift: int) -> list[Match]:
+        lowered = text.lower()
+        hits = self._index.positions(lowered)
+        if not hits:
+            return []
+        # Offsets in the lower-cased text are those of `text` unless lower-casing changed a
+        # length (a few non-ASCII letters); then each expression scans the whole string.
+        exact = len(lowered) == len(text)
+        size = len(text)
+        out: list[Match] = []
+        for compiled in sorted(hits, key=lambda c: c.position):
+            windows = _windows(hits[compiled], compiled, size) if exact else [(0, size)]
+            for lo, hi in windows:
+                for m in compiled.regex.finditer(text, lo, hi):
+                    if compiled.contextual and m.group("s") is not None:
+                        start, end = m.span("s")
+                        quoted = start > 0 and text[start - 1] in "\"'"
+                        if not _real_value(compiled.kind, m.group("s"), quoted):
+                            continue
+                    else:
+                        start, end = m.span()
+                    if end > start:
+                        out.append(Match(compiled.kind, start + shift, end + shift))
+        return out
+
+
+def _windows(starts: list[int], compiled: _Compiled, size: int) -> list[tuple[int, int]]:
+    """The stretches of text around each hint where a match of the kind can lie, merged."""
+    windows: list[tuple[int, int]] = []
+    for start in sorted(starts):
+        lo, hi = max(0, start - compiled.before), min(size, start + compiled.after)
+        if windows and lo <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(hi, windows[-1][1]))
+        else:
+            windows.append((lo, hi))
+    return windows

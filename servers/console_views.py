@@ -1,0 +1,160 @@
+"""Console pages of the servers app: the list with health, adding, testing and the catalog.
+
+Which capability a write needs depends on the server's kind (remote: `servers.manage`, managed:
+`servers.deploy_managed`), the same map as the API. Members without `servers.view_all` see the
+servers of the gateways they can use, and any other server is a 404.
+"""
+
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from servers import selectors, services
+from servers.api import KIND_CAPABILITY
+from servers.discovery import refresh_catalog
+from servers.forms import FORMS
+from servers.models import Server
+from teams.console_base import WorkspacePage, paginate, show_error
+from teams.errors import GatehouseError
+from teams.scoping import get_scoped_or_404
+
+CATALOG_SECTIONS = (
+    ("tools", "Tools"),
+    ("prompts", "Prompts"),
+    ("resources", "Resources"),
+    ("resource_templates", "Resource templates"),
+)
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    name: str
+    uri: str
+    description: str
+    read_only: bool = False
+    destructive: bool = False
+
+
+def catalog_items(items) -> list[CatalogItem]:
+    """Catalog entries as the template shows them; upstreams omit any optional field."""
+    rows = []
+    for item in items or []:
+        annotations = item.get("annotations") or {}
+        rows.append(
+            CatalogItem(
+                name=item.get("name") or "",
+                uri=item.get("uri") or item.get("uriTemplate") or "",
+                description=item.get("description") or "",
+                read_only=bool(annotations.get("readOnlyHint")),
+                destructive=bool(annotations.get("destructiveHint")),
+            )
+        )
+    return rows
+
+
+class ServersPage(WorkspacePage):
+    def get(self, request):
+        page = paginate(request, selectors.servers_visible_to(self.membership))
+        return self.render("servers/list.html", {"page": page})
+
+
+class ServerNewPage(WorkspacePage):
+    """Add a remote (`?kind=remote`) or a managed (`?kind=managed`) server."""
+
+    def _kind(self, request) -> str:
+        kind = request.POST.get("kind") or request.GET.get("kind") or Server.Kind.REMOTE
+        if kind not in FORMS:
+            kind = Server.Kind.REMOTE
+        self.require(KIND_CAPABILITY[kind])
+        return kind
+
+    def _render(self, kind, form, status=200):
+        kinds = [(k, Server.Kind(k).label, self.can(KIND_CAPABILITY[k])) for k in FORMS]
+        return self.render(
+            "servers/new.html", {"form": form, "kind": kind, "kinds": kinds}, status=status
+        )
+
+    def get(self, request):
+        kind = self._kind(request)
+        return self._render(kind, FORMS[kind]())
+
+    def post(self, request):
+        kind = self._kind(request)
+        form = FORMS[kind](request.POST)
+        if form.is_valid():
+            try:
+                server = services.create_server(
+                    workspace=self.workspace, kind=kind, actor=request.user, **form.service_fields()
+                )
+            except GatehouseError as exc:
+                show_error(form, exc)
+            else:
+                messages.success(request, f"Server {server.name} was added.")
+                return redirect("server", ws=self.workspace.slug, name=server.name)
+        return self._render(kind, form, status=400)
+
+
+class ServerBase(WorkspacePage):
+    def server(self, name) -> Server:
+        return get_scoped_or_404(
+            selectors.servers_visible_to(self.membership), self.workspace, name=name
+        )
+
+
+class ServerPage(ServerBase):
+    def get(self, request, name):
+        server = self.server(name)
+        catalog = server.catalog or {}
+        sections = [
+            (key, title, catalog_items(catalog.get(key))) for key, title in CATALOG_SECTIONS
+        ]
+        return self.render(
+            "servers/detail.html",
+            {
+                "server": server,
+                "sections": sections,
+                "server_info": catalog.get("server_info") or {},
+                "protocol_version": catalog.get("protocol_version") or "",
+                "env_names": sorted(server.env or {}),
+                "can_change": self.can(KIND_CAPABILITY[server.kind]),
+            },
+        )
+
+
+class ServerRefreshPage(ServerBase):
+    """Test the connection: discover the server now and record its catalog and health."""
+
+    def post(self, request, name):
+        server = self.server(name)
+        self.require(KIND_CAPABILITY[server.kind])
+        server = refresh_catalog(server=server)
+        if server.health == Server.Health.UP:
+            tools = len((server.catalog or {}).get("tools") or [])
+            messages.success(request, f"Connected to {server.name}: {tools} tools discovered.")
+        else:
+            messages.error(request, f"{server.name} could not be reached: {server.health_detail}")
+        return redirect("server", ws=self.workspace.slug, name=server.name)
+
+
+class ServerDeletePage(ServerBase):
+    def get(self, request, name):
+        server = self.server(name)
+        self.require(KIND_CAPABILITY[server.kind])
+        return self.render(
+            "console/confirm.html",
+            {
+                "title": f"Delete the server {server.name}?",
+                "body": "It is removed from every gateway it is assigned to, at once.",
+                "action": "Delete server",
+                "cancel_url": reverse("server", kwargs={"ws": self.workspace.slug, "name": name}),
+            },
+        )
+
+    def post(self, request, name):
+        server = self.server(name)
+        self.require(KIND_CAPABILITY[server.kind])
+        services.delete_server(server=server, actor=request.user)
+        messages.success(request, f"Server {server.name} was deleted.")
+        return redirect("servers", ws=self.workspace.slug)

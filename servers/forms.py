@@ -1,0 +1,88 @@
+"""Console forms of the servers app: adding a remote or a managed server.
+
+Environment values of a managed server are secrets: the field never renders what was typed,
+not even when the form comes back with an error, and pages show only the variable names.
+"""
+
+from django import forms
+
+from servers.models import Server, server_name_validator
+
+
+class SecretTextarea(forms.Textarea):
+    def format_value(self, value):
+        return None
+
+
+class ServerFormBase(forms.Form):
+    name = forms.CharField(
+        max_length=64,
+        validators=[server_name_validator],
+        help_text="Lowercase letters, digits, '-' and '_'.",
+    )
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class RemoteServerForm(ServerFormBase):
+    kind = Server.Kind.REMOTE
+    url = forms.URLField(max_length=500, label="URL", assume_scheme="https")
+    transport = forms.ChoiceField(
+        choices=[
+            (Server.Transport.STREAMABLE_HTTP, Server.Transport.STREAMABLE_HTTP.label),
+            (Server.Transport.SSE, Server.Transport.SSE.label),
+        ]
+    )
+
+    def service_fields(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "description": data["description"],
+            "url": data["url"],
+            "transport": data["transport"],
+        }
+
+
+class ManagedServerForm(ServerFormBase):
+    kind = Server.Kind.MANAGED
+    command = forms.CharField(max_length=500, help_text="For example: npx")
+    args = forms.CharField(
+        required=False,
+        label="Arguments",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One argument per line.",
+    )
+    env = forms.CharField(
+        required=False,
+        label="Environment",
+        widget=SecretTextarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="One NAME=value per line. Values are never shown again.",
+    )
+
+    def clean_args(self) -> list[str]:
+        return [line.strip() for line in self.cleaned_data["args"].splitlines() if line.strip()]
+
+    def clean_env(self) -> dict[str, str]:
+        env = {}
+        for number, line in enumerate(self.cleaned_data["env"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, sep, value = line.partition("=")
+            name = name.strip()
+            if not sep or not name:
+                raise forms.ValidationError(f"Line {number} is not NAME=value.")
+            env[name] = value
+        return env
+
+    def service_fields(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "description": data["description"],
+            "command": data["command"],
+            "args": data["args"],
+            "env": data["env"],
+        }
+
+
+FORMS = {Server.Kind.REMOTE: RemoteServerForm, Server.Kind.MANAGED: ManagedServerForm}
