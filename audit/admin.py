@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from audit.models import ChainHead, ConfigChange, LogEntry, LogPolicy
+from audit.models import Alert, ChainHead, ConfigChange, LogEntry, LogPolicy, LogSink
 
 
 @admin.register(ConfigChange)
@@ -40,3 +40,27 @@ class ChainHeadAdmin(_ReadOnly):
 @admin.register(LogPolicy)
 class LogPolicyAdmin(admin.ModelAdmin):
     list_display = ["workspace", "payload_mode", "payload_max_kb", "retention_days"]
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = ["last_at", "workspace", "kind", "title", "count", "acknowledged_at"]
+    list_filter = ["workspace", "kind"]
+    search_fields = ["title", "subject", "gateway_slug"]
+    readonly_fields = [f.name for f in Alert._meta.fields if f.name != "acknowledged_at"]
+
+
+@admin.register(LogSink)
+class LogSinkAdmin(admin.ModelAdmin):
+    """Shown for operators; changes go through the API so they are validated and recorded."""
+
+    list_display = ["workspace", "name", "kind", "enabled", "cursor_seq", "failures", "last_error"]
+    list_filter = ["workspace", "kind", "enabled"]
+    exclude = ["secret"]
+    readonly_fields = [f.name for f in LogSink._meta.fields if f.name != "secret"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,6 +1,5 @@
 """The admin audit log endpoints of the management API: the change list and its export."""
 
-from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins
@@ -11,6 +10,7 @@ from audit import export as change_export
 from audit.models import ConfigChange
 from audit.selectors import changes_of
 from audit.serializers import ChangeOutput, ChangeWithDetailOutput
+from audit.streaming import streamed_download
 from teams.api_base import WorkspaceViewSet
 from teams.api_schema import workspace_scoped
 from teams.capabilities import LOGS_EXPORT, LOGS_VIEW, LOGS_VIEW_PAYLOADS
@@ -65,14 +65,12 @@ class ChangeViewSet(mixins.ListModelMixin, WorkspaceViewSet):
             raise ValidationFailed(
                 f"Unknown export format '{export_format}'; use csv or jsonl.", field="format"
             )
-        response = StreamingHttpResponse(
-            change_export.stream(
-                self.workspace,
-                export_format=export_format,
-                with_detail=self.can(LOGS_VIEW_PAYLOADS),
-            ),
-            content_type=change_export.FORMATS[export_format],
+        lines = change_export.stream(
+            self.workspace, export_format=export_format, with_detail=self.can(LOGS_VIEW_PAYLOADS)
         )
-        filename = f"{self.workspace.slug}-changes.{export_format}"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return response
+        return streamed_download(
+            request,
+            lines,
+            content_type=change_export.FORMATS[export_format],
+            filename=f"{self.workspace.slug}-changes.{export_format}",
+        )

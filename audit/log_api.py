@@ -5,7 +5,6 @@ need `logs.view`; `/logs/export/?format=csv|jsonl` needs `logs.export`. Payloads
 for callers with `logs.view_payloads`.
 """
 
-from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins
@@ -15,9 +14,10 @@ from rest_framework.response import Response
 
 from audit.api import ExportNegotiation
 from audit.log_export import FORMATS, export_logs
-from audit.log_selectors import call_entries, entries_of, filtered_entries, parse_filter
+from audit.log_selectors import call_timeline, entries_of, filtered_entries, parse_filter
 from audit.log_serializers import CallOutput, LogEntryOutput, LogEntryWithPayloadOutput
 from audit.models import Hop, Outcome
+from audit.streaming import streamed_download
 from teams.api_base import WorkspaceViewSet
 from teams.api_schema import workspace_scoped
 from teams.capabilities import LOGS_EXPORT, LOGS_VIEW, LOGS_VIEW_PAYLOADS
@@ -34,7 +34,6 @@ FILTERS = [
     OpenApiParameter("outcome", str, description="comma-separated: " + ", ".join(Outcome.values)),
     OpenApiParameter("q", str, description="text inside the method, tool names or error"),
 ]
-_OUTCOME_RANK = {Outcome.OK: 0, Outcome.ERROR: 1, Outcome.BLOCKED: 2}
 
 
 class NewestFirst(CursorPagination):
@@ -78,24 +77,17 @@ class LogEntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspac
     @action(detail=False, methods=["get"], url_path=r"calls/(?P<correlation_id>[^/]+)")
     def call(self, request, *args, correlation_id=None, **kwargs):
         """One client call as a timeline: its hops in order, offsets, and the rules that acted."""
-        hops = call_entries(self.workspace, correlation_id)
-        started = hops[0].at
-        rows = self.get_serializer(hops, many=True).data
-        for row, entry in zip(rows, hops, strict=True):
-            row["offset_ms"] = (entry.at - started).total_seconds() * 1000
-        answer = [e for e in hops if e.hop == Hop.CLIENT_RESPONSE]
-        outcome = (
-            answer[-1].outcome
-            if answer
-            else max((e.outcome for e in hops), key=lambda o: _OUTCOME_RANK.get(o, 1))
-        )
+        call = call_timeline(self.workspace, correlation_id)
+        rows = self.get_serializer(call.hops, many=True).data
+        for row, offset in zip(rows, call.offsets_ms, strict=True):
+            row["offset_ms"] = offset
         return Response(
             {
-                "correlation_id": str(hops[0].correlation_id),
-                "started_at": started,
-                "duration_ms": (hops[-1].at - started).total_seconds() * 1000,
-                "outcome": outcome,
-                "rules": [dict(e.detail, hop=e.hop) for e in hops if e.hop == Hop.POLICY_ACTION],
+                "correlation_id": str(call.correlation_id),
+                "started_at": call.started_at,
+                "duration_ms": call.duration_ms,
+                "outcome": call.outcome,
+                "rules": call.rules,
                 "hops": rows,
             }
         )
@@ -124,7 +116,9 @@ class LogEntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspac
             with_payloads=self.can(LOGS_VIEW_PAYLOADS),
             via="api",
         )
-        response = StreamingHttpResponse(lines, content_type=FORMATS[export_format])
-        filename = f"{self.workspace.slug}-logs.{export_format}"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return response
+        return streamed_download(
+            request,
+            lines,
+            content_type=FORMATS[export_format],
+            filename=f"{self.workspace.slug}-logs.{export_format}",
+        )

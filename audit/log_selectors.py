@@ -9,13 +9,13 @@ free text matched inside the method, tool names and error message.
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 from django.db.models import Q
 from django.utils.dateparse import parse_date, parse_datetime
 
 from audit.entries import HOPS, OUTCOMES
-from audit.models import LogEntry
+from audit.models import Hop, LogEntry, Outcome
 from teams.errors import NotFound, ValidationFailed
 from teams.scoping import get_scoped_or_404
 
@@ -139,6 +139,35 @@ def access_entry(workspace, entry_id) -> LogEntry:
     return get_scoped_or_404(LogEntry.objects, workspace, pk=entry_id)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _cursor_of(entry: LogEntry) -> str:
+    # Integer microseconds: exact, and nothing in it needs escaping in a URL.
+    return f"{(entry.at - _EPOCH) // timedelta(microseconds=1)}_{entry.pk}"
+
+
+def _cursor_key(cursor: str) -> tuple[datetime, int] | None:
+    micros, _, entry_id = cursor.partition("_")
+    if not (micros.isdigit() and entry_id.isdigit()):
+        return None
+    return _EPOCH + timedelta(microseconds=int(micros)), int(entry_id)
+
+
+def entries_page(queryset, *, cursor: str = "", size: int) -> tuple[list[LogEntry], str]:
+    """One keyset page, newest first, starting after `cursor`; and the cursor of the next page
+    ("" on the last). Keyset rather than page numbers: no COUNT over a large table, and pages
+    stay put while new entries arrive. An unreadable cursor starts from the newest entry."""
+    key = _cursor_key(cursor) if cursor else None
+    if key is not None:
+        at, entry_id = key
+        queryset = queryset.filter(Q(at__lt=at) | Q(at=at, id__lt=entry_id))
+    rows = list(queryset.order_by("-at", "-id")[: size + 1])
+    if len(rows) <= size:
+        return rows, ""
+    return rows[:size], _cursor_of(rows[size - 1])
+
+
 def call_entries(workspace, correlation_id: str) -> list[LogEntry]:
     """Every entry of one client call, in the order the hops happened; NotFound if none."""
     try:
@@ -149,3 +178,41 @@ def call_entries(workspace, correlation_id: str) -> list[LogEntry]:
     if not hops:
         raise NotFound("No call with this correlation id.")
     return hops
+
+
+_OUTCOME_RANK = {Outcome.OK: 0, Outcome.ERROR: 1, Outcome.BLOCKED: 2}
+
+
+@dataclass(frozen=True)
+class CallTimeline:
+    """One client call: its hops in order, each with its offset from the first, and the rules
+    that acted on it."""
+
+    correlation_id: uuid.UUID
+    started_at: datetime
+    duration_ms: float
+    outcome: str
+    hops: list[LogEntry]
+    offsets_ms: list[float]
+    rules: list[dict]
+
+
+def call_timeline(workspace, correlation_id: str) -> CallTimeline:
+    hops = call_entries(workspace, correlation_id)
+    started = hops[0].at
+    answers = [e for e in hops if e.hop == Hop.CLIENT_RESPONSE]
+    # The client's answer says how the call ended; without one, the worst hop does.
+    outcome = (
+        answers[-1].outcome
+        if answers
+        else max((e.outcome for e in hops), key=lambda o: _OUTCOME_RANK.get(o, 1))
+    )
+    return CallTimeline(
+        correlation_id=hops[0].correlation_id,
+        started_at=started,
+        duration_ms=(hops[-1].at - started).total_seconds() * 1000,
+        outcome=outcome,
+        hops=hops,
+        offsets_ms=[(e.at - started).total_seconds() * 1000 for e in hops],
+        rules=[dict(e.detail, hop=e.hop) for e in hops if e.hop == Hop.POLICY_ACTION],
+    )

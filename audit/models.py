@@ -174,3 +174,99 @@ class ChainHead(models.Model):
 
     def __str__(self):
         return f"chain of {self.workspace_id} at {self.seq}"
+
+
+class Alert(models.Model):
+    """Something a person should look at: a rule raised it, callers were refused, a server fell.
+
+    Repeats of the same open alert (same workspace, kind, gateway and subject) within
+    `ALERT_FOLD_SECONDS` are folded into it (`count`, `last_at`) instead of flooding the list.
+    """
+
+    class Kind(models.TextChoices):
+        RULE = "rule", "A rule raised an alert"
+        AUTH = "auth", "Callers were refused"
+        SERVER_DOWN = "server_down", "A server went down"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    # Plain ids, like the log entries: an alert outlives the gateway or server it names.
+    gateway_id = models.BigIntegerField(null=True, blank=True)
+    gateway_slug = models.CharField(max_length=50, blank=True)
+    subject = models.CharField(max_length=200, help_text="The rule, reason or server it is about.")
+    title = models.CharField(max_length=300)
+    correlation_id = models.UUIDField(null=True, blank=True, help_text="The latest call.")
+    count = models.PositiveIntegerField(default=1)
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField(db_index=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = WorkspaceManager()
+
+    class Meta:
+        ordering = ["-last_at", "-id"]
+        indexes = [
+            models.Index(fields=["workspace", "kind", "subject", "last_at"], name="alert_fold"),
+        ]
+
+    def __str__(self):
+        return f"{self.workspace_id}/{self.kind}: {self.title}"
+
+
+class LogSink(models.Model):
+    """A SIEM a workspace's log entries are streamed to, and how far delivery has got.
+
+    Delivery (`audit.sinks.delivery`) reads the entries after `cursor_seq` in chain order and
+    moves the cursor only once the sink has accepted them: at-least-once, in order, and resumed
+    from the cursor after an outage. `failures`, `next_attempt_at` and `failing_since` carry the
+    backoff between attempts; `lease_*` mark the one worker delivering it right now.
+    """
+
+    class Kind(models.TextChoices):
+        WEBHOOK = "webhook", "HTTPS webhook (signed JSON batches)"
+        OTLP_HTTP = "otlp_http", "OpenTelemetry logs over OTLP/HTTP (JSON)"
+        SYSLOG = "syslog", "Syslog over TCP or TLS (RFC 5424)"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=64)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    enabled = models.BooleanField(default=True)
+    endpoint = models.CharField(
+        max_length=500, help_text="An https:// URL (webhook, OTLP) or host:port (syslog)."
+    )
+    allow_private = models.JSONField(
+        default=list, blank=True, help_text="Networks a private or loopback endpoint may be in."
+    )
+    tls = models.BooleanField(default=True, help_text="Syslog over TLS (RFC 5425), not plain TCP.")
+    tls_verify = models.BooleanField(default=True)
+    ca_pem = models.TextField(blank=True, help_text="CA certificates to trust for syslog, PEM.")
+    include_payloads = models.BooleanField(default=False)
+    secret = models.TextField(
+        blank=True, help_text="Encrypted: the webhook signing key or the OTLP headers."
+    )
+    secret_hint = models.CharField(max_length=120, blank=True)
+    batch_size = models.PositiveIntegerField(default=200)
+    cursor_seq = models.BigIntegerField(default=0, help_text="Seq of the last entry accepted.")
+    failures = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = WorkspaceManager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="logsink_unique_name"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.kind})"

@@ -46,7 +46,7 @@ import weakref
 from django.conf import settings
 from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 
-from audit import chain, entries
+from audit import alerts, chain, entries
 from audit.log_policy import apply_payload_policy, payload_rules
 
 logger = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ def write_entries(batch: list[dict]) -> int:
     with transaction.atomic():
         for workspace_id in sorted(by_workspace):
             chain.append(workspace_id, by_workspace[workspace_id])
+            alerts.from_log_rows(workspace_id, by_workspace[workspace_id])
     return len(batch)
 
 

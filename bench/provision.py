@@ -3,8 +3,8 @@
 Run with `GATEHOUSE_VAR_DIR` pointing at an empty directory: it migrates a new SQLite database,
 then creates everything through the services, as an administrator would: a workspace, an owner,
 a member in a team, a remote server for the benchmark upstream, a gateway provisioned to the
-team with two assignments of that server (namespaces `a` and `b`), and an API token for the
-member. The member reaches the gateway through the team, the ordinary path.
+team with two assignments of that server (namespaces `a` and `b`), the default rule set, and
+an API token for the member. The member reaches the gateway through the team, the ordinary path.
 """
 
 import json
@@ -24,6 +24,7 @@ from django.core.management import call_command  # noqa: E402
 
 from gateways import services as gateway_services  # noqa: E402
 from identities import services as identity_services  # noqa: E402
+from rules import services as rule_services  # noqa: E402
 from servers import services as server_services  # noqa: E402
 from teams import services as team_services  # noqa: E402
 from teams.models import Membership, User  # noqa: E402
@@ -49,6 +50,8 @@ def main(upstream_url: str) -> dict:
         gateway_services.assign_server(
             gateway=gateway, server=server, namespace=namespace, actor=owner
         )
+    # Governance as shipped: the default rule set (secrets redacted, PII and injection flagged).
+    rule_services.install_default_rules(workspace=workspace, actor=owner)
     membership = Membership.objects.get(workspace=workspace, user=member)
     issued = identity_services.issue_token(membership=membership, name="bench", actor=member)
     return {"path": "/mcp/bench/tools", "token": issued.secret}

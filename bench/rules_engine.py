@@ -1,22 +1,30 @@
-"""Cost of the rules engine per call, with the default rule set on.
+"""The rules engine's cost per call, and its throughput beside detect-secrets'.
 
-    .venv/bin/python bench/rules_engine.py [--seconds 1.0]
+    .venv/bin/python bench/rules_engine.py [--seconds 1.0] [--repeat 3]   # make bench-rules
 
 Compiles `rules.definitions.default_rules()` (redact secrets both ways, flag PII, flag
-prompt-injection phrases in responses) the way a gateway snapshot does, then times `evaluate()`
-on a typical `tools/call` request (arguments) and a ~2 KB tool result (text content plus
-structured content), each clean and with planted matches (a GitHub token, an email address, a
-card number). Prints µs per evaluation (median of repeated runs), then the scan throughput in
-MB/s over a 1 MB corpus of realistic tool results (JSON, code and log lines).
+prompt-injection phrases in responses) the way a gateway snapshot does, then:
+
+1. times `evaluate()` on a typical `tools/call` request (arguments) and a ~2 KB tool result
+   (text content plus structured content), each clean and with planted matches; prints µs per
+   evaluation (median of repeated runs);
+2. scans the labelled corpus (`bench/rules_corpus`: JSON records, source files and logs as
+   tool results) with `evaluate()`, one call per result as the gateway does, and with
+   detect-secrets over the same results as JSON lines, the two taking turns in this run;
+   prints both MB/s (CPU time of this process, median of `--repeat` scans each) and their
+   ratio, recall and precision per kind for both tools, and their false positives by decoy;
+3. checks the bars: at least 20x detect-secrets' MB/s, every planted value detect-secrets
+   finds found too, at most a tenth of its false positives. Exits with status 1 when one is
+   missed.
 """
 
 import argparse
 import asyncio
 import json
 import os
-import random
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,7 +62,7 @@ def response_payload(dirty: bool) -> dict:
         issues[1] = dict(
             issues[1],
             body="Card 4111 1111 1111 1111 was charged twice; contact jane.doe@example.com. "
-            "Debug with AWS key AKIA" + "IOSFODNN7EXAMPLE"[:16] + " please.",
+            "Debug with AWS key AKIA" + "Q7ZT" * 4 + " please.",
         )
     text = json.dumps(issues, indent=1)
     return {
@@ -64,67 +72,10 @@ def response_payload(dirty: bool) -> dict:
     }
 
 
-def corpus(size: int) -> list[str]:
-    """Tool results as strings: JSON records, source code and log lines, a few planted values."""
-    rng = random.Random(7)  # noqa: S311 - a reproducible corpus, not a secret
-    words = [
-        "deploy",
-        "request",
-        "user",
-        "service",
-        "timeout",
-        "retry",
-        "cache",
-        "query",
-        "index",
-        "build",
-        "release",
-        "config",
-        "merge",
-        "branch",
-        "commit",
-        "review",
-        "latency",
-        "error",
-        "warning",
-        "payment",
-        "invoice",
-        "customer",
-        "order",
-    ]
-    out, total = [], 0
-    while total < size:
-        kind = rng.randrange(3)
-        if kind == 0:
-            text = json.dumps(
-                {
-                    "id": rng.randrange(10**6),
-                    "title": " ".join(rng.choices(words, k=8)),
-                    "status": rng.choice(["open", "closed"]),
-                    "updated": "2026-04-11T09:31:12Z",
-                    "tags": rng.choices(words, k=3),
-                }
-            )
-        elif kind == 1:
-            text = "\n".join(
-                f"def {rng.choice(words)}_{i}(self, {rng.choice(words)}):\n"
-                f"    return self.{rng.choice(words)}.get({rng.randrange(100)})"
-                for i in range(6)
-            )
-        else:
-            text = "\n".join(
-                f"2026-04-11 09:{i:02d}:12 INFO {rng.choice(words)} {rng.choice(words)} "
-                f"took {rng.randrange(900)}ms status=200 bytes={rng.randrange(10**5)}"
-                for i in range(10)
-            )
-        out.append(text)
-        total += len(text)
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
+    parser.add_argument("--repeat", type=int, default=3, help="corpus scans per scanner")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
@@ -179,25 +130,152 @@ def main() -> None:
 
     asyncio.run(run())
 
-    texts = corpus(1 << 20)
-    size = sum(len(t.encode()) for t in texts)
-    payload = {"content": [{"type": "text", "text": t} for t in texts]}
+    status = compare(compiled, evaluate, repeat=args.repeat)
+    sys.exit(status)
 
-    async def scan():
-        start = time.perf_counter()
-        await evaluate(
-            compiled,
-            direction="response",
-            method="tools/call",
-            tool_name="x",
-            server_name="x",
-            payload=payload,
-        )
-        return time.perf_counter() - start
 
-    seconds = min(asyncio.run(scan()) for _ in range(3))
+def compare(compiled, evaluate, *, repeat: int) -> int:
+    """Scan the labelled corpus with the default rule set and with detect-secrets, in turn, in
+    this run; print both throughputs, the findings per kind, and whether the bars are met."""
+    from detect_secrets.core.scan import scan_file
+    from detect_secrets.settings import default_settings
+
+    from bench.rules_corpus import build, planted_kinds
+    from bench.rules_corpus.scoring import (
+        Tally,
+        detect_secrets_findings,
+        gatehouse_findings,
+    )
+    from bench.rules_corpus.values import PII_KINDS
+
+    corpus = build()
+    lines = [record.jsonl() for record in corpus]
+    size = sum(len(line.encode()) + 1 for line in lines)
     mb = size / 1e6
-    print(f"default rule set over {mb:.2f} MB of tool results: {mb / seconds:.1f} MB/s")
+
+    async def scan(payloads) -> tuple[float, int]:
+        start, count = time.process_time(), 0
+        for payload in payloads:
+            result = await evaluate(
+                compiled,
+                direction="response",
+                method="tools/call",
+                tool_name="x",
+                server_name="x",
+                payload=payload,
+            )
+            count += sum(e["count"] for e in result.events)
+        return time.process_time() - start, count
+
+    async def parse_and_scan() -> float:
+        start = time.process_time()
+        for line in lines:
+            await evaluate(
+                compiled,
+                direction="response",
+                method="tools/call",
+                tool_name="x",
+                server_name="x",
+                payload=json.loads(line),
+            )
+        return time.process_time() - start
+
+    payloads = [json.loads(line) for line in lines]
+    asyncio.run(scan(payloads))  # warm up: the first pass fills the engine's caches
+    ours, ours_parsed, theirs, theirs_found = [], [], [], None
+    # The scanners take turns, so a machine that gets busier during the run slows both alike.
+    with tempfile.TemporaryDirectory() as tmp, default_settings():
+        path = Path(tmp) / "corpus.jsonl"
+        path.write_text("".join(line + "\n" for line in lines))
+        for _ in range(repeat):
+            ours.append(asyncio.run(scan(payloads)))
+            ours_parsed.append(asyncio.run(parse_and_scan()))
+            start = time.process_time()
+            found = list(scan_file(str(path)))
+            theirs.append(time.process_time() - start)
+            theirs_found = theirs_found if theirs_found is not None else found
+    ours_seconds = statistics.median(seconds for seconds, _ in ours)
+    ours_parsed_seconds = statistics.median(ours_parsed)
+    theirs_seconds = statistics.median(theirs)
+
+    gatehouse, detect_secrets = Tally(), Tally()
+    by_line: dict[int, list] = {}
+    for secret in theirs_found:
+        by_line.setdefault(secret.line_number, []).append(secret)
+    counted = 0
+    for i, record in enumerate(corpus):
+        findings = gatehouse_findings(compiled, payloads[i])
+        counted += len(findings)
+        gatehouse.record(i, record, findings)
+        detect_secrets.record(i, record, detect_secrets_findings(lines[i], by_line.get(i + 1, [])))
+
+    ours_rate, theirs_rate = mb / ours_seconds, mb / theirs_seconds
+    ratio = ours_rate / theirs_rate
+    print(
+        f"\nlabelled corpus: {len(corpus)} tool results, {mb:.2f} MB of JSON lines, "
+        f"{sum(gatehouse.planted.values())} planted values, median of {repeat} runs each"
+    )
+    print("| scanner | MB/s |\n|---|---:|")
+    print(f"| default rule set (`evaluate`) | {ours_rate:.1f} |")
+    print(f"| default rule set (`json.loads` + `evaluate`) | {mb / ours_parsed_seconds:.1f} |")
+    print(
+        f"| detect-secrets {_version()} (`scan_file`, default plugins and filters) | "
+        f"{theirs_rate:.2f} |"
+    )
+    print(f"\nratio: {ratio:.1f}x as many MB/s as detect-secrets")
+
+    print(
+        "\n| kind | Gatehouse recall | Gatehouse precision "
+        "| detect-secrets recall | detect-secrets precision |\n|---|---:|---:|---:|---:|"
+    )
+    secrets = [k for k in planted_kinds() if k not in PII_KINDS]
+    # Then what a tool reported that is no planted kind (detect-secrets' high-entropy strings).
+    others = sorted((set(gatehouse.false) | set(detect_secrets.false)) - set(planted_kinds()))
+    rows = [(k, (k,)) for k in (*planted_kinds(), *others)]
+    # A tool's findings of no planted kind are claims of a secret: they count against it here.
+    rows += [("**all secrets**", (*secrets, *others)), ("**all personal data**", PII_KINDS)]
+    for name, kinds in rows:
+        print(
+            f"| {name} | {gatehouse.recall(*kinds)} | {gatehouse.precision(*kinds)} "
+            f"| {detect_secrets.recall(*kinds)} | {detect_secrets.precision(*kinds)} |"
+        )
+    ours_false, theirs_false = sum(gatehouse.false.values()), sum(detect_secrets.false.values())
+    print("\n| false positives on | Gatehouse | detect-secrets |\n|---|---:|---:|")
+    for what in sorted(set(gatehouse.false_by_decoy) | set(detect_secrets.false_by_decoy)):
+        print(
+            f"| {what} | {gatehouse.false_by_decoy[what]} | {detect_secrets.false_by_decoy[what]} |"
+        )
+    print(f"| **all** | {ours_false} | {theirs_false} |")
+
+    missed = detect_secrets.found_values - gatehouse.found_values
+    bars = [
+        (f"at least 20x detect-secrets' MB/s ({ratio:.1f}x)", ratio >= 20),
+        (
+            f"finds every planted value detect-secrets finds ({len(missed)} missed)",
+            not missed,
+        ),
+        (
+            f"at most a tenth of its false positives ({ours_false} vs {theirs_false})",
+            ours_false * 10 <= theirs_false,
+        ),
+        (
+            "the findings counted are the engine's own "
+            f"({counted} counted, {ours[0][1]} in evaluate's events)",
+            counted == ours[0][1],
+        ),
+    ]
+    print()
+    for text, ok in bars:
+        print(f"{'PASS' if ok else 'FAIL'}  {text}")
+    for index, label in sorted(missed, key=lambda m: m[0])[:10]:
+        print(f"  missed in record {index}: {label.kind}")
+    return 0 if all(ok for _, ok in bars) else 1
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("detect-secrets")
 
 
 if __name__ == "__main__":

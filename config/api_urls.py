@@ -4,8 +4,11 @@ from rest_framework.routers import SimpleRouter
 
 from audit.api import ChangeViewSet
 from audit.log_api import LogEntryViewSet
+from audit.sink_api import SinkViewSet
+from gateways.alert_api import AlertViewSet
 from gateways.api import AssignmentViewSet, GatewayViewSet, ReportViewSet
-from identities.api import TokenViewSet
+from identities.api import CredentialViewSet, TokenViewSet
+from identities.client_api import ClientAppViewSet
 from rules.api import RuleViewSet
 from servers.api import ServerViewSet
 from teams.api import (
@@ -15,6 +18,7 @@ from teams.api import (
     TeamViewSet,
     WorkspaceDetailViewSet,
 )
+from teams.sso_api import sso_route
 
 WORKSPACE = r"workspaces/(?P<workspace>[^/.]+)"
 
@@ -31,10 +35,18 @@ router.register(
     AssignmentViewSet,
     basename="assignment",
 )
+router.register(
+    rf"{WORKSPACE}/gateways/(?P<gateway>[^/.]+)/assignments/(?P<assignment>[^/.]+)/credentials",
+    CredentialViewSet,
+    basename="credential",
+)
 router.register(rf"{WORKSPACE}/tokens", TokenViewSet, basename="token")
 router.register(rf"{WORKSPACE}/rules", RuleViewSet, basename="rule")
 router.register(rf"{WORKSPACE}/changes", ChangeViewSet, basename="change")
 router.register(rf"{WORKSPACE}/logs", LogEntryViewSet, basename="log")
 router.register(rf"{WORKSPACE}/reports", ReportViewSet, basename="report")
+router.register(rf"{WORKSPACE}/alerts", AlertViewSet, basename="alert")
+router.register(rf"{WORKSPACE}/sinks", SinkViewSet, basename="sink")
+router.register(rf"{WORKSPACE}/clients", ClientAppViewSet, basename="client-app")
 
-urlpatterns = router.urls
+urlpatterns = [*router.urls, sso_route]

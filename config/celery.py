@@ -4,6 +4,7 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -19,5 +20,9 @@ app.conf.beat_schedule = {
     "audit.purge_expired_logs": {
         "task": "audit.purge_expired_logs",
         "schedule": crontab(hour=3, minute=17),
+    },
+    "audit.deliver_sinks": {
+        "task": "audit.deliver_sinks",
+        "schedule": settings.SIEM_DELIVERY_SECONDS,
     },
 }

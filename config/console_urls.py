@@ -2,12 +2,23 @@
 
 from django.urls import include, path
 
-from audit.console_views import ChangesPage
+from audit.console_views import (
+    CallPage,
+    ChangesPage,
+    LogExportPage,
+    LogsPage,
+    ReportCsvPage,
+    ReportsPage,
+)
+from gateways import alert_console as alerts
 from gateways import console_assignments as assignments
 from gateways import console_views as gateways
+from identities import client_console as clients
 from identities import console_views as identities
+from rules import console_views as rules
 from servers import console_views as servers
 from teams import console_views as teams
+from teams import sso_views
 
 workspace_pages = [
     path("", gateways.DashboardPage.as_view(), name="dashboard"),
@@ -36,6 +47,11 @@ workspace_pages = [
         name="assignment-refresh",
     ),
     path(
+        "gateways/<slug:gw>/assignments/<int:pk>/pins/approve/",
+        assignments.PinApprovePage.as_view(),
+        name="assignment-pin-approve",
+    ),
+    path(
         "gateways/<slug:gw>/assignments/<int:pk>/remove/",
         assignments.AssignmentRemovePage.as_view(),
         name="assignment-remove",
@@ -50,15 +66,39 @@ workspace_pages = [
     path("people/<int:member_id>/remove/", teams.MemberRemovePage.as_view(), name="member-remove"),
     path("teams/", teams.TeamsPage.as_view(), name="teams"),
     path("teams/<slug:slug>/delete/", teams.TeamDeletePage.as_view(), name="team-delete"),
+    path("settings/sso/", sso_views.SsoPage.as_view(), name="sso-settings"),
     path("roles/", teams.RolesPage.as_view(), name="roles"),
     path("roles/new/", teams.RoleNewPage.as_view(), name="role-new"),
     path("roles/<slug:key>/", teams.RolePage.as_view(), name="role"),
     path("roles/<slug:key>/duplicate/", teams.RoleDuplicatePage.as_view(), name="role-duplicate"),
+    path("rules/", rules.RulesPage.as_view(), name="rules"),
+    path("rules/new/", rules.RuleNewPage.as_view(), name="rule-new"),
+    path("rules/new/try/", rules.RuleTryPage.as_view(), name="rule-new-try"),
+    path("rules/defaults/", rules.RuleDefaultsPage.as_view(), name="rule-defaults"),
+    path("rules/<int:pk>/", rules.RulePage.as_view(), name="rule"),
+    path("rules/<int:pk>/try/", rules.RuleTryPage.as_view(), name="rule-try"),
+    path("rules/<int:pk>/toggle/", rules.RuleTogglePage.as_view(), name="rule-toggle"),
+    path("rules/<int:pk>/move/", rules.RuleMovePage.as_view(), name="rule-move"),
+    path("rules/<int:pk>/delete/", rules.RuleDeletePage.as_view(), name="rule-delete"),
     path("tokens/", identities.TokensPage.as_view(), name="tokens"),
     path(
         "tokens/<int:token_id>/revoke/", identities.TokenRevokePage.as_view(), name="token-revoke"
     ),
     path("changes/", ChangesPage.as_view(), name="changes"),
+    path("logs/", LogsPage.as_view(), name="logs"),
+    path("logs/export/", LogExportPage.as_view(), name="logs-export"),
+    path("logs/calls/<str:correlation>/", CallPage.as_view(), name="log-call"),
+    path("alerts/", alerts.AlertsPage.as_view(), name="alerts"),
+    path(
+        "alerts/<int:pk>/acknowledge/",
+        alerts.AlertAcknowledgePage.as_view(),
+        name="alert-acknowledge",
+    ),
+    path("clients/", clients.ClientsPage.as_view(), name="clients"),
+    path("clients/<int:app_id>/off/", clients.ClientOffPage.as_view(), name="client-off"),
+    path("clients/<int:app_id>/on/", clients.ClientOnPage.as_view(), name="client-on"),
+    path("reports/", ReportsPage.as_view(), name="reports"),
+    path("reports/daily.csv", ReportCsvPage.as_view(), name="reports-csv"),
 ]
 
 urlpatterns = [

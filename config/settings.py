@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "allauth",
     "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "oauth2_provider",
     "teams",
     "servers",
@@ -158,6 +160,15 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = os.environ.get("ACCOUNT_EMAIL_VERIFICATION", "none")
 ACCOUNT_ALLOW_SIGNUPS = env_bool("ACCOUNT_ALLOW_SIGNUPS", False)
 ACCOUNT_ADAPTER = "teams.adapters.AccountAdapter"
+# Single sign-on: each workspace's OpenID Connect provider (teams/sso*.py). The workspace's
+# identity provider vouches for its domain, so no second e-mail verification.
+SOCIALACCOUNT_ADAPTER = "teams.sso_adapter.SocialAccountAdapter"
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"OAUTH_PKCE_ENABLED": True}}
+SOCIALACCOUNT_REQUESTS_TIMEOUT = 10
+# Allow identity providers on loopback and private addresses (and plain http there).
+SSO_ALLOW_PRIVATE_ISSUERS = env_bool("SSO_ALLOW_PRIVATE_ISSUERS", False)
+SSO_MAX_DOCUMENT_BYTES = 256 * 1024
 LOGIN_REDIRECT_URL = "/"
 LOGIN_URL = "/accounts/login/"
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -205,6 +216,10 @@ MCP_SNAPSHOT_CHECK_SECONDS = float(os.environ.get("MCP_SNAPSHOT_CHECK_SECONDS", 
 MANAGED_SUPERVISOR_URL = os.environ.get("MANAGED_SUPERVISOR_URL", "http://127.0.0.1:8765")
 MANAGED_MAX_PROCESSES_PER_SERVER = int(os.environ.get("MANAGED_MAX_PROCESSES_PER_SERVER", "2"))
 
+# Keys that encrypt upstream credentials at rest (identities/crypto.py): comma-separated, the
+# first encrypts, all decrypt. Empty means one key derived from SECRET_KEY.
+CREDENTIALS_KEYS = env_list("CREDENTIALS_KEYS", [])
+
 # OAuth 2.1 authorization server for clients of the gateways (see identities/oauth/)
 OAUTH_ISSUER = os.environ.get("OAUTH_ISSUER", "")
 OAUTH_ACCESS_TOKEN_SECONDS = int(os.environ.get("OAUTH_ACCESS_TOKEN_SECONDS", "3600"))
@@ -213,6 +228,8 @@ OAUTH_ALLOW_PRIVATE_CLIENT_METADATA = env_bool("OAUTH_ALLOW_PRIVATE_CLIENT_METAD
 OAUTH_REDIRECT_URI_SCHEMES = env_list(
     "OAUTH_REDIRECT_URI_SCHEMES", ["https", "http", "cursor", "vscode", "vscode-insiders"]
 )
+# Named so that models of ours can point at the (swappable) OAuth client app model.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 OAUTH2_PROVIDER = {
     "SCOPES": {"mcp": "Use the tools, prompts and resources of the gateway"},
     "DEFAULT_SCOPES": ["mcp"],
@@ -255,6 +272,15 @@ AUDIT_FLUSH_MS = int(os.environ.get("AUDIT_FLUSH_MS", "200"))
 AUDIT_QUEUE_SIZE = int(os.environ.get("AUDIT_QUEUE_SIZE", "20000"))
 AUDIT_SHUTDOWN_TIMEOUT_SECONDS = float(os.environ.get("AUDIT_SHUTDOWN_TIMEOUT_SECONDS", "30"))
 AUDIT_PURGE_BATCH_SIZE = int(os.environ.get("AUDIT_PURGE_BATCH_SIZE", "5000"))
+# Alerts (see audit/alerts.py): repeats within the window fold into one open alert.
+ALERT_FOLD_SECONDS = int(os.environ.get("ALERT_FOLD_SECONDS", "600"))
+ALERT_EMAILS = env_bool("ALERT_EMAILS", True)
+# SIEM streaming (see audit/sinks/delivery.py): how often beat delivers, per-run bound, backoff.
+SIEM_DELIVERY_SECONDS = float(os.environ.get("SIEM_DELIVERY_SECONDS", "5"))
+SIEM_MAX_BATCHES_PER_RUN = int(os.environ.get("SIEM_MAX_BATCHES_PER_RUN", "20"))
+SIEM_TIMEOUT_SECONDS = float(os.environ.get("SIEM_TIMEOUT_SECONDS", "10"))
+SIEM_RETRY_BASE_SECONDS = float(os.environ.get("SIEM_RETRY_BASE_SECONDS", "5"))
+SIEM_RETRY_MAX_SECONDS = float(os.environ.get("SIEM_RETRY_MAX_SECONDS", "300"))
 
 LOGGING = {
     "version": 1,

@@ -3,7 +3,8 @@
 Gateways a member may not use (not provisioned to their teams, no `gateways.use_all`) are
 404 here exactly as another workspace's are. An assignment's fields fall in two groups: what it
 connects (gateways.manage) and which features it exposes (gateways.provision_features); a write
-needs the capability of every group it touches.
+needs the capability of every group it touches. Pinning tools and approving changes to pinned
+tools are curation, so they need gateways.provision_features.
 """
 
 from drf_spectacular.utils import extend_schema
@@ -14,6 +15,7 @@ from rest_framework.response import Response
 from gateways import selectors, services
 from gateways.models import Assignment, Gateway
 from gateways.serializers import (
+    ApprovePinsInput,
     AssignmentCreateInput,
     AssignmentOutput,
     AssignmentUpdateInput,
@@ -21,6 +23,7 @@ from gateways.serializers import (
     GatewayOutput,
     GatewayTeamsInput,
     GatewayUpdateInput,
+    PinToolsInput,
     SummaryOutput,
 )
 from servers.selectors import server_named
@@ -38,7 +41,14 @@ CONNECTION_FIELDS = frozenset(
     {"server", "namespace", "prefix_mode", "identity_scheme", "timeout_seconds", "position"}
 )
 FEATURE_FIELDS = frozenset(
-    {"tool_mode", "tool_allow", "tool_overrides", "prompts_enabled", "resources_enabled"}
+    {
+        "tool_mode",
+        "tool_allow",
+        "tool_overrides",
+        "tool_pinning",
+        "prompts_enabled",
+        "resources_enabled",
+    }
 )
 
 
@@ -100,7 +110,12 @@ class GatewayViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspace
 class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceViewSet):
     serializer_class = AssignmentOutput
     queryset = Assignment.objects.none()
-    required = {"create": GATEWAYS_MANAGE, "destroy": GATEWAYS_MANAGE}
+    required = {
+        "create": GATEWAYS_MANAGE,
+        "destroy": GATEWAYS_MANAGE,
+        "pin": GATEWAYS_PROVISION_FEATURES,
+        "approve_pins": GATEWAYS_PROVISION_FEATURES,
+    }
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -146,6 +161,28 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Worksp
     def destroy(self, request, *args, **kwargs):
         services.unassign_server(assignment=self.get_object(), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=PinToolsInput, responses=AssignmentOutput)
+    @action(detail=True, methods=["post"], url_path="pins")
+    def pin(self, request, *args, **kwargs):
+        """Pin tools as the server's last discovery found them (all exposed ones by default)."""
+        assignment = self.get_object()
+        data = _valid(PinToolsInput, request)
+        assignment = services.pin_tools(
+            assignment=assignment, actor=request.user, tools=data.get("tools")
+        )
+        return Response(AssignmentOutput(assignment).data)
+
+    @extend_schema(request=ApprovePinsInput, responses=AssignmentOutput)
+    @action(detail=True, methods=["post"], url_path="pins/approve")
+    def approve_pins(self, request, *args, **kwargs):
+        """Approve changed definitions of pinned tools, so clients see those tools again."""
+        assignment = self.get_object()
+        data = _valid(ApprovePinsInput, request)
+        assignment = services.approve_pin_changes(
+            assignment=assignment, actor=request.user, tools=data["tools"]
+        )
+        return Response(AssignmentOutput(assignment).data)
 
 
 @workspace_scoped

@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from gateways import services as gateway_services
-from gateways.apply_schema import GatewaySpec, Path, Plan
+from gateways.apply_schema import GatewaySpec, Path, Plan, RuleSpec
 from gateways.models import Assignment, Gateway
+from identities import services as identity_services
+from rules import services as rule_services
+from rules.models import Rule
 from servers import services as server_services
 from servers.models import Server
 from teams import services as team_services
@@ -33,6 +36,8 @@ _FILE_KEYS = {
     "prefix_mode": ("prefix",),
     "timeout_seconds": ("timeout",),
     "role": ("role",),
+    "detector_config": ("detector",),
+    "action_config": ("action",),
 }
 _SERVER_FIELDS = ("kind", "transport", "url", "command", "args", "env", "description")
 
@@ -79,6 +84,7 @@ class _Apply:
         self.actor = actor
         self.report = Report()
         self.workspace: Workspace | None = None
+        self.listed_rules: set[int] = set()
 
     @contextmanager
     def at(self, path: Path):
@@ -98,6 +104,7 @@ class _Apply:
         self.sync_teams()
         self.sync_servers()
         self.sync_members()
+        self.sync_rules(self.plan.rules)
         self.sync_gateways()
         if self.prune:
             self.prune_unlisted()
@@ -291,7 +298,9 @@ class _Apply:
                 create=create,
                 update=update,
             )
-            self.sync_assignments(gateway or created[0], spec, servers)
+            gateway = gateway or created[0]
+            self.sync_assignments(gateway, spec, servers)
+            self.sync_rules(spec.rules, gateway=gateway)
 
     def sync_assignments(self, gateway: Gateway, spec: GatewaySpec, servers: dict) -> None:
         unmatched = list(
@@ -317,25 +326,96 @@ class _Apply:
                     DELETED, f"assignment {gateway.slug}/{assignment.namespace or '(none)'}"
                 )
         for wanted, assignment in pairs:
+            created: list[Assignment] = []
             self._upsert(
                 what=f"assignment {gateway.slug}/{wanted.fields['namespace'] or wanted.server}",
                 path=wanted.path,
                 current=assignment,
                 desired=wanted.fields,
-                create=lambda wanted=wanted: gateway_services.assign_server(
-                    gateway=gateway,
-                    server=servers[wanted.server],
-                    actor=self.actor,
-                    **wanted.fields,
+                create=lambda wanted=wanted, created=created: created.append(
+                    gateway_services.assign_server(
+                        gateway=gateway,
+                        server=servers[wanted.server],
+                        actor=self.actor,
+                        **wanted.fields,
+                    )
                 ),
                 update=lambda changes, assignment=assignment: gateway_services.update_assignment(
                     assignment=assignment, actor=self.actor, **changes
                 ),
             )
+            self.sync_credential(wanted, gateway, assignment or created[0])
+            self.sync_rules(wanted.rules, gateway=gateway, assignment=assignment or created[0])
+
+    def sync_credential(self, wanted, gateway: Gateway, assignment: Assignment) -> None:
+        """The shared credential `identity:` names; none named leaves any stored one alone."""
+        if wanted.credential is None:
+            return
+        with self.at((*wanted.path, "identity")):
+            verb = identity_services.declare_shared_credential(
+                assignment=assignment, data=wanted.credential, actor=self.actor
+            )
+        what = f"credential {gateway.slug}/{assignment.namespace or wanted.server}"
+        self.report.add({"created": CREATED, "changed": CHANGED}.get(verb, UNCHANGED), what)
+
+    def sync_rules(self, specs: list[RuleSpec], *, gateway=None, assignment=None) -> None:
+        """Rules are matched by name within their scope (the workspace, a gateway or one
+        assignment); those the file does not list are left to `prune_unlisted`."""
+        if not specs:
+            return
+        rules = {
+            r.name: r
+            for r in Rule.objects.for_workspace(self.workspace).filter(
+                gateway=gateway, assignment=assignment
+            )
+        }
+        scope = ""
+        if gateway is not None:
+            scope = f"{gateway.slug}/"
+        if assignment is not None:
+            scope += f"{assignment.namespace or assignment.server.name}/"
+        for spec in specs:
+            rule = rules.get(spec.name)
+            created: list[Rule] = []
+
+            def create(spec=spec, created=created):
+                fields = {k: v for k, v in spec.fields.items() if k not in ("name", "detector")}
+                created.append(
+                    rule_services.create_rule(
+                        workspace=self.workspace,
+                        actor=self.actor,
+                        name=spec.name,
+                        detector=spec.fields["detector"],
+                        gateway=gateway,
+                        assignment=assignment,
+                        **fields,
+                    )
+                )
+
+            self._upsert(
+                what=f"rule {scope}{spec.name}",
+                path=spec.path,
+                current=rule,
+                desired=spec.fields,
+                create=create,
+                # The whole rule is given, so a new detector never keeps the old one's settings.
+                update=lambda changes, rule=rule, spec=spec: rule_services.update_rule(
+                    rule=rule, actor=self.actor, **spec.fields
+                ),
+            )
+            self.listed_rules.add((rule or created[0]).pk)
 
     def prune_unlisted(self) -> None:
         """Delete what the workspace has and the file no longer lists (custom rows only)."""
         plan, ws = self.plan, self.workspace
+        self._delete(
+            "rule",
+            Rule.objects.for_workspace(ws)
+            .exclude(pk__in=self.listed_rules)
+            .select_related("workspace", "gateway", "assignment"),
+            lambda r: rule_services.delete_rule(rule=r, actor=self.actor),
+            label=_rule_label,
+        )
         self._delete(
             "gateway",
             Gateway.objects.for_workspace(ws).exclude(slug__in=[g.slug for g in plan.gateways]),
@@ -381,6 +461,13 @@ class _Apply:
                 self.report.add(UNCHANGED, f"{kind} {label(row)}", f"kept: {exc.message}")
             else:
                 self.report.add(DELETED, f"{kind} {label(row)}")
+
+
+def _rule_label(rule: Rule) -> str:
+    scope = [rule.gateway.slug] if rule.gateway_id else []
+    if rule.assignment_id:
+        scope.append(rule.assignment.namespace or str(rule.assignment_id))
+    return "/".join([*scope, rule.name])
 
 
 class _Facts:

@@ -2,7 +2,7 @@
 
 The YAML is composed into nodes (not loaded straight into Python values) so every value keeps its
 line and column; every problem is reported as `FILE:LINE:COL: path: message`. The schema is a
-declarative table (`SCHEMA`): a new top-level key such as `identity:` or `rules:` is one `Key(...)`
+declarative table (`SCHEMA`): a new top-level key such as `identity:` is one `Key(...)`
 line here plus the code in `apply_plan` that acts on it. Cross-references (a gateway naming a
 server, a user naming a team or role) are declared with `Ref` and resolved against the file
 itself, because the file describes the whole workspace.
@@ -10,7 +10,8 @@ itself, because the file describes the whole workspace.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -27,11 +28,14 @@ from gateways.apply_specs import (
     Path,
     Ref,
     Text,
+    Typed,
     Walk,
     format_path,
 )
 from gateways.errors import ConfigInvalid, ConfigProblem, Position
 from gateways.models import Assignment, namespace_validator
+from rules.definitions import CONDITION_KEYS, DIRECTIONS, MODES, clean_rule
+from rules.errors import InvalidRule
 from servers.models import Server, server_name_validator
 from servers.validation import normalise_server_fields
 from teams.capabilities import ALL_KEYS, BUILTIN_ROLES, DEFAULT_ROLE_KEY
@@ -92,7 +96,42 @@ TOOLS = Map(
         "allow": Key(ListOf(Text(label="tool name")), default=list),
     }
 )
+_CONDITION_LABELS = {
+    "tools": "tool name glob",
+    "servers": "server name",
+    "teams": "team slug",
+    "people": "email",
+    "methods": "method",
+}
+CONDITIONS = Map({key: Key(ListOf(Text(label=_CONDITION_LABELS[key]))) for key in CONDITION_KEYS})
+RULE = Map(
+    {
+        "name": Key(Text(label="rule name", max_length=100), required=True),
+        "description": Key(DESCRIPTION, default=""),
+        "enabled": Key(Boolean(), default=True),
+        "order": Key(Number(allow_null=True)),
+        "mode": Key(Text(choices=MODES, label="mode"), default="enforce"),
+        "direction": Key(Text(choices=DIRECTIONS, label="direction"), default="both"),
+        "conditions": Key(CONDITIONS, default=dict),
+        "detector": Key(Typed(label="detector"), required=True),
+        "action": Key(Typed(label="action"), default=lambda: {"type": "flag"}),
+        "alert": Key(Boolean(), default=False),
+    }
+)
+RULES = Key(ListOf(RULE, unique=("name",)), default=list)
 OVERRIDE = Map({"name": Key(Text(label="tool name")), "description": Key(DESCRIPTION)})
+ENV_NAME = Text(label="environment variable", max_length=200)
+# Secrets are named by environment variable, never written in the file.
+IDENTITY = Map(
+    {
+        "scheme": Key(
+            Text(choices=tuple(Assignment.IdentityScheme.values), label="identity scheme"),
+            required=True,
+        ),
+        "bearer_env": Key(ENV_NAME),
+        "headers_env": Key(MapOf(ENV_NAME, key_label="header name")),
+    }
+)
 ASSIGNMENT = Map(
     {
         "server": Key(Ref(label="server", collection="servers", key="name"), required=True),
@@ -108,6 +147,8 @@ ASSIGNMENT = Map(
         "resources": Key(Boolean(), default=True),
         "timeout": Key(Number(minimum=0, allow_null=True)),
         "overrides": Key(MapOf(OVERRIDE, key_label="tool name"), default=dict),
+        "identity": Key(IDENTITY),
+        "rules": RULES,
     }
 )
 GATEWAY = Map(
@@ -117,6 +158,7 @@ GATEWAY = Map(
         "description": Key(DESCRIPTION, default=""),
         "teams": Key(ListOf(TEAM_REF), default=list),
         "assignments": Key(ListOf(ASSIGNMENT, unique=("server",)), default=list),
+        "rules": RULES,
     }
 )
 SCHEMA = Map(
@@ -127,6 +169,7 @@ SCHEMA = Map(
         "users": Key(ListOf(USER, unique=("email",)), default=list),
         "servers": Key(ListOf(SERVER, unique=("name",)), default=list),
         "gateways": Key(ListOf(GATEWAY, unique=("slug",)), default=list),
+        "rules": RULES,
     }
 )
 
@@ -178,12 +221,24 @@ class ServerSpec:
 
 
 @dataclass(frozen=True)
+class RuleSpec:
+    """A rule's desired values, validated and named as the `Rule` model fields they become."""
+
+    name: str
+    fields: dict[str, Any]
+    path: Path
+
+
+@dataclass(frozen=True)
 class AssignmentSpec:
     """Desired values, named as the `Assignment` model fields they become."""
 
     server: str
     fields: dict[str, Any]
     path: Path
+    rules: list[RuleSpec] = field(default_factory=list)
+    # The shared credential read from the environment (`identity:`), or None to leave it be.
+    credential: dict | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -194,6 +249,7 @@ class GatewaySpec:
     teams: list[str]
     assignments: list[AssignmentSpec]
     path: Path
+    rules: list[RuleSpec] = field(default_factory=list)
 
 
 @dataclass
@@ -206,6 +262,7 @@ class Plan:
     servers: list[ServerSpec]
     gateways: list[GatewaySpec]
     positions: dict[Path, Position]
+    rules: list[RuleSpec] = field(default_factory=list)
 
     def position(self, path: Path) -> Position:
         """Where `path` sits in the file, or its nearest enclosing value."""
@@ -289,7 +346,94 @@ def _check_assignments(data: dict, walk: Walk) -> None:
                 )
 
 
-CHECKS = (_check_refs, _check_roles, _check_servers, _check_assignments)
+# Where a rule's complaint about one of its fields sits in the file.
+_RULE_KEYS = {"detector_config": "detector", "action_config": "action"}
+
+
+def rule_fields(rule: dict, index: int) -> dict:
+    """A rule entry of the file as `clean_rule` input; unordered rules run in listed order."""
+    detector = dict(rule["detector"])
+    action = dict(rule["action"])
+    return {
+        "name": rule["name"],
+        "description": rule["description"],
+        "enabled": rule["enabled"],
+        "order": rule["order"] if rule["order"] is not None else (index + 1) * 10,
+        "mode": rule["mode"],
+        "direction": rule["direction"],
+        "conditions": {k: v for k, v in rule["conditions"].items() if v is not None},
+        "detector": detector.pop("type"),
+        "detector_config": detector,
+        "action": action.pop("type"),
+        "action_config": action,
+        "alert": rule["alert"],
+    }
+
+
+def _rule_lists(data: dict):
+    """Every `rules:` list of the document, with its path."""
+    yield ("rules",), data["rules"]
+    for g, gateway in enumerate(data["gateways"]):
+        yield ("gateways", g, "rules"), gateway["rules"]
+        for a, assignment in enumerate(gateway["assignments"]):
+            yield ("gateways", g, "assignments", a, "rules"), assignment["rules"]
+
+
+def _check_rules(data: dict, walk: Walk) -> None:
+    for base, rules in _rule_lists(data):
+        for index, rule in enumerate(rules):
+            try:
+                clean_rule(rule_fields(rule, index))
+            except InvalidRule as exc:
+                path = (*base, index, _RULE_KEYS.get(exc.field, exc.field))
+                if path not in walk.positions:
+                    path = (*base, index)
+                walk.problem(walk.positions[path], path, exc.message)
+
+
+def _check_identities(data: dict, walk: Walk) -> None:
+    for g, gateway in enumerate(data["gateways"]):
+        for a, assignment in enumerate(gateway["assignments"]):
+            identity = assignment["identity"]
+            if not identity:
+                continue
+            path = ("gateways", g, "assignments", a, "identity")
+            names = [identity["bearer_env"]] if identity["bearer_env"] else []
+            names += list((identity["headers_env"] or {}).values())
+            if identity["bearer_env"] and identity["headers_env"]:
+                walk.problem(walk.positions[path], path, "give bearer_env or headers_env, not both")
+            if names and identity["scheme"] not in ("service_account", "manual"):
+                walk.problem(
+                    walk.positions[path],
+                    path,
+                    f"scheme '{identity['scheme']}' takes no shared credential",
+                )
+            for name in names:
+                if not os.environ.get(name):
+                    walk.problem(
+                        walk.positions[path], path, f"environment variable {name} is not set"
+                    )
+
+
+def _credential(identity: dict | None) -> dict | None:
+    if not identity:
+        return None
+    if identity["bearer_env"]:
+        return {"kind": "bearer", "token": os.environ.get(identity["bearer_env"], "")}
+    if identity["headers_env"]:
+        headers = {h: os.environ.get(n, "") for h, n in identity["headers_env"].items()}
+        return {"kind": "headers", "headers": headers}
+    return None
+
+
+CHECKS = (
+    _check_refs,
+    _check_roles,
+    _check_servers,
+    _check_assignments,
+    _check_identities,
+    _check_rules,
+)
 
 
 # -- Entry point -------------------------------------------------------------------------------
@@ -328,6 +472,7 @@ def _plan(data: dict, source: str, positions: dict[Path, Position]) -> Plan:
 
     return Plan(
         source=source,
+        rules=_rules(data["rules"], ("rules",)),
         workspace=WorkspaceSpec(slug=data["workspace"]["slug"], name=data["workspace"]["name"]),
         roles=[
             RoleSpec(
@@ -352,6 +497,7 @@ def _plan(data: dict, source: str, positions: dict[Path, Position]) -> Plan:
                     for i, a in enumerate(g["assignments"])
                 ],
                 path=p,
+                rules=_rules(g["rules"], (*p, "rules")),
             )
             for p, g in at("gateways")
         ],
@@ -381,6 +527,14 @@ def _server(s: dict, path: Path) -> ServerSpec:
     )
 
 
+def _rules(rules: list[dict], path: Path) -> list[RuleSpec]:
+    specs = []
+    for index, rule in enumerate(rules):
+        fields = clean_rule(rule_fields(rule, index))
+        specs.append(RuleSpec(name=fields["name"], fields=fields, path=(*path, index)))
+    return specs
+
+
 def _assignment(a: dict, path: Path, position: int) -> AssignmentSpec:
     namespace = a["namespace"] if a["namespace"] is not None else default_namespace(a["server"])
     overrides = {
@@ -399,6 +553,9 @@ def _assignment(a: dict, path: Path, position: int) -> AssignmentSpec:
             "resources_enabled": a["resources"],
             "timeout_seconds": float(a["timeout"]) if a["timeout"] is not None else None,
             "position": position,
+            "identity_scheme": a["identity"]["scheme"] if a["identity"] else "none",
         },
         path=path,
+        rules=_rules(a["rules"], (*path, "rules")),
+        credential=_credential(a["identity"]),
     )

@@ -226,6 +226,36 @@ class MapOf(Spec):
 
 
 @dataclass(frozen=True)
+class Typed(Spec):
+    """A name, or a mapping with a `type` name and free-form settings: `redact` or
+    `{type: mask, keep: 4}`. Returns `{"type": ..., **settings}`; the settings are checked by
+    whoever owns them (a rule's detector or action)."""
+
+    label: str = "type"
+
+    def check(self, node, path, walk):
+        if not self.expect(node, path, walk, "str", "map"):
+            return INVALID
+        if kind_of(node) == "str":
+            name = Text(label=self.label).check(node, path, walk)
+            return INVALID if name is INVALID else {"type": name}
+        for key_node, _value_node in node.value:
+            if kind_of(key_node) != "str":
+                walk.problem(
+                    key_node, path, f"every {self.label} setting must be named by a string"
+                )
+                return INVALID
+        value = walk.loader.construct_object(node, deep=True)
+        kind = value.get("type")
+        if not isinstance(kind, str) or not kind:
+            walk.problem(node, path, f"missing required key 'type' (the {self.label})")
+            return INVALID
+        for key_node, value_node in node.value:
+            walk.positions[(*path, walk.scalar(key_node))] = position_of(value_node)
+        return value
+
+
+@dataclass(frozen=True)
 class Key:
     spec: Spec
     required: bool = False

@@ -9,7 +9,7 @@ import asyncio
 import weakref
 
 import redis.asyncio as aioredis
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 
@@ -18,11 +18,11 @@ _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]"
 )
 
 
-def _redis() -> aioredis.Redis:
+def _redis(backend: RedisCache) -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
-        client = aioredis.from_url(cache._servers[0])  # the first server is the writer
+        client = aioredis.from_url(backend._servers[0])  # the first server is the writer
         _clients[loop] = client
     return client
 
@@ -30,16 +30,18 @@ def _redis() -> aioredis.Redis:
 async def get_many(keys: list[str]) -> dict:
     if not keys:
         return {}
-    if isinstance(cache, LocMemCache):
-        return cache.get_many(keys)
-    if isinstance(cache, RedisCache):
-        made = [cache.make_and_validate_key(key) for key in keys]
-        values = await _redis().mget(made)
-        loads = cache._cache._serializer.loads
+    # The backend itself: `django.core.cache.cache` is a proxy that no isinstance() sees through.
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(backend, LocMemCache):
+        return backend.get_many(keys)
+    if isinstance(backend, RedisCache):
+        made = [backend.make_and_validate_key(key) for key in keys]
+        values = await _redis(backend).mget(made)
+        loads = backend._cache._serializer.loads
         return {
             key: loads(value) for key, value in zip(keys, values, strict=True) if value is not None
         }
-    return await cache.aget_many(keys)
+    return await backend.aget_many(keys)
 
 
 async def close() -> None:

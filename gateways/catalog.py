@@ -4,6 +4,11 @@ Upstream lists are read page by page and kept per (assignment, identity) in this
 their time-to-live runs out (the upstream's `ttlMs` when it gives one), an upstream
 `list_changed` arrives, or the snapshot changes. An upstream that cannot be reached drops out of
 the merged lists and is retried with backoff; clients hear about both with `list_changed`.
+
+Each fetched tool is fingerprinted once (`gateways.pinning`); a pinned tool whose fingerprint no
+longer matches its pin is withheld from the merged view. The first fetch that finds it writes a
+`policy.tool_filtered` entry and asks for the server to be discovered again, so the console and
+the API can show the change awaiting approval.
 """
 
 import asyncio
@@ -11,11 +16,14 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from gateways import config_events, namespacing
+from gateways import audit_trail, cache_reads, config_events, namespacing, pinning
 from gateways.snapshot import AssignmentSpec, GatewaySnapshot
+from identities import brokering
+from servers.tasks import refresh_catalog_task
 from servers.upstream import (
     UpstreamError,
     UpstreamSession,
@@ -49,6 +57,10 @@ class AssignmentCatalog:
     ttl: float
     private: bool
     error: str = ""
+    # Set when the caller has no identity for this upstream: where to set one.
+    connect_url: str = ""
+    # Tool name -> fingerprint of its definition as fetched.
+    digests: dict[str, str] = field(default_factory=dict)
 
     @property
     def down(self) -> bool:
@@ -73,22 +85,57 @@ class MergedView:
     ttl_ms: int = 0
     public: bool = False
     filtered_tools: set[str] = field(default_factory=set)
+    # Pinned tools that changed upstream and await an admin's approval.
+    withheld_tools: set[str] = field(default_factory=set)
 
 
-def identity_key(spec: AssignmentSpec, principal) -> str:
-    # Shared identities share one upstream session and catalog; per-person ones do not.
-    if spec.identity_scheme == "user_oauth":
-        return f"user:{principal.user_id}"
-    return "shared"
+async def identity_for(spec: AssignmentSpec, principal, snapshot) -> brokering.UpstreamIdentity:
+    """What the gateway presents upstream for this caller; raises brokering.IdentityError."""
+    return await brokering.resolve(spec, principal, snapshot, cache_reads.get_many)
 
 
-def upstream_session(spec: AssignmentSpec, principal, snapshot: GatewaySnapshot) -> UpstreamSession:
-    key = (spec.id, identity_key(spec, principal))
+async def _identity_or_error(spec, principal, snapshot):
+    try:
+        return await identity_for(spec, principal, snapshot)
+    except brokering.IdentityError as exc:
+        return exc
+
+
+def _without_identity(error: brokering.IdentityError) -> AssignmentCatalog:
+    # Not cached: it lasts only until the caller sets a credential.
+    return AssignmentCatalog(
+        lists={k: [] for k in LISTS},
+        fetched_at=time.monotonic(),
+        ttl=0,
+        private=True,
+        error=error.message,
+        connect_url=getattr(error, "connect_url", ""),
+    )
+
+
+def upstream_failed(spec: AssignmentSpec, identity: brokering.UpstreamIdentity) -> None:
+    """The upstream could not be reached or refused the call: fetch its catalog again, and a
+    client-credentials token afresh (it may have been revoked before it expired)."""
+    catalogs.invalidate((spec.id, identity.key))
+    _forget_token(spec, identity)
+
+
+def _forget_token(spec: AssignmentSpec, identity: brokering.UpstreamIdentity) -> None:
+    if spec.credential is not None and identity.source == "shared":
+        brokering.forget_token(spec.credential)
+
+
+def upstream_session(
+    spec: AssignmentSpec, identity: brokering.UpstreamIdentity, snapshot: GatewaySnapshot
+) -> UpstreamSession:
+    # One session per identity: people with their own credentials never share one, and the
+    # pool replaces a session whose credential (its headers) changed.
+    key = (spec.id, identity.slot)
 
     async def on_event(message: dict) -> None:
         method = message.get("method", "")
         if method.endswith("/list_changed"):
-            catalogs.invalidate(key)
+            catalogs.invalidate((spec.id, identity.key))
             config_events_announce(snapshot.id, {"jsonrpc": "2.0", "method": method})
             return
         params = dict(message.get("params") or {})
@@ -103,7 +150,7 @@ def upstream_session(spec: AssignmentSpec, principal, snapshot: GatewaySnapshot)
     return pool.get(
         key,
         spec.upstream.url,
-        dict(spec.upstream.headers),
+        {**identity.headers, **dict(spec.upstream.headers)},
         transport=spec.upstream.transport,
         on_event=on_event,
     )
@@ -132,8 +179,15 @@ class CatalogCache:
         if self._entries.pop(key, None) is not None:
             self.generation += 1
 
-    async def get(self, spec: AssignmentSpec, principal, snapshot) -> AssignmentCatalog:
-        key = (spec.id, identity_key(spec, principal))
+    async def get(
+        self, spec: AssignmentSpec, principal, snapshot, identity=None
+    ) -> AssignmentCatalog:
+        """`identity`: already resolved (an UpstreamIdentity, or the IdentityError it raised)."""
+        if identity is None:
+            identity = await _identity_or_error(spec, principal, snapshot)
+        if isinstance(identity, brokering.IdentityError):
+            return _without_identity(identity)
+        key = (spec.id, identity.key)
         entry = self._entries.get(key)
         now = time.monotonic()
         if entry is not None and now - entry.fetched_at < entry.ttl:
@@ -144,7 +198,8 @@ class CatalogCache:
             if entry is not None and time.monotonic() - entry.fetched_at < entry.ttl:
                 return entry
             was_down = entry.down if entry is not None else None
-            fresh = await self._fetch(spec, principal, snapshot)
+            fresh = await self._fetch(spec, identity, snapshot)
+            await _report_withheld(spec, principal, snapshot, fresh, entry)
             self._entries[key] = fresh
             self.generation += 1
             if was_down is not None and was_down != fresh.down:
@@ -152,8 +207,8 @@ class CatalogCache:
                     config_events_announce(snapshot.id, {"jsonrpc": "2.0", "method": method})
             return fresh
 
-    async def _fetch(self, spec, principal, snapshot) -> AssignmentCatalog:
-        session = upstream_session(spec, principal, snapshot)
+    async def _fetch(self, spec, identity, snapshot) -> AssignmentCatalog:
+        session = upstream_session(spec, identity, snapshot)
         timeout = min(spec.timeout, 30)
         try:
             info = await session.ensure_ready(timeout=timeout)
@@ -179,6 +234,7 @@ class CatalogCache:
         except (UpstreamUnavailable, UpstreamTimeout, UpstreamError, TimeoutError) as exc:
             logger.warning("upstream %s is unavailable: %s", spec.upstream.server_name, exc)
             session.reset()
+            _forget_token(spec, identity)
             return AssignmentCatalog(
                 lists={k: [] for k in LISTS},
                 fetched_at=time.monotonic(),
@@ -189,10 +245,60 @@ class CatalogCache:
         ttl = settings.MCP_CATALOG_TTL_SECONDS
         if ttls:
             ttl = min(ttl, *ttls)
-        return AssignmentCatalog(lists=lists, fetched_at=time.monotonic(), ttl=ttl, private=private)
+        digests = {
+            t["name"]: pinning.fingerprint(t)
+            for t in lists["tools"]
+            if isinstance(t, dict) and isinstance(t.get("name"), str)
+        }
+        return AssignmentCatalog(
+            lists=lists, fetched_at=time.monotonic(), ttl=ttl, private=private, digests=digests
+        )
 
 
 catalogs = CatalogCache()
+
+_REDISCOVERY_SECONDS = 60.0
+_rediscovered_at: dict[int, float] = {}
+_rediscoveries: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
+
+
+def _withheld(spec: AssignmentSpec, fetched: AssignmentCatalog | None) -> list[str]:
+    if fetched is None:
+        return []
+    return [name for name, digest in fetched.digests.items() if spec.withholds(name, digest)]
+
+
+async def _report_withheld(spec, principal, snapshot, fetched, previous) -> None:
+    """Log each pinned tool this fetch withholds, and have its server discovered again."""
+    changed = _withheld(spec, fetched)
+    if previous is not None and set(changed) != set(_withheld(spec, previous)):
+        # Clients holding the earlier list learn that a tool left it (or came back).
+        config_events_announce(
+            snapshot.id, {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
+        )
+    if not changed:
+        return
+    for name in changed:
+        client = namespacing.client_name(spec.namespace, name, prefixed=bool(spec.namespace))
+        await audit_trail.tool_withheld(
+            snapshot, spec, principal, client, name, "changed upstream since it was pinned"
+        )
+    server_id = spec.upstream.server_id
+    now = time.monotonic()
+    if now - _rediscovered_at.get(server_id, -_REDISCOVERY_SECONDS) >= _REDISCOVERY_SECONDS:
+        _rediscovered_at[server_id] = now
+        # Off the request path and off the shared sync thread: discovery may take a while.
+        work = database_sync_to_async(_rediscover, thread_sensitive=False)(server_id)
+        task = asyncio.get_running_loop().create_task(work)
+        _rediscoveries.add(task)
+        task.add_done_callback(_rediscoveries.discard)
+
+
+def _rediscover(server_id: int) -> None:
+    try:
+        refresh_catalog_task.delay(server_id)
+    except Exception:  # a broker outage must not surface in the data plane
+        logger.exception("could not ask for server %s to be discovered again", server_id)
 
 
 _views: dict[tuple, tuple[float, MergedView]] = {}
@@ -200,13 +306,19 @@ _views: dict[tuple, tuple[float, MergedView]] = {}
 
 async def merged_view(snapshot: GatewaySnapshot, principal) -> MergedView:
     """The curated, namespaced union of every assignment's catalog for this caller."""
-    identities = tuple(identity_key(spec, principal) for spec in snapshot.assignments)
+    resolved = await asyncio.gather(
+        *(_identity_or_error(spec, principal, snapshot) for spec in snapshot.assignments)
+    )
+    identities = tuple(getattr(r, "key", "missing") for r in resolved)
     key = (id(snapshot), identities, catalogs.generation)
     cached = _views.get(key)
     if cached is not None and time.monotonic() < cached[0]:
         return cached[1]
     fetched = await asyncio.gather(
-        *(catalogs.get(spec, principal, snapshot) for spec in snapshot.assignments)
+        *(
+            catalogs.get(spec, principal, snapshot, identity)
+            for spec, identity in zip(snapshot.assignments, resolved, strict=True)
+        )
     )
     view = _merge(snapshot, fetched)
     if len(_views) > 1000:
@@ -226,7 +338,9 @@ def _merge(snapshot: GatewaySnapshot, fetched) -> MergedView:
         if catalog.down:
             continue
         ttls.append(catalog.ttl)
-        public = public and not catalog.private and spec.identity_scheme != "user_oauth"
+        public = (
+            public and not catalog.private and spec.identity_scheme not in ("user_oauth", "manual")
+        )
         prefixed = spec.prefix_mode != "never" and bool(spec.namespace)
         for item in catalog.lists["resources"]:
             uri = item.get("uri")
@@ -268,6 +382,13 @@ def _merge_named(target: dict, pairs, kind: str, view: MergedView, *, curate: bo
                 continue
             override = spec.tool_overrides.get(name, {}) if curate else {}
             base = override.get("name") or name
+            if curate and spec.withholds(name, catalog.digests.get(name, "")):
+                # Remembered so a call to it is told why instead of "unknown tool".
+                view.withheld_tools.add(
+                    namespacing.client_name(spec.namespace, base, prefixed=bool(spec.namespace))
+                )
+                view.withheld_tools.add(base)
+                continue
             item = dict(item)
             if override.get("description"):
                 item["description"] = override["description"]

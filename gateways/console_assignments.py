@@ -3,7 +3,8 @@
 Connection fields need `gateways.manage`, curation (the tool mode and allow-list) needs
 `gateways.provision_features`, as in the API. Curation shows the tools discovered on the
 assignment's server (`Server.catalog`) with their annotations; the curation card is swapped in
-place by htmx and works as a plain form without it.
+place by htmx and works as a plain form without it. Pinned tools whose discovered definition
+changed are listed there with a diff; approving one asks for confirmation on its own page.
 """
 
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from django.contrib import messages
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from gateways import selectors, services
+from gateways import pinning, selectors, services
 from gateways.forms import ConnectionForm, CurationForm
 from gateways.models import Assignment
 from servers.discovery import refresh_catalog
@@ -30,6 +31,7 @@ class ToolRow:
     selected: bool
     exposed: bool
     discovered: bool
+    withheld: bool = False
 
 
 def _exposed(mode: str, name: str, allow: set[str], read_only: bool) -> bool:
@@ -43,9 +45,28 @@ def _exposed(mode: str, name: str, allow: set[str], read_only: bool) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class DiffLine:
+    kind: str  # "add", "del", "hunk" or "same", for styling
+    text: str
+
+
+def diff_lines(change: pinning.PinChange) -> list[DiffLine]:
+    kinds = {"+": "add", "-": "del", "@": "hunk"}
+    return [DiffLine(kinds.get(line[:1], "same"), line) for line in change.diff.splitlines()]
+
+
+def pin_changes(assignment: Assignment) -> list[pinning.PinChange]:
+    if not assignment.tool_pinning:
+        return []
+    tools = pinning.discovered_tools(assignment.server.catalog)
+    return pinning.changes(assignment.tool_pins, tools)
+
+
 def tool_rows(assignment: Assignment) -> list[ToolRow]:
     """The discovered tools, plus allow-listed names the last discovery did not find."""
     allow = set(assignment.tool_allow or [])
+    withheld = {change.tool for change in pin_changes(assignment)}
     rows, seen = [], set()
     for tool in (assignment.server.catalog or {}).get("tools", []):
         name = tool.get("name", "")
@@ -61,6 +82,7 @@ def tool_rows(assignment: Assignment) -> list[ToolRow]:
                 selected=name in allow,
                 exposed=_exposed(assignment.tool_mode, name, allow, read_only),
                 discovered=True,
+                withheld=name in withheld,
             )
         )
     for name in sorted(allow - seen):
@@ -93,6 +115,7 @@ class AssignmentBase(WorkspacePage):
             "assignment": assignment,
             "tools": tool_rows(assignment),
             "curation_form": form or _curation_form(assignment),
+            "pin_changes": [(c, diff_lines(c)) for c in pin_changes(assignment)],
             "saved": saved,
             "curation_error": error,
         }
@@ -179,6 +202,39 @@ class CatalogRefreshPage(AssignmentBase):
             else:
                 messages.success(request, f"The catalog of {server.name} was refreshed.")
         return self.curation_answer(assignment, error=error)
+
+
+class PinApprovePage(AssignmentBase):
+    """Approve the changed definition of one pinned tool, after seeing the difference again."""
+
+    required = {"GET": GATEWAYS_PROVISION_FEATURES, "POST": GATEWAYS_PROVISION_FEATURES}
+
+    def _answer(self, assignment, tool, *, error="", status=200):
+        change = next((c for c in pin_changes(assignment) if c.tool == tool), None)
+        context = {
+            "assignment": assignment,
+            "gateway": assignment.gateway,
+            "tool": tool,
+            "change": change,
+            "lines": diff_lines(change) if change else [],
+            "error": error,
+        }
+        return self.render("gateways/pin_approve.html", context, status=status)
+
+    def get(self, request, gw, pk):
+        assignment = self.assignment(gw, pk)
+        tool = request.GET.get("tool", "")
+        return self._answer(assignment, tool, status=200 if tool else 400)
+
+    def post(self, request, gw, pk):
+        assignment = self.assignment(gw, pk)
+        tool = request.POST.get("tool", "")
+        try:
+            services.approve_pin_changes(assignment=assignment, actor=request.user, tools=[tool])
+        except GatehouseError as exc:
+            return self._answer(self.assignment(gw, pk), tool, error=str(exc), status=400)
+        messages.success(request, f"The new definition of {tool} was approved.")
+        return redirect("assignment", ws=self.workspace.slug, gw=gw, pk=pk)
 
 
 class AssignmentRemovePage(AssignmentBase):

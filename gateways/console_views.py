@@ -9,8 +9,11 @@ from django.db.models import Count
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from audit import dashboard
+from audit.charts import WINDOWS, gateway_activity
 from audit.selectors import changes_of
 from gateways import selectors, services
+from gateways.alert_api import alerts_visible_to
 from gateways.client_setup import client_snippets
 from gateways.forms import AssignmentForm, GatewayForm, ProvisionForm
 from gateways.models import Assignment
@@ -39,10 +42,25 @@ def _gateways_with_counts(membership):
 
 
 class DashboardPage(WorkspacePage):
+    """Gateways with their traffic, recent policy actions and configuration changes. Traffic
+    comes from the log, so it is shown only to people who may read the log."""
+
     def get(self, request):
         gateways = list(_gateways_with_counts(self.membership)[:RECENT_CHANGES])
-        changes = list(changes_of(self.workspace)[:RECENT_CHANGES]) if self.can(LOGS_VIEW) else []
-        return self.render("gateways/dashboard.html", {"gateways": gateways, "changes": changes})
+        context = {"gateways": gateways, "changes": [], "traffic": None, "actions": []}
+        context["open_alerts"] = (
+            alerts_visible_to(self.membership).filter(acknowledged_at__isnull=True).count()
+        )
+        if self.can(LOGS_VIEW):
+            by_gateway = dashboard.traffic_by_gateway(self.workspace, gateways)
+            for gateway in gateways:
+                gateway.traffic = by_gateway.get(gateway.pk, dashboard.NO_TRAFFIC)
+            context.update(
+                changes=list(changes_of(self.workspace)[:RECENT_CHANGES]),
+                traffic=dashboard.workspace_traffic(self.workspace),
+                actions=dashboard.recent_policy_actions(self.workspace),
+            )
+        return self.render("gateways/dashboard.html", context)
 
 
 class GatewaysPage(WorkspacePage):
@@ -82,6 +100,25 @@ def _servers(workspace):
 class GatewayDetail(WorkspacePage):
     """The gateway page's rendering, shared by the pages that re-show it with form errors."""
 
+    def activity(self, gateway) -> dict:
+        """The charts of the gateway's calls, for people who may read its log."""
+        if not self.can(LOGS_VIEW):
+            return {}
+        activity = gateway_activity(
+            self.workspace,
+            gateway_id=gateway.pk,
+            gateway_slug=gateway.slug,
+            window=self.request.GET.get("window", ""),
+        )
+        return {
+            "activity": activity,
+            "windows": [(key, label) for key, (label, *_) in WINDOWS.items()],
+            "tops": [
+                ("Top tools", activity.top_tools, "tool"),
+                ("Top people", activity.top_people, "person"),
+            ],
+        }
+
     def detail(self, request, gw, *, assignment_form=None, provision_form=None, status=200):
         gateway = selectors.access_visible_gateway(self.membership, gw)
         url = gateway_url(request, gateway)
@@ -98,6 +135,7 @@ class GatewayDetail(WorkspacePage):
         return self.render(
             "gateways/detail.html",
             {
+                **self.activity(gateway),
                 "gateway": gateway,
                 "gateway_url": url,
                 "snippets": client_snippets(name=client_name(gateway), url=url),

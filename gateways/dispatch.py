@@ -15,10 +15,11 @@ from typing import Any
 
 from django.conf import settings
 
-from gateways import audit_trail, catalog, namespacing, protocol
+from gateways import audit_trail, catalog, namespacing, policy, protocol
 from gateways.authentication import Principal
 from gateways.protocol import RpcError
 from gateways.snapshot import AssignmentSpec, GatewaySnapshot
+from identities.brokering import IdentityError
 from servers.upstream import (
     CallHooks,
     UpstreamError,
@@ -46,10 +47,19 @@ class CallContext:
     rpc_id: Any = None
     tool: str = ""
     outcome: str = ""
+    # Which credential the upstream call presented ("shared", "personal", "none"), for the audit.
+    upstream_identity: str = ""
+    # The client.request entry, held until the request rules have rewritten the arguments.
+    pending_request: dict | None = None
 
     @property
     def modern(self) -> bool:
         return protocol.is_modern(self.protocol_version)
+
+    @property
+    def team_slugs(self) -> frozenset[str]:
+        """The caller's teams, for rule conditions (from the snapshot: no query per call)."""
+        return self.snapshot.team_slugs(self.principal.user_id)
 
 
 def server_info(snapshot: GatewaySnapshot) -> dict:
@@ -144,7 +154,12 @@ async def _templates_list(ctx: CallContext, params: dict) -> dict:
 async def _call_upstream(
     ctx: CallContext, spec: AssignmentSpec, method: str, params: dict, *, timeout=None
 ) -> dict:
-    session = catalog.upstream_session(spec, ctx.principal, ctx.snapshot)
+    try:
+        identity = await catalog.identity_for(spec, ctx.principal, ctx.snapshot)
+    except IdentityError as exc:
+        return _identity_required(ctx, method, exc.message, getattr(exc, "connect_url", ""))
+    ctx.upstream_identity = identity.source
+    session = catalog.upstream_session(spec, identity, ctx.snapshot)
     params = dict(params)
     meta = dict(params.get("_meta") or {})
     for key in list(meta):
@@ -193,12 +208,10 @@ async def _call_upstream(
         for _round in range(8):
             result = await session.request(method, params, timeout=timeout, hooks=hooks)
             if result.get("resultType") != "input_required":
-                await audit_trail.upstream_response(
-                    ctx, spec, upstream_name, started, result=result
-                )
-                return result
+                break
             params = await _answer_input_required(ctx, params, result)
-        raise RpcError(protocol.INTERNAL_ERROR, f"The server '{server}' kept asking for input.")
+        else:
+            raise RpcError(protocol.INTERNAL_ERROR, f"The server '{server}' kept asking for input.")
     except RpcError as exc:
         await audit_trail.upstream_response(ctx, spec, upstream_name, started, error=exc.to_error())
         raise
@@ -218,7 +231,7 @@ async def _call_upstream(
         )
         raise error from exc
     except UpstreamUnavailable as exc:
-        catalog.catalogs.invalidate((spec.id, catalog.identity_key(spec, ctx.principal)))
+        catalog.upstream_failed(spec, identity)
         session.reset()
         error = RpcError(
             protocol.UPSTREAM_UNAVAILABLE, f"The server '{server}' is unavailable: {exc}"
@@ -227,6 +240,27 @@ async def _call_upstream(
             ctx, spec, upstream_name, started, error=error.to_error()
         )
         raise error from exc
+    ended = time.perf_counter()
+    # Response rules run before the hop is logged, so the log holds what they left.
+    result, logged, blocked, events = await policy.check_response(ctx, spec, method, result)
+    await audit_trail.upstream_response(
+        ctx, spec, upstream_name, started, result=logged, ended=ended, blocked=blocked is not None
+    )
+    await policy.log_events(ctx, spec, events)
+    if blocked is not None:
+        raise blocked
+    return result
+
+
+def _identity_required(ctx: CallContext, method: str, message: str, connect_url: str) -> dict:
+    """No usable identity for the upstream: a tool call answers a tool error the model can
+    relay to the person; anything else a JSON-RPC error. Either carries where to connect."""
+    ctx.outcome = "error"
+    if method == "tools/call":
+        return {"content": [{"type": "text", "text": message}], "isError": True}
+    raise RpcError(
+        protocol.INVALID_REQUEST, message, {"connectUrl": connect_url} if connect_url else None
+    )
 
 
 async def _answer_input_required(ctx: CallContext, params: dict, result: dict) -> dict:
@@ -277,6 +311,14 @@ async def _tools_call(ctx: CallContext, params: dict) -> dict:
         raise RpcError(protocol.INVALID_PARAMS, "Tool arguments must be an object")
     view = await catalog.merged_view(ctx.snapshot, ctx.principal)
     entry = view.tools.get(name)
+    if entry is None and name in view.withheld_tools:
+        ctx.outcome = "blocked"
+        await audit_trail.tool_filtered(ctx, name, "changed upstream since it was pinned")
+        raise RpcError(
+            protocol.TOOL_NOT_ALLOWED,
+            f"The tool {name} changed upstream since an admin approved it and is withheld "
+            "until an admin approves the change.",
+        )
     if entry is None and name in view.filtered_tools:
         ctx.outcome = "blocked"
         await audit_trail.tool_filtered(ctx, name, "not curated on this gateway")
@@ -285,13 +327,16 @@ async def _tools_call(ctx: CallContext, params: dict) -> dict:
         spec = _down_assignment(ctx, name)
         if spec is not None:
             cat = await catalog.catalogs.get(spec, ctx.principal, ctx.snapshot)
+            if cat.connect_url:
+                return _identity_required(ctx, "tools/call", cat.error, cat.connect_url)
             if cat.down:
                 raise RpcError(
                     protocol.UPSTREAM_UNAVAILABLE,
                     f"The server '{spec.upstream.server_name}' is unavailable: {cat.error}",
                 )
         raise RpcError(protocol.INVALID_PARAMS, f"Unknown tool: {name}")
-    upstream_params = dict(params, name=entry.upstream_name)
+    arguments = await policy.check_request(ctx, entry.assignment, name, arguments or {})
+    upstream_params = dict(params, name=entry.upstream_name, arguments=arguments)
     timeout = entry.assignment.tool_overrides.get(entry.upstream_name, {}).get("timeout")
     return await _call_upstream(
         ctx, entry.assignment, "tools/call", upstream_params, timeout=timeout
@@ -377,8 +422,14 @@ async def _set_level(ctx: CallContext, params: dict) -> dict:
         raise RpcError(protocol.INVALID_PARAMS, "logging/setLevel needs a level")
     for spec in ctx.snapshot.assignments:
         cat = await catalog.catalogs.get(spec, ctx.principal, ctx.snapshot)
-        session = catalog.upstream_session(spec, ctx.principal, ctx.snapshot)
-        if cat.down or session.info is None or "logging" not in session.info.capabilities:
+        if cat.down:
+            continue
+        try:
+            identity = await catalog.identity_for(spec, ctx.principal, ctx.snapshot)
+        except IdentityError:
+            continue
+        session = catalog.upstream_session(spec, identity, ctx.snapshot)
+        if session.info is None or "logging" not in session.info.capabilities:
             continue
         if session.info.era == "handshake":
             try:

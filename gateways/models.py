@@ -72,6 +72,13 @@ class Assignment(models.Model):
     tool_overrides = models.JSONField(
         default=dict, blank=True, help_text="{upstream_name: {name, description}}"
     )
+    tool_pinning = models.BooleanField(
+        default=True,
+        help_text="Withhold a curated tool whose upstream definition changed until it is approved.",
+    )
+    tool_pins = models.JSONField(
+        default=dict, blank=True, help_text="{upstream_name: {digest, definition}}"
+    )
     prompts_enabled = models.BooleanField(default=True)
     resources_enabled = models.BooleanField(default=True)
     timeout_seconds = models.FloatField(null=True, blank=True)
@@ -92,3 +99,13 @@ class Assignment(models.Model):
 
     def __str__(self):
         return f"{self.gateway} <- {self.server.name} as {self.namespace or '(none)'}"
+
+    def exposes(self, name: str, annotations: dict | None) -> bool:
+        """Whether the tool policy offers this tool (AssignmentSpec.tool_allowed, stored side)."""
+        if self.tool_mode == self.ToolMode.ALL:
+            return True
+        if self.tool_mode == self.ToolMode.SELECTED:
+            return name in (self.tool_allow or ())
+        if self.tool_mode == self.ToolMode.READ_ONLY:
+            return bool((annotations or {}).get("readOnlyHint"))
+        return False

@@ -1,7 +1,9 @@
 """Input and output shapes of the gateway, assignment and report API."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from gateways import pinning
 from gateways.models import Assignment, Gateway
 from teams.models import slug_validator
 
@@ -47,8 +49,19 @@ class GatewayTeamsInput(serializers.Serializer):
     teams = serializers.ListField(child=serializers.CharField(max_length=50))
 
 
+class PinChangeOutput(serializers.Serializer):
+    tool = serializers.CharField()
+    pinned_digest = serializers.CharField()
+    current_digest = serializers.CharField()
+    pinned = serializers.DictField(help_text="The approved definition.")
+    current = serializers.DictField(help_text="The definition the last discovery found.")
+    diff = serializers.CharField(help_text="A unified diff of the two, as pretty JSON.")
+
+
 class AssignmentOutput(serializers.ModelSerializer):
     server = serializers.CharField(source="server.name")
+    tool_pins = serializers.SerializerMethodField()
+    pending_pin_changes = serializers.SerializerMethodField()
 
     class Meta:
         model = Assignment
@@ -61,6 +74,9 @@ class AssignmentOutput(serializers.ModelSerializer):
             "tool_mode",
             "tool_allow",
             "tool_overrides",
+            "tool_pinning",
+            "tool_pins",
+            "pending_pin_changes",
             "prompts_enabled",
             "resources_enabled",
             "timeout_seconds",
@@ -68,6 +84,18 @@ class AssignmentOutput(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+    def get_tool_pins(self, assignment) -> dict[str, str]:
+        """Pinned tool -> digest of its approved definition."""
+        return pinning.digests(assignment.tool_pins)
+
+    @extend_schema_field(PinChangeOutput(many=True))
+    def get_pending_pin_changes(self, assignment) -> list[dict]:
+        """Pinned tools whose discovered definition changed: withheld until approved."""
+        if not assignment.tool_pinning:
+            return []
+        tools = pinning.discovered_tools(assignment.server.catalog)
+        return PinChangeOutput(pinning.changes(assignment.tool_pins, tools), many=True).data
 
 
 class AssignmentUpdateInput(serializers.Serializer):
@@ -81,12 +109,29 @@ class AssignmentUpdateInput(serializers.Serializer):
     tool_mode = serializers.ChoiceField(choices=Assignment.ToolMode.choices, required=False)
     tool_allow = serializers.ListField(child=serializers.CharField(), required=False)
     tool_overrides = serializers.DictField(child=serializers.DictField(), required=False)
+    tool_pinning = serializers.BooleanField(required=False)
     prompts_enabled = serializers.BooleanField(required=False)
     resources_enabled = serializers.BooleanField(required=False)
 
 
 class AssignmentCreateInput(AssignmentUpdateInput):
     server = serializers.CharField(max_length=64, help_text="The name of a server.")
+
+
+class PinToolsInput(serializers.Serializer):
+    tools = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        help_text="Upstream tool names; without it, every tool the curation exposes.",
+    )
+
+
+class ApprovePinsInput(serializers.Serializer):
+    tools = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        allow_empty=False,
+        help_text="Upstream tool names whose changed definition is approved.",
+    )
 
 
 class GatewayAssignmentCount(serializers.Serializer):

@@ -1,14 +1,20 @@
-"""Writes of the gateways app. Every change to what a gateway serves bumps its config_version."""
+"""Writes of the gateways app. Every change to what a gateway serves bumps its config_version.
+
+Curating an assignment's tools (creating it, changing its tool policy) pins each tool it exposes
+that the server's last discovery found and that has no pin yet. An existing pin is never moved
+by curation: a tool that changed since it was pinned stays withheld until someone approves it.
+"""
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 
 from audit.services import record_change
-from gateways import config_events
+from gateways import config_events, pinning
 from gateways.errors import InvalidToolPolicy, NamespaceTaken
 from gateways.models import Assignment, Gateway
 from servers.models import Server
+from teams import workspace_epoch
 from teams.errors import Conflict, ValidationFailed
 from teams.models import Team
 
@@ -144,7 +150,37 @@ _ASSIGNMENT_FIELDS = {
     "resources_enabled",
     "timeout_seconds",
     "position",
+    "tool_pinning",
 }
+_CURATION_FIELDS = frozenset({"tool_mode", "tool_allow", "tool_overrides", "tool_pinning"})
+
+
+def _discovered(assignment: Assignment) -> dict[str, dict]:
+    # Read afresh: a discovery may have run since the server row was loaded.
+    servers = Server.objects.for_workspace(assignment.workspace_id).filter(pk=assignment.server_id)
+    catalog = servers.values_list("catalog", flat=True)
+    return pinning.discovered_tools(catalog.first())
+
+
+def _lock_pins(assignment: Assignment) -> None:
+    """Re-read the pins under a row lock, so concurrent approvals and curations never undo
+    each other (the instance may have been loaded before another one committed)."""
+    rows = Assignment.objects.for_workspace(assignment.workspace_id).filter(pk=assignment.pk)
+    assignment.tool_pins = rows.select_for_update().values_list("tool_pins", flat=True).get()
+
+
+def _pin_curated(assignment: Assignment) -> list[str]:
+    """Pin each exposed, discovered tool that has no pin yet; return their names."""
+    if not assignment.tool_pinning:
+        return []
+    pins = dict(assignment.tool_pins or {})
+    added = []
+    for name, tool in _discovered(assignment).items():
+        if name not in pins and assignment.exposes(name, tool.get("annotations")):
+            pins[name] = pinning.pin(tool)
+            added.append(name)
+    assignment.tool_pins = pins
+    return added
 
 
 @transaction.atomic
@@ -163,14 +199,18 @@ def assign_server(*, gateway: Gateway, server: Server, actor, **fields) -> Assig
     _clean(assignment, exclude=("workspace", "gateway", "server"))
     _check_policy(assignment)
     _check_namespace_free(assignment)
+    pinned = _pin_curated(assignment)
     assignment.save()
     bump_config_version(gateway)
+    detail = {"server": server.name, "namespace": assignment.namespace}
+    if pinned:
+        detail["pinned"] = pinned
     record_change(
         workspace=gateway.workspace,
         actor=actor,
         action="assignment.create",
         target=assignment,
-        detail={"server": server.name, "namespace": assignment.namespace},
+        detail=detail,
     )
     return assignment
 
@@ -182,19 +222,110 @@ def update_assignment(*, assignment: Assignment, actor, **changes) -> Assignment
         raise ValidationFailed(f"Unknown fields: {', '.join(sorted(unknown))}.")
     if changes.get("tool_mode") not in (None, Assignment.ToolMode.SELECTED):
         changes.setdefault("tool_allow", [])
+    _lock_pins(assignment)
     for key, value in changes.items():
         setattr(assignment, key, value)
     _clean(assignment, exclude=("workspace", "gateway", "server"))
     _check_policy(assignment)
     _check_namespace_free(assignment)
+    pinned = _pin_curated(assignment) if _CURATION_FIELDS & set(changes) else []
     assignment.save()
     bump_config_version(assignment.gateway)
+    detail = {"fields": sorted(changes)}
+    if pinned:
+        detail["pinned"] = pinned
     record_change(
         workspace=assignment.gateway.workspace,
         actor=actor,
         action="assignment.update",
         target=assignment,
-        detail={"fields": sorted(changes)},
+        detail=detail,
+    )
+    return assignment
+
+
+def _tool_names(tools, field: str = "tools") -> list[str]:
+    if not isinstance(tools, list | tuple) or not all(isinstance(n, str) and n for n in tools):
+        raise ValidationFailed("Give a list of tool names.", field=field)
+    return list(dict.fromkeys(tools))
+
+
+@transaction.atomic
+def pin_tools(*, assignment: Assignment, actor, tools=None) -> Assignment:
+    """Pin tools as the last discovery found them: the named ones, else every exposed one.
+
+    Tools already pinned keep their pin; one whose definition changed must be approved instead.
+    """
+    _lock_pins(assignment)
+    discovered = _discovered(assignment)
+    if tools is None:
+        names = [n for n, t in discovered.items() if assignment.exposes(n, t.get("annotations"))]
+    else:
+        names = _tool_names(tools)
+        unknown = [n for n in names if n not in discovered]
+        if unknown:
+            raise ValidationFailed(
+                f"Not in the last discovery of {assignment.server.name}: {', '.join(unknown)}.",
+                field="tools",
+            )
+    pins = dict(assignment.tool_pins or {})
+    changed = {c.tool for c in pinning.changes(pins, discovered)} & set(names)
+    if changed and tools is not None:
+        raise ValidationFailed(
+            f"Changed since pinned, approve the change instead: {', '.join(sorted(changed))}.",
+            field="tools",
+        )
+    added = [n for n in names if n not in pins]
+    if not added:
+        return assignment
+    for name in added:
+        pins[name] = pinning.pin(discovered[name])
+    assignment.tool_pins = pins
+    assignment.save(update_fields=["tool_pins"])
+    bump_config_version(assignment.gateway)
+    record_change(
+        workspace=assignment.gateway.workspace,
+        actor=actor,
+        action="assignment.pin",
+        target=assignment,
+        detail={"tools": {n: pins[n]["digest"] for n in added}},
+    )
+    return assignment
+
+
+@transaction.atomic
+def approve_pin_changes(*, assignment: Assignment, actor, tools) -> Assignment:
+    """Accept the discovered definition of pinned tools that changed, so clients see them again."""
+    names = _tool_names(tools)
+    if not names:
+        raise ValidationFailed("Name at least one tool to approve.", field="tools")
+    _lock_pins(assignment)
+    discovered = _discovered(assignment)
+    pending = {c.tool: c for c in pinning.changes(assignment.tool_pins, discovered)}
+    missing = [n for n in names if n not in pending]
+    if missing:
+        raise ValidationFailed(
+            f"No change awaits approval for: {', '.join(missing)}.", field="tools"
+        )
+    pins = dict(assignment.tool_pins)
+    for name in names:
+        pins[name] = pinning.pin(discovered[name])
+    assignment.tool_pins = pins
+    assignment.save(update_fields=["tool_pins"])
+    bump_config_version(assignment.gateway)
+    # Every worker recompiles its snapshots at once, so the approved tools reappear everywhere.
+    workspace_epoch.bump(assignment.workspace_id)
+    record_change(
+        workspace=assignment.gateway.workspace,
+        actor=actor,
+        action="assignment.pins_approve",
+        target=assignment,
+        detail={
+            "tools": {
+                n: {"from": pending[n].pinned_digest, "to": pending[n].current_digest}
+                for n in names
+            }
+        },
     )
     return assignment
 

@@ -6,19 +6,23 @@ shared cache) and shared by every request of the process, so a request never tou
 
 import asyncio
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Q
 
-from gateways import cache_reads, config_events
+from gateways import cache_reads, config_events, pinning
 from gateways.models import Assignment, Gateway
+from identities import brokering
+from identities import selectors as identity_selectors
+from rules.engine import EMPTY, CompiledRuleSet, compile_rules
+from rules.selectors import definitions_for_gateway
 from servers.locations import upstream_endpoint
 from teams import workspace_epoch
 from teams.capabilities import GATEWAYS_USE_ALL
-from teams.models import Membership, Workspace
+from teams.models import Membership, Team, Workspace
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,18 @@ class AssignmentSpec:
     resources_enabled: bool
     timeout: float
     upstream: UpstreamSpec
+    # The shared credential (service account), decrypted once per snapshot.
+    credential: brokering.SharedCredential | None = None
+    # Upstream tool name -> digest of its approved definition; compared only when pinning is on.
+    tool_pinning: bool = False
+    tool_pins: dict = field(default_factory=dict)
+
+    def withholds(self, name: str, digest: str) -> bool:
+        """Whether a pinned tool changed upstream since an admin approved it."""
+        if not self.tool_pinning:
+            return False
+        pinned = self.tool_pins.get(name)
+        return pinned is not None and pinned != digest
 
     def tool_allowed(self, name: str, annotations: dict | None) -> bool:
         if self.tool_mode == Assignment.ToolMode.ALL:
@@ -67,6 +83,13 @@ class GatewaySnapshot:
     assignments: tuple[AssignmentSpec, ...]
     allowed_user_ids: frozenset[int]
     use_all_user_ids: frozenset[int]
+    # The workspace's, the gateway's and its assignments' rules, compiled once per snapshot.
+    rules: CompiledRuleSet = EMPTY
+    # Rule conditions on teams need the caller's teams without a query per call.
+    team_slugs_by_user: dict[int, frozenset[str]] = field(default_factory=dict)
+
+    def team_slugs(self, user_id: int) -> frozenset[str]:
+        return self.team_slugs_by_user.get(user_id, frozenset())
 
     def assignment(self, assignment_id: int) -> AssignmentSpec | None:
         for spec in self.assignments:
@@ -100,6 +123,8 @@ def build(workspace_id: int, slug: str) -> GatewaySnapshot | None:
         .order_by("position", "id")
     )
     default_timeout = settings.MCP_UPSTREAM_TIMEOUT_SECONDS
+    assignments = list(assignments)
+    shared = identity_selectors.shared_credentials(workspace_id, [a.pk for a in assignments])
     specs = tuple(
         AssignmentSpec(
             id=a.pk,
@@ -113,6 +138,9 @@ def build(workspace_id: int, slug: str) -> GatewaySnapshot | None:
             resources_enabled=a.resources_enabled,
             timeout=a.timeout_seconds or default_timeout,
             upstream=_upstream(a.server),
+            credential=brokering.compile_shared(shared[a.pk]) if a.pk in shared else None,
+            tool_pinning=a.tool_pinning,
+            tool_pins=pinning.digests(a.tool_pins),
         )
         for a in assignments
     )
@@ -123,6 +151,14 @@ def build(workspace_id: int, slug: str) -> GatewaySnapshot | None:
         .filter(Q(teams__gateways=gateway))
         .values_list("user_id", flat=True)
     )
+    teams_by_user: dict[int, set[str]] = {}
+    for user_id, team_slug in (
+        Team.objects.for_workspace(workspace_id)
+        .filter(memberships__isnull=False)
+        .values_list("memberships__user_id", "slug")
+    ):
+        teams_by_user.setdefault(user_id, set()).add(team_slug)
+    rules = compile_rules(definitions_for_gateway(workspace_id=workspace_id, gateway_id=gateway.pk))
     return GatewaySnapshot(
         id=gateway.pk,
         workspace_id=workspace_id,
@@ -134,6 +170,8 @@ def build(workspace_id: int, slug: str) -> GatewaySnapshot | None:
         assignments=specs,
         allowed_user_ids=frozenset(provisioned | use_all),
         use_all_user_ids=frozenset(use_all),
+        rules=rules,
+        team_slugs_by_user={u: frozenset(t) for u, t in teams_by_user.items()},
     )
 
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from identities.models import ApiToken
+from identities.models import ApiToken, UpstreamCredential
 
 
 @admin.register(ApiToken)
@@ -9,3 +9,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_filter = ["workspace"]
     readonly_fields = ["prefix", "digest", "last_used_at", "created_at"]
     search_fields = ["name", "prefix", "user__email"]
+
+
+@admin.register(UpstreamCredential)
+class UpstreamCredentialAdmin(admin.ModelAdmin):
+    list_display = ["assignment", "owner", "kind", "hint", "workspace", "disabled_at"]
+    list_filter = ["workspace", "kind"]
+    # The encrypted payload is neither shown nor edited here: secrets are set through the API.
+    exclude = ["secret"]
+    readonly_fields = ["kind", "hint", "details", "created_by", "last_used_at", "created_at"]
+    search_fields = ["owner__email", "hint"]

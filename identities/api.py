@@ -1,4 +1,4 @@
-"""The API token endpoints of the management API.
+"""The API token and upstream credential endpoints of the management API.
 
 Every member manages their own tokens; `clients.manage_tokens` extends that to everyone's
 (listing, revoking, and issuing a token for another member). Another member's token is a 404
@@ -7,17 +7,23 @@ without it, as if it did not exist.
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from identities import selectors, services
-from identities.models import ApiToken
-from identities.serializers import IssuedTokenOutput, TokenCreateInput, TokenOutput
+from identities.models import ApiToken, UpstreamCredential
+from identities.serializers import (
+    CredentialInput,
+    CredentialOutput,
+    IssuedTokenOutput,
+    TokenCreateInput,
+    TokenOutput,
+)
 from teams.api_base import OWN, WorkspaceViewSet
-from teams.api_schema import workspace_scoped
-from teams.capabilities import CLIENTS_MANAGE_TOKENS
+from teams.api_schema import GATEWAY_PARAMETER, WORKSPACE_PARAMETER, workspace_scoped
+from teams.capabilities import CLIENTS_MANAGE_TOKENS, GATEWAYS_MANAGE, IDENTITIES_MANAGE
 from teams.errors import CapabilityRequired, ValidationFailed
 from teams.selectors import member_by_email
 
@@ -83,3 +89,91 @@ class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceVi
     def revoke(self, request, *args, **kwargs):
         token = services.revoke_token(token=self.get_object(), actor=request.user)
         return Response(TokenOutput(token).data)
+
+
+ASSIGNMENT_PARAMETER = OpenApiParameter(
+    "assignment", int, OpenApiParameter.PATH, description="The assignment's id."
+)
+
+
+@extend_schema(parameters=[WORKSPACE_PARAMETER, GATEWAY_PARAMETER, ASSIGNMENT_PARAMETER])
+class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceViewSet):
+    """The credentials the gateway presents to one assignment's upstream.
+
+    Setting your own credential needs nothing but access to the gateway; the shared one needs
+    `gateways.manage`; other people's are seen with `identities.view_all` and disabled or deleted
+    with `identities.manage`. Secrets are write-only: answers carry a masked hint.
+    """
+
+    serializer_class = CredentialOutput
+    queryset = UpstreamCredential.objects.none()
+    required = {
+        "list": OWN,
+        "retrieve": OWN,
+        "create": OWN,
+        "destroy": OWN,
+        "disable": OWN,
+        "enable": OWN,
+    }
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.assignment = selectors.access_usable_assignment(
+            self.membership, kwargs["gateway"], kwargs["assignment"]
+        )
+
+    def scoped_queryset(self, workspace):
+        return selectors.credentials_visible_to(self.membership, self.assignment).order_by("id")
+
+    def _require_change(self, credential) -> None:
+        if credential.owner_id == self.request.user.pk:
+            return
+        needed = GATEWAYS_MANAGE if credential.owner_id is None else IDENTITIES_MANAGE
+        if not self.can(needed):
+            raise CapabilityRequired(needed)
+
+    @extend_schema(
+        request=CredentialInput, responses={200: CredentialOutput, 201: CredentialOutput}
+    )
+    def create(self, request, *args, **kwargs):
+        """Set (or replace) the shared credential or your own. 201 when new, 200 when replaced."""
+        serializer = CredentialInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        shared = data.pop("shared")
+        if shared and not self.can(GATEWAYS_MANAGE):
+            raise CapabilityRequired(GATEWAYS_MANAGE)
+        credential, created = services.set_credential(
+            assignment=self.assignment,
+            owner=None if shared else request.user,
+            data=data,
+            actor=request.user,
+        )
+        return Response(
+            CredentialOutput(credential).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    def destroy(self, request, *args, **kwargs):
+        credential = self.get_object()
+        self._require_change(credential)
+        services.delete_credential(credential=credential, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _toggle(self, request, disabled: bool):
+        credential = self.get_object()
+        self._require_change(credential)
+        credential = services.set_credential_disabled(
+            credential=credential, disabled=disabled, actor=request.user
+        )
+        return Response(CredentialOutput(credential).data)
+
+    @extend_schema(request=None, responses=CredentialOutput)
+    @action(detail=True, methods=["post"])
+    def disable(self, request, *args, **kwargs):
+        return self._toggle(request, True)
+
+    @extend_schema(request=None, responses=CredentialOutput)
+    @action(detail=True, methods=["post"])
+    def enable(self, request, *args, **kwargs):
+        return self._toggle(request, False)

@@ -39,3 +39,104 @@ class ApiToken(models.Model):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > now
+
+
+class UpstreamCredential(models.Model):
+    """What the gateway presents to one assignment's upstream, encrypted at rest.
+
+    No owner: the assignment's shared credential (its service account, or the manual token
+    everyone uses). An owner: that person's own manual credential for the assignment.
+    """
+
+    class Kind(models.TextChoices):
+        BEARER = "bearer", "Bearer token"
+        HEADERS = "headers", "Custom headers"
+        CLIENT_CREDENTIALS = "client_credentials", "OAuth client credentials"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    assignment = models.ForeignKey(
+        "gateways.Assignment", on_delete=models.CASCADE, related_name="credentials"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="upstream_credentials",
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    secret = models.TextField(help_text="The encrypted payload (identities/crypto.py).")
+    hint = models.CharField(max_length=200, blank=True, help_text="A masked reminder.")
+    details = models.JSONField(
+        default=dict, blank=True, help_text="What is not secret: header names, token URL, scope."
+    )
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = WorkspaceManager()
+
+    class Meta:
+        ordering = ["workspace", "assignment", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assignment"],
+                condition=models.Q(owner__isnull=True),
+                name="upstream_credential_one_shared",
+            ),
+            models.UniqueConstraint(
+                fields=["assignment", "owner"],
+                condition=models.Q(owner__isnull=False),
+                name="upstream_credential_one_per_person",
+            ),
+        ]
+
+    def __str__(self):
+        whose = self.owner.email if self.owner_id else "shared"
+        return f"{self.get_kind_display()} for assignment {self.assignment_id} ({whose})"
+
+    @property
+    def shared(self) -> bool:
+        return self.owner_id is None
+
+
+class DisabledClient(models.Model):
+    """An OAuth client app switched off in a workspace: for all its gateways, or for one.
+
+    Its tokens stay valid elsewhere; here they open nothing until the app is enabled again.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    application = models.ForeignKey(
+        "oauth2_provider.Application", on_delete=models.CASCADE, related_name="+"
+    )
+    gateway = models.ForeignKey(
+        "gateways.Gateway", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    disabled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = WorkspaceManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "application"],
+                condition=models.Q(gateway__isnull=True),
+                name="disabled_client_whole_workspace",
+            ),
+            models.UniqueConstraint(
+                fields=["workspace", "application", "gateway"],
+                condition=models.Q(gateway__isnull=False),
+                name="disabled_client_one_gateway",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.application_id} off in {self.workspace_id}/{self.gateway_id or '*'}"

@@ -1,10 +1,16 @@
 """Reads of the identities app."""
 
+from django.db.models import Q
 from django.utils import timezone
 
 from identities import tokens
-from identities.models import ApiToken
-from teams.capabilities import GATEWAYS_USE_ALL
+from identities.models import ApiToken, UpstreamCredential
+from teams.capabilities import (
+    GATEWAYS_MANAGE,
+    GATEWAYS_USE_ALL,
+    IDENTITIES_MANAGE,
+    IDENTITIES_VIEW_ALL,
+)
 from teams.scoping import get_scoped_or_404
 
 
@@ -52,3 +58,70 @@ def gateway_for_token(membership, slug: str):
     if not membership.has(GATEWAYS_USE_ALL):
         gateways = gateways.filter(teams__memberships=membership)
     return gateways.distinct().first()
+
+
+# -- upstream credentials ----------------------------------------------------------------------
+
+
+def _assignment_model():
+    # Reached through the foreign key: identities does not import gateways.
+    return UpstreamCredential._meta.get_field("assignment").related_model
+
+
+def access_usable_assignment(membership, gateway_slug: str, assignment_id):
+    """An assignment on a gateway the member may use; any other is the same 404 as a missing one."""
+    assignments = (
+        _assignment_model()
+        .objects.for_workspace(membership.workspace)
+        .select_related("gateway", "server")
+        .filter(gateway__slug=gateway_slug)
+    )
+    if not membership.has(GATEWAYS_USE_ALL):
+        assignments = assignments.filter(gateway__teams__memberships=membership).distinct()
+    return get_scoped_or_404(assignments, membership.workspace, pk=assignment_id)
+
+
+def credentials_visible_to(membership, assignment):
+    """The member's own credential; the shared one to gateway managers; everyone's to identity
+    admins (`identities.view_all` or `identities.manage`)."""
+    qs = (
+        UpstreamCredential.objects.for_workspace(membership.workspace)
+        .filter(assignment=assignment)
+        .select_related("owner", "assignment")
+    )
+    if membership.has(IDENTITIES_VIEW_ALL) or membership.has(IDENTITIES_MANAGE):
+        return qs
+    mine = Q(owner_id=membership.user_id)
+    if membership.has(GATEWAYS_MANAGE):
+        mine |= Q(owner__isnull=True)
+    return qs.filter(mine)
+
+
+def access_credential(membership, assignment, credential_id) -> UpstreamCredential:
+    return get_scoped_or_404(
+        credentials_visible_to(membership, assignment), membership.workspace, pk=credential_id
+    )
+
+
+def shared_credentials(workspace_id: int, assignment_ids) -> dict[int, UpstreamCredential]:
+    """The enabled shared credential of each assignment, for compiling a gateway snapshot."""
+    rows = UpstreamCredential.objects.for_workspace(workspace_id).filter(
+        assignment_id__in=list(assignment_ids), owner__isnull=True, disabled_at__isnull=True
+    )
+    return {row.assignment_id: row for row in rows}
+
+
+def personal_cache_key(assignment_id: int, user_id: int) -> str:
+    """The data plane's cached lookup of one person's credential for one assignment; every
+    change to that credential deletes it."""
+    return f"upcred:{assignment_id}:{user_id}"
+
+
+def personal_credential(
+    workspace_id: int, assignment_id: int, user_id: int
+) -> UpstreamCredential | None:
+    return (
+        UpstreamCredential.objects.for_workspace(workspace_id)
+        .filter(assignment_id=assignment_id, owner_id=user_id, disabled_at__isnull=True)
+        .first()
+    )

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from identities.models import ApiToken
+from identities.models import ApiToken, UpstreamCredential
 
 
 class TokenOutput(serializers.ModelSerializer):
@@ -53,3 +53,53 @@ class TokenCreateInput(serializers.Serializer):
     user = serializers.EmailField(
         required=False, help_text="Issue for another member (needs clients.manage_tokens)."
     )
+
+
+class CredentialOutput(serializers.ModelSerializer):
+    """An upstream credential as the API shows it: never the secret, only a masked hint."""
+
+    shared = serializers.SerializerMethodField()
+    owner = serializers.SerializerMethodField()
+    disabled = serializers.SerializerMethodField()
+
+    class Meta:
+        model = UpstreamCredential
+        fields = [
+            "id",
+            "assignment",
+            "shared",
+            "owner",
+            "kind",
+            "hint",
+            "details",
+            "disabled",
+            "created_at",
+            "updated_at",
+            "last_used_at",
+        ]
+        read_only_fields = fields
+
+    def get_shared(self, credential) -> bool:
+        return credential.owner_id is None
+
+    def get_owner(self, credential) -> str | None:
+        return credential.owner.email if credential.owner_id else None
+
+    def get_disabled(self, credential) -> bool:
+        return credential.disabled_at is not None
+
+
+class CredentialInput(serializers.Serializer):
+    """Write-only secrets; which fields a kind needs is checked by identities/upstream_secrets."""
+
+    shared = serializers.BooleanField(
+        default=False,
+        help_text="The assignment's shared credential (needs gateways.manage) instead of your own.",
+    )
+    kind = serializers.ChoiceField(choices=UpstreamCredential.Kind.choices)
+    token = serializers.CharField(required=False, write_only=True, trim_whitespace=True)
+    headers = serializers.DictField(child=serializers.CharField(), required=False, write_only=True)
+    token_url = serializers.CharField(required=False)
+    client_id = serializers.CharField(required=False)
+    client_secret = serializers.CharField(required=False, write_only=True)
+    scope = serializers.CharField(required=False, allow_blank=True)

@@ -1,15 +1,16 @@
-"""Writes of the identities app: issuing and revoking API tokens."""
+"""Writes of the identities app: API tokens, and the credentials presented to upstreams."""
 
 from dataclasses import dataclass
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import record_change
-from identities import tokens
-from identities.models import ApiToken
-from teams.errors import ValidationFailed
+from identities import crypto, selectors, tokens, upstream_secrets
+from identities.models import ApiToken, UpstreamCredential
+from teams import workspace_epoch
+from teams.errors import Conflict, ValidationFailed
 from teams.models import Membership
 
 
@@ -61,3 +62,174 @@ def revoke_token(*, token: ApiToken, actor) -> ApiToken:
         transaction.on_commit(lambda: cache.delete(f"tok:{digest}"))
         record_change(workspace=token.workspace, actor=actor, action="token.revoke", target=token)
     return token
+
+
+# -- upstream credentials ----------------------------------------------------------------------
+
+SHARED_SCHEMES = ("service_account", "manual")
+PERSONAL_SCHEMES = ("manual",)
+
+
+def _changed(credential: UpstreamCredential) -> None:
+    # Shared credentials are compiled into the gateway snapshots, so those are rebuilt; a
+    # personal one is looked up through the cache, so only its entry is dropped.
+    if credential.owner_id is None:
+        workspace_epoch.bump(credential.workspace_id)
+    else:
+        key = selectors.personal_cache_key(credential.assignment_id, credential.owner_id)
+        transaction.on_commit(lambda: cache.delete(key))
+
+
+def _audit_detail(credential: UpstreamCredential) -> dict:
+    # Never the secret, nor its hint.
+    return {
+        "assignment": credential.assignment_id,
+        "kind": credential.kind,
+        "owner": credential.owner.email if credential.owner_id else None,
+    }
+
+
+@transaction.atomic
+def set_credential(*, assignment, owner, data: dict, actor) -> tuple[UpstreamCredential, bool]:
+    """Create or replace the shared credential (`owner=None`) or a person's own credential of an
+    assignment. Returns the credential and whether it was created."""
+    shared = owner is None
+    scheme = assignment.identity_scheme
+    allowed = SHARED_SCHEMES if shared else PERSONAL_SCHEMES
+    if scheme not in allowed:
+        what = "shared credential" if shared else "personal credential"
+        raise ValidationFailed(
+            f"The assignment's identity scheme is '{scheme}', which takes no {what} "
+            f"(schemes that do: {', '.join(allowed)}).",
+            field="shared",
+        )
+    if assignment.server.kind != "remote":
+        # A managed or workstation server is a local process: it takes secrets through its env.
+        raise ValidationFailed(
+            f"The server '{assignment.server.name}' is a {assignment.server.kind} server, which "
+            "receives no headers; give it its secrets through its environment (env) instead.",
+            field="shared",
+        )
+    checked = upstream_secrets.check(data, shared=shared)
+    credential = (
+        UpstreamCredential.objects.for_workspace(assignment.workspace_id)
+        .select_for_update()
+        .filter(assignment=assignment, owner=owner)
+        .first()
+    )
+    created = credential is None
+    if created:
+        credential = UpstreamCredential(
+            workspace_id=assignment.workspace_id,
+            assignment=assignment,
+            owner=owner,
+            created_by=actor if getattr(actor, "pk", None) else None,
+        )
+    credential.kind = checked.kind
+    credential.secret = crypto.encrypt(checked.payload)
+    credential.details = checked.details
+    credential.hint = checked.hint
+    credential.disabled_at = None
+    try:
+        with transaction.atomic():
+            credential.save()
+    except IntegrityError as exc:
+        # Another request created the same credential between the lookup and this insert.
+        raise Conflict("The credential was set at the same time elsewhere; try again.") from exc
+    _changed(credential)
+    record_change(
+        workspace=assignment.workspace,
+        actor=actor,
+        action="credential.set" if created else "credential.replace",
+        target=credential,
+        detail=_audit_detail(credential),
+    )
+    return credential, created
+
+
+@transaction.atomic
+def delete_credential(*, credential: UpstreamCredential, actor) -> None:
+    detail = _audit_detail(credential)
+    _changed(credential)
+    record_change(
+        workspace=credential.workspace,
+        actor=actor,
+        action="credential.delete",
+        target=credential,
+        detail=detail,
+    )
+    credential.delete()
+
+
+@transaction.atomic
+def set_credential_disabled(
+    *, credential: UpstreamCredential, disabled: bool, actor
+) -> UpstreamCredential:
+    if (credential.disabled_at is not None) != disabled:
+        credential.disabled_at = timezone.now() if disabled else None
+        credential.save(update_fields=["disabled_at", "updated_at"])
+        _changed(credential)
+        record_change(
+            workspace=credential.workspace,
+            actor=actor,
+            action="credential.disable" if disabled else "credential.enable",
+            target=credential,
+            detail=_audit_detail(credential),
+        )
+    return credential
+
+
+@transaction.atomic
+def rotate_credentials(*, workspace) -> tuple[int, list[int]]:
+    """Re-encrypt every credential of `workspace` with the first configured key.
+
+    Returns how many were re-encrypted and the ids no configured key opens (left unchanged).
+    """
+    rotated, unreadable = 0, []
+    rows = UpstreamCredential.objects.for_workspace(workspace).select_for_update().order_by("pk")
+    for credential in rows:
+        try:
+            secret = crypto.rotate(credential.secret)
+        except crypto.UndecryptableSecret:
+            unreadable.append(credential.pk)
+            continue
+        # update(): the plaintext is the same, so the version the data plane keys on stays.
+        UpstreamCredential.objects.for_workspace(workspace).filter(pk=credential.pk).update(
+            secret=secret
+        )
+        if credential.owner_id is not None:
+            key = selectors.personal_cache_key(credential.assignment_id, credential.owner_id)
+            transaction.on_commit(lambda key=key: cache.delete(key))
+        rotated += 1
+    if rotated:
+        record_change(
+            workspace=workspace,
+            actor=None,
+            action="credential.rotate_keys",
+            target=workspace,
+            detail={"rotated": rotated, "unreadable": unreadable},
+        )
+    return rotated, unreadable
+
+
+def declare_shared_credential(*, assignment, data: dict, actor) -> str:
+    """Make the assignment's shared credential what a configuration file declares.
+
+    Returns "created", "changed" or "unchanged": the stored secret is decrypted and compared, so
+    applying the same file twice writes nothing.
+    """
+    current = (
+        UpstreamCredential.objects.for_workspace(assignment.workspace_id)
+        .filter(assignment=assignment, owner__isnull=True)
+        .first()
+    )
+    if current is not None and current.disabled_at is None and current.kind == data.get("kind"):
+        checked = upstream_secrets.check(data, shared=True)
+        try:
+            same = crypto.decrypt(current.secret) == checked.payload
+        except crypto.UndecryptableSecret:
+            same = False
+        if same and current.details == checked.details:
+            return "unchanged"
+    _credential, created = set_credential(assignment=assignment, owner=None, data=data, actor=actor)
+    return "created" if created else "changed"

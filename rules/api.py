@@ -24,8 +24,8 @@ from rules.serializers import (
 )
 from teams.api_base import WorkspaceViewSet
 from teams.api_schema import workspace_scoped
-from teams.capabilities import RULES_MANAGE
-from teams.errors import ValidationFailed
+from teams.capabilities import INTEGRATIONS_MANAGE, RULES_MANAGE
+from teams.errors import CapabilityRequired, ValidationFailed
 
 
 def _valid(serializer_class, request) -> dict:
@@ -53,6 +53,12 @@ class RuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceVie
             workspace, gateway_slug=params.get("gateway"), scope=params.get("scope")
         )
 
+    def _check_integrations(self, *detector_keys) -> None:
+        """External rule engines (the webhook detector) are integrations as well as rules."""
+        external = any(getattr(REGISTRY.get(k), "external", False) for k in detector_keys if k)
+        if external and not self.can(INTEGRATIONS_MANAGE):
+            raise CapabilityRequired(INTEGRATIONS_MANAGE)
+
     def _scope(self, data: dict) -> dict:
         gateway_slug = data.pop("gateway", None)
         assignment_id = data.pop("assignment", None)
@@ -70,6 +76,7 @@ class RuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceVie
     @extend_schema(request=RuleCreateInput, responses={201: RuleOutput})
     def create(self, request, *args, **kwargs):
         data = _valid(RuleCreateInput, request)
+        self._check_integrations(data.get("detector"))
         scope = self._scope(data)
         rule = services.create_rule(workspace=self.workspace, actor=request.user, **scope, **data)
         return Response(RuleOutput(rule).data, status=status.HTTP_201_CREATED)
@@ -80,11 +87,14 @@ class RuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceVie
         data = _valid(RuleUpdateInput, request)
         if not data:
             raise ValidationFailed("Nothing to change.")
+        self._check_integrations(rule.detector, data.get("detector"))
         rule = services.update_rule(rule=rule, actor=request.user, **data)
         return Response(RuleOutput(rule).data)
 
     def destroy(self, request, *args, **kwargs):
-        services.delete_rule(rule=self.get_object(), actor=request.user)
+        rule = self.get_object()
+        self._check_integrations(rule.detector)
+        services.delete_rule(rule=rule, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=PreviewInput, responses=PreviewOutput)

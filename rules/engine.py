@@ -11,6 +11,7 @@ Events name the rule, detector, action and the kinds matched with their counts, 
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from rules import actions
 from rules.definitions import RuleDefinition
 from rules.detectors import REGISTRY
-from rules.detectors.base import Call, Detector, Match
+from rules.detectors.base import Call
 from rules.detectors.tool_matcher import glob_regex
 
 logger = logging.getLogger(__name__)
@@ -91,8 +92,6 @@ class CompiledRule:
         self._people = frozenset(p.lower() for p in conditions.get("people") or ())
         self._methods = frozenset(conditions.get("methods") or ())
         self.unconditional = not conditions
-        # Only a detector that overrides the base gate can skip a payload in one step.
-        self.gated = type(self.detector).gate is not Detector.gate
 
     def applies(self, method, tool_name, server_name, team_slugs, person_email) -> bool:
         if self.unconditional:
@@ -133,6 +132,11 @@ class CompiledRuleSet:
         self.rules = tuple(rules)
         self.errors = tuple(errors)
         assignment_ids = {r.definition.assignment_id for r in rules} - {None}
+        self._directions = frozenset(
+            d
+            for d in ("request", "response")
+            if any(r.definition.direction in (d, "both") for r in rules)
+        )
         self._lists: dict[tuple[str, int | None], tuple[CompiledRule, ...]] = {}
         for direction in ("request", "response"):
             for assignment_id in (None, *assignment_ids):
@@ -142,6 +146,10 @@ class CompiledRuleSet:
                     if r.definition.direction in (direction, "both")
                     and r.definition.assignment_id in (None, assignment_id)
                 )
+
+    def has(self, direction: str) -> bool:
+        """Whether any rule, of any scope, runs in `direction` (one lookup per call)."""
+        return direction in self._directions
 
     def rules_for(self, direction: str, assignment_id: int | None) -> tuple[CompiledRule, ...]:
         found = self._lists.get((direction, assignment_id))
@@ -181,94 +189,114 @@ def _format_path(path: tuple) -> str:
     return out
 
 
-class _TextPass:
-    """One text rule's walk over a payload: collects kinds and paths, rewrites if asked."""
+class _Strings:
+    """Every string of a payload, collected in one walk per evaluation and shared by its text
+    rules: each rule locates its candidates in the joined text, so it neither walks the payload
+    again nor calls its detector on strings that cannot match."""
 
-    __slots__ = ("find", "rewrite", "rule", "kinds", "paths")
-
-    def __init__(self, rule: CompiledRule, rewrite: bool):
-        self.find = rule.detector.find
-        self.rule = rule
-        self.rewrite = rewrite
-        self.kinds: dict[str, int] = {}
-        self.paths: list[str] = []
-
-    def visit(self, node, key, path):
-        kind = type(node)
-        if kind is str:
-            if not node:
-                return node
-            matches = self.find(node, key)
-            if not matches:
-                return node
-            return self._found(node, matches, path)
-        if kind is dict:
-            changed = None
-            for k, v in node.items():
-                if type(v) not in (str, dict, list) or k in _BINARY_KEYS:
-                    continue
-                if k == "data" and "mimeType" in node:
-                    continue
-                new = self.visit(v, k, (*path, k))
-                if new is not v:
-                    if changed is None:
-                        changed = dict(node)
-                    changed[k] = new
-            return node if changed is None else changed
-        if kind is list:
-            changed = None
-            for i, v in enumerate(node):
-                if type(v) not in (str, dict, list):
-                    continue
-                new = self.visit(v, key, (*path, i))
-                if new is not v:
-                    if changed is None:
-                        changed = list(node)
-                    changed[i] = new
-            return node if changed is None else changed
-        return node
-
-    def _found(self, text: str, matches: list[Match], path) -> str:
-        kinds = self.kinds
-        for m in matches:
-            kinds[m.kind] = kinds.get(m.kind, 0) + 1
-        if len(self.paths) < MAX_PATHS:
-            self.paths.append(_format_path(path))
-        if not self.rewrite:
-            return text
-        rule = self.rule
-        return actions.rewrite(text, matches, rule.action, rule.action_config, rule.hash_key)
-
-
-class _Joined:
-    """Every string of a payload joined once per evaluation, for the detectors' gates: one
-    cheap pass that lets most rules skip a clean payload without walking it."""
-
-    __slots__ = ("payload", "text", "lowered")
+    __slots__ = ("payload", "values", "keys", "paths", "starts", "text", "_lowered")
 
     def __init__(self, payload):
         self.payload = payload
-        parts: list[str] = []
-        _collect(payload, None, parts)
+        self.values: list[str] = []
+        self.keys: list = []
+        self.paths: list[tuple] = []
+        _collect(payload, None, (), self)
+        self._join()
+
+    def _join(self):
+        # Each string as the detectors' `locate` sees it: `key=value` under a mapping key.
+        parts = [
+            v if k is None else f"{k}={v}" for v, k in zip(self.values, self.keys, strict=True)
+        ]
+        starts, offset = [], 0
+        for part in parts:
+            starts.append(offset)
+            offset += len(part) + 1
+        self.starts = starts
         self.text = "\n".join(parts)
-        self.lowered = self.text.lower()
+        self._lowered = None
+
+    @property
+    def lowered(self) -> str:
+        if self._lowered is None:
+            self._lowered = self.text.lower()
+        return self._lowered
+
+    def candidates(self, offsets) -> Iterable[int]:
+        """Indices, in payload order, of the strings whose part of the text holds an offset."""
+        if offsets is None:
+            return range(len(self.values))
+        starts = self.starts
+        return sorted({bisect_right(starts, o) - 1 for o in offsets})
+
+    def replace(self, updates: dict[int, str]):
+        """The payload with these strings rewritten, copied only along their paths."""
+        for i, value in updates.items():
+            self.values[i] = value
+        self.payload = _replaced(self.payload, [(self.paths[i], v) for i, v in updates.items()], 0)
+        self._join()
+        return self.payload
 
 
-def _collect(node, key, parts: list[str]) -> None:
+def _collect(node, key, path: tuple, into: _Strings) -> None:
     kind = type(node)
     if kind is str:
-        parts.append(f"{key}={node}" if key is not None else node)
+        if node:
+            into.values.append(node)
+            into.keys.append(key)
+            into.paths.append(path)
     elif kind is dict:
         for k, v in node.items():
             if type(v) not in (str, dict, list) or k in _BINARY_KEYS:
                 continue
             if k == "data" and "mimeType" in node:
                 continue
-            _collect(v, k, parts)
+            _collect(v, k, (*path, k), into)
     elif kind is list:
-        for v in node:
+        for i, v in enumerate(node):
             if type(v) in (str, dict, list):
-                _collect(v, key, parts)
+                _collect(v, key, (*path, i), into)
+
+
+def _replaced(node, updates: list[tuple[tuple, str]], depth: int):
+    """A copy of `node` with the strings at these paths (each passing through `node` at
+    `depth`) replaced; containers no path goes through are shared, not copied."""
+    if len(updates) == 1 and len(updates[0][0]) == depth:
+        return updates[0][1]
+    groups: dict = {}
+    for update in updates:
+        groups.setdefault(update[0][depth], []).append(update)
+    copy = dict(node) if type(node) is dict else list(node)
+    for step, group in groups.items():
+        copy[step] = _replaced(node[step], group, depth + 1)
+    return copy
+
+
+def _scan(rule: CompiledRule, strings: _Strings, rewrite: bool):
+    """One text rule over the strings of a payload: kinds and paths found, rewritten strings."""
+    detector = rule.detector
+    offsets = detector.locate(strings.text, strings.lowered)
+    kinds: dict[str, int] = {}
+    paths: list[str] = []
+    updates: dict[int, str] = {}
+    if offsets is not None and not offsets:
+        return kinds, paths, updates
+    find, values, keys = detector.find, strings.values, strings.keys
+    for i in strings.candidates(offsets):
+        text = values[i]
+        matches = find(text, keys[i])
+        if not matches:
+            continue
+        for m in matches:
+            kinds[m.kind] = kinds.get(m.kind, 0) + 1
+        if len(paths) < MAX_PATHS:
+            paths.append(_format_path(strings.paths[i]))
+        if rewrite:
+            updates[i] = actions.rewrite(
+                text, matches, rule.action, rule.action_config, rule.hash_key
+            )
+    return kinds, paths, updates
 
 
 def _envelope(rule, direction, method, tool_name, server_name, email, payload, ctx) -> dict:
@@ -306,7 +334,7 @@ async def evaluate(
         return Evaluation(None, payload)
     current = payload
     events: list[dict] = []
-    joined: _Joined | None = None
+    strings: _Strings | None = None
     for rule in rules:
         if not rule.applies(method, tool_name, server_name, team_slugs, person_email):
             continue
@@ -344,21 +372,18 @@ async def evaluate(
                     BlockedBy(rule.id, rule.name), current, events, current is not payload
                 )
             continue
-        if rule.gated:
-            if joined is None or joined.payload is not current:
-                joined = _Joined(current)
-            if not detector.gate(joined.text, joined.lowered):
-                continue
+        if strings is None or strings.payload is not current:
+            strings = _Strings(current)
         rewrite = rule.enforce and rule.action in actions.REWRITING
-        walk = _TextPass(rule, rewrite)
-        result = walk.visit(current, None, ())
-        if not walk.kinds:
+        kinds, paths, updates = _scan(rule, strings, rewrite)
+        if not kinds:
             continue
         blocks = rule.enforce and rule.action == "block"
-        events.append(rule.event(direction, walk.kinds, walk.paths, blocks or rewrite))
+        events.append(rule.event(direction, kinds, paths, blocks or rewrite))
         if blocks:
             return Evaluation(
                 BlockedBy(rule.id, rule.name), current, events, current is not payload
             )
-        current = result
+        if updates:
+            current = strings.replace(updates)
     return Evaluation(None, current, events, current is not payload)

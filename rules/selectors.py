@@ -4,7 +4,7 @@ Rules point at gateways and assignments by string foreign keys; the models behin
 reached through the fields (`related_model`), so this app never imports `gateways`.
 """
 
-from django.db.models import Q
+from django.db.models import F, Q
 
 from audit.models import LogEntry
 from rules.definitions import RuleDefinition
@@ -26,7 +26,14 @@ def rules_of(workspace, *, gateway_slug: str | None = None, scope: str | None = 
         rules = rules.filter(gateway__isnull=False, assignment__isnull=True)
     elif scope == "assignment":
         rules = rules.filter(assignment__isnull=False)
-    return rules.order_by("gateway_id", "assignment_id", "order", "id")
+    # Workspace rules (no gateway) first, then gateway, then assignment: NULLs first on every
+    # database (PostgreSQL sorts them last by default).
+    return rules.order_by(
+        F("gateway_id").asc(nulls_first=True),
+        F("assignment_id").asc(nulls_first=True),
+        "order",
+        "id",
+    )
 
 
 def access_rule(workspace, rule_id) -> Rule:

@@ -6,8 +6,10 @@ refreshed on demand, by the periodic Celery task and when a server changes.
 
 import asyncio
 
+from django.db import transaction
 from django.utils import timezone
 
+from audit import alerts
 from servers.legacy_upstream import LegacySseSession
 from servers.locations import upstream_endpoint
 from servers.models import Server
@@ -69,10 +71,14 @@ def refresh_catalog(*, server: Server, timeout: float = 30) -> Server:
         catalog = asyncio.run(_discover_and_close(url, headers, server.transport, timeout))
     except (UpstreamError, UpstreamUnavailable, UpstreamTimeout, TimeoutError, OSError) as exc:
         detail = str(exc) or type(exc).__name__
+        was = server.health
         Server.objects.filter(pk=server.pk).update(
             health=Server.Health.DOWN, health_detail=detail[:500], health_checked_at=now
         )
         server.refresh_from_db()
+        if was != Server.Health.DOWN:
+            with transaction.atomic():
+                alerts.server_went_down(server=server, detail=detail)
         return server
     Server.objects.filter(pk=server.pk).update(
         catalog=catalog,

@@ -1,4 +1,10 @@
-"""Upstream sessions pooled per process: one per (assignment, identity), reused by every call."""
+"""Upstream sessions pooled per process: one per (assignment, identity), reused by every call.
+
+A session is replaced when what it connects with changes: the URL, the transport, or the headers
+(the identity's credentials among them).
+"""
+
+import asyncio
 
 from servers.legacy_upstream import LegacySseSession
 from servers.upstream import UpstreamSession
@@ -25,6 +31,9 @@ class UpstreamPool:
             or session.url != url
             or session.headers != headers
         ):
+            if session is not None:
+                # Replaced (new URL, transport or credentials): end the old upstream session.
+                asyncio.get_running_loop().create_task(session.close())
             session = kind(url, headers, on_event=on_event)
             self._sessions[key] = session
         return session

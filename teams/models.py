@@ -131,3 +131,50 @@ class Membership(models.Model):
 
     def has(self, capability: str) -> bool:
         return capability in self.role.capability_set
+
+
+class WorkspaceSso(models.Model):
+    """A workspace's OpenID Connect identity provider, for single sign-on by email domain.
+
+    allauth sees it as an `openid_connect` app with provider id `ws-<workspace slug>`
+    (teams/sso_adapter.py builds it from this row); the client secret is kept only here,
+    encrypted with the upstream credential keys.
+    """
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="sso")
+    enabled = models.BooleanField(default=True)
+    issuer = models.URLField(max_length=500)
+    client_id = models.CharField(max_length=255)
+    client_secret_encrypted = models.TextField(blank=True)
+    scopes = models.CharField(max_length=255, default="openid profile email")
+    # Null falls back to the built-in member role, so deleting a custom role never breaks SSO.
+    default_role = models.ForeignKey(Role, null=True, blank=True, on_delete=models.SET_NULL)
+    groups_claim = models.CharField(max_length=100, blank=True, default="groups")
+    # {"<IdP group>": "<team slug>"}; teams named here are kept in step with the groups.
+    group_teams = models.JSONField(default=dict, blank=True)
+    # Shows a button naming the workspace on the public sign-in page.
+    show_button = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = WorkspaceManager()
+
+    def __str__(self):
+        return f"{self.workspace.slug} sso"
+
+    @property
+    def provider_id(self) -> str:
+        return f"ws-{self.workspace.slug}"
+
+
+class SsoDomain(models.Model):
+    """An email domain whose people sign in through one workspace's identity provider."""
+
+    sso = models.ForeignKey(WorkspaceSso, on_delete=models.CASCADE, related_name="domains")
+    # Unique across workspaces: a domain is claimed by one workspace only.
+    domain = models.CharField(max_length=253, unique=True)
+
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self):
+        return self.domain

@@ -2,7 +2,7 @@
 
 from oauth2_provider.models import get_access_token_model
 
-from identities import tokens
+from identities import client_access, tokens
 from identities.oauth import credentials, resources
 
 
@@ -10,7 +10,8 @@ def access_token_entry(secret: str) -> dict | None:
     """The caller behind a live OAuth access token and the gateway it is bound to, or None.
 
     A token without exactly one resource, or whose resource no longer names a gateway, opens
-    nothing: every token this server issues is bound to one gateway.
+    nothing: every token this server issues is bound to one gateway. Nor does the token of a
+    client app the workspace switched off for that gateway.
     """
     if not credentials.is_access_token(secret):
         return None
@@ -26,6 +27,12 @@ def access_token_entry(secret: str) -> dict | None:
         return None
     gateway = resources.gateway_for_resource(token.resource[0])
     if gateway is None:
+        return None
+    if client_access.is_disabled(
+        workspace_id=gateway.workspace_id,
+        application_id=token.application_id,
+        gateway_id=gateway.pk,
+    ):
         return None
     return {
         "user_id": token.user_id,

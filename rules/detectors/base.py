@@ -8,6 +8,7 @@ can leak a secret into the audit log.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -48,6 +49,8 @@ class Detector:
     actions: ClassVar[frozenset[str]] = TEXT_ACTIONS
     #: Set on detectors that must be awaited (`consult`), which the engine runs last-minute.
     is_async: ClassVar[bool] = False
+    #: An external rule engine: configuring one also needs `integrations.manage`.
+    external: ClassVar[bool] = False
 
     def __init__(self, config: dict):
         self.config = config
@@ -57,13 +60,15 @@ class Detector:
         """Validate and normalise a config; raise `InvalidRule` naming the bad key."""
         return check_keys(config, {})
 
-    def gate(self, text: str, lowered: str) -> bool:
-        """Could `find` match anything in a payload whose strings, joined, are `text`?
+    def locate(self, text: str, lowered: str) -> Collection[int] | None:
+        """Where in a payload could `find` match?
 
         `text` joins every string of the payload (as `key=value` under a mapping key) with
-        newlines; `lowered` is it lower-cased. Answering False skips the payload in one step, so
-        it must only say False when no string can match. The default cannot tell."""
-        return True
+        newlines; `lowered` is it lower-cased. The answer is offsets in `text` such that every
+        string `find` can match in has one inside its part (so an empty answer skips the payload
+        in one step, and `find` runs only on the strings that hold an offset), or None when the
+        detector cannot tell: then `find` runs on every string."""
+        return None
 
     def find(self, text: str, key: str | None = None) -> list[Match]:
         raise NotImplementedError

@@ -29,6 +29,13 @@ class HintIndex:
     def __bool__(self):
         return self._automaton is not None
 
+    def starts(self, lowered: str) -> list[int]:
+        """The offsets where a hint starts in `lowered`."""
+        if self._automaton is None:
+            return []
+        found = self._automaton.find_matches_as_indexes(lowered, overlapping=True)
+        return [start for _i, start, _end in found]
+
     def positions(self, lowered: str) -> dict:
         """Every target whose hint occurs in `lowered`, with the offsets where its hints start."""
         if self._automaton is None:

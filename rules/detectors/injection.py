@@ -94,8 +94,9 @@ class InjectionDetector(Detector):
         self._regexes = [re.compile(expression) for _, expression in phrases]
         self._folded = [re.compile(expression, re.IGNORECASE) for _, expression in phrases]
 
-    def gate(self, text, lowered):
-        return bool(self._index.targets(lowered))
+    def locate(self, text, lowered):
+        # Hint offsets in `lowered` are those of `text` unless lower-casing changed a length.
+        return self._index.starts(lowered) if len(lowered) == len(text) else None
 
     def find(self, text, key=None):
         if len(text) < 8:

@@ -17,7 +17,8 @@ ALIASES = {"ip": ("ipv4", "ipv6"), "credit_card": ("card",), "payment_card": ("c
 
 # Each numeric expression starts with a character class, which lets `re` skip ahead fast.
 _NUMERIC = {
-    "card": r"(?P<card>\d(?<![\w.-]\d)(?:[ -]?\d){12,18}(?![\d-]|\.\d))",
+    # Bounded like a word on both sides, so a UUID's all-digit groups are not a card.
+    "card": r"(?P<card>\d(?<![\w.-]\d)(?:[ -]?\d){12,18}(?![\w-]|\.\d))",
     "ssn": r"(?P<ssn>\d(?<![\d-]\d)(?!00-|66-)\d\d-(?!00)\d{2}-(?!0000)\d{4}(?![\d-]))",
     "phone": (
         r"(?P<phone>\+(?<![\w+]\+)[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}"
@@ -27,17 +28,10 @@ _NUMERIC = {
     "ipv4": r"(?P<ipv4>\d(?<![\w.]\d)\d{0,2}(?:\.\d{1,3}){3}(?![\w]|\.\d))",
 }
 # A run of at least 9 digits (separators allowed) gates phone, card, SSN and IBAN checks; an
-# IPv4 address has a shape of its own.
-# (A single repeated character class: the fastest shape of expression `re` runs.)
-_DIGIT_RUN = re.compile(r"[0-9][0-9 ().-]{8,}")
-
-
-def _runs(text: str):
-    for m in _DIGIT_RUN.finditer(text):
-        if sum(ch.isdigit() for ch in m.group()) >= 9:
-            yield m
-
-
+# IPv4 address has a shape of its own. The lookahead counts the digits inside `re`, so a short
+# run (a date, a time, a port) costs no Python at all.
+_RUN = re.compile(r"[0-9](?=(?:[ ().-]*[0-9]){8})[0-9 ().-]*")
+_AT = re.compile("@")
 _DOTTED = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 _IBAN = re.compile(
     r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])"
@@ -166,14 +160,19 @@ class PiiDetector(Detector):
         self._numeric = re.compile("|".join(numeric)) if numeric else None
         self._ipv4_regex = re.compile(_NUMERIC["ipv4"])
 
-    def gate(self, text: str, lowered: str) -> bool:
-        if self._email and "@" in text:
-            return True
-        if (self._numeric is not None or self._iban) and next(_runs(text), None):
-            return True
-        if self._ipv4 and _DOTTED.search(text):
-            return True
-        return self._ipv6 and "::" in text or (self._ipv6 and _IPV6.search(text) is not None)
+    def locate(self, text: str, lowered: str) -> list[int]:
+        # Every expression needs an "@", a run of digits or a dotted or colon-separated group,
+        # none of which spans the newline or the "=" between the parts of `text`.
+        offsets: list[int] = []
+        if self._email:
+            offsets.extend(m.start() for m in _AT.finditer(text))
+        if self._numeric is not None or self._iban:
+            offsets.extend(m.start() for m in _RUN.finditer(text))
+        if self._ipv4:
+            offsets.extend(m.start() for m in _DOTTED.finditer(text))
+        if self._ipv6:
+            offsets.extend(m.start() for m in _IPV6.finditer(text))
+        return offsets
 
     def find(self, text: str, key: str | None = None) -> list[Match]:
         out: list[Match] = []
@@ -182,7 +181,7 @@ class PiiDetector(Detector):
         if self._email and "@" in text:
             out.extend(self._emails(text))
         if self._numeric is not None or self._iban:
-            out.extend(self._numbers(text, _runs(text)))
+            out.extend(self._numbers(text, _RUN.finditer(text)))
         if self._ipv4 and "." in text and _DOTTED.search(text):
             out.extend(
                 Match("ipv4", *m.span())

@@ -21,11 +21,13 @@ from rules.detectors.base import (
 from rules.detectors.hints import HintIndex
 from rules.detectors.secret_kinds import BY_KIND, FAMILIES, KINDS, SecretKind
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z_.]*(?:\(\))?")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z_.]*(?:\(\)?)?")
 _PLACEHOLDER_START = ("${", "{{", "<", "%", "(", "*")
 # Keys whose value is scanned as `key=value` (lower-cased substrings).
 _KEY_HINTS = ("pass", "pwd", "secret", "key", "token", "auth", "credential")
 _CONTEXTUAL = frozenset(k.kind for k in KINDS if "(?P<s>" in k.pattern)
+# Vendors' documentation marks its sample keys (AWS: AKIAIOSFODNN7EXAMPLE); they are inert.
+_DOCUMENTED_EXAMPLE = ("EXAMPLE", "EXAMPLEKEY")
 # The shortest value any kind can match; shorter strings are not scanned at all.
 MIN_LENGTH = 10
 
@@ -34,7 +36,8 @@ def _real_value(kind: str, value: str, quoted: bool) -> bool:
     """Refuse placeholders and code references where only the context said "secret"."""
     if len(set(value)) < 4 or value.startswith(_PLACEHOLDER_START):
         return False
-    # An unquoted bare name after "password=" is code (`password=self.password`), not a value.
+    # An unquoted bare name after "password=" is code (`password=self.password`, or a call
+    # such as `os.environ.get(...)`), not a value.
     return not (kind == "password_assignment" and not quoted and _IDENTIFIER.fullmatch(value))
 
 
@@ -84,8 +87,9 @@ class SecretsDetector(Detector):
         compiled = [_Compiled(spec, i) for i, spec in enumerate(specs)]
         self._index = HintIndex((hint, c) for c in compiled for hint in c.hints)
 
-    def gate(self, text: str, lowered: str) -> bool:
-        return bool(self._index.targets(lowered))
+    def locate(self, text, lowered):
+        # Hint offsets in `lowered` are those of `text` unless lower-casing changed a length.
+        return self._index.starts(lowered) if len(lowered) == len(text) else None
 
     def find(self, text: str, key: str | None = None) -> list[Match]:
         matches = self._scan(text, 0) if len(text) >= MIN_LENGTH else []
@@ -123,6 +127,8 @@ class SecretsDetector(Detector):
                             continue
                     else:
                         start, end = m.span()
+                    if text.endswith(_DOCUMENTED_EXAMPLE, start, end):
+                        continue
                     if end > start:
                         out.append(Match(compiled.kind, start + shift, end + shift))
         return out

@@ -74,6 +74,7 @@ class WebhookDetector(Detector):
     scope = "call"
     actions = CALL_ACTIONS
     is_async = True
+    external = True
 
     @classmethod
     def clean_config(cls, config):

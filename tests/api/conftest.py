@@ -53,3 +53,33 @@ def token_for():
         return issue_token(membership=membership, name="test", actor=user, **kwargs).secret
 
     return issue
+
+
+@pytest.fixture
+def client_app(acme, bob):
+    """An OAuth client app holding a token for acme's gateway `dev`, as after a client's sign-in."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from oauth2_provider.models import AccessToken, Application
+
+    from identities import tokens
+    from identities.oauth import credentials
+
+    app = Application.objects.create(
+        name="Claude",
+        client_type=Application.CLIENT_PUBLIC,
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        redirect_uris="https://claude.ai/api/mcp/auth_callback",
+    )
+    secret = credentials.new_access_token()
+    AccessToken.objects.create(
+        user=bob,
+        application=app,
+        token=secret,
+        token_checksum=tokens.digest(secret),
+        expires=timezone.now() + timedelta(hours=1),
+        scope="mcp",
+        resource=["http://testserver/mcp/acme/dev"],
+    )
+    return app

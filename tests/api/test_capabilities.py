@@ -6,8 +6,9 @@ capability under test, then a role holding every capability but that one.
 
 import pytest
 
+from audit import alerts
 from gateways import services as gateway_services
-from identities.models import ApiToken
+from identities.models import ApiToken, DisabledClient
 from servers import services as server_services
 from teams.capabilities import (
     ALERTS_VIEW_ALL,
@@ -36,14 +37,7 @@ from teams.capabilities import (
 from teams.models import Membership
 
 W = "/api/v1/workspaces/acme"
-NO_FEATURE_YET = {
-    RULES_MANAGE,
-    INTEGRATIONS_MANAGE,
-    IDENTITIES_MANAGE,
-    IDENTITIES_VIEW_ALL,
-    CLIENTS_TOGGLE,
-    ALERTS_VIEW_ALL,
-}
+NO_FEATURE_YET: set[str] = set()
 
 # (capability, method, url, body, status when allowed)
 GATED_ACTIONS = [
@@ -77,9 +71,28 @@ GATED_ACTIONS = [
     (LOGS_VIEW, "get", f"{W}/changes/", None, 200),
     (LOGS_EXPORT, "get", f"{W}/changes/export/?format=csv", None, 200),
     (REPORTS_VIEW, "get", f"{W}/reports/summary/", None, 200),
+    (
+        RULES_MANAGE,
+        "post",
+        f"{W}/rules/",
+        {"name": "pii", "detector": "pii", "action": "redact"},
+        201,
+    ),
 ]
+WEBHOOK_RULE = {
+    "name": "engine",
+    "detector": "webhook",
+    "action": "block",
+    "detector_config": {"url": "https://decide.example.test/mcp", "fail": "closed"},
+}
 # Capabilities that widen what a member sees rather than gate an action: tested below.
-VISIBILITY = {GATEWAYS_USE_ALL, SERVERS_VIEW_ALL, LOGS_VIEW_PAYLOADS}
+VISIBILITY = {
+    GATEWAYS_USE_ALL,
+    SERVERS_VIEW_ALL,
+    LOGS_VIEW_PAYLOADS,
+    ALERTS_VIEW_ALL,
+    IDENTITIES_VIEW_ALL,
+}
 
 
 def _call(client, method, url, body):
@@ -87,7 +100,35 @@ def _call(client, method, url, body):
 
 
 def test_every_capability_with_a_feature_is_covered():
-    assert {row[0] for row in GATED_ACTIONS} | VISIBILITY == ALL_KEYS - NO_FEATURE_YET
+    covered = {row[0] for row in GATED_ACTIONS} | VISIBILITY
+    covered |= {INTEGRATIONS_MANAGE, CLIENTS_TOGGLE, IDENTITIES_MANAGE}
+    assert covered == ALL_KEYS - NO_FEATURE_YET
+
+
+@pytest.mark.parametrize(("capabilities", "status"), [({CLIENTS_TOGGLE}, 200), (set(), 403)])
+def test_switching_a_client_app_needs_clients_toggle(
+    as_dave_with, acme, client_app, capabilities, status
+):
+    url = f"{W}/clients/{client_app.pk}/disable/"
+    response = _call(as_dave_with(capabilities), "post", url, {})
+    assert response.status_code == status, response.content
+    assert DisabledClient.objects.filter(application=client_app).exists() == (status == 200)
+
+
+def test_an_external_rule_engine_needs_integrations_manage(as_dave_with):
+    refused = _call(as_dave_with({RULES_MANAGE}), "post", f"{W}/rules/", WEBHOOK_RULE)
+    assert refused.status_code == 403, refused.content
+    assert refused.json()["capability"] == INTEGRATIONS_MANAGE
+    both = as_dave_with({RULES_MANAGE, INTEGRATIONS_MANAGE})
+    created = _call(both, "post", f"{W}/rules/", WEBHOOK_RULE)
+    assert created.status_code == 201, created.content
+    rule_url = f"{W}/rules/{created.json()['id']}/"
+    rules_only = as_dave_with({RULES_MANAGE})
+    assert _call(rules_only, "patch", rule_url, {"enabled": False}).status_code == 403
+    assert _call(rules_only, "delete", rule_url, None).status_code == 403
+    # Dave's role is the last one given: hold both again.
+    both = as_dave_with({RULES_MANAGE, INTEGRATIONS_MANAGE})
+    assert _call(both, "delete", rule_url, None).status_code == 204
 
 
 @pytest.mark.parametrize(
@@ -160,6 +201,23 @@ def test_use_all_reaches_every_gateway(
     assert listed == (["dev", "ops"] if sees else ["dev"])
     assert client.get(f"{W}/gateways/ops/").status_code == (200 if sees else 404)
     assert client.get(f"{W}/gateways/ops/assignments/").status_code == (200 if sees else 404)
+
+
+@pytest.mark.parametrize(("capabilities", "sees"), [({ALERTS_VIEW_ALL}, True), (set(), False)])
+def test_view_all_reaches_every_alert(
+    as_dave_with, acme, acme_gateway, hidden_gateway, capabilities, sees
+):
+    for gateway in (acme_gateway, hidden_gateway):
+        alerts.raise_alert(
+            workspace_id=acme.pk,
+            kind="auth",
+            subject="refused",
+            title=f"Callers refused on {gateway.slug}",
+            gateway_id=gateway.pk,
+            gateway_slug=gateway.slug,
+        )
+    listed = as_dave_with(capabilities).get(f"{W}/alerts/").json()["results"]
+    assert sorted(a["gateway_slug"] for a in listed) == (["dev", "ops"] if sees else ["dev"])
 
 
 def test_without_use_all_a_hidden_gateway_is_missing_even_to_managers(as_dave_with, hidden_gateway):
@@ -239,3 +297,67 @@ def test_an_admin_cannot_remove_the_owner(api, acme, alice, bob):
     response = api.as_(bob).delete(f"{W}/members/{alice_id}/")
     assert response.status_code == 403
     assert response.json()["capability"] == WORKSPACE_MANAGE
+
+
+@pytest.fixture
+def credentials_url(acme_gateway, alice):
+    assignment = gateway_services.update_assignment(
+        assignment=acme_gateway.assignments.get(), identity_scheme="manual", actor=alice
+    )
+    return f"{W}/gateways/dev/assignments/{assignment.pk}/credentials/"
+
+
+def _bobs_credential(api, bob, url) -> str:
+    created = api.as_(bob).post(url, {"kind": "bearer", "token": "bobs-token"}, format="json")
+    assert created.status_code == 201, created.content
+    return f"{url}{created.json()['id']}/"
+
+
+def test_own_upstream_credentials_need_no_capability(as_dave_with, credentials_url):
+    client = as_dave_with(set())
+    body = {"kind": "bearer", "token": "daves-token"}
+    created = client.post(credentials_url, body, format="json")
+    assert created.status_code == 201, created.content
+    own = f"{credentials_url}{created.json()['id']}/"
+    assert client.post(f"{own}disable/").status_code == 200
+    assert client.delete(own).status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("capabilities", "sees_others"),
+    [({IDENTITIES_VIEW_ALL}, True), ({IDENTITIES_MANAGE}, True), (set(), False)],
+)
+def test_view_all_reveals_other_peoples_upstream_credentials(
+    api, as_dave_with, bob, credentials_url, capabilities, sees_others
+):
+    bobs = _bobs_credential(api, bob, credentials_url)
+    client = as_dave_with(capabilities)
+    owners = [c["owner"] for c in client.get(credentials_url).json()["results"]]
+    assert owners == (["bob@acme.test"] if sees_others else [])
+    assert client.get(bobs).status_code == (200 if sees_others else 404)
+
+
+def test_identities_manage_disables_other_peoples_upstream_credentials(
+    api, as_dave_with, bob, credentials_url
+):
+    bobs = _bobs_credential(api, bob, credentials_url)
+    refused = as_dave_with(ALL_KEYS - {IDENTITIES_MANAGE}).post(f"{bobs}disable/")
+    assert refused.status_code == 403
+    assert refused.json()["capability"] == IDENTITIES_MANAGE
+    allowed = as_dave_with({IDENTITIES_MANAGE}).post(f"{bobs}disable/")
+    assert allowed.status_code == 200, allowed.content
+    assert allowed.json()["disabled"] is True
+    assert as_dave_with({IDENTITIES_MANAGE}).delete(bobs).status_code == 204
+
+
+def test_the_shared_upstream_credential_needs_gateways_manage(as_dave_with, credentials_url):
+    body = {"shared": True, "kind": "bearer", "token": "service-token"}
+    refused = as_dave_with(ALL_KEYS - {GATEWAYS_MANAGE}).post(credentials_url, body, format="json")
+    assert refused.status_code == 403
+    assert refused.json()["capability"] == GATEWAYS_MANAGE
+    created = as_dave_with({GATEWAYS_MANAGE}).post(credentials_url, body, format="json")
+    assert created.status_code == 201, created.content
+    shared = f"{credentials_url}{created.json()['id']}/"
+    refused = as_dave_with(ALL_KEYS - {GATEWAYS_MANAGE}).delete(shared)
+    assert refused.status_code == 403
+    assert as_dave_with({GATEWAYS_MANAGE}).delete(shared).status_code == 204

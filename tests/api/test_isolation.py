@@ -10,10 +10,13 @@ import re
 import pytest
 from django.test import Client
 
-from audit.models import LogEntry
+from audit import alerts
+from audit.models import Alert, LogEntry, LogSink
 from audit.recorder import write_entries
+from gateways import services as gateway_services
 from gateways.models import Assignment, Gateway
-from identities.models import ApiToken
+from identities import services as identity_services
+from identities.models import ApiToken, DisabledClient, UpstreamCredential
 from rules.models import Rule
 from teams import services as team_services
 from teams.models import Membership, User
@@ -62,6 +65,26 @@ ACME_URLS = [
     ("get", f"{W}/gateways/dev/assignments/{{assignment}}/", None),
     ("patch", f"{W}/gateways/dev/assignments/{{assignment}}/", {"tool_mode": "none"}),
     ("delete", f"{W}/gateways/dev/assignments/{{assignment}}/", None),
+    ("post", f"{W}/gateways/dev/assignments/{{assignment}}/pins/", {"tools": ["now"]}),
+    ("post", f"{W}/gateways/dev/assignments/{{assignment}}/pins/approve/", {"tools": ["now"]}),
+    ("get", f"{W}/gateways/dev/assignments/{{assignment}}/credentials/", None),
+    (
+        "post",
+        f"{W}/gateways/dev/assignments/{{assignment}}/credentials/",
+        {"shared": True, "kind": "bearer", "token": "evil"},
+    ),
+    ("get", f"{W}/gateways/dev/assignments/{{assignment}}/credentials/{{credential}}/", None),
+    ("delete", f"{W}/gateways/dev/assignments/{{assignment}}/credentials/{{credential}}/", None),
+    (
+        "post",
+        f"{W}/gateways/dev/assignments/{{assignment}}/credentials/{{credential}}/disable/",
+        None,
+    ),
+    (
+        "post",
+        f"{W}/gateways/dev/assignments/{{assignment}}/credentials/{{credential}}/enable/",
+        None,
+    ),
     ("get", f"{W}/tokens/", None),
     ("post", f"{W}/tokens/", {"name": "evil"}),
     ("get", f"{W}/tokens/{{token}}/", None),
@@ -75,6 +98,19 @@ ACME_URLS = [
     ("post", f"{W}/rules/defaults/", None),
     ("post", f"{W}/rules/reorder/", {"rules": []}),
     ("post", f"{W}/rules/preview/", {"rule": {"name": "t", "detector": "secrets"}, "sample": {}}),
+    ("get", f"{W}/clients/", None),
+    ("get", f"{W}/clients/{{client}}/", None),
+    ("post", f"{W}/clients/{{client}}/disable/", {}),
+    ("post", f"{W}/clients/{{client}}/enable/", {}),
+    ("get", f"{W}/alerts/", None),
+    ("get", f"{W}/alerts/{{alert}}/", None),
+    ("post", f"{W}/alerts/{{alert}}/acknowledge/", None),
+    ("get", f"{W}/sso/", None),
+    (
+        "put",
+        f"{W}/sso/",
+        {"issuer": "https://evil.test", "client_id": "x", "domains": ["evil.test"]},
+    ),
     ("get", f"{W}/changes/", None),
     ("get", f"{W}/changes/export/?format=jsonl", None),
     ("get", f"{W}/reports/summary/", None),
@@ -82,11 +118,17 @@ ACME_URLS = [
     ("get", f"{W}/logs/{{log}}/", None),
     ("get", f"{W}/logs/calls/{{correlation}}/", None),
     ("get", f"{W}/logs/export/?format=jsonl", None),
+    ("get", f"{W}/sinks/", None),
+    ("post", f"{W}/sinks/", {"name": "evil", "kind": "webhook", "endpoint": "https://e.test/"}),
+    ("get", f"{W}/sinks/{{sink}}/", None),
+    ("patch", f"{W}/sinks/{{sink}}/", {"endpoint": "https://evil.test/"}),
+    ("delete", f"{W}/sinks/{{sink}}/", None),
+    ("post", f"{W}/sinks/{{sink}}/test/", None),
 ]
 
 
 @pytest.fixture
-def acme_objects(acme, alice, bob, acme_gateway, token_for):
+def acme_objects(acme, alice, bob, acme_gateway, token_for, client_app):
     team_services.create_role(
         workspace=acme, key="reviewer", name="Reviewer", capabilities=[], actor=alice
     )
@@ -99,10 +141,28 @@ def acme_objects(acme, alice, bob, acme_gateway, token_for):
         "member": Membership.objects.get(workspace=acme, user=bob).pk,
         "assignment": Assignment.objects.get(gateway=acme_gateway).pk,
         "token": ApiToken.objects.get(workspace=acme).pk,
+        "credential": _acme_credential(acme_gateway, alice),
+        "client": client_app.pk,
+        "alert": alerts.raise_alert(
+            workspace_id=acme.pk, kind="auth", subject="x", title="x", gateway_id=acme_gateway.pk
+        ).pk,
         "rule": Rule.objects.create(
             workspace=acme, name="keep", detector="secrets", action="redact"
         ).pk,
+        "sink": LogSink.objects.create(
+            workspace=acme, name="siem", kind="webhook", endpoint="https://siem.example.com/h"
+        ).pk,
     }
+
+
+def _acme_credential(gateway, alice) -> int:
+    assignment = gateway_services.update_assignment(
+        assignment=gateway.assignments.get(), identity_scheme="manual", actor=alice
+    )
+    credential, _ = identity_services.set_credential(
+        assignment=assignment, owner=alice, data={"kind": "bearer", "token": "t"}, actor=alice
+    )
+    return credential.pk
 
 
 def _request(client, method, url, body, **extra):
@@ -115,7 +175,10 @@ def _acme_unchanged(acme):
     assert Gateway.objects.for_workspace(acme).filter(slug="dev", name="Developer tools").exists()
     assert not Membership.objects.filter(workspace=acme, user__email="mallory@globex.test")
     assert Rule.objects.for_workspace(acme).filter(name="keep", enabled=True).exists()
+    assert not Alert.objects.filter(acknowledged_at__isnull=False).exists()
+    assert not DisabledClient.objects.exists()
     assert not Rule.objects.filter(name="evil").exists()
+    assert UpstreamCredential.objects.filter(disabled_at__isnull=True).count() == 1
 
 
 @pytest.mark.parametrize(("method", "url", "body"), ACME_URLS)
@@ -165,6 +228,11 @@ GLOBEX_URLS_WITH_ACME_IDS = [
     ("get", "/api/v1/workspaces/globex/gateways/prod/assignments/{assignment}/"),
     ("patch", "/api/v1/workspaces/globex/gateways/prod/assignments/{assignment}/"),
     ("delete", "/api/v1/workspaces/globex/gateways/prod/assignments/{assignment}/"),
+    ("get", "/api/v1/workspaces/globex/gateways/prod/assignments/{assignment}/credentials/"),
+    (
+        "delete",
+        "/api/v1/workspaces/globex/gateways/prod/assignments/{assignment}/credentials/{credential}/",
+    ),
     ("get", "/api/v1/workspaces/globex/tokens/{token}/"),
     ("post", "/api/v1/workspaces/globex/tokens/{token}/revoke/"),
 ]

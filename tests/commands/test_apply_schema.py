@@ -46,6 +46,7 @@ gateways:
         "resources_enabled": True,
         "timeout_seconds": None,
         "position": 0,
+        "identity_scheme": "none",
     }
     assert plan.position(assignment.path) == Position(9, 9)
     assert plan.position((*assignment.path, "server")) == Position(9, 17)
@@ -54,7 +55,15 @@ gateways:
 
 
 def test_the_schema_lists_every_top_level_key():
-    assert list(SCHEMA.keys) == ["workspace", "roles", "teams", "users", "servers", "gateways"]
+    assert list(SCHEMA.keys) == [
+        "workspace",
+        "roles",
+        "teams",
+        "users",
+        "servers",
+        "gateways",
+        "rules",
+    ]
 
 
 def test_problems_carry_path_and_position():

@@ -1,11 +1,17 @@
 """Browser journeys through the console: Debian's Chromium, headless, driven by Playwright,
 against the real ASGI application on a real socket (the data plane included).
 
-Each journey saves screenshots to test-artifacts/screenshots/<journey>-<step>.png.
+Each journey saves screenshots to test-artifacts/screenshots/<journey>-<step>.png. With
+GATEHOUSE_DOC_SCREENSHOTS=1 the few that the README shows are also written to docs/screenshots/
+(off by default, so an ordinary run leaves the checkout clean).
 """
 
 import asyncio
+import csv
+import os
 import shutil
+import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,6 +21,7 @@ from django.core.cache import cache
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from audit.recorder import flush, write_entries
 from teams import services as team_services
 from teams.models import Membership
 from tests.support.live import ThreadedServer
@@ -23,7 +30,9 @@ CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Debian's Chromium is not installed (apt-get install chromium)"
 )
-SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+DOC_SHOTS = ROOT / "docs" / "screenshots" if os.environ.get("GATEHOUSE_DOC_SCREENSHOTS") else None
 PASSWORD = "correct horse battery"
 TIMEOUT_MS = 20_000
 
@@ -75,10 +84,13 @@ class Journey:
         self.page, self.name, self.step = page, name, 0
         SHOTS.mkdir(parents=True, exist_ok=True)
 
-    def shot(self, label: str) -> Path:
+    def shot(self, label: str, *, doc: str = "") -> Path:
+        """A full-page screenshot; `doc` names the copy the README shows, when those are made."""
         self.step += 1
         path = SHOTS / f"{self.name}-{self.step:02d}-{label}.png"
         self.page.screenshot(path=str(path), full_page=True)
+        if doc and DOC_SHOTS is not None:
+            shutil.copyfile(path, DOC_SHOTS / f"{doc}.png")
         return path
 
     def sign_in(self, email: str, password: str = PASSWORD):
@@ -88,11 +100,17 @@ class Journey:
         self.page.get_by_role("button", name="Sign in").click()
 
 
-def _tools_seen_through_the_gateway(url: str, token: str) -> list[str]:
+def _use_the_gateway(url: str, token: str) -> tuple[list[str], str]:
+    """List the tools, add twice and echo once; the tool names and the echo's answer."""
+
     async def scenario():
         http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
         async with Client(streamable_http_client(url, http_client=http), cache=None) as client:
-            return sorted(tool.name for tool in (await client.list_tools()).tools)
+            names = sorted(tool.name for tool in (await client.list_tools()).tools)
+            for a in (1, 2):
+                await client.call_tool("notes__add", {"a": a, "b": 40})
+            echoed = await client.call_tool("notes__echo", {"text": "hello from a journey"})
+            return names, echoed.content[0].text
 
     # Its own thread and event loop, away from Playwright's.
     with ThreadPoolExecutor(1) as pool:
@@ -129,7 +147,7 @@ def test_an_admin_sets_up_a_gateway_and_a_client_uses_it(acme, alice, upstream_u
     page.get_by_role("button", name="Test connection").click()
     expect(page.get_by_text("Connected to notes")).to_be_visible()
     expect(page.locator("#catalog-tools")).to_contain_text("Tools")
-    journey.shot("server-catalog")
+    journey.shot("server-catalog", doc="server-catalog")
 
     # Assign it to the gateway.
     page.goto("/w/acme/gateways/assist/")
@@ -147,14 +165,14 @@ def test_an_admin_sets_up_a_gateway_and_a_client_uses_it(acme, alice, upstream_u
     expect(page.get_by_label("Selected tools")).to_be_checked()
     page.get_by_role("button", name="Save curation").click()
     expect(page.get_by_test_id("curation-saved")).to_be_visible()
-    journey.shot("curation")
+    journey.shot("curation", doc="tool-curation")
 
     # The gateway page has the client set-up.
     page.goto("/w/acme/gateways/assist/")
     expect(page.locator("#snippet-claude-desktop")).to_contain_text('"type": "http"')
     page.get_by_text("Claude Code").click()
     expect(page.locator("#snippet-claude-code")).to_contain_text("claude mcp add --transport http")
-    journey.shot("gateway")
+    journey.shot("gateway", doc="gateway-client-setup")
 
     # Create a token scoped to the gateway and read it from the page.
     page.get_by_role("navigation", name="Workspace").get_by_role("link", name="Tokens").click()
@@ -165,8 +183,56 @@ def test_an_admin_sets_up_a_gateway_and_a_client_uses_it(acme, alice, upstream_u
     assert token.startswith("gth_")
     journey.shot("token")
 
-    # A client with that token sees exactly the two curated tools.
-    assert _tools_seen_through_the_gateway(gateway_url, token) == ["notes__add", "notes__echo"]
+    # A client with that token sees exactly the two curated tools, and calls them.
+    names, echoed = _use_the_gateway(gateway_url, token)
+    assert names == ["notes__add", "notes__echo"]
+    assert echoed == "hello from a journey"
+    # The audit writer batches off the request path; wait for what it holds.
+    assert flush(timeout=10)
+
+    # Find the echo in the log viewer: its four hops, one call.
+    page.get_by_role("navigation", name="Workspace").get_by_role("link", name="Logs").click()
+    page.get_by_label("Tool (optional)").fill("notes__echo")
+    page.get_by_role("button", name="Apply filters").click()
+    rows = page.get_by_test_id("log-entries").locator("tbody tr")
+    expect(rows).to_have_count(4)
+    expect(rows.first).to_contain_text("client.response")
+    expect(rows.first).to_contain_text("alice@acme.test")
+    journey.shot("logs", doc="log-viewer")
+
+    # Its timeline: the hops in order, with the payloads.
+    rows.first.get_by_role("link", name="Timeline of call").click()
+    expect(page.get_by_role("heading", name="Call timeline")).to_be_visible()
+    hops = page.get_by_test_id("call-hops").locator("li.hop .hop-kind")
+    expect(hops).to_have_text(
+        ["client.request", "upstream.request", "upstream.response", "client.response"]
+    )
+    expect(page.get_by_test_id("call-hops")).to_contain_text("hello from a journey")
+    expect(page.get_by_test_id("call-outcome")).to_have_text("OK")
+    correlation = page.url.rstrip("/").rsplit("/", 1)[-1]
+    journey.shot("timeline", doc="call-timeline")
+
+    # Export what the viewer shows as CSV: the same four hops, digests included.
+    page.go_back()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export CSV").click()
+    with open(download.value.path(), newline="", encoding="utf-8") as export:
+        exported = list(csv.DictReader(export))
+    assert [row["hop"] for row in exported] == [
+        "client.request",
+        "upstream.request",
+        "upstream.response",
+        "client.response",
+    ]
+    assert {row["correlation_id"] for row in exported} == {correlation}
+    assert {row["tool"] for row in exported} == {"notes__echo"}
+    assert all(len(row["digest"]) == 64 for row in exported)
+
+    # The gateway page charts its three calls.
+    page.goto("/w/acme/gateways/assist/")
+    expect(page.get_by_test_id("activity-calls")).to_have_text("3")
+    expect(page.locator("#activity .ranking")).to_contain_text(["notes__add"])
+    journey.shot("activity")
 
 
 def test_a_wrong_password_is_refused(acme, alice, page):
@@ -188,8 +254,43 @@ def carol_in_eng(acme, alice, carol, acme_gateway):
     )
 
 
+@pytest.fixture
+def dev_traffic(acme, bob, acme_gateway):
+    """Two calls by bob through gateway dev, as the data plane logs them; the second failed."""
+    now = time.time()
+    hops = []
+    for n, outcome in enumerate(("ok", "error")):
+        base = {
+            "workspace_id": acme.pk,
+            "correlation_id": str(uuid.uuid4()),
+            "gateway_id": acme_gateway.pk,
+            "gateway_slug": "dev",
+            "server_name": "time",
+            "user_id": bob.pk,
+            "user_email": bob.email,
+            "method": "tools/call",
+            "tool": "time__now",
+            "upstream_tool": "now",
+        }
+        at = now - 60 + n
+        hops += [
+            {**base, "hop": "client.request", "at": at, "payload": {"name": "time__now"}},
+            {**base, "hop": "upstream.request", "at": at + 0.001},
+            {**base, "hop": "upstream.response", "at": at + 0.008, "latency_ms": 7.0},
+            {
+                **base,
+                "hop": "client.response",
+                "at": at + 0.009,
+                "latency_ms": 9.0,
+                "outcome": outcome,
+                "error_message": "upstream timed out" if outcome == "error" else "",
+            },
+        ]
+    write_entries(hops)
+
+
 # Data fixtures come before `page`: once Playwright runs, this thread has an event loop.
-def test_an_auditor_sees_the_pages_but_no_edit_controls(carol_in_eng, page):
+def test_an_auditor_sees_the_pages_but_no_edit_controls(carol_in_eng, dev_traffic, page):
     from playwright.sync_api import expect
 
     journey = Journey(page, "auditor")
@@ -220,6 +321,24 @@ def test_an_auditor_sees_the_pages_but_no_edit_controls(carol_in_eng, page):
     page.goto("/w/acme/changes/")
     expect(page.get_by_role("cell", name="gateway.create")).to_be_visible()
     journey.shot("changes")
+
+    # Logs: the viewer, a timeline and exports, and still nothing to edit.
+    page.get_by_role("navigation", name="Workspace").get_by_role("link", name="Logs").click()
+    rows = page.get_by_test_id("log-entries").locator("tbody tr")
+    expect(rows).to_have_count(8)
+    expect(page.get_by_role("link", name="Export CSV")).to_be_visible()
+    page.get_by_label("Outcome").select_option("error")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("upstream timed out")
+    journey.shot("logs")
+    rows.first.get_by_role("link", name="Timeline of call").click()
+    expect(page.get_by_test_id("call-outcome")).to_have_text("Error")
+    expect(page.locator("main").get_by_role("button")).to_have_count(0)  # no form at all
+    journey.shot("timeline")
+    page.goto("/w/acme/gateways/dev/")
+    expect(page.get_by_test_id("activity-calls")).to_have_text("2")
+    journey.shot("gateway-activity")
 
     # The server refuses regardless of what the page shows.
     response = page.goto("/w/acme/roles/new/")

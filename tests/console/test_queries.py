@@ -1,16 +1,25 @@
 """Every list page costs a fixed number of queries, however many rows it shows."""
 
+import time
+import uuid
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from oauth2_provider.models import AccessToken, Application
 
-from audit.models import ConfigChange
+from audit.models import Alert, ConfigChange
+from audit.recorder import write_entries
 from gateways.models import Assignment, Gateway
-from identities.models import ApiToken
+from identities.models import ApiToken, DisabledClient
+from rules.models import Rule
 from servers.models import Server
 from teams.models import Membership, Role, Team, User
 
 ROWS = 40
+CALL = uuid.UUID("00000000-0000-4000-8000-000000000001")
 PAGES = [
     "/w/acme/",
     "/w/acme/gateways/",
@@ -21,8 +30,18 @@ PAGES = [
     "/w/acme/roles/",
     "/w/acme/tokens/",
     "/w/acme/changes/",
+    "/w/acme/rules/",
+    "/w/acme/logs/",
+    "/w/acme/logs/?gateway=dev&hop=client.response&q=tool",
+    f"/w/acme/logs/calls/{CALL}/",
+    "/w/acme/alerts/",
+    "/w/acme/alerts/?state=all&kind=rule",
+    "/w/acme/clients/",
+    "/w/acme/reports/",
 ]
 MAX_QUERIES = 12
+# The gateway page also charts its calls: four aggregate queries (audit.charts).
+LIMITS = {"/w/acme/gateways/dev/": MAX_QUERIES + 4}
 
 
 def crowd(acme, alice, gateway, rows):
@@ -50,7 +69,7 @@ def crowd(acme, alice, gateway, rows):
     )
     for g in gateways:
         g.teams.add(eng)
-    Assignment.objects.bulk_create(
+    assignments = Assignment.objects.bulk_create(
         Assignment(workspace=acme, gateway=gateway, server=s, namespace=s.name) for s in servers
     )
     ApiToken.objects.bulk_create(
@@ -67,6 +86,79 @@ def crowd(acme, alice, gateway, rows):
     ConfigChange.objects.bulk_create(
         ConfigChange(workspace=acme, actor=users[i], action="x", target_type="t", target="t")
         for i in range(rows)
+    )
+    scopes = ({}, {"gateway": gateway}, {"gateway": gateway, "assignment": assignments[0]})
+    Rule.objects.bulk_create(
+        Rule(workspace=acme, name=f"r{tag}{i}", detector="pii", **scope)
+        for i in range(rows)
+        for scope in scopes
+    )
+    # Hops of one ever longer call, through gateway dev, by as many people and tools.
+    write_entries(
+        [
+            {
+                "workspace_id": acme.pk,
+                "hop": hop,
+                "correlation_id": CALL,
+                "at": time.time(),
+                "gateway_id": gateway.pk,
+                "gateway_slug": gateway.slug,
+                "user_email": users[i].email,
+                "method": "tools/call",
+                "tool": f"tool{tag}{i}",
+                "latency_ms": float(i),
+                "payload": {"i": i},
+            }
+            for i in range(rows)
+            for hop in ("client.request", "policy.action", "client.response")
+        ]
+    )
+    crowd_alerts_and_clients(acme, gateway, users, tag, rows)
+
+
+def crowd_alerts_and_clients(acme, gateway, users, tag, rows):
+    """Alerts (half acknowledged) and OAuth client apps (half switched off) holding tokens."""
+    now = timezone.now()
+    Alert.objects.bulk_create(
+        Alert(
+            workspace=acme,
+            kind="rule",
+            subject=f"r{tag}{i}",
+            title=f"Rule r{tag}{i} acted",
+            gateway_id=gateway.pk,
+            gateway_slug=gateway.slug,
+            correlation_id=CALL,
+            first_at=now,
+            last_at=now,
+            acknowledged_at=now if i % 2 else None,
+            acknowledged_by=users[i] if i % 2 else None,
+        )
+        for i in range(rows)
+    )
+    apps = Application.objects.bulk_create(
+        Application(
+            name=f"app{tag}{i}",
+            client_id=f"client-{tag}{i}",
+            client_type=Application.CLIENT_PUBLIC,
+            authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        )
+        for i in range(rows)
+    )
+    AccessToken.objects.bulk_create(
+        AccessToken(
+            user=users[i],
+            application=app,
+            token=f"gto_{tag}{i}",
+            token_checksum=f"{tag}{i}".rjust(64, "0"),
+            expires=now + timedelta(hours=1),
+            resource=[f"http://testserver/mcp/acme/{gateway.slug}"],
+        )
+        for i, app in enumerate(apps)
+    )
+    DisabledClient.objects.bulk_create(
+        DisabledClient(workspace=acme, application=app, gateway=gateway if i % 4 else None)
+        for i, app in enumerate(apps)
+        if i % 2
     )
 
 
@@ -86,9 +178,10 @@ def test_list_pages_do_not_query_per_row(
     few = _count(client, path)
     crowd(acme, alice, acme_gateway, ROWS)
     assert _count(client, path) == few
-    with django_assert_max_num_queries(MAX_QUERIES):
+    with django_assert_max_num_queries(LIMITS.get(path, MAX_QUERIES)):
         client.get(path)
-    if path != "/w/acme/changes/":  # bob has no logs.view
+    # bob has no logs.view nor reports.view
+    if "/changes/" not in path and "/logs/" not in path and "/reports/" not in path:
         bobs = as_(bob)
         with django_assert_max_num_queries(MAX_QUERIES):
             assert bobs.get(path).status_code == 200

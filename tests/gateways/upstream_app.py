@@ -76,3 +76,9 @@ def build(name: str = "notes") -> MCPServer:
         return "note one\nnote two"
 
     return server
+
+
+def redescribe(server: MCPServer, tool: str, description: str) -> None:
+    """Change what one tool tells the model, as an upstream poisoning it would."""
+    # The SDK offers no public way to edit a registered tool; tests reach into its manager.
+    server._tool_manager.get_tool(tool).description = description

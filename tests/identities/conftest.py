@@ -1,13 +1,20 @@
-"""Fixtures of the OAuth tests: the live gateway of the data-plane tests, and OAuth clients."""
+"""Fixtures of the identities tests: the live gateway of the data-plane tests, OAuth clients,
+and an upstream that insists on credentials."""
 
+import asyncio
 import base64
 import hashlib
 import secrets
 from urllib.parse import urlencode
 
 import httpx
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
+from gateways import services as gateway_services
+from servers import services as server_services
 from tests.gateways.conftest import (  # noqa: F401  (fixtures)
     _fresh_cache,
     deployment,
@@ -15,6 +22,8 @@ from tests.gateways.conftest import (  # noqa: F401  (fixtures)
     upstream_url,
 )
 from tests.identities.browser import Browser
+from tests.identities.identity_upstream import IdentityUpstream
+from tests.support.live import ThreadedServer
 
 REDIRECT_URI = "http://127.0.0.1:8976/callback"
 
@@ -77,3 +86,66 @@ class OAuthClient:
 @pytest.fixture
 def oauth_client(deployment):  # noqa: F811
     return OAuthClient(deployment.base)
+
+
+@pytest.fixture(scope="session")
+def identity_upstream():
+    """The credential-checking upstream of tests/identities/identity_upstream.py, live."""
+    app = IdentityUpstream()
+    server = ThreadedServer(app).start()
+    app.url = f"{server.url}/mcp"
+    app.token_url = f"{server.url}/token"
+    app.sse_url = f"{server.url}/sse"
+    yield app
+    server.stop()
+
+
+class Brokered:
+    """Deployment `acme/dev` plus assignment `ids` of the credential-checking upstream."""
+
+    def __init__(self, deployment, upstream, api):  # noqa: F811
+        self.deployment, self.upstream, self.api = deployment, upstream, api
+        alice = deployment.alice
+        self.server = server_services.create_server(
+            workspace=deployment.acme, name="ids", url=upstream.url, actor=alice
+        )
+        self.assignment = gateway_services.assign_server(
+            gateway=deployment.gateway, server=self.server, namespace="ids", actor=alice
+        )
+        self.credentials_url = (
+            f"/api/v1/workspaces/acme/gateways/dev/assignments/{self.assignment.pk}/credentials/"
+        )
+
+    def use_scheme(self, scheme: str) -> None:
+        self.assignment = gateway_services.update_assignment(
+            assignment=self.assignment, identity_scheme=scheme, actor=self.deployment.alice
+        )
+
+    def set_credential(self, user, body: dict, status: int = 201) -> dict:
+        response = self.api.as_(user).post(self.credentials_url, body, format="json")
+        assert response.status_code == status, response.content
+        return response.json()
+
+    def call(self, user, tool: str = "ids__whoami", mode: str = "legacy"):
+        """Call `tool` over the SDK client as `user`; (tool names listed, call result)."""
+        token = self.deployment.token_for(user)
+
+        async def scenario():
+            http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            transport = streamable_http_client(self.deployment.url, http_client=http)
+            async with Client(transport, mode=mode, cache=None) as client:
+                names = [t.name for t in (await client.list_tools()).tools]
+                return names, await client.call_tool(tool, {})
+
+        try:
+            return asyncio.run(scenario())
+        except BaseExceptionGroup as group:
+            # The client's task group wraps what the call raised; tests expect that error.
+            while isinstance(group, BaseExceptionGroup):
+                group = group.exceptions[0]
+            raise group from None
+
+
+@pytest.fixture
+def brokered(deployment, identity_upstream, api):  # noqa: F811
+    return Brokered(deployment, identity_upstream, api)

@@ -1,0 +1,36 @@
+"""The log viewer's filter form. It only renders the filters and carries their errors: the
+filters themselves are read by `audit.log_selectors.parse_filter`, as the API and exports read
+them, so the three can never disagree."""
+
+from django import forms
+
+from audit.models import Hop, Outcome
+
+_ANY = [("", "Any")]
+
+
+class LogFilterForm(forms.Form):
+    since = forms.CharField(
+        required=False,
+        label="From",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}),
+        help_text="UTC",
+    )
+    until = forms.CharField(
+        required=False,
+        label="Until",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}),
+        help_text="UTC",
+    )
+    gateway = forms.CharField(required=False, help_text="Slug or id")
+    person = forms.CharField(required=False, help_text="Email or user id")
+    server = forms.CharField(required=False, help_text="Name or id")
+    tool = forms.CharField(required=False, help_text="Namespaced or upstream name")
+    # Plain text fields shown as selects: the API's comma-separated lists still pass through.
+    hop = forms.CharField(required=False, widget=forms.Select(choices=_ANY + list(Hop.choices)))
+    outcome = forms.CharField(
+        required=False, widget=forms.Select(choices=_ANY + list(Outcome.choices))
+    )
+    q = forms.CharField(
+        required=False, label="Text", help_text="Inside the method, tool names or error"
+    )

@@ -1,0 +1,57 @@
+"""Posting a batch over HTTP(S), shared by the webhook and OTLP sinks.
+
+Only HTTPS, except plain HTTP towards an `allow_private` network (a collector on loopback).
+The request goes to the address `network.checked_address` approved, with the host name kept for
+the Host header and for TLS, and redirects are not followed: a 3xx is a failure, like any
+answer outside 2xx.
+"""
+
+import httpx
+
+from audit.sinks import network
+from audit.sinks.base import SinkFailure
+
+USER_AGENT = "Gatehouse-SIEM/1"
+
+
+def clean_url(endpoint: str, networks: list) -> str:
+    try:
+        url = httpx.URL(endpoint)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ValueError(f"'endpoint' is not a valid URL: {exc}.") from exc
+    if url.scheme not in ("https", "http") or not url.host:
+        raise ValueError("'endpoint' must be an https:// URL.")
+    if url.scheme == "http" and not networks:
+        raise ValueError(
+            "'endpoint' must use https (plain http only to an 'allow_private' network)."
+        )
+    if url.userinfo:
+        raise ValueError("'endpoint' must not carry credentials.")
+    if network.literal_refused(url.host, networks):
+        raise ValueError(
+            f"'{url.host}' is a private, loopback or link-local address; list its network in "
+            "'allow_private' to allow it."
+        )
+    return str(url)
+
+
+def post(url: str, body: bytes, *, headers: dict, networks: list, timeout: float) -> None:
+    """POST `body`; returns when the server answered 2xx, raises SinkFailure otherwise."""
+    target = httpx.URL(url)
+    port = target.port or (443 if target.scheme == "https" else 80)
+    address = network.checked_address(
+        target.host, port, networks, private_only=target.scheme == "http"
+    )
+    host_header = target.netloc.decode("ascii")
+    try:
+        with httpx.Client(follow_redirects=False, trust_env=False, timeout=timeout) as client:
+            response = client.post(
+                target.copy_with(host=address),
+                content=body,
+                headers={**headers, "Host": host_header, "User-Agent": USER_AGENT},
+                extensions={"sni_hostname": target.host},
+            )
+    except httpx.HTTPError as exc:
+        raise SinkFailure(f"request failed: {type(exc).__name__}") from exc
+    if not 200 <= response.status_code < 300:
+        raise SinkFailure(f"answered HTTP {response.status_code}")
