@@ -28,11 +28,18 @@ and the standard library: see its docstring.
 import csv
 import hashlib
 import json
+import math
+import operator
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 
+from django.conf import settings
 from django.db import connection
+from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 
 from audit.models import ChainHead, LogEntry
 
@@ -94,6 +101,24 @@ JSONS = frozenset({"detail", "payload"})
 
 #: The model fields a chain record is built from (the payload is read to hash it).
 MODEL_FIELDS = tuple(f for f in CHAINED if f != "payload_sha256") + ("id", "payload", "digest")
+_RECORD_FIELDS = tuple(f for f in MODEL_FIELDS if f != "payload")
+# json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False), with its encoder
+# built once rather than per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+# The canonical JSON of a record: its fixed keys in sorted order, each followed by its value's
+# own canonical JSON (which is how the encoder writes a value inside an object).
+_SORTED_CHAINED = tuple(sorted(CHAINED))
+_sorted_chained_values = operator.itemgetter(*_SORTED_CHAINED)
+# For `append`, which takes the values straight from a row: the fields a row holds in another
+# form than a record, and where they go in the sorted order.
+_row_values = operator.itemgetter(*(f for f in _SORTED_CHAINED if f != "payload_sha256"))
+_AT, _CORRELATION_ID, _PAYLOAD_SHA256 = (
+    _SORTED_CHAINED.index(f) for f in ("at", "correlation_id", "payload_sha256")
+)
+_RECORD_TEMPLATE = "{" + ",".join(f"{encode_basestring(name)}:%s" for name in _SORTED_CHAINED) + "}"
+
+#: The row key under which `audit.entries.to_row` leaves the payload's `PayloadJson`.
+PAYLOAD_JSON = "payload_json"
 
 
 def _plain(value):
@@ -110,8 +135,9 @@ def _plain(value):
     return value
 
 
-def canonical_json(value) -> str:
-    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def canonical_json(value, *, plain: bool = False) -> str:
+    """`plain=True` skips `_plain` for a value known to hold no float with an integral value."""
+    return _CANONICAL(value if plain else _plain(value))
 
 
 def payload_sha256(payload) -> str:
@@ -122,18 +148,75 @@ def format_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+@dataclass(frozen=True, slots=True)
+class PayloadJson:
+    """JSON texts of a row's payload, made once as the row is built (`audit.entries.to_row`).
+
+    They hold only while the row's payload is this very object: a payload policy that truncates
+    or drops the payload puts a new one in the row, and the texts are then made again.
+    """
+
+    payload: object
+    canonical: str  # canonical_json(payload)
+    stored: str | None  # json.dumps(payload), what a JSON column kept as text holds, if known
+
+    @staticmethod
+    def of(row: dict) -> "PayloadJson | None":
+        texts = row.get(PAYLOAD_JSON)
+        return texts if texts is not None and texts.payload is row.get("payload") else None
+
+
+def _record_forms(row: dict) -> tuple[str, str, str]:
+    """A row's `at`, `correlation_id` and `payload_sha256` as a record holds them."""
+    texts = PayloadJson.of(row)
+    canonical = texts.canonical if texts else canonical_json(row.get("payload"))
+    return (
+        format_time(row["at"]),
+        str(row["correlation_id"]),
+        hashlib.sha256(canonical.encode()).hexdigest(),
+    )
+
+
 def record_of(row: dict) -> dict:
     """An entry (model field names, as the ORM returns them) in its export and digest shape."""
-    record = {name: row.get(name) for name in MODEL_FIELDS if name != "payload"}
-    record["at"] = format_time(row["at"])
-    record["correlation_id"] = str(row["correlation_id"])
-    record["payload_sha256"] = payload_sha256(row.get("payload"))
+    record = dict(zip(_RECORD_FIELDS, map(row.get, _RECORD_FIELDS), strict=True))
+    record["at"], record["correlation_id"], record["payload_sha256"] = _record_forms(row)
     return record
 
 
+def _value_json(value) -> str:
+    """canonical_json(value), written directly for the kinds a record's fields hold."""
+    if isinstance(value, str):
+        return encode_basestring(value)
+    kind = type(value)
+    if kind is int:
+        return int.__repr__(value)
+    if value is None:
+        return "null"
+    if kind is float and math.isfinite(value):
+        return int.__repr__(int(value)) if value.is_integer() else float.__repr__(value)
+    return canonical_json(value)
+
+
 def digest_of(record: dict) -> str:
-    body = canonical_json({name: record[name] for name in CHAINED})
+    return _digest(_sorted_chained_values(record))
+
+
+def _digest(values) -> str:
+    """The digest of a record's values, in `_SORTED_CHAINED` order."""
+    # Strings (most fields) inline; the rest through _value_json.
+    body = _RECORD_TEMPLATE % tuple(
+        [encode_basestring(v) if type(v) is str else _value_json(v) for v in values]
+    )
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _digest_of_row(row: dict) -> str:
+    """digest_of(record_of(row)), without building the record."""
+    values = list(_row_values(row))
+    values.insert(_PAYLOAD_SHA256, None)
+    values[_AT], values[_CORRELATION_ID], values[_PAYLOAD_SHA256] = _record_forms(row)
+    return _digest(values)
 
 
 # -- writing -----------------------------------------------------------------------------------
@@ -151,13 +234,65 @@ def _locked_head(workspace_id: int) -> ChainHead:
     return head
 
 
+def _db_value_makers() -> dict[str, object]:
+    """For the fields Django converts before saving, a function giving the value Django's
+    `get_db_prep_save` gives, on this connection's backend.
+
+    The rows hold the types `audit.entries.to_row` makes (aware datetimes, UUIDs, JSON values),
+    for which the field's own preparation changes nothing and the backend's adapter does the
+    work; these call that adapter directly. Any other value goes through the field.
+    """
+    ops, features = connection.ops, connection.features
+    field = LogEntry._meta.get_field
+    # A backend that inherits the base adapter stores json.dumps(value) text (SQLite does);
+    # others wrap the value (psycopg's Jsonb on PostgreSQL).
+    json_as_text = type(ops).adapt_json_value is BaseDatabaseOperations.adapt_json_value
+    adapt_time = ops.adapt_datetimefield_value
+    sqlite_time = SQLiteWrapper.ops_class.adapt_datetimefield_value
+    if type(ops).adapt_datetimefield_value is sqlite_time and settings.USE_TZ:
+        # SQLite's adapter, less its checks: an aware time as naive text in the connection's zone.
+        zone = connection.timezone
+
+        def adapt_time(value):
+            return str(value.astimezone(zone).replace(tzinfo=None))
+
+    def at(value):
+        if isinstance(value, datetime) and value.utcoffset() is not None:
+            return adapt_time(value)
+        return field("at").get_db_prep_save(value, connection)
+
+    def correlation_id(value):
+        if isinstance(value, uuid.UUID):
+            return value if features.has_native_uuid_field else value.hex
+        return field("correlation_id").get_db_prep_save(value, connection)
+
+    def json_of(name):
+        encoder = field(name).encoder
+
+        def make(value, texts=None):
+            if type(value) not in (dict, list):
+                return field(name).get_db_prep_save(value, connection)
+            if not json_as_text:
+                return ops.adapt_json_value(value, encoder)
+            if texts is not None and texts.stored is not None and encoder is None:
+                return texts.stored
+            return json.dumps(value, cls=encoder)
+
+        return make
+
+    return {
+        "at": at,
+        "correlation_id": correlation_id,
+        "payload": json_of("payload"),
+        "detail": json_of("detail"),
+    }
+
+
 def _insert(rows: list[dict]) -> None:
     """One multi-row INSERT through `executemany`: the ORM's bulk_create spends most of its time
     compiling SQL per row, which made it the writer's bottleneck."""
     fields = [f for f in LogEntry._meta.concrete_fields if not f.primary_key]
-    prepared = [
-        f for f in fields if f.get_internal_type() in ("DateTimeField", "UUIDField", "JSONField")
-    ]
+    names = [f.attname for f in fields]
     quote = connection.ops.quote_name
     # Only quoted names from the model's own metadata are formatted in; values are parameters.
     sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
@@ -165,12 +300,18 @@ def _insert(rows: list[dict]) -> None:
         ", ".join(quote(f.column) for f in fields),
         ", ".join(["%s"] * len(fields)),
     )
+    makers = _db_value_makers()
+    at, correlation_id, detail = (names.index(n) for n in ("at", "correlation_id", "detail"))
+    payload = names.index("payload")
+    pick = operator.itemgetter(*names)
     values = []
     for row in rows:
-        row = dict(row)
-        for field in prepared:
-            row[field.attname] = field.get_db_prep_save(row[field.attname], connection)
-        values.append([row[f.attname] for f in fields])
+        value = list(pick(row))
+        value[at] = makers["at"](value[at])
+        value[correlation_id] = makers["correlation_id"](value[correlation_id])
+        value[detail] = makers["detail"](value[detail])
+        value[payload] = makers["payload"](value[payload], PayloadJson.of(row))
+        values.append(value)
     with connection.cursor() as cursor:
         cursor.executemany(sql, values)
 
@@ -187,7 +328,7 @@ def append(workspace_id: int, rows: list[dict]) -> int:
     for row in rows:
         seq += 1
         row = {**row, "workspace_id": workspace_id, "seq": seq, "prev_digest": prev}
-        prev = digest_of(record_of(row))
+        prev = _digest_of_row(row)
         row["digest"] = prev
         linked.append(row)
     _insert(linked)

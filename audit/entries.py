@@ -39,8 +39,9 @@ import math
 import uuid
 from datetime import UTC, datetime
 
+from audit.chain import PAYLOAD_JSON, PayloadJson, canonical_json
 from audit.models import Hop, LogEntry, Outcome
-from audit.token_cost import estimate
+from audit.token_cost import estimate_text, measured_text
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,8 @@ KEYS = frozenset(
     }
 )
 _warned: set[str] = set()
+# json.dumps(value, separators=(",", ":"), ensure_ascii=False), its encoder built once.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 class EntryInvalid(ValueError):
@@ -110,6 +113,7 @@ def _max_length(field: str) -> int:
 _LENGTHS = {
     field: _max_length(field) for field in (*_STRINGS.values(), "user_email", "rpc_id", "session")
 }
+_STRING_FIELDS = tuple((key, field, _LENGTHS[field]) for key, field in _STRINGS.items())
 
 
 def _text(value, field: str) -> str:
@@ -121,6 +125,9 @@ def _text(value, field: str) -> str:
 
 def clean_string(text: str) -> str:
     # PostgreSQL refuses NUL characters and lone surrogates in text and jsonb.
+    if text.isascii():
+        # ASCII text holds no surrogate, so only a NUL can need replacing.
+        return text.replace("\x00", "\ufffd") if "\x00" in text else text
     if "\x00" in text:
         text = text.replace("\x00", "\ufffd")
     try:
@@ -132,6 +139,18 @@ def clean_string(text: str) -> str:
 
 def clean_json(value):
     """`value` as JSON both databases store and return unchanged (see audit.chain)."""
+    # The plain JSON types first, by exact type; each takes the branch it takes below.
+    kind = type(value)
+    if kind is str:
+        return clean_string(value)
+    if kind is dict:
+        return {
+            clean_string(k if type(k) is str else str(k)): clean_json(v) for k, v in value.items()
+        }
+    if kind is list:
+        return [clean_json(v) for v in value]
+    if kind is int or kind is bool or value is None:
+        return value
     if isinstance(value, str):
         return clean_string(value)
     if isinstance(value, bool) or value is None or isinstance(value, int):
@@ -146,6 +165,8 @@ def clean_json(value):
 
 
 def _integer(value) -> int | None:
+    if type(value) is int:
+        return value
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -177,17 +198,60 @@ def session_hash(session_id: str) -> str:
     return hashlib.sha256(b"gatehouse-audit-session:" + session_id.encode()).hexdigest()
 
 
+def _rpc_json(rpc_id) -> str:
+    # json.dumps writes an int as str() does.
+    return str(rpc_id) if type(rpc_id) is int else json.dumps(rpc_id)
+
+
+def _measure_payload(row: dict, payload) -> None:
+    """Fill in the payload's size and token estimate, and leave its JSON texts for the chain,
+    so the payload is serialised once for each form rather than once for each use."""
+    text = measured_text(payload)
+    if row["tokens_estimate"] is None:
+        row["tokens_estimate"] = estimate_text(text)
+    compact = stored = None
+    if text is payload or ".0" in text or "e+" in text:
+        canonical = canonical_json(payload)
+    else:
+        # A float with an integral value is written "2.0" or "1e+20", so there is none here and
+        # the canonical JSON is the compact JSON with keys sorted: same bytes, other order.
+        canonical = compact = canonical_json(payload, plain=True)
+    if text is not payload and text.isascii() and "\x7f" not in text:
+        # In ASCII text but DEL, ensure_ascii escapes nothing more: this is also json.dumps().
+        stored = text
+    row[PAYLOAD_JSON] = PayloadJson(payload, canonical, stored)
+    hop = row["hop"]
+    if (hop in _REQUEST_HOPS and row["request_bytes"] is None) or (
+        hop in _RESPONSE_HOPS and row["response_bytes"] is None
+    ):
+        compact = compact or _COMPACT(payload)
+        size = len(compact) if compact.isascii() else len(compact.encode())
+        row["request_bytes" if hop in _REQUEST_HOPS else "response_bytes"] = size
+
+
 def to_row(entry: dict) -> dict:
     """The model field values of one entry, before policy, seq and digests."""
-    unknown = entry.keys() - KEYS
-    for key in unknown - _warned:
-        _warned.add(key)
-        logger.warning("audit entries do not store the key %r; it is ignored", key)
+    if not KEYS.issuperset(entry):
+        for key in entry.keys() - KEYS - _warned:
+            _warned.add(key)
+            logger.warning("audit entries do not store the key %r; it is ignored", key)
     hop = entry["hop"]
     payload = entry.get("payload")
     payload = clean_json(payload) if payload is not None else None
-    row = {_STRINGS[key]: _text(entry.get(key), _STRINGS[key]) for key in _STRINGS}
-    row.update({key: _integer(entry.get(key)) for key in _INTEGERS})
+    row = {}
+    # The usual values (absent, plain ASCII text, int) are taken as they are, which is what
+    # _text and _integer would make of them.
+    for key, field, length in _STRING_FIELDS:
+        value = entry.get(key)
+        if value is None:
+            row[field] = ""
+        elif type(value) is str and value.isascii() and "\x00" not in value:
+            row[field] = value[:length]
+        else:
+            row[field] = _text(value, field)
+    for key in _INTEGERS:
+        value = entry.get(key)
+        row[key] = value if value is None or type(value) is int else _integer(value)
     latency = entry.get("latency_ms")
     outcome = entry.get("outcome") or Outcome.OK
     session_id = entry.get("session_id")
@@ -199,7 +263,7 @@ def to_row(entry: dict) -> dict:
         correlation_id=_correlation(entry.get("correlation_id")),
         user_email=_text(entry.get("user_email"), "user_email").lower(),
         session=session_hash(str(session_id)) if session_id else "",
-        rpc_id=_text(rpc_id if isinstance(rpc_id, str) else json.dumps(rpc_id), "rpc_id")
+        rpc_id=_text(rpc_id if isinstance(rpc_id, str) else _rpc_json(rpc_id), "rpc_id")
         if rpc_id is not None
         else "",
         outcome=outcome if outcome in OUTCOMES else Outcome.ERROR,
@@ -208,15 +272,7 @@ def to_row(entry: dict) -> dict:
         payload=payload,
     )
     if payload is not None:
-        size = None
-        if (hop in _REQUEST_HOPS and row["request_bytes"] is None) or (
-            hop in _RESPONSE_HOPS and row["response_bytes"] is None
-        ):
-            size = len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
-        if size is not None:
-            row["request_bytes" if hop in _REQUEST_HOPS else "response_bytes"] = size
-        if row["tokens_estimate"] is None:
-            row["tokens_estimate"] = estimate(payload)
+        _measure_payload(row, payload)
     if row["latency_ms"] is not None and not math.isfinite(row["latency_ms"]):
         row["latency_ms"] = None
     return row

@@ -14,6 +14,10 @@ thread Django shares for all sync work of the process (token lookups included), 
 commit would stall requests; a thread with its own database connection works the same under
 uvicorn, daphne and in a Celery worker or a management command, none of which share a loop.
 
+With `AUDIT_WRITER=process` (the default), `audit.writer_process.ProcessRecorder` keeps this
+calling side and these guarantees but moves the writing into a child process; the thread then
+only forwards entries to it.
+
 Guarantees:
 
 * **Back-pressure, never loss.** When the queue (`AUDIT_QUEUE_SIZE`) is full, `record_async`
@@ -78,7 +82,15 @@ def write_entries(batch: list[dict]) -> int:
     return len(batch)
 
 
-class Recorder:
+class Counters:
+    """What a writer has done: entries written, batches committed, entries skipped."""
+
+    written = 0
+    batches = 0
+    skipped = 0
+
+
+class Recorder(Counters):
     """A bounded queue and the thread that drains it; one per process is the norm."""
 
     def __init__(self, *, batch_size=None, flush_ms=None, queue_size=None):
@@ -203,37 +215,46 @@ class Recorder:
         return False
 
     def _write(self, batch: list[dict]) -> None:
-        pause = 0.05
-        while True:
+        write_batch(batch, self)
+
+
+def write_batch(batch: list[dict], counters: Counters) -> None:
+    """Write one batch on this thread's connection: retry while the database is down, and skip,
+    one by one, the entries it refuses outright."""
+    pause = 0.05
+    while True:
+        # The writer keeps its connection between batches (reconnecting per batch cost more
+        # than the batch on SQLite); it only drops one that failed and no longer answers.
+        if connection.connection is not None and connection.errors_occurred:
             connection.close_if_unusable_or_obsolete()
-            try:
-                self.written += write_entries(batch)
-                self.batches += 1
-                return
-            except (IntegrityError, DataError) as exc:
-                refused = exc
-            except DatabaseError:
-                # The database is down or busy: keep the batch; the queue applies back-pressure.
-                logger.exception("audit writer: writing %d entries failed; retrying", len(batch))
-                connection.close()
-                time.sleep(pause)
-                pause = min(pause * 2, _MAX_RETRY_PAUSE)
-                continue
-            except Exception as exc:
-                refused = exc
-            break
-        if len(batch) > 1:
-            # One by one, so one refused entry cannot take its batch down with it.
-            for entry in batch:
-                self._write([entry])
+        try:
+            counters.written += write_entries(batch)
+            counters.batches += 1
             return
-        self.skipped += 1
-        logger.error(
-            "audit writer: could not store a %s entry of workspace %s; skipped",
-            batch[0].get("hop"),
-            batch[0].get("workspace_id"),
-            exc_info=refused,
-        )
+        except (IntegrityError, DataError) as exc:
+            refused = exc
+        except DatabaseError:
+            # The database is down or busy: keep the batch; the queue applies back-pressure.
+            logger.exception("audit writer: writing %d entries failed; retrying", len(batch))
+            connection.close()
+            time.sleep(pause)
+            pause = min(pause * 2, _MAX_RETRY_PAUSE)
+            continue
+        except Exception as exc:
+            refused = exc
+        break
+    if len(batch) > 1:
+        # One by one, so one refused entry cannot take its batch down with it.
+        for entry in batch:
+            write_batch([entry], counters)
+        return
+    counters.skipped += 1
+    logger.error(
+        "audit writer: could not store a %s entry of workspace %s; skipped",
+        batch[0].get("hop"),
+        batch[0].get("workspace_id"),
+        exc_info=refused,
+    )
 
 
 _default: Recorder | None = None
@@ -245,7 +266,12 @@ def default_recorder() -> Recorder:
     if _default is None:
         with _default_lock:
             if _default is None:
-                _default = Recorder()
+                if settings.AUDIT_WRITER == "process":
+                    from audit.writer_process import ProcessRecorder
+
+                    _default = ProcessRecorder()
+                else:
+                    _default = Recorder()
     return _default
 
 

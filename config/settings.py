@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("GATEHOUSE_VAR_DIR", BASE_DIR / "var"))
@@ -267,6 +268,11 @@ OAUTH2_PROVIDER = {
 }
 
 # Audit log writer and retention (see audit/recorder.py and audit/retention.py)
+# "process": a child process per server process writes the log, off the request loop's
+# interpreter lock; "thread": a writer thread in the serving process (audit/writer_process.py).
+AUDIT_WRITER = os.environ.get("AUDIT_WRITER", "process")
+if AUDIT_WRITER not in ("process", "thread"):
+    raise ImproperlyConfigured(f"AUDIT_WRITER must be process or thread, not {AUDIT_WRITER!r}")
 AUDIT_BATCH_SIZE = int(os.environ.get("AUDIT_BATCH_SIZE", "500"))
 AUDIT_FLUSH_MS = int(os.environ.get("AUDIT_FLUSH_MS", "200"))
 AUDIT_QUEUE_SIZE = int(os.environ.get("AUDIT_QUEUE_SIZE", "20000"))

@@ -1,0 +1,66 @@
+"""The writer's shortcuts give what the plain code gives, for the inputs they take and the ones
+they hand back to it (the digests themselves are pinned in test_digest_stability)."""
+
+import json
+import re
+import uuid
+
+import pytest
+
+from audit import chain, entries, token_cost
+
+PAYLOADS = [
+    {"content": [{"type": "text", "text": "hello 5"}], "isError": False},
+    {"name": "a__echo", "arguments": {"text": "v2.0.1", "n": 12345, "r": 0.25}},
+    {"whole": 2.0, "huge": 1e20, "tiny": 1e-7, "neg": -0.0, 7: "int key", None: "none key"},
+    ["a", 1, 1.5, float("nan"), ("t", "u"), {"z": 1, "a": [True, None]}],
+    {"del": "a\x7fb", "nul": "a\x00b", "sep": "\x1c\x1d", "lone": "\ud800", "ü": "Zürich 東京"},
+    {"id": uuid.UUID(int=5), "quote": 'say "hi" \\ now'},
+    "just a string",
+    "Grüße",
+]
+
+
+def _slow_estimate(text):
+    tokens = 0
+    for piece in re.findall(r"[^\W\d_]+|\d+|[^\w\s]+", text):
+        first = piece[0]
+        if first.isdigit():
+            tokens += (len(piece) + 2) // 3
+        elif piece.isascii() and first.isalpha():
+            tokens += (len(piece) + 5) // 6
+        else:
+            tokens += (len(piece) + 1) // 2
+    return tokens
+
+
+def test_the_ascii_estimate_counts_what_the_loop_counts():
+    for code in range(128):
+        for run in (1, 2, 3, 5, 6, 7, 13):
+            text = chr(code) * run + " x" + chr(code) * run + "7_"
+            assert token_cost.estimate_text(text) == _slow_estimate(text), repr(text)
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_a_rows_payload_texts_are_the_slow_ones(payload):
+    row = entries.to_row({"hop": "client.request", "workspace_id": 1, "payload": payload})
+    cleaned = row["payload"]
+    texts = row[chain.PAYLOAD_JSON]
+    assert texts.payload is cleaned
+    assert texts.canonical == json.dumps(
+        chain._plain(cleaned), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    assert texts.stored in (None, json.dumps(cleaned))
+    compact = json.dumps(cleaned, separators=(",", ":"), ensure_ascii=False)
+    assert row["request_bytes"] == len(compact.encode())
+    text = cleaned if isinstance(cleaned, str) else json.dumps(cleaned, ensure_ascii=False)
+    assert row["tokens_estimate"] == _slow_estimate(text)
+
+
+def test_a_replaced_payload_is_hashed_afresh():
+    row = entries.to_row({"hop": "client.request", "workspace_id": 1, "payload": {"a": 1}})
+    row.update(workspace_id=1, seq=1, prev_digest=chain.GENESIS, payload_state="truncated")
+    row["payload"] = {"truncated": True}
+    record = chain.record_of(row)
+    assert record["payload_sha256"] == chain.payload_sha256({"truncated": True})
+    assert chain._digest_of_row(row) == chain.digest_of(record)
