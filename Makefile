@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint bench bench-rules clean
+.PHONY: install run test lint bench bench-rules bench-export clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -45,6 +45,11 @@ bench: install
 # findings per kind.
 bench-rules: install
 	$(BIN)/python bench/rules_engine.py
+
+# Peak memory of exporting 1,000,000 audit log rows beside 10,000 (SQLite; PostgreSQL too when
+# BENCH_DATABASE_URL is set). Several minutes: not part of `make bench`.
+bench-export: install
+	$(BIN)/python bench/export_memory.py
 
 clean:
 	rm -rf $(VENV) var node_modules

@@ -27,6 +27,8 @@ import time
 import uuid
 from pathlib import Path
 
+from exchange import exchange
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/gatehouse_bench"
 
@@ -55,29 +57,9 @@ def _measure(entries: int) -> None:
 
     async def client(n: int) -> None:
         for i in range(n):
-            correlation = str(uuid.uuid4())
-            base = {
-                "workspace_id": workspace.pk,
-                "correlation_id": correlation,
-                "gateway_id": 1,
-                "gateway_slug": "tools",
-                "user_id": owner.pk,
-                "user_email": owner.email,
-                "method": "tools/call",
-                "rpc_id": i,
-                "tool": "a__echo",
-                "upstream_tool": "echo",
-            }
-            request = {"name": "a__echo", "arguments": {"text": f"hello {i}"}}
-            answer = {"content": [{"type": "text", "text": f"hello {i}"}]}
-            for hop, payload in (
-                ("client.request", request),
-                ("upstream.request", request),
-                ("upstream.response", answer),
-                ("client.response", answer),
-            ):
+            for entry in exchange(workspace.pk, owner.pk, owner.email, i):
                 started = time.perf_counter()
-                await recorder.record_async({**base, "hop": hop, "payload": payload})
+                await recorder.record_async(entry)
                 spent.append(time.perf_counter() - started)
             await asyncio.sleep(0)
 
