@@ -301,7 +301,7 @@ def _rediscover(server_id: int) -> None:
         logger.exception("could not ask for server %s to be discovered again", server_id)
 
 
-_views: dict[tuple, tuple[float, MergedView]] = {}
+_views: dict[tuple, tuple[float, MergedView, GatewaySnapshot]] = {}
 
 
 async def merged_view(snapshot: GatewaySnapshot, principal) -> MergedView:
@@ -312,7 +312,9 @@ async def merged_view(snapshot: GatewaySnapshot, principal) -> MergedView:
     identities = tuple(getattr(r, "key", "missing") for r in resolved)
     key = (id(snapshot), identities, catalogs.generation)
     cached = _views.get(key)
-    if cached is not None and time.monotonic() < cached[0]:
+    # The entry holds its snapshot, so that snapshot's id cannot be reused by a newer one while
+    # the entry lives; the identity check says so explicitly.
+    if cached is not None and cached[2] is snapshot and time.monotonic() < cached[0]:
         return cached[1]
     fetched = await asyncio.gather(
         *(
@@ -324,7 +326,7 @@ async def merged_view(snapshot: GatewaySnapshot, principal) -> MergedView:
     if len(_views) > 1000:
         _views.clear()
     deadline = min((c.fetched_at + c.ttl for c in fetched), default=time.monotonic() + 60)
-    _views[(id(snapshot), identities, catalogs.generation)] = (deadline, view)
+    _views[(id(snapshot), identities, catalogs.generation)] = (deadline, view, snapshot)
     return view
 
 
