@@ -1,5 +1,6 @@
 """ASGI entry point: the MCP data plane under /mcp/, Django (through Channels) for the rest."""
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -28,6 +29,9 @@ async def lifespan(scope, receive, send):
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            # What is loaded by now lives as long as the worker: keep it out of every garbage
+            # collection the request path triggers.
+            gc.freeze()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             # Every queued audit entry is written before the worker exits.
