@@ -1,5 +1,7 @@
 """The base every sink kind builds on, and the one error a delivery attempt can end in."""
 
+from abc import ABC, abstractmethod
+
 from django.conf import settings
 
 
@@ -11,7 +13,7 @@ class SinkFailure(Exception):
         self.reason = reason[:500]
 
 
-class Transport:
+class Transport(ABC):
     """Sends batches of log records (the JSON Lines export's rows) to one kind of sink.
 
     `send` returns only once the sink has accepted the whole batch, and raises `SinkFailure`
@@ -26,9 +28,10 @@ class Transport:
         self.timeout = settings.SIEM_TIMEOUT_SECONDS
 
     @classmethod
+    @abstractmethod
     def clean_endpoint(cls, endpoint: str, networks: list, *, tls: bool) -> str:
         """The endpoint as stored; raises ValueError saying what is wrong with it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def send(self, records: list[dict]) -> None:
-        raise NotImplementedError
+        """Deliver the whole batch or raise `SinkFailure`."""
