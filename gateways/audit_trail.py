@@ -10,8 +10,12 @@ from audit.recorder import record_async
 
 
 def _base(ctx) -> dict:
+    """The fields every entry of one call shares, built once per call (entries copy them)."""
+    base = ctx.audit_base
+    if base is not None:
+        return base
     snapshot, principal = ctx.snapshot, ctx.principal
-    return {
+    ctx.audit_base = base = {
         "workspace_id": snapshot.workspace_id,
         "gateway_id": snapshot.id,
         "gateway_slug": snapshot.slug,
@@ -25,6 +29,7 @@ def _base(ctx) -> dict:
         "method": ctx.method,
         "rpc_id": ctx.rpc_id,
     }
+    return base
 
 
 async def client_request(ctx, params) -> None:

@@ -10,12 +10,35 @@ import weakref
 
 import redis.asyncio as aioredis
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]" = (
     weakref.WeakKeyDictionary()
 )
+
+
+_backend: BaseCache | None = None
+
+
+def _default_backend() -> BaseCache:
+    """One backend object for the process. `caches[...]` keeps one per asyncio context, so
+    every request task would build its own; both backends read shared state (a module-level
+    store for the in-process cache, the server for Redis), so one object serves every task."""
+    global _backend
+    if _backend is None:
+        _backend = caches.create_connection(DEFAULT_CACHE_ALIAS)
+    return _backend
+
+
+@receiver(setting_changed)
+def _forget_backend(*, setting, **_kwargs) -> None:
+    global _backend
+    if setting == "CACHES":
+        _backend = None
 
 
 def _redis(backend: RedisCache) -> aioredis.Redis:
@@ -30,8 +53,7 @@ def _redis(backend: RedisCache) -> aioredis.Redis:
 async def get_many(keys: list[str]) -> dict:
     if not keys:
         return {}
-    # The backend itself: `django.core.cache.cache` is a proxy that no isinstance() sees through.
-    backend = caches[DEFAULT_CACHE_ALIAS]
+    backend = _default_backend()
     if isinstance(backend, LocMemCache):
         return backend.get_many(keys)
     if isinstance(backend, RedisCache):

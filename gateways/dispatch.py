@@ -51,6 +51,8 @@ class CallContext:
     upstream_identity: str = ""
     # The client.request entry, held until the request rules have rewritten the arguments.
     pending_request: dict | None = None
+    # The fields all audit entries of the call share, once the call is named (`audit_trail`).
+    audit_base: dict | None = None
 
     @property
     def modern(self) -> bool:

@@ -5,6 +5,8 @@ import json
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http.request import split_domain_port, validate_host
 
 from gateways import protocol
@@ -52,9 +54,26 @@ async def read_body(receive, headers: dict) -> bytes:
             return b"".join(chunks)
 
 
+# Host values seen, and whether they are served: every request checks one, and clients send
+# the same few. Bounded, since the header is the client's to choose.
+_served_netlocs: dict[str, bool] = {}
+_SERVED_CACHE_SIZE = 1024
+
+
 def _served(netloc: str) -> bool:
-    domain, _port = split_domain_port(netloc)
-    return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
+    served = _served_netlocs.get(netloc)
+    if served is None:
+        domain, _port = split_domain_port(netloc)
+        served = bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
+        if len(_served_netlocs) < _SERVED_CACHE_SIZE:
+            _served_netlocs[netloc] = served
+    return served
+
+
+@receiver(setting_changed)
+def _forget_served(*, setting, **_kwargs) -> None:
+    if setting == "ALLOWED_HOSTS":
+        _served_netlocs.clear()
 
 
 def host_allowed(host: str | None) -> bool:

@@ -6,8 +6,8 @@ the long-lived notification stream of a gateway (list_changed).
 """
 
 import asyncio
+import os
 import time
-import uuid
 
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -90,9 +90,11 @@ async def run(
 
 def describe(ctx: CallContext, request_id, method: str, params) -> None:
     """Name the call for the audit trail."""
-    ctx.correlation_id = uuid.uuid4().hex
+    # 128 random bits, as a UUID holds; os.urandom skips building a UUID object per call.
+    ctx.correlation_id = os.urandom(16).hex()
     ctx.method = method
     ctx.rpc_id = request_id
+    ctx.audit_base = None
     if isinstance(params, dict):
         name = params.get("name") if method in ("tools/call", "prompts/get") else None
         ctx.tool = name or (params.get("uri") if method == "resources/read" else "") or ""
