@@ -288,6 +288,15 @@ SIEM_TIMEOUT_SECONDS = float(os.environ.get("SIEM_TIMEOUT_SECONDS", "10"))
 SIEM_RETRY_BASE_SECONDS = float(os.environ.get("SIEM_RETRY_BASE_SECONDS", "5"))
 SIEM_RETRY_MAX_SECONDS = float(os.environ.get("SIEM_RETRY_MAX_SECONDS", "300"))
 
+# Operator metrics and traces, derived from the audit entries by the writer (audit/metrics.py,
+# audit/tracing.py). Metrics are served at /metrics to a bearer of METRICS_TOKEN, and off without
+# it. prometheus_client chooses its multi-process mode from PROMETHEUS_MULTIPROC_DIR when it is
+# first imported; setting it here, before any app loads, covers every worker and writer process.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_DIR = Path(os.environ.get("METRICS_DIR", VAR_DIR / "metrics"))
+if METRICS_TOKEN:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
