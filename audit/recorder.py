@@ -50,7 +50,7 @@ import weakref
 from django.conf import settings
 from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 
-from audit import alerts, chain, entries, metrics
+from audit import alerts, chain, entries, metrics, tracing
 from audit.log_policy import apply_payload_policy, payload_rules
 
 logger = logging.getLogger(__name__)
@@ -172,6 +172,9 @@ class Recorder(Counters):
             if left:
                 logger.error("audit writer stopped with %d entries not written", left)
             self._thread = None
+            # A writer thread's spans wait in the exporter's batch (a writer process sends its
+            # own before it exits).
+            tracing.flush()
             return flushed and not left
 
     def _start(self) -> None:
@@ -252,6 +255,7 @@ def write_batch(batch: list[dict], counters: Counters) -> None:
             counters.batches += 1
             # Operators' metrics and traces come from what was committed, off the request path.
             metrics.observe_written(batch)
+            tracing.export_written(batch)
             return
         break
     if len(batch) > 1:

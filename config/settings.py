@@ -296,6 +296,10 @@ METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 METRICS_DIR = Path(os.environ.get("METRICS_DIR", VAR_DIR / "metrics"))
 if METRICS_TOKEN:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+# Traces are exported over OTLP/HTTP to this URL (e.g. http://collector:4318/v1/traces); off
+# when empty. The SDK reads the other OTEL_EXPORTER_OTLP_TRACES_* and OTEL_BSP_* variables.
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+OTEL_SERVICE_NAME = os.environ.get("OTEL_SERVICE_NAME", "gatehouse")
 
 LOGGING = {
     "version": 1,
