@@ -21,8 +21,11 @@ from the correlation id, so children name their parent before it has ended. Attr
 names, ids and codes: never a payload, an argument, an error message, a person or a credential.
 Sessions and refused authentications belong to no call and make no span.
 
-Traces are best effort: a span the exporter cannot keep up with is dropped by the SDK
-(`OTEL_BSP_MAX_QUEUE_SIZE`); the log remains the record.
+`OTEL_TRACES_SAMPLER=traceidratio` (with `OTEL_TRACES_SAMPLER_ARG`) traces a share of the calls,
+chosen by trace id so that a call is traced whole or not at all: making and encoding spans costs
+the writer process more CPU than the metrics do. Traces are best effort: a span the exporter
+cannot keep up with is dropped by the SDK (`OTEL_BSP_MAX_QUEUE_SIZE`); the log remains the
+record.
 """
 
 import hashlib
@@ -36,6 +39,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Decision, TraceIdRatioBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
@@ -58,7 +62,22 @@ class _Exporter:
         self.processor = BatchSpanProcessor(
             OTLPSpanExporter(endpoint=settings.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
         )
+        self.sampler = _sampler()
         self.started: OrderedDict[tuple, float] = OrderedDict()
+        self.lock = threading.Lock()
+
+
+def _sampler():
+    """The standard OTEL_TRACES_SAMPLER choices that make sense for calls that arrive without a
+    parent: always on, always off, or a ratio of trace ids."""
+    name = settings.OTEL_TRACES_SAMPLER.removeprefix("parentbased_")
+    if name == "traceidratio":
+        return TraceIdRatioBased(settings.OTEL_TRACES_SAMPLER_ARG)
+    if name == "always_off":
+        return ALWAYS_OFF
+    if name != "always_on":
+        logger.warning("traces: sampler %r is not supported; tracing every call", name)
+    return ALWAYS_ON
 
 
 _exporter: _Exporter | None = None
@@ -80,8 +99,10 @@ def export_written(batch: list[dict]) -> None:
         return
     try:
         exporter = _get()
-        for entry in batch:
-            span = _span(exporter, entry)
+        # One writer per process is the norm; the lock guards the waiting requests if not.
+        with exporter.lock:
+            spans = [_span(exporter, entry) for entry in batch]
+        for span in spans:
             if span is not None:
                 exporter.processor.on_end(span)
     except Exception:
@@ -159,6 +180,8 @@ def _span(exporter: _Exporter, entry: dict) -> ReadableSpan | None:
     hop = entry["hop"]
     trace_id = _trace_id(entry)
     if trace_id is None:
+        return None
+    if exporter.sampler.should_sample(None, trace_id, hop).decision != Decision.RECORD_AND_SAMPLE:
         return None
     started = exporter.started
     if hop in ("client.request", "upstream.request"):

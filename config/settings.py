@@ -300,6 +300,9 @@ if METRICS_TOKEN:
 # when empty. The SDK reads the other OTEL_EXPORTER_OTLP_TRACES_* and OTEL_BSP_* variables.
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
 OTEL_SERVICE_NAME = os.environ.get("OTEL_SERVICE_NAME", "gatehouse")
+# Which calls are traced: always_on (default) or traceidratio with the ratio in the argument.
+OTEL_TRACES_SAMPLER = os.environ.get("OTEL_TRACES_SAMPLER", "parentbased_always_on")
+OTEL_TRACES_SAMPLER_ARG = float(os.environ.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))
 
 LOGGING = {
     "version": 1,

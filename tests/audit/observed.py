@@ -56,20 +56,21 @@ class ObservedGateway:
 
 def call_tool(url: str, token: str, tool: str, arguments: dict) -> dict:
     """One `tools/call`; returns the JSON-RPC answer."""
+    params = {"name": tool, "arguments": arguments, "_meta": META}
+    return request(url, token, "tools/call", params, {"Mcp-Name": tool})
+
+
+def request(url: str, token: str, method: str, params: dict, headers: dict | None = None) -> dict:
+    """One JSON-RPC request of the 2026-07-28 revision; returns the JSON-RPC answer."""
     rpc_id = next(_rpc_ids)
-    body = {
-        "jsonrpc": "2.0",
-        "id": rpc_id,
-        "method": "tools/call",
-        "params": {"name": tool, "arguments": arguments, "_meta": META},
-    }
+    body = {"jsonrpc": "2.0", "id": rpc_id, "method": method, "params": params}
     headers = {
         "Authorization": f"Bearer {token}",
         "Content-Type": "application/json",
         "Accept": "application/json, text/event-stream",
         "MCP-Protocol-Version": "2026-07-28",
-        "Mcp-Method": "tools/call",
-        "Mcp-Name": tool,
+        "Mcp-Method": method,
+        **(headers or {}),
     }
     reply = httpx.post(url, content=json.dumps(body), headers=headers, timeout=30)
     assert reply.status_code == 200, reply.text

@@ -6,15 +6,17 @@ parsed with prometheus_client's own parser; the counts must be exact, whichever 
 the calls and whichever writer counted them.
 """
 
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from audit.models import LogEntry
-from tests.audit.load_run import start_upstream
-from tests.audit.observed import ObservedGateway, make_calls
+from tests.audit.load_run import META, start_upstream
+from tests.audit.observed import ObservedGateway, call_tool, make_calls, request
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,7 +90,10 @@ def test_calls_errors_blocked_and_latency_are_counted_exactly(observed, writer):
     worker = observed.worker().start()
     try:
         make_calls(worker.url, observed.token, ok=3)
-        found = settled(worker.port, answered=5)
+        # A method MCP does not have: a name a client makes up never becomes a label.
+        unknown = request(worker.url, observed.token, "vendor/x-1234", {"_meta": META})
+        assert unknown["error"]["code"] == -32601
+        found = settled(worker.port, answered=6)
         logged = LogEntry.objects.count()
     finally:
         worker.stop()
@@ -118,6 +123,9 @@ def test_calls_errors_blocked_and_latency_are_counted_exactly(observed, writer):
     labels = {label for (_, pairs) in found for label, _ in pairs}
     bounded = {"workspace", "gateway", "method", "outcome", "code", "reason", "server", "tool"}
     assert labels <= bounded | {"le"}
+    other = {**PLACE, "method": "other", "outcome": "error"}
+    assert value(found, "gatehouse_calls_total", **other) == 1
+    assert "x-1234" not in str(found)
     assert "bob" not in str(found) and "hello" not in str(found) and "/etc" not in str(found)
 
 
@@ -180,3 +188,31 @@ def test_workers_and_their_writers_add_up_across_restarts_and_a_new_run_starts_a
     finally:
         fresh.stop()
     assert (calls(found, "ok"), calls(found, "error"), calls(found, "blocked")) == (0, 0, 0)
+
+
+def test_the_workers_of_serve_add_up(observed, tmp_path):
+    # `manage.py serve --workers 2`: two uvicorn workers on one socket, started together, each
+    # with its writer process; the kernel spreads the connections between them.
+    server = observed.worker()
+    server.argv = [sys.executable, "manage.py", "serve", "--port", str(server.port)]
+    server.argv += ["--workers", "2"]
+    server.start()
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(
+                pool.map(
+                    lambda n: call_tool(server.url, observed.token, "a__echo", {"text": str(n)}),
+                    range(24),
+                )
+            )
+        assert all("result" in answer for answer in answers)
+        make_calls(server.url, observed.token, ok=0)
+        # Whichever worker answers the scrape, it reports both.
+        scrapes = [settled(server.port, answered=26) for _ in range(4)]
+    finally:
+        server.stop()
+    for found in scrapes:
+        assert (calls(found, "ok"), calls(found, "error"), calls(found, "blocked")) == (24, 1, 1)
+        assert value(found, "gatehouse_audit_entries_written_total") == LogEntry.objects.count()
+    writers = {path.name for path in (tmp_path / "metrics").glob("counter_*.db")}
+    print(f"\nprocesses that counted: {sorted(writers)}")

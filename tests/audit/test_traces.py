@@ -18,6 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
 from audit.models import LogEntry
 from tests.audit.load_run import start_upstream
@@ -239,3 +240,24 @@ def test_a_graceful_stop_exports_the_spans_still_batched(observed, receiver, wri
     spans = receiver.wait_for(7, timeout=5)
     assert len(spans) == 7
     assert len({span.trace_id for _, span in spans}) == 4
+
+
+def test_a_ratio_sampler_keeps_whole_calls(observed, receiver):
+    observed.env.update(OTEL_TRACES_SAMPLER="traceidratio", OTEL_TRACES_SAMPLER_ARG="0.5")
+    worker = observed.worker().start()
+    try:
+        make_calls(worker.url, observed.token, ok=10)
+    finally:
+        worker.stop()
+    bound = TraceIdRatioBased.get_bound_for_rate(0.5)
+    correlations = set(LogEntry.objects.values_list("correlation_id", flat=True))
+    sampled = {c.hex for c in correlations if c.int & TraceIdRatioBased.TRACE_ID_LIMIT < bound}
+    traces = defaultdict(list)
+    for _, span in receiver.spans():
+        traces[span.trace_id.hex()].append(span)
+    # The calls the ratio picks by their trace id, each with every span; none of the others.
+    assert traces.keys() == sampled
+    for trace_id, members in traces.items():
+        hops = set(LogEntry.objects.filter(correlation_id=trace_id).values_list("hop", flat=True))
+        expected = len(hops & {"client.response", "upstream.response", "policy.action"})
+        assert len(members) == expected
