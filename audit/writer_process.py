@@ -123,6 +123,8 @@ class ProcessRecorder(Recorder):
         self._deliver(frame)
 
     def _report_pending(self) -> None:
+        if not metrics.ENABLED:
+            return
         pending = self._queue.qsize() + self._in_flight_entries
         if pending != self._pending_reported:
             self._pending_reported = pending

@@ -89,6 +89,10 @@ def test_calls_errors_blocked_and_latency_are_counted_exactly(observed, writer):
     observed.env["AUDIT_WRITER"] = writer
     worker = observed.worker().start()
     try:
+        # A caller the gateway refuses: no call, one refusal (logged, so counted, before the
+        # calls that follow it).
+        refused = httpx.post(worker.url, json={}, headers={"Authorization": "Bearer gth_wrong"})
+        assert refused.status_code == 401
         make_calls(worker.url, observed.token, ok=3)
         # A method MCP does not have: a name a client makes up never becomes a label.
         unknown = request(worker.url, observed.token, "vendor/x-1234", {"_meta": META})
@@ -104,6 +108,7 @@ def test_calls_errors_blocked_and_latency_are_counted_exactly(observed, writer):
         == 1
     )
     assert value(found, "gatehouse_blocked_total", **PLACE, reason="request_rule") == 1
+    assert value(found, "gatehouse_blocked_total", **PLACE, reason="auth") == 1
     # Every call has its latency in the histogram; all were quicker than a minute.
     latency = {**PLACE, "method": "tools/call"}
     assert value(found, "gatehouse_call_duration_seconds_count", **latency) == 5
