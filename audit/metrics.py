@@ -151,12 +151,12 @@ def _get() -> _Metrics | None:
                     logger.error("metrics are off: prometheus_client is not in multi-process mode")
                     ENABLED = False
                     return None
-                join_run(Path(settings.METRICS_DIR))
+                _join_run(Path(settings.METRICS_DIR))
                 _metrics = _Metrics()
     return _metrics
 
 
-def join_run(directory: Path) -> None:
+def _join_run(directory: Path) -> None:
     """Hold the run's shared lock for the life of this process, emptying the directory first
     if no process of an earlier run still holds it."""
     global _live_lock_fd
