@@ -50,7 +50,7 @@ import weakref
 from django.conf import settings
 from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 
-from audit import alerts, chain, entries
+from audit import alerts, chain, entries, metrics, tracing
 from audit.log_policy import apply_payload_policy, payload_rules
 
 logger = logging.getLogger(__name__)
@@ -118,7 +118,11 @@ class Recorder(Counters):
         entry.setdefault("at", time.time())
         if self._thread is None:
             self._start()
-        self._queue.put(entry)
+        try:
+            self._queue.put_nowait(entry)
+        except queue.Full:
+            metrics.backpressure_wait()
+            self._queue.put(entry)
 
     async def record_async(self, entry: dict) -> None:
         """Queue one entry; while the queue is full, waits without blocking the event loop."""
@@ -132,6 +136,8 @@ class Recorder(Counters):
                 self._queue.put_nowait(entry)
                 return
             except queue.Full:
+                if pause == 0.001:
+                    metrics.backpressure_wait()
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 0.05)
 
@@ -166,6 +172,9 @@ class Recorder(Counters):
             if left:
                 logger.error("audit writer stopped with %d entries not written", left)
             self._thread = None
+            # A writer thread's spans wait in the exporter's batch (a writer process sends its
+            # own before it exits).
+            tracing.flush()
             return flushed and not left
 
     def _start(self) -> None:
@@ -200,6 +209,7 @@ class Recorder(Counters):
             stop = self._take(item, batch, markers)
         if batch:
             self._write(batch)
+            metrics.pending(self._queue.qsize())
         for marker in markers:
             marker.set()
         return not stop
@@ -228,9 +238,7 @@ def write_batch(batch: list[dict], counters: Counters) -> None:
         if connection.connection is not None and connection.errors_occurred:
             connection.close_if_unusable_or_obsolete()
         try:
-            counters.written += write_entries(batch)
-            counters.batches += 1
-            return
+            written = write_entries(batch)
         except (IntegrityError, DataError) as exc:
             refused = exc
         except DatabaseError:
@@ -242,6 +250,13 @@ def write_batch(batch: list[dict], counters: Counters) -> None:
             continue
         except Exception as exc:
             refused = exc
+        else:
+            counters.written += written
+            counters.batches += 1
+            # Operators' metrics and traces come from what was committed, off the request path.
+            metrics.observe_written(batch)
+            tracing.export_written(batch)
+            return
         break
     if len(batch) > 1:
         # One by one, so one refused entry cannot take its batch down with it.
@@ -249,6 +264,7 @@ def write_batch(batch: list[dict], counters: Counters) -> None:
             write_batch([entry], counters)
         return
     counters.skipped += 1
+    metrics.entry_skipped()
     logger.error(
         "audit writer: could not store a %s entry of workspace %s; skipped",
         batch[0].get("hop"),

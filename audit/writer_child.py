@@ -26,6 +26,7 @@ def main(entries_fd: int, acks_fd: int) -> None:
     gc.set_threshold(100_000, 50, 50)
     from django.db import connection, connections
 
+    from audit import tracing
     from audit.recorder import Counters, write_batch
 
     for alias, settings_dict in databases.items():
@@ -61,6 +62,8 @@ def main(entries_fd: int, acks_fd: int) -> None:
                 pickle.dumps(("ack", upto, counters.written, counters.batches, counters.skipped))
             )
             batch, upto, deadline = [], 0, None
+    # Spans of the last batches are still with the exporter's thread: send them before exiting.
+    tracing.shutdown()
     connection.close()
 
 

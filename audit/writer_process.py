@@ -36,6 +36,7 @@ from multiprocessing.connection import Connection
 from django.conf import settings
 from django.db import connections
 
+from audit import metrics
 from audit.entries import clean_json
 from audit.recorder import Recorder
 
@@ -63,6 +64,7 @@ class ProcessRecorder(Recorder):
         self._in_flight: dict[int, tuple[bytes, int]] = {}
         self._in_flight_entries = 0
         self._waiting: list[tuple[int, threading.Event]] = []
+        self._pending_reported = 0
 
     # -- the forwarder thread ---------------------------------------------------------------
 
@@ -80,6 +82,7 @@ class ProcessRecorder(Recorder):
                     item = self._queue.get(timeout=_POLL_SECONDS)
                 except queue.Empty:
                     self._read_acks(0)
+                    self._report_pending()
                     continue
                 batch: list[dict] = []
                 markers: list[threading.Event] = []
@@ -99,6 +102,7 @@ class ProcessRecorder(Recorder):
                 if markers:
                     self._mark(markers)
                 self._read_acks(0)
+                self._report_pending()
             self._finish()
         except Exception:
             logger.exception("audit writer: the forwarder stopped")
@@ -117,6 +121,14 @@ class ProcessRecorder(Recorder):
         self._in_flight[self._sent] = (frame, len(batch))
         self._in_flight_entries += len(batch)
         self._deliver(frame)
+
+    def _report_pending(self) -> None:
+        if not metrics.ENABLED:
+            return
+        pending = self._queue.qsize() + self._in_flight_entries
+        if pending != self._pending_reported:
+            self._pending_reported = pending
+            metrics.pending(pending)
 
     def _mark(self, markers: list[threading.Event]) -> None:
         if not self._in_flight:
@@ -191,6 +203,7 @@ class ProcessRecorder(Recorder):
         """The child died: start another and send it every unacknowledged chunk again."""
         code = self._child.poll() if self._child is not None else None
         logger.error("audit writer process exited (%s); restarting it", code)
+        metrics.writer_restarted()
         if self._child is not None:
             self._child.kill()
             self._child.wait()

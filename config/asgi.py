@@ -1,5 +1,6 @@
 """ASGI entry point: the MCP data plane under /mcp/, Django (through Channels) for the rest."""
 
+import asyncio
 import gc
 import os
 
@@ -12,6 +13,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from audit import tracing  # noqa: E402
 from audit.recorder import aflush  # noqa: E402
 from gateways import cache_reads  # noqa: E402
 from gateways.endpoint import endpoint  # noqa: E402
@@ -34,8 +36,10 @@ async def lifespan(scope, receive, send):
             gc.freeze()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            # Every queued audit entry is written before the worker exits.
+            # Every queued audit entry is written before the worker exits, and the spans a
+            # writer thread made of them are sent (uvicorn exits without running atexit hooks).
             await aflush(timeout=settings.AUDIT_SHUTDOWN_TIMEOUT_SECONDS)
+            await asyncio.to_thread(tracing.flush)
             await close_http_session()
             await cache_reads.close()
             await send({"type": "lifespan.shutdown.complete"})

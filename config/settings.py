@@ -288,6 +288,22 @@ SIEM_TIMEOUT_SECONDS = float(os.environ.get("SIEM_TIMEOUT_SECONDS", "10"))
 SIEM_RETRY_BASE_SECONDS = float(os.environ.get("SIEM_RETRY_BASE_SECONDS", "5"))
 SIEM_RETRY_MAX_SECONDS = float(os.environ.get("SIEM_RETRY_MAX_SECONDS", "300"))
 
+# Operator metrics and traces, derived from the audit entries by the writer (audit/metrics.py,
+# audit/tracing.py). Metrics are served at /metrics to a bearer of METRICS_TOKEN, and off without
+# it. prometheus_client chooses its multi-process mode from PROMETHEUS_MULTIPROC_DIR when it is
+# first imported; setting it here, before any app loads, covers every worker and writer process.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_DIR = Path(os.environ.get("METRICS_DIR", VAR_DIR / "metrics"))
+if METRICS_TOKEN:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+# Traces are exported over OTLP/HTTP to this URL (e.g. http://collector:4318/v1/traces); off
+# when empty. The SDK reads the other OTEL_EXPORTER_OTLP_TRACES_* and OTEL_BSP_* variables.
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+OTEL_SERVICE_NAME = os.environ.get("OTEL_SERVICE_NAME", "gatehouse")
+# Which calls are traced: always_on (default) or traceidratio with the ratio in the argument.
+OTEL_TRACES_SAMPLER = os.environ.get("OTEL_TRACES_SAMPLER", "parentbased_always_on")
+OTEL_TRACES_SAMPLER_ARG = float(os.environ.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -4,10 +4,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from audit import metrics_view
 from teams import sso_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view.scrape, name="metrics"),
     path("accounts/sso/", sso_views.sign_in, name="sso-sign-in"),
     path("accounts/", include("allauth.urls")),
     # The OAuth authorization server: /oauth/... and the /.well-known/ discovery documents.
