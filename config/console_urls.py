@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from audit import alert_webhook_console as alert_webhook
 from audit.console_views import (
     CallPage,
     ChangesPage,
@@ -93,6 +94,17 @@ workspace_pages = [
         "alerts/<int:pk>/acknowledge/",
         alerts.AlertAcknowledgePage.as_view(),
         name="alert-acknowledge",
+    ),
+    path("alerts/webhook/", alert_webhook.AlertWebhookPage.as_view(), name="alert-webhook"),
+    path(
+        "alerts/webhook/test/",
+        alert_webhook.AlertWebhookTestPage.as_view(),
+        name="alert-webhook-test",
+    ),
+    path(
+        "alerts/webhook/delete/",
+        alert_webhook.AlertWebhookDeletePage.as_view(),
+        name="alert-webhook-delete",
     ),
     path("clients/", clients.ClientsPage.as_view(), name="clients"),
     path("clients/<int:app_id>/off/", clients.ClientOffPage.as_view(), name="client-off"),
