@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from audit import alert_webhook_console as alert_webhook
+from audit import sink_console as sinks
 from audit.console_views import (
     CallPage,
     ChangesPage,
@@ -106,6 +107,12 @@ workspace_pages = [
         alert_webhook.AlertWebhookDeletePage.as_view(),
         name="alert-webhook-delete",
     ),
+    path("sinks/", sinks.SinksPage.as_view(), name="sinks"),
+    path("sinks/new/", sinks.SinkNewPage.as_view(), name="sink-new"),
+    path("sinks/<int:pk>/", sinks.SinkPage.as_view(), name="sink"),
+    path("sinks/<int:pk>/toggle/", sinks.SinkTogglePage.as_view(), name="sink-toggle"),
+    path("sinks/<int:pk>/test/", sinks.SinkTestPage.as_view(), name="sink-test"),
+    path("sinks/<int:pk>/delete/", sinks.SinkDeletePage.as_view(), name="sink-delete"),
     path("clients/", clients.ClientsPage.as_view(), name="clients"),
     path("clients/<int:app_id>/off/", clients.ClientOffPage.as_view(), name="client-off"),
     path("clients/<int:app_id>/on/", clients.ClientOnPage.as_view(), name="client-on"),
