@@ -63,7 +63,6 @@ class NetworksField(forms.CharField):
 class AlertWebhookForm(forms.Form):
     endpoint = forms.CharField(
         max_length=500,
-        label="URL",
         help_text="An https:// URL; each new alert is posted there as signed JSON.",
     )
     allow_private = NetworksField()

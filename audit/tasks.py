@@ -23,7 +23,8 @@ def deliver_sinks() -> int:
     return sum(result.delivered for result in deliver_due())
 
 
-@shared_task(name=alert_delivery.TASK, bind=True)
+# No retry limit of Celery's own: the delivery row counts attempts (ALERT_WEBHOOK_MAX_ATTEMPTS).
+@shared_task(name=alert_delivery.TASK, bind=True, max_retries=None)
 def deliver_alert(self, delivery_id: int) -> str:
     """Post one alert to the workspace's webhook; after a failure, retry once it is due again.
 
@@ -34,7 +35,7 @@ def deliver_alert(self, delivery_id: int) -> str:
     if result is None:
         return "not due"
     if result.retry_in is not None and not self.request.is_eager:
-        raise self.retry(countdown=result.retry_in, max_retries=None)
+        raise self.retry(countdown=result.retry_in)
     return result.state
 
 

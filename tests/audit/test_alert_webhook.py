@@ -275,3 +275,33 @@ def test_deliver_logs_posts_due_alerts_where_no_beat_runs(
 
 def test_the_sweep_is_on_the_beat_schedule():
     assert celery_app.conf.beat_schedule["audit.deliver_alerts"]["task"] == "audit.deliver_alerts"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_celery_worker_posts_the_alert_and_retries_after_a_failure(
+    api, acme, alice, acme_gateway, receiver, settings
+):
+    """The production path: a broker, a worker, and the task retrying itself with a countdown."""
+    from celery.contrib.testing.worker import start_worker
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.ALERT_WEBHOOK_RETRY_BASE_SECONDS = 1.0
+    key = _set_up(api, alice, receiver)["signing_key"]
+    receiver.status = 503
+    with start_worker(celery_app, perform_ping_check=False, shutdown_timeout=10):
+        write_entries([policy_action(acme, acme_gateway)])  # commits: the task is sent
+        _wait_for(lambda: receiver.attempts == 1)
+        receiver.status = 200
+        _wait_for(lambda: AlertDelivery.objects.filter(state="delivered").exists())
+    delivery = AlertDelivery.objects.get()
+    assert (delivery.attempts, receiver.attempts) == (2, 2)
+    [(_, headers, body)] = receiver.accepted
+    assert _signed(key, headers, body)
+    assert json.loads(body)["delivery"] == delivery.pk
+
+
+def _wait_for(condition, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)

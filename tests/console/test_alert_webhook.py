@@ -2,6 +2,8 @@
 who may see or change it."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from audit.alert_webhook import set_alert_webhook
 from audit.models import AlertDelivery, AlertWebhook, ConfigChange
@@ -112,3 +114,24 @@ def test_it_hides_other_workspaces(as_, acme, alice, mallory):
     set_alert_webhook(workspace=acme, actor=alice, endpoint="https://alerts.example.com/in")
     assert as_(mallory).get(PAGE).status_code == 404
     assert as_(mallory).post(f"{PAGE}delete/").status_code == 404
+
+
+def _count(client, path) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(path).status_code == 200
+    return len(queries)
+
+
+def test_the_page_costs_a_fixed_number_of_queries(
+    as_, acme, alice, acme_gateway, django_assert_max_num_queries, settings
+):
+    settings.ALERT_EMAILS = False
+    set_alert_webhook(workspace=acme, actor=alice, endpoint="https://alerts.example.com/in")
+    client = as_(alice)
+    write_entries([policy_action(acme, acme_gateway, rule="r0")])
+    few = _count(client, PAGE)
+    write_entries([policy_action(acme, acme_gateway, rule=f"r{i}") for i in range(1, 30)])
+    assert AlertDelivery.objects.count() == 30
+    assert _count(client, PAGE) == few
+    with django_assert_max_num_queries(12):
+        client.get(PAGE)

@@ -57,7 +57,7 @@ def test_an_admin_streams_the_log_and_alerts_to_receivers(acme, alice, receiver,
 
     page.goto("/w/acme/alerts/")
     page.get_by_role("link", name="Webhook").click()
-    page.get_by_label("URL").fill(receiver.url + "/alerts")
+    page.get_by_label("Endpoint").fill(receiver.url + "/alerts")
     page.get_by_label("Allowed private networks").fill("127.0.0.1/32")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_test_id("new-key")).to_be_visible()
