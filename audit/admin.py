@@ -1,6 +1,15 @@
 from django.contrib import admin
 
-from audit.models import Alert, ChainHead, ConfigChange, LogEntry, LogPolicy, LogSink
+from audit.models import (
+    Alert,
+    AlertDelivery,
+    AlertWebhook,
+    ChainHead,
+    ConfigChange,
+    LogEntry,
+    LogPolicy,
+    LogSink,
+)
 
 
 @admin.register(ConfigChange)
@@ -63,4 +72,29 @@ class LogSinkAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AlertWebhook)
+class AlertWebhookAdmin(admin.ModelAdmin):
+    """Shown for operators; changes go through the API or console so they are recorded."""
+
+    list_display = ["workspace", "endpoint", "enabled", "last_status", "last_attempt_at"]
+    exclude = ["secret"]
+    readonly_fields = [f.name for f in AlertWebhook._meta.fields if f.name != "secret"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AlertDelivery)
+class AlertDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "workspace", "alert", "state", "attempts", "last_error"]
+    list_filter = ["workspace", "state"]
+    readonly_fields = [f.name for f in AlertDelivery._meta.fields]
+
+    def has_add_permission(self, request):
         return False

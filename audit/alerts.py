@@ -4,7 +4,8 @@ Rule and authentication alerts are derived from the log entries as the writer st
 the writer thread, in the batch's transaction, so an alert never exists without its entries);
 server alerts come from the health checks. Repeats of an open alert within
 `ALERT_FOLD_SECONDS` fold into it. A new alert is mailed, after commit, to the members who hold
-`alerts.view_all` when `ALERT_EMAILS` is on.
+`alerts.view_all` when `ALERT_EMAILS` is on, and owed to the workspace's alert webhook, which a
+task posts it to (`audit.alert_delivery`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from audit import alert_delivery
 from audit.models import Alert, Hop
 from teams.capabilities import ALERTS_VIEW_ALL
 from teams.models import Membership
@@ -70,6 +72,7 @@ def raise_alert(
         first_at=at,
         last_at=at,
     )
+    alert_delivery.queue(alert)
     transaction.on_commit(lambda: notify(alert))
     return alert
 

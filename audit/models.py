@@ -1,5 +1,6 @@
 """Audit records: `ConfigChange`, the admin audit log of configuration changes, and the
-per-hop log of gateway traffic (`LogEntry`, its hash chain head and its per-workspace policy)."""
+per-hop log of gateway traffic (`LogEntry`, its hash chain head and its per-workspace policy),
+alerts and where they go (`Alert`, `AlertWebhook`, `AlertDelivery`), and SIEM sinks."""
 
 from django.conf import settings
 from django.db import models
@@ -270,3 +271,76 @@ class LogSink(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.kind})"
+
+
+class AlertWebhook(models.Model):
+    """Where a workspace's new alerts are posted (signed like the SIEM webhook), and how the
+    latest delivery went.
+
+    The signing key is encrypted with the credentials keys (`identities.crypto`); the console
+    and the API show only its hint.
+    """
+
+    class Status(models.TextChoices):
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    workspace = models.OneToOneField(
+        Workspace, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    enabled = models.BooleanField(default=True)
+    endpoint = models.CharField(max_length=500, help_text="An https:// URL.")
+    allow_private = models.JSONField(
+        default=list, blank=True, help_text="Networks a private or loopback endpoint may be in."
+    )
+    secret = models.TextField(blank=True, help_text="Encrypted: the signing key.")
+    secret_hint = models.CharField(max_length=120, blank=True)
+    last_status = models.CharField(max_length=10, choices=Status.choices, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = WorkspaceManager()
+
+    def __str__(self):
+        return f"alert webhook {self.endpoint}"
+
+
+class AlertDelivery(models.Model):
+    """A new alert owed to the workspace's alert webhook: written in the alert's transaction,
+    so it is never lost, and posted later by a task, so a slow receiver never holds anyone up.
+
+    A failed attempt sets `next_attempt_at` further off each time (`audit.alert_delivery`);
+    after `ALERT_WEBHOOK_MAX_ATTEMPTS` the delivery gives up. `lease_*` mark the one worker
+    posting it right now.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        GAVE_UP = "gave_up", "Gave up"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_error = models.CharField(max_length=500, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = WorkspaceManager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "alert deliveries"
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="alertdelivery_due"),
+        ]
+
+    def __str__(self):
+        return f"alert {self.alert_id} to the webhook: {self.state}"

@@ -1,6 +1,10 @@
-"""Reads of the audit app: the admin audit log of a workspace, newest first."""
+"""Reads of the audit app: the admin audit log of a workspace, newest first, and its alert
+webhook with the deliveries it owes."""
 
-from audit.models import ConfigChange
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from audit.models import AlertDelivery, AlertWebhook, ConfigChange
 
 
 def changes_of(workspace):
@@ -8,4 +12,30 @@ def changes_of(workspace):
         ConfigChange.objects.for_workspace(workspace)
         .select_related("actor")
         .order_by("-created_at", "-id")
+    )
+
+
+def alert_webhook_of(workspace) -> AlertWebhook | None:
+    """The workspace's alert webhook with `pending`, the deliveries still to post, or None."""
+    pending = (
+        AlertDelivery.objects.filter(
+            workspace_id=OuterRef("workspace_id"), state=AlertDelivery.State.PENDING
+        )
+        .values("workspace_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return (
+        AlertWebhook.objects.for_workspace(workspace)
+        .select_related("workspace")
+        .annotate(pending=Coalesce(Subquery(pending), Value(0), output_field=IntegerField()))
+        .first()
+    )
+
+
+def recent_alert_deliveries(workspace, *, limit: int = 10) -> list[AlertDelivery]:
+    return list(
+        AlertDelivery.objects.for_workspace(workspace)
+        .select_related("alert")
+        .order_by("-created_at", "-id")[:limit]
     )

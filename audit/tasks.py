@@ -1,7 +1,9 @@
-"""Background work of the audit app: log retention and SIEM delivery."""
+"""Background work of the audit app: log retention, SIEM delivery and the alert webhook."""
 
 from celery import shared_task
 
+from audit import alert_delivery
+from audit.models import AlertDelivery
 from audit.retention import purge_expired
 from audit.sinks.delivery import deliver_due
 
@@ -19,3 +21,27 @@ def deliver_sinks() -> int:
     Sinks are leased one worker at a time, so overlapping runs never deliver the same sink twice.
     """
     return sum(result.delivered for result in deliver_due())
+
+
+# No retry limit of Celery's own: the delivery row counts attempts (ALERT_WEBHOOK_MAX_ATTEMPTS).
+@shared_task(name=alert_delivery.TASK, bind=True, max_retries=None)
+def deliver_alert(self, delivery_id: int) -> str:
+    """Post one alert to the workspace's webhook; after a failure, retry once it is due again.
+
+    The delivery row carries the attempts and the backoff, so a retry that Celery loses is picked
+    up by `audit.deliver_alerts` instead.
+    """
+    result = alert_delivery.attempt(delivery_id)
+    if result is None:
+        return "not due"
+    if result.retry_in is not None and not self.request.is_eager:
+        raise self.retry(countdown=result.retry_in)
+    return result.state
+
+
+@shared_task(name="audit.deliver_alerts")
+def deliver_alerts() -> int:
+    """Post every alert delivery that is due (new or waiting out a failure); returns how many
+    were accepted."""
+    done = alert_delivery.deliver_due()
+    return sum(1 for result in done if result.state == AlertDelivery.State.DELIVERED)

@@ -2,6 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
+from audit.alert_webhook_api import alert_webhook_routes
 from audit.api import ChangeViewSet
 from audit.log_api import LogEntryViewSet
 from audit.sink_api import SinkViewSet
@@ -49,4 +50,4 @@ router.register(rf"{WORKSPACE}/alerts", AlertViewSet, basename="alert")
 router.register(rf"{WORKSPACE}/sinks", SinkViewSet, basename="sink")
 router.register(rf"{WORKSPACE}/clients", ClientAppViewSet, basename="client-app")
 
-urlpatterns = [*router.urls, sso_route]
+urlpatterns = [*router.urls, sso_route, *alert_webhook_routes]

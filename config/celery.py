@@ -25,4 +25,10 @@ app.conf.beat_schedule = {
         "task": "audit.deliver_sinks",
         "schedule": settings.SIEM_DELIVERY_SECONDS,
     },
+    # Deliveries are posted by their own task as soon as an alert opens; this pass catches a
+    # retry the broker lost.
+    "audit.deliver_alerts": {
+        "task": "audit.deliver_alerts",
+        "schedule": 30.0,
+    },
 }

@@ -2,6 +2,8 @@
 
 from django.urls import include, path
 
+from audit import alert_webhook_console as alert_webhook
+from audit import sink_console as sinks
 from audit.console_views import (
     CallPage,
     ChangesPage,
@@ -94,6 +96,23 @@ workspace_pages = [
         alerts.AlertAcknowledgePage.as_view(),
         name="alert-acknowledge",
     ),
+    path("alerts/webhook/", alert_webhook.AlertWebhookPage.as_view(), name="alert-webhook"),
+    path(
+        "alerts/webhook/test/",
+        alert_webhook.AlertWebhookTestPage.as_view(),
+        name="alert-webhook-test",
+    ),
+    path(
+        "alerts/webhook/delete/",
+        alert_webhook.AlertWebhookDeletePage.as_view(),
+        name="alert-webhook-delete",
+    ),
+    path("sinks/", sinks.SinksPage.as_view(), name="sinks"),
+    path("sinks/new/", sinks.SinkNewPage.as_view(), name="sink-new"),
+    path("sinks/<int:pk>/", sinks.SinkPage.as_view(), name="sink"),
+    path("sinks/<int:pk>/toggle/", sinks.SinkTogglePage.as_view(), name="sink-toggle"),
+    path("sinks/<int:pk>/test/", sinks.SinkTestPage.as_view(), name="sink-test"),
+    path("sinks/<int:pk>/delete/", sinks.SinkDeletePage.as_view(), name="sink-delete"),
     path("clients/", clients.ClientsPage.as_view(), name="clients"),
     path("clients/<int:app_id>/off/", clients.ClientOffPage.as_view(), name="client-off"),
     path("clients/<int:app_id>/on/", clients.ClientOnPage.as_view(), name="client-on"),

@@ -281,6 +281,11 @@ AUDIT_PURGE_BATCH_SIZE = int(os.environ.get("AUDIT_PURGE_BATCH_SIZE", "5000"))
 # Alerts (see audit/alerts.py): repeats within the window fold into one open alert.
 ALERT_FOLD_SECONDS = int(os.environ.get("ALERT_FOLD_SECONDS", "600"))
 ALERT_EMAILS = env_bool("ALERT_EMAILS", True)
+# The alert webhook (see audit/alert_delivery.py): time allowed per post, backoff, giving up.
+ALERT_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("ALERT_WEBHOOK_TIMEOUT_SECONDS", "10"))
+ALERT_WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("ALERT_WEBHOOK_RETRY_BASE_SECONDS", "10"))
+ALERT_WEBHOOK_RETRY_MAX_SECONDS = float(os.environ.get("ALERT_WEBHOOK_RETRY_MAX_SECONDS", "600"))
+ALERT_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("ALERT_WEBHOOK_MAX_ATTEMPTS", "10"))
 # SIEM streaming (see audit/sinks/delivery.py): how often beat delivers, per-run bound, backoff.
 SIEM_DELIVERY_SECONDS = float(os.environ.get("SIEM_DELIVERY_SECONDS", "5"))
 SIEM_MAX_BATCHES_PER_RUN = int(os.environ.get("SIEM_MAX_BATCHES_PER_RUN", "20"))

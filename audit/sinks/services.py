@@ -49,16 +49,25 @@ def _clean_headers(headers) -> dict:
     return {str(k): v for k, v in headers.items()}
 
 
+def new_signing_key() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def signing_key_secret(signing_key: str) -> tuple[dict, str]:
+    """A webhook signing key as the secret to store and its hint (the alert webhook's too)."""
+    if len(signing_key) < 16:
+        raise ValidationFailed(
+            "The signing key must be 16 characters or more.", field="signing_key"
+        )
+    return {"signing_key": signing_key}, f"…{signing_key[-4:]}"
+
+
 def _secret(kind: str, *, signing_key, headers) -> tuple[dict, str] | None:
     """The secret to store and its hint, or None when none was given."""
     if signing_key is not None:
         if kind != LogSink.Kind.WEBHOOK:
             raise ValidationFailed("Only a webhook has a signing key.", field="signing_key")
-        if len(signing_key) < 16:
-            raise ValidationFailed(
-                "The signing key must be 16 characters or more.", field="signing_key"
-            )
-        return {"signing_key": signing_key}, f"…{signing_key[-4:]}"
+        return signing_key_secret(signing_key)
     if headers is not None:
         if kind != LogSink.Kind.OTLP_HTTP:
             raise ValidationFailed("Only an OTLP sink sends headers.", field="headers")
@@ -122,7 +131,7 @@ def create_sink(
     _validate(sink)
     generated = None
     if kind == LogSink.Kind.WEBHOOK and signing_key is None:
-        generated = signing_key = "whsec_" + secrets.token_urlsafe(32)
+        generated = signing_key = new_signing_key()
     secret = _secret(kind, signing_key=signing_key, headers=headers)
     if secret:
         sink.secret, sink.secret_hint = crypto.encrypt(secret[0]), secret[1]

@@ -22,6 +22,26 @@ def signature(key: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
+def signed_post(url: str, payload: dict, *, key: str, networks: list, timeout: float) -> None:
+    """POST `payload` as JSON, signed under `key`; raises SinkFailure unless answered 2xx.
+
+    The alert webhook posts through here too, so both are signed and checked the same way.
+    """
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    timestamp = str(int(time.time()))
+    http.post(
+        url,
+        body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Gatehouse-Timestamp": timestamp,
+            "X-Gatehouse-Signature": signature(key, timestamp, body),
+        },
+        networks=networks,
+        timeout=timeout,
+    )
+
+
 class WebhookTransport(Transport):
     kind = "webhook"
 
@@ -33,24 +53,10 @@ class WebhookTransport(Transport):
         key = self.secret.get("signing_key")
         if not key:
             raise SinkFailure("the webhook has no signing key")
-        body = json.dumps(
-            {
-                "workspace": self.sink.workspace.slug,
-                "sink": self.sink.name,
-                "entries": records,
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
-        ).encode()
-        timestamp = str(int(time.time()))
-        http.post(
+        signed_post(
             self.sink.endpoint,
-            body,
-            headers={
-                "Content-Type": "application/json",
-                "X-Gatehouse-Timestamp": timestamp,
-                "X-Gatehouse-Signature": signature(key, timestamp, body),
-            },
+            {"workspace": self.sink.workspace.slug, "sink": self.sink.name, "entries": records},
+            key=key,
             networks=parse_networks(self.sink.allow_private),
             timeout=self.timeout,
         )

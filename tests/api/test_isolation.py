@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 
 from audit import alerts
-from audit.models import Alert, LogEntry, LogSink
+from audit.models import Alert, AlertWebhook, LogEntry, LogSink
 from audit.recorder import write_entries
 from gateways import services as gateway_services
 from gateways.models import Assignment, Gateway
@@ -124,6 +124,10 @@ ACME_URLS = [
     ("patch", f"{W}/sinks/{{sink}}/", {"endpoint": "https://evil.test/"}),
     ("delete", f"{W}/sinks/{{sink}}/", None),
     ("post", f"{W}/sinks/{{sink}}/test/", None),
+    ("get", f"{W}/alert-webhook/", None),
+    ("put", f"{W}/alert-webhook/", {"endpoint": "https://evil.test/"}),
+    ("delete", f"{W}/alert-webhook/", None),
+    ("post", f"{W}/alert-webhook/test/", None),
 ]
 
 
@@ -152,6 +156,9 @@ def acme_objects(acme, alice, bob, acme_gateway, token_for, client_app):
         "sink": LogSink.objects.create(
             workspace=acme, name="siem", kind="webhook", endpoint="https://siem.example.com/h"
         ).pk,
+        "alert_webhook": AlertWebhook.objects.create(
+            workspace=acme, endpoint="https://alerts.example.com/h"
+        ).pk,
     }
 
 
@@ -179,6 +186,7 @@ def _acme_unchanged(acme):
     assert not DisabledClient.objects.exists()
     assert not Rule.objects.filter(name="evil").exists()
     assert UpstreamCredential.objects.filter(disabled_at__isnull=True).count() == 1
+    assert AlertWebhook.objects.filter(endpoint="https://alerts.example.com/h").exists()
 
 
 @pytest.mark.parametrize(("method", "url", "body"), ACME_URLS)

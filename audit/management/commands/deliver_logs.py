@@ -1,19 +1,24 @@
-"""`manage.py deliver_logs [--workspace W] [--once] [--now]`: stream the log to SIEM sinks."""
+"""`manage.py deliver_logs [--workspace W] [--once] [--now]`: stream the log to SIEM sinks, and
+post the alerts that are due to the alert webhooks (what the beat tasks do, for set-ups without
+Celery)."""
 
 import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from audit import alert_delivery
+from audit.models import AlertDelivery
 from audit.sinks.delivery import deliver_due
 from teams.models import Workspace
 
 
 class Command(BaseCommand):
     help = (
-        "Deliver log entries to the workspaces' SIEM sinks, as the Celery beat task does: one "
-        "pass with --once, otherwise every SIEM_DELIVERY_SECONDS until interrupted. Exits with "
-        "status 1 after --once when a sink failed."
+        "Deliver log entries to the workspaces' SIEM sinks and due alerts to their alert "
+        "webhooks, as the Celery beat tasks do: one pass with --once, otherwise every "
+        "SIEM_DELIVERY_SECONDS until interrupted. Exits with status 1 after --once when a sink "
+        "or an alert webhook failed."
     )
 
     def add_arguments(self, parser):
@@ -33,7 +38,9 @@ class Command(BaseCommand):
             failed = self._pass(found, ignore_backoff=now)
             if once:
                 if failed:
-                    raise CommandError(f"{failed} sink(s) failed; they will be retried.")
+                    raise CommandError(
+                        f"{failed} sink(s) or alert deliveries failed; they will be retried."
+                    )
                 return
             now = False  # --now forces the first pass only; later ones respect the backoff
             time.sleep(settings.SIEM_DELIVERY_SECONDS)
@@ -47,4 +54,11 @@ class Command(BaseCommand):
                 self.stderr.write(f"{line}; failed: {result.error}")
             else:
                 self.stdout.write(line)
+        for result in alert_delivery.deliver_due(workspace=workspace):
+            line = f"alert delivery {result.delivery_id}: {result.state}"
+            if result.state == AlertDelivery.State.DELIVERED:
+                self.stdout.write(line)
+            else:
+                failed += 1
+                self.stderr.write(f"{line}; failed: {result.error}")
         return failed
