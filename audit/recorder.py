@@ -2,7 +2,7 @@
 
 The data plane calls `await record_async(entry)` (or `record(entry)` from sync code) once per
 hop; the entry keys are listed in `audit.entries`. The call only stamps the time and puts the
-dict on a bounded in-memory queue: no ORM, no I/O, a few microseconds on the event loop. The
+dict on a bounded in-memory list: no ORM, no I/O, a microsecond or two on the event loop. The
 recorder owns the dict from then on; do not change it after the call.
 
 A dedicated writer thread takes entries off the queue and writes them in batches of up to
@@ -39,10 +39,8 @@ Guarantees:
 
 import asyncio
 import atexit
-import contextlib
 import logging
 import os
-import queue
 import threading
 import time
 import weakref
@@ -91,7 +89,14 @@ class Counters:
 
 
 class Recorder(Counters):
-    """A bounded queue and the thread that drains it; one per process is the norm."""
+    """A bounded list of pending entries and the thread that drains it; one per process is the
+    norm.
+
+    Callers append under a lock (no `queue.Queue`: its condition variables cost a lock hand-off
+    per entry) and the thread takes everything pending at once. The thread is woken only by the
+    first entry after it went idle, then lets a window's worth gather, so a busy server wakes it
+    once per window rather than once per entry.
+    """
 
     def __init__(self, *, batch_size=None, flush_ms=None, queue_size=None):
         self.batch_size = batch_size or settings.AUDIT_BATCH_SIZE
@@ -104,7 +109,10 @@ class Recorder(Counters):
         atexit.register(lambda: (r := this()) and r.shutdown())
 
     def _reset(self) -> None:
-        self._queue: queue.Queue = queue.Queue(maxsize=self.queue_size)
+        self._lock = threading.Lock()
+        self._pending: list = []
+        self._wake = threading.Event()  # something is pending
+        self._urgent = threading.Event()  # do not wait for the window: a batch is full, or a flush
         self._thread: threading.Thread | None = None
         self.written = 0
         self.batches = 0
@@ -112,17 +120,30 @@ class Recorder(Counters):
 
     # -- the calling side -------------------------------------------------------------------
 
+    def _put(self, item, *, bounded: bool = True) -> bool:
+        with self._lock:
+            waiting = len(self._pending)
+            if bounded and waiting >= self.queue_size:
+                return False
+            self._pending.append(item)
+        if waiting == 0:
+            self._wake.set()
+        elif waiting + 1 == self.batch_size:
+            self._urgent.set()
+        return True
+
     def record(self, entry: dict) -> None:
         """Queue one entry; blocks the calling thread while the queue is full."""
         entries.check(entry)
         entry.setdefault("at", time.time())
         if self._thread is None:
             self._start()
-        try:
-            self._queue.put_nowait(entry)
-        except queue.Full:
-            metrics.backpressure_wait()
-            self._queue.put(entry)
+        pause = 0.001
+        while not self._put(entry):
+            if pause == 0.001:
+                metrics.backpressure_wait()
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     async def record_async(self, entry: dict) -> None:
         """Queue one entry; while the queue is full, waits without blocking the event loop."""
@@ -131,28 +152,20 @@ class Recorder(Counters):
         if self._thread is None:
             self._start()
         pause = 0.001
-        while True:
-            try:
-                self._queue.put_nowait(entry)
-                return
-            except queue.Full:
-                if pause == 0.001:
-                    metrics.backpressure_wait()
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 0.05)
+        while not self._put(entry):
+            if pause == 0.001:
+                metrics.backpressure_wait()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything queued before this call is committed; False on timeout."""
         if self._thread is None:
             return True
         done = threading.Event()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            self._queue.put(done, timeout=timeout)
-        except queue.Full:
-            return False
-        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        return done.wait(remaining)
+        self._put(done, bounded=False)
+        self._urgent.set()
+        return done.wait(timeout)
 
     async def aflush(self, timeout: float | None = None) -> bool:
         return await asyncio.to_thread(self.flush, timeout)
@@ -165,10 +178,11 @@ class Recorder(Counters):
             if thread is None:
                 return True
             flushed = self.flush(timeout)
-            with contextlib.suppress(queue.Full):
-                self._queue.put(_STOP, timeout=1)
+            self._put(_STOP, bounded=False)
+            self._urgent.set()
             thread.join(timeout=1)
-            left = self._queue.qsize()
+            with self._lock:
+                left = sum(1 for item in self._pending if isinstance(item, dict))
             if left:
                 logger.error("audit writer stopped with %d entries not written", left)
             self._thread = None
@@ -187,45 +201,51 @@ class Recorder(Counters):
 
     def _run(self) -> None:
         try:
-            while self._drain_once():
-                pass
+            while self._cycle(None, self.flush_seconds):
+                metrics.pending(len(self._pending))
         finally:
             connection.close()
 
-    def _drain_once(self) -> bool:
-        """Collect one batch (up to the size, the window, or a flush marker) and write it."""
+    def _cycle(self, timeout: float | None, window: float) -> bool:
+        """Wait (up to `timeout`) for something pending, let `window` seconds' worth gather,
+        then pass everything pending on in batches. False once told to stop."""
+        if not self._wake.wait(timeout):
+            return True
+        self._wake.clear()
+        if window > 0:
+            self._urgent.wait(window)
+        self._urgent.clear()
+        with self._lock:
+            items, self._pending = self._pending, []
         batch: list[dict] = []
         markers: list[threading.Event] = []
-        stop = self._take(self._queue.get(), batch, markers)
-        deadline = time.monotonic() + self.flush_seconds
-        while len(batch) < self.batch_size and not markers and not stop:
-            remaining = deadline - time.monotonic()
-            try:
-                item = self._queue.get(timeout=remaining) if remaining > 0 else None
-                if item is None:
-                    item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            stop = self._take(item, batch, markers)
+        for item in items:
+            if item is _STOP:
+                self._pass_on(batch, markers)
+                return False
+            if isinstance(item, threading.Event):
+                markers.append(item)
+                continue
+            batch.append(item)
+            if len(batch) >= self.batch_size:
+                self._write(batch)
+                batch = []
+        self._pass_on(batch, markers)
+        return True
+
+    def _pass_on(self, batch: list[dict], markers: list[threading.Event]) -> None:
         if batch:
             self._write(batch)
-            metrics.pending(self._queue.qsize())
-        for marker in markers:
-            marker.set()
-        return not stop
-
-    @staticmethod
-    def _take(item, batch: list, markers: list) -> bool:
-        if item is _STOP:
-            return True
-        if isinstance(item, threading.Event):
-            markers.append(item)
-        else:
-            batch.append(item)
-        return False
+        if markers:
+            self._mark(markers)
 
     def _write(self, batch: list[dict]) -> None:
         write_batch(batch, self)
+
+    def _mark(self, markers: list[threading.Event]) -> None:
+        """Everything before these flush markers is written: release whoever waits on them."""
+        for marker in markers:
+            marker.set()
 
 
 def write_batch(batch: list[dict], counters: Counters) -> None:

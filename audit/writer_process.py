@@ -6,8 +6,8 @@ the interpreter lock the request loop needs, so a busy gateway spent about half 
 writing its own log. Here the serving process only hands entries over and a child process,
 started on the first entry, writes them:
 
-* The calling side is `Recorder`'s: the bounded queue, back-pressure, `flush()` markers.
-* A forwarder thread takes what is queued, pickles it in chunks (one C call per chunk) and
+* The calling side is `Recorder`'s: the bounded pending list, back-pressure, `flush()` markers.
+* A forwarder thread takes what is pending, pickles it in chunks (one C call per chunk) and
   sends it down a pipe, numbering each chunk. The child batches chunks as the thread writer
   does (`AUDIT_BATCH_SIZE`, `AUDIT_FLUSH_MS`), writes them with the same retry and skip rules,
   and acknowledges the last chunk each commit covered.
@@ -26,7 +26,6 @@ started on the first entry, writes them:
 import logging
 import os
 import pickle
-import queue
 import subprocess
 import sys
 import threading
@@ -76,37 +75,20 @@ class ProcessRecorder(Recorder):
             super()._run()
             return
         try:
-            stop = False
-            while not stop:
-                try:
-                    item = self._queue.get(timeout=_POLL_SECONDS)
-                except queue.Empty:
-                    self._read_acks(0)
-                    self._report_pending()
-                    continue
-                batch: list[dict] = []
-                markers: list[threading.Event] = []
-                stop = self._take(item, batch, markers)
-                if batch:
-                    # Let a chunk gather while asleep: waiting on the queue instead would wake
-                    # this thread, and take the lock from the request loop, once per entry.
-                    time.sleep(_GATHER_SECONDS)
-                while len(batch) < self.batch_size and not stop:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    stop = self._take(item, batch, markers)
-                if batch:
-                    self._forward(batch)
-                if markers:
-                    self._mark(markers)
+            # The window only lets a chunk gather: the child batches by AUDIT_FLUSH_MS itself.
+            while self._cycle(_POLL_SECONDS, _GATHER_SECONDS):
                 self._read_acks(0)
                 self._report_pending()
             self._finish()
         except Exception:
             logger.exception("audit writer: the forwarder stopped")
             raise
+
+    def _write(self, batch: list[dict]) -> None:
+        if self._send is None:  # no child could start: this thread writes
+            super()._write(batch)
+        else:
+            self._forward(batch)
 
     def _forward(self, batch: list[dict]) -> None:
         while self._in_flight_entries >= self.queue_size:
@@ -125,7 +107,7 @@ class ProcessRecorder(Recorder):
     def _report_pending(self) -> None:
         if not metrics.ENABLED:
             return
-        pending = self._queue.qsize() + self._in_flight_entries
+        pending = len(self._pending) + self._in_flight_entries
         if pending != self._pending_reported:
             self._pending_reported = pending
             metrics.pending(pending)
