@@ -66,3 +66,38 @@ def test_it_serves_the_console_and_the_demo_admin_signs_in(
 def test_it_refuses_bad_options(args, message, run):
     with pytest.raises(CommandError, match=message):
         run("serve", *args)
+
+
+def test_a_graceful_stop_writes_the_audit_entries_still_queued(
+    transactional_db, settings, tmp_path, run
+):
+    """The lifespan shutdown flushes the writer: with a one-minute batch window, the entry of a
+    refused call is only in the database because stopping the server wrote it."""
+    from audit.models import LogEntry
+
+    settings.VAR_DIR = tmp_path
+    run("load_demo")
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "GATEHOUSE_VAR_DIR": str(tmp_path),
+        "AUDIT_WRITER": "thread",
+        "AUDIT_FLUSH_MS": "60000",
+    }
+    argv = [sys.executable, "manage.py", "serve", "--port", str(port)]
+    process = start_process(argv, port=port, env=env, cwd=REPO, timeout=60)
+    try:
+        reply = httpx.post(
+            f"http://127.0.0.1:{port}/mcp/demo/dev",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={"Authorization": "Bearer gh_not_a_real_token"},
+            timeout=10,
+        )
+        assert reply.status_code == 401
+        assert not LogEntry.objects.filter(hop="auth.denied").exists()
+    finally:
+        # uvicorn ends with the signal it was stopped by, after its graceful shutdown.
+        process.stop()
+    denied = LogEntry.objects.get(hop="auth.denied")
+    assert denied.detail == {"reason": "invalid token"}

@@ -39,5 +39,6 @@ class Command(BaseCommand):
         if server == "daphne":
             CommandLineInterface().run(["--bind", host, "--port", str(port), APP])
             return
-        # Channels' router has no lifespan protocol; "off" avoids a warning at every start.
-        uvicorn.run(APP, host=host, port=port, workers=workers, lifespan="off", log_level="warning")
+        # The lifespan protocol is what flushes the audit log when a worker stops gracefully
+        # (and freezes start-up objects out of the collector's way): always on.
+        uvicorn.run(APP, host=host, port=port, workers=workers, lifespan="on", log_level="warning")
