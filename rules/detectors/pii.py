@@ -28,10 +28,20 @@ _NUMERIC = {
     "ipv4": r"(?P<ipv4>\d(?<![\w.]\d)\d{0,2}(?:\.\d{1,3}){3}(?![\w]|\.\d))",
 }
 # A run of at least 9 digits (separators allowed) gates phone, card, SSN and IBAN checks; an
-# IPv4 address has a shape of its own. The lookahead counts the digits inside `re`, so a short
-# run (a date, a time, a port) costs no Python at all.
-_RUN = re.compile(r"[0-9](?=(?:[ ().-]*[0-9]){8})[0-9 ().-]*")
-_AT = re.compile("@")
+# IPv4 address has a shape of its own. The lookaheads count the digits inside `re`, so a short
+# run (a date, a time, a port) costs no Python at all; the first, eight characters a run can
+# hold, turns away most digits (a hash's, a UUID's) before the count starts. Separators and
+# digits are disjoint, so the possessive repeats find what plain ones would, without
+# backtracking.
+_RUN = re.compile(r"[0-9](?=[0-9 ().-]{8})(?=(?:[ ().-]*+[0-9]){8})[0-9 ().-]*+")
+# What an SSN or a phone number without a country code ends in (a UUID's groups go on).
+_SEPARATED = re.compile(r"[0-9][-.][0-9]{4}(?![0-9-])")
+# What an IBAN must hold near its run: the country code and the check digits.
+_IBAN_START = re.compile(r"[A-Z]{2}\d\d")
+# What an email address must hold after its "@": a dotted domain ending in a top-level name.
+_DOMAIN = re.compile(
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
+)
 _DOTTED = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 _IBAN = re.compile(
     r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])"
@@ -161,18 +171,68 @@ class PiiDetector(Detector):
         self._ipv4_regex = re.compile(_NUMERIC["ipv4"])
 
     def locate(self, text: str, lowered: str) -> list[int]:
-        # Every expression needs an "@", a run of digits or a dotted or colon-separated group,
-        # none of which spans the newline or the "=" between the parts of `text`.
+        # Every expression needs an "@" before a domain, a run of digits that one of the numeric
+        # kinds could match in or an IBAN could lie beside, or a dotted or colon-separated group;
+        # none of them spans the newline or the "=" between the parts of `text`. Runs are judged
+        # here on the joined text, whose windows reach into the neighbouring parts: that can only
+        # let a part through, never hold one back.
         offsets: list[int] = []
         if self._email:
-            offsets.extend(m.start() for m in _AT.finditer(text))
+            at = text.find("@")
+            while at != -1:
+                if _DOMAIN.match(text, at, at + 257):
+                    offsets.append(at)
+                at = text.find("@", at + 1)
         if self._numeric is not None or self._iban:
-            offsets.extend(m.start() for m in _RUN.finditer(text))
+            offsets.extend(
+                start for start, _end, numeric, iban in self._runs(text) if numeric or iban
+            )
         if self._ipv4:
             offsets.extend(m.start() for m in _DOTTED.finditer(text))
         if self._ipv6:
             offsets.extend(m.start() for m in _IPV6.finditer(text))
         return offsets
+
+    def _runs(self, text: str):
+        """Each run of digits, with whether a numeric kind could match in it and whether an IBAN
+        could lie in its window. Most runs (a log line's id, status and duration, a UUID's digits)
+        can hold neither, which plain string tests tell without another expression."""
+        size = len(text)
+        numeric_kinds, iban = self._numeric is not None, self._iban
+        # `\d` also takes other scripts' digits, beside a run or in it: only a full search weighs
+        # those (`isascii` costs nothing on a str).
+        ascii_only = text.isascii()
+        for run in _RUN.finditer(text):
+            start, end = run.span()
+            numeric = False
+            if numeric_kinds:
+                digits = run.group()
+                before = text[start - 1] if start else ""
+                numeric = (
+                    # A card has 13 digits or more, the first one after no word character, dot
+                    # or dash (inside a run: after a space or a bracket); a country code starts
+                    # with "+"; an SSN or a phone number without one ends in a dash or dot and
+                    # four digits.
+                    (
+                        len(digits) - digits.count(" ") - digits.count("(") - digits.count(")")
+                        >= 13
+                        and (
+                            not before
+                            or not (before.isalnum() or before in "_.-")
+                            or " " in digits
+                            or "(" in digits
+                            or ")" in digits
+                        )
+                    )
+                    or before == "+"
+                    or (
+                        ("-" in digits or "." in digits)
+                        and _SEPARATED.search(text, start, end + 1) is not None
+                    )
+                    or not (ascii_only or text[max(0, start - 2) : end + 3].isascii())
+                )
+            has_iban = iban and _IBAN_START.search(text, max(0, start - 42), min(size, end + 45))
+            yield start, end, numeric, has_iban is not None and has_iban is not False
 
     def find(self, text: str, key: str | None = None) -> list[Match]:
         out: list[Match] = []
@@ -181,7 +241,7 @@ class PiiDetector(Detector):
         if self._email and "@" in text:
             out.extend(self._emails(text))
         if self._numeric is not None or self._iban:
-            out.extend(self._numbers(text, _RUN.finditer(text)))
+            out.extend(self._numbers(text))
         if self._ipv4 and "." in text and _DOTTED.search(text):
             out.extend(
                 Match("ipv4", *m.span())
@@ -206,13 +266,12 @@ class PiiDetector(Detector):
                         yield Match("email", m.start(), m.end())
             at = text.find("@", at + 1)
 
-    def _numbers(self, text: str, runs):
+    def _numbers(self, text: str):
         # Only around each run of digits: a sign or bracket before it, an IBAN's letters.
         seen: set[tuple[int, int]] = set()
         size = len(text)
-        for run in runs:
-            start, end = run.span()
-            if self._numeric is not None:
+        for start, end, numeric, iban in self._runs(text):
+            if numeric:
                 pos, stop = max(0, start - 2), min(size, end + 3)
                 while (m := self._numeric.search(text, pos, stop)) is not None:
                     kind = m.lastgroup
@@ -225,7 +284,7 @@ class PiiDetector(Detector):
                         seen.add(m.span())
                         yield Match(kind, *m.span())
                     pos = m.end()
-            if self._iban:
+            if iban:
                 for m in _IBAN.finditer(text, max(0, start - 42), min(size, end + 45)):
                     if m.span() not in seen and iban_valid(m.group()):
                         seen.add(m.span())
