@@ -184,55 +184,62 @@ class PiiDetector(Detector):
                     offsets.append(at)
                 at = text.find("@", at + 1)
         if self._numeric is not None or self._iban:
-            offsets.extend(
-                start for start, _end, numeric, iban in self._runs(text) if numeric or iban
-            )
+            offsets.extend(start for start, _end, _numeric, _iban in self._runs(text, True))
         if self._ipv4:
             offsets.extend(m.start() for m in _DOTTED.finditer(text))
         if self._ipv6:
             offsets.extend(m.start() for m in _IPV6.finditer(text))
         return offsets
 
-    def _runs(self, text: str):
-        """Each run of digits, with whether a numeric kind could match in it and whether an IBAN
-        could lie in its window. Most runs (a log line's id, status and duration, a UUID's digits)
-        can hold neither, which plain string tests tell without another expression."""
-        size = len(text)
+    def _runs(self, text: str, either: bool = False) -> list[tuple[int, int, bool, bool]]:
+        """The runs of digits a numeric kind could match in or an IBAN could lie beside, each
+        with which of the two it could be (with `either`, only whether it could be one). Most
+        runs (a log line's id, status and duration, a UUID's digits) can be neither, which
+        plain string tests tell without another expression."""
         numeric_kinds, iban = self._numeric is not None, self._iban
         # `\d` also takes other scripts' digits, beside a run or in it: only a full search weighs
         # those (`isascii` costs nothing on a str).
         ascii_only = text.isascii()
+        out = []
         for run in _RUN.finditer(text):
             start, end = run.span()
             numeric = False
             if numeric_kinds:
                 digits = run.group()
-                before = text[start - 1] if start else ""
+                before = text[start - 1] if start else " "
                 numeric = (
-                    # A card has 13 digits or more, the first one after no word character, dot
-                    # or dash (inside a run: after a space or a bracket); a country code starts
-                    # with "+"; an SSN or a phone number without one ends in a dash or dot and
-                    # four digits.
-                    (
-                        len(digits) - digits.count(" ") - digits.count("(") - digits.count(")")
+                    # A country code starts with "+"; an SSN or a phone number without one ends
+                    # in a dash or dot and four digits; a card has 13 digits or more, the first
+                    # one after no word character, dot or dash (inside a run: after a space or
+                    # a bracket).
+                    before == "+"
+                    or (
+                        ("-" in digits or "." in digits)
+                        and _SEPARATED.search(text, start, end + 1) is not None
+                    )
+                    or (
+                        len(digits) >= 13
+                        and len(digits) - digits.count(" ") - digits.count("(") - digits.count(")")
                         >= 13
                         and (
-                            not before
-                            or not (before.isalnum() or before in "_.-")
+                            not (before.isalnum() or before in "_.-")
                             or " " in digits
                             or "(" in digits
                             or ")" in digits
                         )
                     )
-                    or before == "+"
-                    or (
-                        ("-" in digits or "." in digits)
-                        and _SEPARATED.search(text, start, end + 1) is not None
-                    )
                     or not (ascii_only or text[max(0, start - 2) : end + 3].isascii())
                 )
-            has_iban = iban and _IBAN_START.search(text, max(0, start - 42), min(size, end + 45))
-            yield start, end, numeric, has_iban is not None and has_iban is not False
+            # An IBAN's country code and check digits within reach of the run (`re` clips the
+            # window to the text).
+            has_iban = (
+                iban
+                and not (either and numeric)
+                and _IBAN_START.search(text, start - 42 if start > 42 else 0, end + 45) is not None
+            )
+            if numeric or has_iban:
+                out.append((start, end, numeric, has_iban))
+        return out
 
     def find(self, text: str, key: str | None = None) -> list[Match]:
         out: list[Match] = []

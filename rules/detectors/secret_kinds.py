@@ -42,18 +42,31 @@ class SecretKind:
     #: in these windows around each hint).
     before: int = 48
     after: int = 1024
+    #: Where a match can start, as distances before a hint (at most `before`); empty when the
+    #: expression can start anywhere in the window. With them a scan tries the expression at
+    #: those few places instead of at every character of the window.
+    starts: tuple[int, ...] = ()
 
     def compile(self) -> re.Pattern:
         return re.compile(self.pattern)
 
 
-def _k(kind, family, pattern, hints, sample, before=48, after=1024) -> SecretKind:
-    return SecretKind(kind, family, pattern, tuple(hints), tuple(sample), before, after)
+def _k(kind, family, pattern, hints, sample, before=48, after=1024, starts=()) -> SecretKind:
+    return SecretKind(
+        kind, family, pattern, tuple(hints), tuple(sample), before, after, tuple(starts)
+    )
 
 
 def _prefixed(kind, family, prefix, body, sample_body, end=E) -> SecretKind:
     """The common case: a literal prefix followed by a body of a known alphabet and length."""
-    return _k(kind, family, B + re.escape(prefix) + body + end, [prefix], [prefix, *sample_body])
+    return _k(
+        kind,
+        family,
+        B + re.escape(prefix) + body + end,
+        [prefix],
+        [prefix, *sample_body],
+        starts=(0,),
+    )
 
 
 KINDS: tuple[SecretKind, ...] = (
@@ -750,6 +763,8 @@ KINDS: tuple[SecretKind, ...] = (
             "privatekey",
         ],  # fmt: skip
         ["password=", (ALNUM, 16)],
+        # Every name holds a hint, at its start but for "client_secret" and "clientsecret".
+        starts=(0, 6, 7),
     ),
     # -- This platform's own tokens (identities/tokens.py, identities/oauth/) -------------------
     _prefixed("gatehouse_api_token", "gatehouse", "gth_", "[A-Za-z0-9]{46}", [(ALNUM, 46)]),
