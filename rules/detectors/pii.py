@@ -139,6 +139,13 @@ def _ipv4_valid(text: str) -> bool:
 _CHECKS = {"card": card_valid, "phone": _phone_valid}
 
 
+def _all_ats(text: str):
+    at = text.find("@")
+    while at != -1:
+        yield at
+        at = text.find("@", at + 1)
+
+
 class PiiDetector(Detector):
     key = "pii"
     label = "Personal data"
@@ -196,16 +203,18 @@ class PiiDetector(Detector):
         with which of the two it could be (with `either`, only whether it could be one). Most
         runs (a log line's id, status and duration, a UUID's digits) can be neither, which
         plain string tests tell without another expression."""
+        return self._judged(text, (run.span() for run in _RUN.finditer(text)), either)
+
+    def _judged(self, text: str, spans, either: bool = False) -> list[tuple[int, int, bool, bool]]:
         numeric_kinds, iban = self._numeric is not None, self._iban
         # `\d` also takes other scripts' digits, beside a run or in it: only a full search weighs
         # those (`isascii` costs nothing on a str).
         ascii_only = text.isascii()
         out = []
-        for run in _RUN.finditer(text):
-            start, end = run.span()
+        for start, end in spans:
             numeric = False
             if numeric_kinds:
-                digits = run.group()
+                digits = text[start:end]
                 before = text[start - 1] if start else " "
                 numeric = (
                     # A country code starts with "+"; an SSN or a phone number without one ends
@@ -248,7 +257,7 @@ class PiiDetector(Detector):
         if self._email and "@" in text:
             out.extend(self._emails(text))
         if self._numeric is not None or self._iban:
-            out.extend(self._numbers(text))
+            out.extend(self._numbers(text, self._runs(text)))
         if self._ipv4 and "." in text and _DOTTED.search(text):
             out.extend(
                 Match("ipv4", *m.span())
@@ -261,23 +270,38 @@ class PiiDetector(Detector):
             )
         return non_overlapping(out)
 
-    def _emails(self, text: str):
+    def find_near(self, text: str, key: str | None, offsets: list[int]) -> list[Match]:
+        # `locate` pointed at each "@" before a domain and at each run worth a search, judged
+        # on the joined text (a superset of what this string alone passes): the other "@"s
+        # and runs cannot match, so only these are looked at again.
+        if self._ipv4 or self._ipv6 or len(text) < 7:
+            return self.find(text, key)
+        size = len(text)
+        ats = [o for o in offsets if 0 <= o < size and text[o] == "@"]
+        starts = [o for o in offsets if 0 <= o < size and text[o] != "@"]
+        out: list[Match] = []
+        if self._email and ats:
+            out.extend(self._emails(text, ats))
+        if starts and (self._numeric is not None or self._iban):
+            spans = [_RUN.match(text, start).span() for start in starts]
+            out.extend(self._numbers(text, self._judged(text, spans)))
+        return non_overlapping(out)
+
+    def _emails(self, text: str, ats: list[int] | None = None):
         # Only around each "@": the local part is at most 64 characters, the domain 255.
-        at = text.find("@")
         end = -1
-        while at != -1:
+        for at in _all_ats(text) if ats is None else ats:
             if at > end:
                 for m in _EMAIL.finditer(text, max(0, at - 65), min(len(text), at + 257)):
                     if m.start() <= at < m.end() and m.start() >= end:
                         end = m.end()
                         yield Match("email", m.start(), m.end())
-            at = text.find("@", at + 1)
 
-    def _numbers(self, text: str):
+    def _numbers(self, text: str, runs: list[tuple[int, int, bool, bool]]):
         # Only around each run of digits: a sign or bracket before it, an IBAN's letters.
         seen: set[tuple[int, int]] = set()
         size = len(text)
-        for start, end, numeric, iban in self._runs(text):
+        for start, end, numeric, iban in runs:
             if numeric:
                 pos, stop = max(0, start - 2), min(size, end + 3)
                 while (m := self._numeric.search(text, pos, stop)) is not None:
