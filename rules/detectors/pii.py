@@ -46,8 +46,10 @@ _DOTTED = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 _IBAN = re.compile(
     r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])"
 )
+# The local part's repeat is possessive: "@" is not among its characters, so giving some back
+# could never let the "@" match.
 _EMAIL = re.compile(
-    r"[A-Za-z0-9](?<![\w.+-][A-Za-z0-9])[A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+    r"[A-Za-z0-9](?<![\w.+-][A-Za-z0-9])[A-Za-z0-9._%+-]{0,63}+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
     r"[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
 )
 _IPV6 = re.compile(
@@ -293,9 +295,15 @@ class PiiDetector(Detector):
         for at in _all_ats(text) if ats is None else ats:
             if at > end:
                 for m in _EMAIL.finditer(text, max(0, at - 65), min(len(text), at + 257)):
-                    if m.start() <= at < m.end() and m.start() >= end:
-                        end = m.end()
-                        yield Match("email", m.start(), m.end())
+                    # Matches come in order and do not overlap: once one holds this "@" or
+                    # starts after it, no later one can hold it.
+                    if m.start() > at:
+                        break
+                    if at < m.end():
+                        if m.start() >= end:
+                            end = m.end()
+                            yield Match("email", m.start(), m.end())
+                        break
 
     def _numbers(self, text: str, runs: list[tuple[int, int, bool, bool]]):
         # Only around each run of digits: a sign or bracket before it, an IBAN's letters.
