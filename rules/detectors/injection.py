@@ -16,74 +16,73 @@ from rules.detectors.hints import HintIndex
 
 _ANY = r"(?:all |any |the |your |my |these |those )?"
 _VERBS = ("ignore", "disregard", "forget", "override", "bypass")
-# (anchors, expression, leading): the expression runs only when one of its anchors occurs.
-# Both are lower case; the expressions run on the lower-cased string. A leading phrase's
-# matches start at one of its anchors, so it is tried there only, not at every character.
-PHRASES: tuple[tuple[tuple[str, ...], str, bool], ...] = (
+# (anchors, expression, leads): the expression runs only when one of its anchors occurs. Every
+# match starts with one of its leads, if it has any, so it is tried only where one occurs, not
+# at every character. All are lower case; the expressions run on the lower-cased string.
+PHRASES: tuple[tuple[tuple[str, ...], str, tuple[str, ...]], ...] = (
     (
         _VERBS,
         rf"(?:ignore|disregard|forget|override|bypass)\s+{_ANY}(?:previous|prior|above|earlier"
         r"|preceding|original|system|safety)?\s*(?:instructions?|prompts?|rules|directions"
         r"|guidelines|context|messages?)",
-        True,
+        _VERBS,
     ),
-    (("forget",), r"forget (?:everything|all)(?: (?:you were told|above|before))?", True),
+    (("forget",), r"forget (?:everything|all)(?: (?:you were told|above|before))?", ("forget",)),
     (
         ("you are now",),
         r"you are now (?:a |an |in |the )?[\w -]{0,30}(?:mode|assistant|ai|model|dan|jailbroken)",
-        True,
+        ("you are now",),
     ),
     (
         ("instruction",),
         r"(?:new|updated|real|actual|secret|hidden) (?:system )?instructions?\s*:",
-        False,
+        (),
     ),
     (
         ("system prompt", "hidden prompt", "instruction"),
         r"(?:reveal|print|show|output|repeat|leak) (?:your |the )?(?:system prompt|hidden prompt"
         r"|initial instructions|instructions above)",
-        False,
+        (),
     ),
     (
         ("the user",),
         r"(?:(?:do not|don't|never) (?:tell|inform|mention (?:this )?to|reveal (?:this )?to"
         r"|show) the user|(?:without|before) (?:asking|telling|informing|notifying) the user)",
-        False,
+        (),
     ),
     (
         ("unrestricted", "unfiltered", "jailbr", "evil", "developer mode"),
         r"(?:act|behave|respond) as (?:if you (?:are|were) )?(?:an? )?(?:unrestricted|unfiltered"
         r"|jailbroken|evil|developer mode)",
-        False,
+        (),
     ),
     (
         ("developer mode", "god mode", "dan mode", "jailbreak mode"),
         r"(?:enable|enter|activate) (?:developer|god|dan|jailbreak) mode",
-        False,
+        (),
     ),
     (
         ("<|", "[inst]", "[/inst]", "<<sys>>"),
         r"<\|im_start\|>|<\|im_end\|>|<\|system\|>|\[/?inst\]|<<sys>>|<\|endoftext\|>",
-        True,
+        ("<|", "[inst]", "[/inst]", "<<sys>>"),
     ),
     (
         ("important>", "system>", "system-prompt>", "admin-instructions>"),
         r"</?(?:important|system|system-prompt|admin-instructions)>",
-        False,
+        (),
     ),
     (
-        # The verb starts the phrase (any of the nouns it ends in would gate it too).
-        ("send ", "exfiltrate ", "upload ", "post ", "forward "),
+        ("credential", "secret", "api key", "token", "password", "private key", "ssh key", "env"),
         r"(?:send|exfiltrate|upload|post|forward) (?:all |the |any )?(?:\w+ ){0,3}(?:credentials"
         r"|secrets|api keys?|tokens|passwords|private keys?|ssh keys?|env(?:ironment)? variables)"
         r" to",
-        True,
+        ("send ", "exfiltrate ", "upload ", "post ", "forward "),
     ),
     (
         ("administrator", "developer", "openai", "anthropic"),
         r"(?:this is|message from) (?:the |your )?(?:system administrator|developer|openai"
         r"|anthropic)[,:]",
-        False,
+        (),
     ),
 )
 
@@ -103,13 +102,16 @@ class InjectionDetector(Detector):
         phrases = list(PHRASES)
         for phrase in config.get("extra_phrases") or ():
             words = phrase.lower().split()
-            phrases.append(((words[0],), r"\s+".join(re.escape(w) for w in words), True))
+            phrases.append(((words[0],), r"\s+".join(re.escape(w) for w in words), (words[0],)))
         self._index = HintIndex(
             (anchor, i) for i, (anchors, _, _) in enumerate(phrases) for anchor in anchors
         )
+        self._leads = HintIndex(
+            (lead, i) for i, (_, _, leads) in enumerate(phrases) for lead in leads
+        )
+        self._leading = [bool(leads) for _, _, leads in phrases]
         self._regexes = [re.compile(expression) for _, expression, _ in phrases]
         self._folded = [re.compile(expression, re.IGNORECASE) for _, expression, _ in phrases]
-        self._leading = [leading for _, _, leading in phrases]
 
     def locate(self, text, lowered):
         # Hint offsets in `lowered` are those of `text` unless lower-casing changed a length.
@@ -119,15 +121,18 @@ class InjectionDetector(Detector):
         if len(text) < 8:
             return []
         lowered = text.lower()
-        hits = self._index.positions(lowered)
+        hits = self._index.targets(lowered)
         if not hits:
             return []
         # Lower-casing keeps offsets for nearly all text; where it does not, match the original.
         same = len(lowered) == len(text)
+        leads = None
         out = []
         for i in sorted(hits):
             if same and self._leading[i]:
-                found = _at_anchors(self._regexes[i], lowered, hits[i])
+                if leads is None:
+                    leads = self._leads.positions(lowered)
+                found = _at_anchors(self._regexes[i], lowered, leads.get(i, ()))
             else:
                 regex = self._regexes[i] if same else self._folded[i]
                 found = regex.finditer(lowered if same else text)
