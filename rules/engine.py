@@ -223,12 +223,18 @@ class _Strings:
             self._lowered = self.text.lower()
         return self._lowered
 
-    def candidates(self, offsets) -> Iterable[int]:
-        """Indices, in payload order, of the strings whose part of the text holds an offset."""
-        if offsets is None:
-            return range(len(self.values))
-        starts = self.starts
-        return sorted({bisect_right(starts, o) - 1 for o in offsets})
+    def candidates(self, offsets) -> dict[int, list[int]]:
+        """The strings whose part of the text holds an offset, by index in payload order, each
+        with those offsets made relative to the string (negative inside its `key=` prefix)."""
+        starts, keys = self.starts, self.keys
+        found: dict[int, list[int]] = {}
+        for o in sorted(offsets):
+            i = bisect_right(starts, o) - 1
+            key = keys[i]
+            found.setdefault(i, []).append(
+                o - starts[i] - (0 if key is None else len(str(key)) + 1)
+            )
+        return found  # in payload order: the offsets were sorted
 
     def replace(self, updates: dict[int, str]):
         """The payload with these strings rewritten, copied only along their paths."""
@@ -282,10 +288,18 @@ def _scan(rule: CompiledRule, strings: _Strings, rewrite: bool):
     updates: dict[int, str] = {}
     if offsets is not None and not offsets:
         return kinds, paths, updates
-    find, values, keys = detector.find, strings.values, strings.keys
-    for i in strings.candidates(offsets):
+    values, keys = strings.values, strings.keys
+    if offsets is None:
+        find = detector.find
+        found = ((i, find(values[i], keys[i])) for i in range(len(values)))
+    else:
+        find_near = detector.find_near
+        found = (
+            (i, find_near(values[i], keys[i], near))
+            for i, near in strings.candidates(offsets).items()
+        )
+    for i, matches in found:
         text = values[i]
-        matches = find(text, keys[i])
         if not matches:
             continue
         for m in matches:

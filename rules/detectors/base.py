@@ -73,6 +73,12 @@ class Detector:
     def find(self, text: str, key: str | None = None) -> list[Match]:
         raise NotImplementedError
 
+    def find_near(self, text: str, key: str | None, offsets: list[int]) -> list[Match]:
+        """`find`, told the offsets `locate` gave inside this string (sorted, relative to
+        `text`; negative inside a mapping key). A detector whose `locate` already judged each
+        candidate can look at those places only instead of scanning the string again."""
+        return self.find(text, key)
+
     def inspect(self, call: Call) -> list[Match]:
         raise NotImplementedError
 

@@ -24,7 +24,15 @@ class HintIndex:
                 positions[hint] = len(self._targets)
                 self._targets.append([])
             self._targets[positions[hint]].append(target)
-        self._automaton = ahocorasick_rs.AhoCorasick(list(positions)) if positions else None
+        # A DFA costs more memory and build time than the default NFA, built once per compiled
+        # rule, and scans several times faster, on every string of every call.
+        self._automaton = (
+            ahocorasick_rs.AhoCorasick(
+                list(positions), implementation=ahocorasick_rs.Implementation.DFA
+            )
+            if positions
+            else None
+        )
 
     def __bool__(self):
         return self._automaton is not None

@@ -16,58 +16,73 @@ from rules.detectors.hints import HintIndex
 
 _ANY = r"(?:all |any |the |your |my |these |those )?"
 _VERBS = ("ignore", "disregard", "forget", "override", "bypass")
-# (anchors, expression): the expression runs only when one of its anchors occurs. Both are
-# lower case; the expressions run on the lower-cased string.
-PHRASES: tuple[tuple[tuple[str, ...], str], ...] = (
+# (anchors, expression, leads): the expression runs only when one of its anchors occurs. Every
+# match starts with one of its leads, if it has any, so it is tried only where one occurs, not
+# at every character. All are lower case; the expressions run on the lower-cased string.
+PHRASES: tuple[tuple[tuple[str, ...], str, tuple[str, ...]], ...] = (
     (
         _VERBS,
         rf"(?:ignore|disregard|forget|override|bypass)\s+{_ANY}(?:previous|prior|above|earlier"
         r"|preceding|original|system|safety)?\s*(?:instructions?|prompts?|rules|directions"
         r"|guidelines|context|messages?)",
+        _VERBS,
     ),
-    (("forget",), r"forget (?:everything|all)(?: (?:you were told|above|before))?"),
+    (("forget",), r"forget (?:everything|all)(?: (?:you were told|above|before))?", ("forget",)),
     (
         ("you are now",),
         r"you are now (?:a |an |in |the )?[\w -]{0,30}(?:mode|assistant|ai|model|dan|jailbroken)",
+        ("you are now",),
     ),
-    (("instruction",), r"(?:new|updated|real|actual|secret|hidden) (?:system )?instructions?\s*:"),
+    (
+        ("instruction",),
+        r"(?:new|updated|real|actual|secret|hidden) (?:system )?instructions?\s*:",
+        (),
+    ),
     (
         ("system prompt", "hidden prompt", "instruction"),
         r"(?:reveal|print|show|output|repeat|leak) (?:your |the )?(?:system prompt|hidden prompt"
         r"|initial instructions|instructions above)",
+        (),
     ),
     (
         ("the user",),
         r"(?:(?:do not|don't|never) (?:tell|inform|mention (?:this )?to|reveal (?:this )?to"
         r"|show) the user|(?:without|before) (?:asking|telling|informing|notifying) the user)",
+        (),
     ),
     (
         ("unrestricted", "unfiltered", "jailbr", "evil", "developer mode"),
         r"(?:act|behave|respond) as (?:if you (?:are|were) )?(?:an? )?(?:unrestricted|unfiltered"
         r"|jailbroken|evil|developer mode)",
+        (),
     ),
     (
         ("developer mode", "god mode", "dan mode", "jailbreak mode"),
         r"(?:enable|enter|activate) (?:developer|god|dan|jailbreak) mode",
+        (),
     ),
     (
         ("<|", "[inst]", "[/inst]", "<<sys>>"),
         r"<\|im_start\|>|<\|im_end\|>|<\|system\|>|\[/?inst\]|<<sys>>|<\|endoftext\|>",
+        ("<|", "[inst]", "[/inst]", "<<sys>>"),
     ),
     (
         ("important>", "system>", "system-prompt>", "admin-instructions>"),
         r"</?(?:important|system|system-prompt|admin-instructions)>",
+        (),
     ),
     (
         ("credential", "secret", "api key", "token", "password", "private key", "ssh key", "env"),
         r"(?:send|exfiltrate|upload|post|forward) (?:all |the |any )?(?:\w+ ){0,3}(?:credentials"
         r"|secrets|api keys?|tokens|passwords|private keys?|ssh keys?|env(?:ironment)? variables)"
         r" to",
+        ("send ", "exfiltrate ", "upload ", "post ", "forward "),
     ),
     (
         ("administrator", "developer", "openai", "anthropic"),
         r"(?:this is|message from) (?:the |your )?(?:system administrator|developer|openai"
         r"|anthropic)[,:]",
+        (),
     ),
 )
 
@@ -87,12 +102,16 @@ class InjectionDetector(Detector):
         phrases = list(PHRASES)
         for phrase in config.get("extra_phrases") or ():
             words = phrase.lower().split()
-            phrases.append(((words[0],), r"\s+".join(re.escape(w) for w in words)))
+            phrases.append(((words[0],), r"\s+".join(re.escape(w) for w in words), (words[0],)))
         self._index = HintIndex(
-            (anchor, i) for i, (anchors, _) in enumerate(phrases) for anchor in anchors
+            (anchor, i) for i, (anchors, _, _) in enumerate(phrases) for anchor in anchors
         )
-        self._regexes = [re.compile(expression) for _, expression in phrases]
-        self._folded = [re.compile(expression, re.IGNORECASE) for _, expression in phrases]
+        self._leads = HintIndex(
+            (lead, i) for i, (_, _, leads) in enumerate(phrases) for lead in leads
+        )
+        self._leading = [bool(leads) for _, _, leads in phrases]
+        self._regexes = [re.compile(expression) for _, expression, _ in phrases]
+        self._folded = [re.compile(expression, re.IGNORECASE) for _, expression, _ in phrases]
 
     def locate(self, text, lowered):
         # Hint offsets in `lowered` are those of `text` unless lower-casing changed a length.
@@ -107,11 +126,28 @@ class InjectionDetector(Detector):
             return []
         # Lower-casing keeps offsets for nearly all text; where it does not, match the original.
         same = len(lowered) == len(text)
+        leads = None
         out = []
         for i in sorted(hits):
-            regex = self._regexes[i] if same else self._folded[i]
-            out.extend(
-                Match("prompt_injection", *m.span())
-                for m in regex.finditer(lowered if same else text)
-            )
+            if same and self._leading[i]:
+                if leads is None:
+                    leads = self._leads.positions(lowered)
+                found = _at_anchors(self._regexes[i], lowered, leads.get(i, ()))
+            else:
+                regex = self._regexes[i] if same else self._folded[i]
+                found = regex.finditer(lowered if same else text)
+            out.extend(Match("prompt_injection", *m.span()) for m in found)
         return non_overlapping(out)
+
+
+def _at_anchors(regex: re.Pattern, text: str, anchors: list[int]):
+    """What `regex.finditer(text)` finds, trying only at these offsets (where every match of
+    the expression starts): a match still hides any that would start inside it."""
+    end = 0
+    for at in sorted(set(anchors)):
+        if at < end:
+            continue
+        m = regex.match(text, at)
+        if m is not None:
+            end = m.end()
+            yield m

@@ -28,16 +28,28 @@ _NUMERIC = {
     "ipv4": r"(?P<ipv4>\d(?<![\w.]\d)\d{0,2}(?:\.\d{1,3}){3}(?![\w]|\.\d))",
 }
 # A run of at least 9 digits (separators allowed) gates phone, card, SSN and IBAN checks; an
-# IPv4 address has a shape of its own. The lookahead counts the digits inside `re`, so a short
-# run (a date, a time, a port) costs no Python at all.
-_RUN = re.compile(r"[0-9](?=(?:[ ().-]*[0-9]){8})[0-9 ().-]*")
-_AT = re.compile("@")
+# IPv4 address has a shape of its own. The lookaheads count the digits inside `re`, so a short
+# run (a date, a time, a port) costs no Python at all; the first, eight characters a run can
+# hold, turns away most digits (a hash's, a UUID's) before the count starts. Separators and
+# digits are disjoint, so the possessive repeats find what plain ones would, without
+# backtracking.
+_RUN = re.compile(r"[0-9](?=[0-9 ().-]{8})(?=(?:[ ().-]*+[0-9]){8})[0-9 ().-]*+")
+# What an SSN or a phone number without a country code ends in (a UUID's groups go on).
+_SEPARATED = re.compile(r"[0-9][-.][0-9]{4}(?![0-9-])")
+# What an IBAN must hold near its run: the country code and the check digits.
+_IBAN_START = re.compile(r"[A-Z]{2}\d\d")
+# What an email address must hold after its "@": a dotted domain ending in a top-level name.
+_DOMAIN = re.compile(
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
+)
 _DOTTED = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 _IBAN = re.compile(
     r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])"
 )
+# The local part's repeat is possessive: "@" is not among its characters, so giving some back
+# could never let the "@" match.
 _EMAIL = re.compile(
-    r"[A-Za-z0-9](?<![\w.+-][A-Za-z0-9])[A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+    r"[A-Za-z0-9](?<![\w.+-][A-Za-z0-9])[A-Za-z0-9._%+-]{0,63}+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
     r"[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
 )
 _IPV6 = re.compile(
@@ -129,6 +141,13 @@ def _ipv4_valid(text: str) -> bool:
 _CHECKS = {"card": card_valid, "phone": _phone_valid}
 
 
+def _all_ats(text: str):
+    at = text.find("@")
+    while at != -1:
+        yield at
+        at = text.find("@", at + 1)
+
+
 class PiiDetector(Detector):
     key = "pii"
     label = "Personal data"
@@ -161,18 +180,77 @@ class PiiDetector(Detector):
         self._ipv4_regex = re.compile(_NUMERIC["ipv4"])
 
     def locate(self, text: str, lowered: str) -> list[int]:
-        # Every expression needs an "@", a run of digits or a dotted or colon-separated group,
-        # none of which spans the newline or the "=" between the parts of `text`.
+        # Every expression needs an "@" before a domain, a run of digits that one of the numeric
+        # kinds could match in or an IBAN could lie beside, or a dotted or colon-separated group;
+        # none of them spans the newline or the "=" between the parts of `text`. Runs are judged
+        # here on the joined text, whose windows reach into the neighbouring parts: that can only
+        # let a part through, never hold one back.
         offsets: list[int] = []
         if self._email:
-            offsets.extend(m.start() for m in _AT.finditer(text))
+            at = text.find("@")
+            while at != -1:
+                if _DOMAIN.match(text, at, at + 257):
+                    offsets.append(at)
+                at = text.find("@", at + 1)
         if self._numeric is not None or self._iban:
-            offsets.extend(m.start() for m in _RUN.finditer(text))
+            offsets.extend(start for start, _end, _numeric, _iban in self._runs(text, True))
         if self._ipv4:
             offsets.extend(m.start() for m in _DOTTED.finditer(text))
         if self._ipv6:
             offsets.extend(m.start() for m in _IPV6.finditer(text))
         return offsets
+
+    def _runs(self, text: str, either: bool = False) -> list[tuple[int, int, bool, bool]]:
+        """The runs of digits a numeric kind could match in or an IBAN could lie beside, each
+        with which of the two it could be (with `either`, only whether it could be one). Most
+        runs (a log line's id, status and duration, a UUID's digits) can be neither, which
+        plain string tests tell without another expression."""
+        return self._judged(text, (run.span() for run in _RUN.finditer(text)), either)
+
+    def _judged(self, text: str, spans, either: bool = False) -> list[tuple[int, int, bool, bool]]:
+        numeric_kinds, iban = self._numeric is not None, self._iban
+        # `\d` also takes other scripts' digits, beside a run or in it: only a full search weighs
+        # those (`isascii` costs nothing on a str).
+        ascii_only = text.isascii()
+        out = []
+        for start, end in spans:
+            numeric = False
+            if numeric_kinds:
+                digits = text[start:end]
+                before = text[start - 1] if start else " "
+                numeric = (
+                    # A country code starts with "+"; an SSN or a phone number without one ends
+                    # in a dash or dot and four digits; a card has 13 digits or more, the first
+                    # one after no word character, dot or dash (inside a run: after a space or
+                    # a bracket).
+                    before == "+"
+                    or (
+                        ("-" in digits or "." in digits)
+                        and _SEPARATED.search(text, start, end + 1) is not None
+                    )
+                    or (
+                        len(digits) >= 13
+                        and len(digits) - digits.count(" ") - digits.count("(") - digits.count(")")
+                        >= 13
+                        and (
+                            not (before.isalnum() or before in "_.-")
+                            or " " in digits
+                            or "(" in digits
+                            or ")" in digits
+                        )
+                    )
+                    or not (ascii_only or text[max(0, start - 2) : end + 3].isascii())
+                )
+            # An IBAN's country code and check digits within reach of the run (`re` clips the
+            # window to the text).
+            has_iban = (
+                iban
+                and not (either and numeric)
+                and _IBAN_START.search(text, start - 42 if start > 42 else 0, end + 45) is not None
+            )
+            if numeric or has_iban:
+                out.append((start, end, numeric, has_iban))
+        return out
 
     def find(self, text: str, key: str | None = None) -> list[Match]:
         out: list[Match] = []
@@ -181,7 +259,7 @@ class PiiDetector(Detector):
         if self._email and "@" in text:
             out.extend(self._emails(text))
         if self._numeric is not None or self._iban:
-            out.extend(self._numbers(text, _RUN.finditer(text)))
+            out.extend(self._numbers(text, self._runs(text)))
         if self._ipv4 and "." in text and _DOTTED.search(text):
             out.extend(
                 Match("ipv4", *m.span())
@@ -194,25 +272,45 @@ class PiiDetector(Detector):
             )
         return non_overlapping(out)
 
-    def _emails(self, text: str):
+    def find_near(self, text: str, key: str | None, offsets: list[int]) -> list[Match]:
+        # `locate` pointed at each "@" before a domain and at each run worth a search, judged
+        # on the joined text (a superset of what this string alone passes): the other "@"s
+        # and runs cannot match, so only these are looked at again.
+        if self._ipv4 or self._ipv6 or len(text) < 7:
+            return self.find(text, key)
+        size = len(text)
+        ats = [o for o in offsets if 0 <= o < size and text[o] == "@"]
+        starts = [o for o in offsets if 0 <= o < size and text[o] != "@"]
+        out: list[Match] = []
+        if self._email and ats:
+            out.extend(self._emails(text, ats))
+        if starts and (self._numeric is not None or self._iban):
+            spans = [_RUN.match(text, start).span() for start in starts]
+            out.extend(self._numbers(text, self._judged(text, spans)))
+        return non_overlapping(out)
+
+    def _emails(self, text: str, ats: list[int] | None = None):
         # Only around each "@": the local part is at most 64 characters, the domain 255.
-        at = text.find("@")
         end = -1
-        while at != -1:
+        for at in _all_ats(text) if ats is None else ats:
             if at > end:
                 for m in _EMAIL.finditer(text, max(0, at - 65), min(len(text), at + 257)):
-                    if m.start() <= at < m.end() and m.start() >= end:
-                        end = m.end()
-                        yield Match("email", m.start(), m.end())
-            at = text.find("@", at + 1)
+                    # Matches come in order and do not overlap: once one holds this "@" or
+                    # starts after it, no later one can hold it.
+                    if m.start() > at:
+                        break
+                    if at < m.end():
+                        if m.start() >= end:
+                            end = m.end()
+                            yield Match("email", m.start(), m.end())
+                        break
 
-    def _numbers(self, text: str, runs):
+    def _numbers(self, text: str, runs: list[tuple[int, int, bool, bool]]):
         # Only around each run of digits: a sign or bracket before it, an IBAN's letters.
         seen: set[tuple[int, int]] = set()
         size = len(text)
-        for run in runs:
-            start, end = run.span()
-            if self._numeric is not None:
+        for start, end, numeric, iban in runs:
+            if numeric:
                 pos, stop = max(0, start - 2), min(size, end + 3)
                 while (m := self._numeric.search(text, pos, stop)) is not None:
                     kind = m.lastgroup
@@ -225,7 +323,7 @@ class PiiDetector(Detector):
                         seen.add(m.span())
                         yield Match(kind, *m.span())
                     pos = m.end()
-            if self._iban:
+            if iban:
                 for m in _IBAN.finditer(text, max(0, start - 42), min(size, end + 45)):
                     if m.span() not in seen and iban_valid(m.group()):
                         seen.add(m.span())

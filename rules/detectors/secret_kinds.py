@@ -42,18 +42,31 @@ class SecretKind:
     #: in these windows around each hint).
     before: int = 48
     after: int = 1024
+    #: Where a match can start, as distances before a hint (at most `before`); empty when the
+    #: expression can start anywhere in the window. With them a scan tries the expression at
+    #: those few places instead of at every character of the window.
+    starts: tuple[int, ...] = ()
 
     def compile(self) -> re.Pattern:
         return re.compile(self.pattern)
 
 
-def _k(kind, family, pattern, hints, sample, before=48, after=1024) -> SecretKind:
-    return SecretKind(kind, family, pattern, tuple(hints), tuple(sample), before, after)
+def _k(kind, family, pattern, hints, sample, before=48, after=1024, starts=()) -> SecretKind:
+    return SecretKind(
+        kind, family, pattern, tuple(hints), tuple(sample), before, after, tuple(starts)
+    )
 
 
 def _prefixed(kind, family, prefix, body, sample_body, end=E) -> SecretKind:
     """The common case: a literal prefix followed by a body of a known alphabet and length."""
-    return _k(kind, family, B + re.escape(prefix) + body + end, [prefix], [prefix, *sample_body])
+    return _k(
+        kind,
+        family,
+        B + re.escape(prefix) + body + end,
+        [prefix],
+        [prefix, *sample_body],
+        starts=(0,),
+    )
 
 
 KINDS: tuple[SecretKind, ...] = (
@@ -64,6 +77,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{{16}}{E}",
         ["AKIA", "ASIA", "ABIA", "ACCA", "A3T"],
         ["AKIA", ("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)],
+        starts=(0,),
     ),
     _k(
         "aws_secret_access_key",
@@ -72,6 +86,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"(?P<s>[A-Za-z0-9/+]{{40}}){E}",
         ["aws"],
         ["aws_secret_access_key = ", (ALNUM + "/+", 40)],
+        starts=(0,),
     ),
     _k(
         "aws_session_token",
@@ -86,6 +101,7 @@ KINDS: tuple[SecretKind, ...] = (
         r"\"private_key_id\"\s*:\s*\"(?P<s>[0-9a-f]{40})\"",
         ['"private_key_id"'],
         ['"private_key_id": "', (HEX, 40), '"'],
+        starts=(0,),
     ),
     _prefixed("google_api_key", "google", "AIza", "[0-9A-Za-z_-]{35}", [(B64URL, 35)], E2),
     _prefixed(
@@ -106,6 +122,7 @@ KINDS: tuple[SecretKind, ...] = (
         r"(?i:AccountKey)=(?P<s>[A-Za-z0-9+/]{86}==)",
         ["accountkey="],
         ["DefaultEndpointsProtocol=https;AccountName=x;AccountKey=", (ALNUM + "+/", 86), "=="],
+        starts=(0,),
     ),
     _k(
         "azure_sas_token",
@@ -121,6 +138,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}[A-Za-z0-9_~.]{{3}}\dQ~[A-Za-z0-9_~.-]{{31,34}}{E2}",
         ["Q~"],
         [(ALNUM, 3), "8Q~", (ALNUM, 34)],
+        starts=(4,),
     ),
     _prefixed("alibaba_access_key_id", "alibaba", "LTAI", "[A-Za-z0-9]{20}", [(ALNUM, 20)]),
     _prefixed("tencent_secret_id", "tencent", "AKID", "[A-Za-z0-9]{32}", [(ALNUM, 32)]),
@@ -133,6 +151,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"(?:{B}HRKU-[A-Za-z0-9_-]{{60}}{E2}|(?i:heroku){NEAR}(?P<s>{UUID}))",
         ["HRKU-", "heroku"],
         ["HRKU-", (B64URL, 60)],
+        starts=(0,),
     ),
     _prefixed("fly_io_token", "fly", "fo1_", "[A-Za-z0-9_-]{43}", [(B64URL, 43)], E2),
     _k(
@@ -141,6 +160,7 @@ KINDS: tuple[SecretKind, ...] = (
         r"FlyV1 fm\d_[A-Za-z0-9+/=,_-]{100,}",
         ["FlyV1 fm"],
         ["FlyV1 fm2_", (ALNUM, 140)],
+        starts=(0,),
     ),
     _prefixed("render_api_key", "render", "rnd_", "[A-Za-z0-9]{32}", [(ALNUM, 32)]),
     _prefixed("supabase_access_token", "supabase", "sbp_", "[a-f0-9]{40}", [(HEX, 40)]),
@@ -157,6 +177,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"(?i:cloudflare|cf_api){NEAR}(?P<s>[A-Za-z0-9_-]{{40}}){E2}",
         ["cloudflare", "cf_api"],
         ["CLOUDFLARE_API_TOKEN=", (B64URL, 40)],
+        starts=(0,),
     ),
     _prefixed("databricks_token", "databricks", "dapi", "[a-f0-9]{32}(?:-\\d)?", [(HEX, 32)]),
     _k(
@@ -165,6 +186,7 @@ KINDS: tuple[SecretKind, ...] = (
         r"snowflake://[^\s:/@\"']+:(?P<s>[^\s:/@\"']{3,})@",
         ["snowflake://"],
         ["snowflake://user:", (ALNUM, 16), "@acct/db"],
+        starts=(0,),
     ),
     _prefixed(
         "hashicorp_vault_token", "hashicorp", "hvs.", "[A-Za-z0-9_-]{90,120}", [(B64URL, 95)]
@@ -182,6 +204,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}[A-Za-z0-9]{{14}}\.atlasv1\.[A-Za-z0-9_=-]{{60,70}}{E2}",
         [".atlasv1."],
         [(ALNUM, 14), ".atlasv1.", (ALNUM, 67)],
+        starts=(14,),
     ),
     _prefixed("pulumi_access_token", "pulumi", "pul-", "[a-f0-9]{40}", [(HEX, 40)]),
     _prefixed("doppler_token", "doppler", "dp.pt.", "[A-Za-z0-9]{43}", [(ALNUM, 43)]),
@@ -192,6 +215,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}tskey-(?:api|auth|client|webhook)-[A-Za-z0-9]{{6,}}-[A-Za-z0-9]{{20,}}{E}",
         ["tskey-"],
         ["tskey-auth-", (ALNUM, 12), "-", (ALNUM, 33)],
+        starts=(0,),
     ),
     # -- Source hosting and CI -------------------------------------------------------------------
     _prefixed("github_pat", "github", "ghp_", "[A-Za-z0-9]{36}", [(ALNUM, 36)]),
@@ -214,6 +238,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}(?:GR1348941|glrt-)[A-Za-z0-9_-]{{20,}}{E2}",
         ["GR1348941", "glrt-"],
         ["glrt-", (B64URL, 20)],
+        starts=(0,),
     ),
     _prefixed("gitlab_deploy_token", "gitlab", "gldt-", "[A-Za-z0-9_-]{20,}", [(B64URL, 20)], E2),
     _prefixed("gitlab_feed_token", "gitlab", "glft-", "[A-Za-z0-9_-]{20,}", [(B64URL, 20)], E2),
@@ -249,6 +274,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}sq[pau]_[a-f0-9]{{40}}{E}",
         ["sqp_", "sqa_", "squ_"],
         ["squ_", (HEX, 40)],
+        starts=(0,),
     ),
     _prefixed("jfrog_api_key", "jfrog", "AKCp", "[A-Za-z0-9]{69}", [(ALNUM, 69)]),
     _prefixed(
@@ -261,6 +287,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}(?:pat|sat)\.[A-Za-z0-9_-]{{22}}\.[a-f0-9]{{24}}\.[A-Za-z0-9]{{20}}{E}",
         ["pat.", "sat."],
         ["pat.", (B64URL, 22), ".", (HEX, 24), ".", (ALNUM, 20)],
+        starts=(0,),
     ),
     _prefixed("docker_hub_pat", "docker", "dckr_pat_", "[A-Za-z0-9_-]{27}", [(B64URL, 27)], E2),
     _prefixed("prefect_api_key", "prefect", "pnu_", "[A-Za-z0-9]{36}", [(ALNUM, 36)]),
@@ -280,6 +307,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}xoxb-[0-9]{{8,13}}-[0-9]{{8,13}}-?[A-Za-z0-9]{{20,40}}{E}",
         ["xoxb-"],
         ["xoxb-", (DIGITS, 12), "-", (DIGITS, 13), "-", (ALNUM, 24)],
+        starts=(0,),
     ),
     _k(
         "slack_user_token",
@@ -287,6 +315,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}xox[pe](?:-[0-9]{{8,13}}){{3}}-[a-f0-9A-Za-z]{{28,34}}{E}",
         ["xoxp-", "xoxe-"],
         ["xoxp-", (DIGITS, 12), "-", (DIGITS, 12), "-", (DIGITS, 13), "-", (HEX, 32)],
+        starts=(0,),
     ),
     _k(
         "slack_legacy_token",
@@ -294,6 +323,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}xox[aors]-(?:\d+-)+[A-Za-z0-9]{{8,}}{E}",
         ["xoxa-", "xoxo-", "xoxr-", "xoxs-"],
         ["xoxs-", (DIGITS, 10), "-", (DIGITS, 10), "-", (ALNUM, 24)],
+        starts=(0,),
     ),
     _k(
         "slack_app_token",
@@ -301,6 +331,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+{E}",
         ["xapp-"],
         ["xapp-1-A", (UPPER, 10), "-", (DIGITS, 13), "-", (HEX, 64)],
+        starts=(0,),
     ),
     _k(
         "slack_config_token",
@@ -308,6 +339,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}xoxe(?:\.xox[bp])?-\d-[A-Z0-9]{{146,166}}{E}",
         ["xoxe"],
         ["xoxe.xoxp-1-", (UPPER, 163)],
+        starts=(0,),
     ),
     _k(
         "slack_webhook",
@@ -330,6 +362,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"(?P<s>[MNO][A-Za-z0-9_-]{{23,25}}\.[A-Za-z0-9_-]{{6}}\.[A-Za-z0-9_-]{{27,38}}){E2}",
         ["discord", "bot"],
         ["DISCORD_TOKEN=M", (ALNUM, 25), ".", (ALNUM, 6), ".", (B64URL, 38)],
+        starts=(0,),
     ),
     _k(
         "telegram_bot_token",
@@ -337,6 +370,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"(?<![0-9]){B}[0-9]{{8,10}}:AA[A-Za-z0-9_-]{{33}}{E2}",
         [":AA"],
         [(DIGITS, 10), ":AA", (B64URL, 33)],
+        starts=(8, 9, 10),
     ),
     _k(
         "microsoft_teams_webhook",
@@ -358,6 +392,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}SK[0-9a-fA-F]{{32}}{E}",
         ["SK"],
         ["SK", (HEX, 32)],
+        starts=(0,),
     ),
     _k(
         "sendgrid_api_key",
@@ -365,6 +400,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}SG\.[A-Za-z0-9_-]{{22}}\.[A-Za-z0-9_-]{{43}}{E2}",
         ["SG."],
         ["SG.", (B64URL, 22), ".", (B64URL, 43)],
+        starts=(0,),
     ),
     _prefixed("mailgun_api_key", "mailgun", "key-", "[0-9a-f]{32}", [(HEX, 32)]),
     _k(
@@ -373,6 +409,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}[0-9a-f]{{32}}-us[0-9]{{1,2}}{E}",
         ["-us"],
         [(HEX, 32), "-us21"],
+        starts=(32,),
     ),
     _prefixed(
         "brevo_api_key",
@@ -398,6 +435,7 @@ KINDS: tuple[SecretKind, ...] = (
             "-",
             (HEX, 12),
         ],
+        starts=(0,),
     ),
     # -- Payments and commerce -------------------------------------------------------------------
     _k(
@@ -406,6 +444,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}sk_(?:live|test)_[A-Za-z0-9]{{10,99}}{E}",
         ["sk_live_", "sk_test_"],
         ["sk_live_", (ALNUM, 24)],
+        starts=(0,),
     ),
     _k(
         "stripe_restricted_key",
@@ -413,6 +452,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}rk_(?:live|test)_[A-Za-z0-9]{{10,99}}{E}",
         ["rk_live_", "rk_test_"],
         ["rk_live_", (ALNUM, 24)],
+        starts=(0,),
     ),
     _prefixed("stripe_webhook_secret", "stripe", "whsec_", "[A-Za-z0-9]{32,}", [(ALNUM, 32)]),
     _k(
@@ -421,6 +461,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}(?:EAAA|sq0atp-)[A-Za-z0-9_-]{{22,60}}{E2}",
         ["EAAA", "sq0atp-"],
         ["EAAA", (B64URL, 60)],
+        starts=(0,),
     ),
     _prefixed("square_oauth_secret", "square", "sq0csp-", "[A-Za-z0-9_-]{43}", [(B64URL, 43)], E2),
     _k(
@@ -429,6 +470,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}shp(?:at|ca|pa|ss)_[a-fA-F0-9]{{32}}{E}",
         ["shpat_", "shpca_", "shppa_", "shpss_"],
         ["shpat_", (HEX, 32)],
+        starts=(0,),
     ),
     _k(
         "paypal_braintree_token",
@@ -436,6 +478,7 @@ KINDS: tuple[SecretKind, ...] = (
         r"access_token\$(?:production|sandbox)\$[a-z0-9]{16}\$[a-f0-9]{32}",
         ["access_token$"],
         ["access_token$production$", (LOWER, 16), "$", (HEX, 32)],
+        starts=(0,),
     ),
     _k(
         "razorpay_key",
@@ -443,6 +486,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}rzp_(?:live|test)_[A-Za-z0-9]{{14}}{E}",
         ["rzp_"],
         ["rzp_live_", (ALNUM, 14)],
+        starts=(0,),
     ),
     _k(
         "flutterwave_secret_key",
@@ -450,6 +494,7 @@ KINDS: tuple[SecretKind, ...] = (
         r"FLWSECK(?:_TEST)?-[a-h0-9]{32}-X",
         ["FLWSECK"],
         ["FLWSECK_TEST-", ("abcdefgh0123456789", 32), "-X"],
+        starts=(0,),
     ),
     _k(
         "plaid_access_token",
@@ -468,6 +513,7 @@ KINDS: tuple[SecretKind, ...] = (
             "-",
             (HEX, 12),
         ],
+        starts=(0,),
     ),
     _k(
         "duffel_token",
@@ -475,6 +521,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}duffel_(?:test|live)_[A-Za-z0-9_=-]{{43}}{E2}",
         ["duffel_"],
         ["duffel_live_", (B64URL, 43)],
+        starts=(0,),
     ),
     _k(
         "easypost_api_key",
@@ -482,6 +529,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}EZ[AT]K[A-Za-z0-9]{{54}}{E}",
         ["EZAK", "EZTK"],
         ["EZAK", (ALNUM, 54)],
+        starts=(0,),
     ),
     _k(
         "shippo_token",
@@ -489,6 +537,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}shippo_(?:live|test)_[a-f0-9]{{40}}{E}",
         ["shippo_"],
         ["shippo_live_", (HEX, 40)],
+        starts=(0,),
     ),
     # -- AI providers ----------------------------------------------------------------------------
     _prefixed(
@@ -501,6 +550,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}sk-(?!ant-|or-v1-)(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{{32,}}{E2}",
         ["sk-"],
         ["sk-proj-", (B64URL, 48), "T3BlbkFJ", (B64URL, 48)],
+        starts=(0,),
     ),
     _prefixed("groq_api_key", "groq", "gsk_", "[A-Za-z0-9]{52}", [(ALNUM, 52)]),
     _prefixed("replicate_api_token", "replicate", "r8_", "[A-Za-z0-9]{37}", [(ALNUM, 37)]),
@@ -512,6 +562,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}(?:hf_|api_org_)[A-Za-z]{{34}}{E}",
         ["hf_", "api_org_"],
         ["hf_", (LETTERS, 34)],
+        starts=(0,),
     ),
     _k(
         "langsmith_api_key",
@@ -519,6 +570,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}lsv2_(?:pt|sk)_[a-f0-9]{{32}}_[a-f0-9]{{10}}{E}",
         ["lsv2_"],
         ["lsv2_pt_", (HEX, 32), "_", (HEX, 10)],
+        starts=(0,),
     ),
     # -- SaaS and developer tools ----------------------------------------------------------------
     _prefixed("linear_api_key", "linear", "lin_api_", "[A-Za-z0-9]{40}", [(ALNUM, 40)]),
@@ -528,6 +580,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}(?:secret_[A-Za-z0-9]{{43}}|ntn_[0-9]{{11}}[A-Za-z0-9]{{35}}){E}",
         ["secret_", "ntn_"],
         ["ntn_", (DIGITS, 11), (ALNUM, 35)],
+        starts=(0,),
     ),
     _k(
         "airtable_pat",
@@ -535,6 +588,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}pat[A-Za-z0-9]{{14}}\.[a-f0-9]{{64}}{E}",
         ["pat"],
         ["pat", (ALNUM, 14), ".", (HEX, 64)],
+        starts=(0,),
     ),
     _prefixed("figma_pat", "figma", "figd_", "[A-Za-z0-9_-]{40}", [(B64URL, 40)], E2),
     _k(
@@ -543,6 +597,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}pat-(?:na|eu)\d-{UUID}{E2}",
         ["pat-na", "pat-eu"],
         ["pat-na1-", (HEX, 8), "-", (HEX, 4), "-", (HEX, 4), "-", (HEX, 4), "-", (HEX, 12)],
+        starts=(0,),
     ),
     _k(
         "postman_api_key",
@@ -550,6 +605,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}PMAK-[a-f0-9]{{24}}-[a-f0-9]{{34}}{E}",
         ["PMAK-"],
         ["PMAK-", (HEX, 24), "-", (HEX, 34)],
+        starts=(0,),
     ),
     _k(
         "sentry_token",
@@ -557,6 +613,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}(?:sntrys_eyJ[A-Za-z0-9+/=_-]{{80,}}|sntryu_[a-f0-9]{{64}}){E2}",
         ["sntrys_", "sntryu_"],
         ["sntryu_", (HEX, 64)],
+        starts=(0,),
     ),
     _k(
         "grafana_token",
@@ -564,6 +621,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}(?:glc_[A-Za-z0-9+/]{{32,400}}={{0,2}}|glsa_[A-Za-z0-9]{{32}}_[A-Fa-f0-9]{{8}})",
         ["glc_", "glsa_"],
         ["glsa_", (ALNUM, 32), "_", (HEX, 8)],
+        starts=(0,),
     ),
     _k(
         "new_relic_key",
@@ -571,6 +629,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}NR(?:AK|II|JS|AA)-[A-Za-z0-9]{{19,42}}{E}",
         ["NRAK-", "NRII-", "NRJS-", "NRAA-"],
         ["NRAK-", (UPPER, 27)],
+        starts=(0,),
     ),
     _k(
         "datadog_api_key",
@@ -578,6 +637,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"(?i:datadog|dd_api|dd_app|dd-api|dd-app){NEAR}(?P<s>[a-f0-9]{{32,40}}){E}",
         ["datadog", "dd_api", "dd_app", "dd-api", "dd-app"],
         ["DD_API_KEY=", (HEX, 32)],
+        starts=(0,),
     ),
     _k(
         "dynatrace_token",
@@ -585,6 +645,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}dt0c01\.[A-Z0-9]{{24}}\.[A-Z0-9]{{64}}{E}",
         ["dt0c01."],
         ["dt0c01.", (UPPER, 24), ".", (UPPER, 64)],
+        starts=(0,),
     ),
     _k(
         "okta_api_token",
@@ -592,6 +653,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"(?i:okta){NEAR}(?P<s>00[A-Za-z0-9_-]{{40}}){E2}",
         ["okta"],
         ["OKTA_API_TOKEN=00", (B64URL, 40)],
+        starts=(0,),
     ),
     _k(
         "salesforce_access_token",
@@ -599,6 +661,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}00D[A-Za-z0-9]{{12,15}}![A-Za-z0-9._]{{80,}}",
         ["00D"],
         ["00D", (ALNUM, 15), "!", (ALNUM, 96)],
+        starts=(0,),
     ),
     _k(
         "twitter_bearer_token",
@@ -606,6 +669,7 @@ KINDS: tuple[SecretKind, ...] = (
         r"AAAAAAAAAAAAAAAAAAAAA[A-Za-z0-9%]{30,}",
         ["AAAAAAAAAAAAAAAAAAAAA"],
         ["AAAAAAAAAAAAAAAAAAAAA", (ALNUM, 60)],
+        starts=(0,),
     ),
     _k(
         "facebook_access_token",
@@ -613,6 +677,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}EAA[CM][A-Za-z0-9]{{100,}}{E}",
         ["EAAC", "EAAM"],
         ["EAAC", (ALNUM, 120)],
+        starts=(0,),
     ),
     _k(
         "firebase_cloud_messaging_key",
@@ -620,6 +685,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}AAAA[A-Za-z0-9_-]{{7}}:[A-Za-z0-9_-]{{140}}{E2}",
         ["AAAA"],
         ["AAAA", (B64URL, 7), ":", (B64URL, 140)],
+        starts=(0,),
     ),
     _k(
         "mapbox_token",
@@ -627,6 +693,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}[ps]k\.eyJ[A-Za-z0-9_-]{{50,}}\.[A-Za-z0-9_-]{{20,}}{E2}",
         ["pk.eyJ", "sk.eyJ"],
         ["sk.eyJ", (B64URL, 70), ".", (B64URL, 22)],
+        starts=(0,),
     ),
     _prefixed("dropbox_token", "dropbox", "sl.", "[A-Za-z0-9_-]{130,}", [(B64URL, 140)], E2),
     _k(
@@ -635,6 +702,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}CFPAT-[A-Za-z0-9_-]{{43}}{E2}",
         ["CFPAT-"],
         ["CFPAT-", (B64URL, 43)],
+        starts=(0,),
     ),
     _prefixed("typeform_token", "typeform", "tfp_", "[A-Za-z0-9_.=-]{59}", [(B64URL, 59)], E2),
     _prefixed("readme_api_key", "readme", "rdme_", "[a-z0-9]{70}", [(LOWER, 70)]),
@@ -644,6 +712,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_.-]{{32,64}}{E2}",
         ["pscale_"],
         ["pscale_tkn_", (B64URL, 43)],
+        starts=(0,),
     ),
     _prefixed("segment_token", "segment", "sgp_", "[A-Za-z0-9]{64}", [(ALNUM, 64)]),
     _prefixed("frameio_token", "frameio", "fio-u-", "[A-Za-z0-9_=-]{64}", [(B64URL, 64)], E2),
@@ -654,6 +723,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}ops_eyJ[A-Za-z0-9+/]{{250,}}={{0,3}}",
         ["ops_eyJ"],
         ["ops_eyJ", (ALNUM, 260)],
+        starts=(0,),
     ),
     _k(
         "onepassword_secret_key",
@@ -662,6 +732,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"-[A-Z0-9]{{5}}-[A-Z0-9]{{5}}-[A-Z0-9]{{5}}{E2}",
         ["A3-"],
         ["A3-", (UPPER, 6), "-", (UPPER, 11), "-", (UPPER, 5), "-", (UPPER, 5), "-", (UPPER, 5)],
+        starts=(0,),
     ),
     _k(
         "age_secret_key",
@@ -669,6 +740,7 @@ KINDS: tuple[SecretKind, ...] = (
         r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}",
         ["AGE-SECRET-KEY-1"],
         ["AGE-SECRET-KEY-1", ("QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L", 58)],
+        starts=(0,),
     ),
     # -- Generic shapes --------------------------------------------------------------------------
     _k(
@@ -693,6 +765,7 @@ KINDS: tuple[SecretKind, ...] = (
             (HEX, 64),
         ],
         after=9_000,
+        starts=(0,),
     ),
     _k(
         "kubeconfig_client_key",
@@ -700,6 +773,7 @@ KINDS: tuple[SecretKind, ...] = (
         r"client-key-data:\s*[\"']?(?P<s>[A-Za-z0-9+/=]{40,})",
         ["client-key-data"],
         ["client-key-data: ", (ALNUM, 120)],
+        starts=(0,),
     ),
     _k(
         "jwt",
@@ -707,6 +781,7 @@ KINDS: tuple[SecretKind, ...] = (
         rf"{B}eyJ[A-Za-z0-9_-]{{8,}}\.eyJ[A-Za-z0-9_-]{{8,}}\.[A-Za-z0-9_-]{{0,}}{E2}",
         ["eyJ"],
         ["eyJhbGciOiJIUzI1NiJ9.eyJ", (B64URL, 40), ".", (B64URL, 43)],
+        starts=(0,),
     ),
     _k(
         "credentials_in_url",
@@ -723,6 +798,7 @@ KINDS: tuple[SecretKind, ...] = (
         ["authorization"],
         ["Authorization: Bearer ", (ALNUM, 32)],
         after=2048,
+        starts=(0, 6),
     ),
     _k(
         "password_assignment",
@@ -750,6 +826,8 @@ KINDS: tuple[SecretKind, ...] = (
             "privatekey",
         ],  # fmt: skip
         ["password=", (ALNUM, 16)],
+        # Every name holds a hint, at its start but for "client_secret" and "clientsecret".
+        starts=(0, 6, 7),
     ),
     # -- This platform's own tokens (identities/tokens.py, identities/oauth/) -------------------
     _prefixed("gatehouse_api_token", "gatehouse", "gth_", "[A-Za-z0-9]{46}", [(ALNUM, 46)]),

@@ -42,7 +42,7 @@ def _real_value(kind: str, value: str, quoted: bool) -> bool:
 
 
 class _Compiled:
-    __slots__ = ("kind", "regex", "contextual", "position", "hints", "before", "after")
+    __slots__ = ("kind", "regex", "contextual", "position", "hints", "before", "after", "starts")
 
     def __init__(self, spec: SecretKind, position: int):
         self.kind = spec.kind
@@ -54,6 +54,7 @@ class _Compiled:
         # How far before and after a hint a match may start and end.
         self.before = spec.before
         self.after = spec.after
+        self.starts = spec.starts
 
 
 class SecretsDetector(Detector):
@@ -114,23 +115,34 @@ class SecretsDetector(Detector):
         # Offsets in the lower-cased text are those of `text` unless lower-casing changed a
         # length (a few non-ASCII letters); then each expression scans the whole string.
         exact = len(lowered) == len(text)
+        # Case-insensitive expressions also match a few non-ASCII letters no hint stands for;
+        # only in ASCII text are a kind's `starts` the only places its matches can start.
+        anchored = exact and text.isascii()
         size = len(text)
         out: list[Match] = []
         for compiled in sorted(hits, key=lambda c: c.position):
-            windows = _windows(hits[compiled], compiled, size) if exact else [(0, size)]
-            for lo, hi in windows:
-                for m in compiled.regex.finditer(text, lo, hi):
-                    if compiled.contextual and m.group("s") is not None:
-                        start, end = m.span("s")
-                        quoted = start > 0 and text[start - 1] in "\"'"
-                        if not _real_value(compiled.kind, m.group("s"), quoted):
-                            continue
-                    else:
-                        start, end = m.span()
-                    if text.endswith(_DOCUMENTED_EXAMPLE, start, end):
+            if not exact:
+                found = compiled.regex.finditer(text)
+            elif anchored and compiled.starts:
+                found = _anchored(text, hits[compiled], compiled, size)
+            else:
+                found = (
+                    m
+                    for lo, hi in _windows(hits[compiled], compiled, size)
+                    for m in compiled.regex.finditer(text, lo, hi)
+                )
+            for m in found:
+                if compiled.contextual and m.group("s") is not None:
+                    start, end = m.span("s")
+                    quoted = start > 0 and text[start - 1] in "\"'"
+                    if not _real_value(compiled.kind, m.group("s"), quoted):
                         continue
-                    if end > start:
-                        out.append(Match(compiled.kind, start + shift, end + shift))
+                else:
+                    start, end = m.span()
+                if text.endswith(_DOCUMENTED_EXAMPLE, start, end):
+                    continue
+                if end > start:
+                    out.append(Match(compiled.kind, start + shift, end + shift))
         return out
 
 
@@ -144,3 +156,20 @@ def _windows(starts: list[int], compiled: _Compiled, size: int) -> list[tuple[in
         else:
             windows.append((lo, hi))
     return windows
+
+
+def _anchored(text: str, hints: list[int], compiled: _Compiled, size: int):
+    """What `finditer` would find in the kind's windows, trying the expression only where a
+    match can start (a window's end still bounds it, and a match still hides any that would
+    start inside it)."""
+    windows = _windows(hints, compiled, size)
+    regex, window, end = compiled.regex, 0, 0
+    for at in sorted({h - d for h in hints for d in compiled.starts if h >= d}):
+        if at < end:
+            continue
+        while at >= windows[window][1]:
+            window += 1
+        m = regex.match(text, at, windows[window][1])
+        if m is not None:
+            end = m.end()
+            yield m

@@ -4,6 +4,7 @@ import pytest
 
 from rules.detectors.pii import PiiDetector, card_valid, iban_valid
 from rules.errors import InvalidRule
+from tests.rules.conftest import rule, run
 
 
 def found(text, kinds=None):
@@ -55,6 +56,35 @@ def test_each_kind_is_found(text, expected):
 )
 def test_look_alikes_are_not_reported(text):
     assert found(text) == []
+
+
+def test_the_engine_finds_what_find_finds_in_each_string():
+    # The engine judges "@"s and runs of digits once, on all the strings joined, and has each
+    # string looked at only where that pointed: keys, neighbours and list items must not
+    # change what a string holds.
+    strings = [
+        "write to jane.doe+ops@mail.example.co.uk today",
+        "+1 415 555 2671",
+        "(415) 555-2671 or 415-555-2671",
+        "4111 1111 1111 1111",
+        "ssn 123-45-6789",
+        "GB82 WEST 1234 5698 7654 32",
+        "NL91ABNA0417164300 and DE89370400440532013000",
+        "order 1234567890123456 shipped, ts 1700000000000 ms",
+        "req 4594-8711-120d, GET /api/v1/order/72757 200 570ms",
+        "app@sha256:3efae162d7a4 and user@localhost",
+    ]
+    payload = {
+        "content": [{"type": "text", "text": "\n".join(strings)}],
+        "structuredContent": {"items": strings, "phone": "4155552671", "card": "4111111111111111"},
+    }
+    result = run([rule(detector="pii", action="flag")], payload)
+    expected: dict[str, int] = {}
+    for text in ["\n".join(strings), *strings, "4155552671", "4111111111111111"]:
+        for kind, _ in found(text):
+            expected[kind] = expected.get(kind, 0) + 1
+    assert result.events[0]["kinds"] == expected
+    assert set(expected) == {"email", "phone", "card", "ssn", "iban"}
 
 
 def test_the_checksums():

@@ -31,6 +31,37 @@ def test_each_kind_is_found_in_running_text(spec):
     assert spec.kind in kinds
 
 
+STARTING = [k for k in KINDS if k.starts]
+
+
+@pytest.mark.parametrize("spec", STARTING, ids=[k.kind for k in STARTING])
+def test_each_kind_starts_where_it_says(spec):
+    # In ASCII text a kind with `starts` is tried only there: a match elsewhere would be lost.
+    value = fake(spec.sample, spec.kind + "-starts")
+    text = f"{value} and x{value} ({value}), {value}{value}"
+    lowered = text.lower()
+    starts = [m.start() for m in spec.compile().finditer(text)]
+    assert starts
+    for start in starts:
+        assert any(
+            lowered.startswith(hint.lower(), start + distance)
+            for hint in spec.hints
+            for distance in spec.starts
+        )
+
+
+def test_ascii_text_is_scanned_as_other_text_is():
+    # Text with a non-ASCII letter is scanned in whole windows; ASCII text only where a match
+    # can start. Both find the same.
+    values = [fake(k.sample, k.kind + "-ascii") for k in KINDS]
+    text = "\n".join(
+        f"line {i}: {value} x{value} {value}{value};" for i, value in enumerate(values)
+    )
+    assert text.isascii()
+    assert found(text) == found(text + " \u00e9")
+    assert len(found(text)) >= len(KINDS)
+
+
 @pytest.mark.parametrize("family", sorted(FAMILIES), ids=sorted(FAMILIES))
 def test_each_family_is_redacted_completely(family):
     specs = [k for k in KINDS if k.family == family]
