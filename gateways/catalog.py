@@ -304,11 +304,27 @@ def _rediscover(server_id: int) -> None:
 _views: dict[tuple, tuple[float, MergedView, GatewaySnapshot]] = {}
 
 
+async def _identities(snapshot: GatewaySnapshot, principal) -> list:
+    """Each assignment's identity (or IdentityError) for this caller. Those that need none are
+    known at once; only the others are resolved, together (a task each costs more than the
+    whole answer for the common case)."""
+    resolved = [
+        brokering.NO_IDENTITY if brokering.needs_no_identity(spec) else None
+        for spec in snapshot.assignments
+    ]
+    unknown = [i for i, identity in enumerate(resolved) if identity is None]
+    if unknown:
+        found = await asyncio.gather(
+            *(_identity_or_error(snapshot.assignments[i], principal, snapshot) for i in unknown)
+        )
+        for i, identity in zip(unknown, found, strict=True):
+            resolved[i] = identity
+    return resolved
+
+
 async def merged_view(snapshot: GatewaySnapshot, principal) -> MergedView:
     """The curated, namespaced union of every assignment's catalog for this caller."""
-    resolved = await asyncio.gather(
-        *(_identity_or_error(spec, principal, snapshot) for spec in snapshot.assignments)
-    )
+    resolved = await _identities(snapshot, principal)
     identities = tuple(getattr(r, "key", "missing") for r in resolved)
     key = (id(snapshot), identities, catalogs.generation)
     cached = _views.get(key)

@@ -124,16 +124,21 @@ def connect_url(snapshot, spec) -> str:
 GetMany = Callable[[list[str]], Awaitable[dict]]
 
 
+def needs_no_identity(spec) -> bool:
+    """True when the upstream is presented no identity at all, whoever calls."""
+    # A managed or workstation server is a local process that reads secrets from its env.
+    return spec.identity_scheme == "none" or spec.upstream.kind != "remote"
+
+
 async def resolve(spec, principal, snapshot, get_many: GetMany) -> UpstreamIdentity:
     """The identity to present to `spec`'s upstream for `principal`; raises IdentityError.
 
     `get_many` reads the shared cache (the data plane's reader, which avoids a thread hop).
     """
+    if needs_no_identity(spec):
+        return NO_IDENTITY
     scheme = spec.identity_scheme
     server = spec.upstream.server_name
-    if scheme == "none" or spec.upstream.kind != "remote":
-        # A managed or workstation server is a local process that reads secrets from its env.
-        return NO_IDENTITY
     if scheme == "manual":
         personal = await _personal(snapshot.workspace_id, spec.id, principal.user_id, get_many)
         if personal is not None:
