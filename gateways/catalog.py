@@ -94,6 +94,15 @@ async def identity_for(spec: AssignmentSpec, principal, snapshot) -> brokering.U
     return await brokering.resolve(spec, principal, snapshot, cache_reads.get_many)
 
 
+async def identity_after_refusal(spec: AssignmentSpec, ctx, refused):
+    """A fresher identity to retry with after the upstream refused `refused`, or None; raises
+    brokering.IdentityError when the caller must reconnect. The refused one's catalog goes."""
+    catalogs.invalidate((spec.id, refused.key))
+    return await brokering.after_refusal(
+        spec, ctx.principal, ctx.snapshot, refused, cache_reads.get_many
+    )
+
+
 async def _identity_or_error(spec, principal, snapshot):
     try:
         return await identity_for(spec, principal, snapshot)

@@ -24,6 +24,7 @@ from servers.upstream import (
     CallHooks,
     UpstreamError,
     UpstreamTimeout,
+    UpstreamUnauthorized,
     UpstreamUnavailable,
 )
 
@@ -204,14 +205,32 @@ async def _call_upstream(
     upstream_name = params.get("name") or params.get("uri") or ""
     await audit_trail.upstream_request(ctx, spec, upstream_name, params)
     started = time.perf_counter()
+    retried = False
     try:
         for _round in range(8):
-            result = await session.request(method, params, timeout=timeout, hooks=hooks)
+            try:
+                result = await session.request(method, params, timeout=timeout, hooks=hooks)
+            except UpstreamUnauthorized:
+                # A person's OAuth token the upstream refused is refreshed, and the call
+                # retried once with the new one.
+                if retried:
+                    raise
+                fresh = await catalog.identity_after_refusal(spec, ctx, identity)
+                if fresh is None:
+                    raise
+                retried, identity = True, fresh
+                session = catalog.upstream_session(spec, identity, ctx.snapshot)
+                continue
             if result.get("resultType") != "input_required":
                 break
             params = await _answer_input_required(ctx, params, result)
         else:
             raise RpcError(protocol.INTERNAL_ERROR, f"The server '{server}' kept asking for input.")
+    except IdentityError as exc:
+        await audit_trail.upstream_response(
+            ctx, spec, upstream_name, started, error={"code": -32001, "message": exc.message}
+        )
+        return _identity_required(ctx, method, exc.message, getattr(exc, "connect_url", ""))
     except RpcError as exc:
         await audit_trail.upstream_response(ctx, spec, upstream_name, started, error=exc.to_error())
         raise
