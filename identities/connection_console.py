@@ -14,7 +14,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from identities import connections, selectors
-from teams.console_base import WorkspacePage
+from teams.console_base import WorkspacePage, paginate
 from teams.errors import GatehouseError
 
 _PENDING = "upstream_oauth_pending"
@@ -27,9 +27,9 @@ def _back(workspace):
 
 class ConnectionsPage(WorkspacePage):
     def get(self, request):
-        assignments = list(selectors.oauth_assignments_for(self.membership))
-        rows = [{"assignment": a, "connection": a.mine[0] if a.mine else None} for a in assignments]
-        return self.render("identities/connections.html", {"rows": rows})
+        page = paginate(request, selectors.oauth_assignments_for(self.membership))
+        rows = [{"assignment": a, "connection": a.mine[0] if a.mine else None} for a in page]
+        return self.render("identities/connections.html", {"page": page, "rows": rows})
 
 
 class ConnectPage(WorkspacePage):
