@@ -44,11 +44,13 @@ class IdentityError(Exception):
 
 
 class IdentityMissing(IdentityError):
-    """The caller has no identity for this upstream yet; `connect_url` says where to set one."""
+    """The caller has no identity for this upstream yet; `connect_url` says where to set one,
+    `url_mode` whether that is a page for the person to open (so a URL-mode elicitation)."""
 
-    def __init__(self, message: str, connect_url: str):
+    def __init__(self, message: str, connect_url: str, *, url_mode: bool = False):
         super().__init__(message)
         self.connect_url = connect_url
+        self.url_mode = url_mode
 
 
 class IdentityUnavailable(IdentityError):
@@ -270,11 +272,13 @@ def _not_connected(spec, snapshot, entry: dict) -> IdentityMissing:
             f"Your connection to the server '{server}' has expired and needs reconnecting. "
             f"Reconnect your account at {url}, then call again.",
             url,
+            url_mode=True,
         )
     return IdentityMissing(
         f"The server '{server}' acts as you, with your own account, which you have not "
         f"connected yet. Connect it at {url}, then call again.",
         url,
+        url_mode=True,
     )
 
 

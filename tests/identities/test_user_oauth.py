@@ -11,6 +11,7 @@ import pytest
 from django.db import connection as db
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from audit.models import ConfigChange
 from gateways import services as gateway_services
@@ -74,16 +75,21 @@ class Accounts:
         assert "is connected to" in page, page
         return browser
 
-    def call(self, user, tool: str = "acct__whoami"):
+    def call(self, user, tool: str = "acct__whoami", **client_options):
         token = self.deployment.token_for(user)
 
         async def scenario():
             http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
             transport = streamable_http_client(self.deployment.url, http_client=http)
-            async with Client(transport, mode="legacy", cache=None) as client:
+            async with Client(transport, mode="legacy", cache=None, **client_options) as client:
                 return await client.call_tool(tool, {})
 
-        return asyncio.run(scenario())
+        try:
+            return asyncio.run(scenario())
+        except BaseExceptionGroup as group:
+            while isinstance(group, BaseExceptionGroup):
+                group = group.exceptions[0]
+            raise group from None
 
     def connection_of(self, user) -> UpstreamConnection:
         return UpstreamConnection.objects.get(assignment=self.assignment, owner=user)
@@ -137,6 +143,19 @@ def test_a_person_not_connected_gets_the_link_to_connect(accounts, bob):
     assert "not connected yet" in text
     assert "/w/acme/connections/" in text
     assert accounts.upstream.subjects == []
+
+
+def test_a_client_that_supports_url_elicitation_is_asked_to_open_the_page(accounts, bob):
+    async def elicit(context, params):  # never called: the answer is an error to act on
+        raise AssertionError("no elicitation request expected")
+
+    with pytest.raises(MCPError) as asked:
+        accounts.call(bob, elicitation_callback=elicit)
+    assert asked.value.code == -32042
+    (request,) = asked.value.error.data["elicitations"]
+    assert request["mode"] == "url"
+    assert request["url"] == f"{accounts.deployment.base}/w/acme/connections/"
+    assert "not connected yet" in request["message"]
 
 
 def test_the_beat_task_refreshes_tokens_before_they_expire(accounts, bob, settings):
@@ -267,3 +286,15 @@ def test_discovery_refuses_private_addresses_unless_allowed(accounts, settings):
     https_loopback = accounts.upstream.url.replace("http://", "https://")
     with pytest.raises(upstream_oauth.OAuthFailed, match="not a public address"):
         upstream_oauth.discover(https_loopback)
+
+
+def test_a_refused_token_is_refreshed_when_the_tools_are_read_again(accounts, bob, settings):
+    settings.MCP_CATALOG_TTL_SECONDS = 0  # every call reads the upstream's tools afresh
+    accounts.connect(bob)
+    first = accounts.call(bob).content[0].text
+    accounts.upstream.revoke_access_tokens()
+    second = accounts.call(bob)
+    assert not second.is_error, second.content[0].text
+    assert second.content[0].text.startswith("bob|") and second.content[0].text != first
+    grants = [r["grant_type"] for r in accounts.upstream.token_requests]
+    assert grants == ["authorization_code", "refresh_token"]
