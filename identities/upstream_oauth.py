@@ -124,8 +124,14 @@ def _origin_and_path(url: str) -> tuple[str, str]:
     return f"{parts.scheme}://{parts.netloc}", parts.path.rstrip("/")
 
 
-def _challenge(http, server_url: str) -> dict[str, str]:
-    """The parameters of the Bearer challenge an unauthenticated request gets, if any."""
+def parse_challenge(header: str) -> dict[str, str]:
+    """The parameters of a `WWW-Authenticate: Bearer ...` challenge."""
+    return dict(_AUTH_PARAM.findall(header or ""))
+
+
+def _challenge(http, server_url: str) -> dict[str, str] | None:
+    """The parameters of the Bearer challenge an unauthenticated request gets; None when the
+    server does not answer 401."""
     response = _send(
         http,
         "POST",
@@ -135,11 +141,11 @@ def _challenge(http, server_url: str) -> dict[str, str]:
         headers={"Accept": "application/json, text/event-stream"},
     )
     if response.status_code != 401:
-        return {}
-    return dict(_AUTH_PARAM.findall(response.headers.get("WWW-Authenticate", "")))
+        return None
+    return parse_challenge(response.headers.get("WWW-Authenticate", ""))
 
 
-def _resource_metadata(http, server_url: str, named: str) -> dict:
+def _resource_metadata(http, server_url: str, named: str) -> dict | None:
     origin, path = _origin_and_path(server_url)
     candidates = [named] if named else []
     if path:
@@ -149,10 +155,7 @@ def _resource_metadata(http, server_url: str, named: str) -> dict:
         document = _json_document(http, url, "protected resource metadata")
         if document is not None:
             return document
-    raise OAuthFailed(
-        f"The server at {server_url} publishes no OAuth protected resource metadata (RFC 9728); "
-        "use a service account or a manual credential for it instead."
-    )
+    return None
 
 
 def _covers(resource: str, server_url: str) -> bool:
@@ -164,7 +167,9 @@ def _covers(resource: str, server_url: str) -> bool:
     return server_path == resource_path or server_path.startswith(resource_path + "/")
 
 
-def _authorization_server_metadata(http, issuer: str) -> dict:
+def _authorization_server_metadata(http, issuer: str, *, named: bool = True) -> dict | None:
+    """The metadata of `issuer`; `named`: the issuer came from resource metadata, so the
+    document must be about it (RFC 8414 3.3)."""
     origin, path = _origin_and_path(issuer)
     if path:
         candidates = [
@@ -181,21 +186,51 @@ def _authorization_server_metadata(http, issuer: str) -> dict:
         document = _json_document(http, url, "authorization server metadata")
         if document is None:
             continue
-        # RFC 8414 3.3: the metadata must be about the issuer it was asked for.
-        if str(document.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
+        if named and str(document.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
             raise OAuthFailed(f"The authorization server metadata at {url} names another issuer.")
         return document
-    raise OAuthFailed(f"The authorization server {issuer} publishes no metadata (RFC 8414).")
+    return None
 
 
-def discover(server_url: str) -> ServerMetadata:
-    """What the upstream at `server_url` needs: its resource, authorization server and scope."""
+def _legacy_metadata(http, server_url: str) -> tuple[str, dict]:
+    """A 2025-03-26 server, without protected resource metadata: its origin is the authorization
+    server, whose endpoints default to /authorize, /token and /register there."""
+    origin, _path = _origin_and_path(server_url)
+    document = _authorization_server_metadata(http, origin, named=False)
+    if document is not None:
+        return str(document.get("issuer") or origin), document
+    return origin, {
+        "issuer": origin,
+        "authorization_endpoint": f"{origin}/authorize",
+        "token_endpoint": f"{origin}/token",
+        "registration_endpoint": f"{origin}/register",
+        "code_challenge_methods_supported": ["S256"],
+    }
+
+
+def discover(server_url: str, challenge: dict | None = None) -> ServerMetadata:
+    """What the upstream at `server_url` needs: its resource, authorization server and scope.
+
+    `challenge`: the parameters of a Bearer challenge already received (a 401, or a 403 asking
+    for more scope); without it an unauthenticated request is made to get one."""
     http = _session()
     with http:
-        challenge = _challenge(http, server_url)
+        if challenge is None:
+            challenge = _challenge(http, server_url)
+        refused = challenge is not None
+        challenge = challenge or {}
         resource_document = _resource_metadata(
             http, server_url, challenge.get("resource_metadata", "")
         )
+        if resource_document is None:
+            if not refused:
+                raise OAuthFailed(
+                    f"The server at {server_url} asks for no OAuth and publishes no protected "
+                    "resource metadata (RFC 9728); use a service account or a manual "
+                    "credential for it instead."
+                )
+            issuer, document = _legacy_metadata(http, server_url)
+            return _metadata(server_url, issuer, document, challenge.get("scope", ""))
         resource = resource_document.get("resource") or server_url
         if not isinstance(resource, str) or not _covers(resource, server_url):
             raise OAuthFailed(
@@ -207,12 +242,18 @@ def discover(server_url: str) -> ServerMetadata:
             raise OAuthFailed("The protected resource metadata names no authorization server.")
         issuer = checked_url(servers[0], "authorization server")
         document = _authorization_server_metadata(http, issuer)
+    if document is None:
+        raise OAuthFailed(f"The authorization server {issuer} publishes no metadata (RFC 8414).")
+    scope = challenge.get("scope") or " ".join(resource_document.get("scopes_supported") or [])
+    return _metadata(resource, issuer, document, scope)
+
+
+def _metadata(resource: str, issuer: str, document: dict, scope: str) -> ServerMetadata:
     if "S256" not in (document.get("code_challenge_methods_supported") or []):
         raise OAuthFailed(
             f"The authorization server {issuer} does not support PKCE with S256, "
             "which connecting requires."
         )
-    scope = challenge.get("scope") or " ".join(resource_document.get("scopes_supported") or [])
     return ServerMetadata(
         resource=resource,
         issuer=issuer,
