@@ -21,6 +21,10 @@ app.conf.beat_schedule = {
         "task": "audit.purge_expired_logs",
         "schedule": crontab(hour=3, minute=17),
     },
+    "identities.refresh_upstream_connections": {
+        "task": "identities.refresh_upstream_connections",
+        "schedule": settings.UPSTREAM_OAUTH_REFRESH_EVERY_SECONDS,
+    },
     "audit.deliver_sinks": {
         "task": "audit.deliver_sinks",
         "schedule": settings.SIEM_DELIVERY_SECONDS,

@@ -16,6 +16,7 @@ from gateways import alert_console as alerts
 from gateways import console_assignments as assignments
 from gateways import console_views as gateways
 from identities import client_console as clients
+from identities import connection_console as connections
 from identities import console_views as identities
 from rules import console_views as rules
 from servers import console_views as servers
@@ -85,6 +86,22 @@ workspace_pages = [
     path("tokens/", identities.TokensPage.as_view(), name="tokens"),
     path(
         "tokens/<int:token_id>/revoke/", identities.TokenRevokePage.as_view(), name="token-revoke"
+    ),
+    path("connections/", connections.ConnectionsPage.as_view(), name="connections"),
+    path(
+        "connections/callback/",
+        connections.ConnectionCallbackPage.as_view(),
+        name="connection-callback",
+    ),
+    path(
+        "connections/<int:assignment_id>/connect/",
+        connections.ConnectPage.as_view(),
+        name="connection-connect",
+    ),
+    path(
+        "connections/<int:assignment_id>/disconnect/",
+        connections.DisconnectPage.as_view(),
+        name="connection-disconnect",
     ),
     path("changes/", ChangesPage.as_view(), name="changes"),
     path("logs/", LogsPage.as_view(), name="logs"),

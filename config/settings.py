@@ -221,6 +221,20 @@ MANAGED_MAX_PROCESSES_PER_SERVER = int(os.environ.get("MANAGED_MAX_PROCESSES_PER
 # first encrypts, all decrypt. Empty means one key derived from SECRET_KEY.
 CREDENTIALS_KEYS = env_list("CREDENTIALS_KEYS", [])
 
+# `user_oauth` upstream identities (identities/upstream_oauth.py): the platform as an OAuth
+# client of each upstream's authorization server. Allow those servers (and their protected
+# resource metadata) on loopback and private addresses, and over plain http there.
+UPSTREAM_OAUTH_ALLOW_PRIVATE = env_bool("UPSTREAM_OAUTH_ALLOW_PRIVATE", False)
+# Tokens expiring within this many seconds are refreshed by the beat task, run this often.
+UPSTREAM_OAUTH_REFRESH_AHEAD_SECONDS = int(
+    os.environ.get("UPSTREAM_OAUTH_REFRESH_AHEAD_SECONDS", "300")
+)
+UPSTREAM_OAUTH_REFRESH_EVERY_SECONDS = int(
+    os.environ.get("UPSTREAM_OAUTH_REFRESH_EVERY_SECONDS", "60")
+)
+UPSTREAM_OAUTH_TIMEOUT_SECONDS = 10
+UPSTREAM_OAUTH_MAX_DOCUMENT_BYTES = 256 * 1024
+
 # OAuth 2.1 authorization server for clients of the gateways (see identities/oauth/)
 OAUTH_ISSUER = os.environ.get("OAUTH_ISSUER", "")
 OAUTH_ACCESS_TOKEN_SECONDS = int(os.environ.get("OAUTH_ACCESS_TOKEN_SECONDS", "3600"))

@@ -11,11 +11,12 @@ itself, because the file describes the whole workspace.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from django.core.validators import URLValidator, validate_email
+from django.core.validators import RegexValidator, URLValidator, validate_email
 
 from gateways.apply_specs import (
     INVALID,
@@ -34,6 +35,7 @@ from gateways.apply_specs import (
 )
 from gateways.errors import ConfigInvalid, ConfigProblem, Position
 from gateways.models import Assignment, namespace_validator
+from identities import upstream_secrets
 from rules.definitions import CONDITION_KEYS, DIRECTIONS, MODES, clean_rule
 from rules.errors import InvalidRule
 from servers.models import Server, server_name_validator
@@ -121,6 +123,13 @@ RULE = Map(
 RULES = Key(ListOf(RULE, unique=("name",)), default=list)
 OVERRIDE = Map({"name": Key(Text(label="tool name")), "description": Key(DESCRIPTION)})
 ENV_NAME = Text(label="environment variable", max_length=200)
+_ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+ENV_REFERENCE = Text(
+    validator=RegexValidator(
+        _ENV_REFERENCE, "write a reference to an environment variable, ${NAME}, never the secret"
+    ),
+    label="secret reference",
+)
 # Secrets are named by environment variable, never written in the file.
 IDENTITY = Map(
     {
@@ -130,6 +139,12 @@ IDENTITY = Map(
         ),
         "bearer_env": Key(ENV_NAME),
         "headers_env": Key(MapOf(ENV_NAME, key_label="header name")),
+        # user_oauth's pre-registered client: the id in clear, the secret by reference only.
+        "client_id": Key(Text(label="client id")),
+        "client_secret": Key(ENV_REFERENCE),
+        "auth_method": Key(
+            Text(choices=upstream_secrets.AUTH_METHODS, label="token endpoint auth method")
+        ),
     }
 )
 ASSIGNMENT = Map(
@@ -408,6 +423,15 @@ def _check_identities(data: dict, walk: Walk) -> None:
                     path,
                     f"scheme '{identity['scheme']}' takes no shared credential",
                 )
+            client = [k for k in ("client_id", "client_secret", "auth_method") if identity[k]]
+            if client and identity["scheme"] != "user_oauth":
+                walk.problem(
+                    walk.positions[path], path, f"{client[0]} is for the scheme user_oauth only"
+                )
+            elif client and not identity["client_id"]:
+                walk.problem(walk.positions[path], path, f"{client[0]} needs a client_id")
+            if identity["client_secret"]:
+                names.append(_ENV_REFERENCE.match(identity["client_secret"]).group(1))
             for name in names:
                 if not os.environ.get(name):
                     walk.problem(
@@ -423,6 +447,16 @@ def _credential(identity: dict | None) -> dict | None:
     if identity["headers_env"]:
         headers = {h: os.environ.get(n, "") for h, n in identity["headers_env"].items()}
         return {"kind": "headers", "headers": headers}
+    if identity["client_id"]:
+        secret = ""
+        if identity["client_secret"]:
+            secret = os.environ.get(_ENV_REFERENCE.match(identity["client_secret"]).group(1), "")
+        credential = {"kind": "oauth_client", "client_id": identity["client_id"]}
+        if secret:
+            credential["client_secret"] = secret
+        if identity["auth_method"]:
+            credential["auth_method"] = identity["auth_method"]
+        return credential
     return None
 
 

@@ -28,6 +28,7 @@ from servers.upstream import (
     UpstreamError,
     UpstreamSession,
     UpstreamTimeout,
+    UpstreamUnauthorized,
     UpstreamUnavailable,
     read_all_pages,
 )
@@ -57,8 +58,10 @@ class AssignmentCatalog:
     ttl: float
     private: bool
     error: str = ""
-    # Set when the caller has no identity for this upstream: where to set one.
+    # Set when the caller has no identity for this upstream: where to set one, and whether
+    # that is a page to open in a browser (URL-mode elicitation).
     connect_url: str = ""
+    url_mode: bool = False
     # Tool name -> fingerprint of its definition as fetched.
     digests: dict[str, str] = field(default_factory=dict)
 
@@ -94,6 +97,15 @@ async def identity_for(spec: AssignmentSpec, principal, snapshot) -> brokering.U
     return await brokering.resolve(spec, principal, snapshot, cache_reads.get_many)
 
 
+async def identity_after_refusal(spec: AssignmentSpec, ctx, refused):
+    """A fresher identity to retry with after the upstream refused `refused`, or None; raises
+    brokering.IdentityError when the caller must reconnect. The refused one's catalog goes."""
+    catalogs.invalidate((spec.id, refused.key))
+    return await brokering.after_refusal(
+        spec, ctx.principal, ctx.snapshot, refused, cache_reads.get_many
+    )
+
+
 async def _identity_or_error(spec, principal, snapshot):
     try:
         return await identity_for(spec, principal, snapshot)
@@ -110,6 +122,7 @@ def _without_identity(error: brokering.IdentityError) -> AssignmentCatalog:
         private=True,
         error=error.message,
         connect_url=getattr(error, "connect_url", ""),
+        url_mode=getattr(error, "url_mode", False),
     )
 
 
@@ -169,6 +182,19 @@ async def _announce(gateway_id: int, message: dict) -> None:
         )
 
 
+def _down(spec, identity, session, exc) -> AssignmentCatalog:
+    logger.warning("upstream %s is unavailable: %s", spec.upstream.server_name, exc)
+    session.reset()
+    _forget_token(spec, identity)
+    return AssignmentCatalog(
+        lists={k: [] for k in LISTS},
+        fetched_at=time.monotonic(),
+        ttl=_RETRY_DOWN_SECONDS,
+        private=False,
+        error=str(exc) or type(exc).__name__,
+    )
+
+
 class CatalogCache:
     def __init__(self):
         self._entries: dict[tuple, AssignmentCatalog] = {}
@@ -198,7 +224,7 @@ class CatalogCache:
             if entry is not None and time.monotonic() - entry.fetched_at < entry.ttl:
                 return entry
             was_down = entry.down if entry is not None else None
-            fresh = await self._fetch(spec, identity, snapshot)
+            fresh = await self._fetch(spec, identity, snapshot, principal)
             await _report_withheld(spec, principal, snapshot, fresh, entry)
             self._entries[key] = fresh
             self.generation += 1
@@ -207,7 +233,7 @@ class CatalogCache:
                     config_events_announce(snapshot.id, {"jsonrpc": "2.0", "method": method})
             return fresh
 
-    async def _fetch(self, spec, identity, snapshot) -> AssignmentCatalog:
+    async def _fetch(self, spec, identity, snapshot, principal, retry=True) -> AssignmentCatalog:
         session = upstream_session(spec, identity, snapshot)
         timeout = min(spec.timeout, 30)
         try:
@@ -231,17 +257,19 @@ class CatalogCache:
                 if ttl_ms is not None:
                     ttls.append(ttl_ms / 1000)
                 private = private or scope == "private"
+        except UpstreamUnauthorized as exc:
+            # A person's refused OAuth token is refreshed once, and the catalog read with it.
+            try:
+                fresh = await brokering.after_refusal(
+                    spec, principal, snapshot, identity, cache_reads.get_many
+                )
+            except brokering.IdentityError as missing:
+                return _without_identity(missing)
+            if fresh is not None and retry:
+                return await self._fetch(spec, fresh, snapshot, principal, retry=False)
+            return _down(spec, identity, session, exc)
         except (UpstreamUnavailable, UpstreamTimeout, UpstreamError, TimeoutError) as exc:
-            logger.warning("upstream %s is unavailable: %s", spec.upstream.server_name, exc)
-            session.reset()
-            _forget_token(spec, identity)
-            return AssignmentCatalog(
-                lists={k: [] for k in LISTS},
-                fetched_at=time.monotonic(),
-                ttl=_RETRY_DOWN_SECONDS,
-                private=False,
-                error=str(exc) or type(exc).__name__,
-            )
+            return _down(spec, identity, session, exc)
         ttl = settings.MCP_CATALOG_TTL_SECONDS
         if ttls:
             ttl = min(ttl, *ttls)

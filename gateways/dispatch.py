@@ -24,6 +24,7 @@ from servers.upstream import (
     CallHooks,
     UpstreamError,
     UpstreamTimeout,
+    UpstreamUnauthorized,
     UpstreamUnavailable,
 )
 
@@ -53,6 +54,8 @@ class CallContext:
     pending_request: dict | None = None
     # The fields all audit entries of the call share, once the call is named (`audit_trail`).
     audit_base: dict | None = None
+    # The origin the client reached, to make links in answers absolute.
+    origin: str = ""
 
     @property
     def modern(self) -> bool:
@@ -159,7 +162,13 @@ async def _call_upstream(
     try:
         identity = await catalog.identity_for(spec, ctx.principal, ctx.snapshot)
     except IdentityError as exc:
-        return _identity_required(ctx, method, exc.message, getattr(exc, "connect_url", ""))
+        return _identity_required(
+            ctx,
+            method,
+            exc.message,
+            getattr(exc, "connect_url", ""),
+            url_mode=getattr(exc, "url_mode", False),
+        )
     ctx.upstream_identity = identity.source
     session = catalog.upstream_session(spec, identity, ctx.snapshot)
     params = dict(params)
@@ -206,14 +215,38 @@ async def _call_upstream(
     upstream_name = params.get("name") or params.get("uri") or ""
     await audit_trail.upstream_request(ctx, spec, upstream_name, params)
     started = time.perf_counter()
+    retried = False
     try:
         for _round in range(8):
-            result = await session.request(method, params, timeout=timeout, hooks=hooks)
+            try:
+                result = await session.request(method, params, timeout=timeout, hooks=hooks)
+            except UpstreamUnauthorized:
+                # A person's OAuth token the upstream refused is refreshed, and the call
+                # retried once with the new one.
+                if retried:
+                    raise
+                fresh = await catalog.identity_after_refusal(spec, ctx, identity)
+                if fresh is None:
+                    raise
+                retried, identity = True, fresh
+                session = catalog.upstream_session(spec, identity, ctx.snapshot)
+                continue
             if result.get("resultType") != "input_required":
                 break
             params = await _answer_input_required(ctx, params, result)
         else:
             raise RpcError(protocol.INTERNAL_ERROR, f"The server '{server}' kept asking for input.")
+    except IdentityError as exc:
+        await audit_trail.upstream_response(
+            ctx, spec, upstream_name, started, error={"code": -32001, "message": exc.message}
+        )
+        return _identity_required(
+            ctx,
+            method,
+            exc.message,
+            getattr(exc, "connect_url", ""),
+            url_mode=getattr(exc, "url_mode", False),
+        )
     except RpcError as exc:
         await audit_trail.upstream_response(ctx, spec, upstream_name, started, error=exc.to_error())
         raise
@@ -254,10 +287,28 @@ async def _call_upstream(
     return result
 
 
-def _identity_required(ctx: CallContext, method: str, message: str, connect_url: str) -> dict:
+def _identity_required(
+    ctx: CallContext, method: str, message: str, connect_url: str, *, url_mode: bool = False
+) -> dict:
     """No usable identity for the upstream: a tool call answers a tool error the model can
-    relay to the person; anything else a JSON-RPC error. Either carries where to connect."""
+    relay to the person; anything else a JSON-RPC error. Either carries where to connect.
+
+    `url_mode`: the person connects in a browser, so a client that supports URL-mode
+    elicitation is asked to open the page instead (URLElicitationRequiredError)."""
     ctx.outcome = "error"
+    if url_mode and connect_url.startswith("/") and ctx.origin:
+        # A page for the person to open: the link must work outside the client too.
+        absolute = f"{ctx.origin}{connect_url}"
+        message, connect_url = message.replace(connect_url, absolute), absolute
+    elicitation = (ctx.client_capabilities or {}).get("elicitation")
+    if url_mode and isinstance(elicitation, dict) and "url" in elicitation:
+        request = {
+            "mode": "url",
+            "elicitationId": uuid.uuid4().hex,
+            "url": connect_url,
+            "message": message,
+        }
+        raise RpcError(protocol.URL_ELICITATION_REQUIRED, message, {"elicitations": [request]})
     if method == "tools/call":
         return {"content": [{"type": "text", "text": message}], "isError": True}
     raise RpcError(
@@ -330,7 +381,9 @@ async def _tools_call(ctx: CallContext, params: dict) -> dict:
         if spec is not None:
             cat = await catalog.catalogs.get(spec, ctx.principal, ctx.snapshot)
             if cat.connect_url:
-                return _identity_required(ctx, "tools/call", cat.error, cat.connect_url)
+                return _identity_required(
+                    ctx, "tools/call", cat.error, cat.connect_url, url_mode=cat.url_mode
+                )
             if cat.down:
                 raise RpcError(
                     protocol.UPSTREAM_UNAVAILABLE,

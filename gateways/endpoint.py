@@ -30,6 +30,7 @@ from gateways.http import (
     host_allowed,
     origin_allowed,
     read_body,
+    request_origin,
     resource_metadata_url,
     send_empty,
     send_json,
@@ -206,6 +207,7 @@ class McpEndpoint:
             session_id=session_id,
             client_name=state.client_name,
             client_version=state.client_version,
+            origin=request_origin(scope, headers),
         )
         accepts_sse = "text/event-stream" in headers.get("accept", "")
         await streams.run(
@@ -290,6 +292,7 @@ class McpEndpoint:
             client_capabilities=caps,
             client_name=str(client.get("name", ""))[:100],
             client_version=str(client.get("version", ""))[:50],
+            origin=request_origin(scope, headers),
         )
         accepts_sse = "text/event-stream" in headers.get("accept", "")
         method = message["method"]

@@ -90,7 +90,13 @@ def origin_allowed(origin: str | None) -> bool:
     return _served(urlsplit(origin).netloc)
 
 
-def resource_metadata_url(scope, headers, workspace: str, gateway: str) -> str:
+def request_origin(scope, headers) -> str:
+    """The origin the client reached (its Host was checked against ALLOWED_HOSTS)."""
     host = headers.get("host", "localhost")
     scheme = "https" if scope.get("scheme") == "https" else "http"
-    return f"{scheme}://{host}/.well-known/oauth-protected-resource/mcp/{workspace}/{gateway}"
+    return f"{scheme}://{host}"
+
+
+def resource_metadata_url(scope, headers, workspace: str, gateway: str) -> str:
+    origin = request_origin(scope, headers)
+    return f"{origin}/.well-known/oauth-protected-resource/mcp/{workspace}/{gateway}"

@@ -38,6 +38,7 @@ RESOURCE_NOT_FOUND = -32002  # spec-assigned for resources/read of an unknown UR
 REQUEST_CANCELLED = -32800
 HEADER_MISMATCH = -32020
 UNSUPPORTED_PROTOCOL_VERSION = -32022
+URL_ELICITATION_REQUIRED = -32042  # the client must open a page first (2025-11-25)
 
 NAME_BEARING_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 

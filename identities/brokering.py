@@ -2,9 +2,10 @@
 
 The assignment's scheme decides. `none` sends nothing; `service_account` sends the shared
 credential, decrypted once when the gateway snapshot is compiled; `manual` sends the caller's own
-credential, else the shared one; `user_oauth` needs each person's own OAuth connection, which this
-platform cannot make yet, so it answers with what to do instead. The client's own token is never
-among the headers sent: only what is built here is.
+credential, else the shared one; `user_oauth` sends the access token of the caller's own OAuth
+connection (identities/connections.py), refreshed first when it is about to expire, and again
+when the upstream refuses it. The client's own token is never among the headers sent: only what
+is built here is.
 
 A person's credential is read through the shared cache (still encrypted there), dropped from it
 whenever it changes, and decrypted once per process per version. OAuth client-credentials tokens
@@ -26,8 +27,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from identities import crypto, selectors, upstream_secrets
-from identities.models import UpstreamCredential
+from identities import connections, crypto, selectors, upstream_oauth, upstream_secrets
+from identities.models import UpstreamConnection, UpstreamCredential
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +44,13 @@ class IdentityError(Exception):
 
 
 class IdentityMissing(IdentityError):
-    """The caller has no identity for this upstream yet; `connect_url` says where to set one."""
+    """The caller has no identity for this upstream yet; `connect_url` says where to set one,
+    `url_mode` whether that is a page for the person to open (so a URL-mode elicitation)."""
 
-    def __init__(self, message: str, connect_url: str):
+    def __init__(self, message: str, connect_url: str, *, url_mode: bool = False):
         super().__init__(message)
         self.connect_url = connect_url
+        self.url_mode = url_mode
 
 
 class IdentityUnavailable(IdentityError):
@@ -160,12 +163,9 @@ async def resolve(spec, principal, snapshot, get_many: GetMany) -> UpstreamIdent
                 connect_url(snapshot, spec),
             )
         return await _shared(spec.credential, server, snapshot.workspace_id)
-    raise IdentityMissing(
-        f"The server '{server}' needs your own account, connected over OAuth, which this "
-        "platform cannot do yet. Ask an administrator to use a service account or a manual "
-        "credential for this assignment.",
-        connect_url(snapshot, spec),
-    )
+    if scheme == "user_oauth":
+        return await _connection(spec, principal.user_id, snapshot, get_many)
+    raise IdentityUnavailable(f"The server '{server}' has an unknown identity scheme '{scheme}'.")
 
 
 async def _shared(credential: SharedCredential, server: str, workspace_id: int) -> UpstreamIdentity:
@@ -230,6 +230,101 @@ async def _personal(workspace_id, assignment_id, user_id, get_many) -> UpstreamI
         credential_id=entry["id"],
         headers=dict(headers),
     )
+
+
+# -- people's own OAuth connections (user_oauth) -------------------------------------------------
+
+
+def connections_url(snapshot) -> str:
+    """The console page where a person connects their upstream accounts."""
+    base = (settings.OAUTH_ISSUER or "").rstrip("/")
+    return f"{base}/w/{snapshot.workspace_slug}/connections/"
+
+
+def _connection_entry(row: UpstreamConnection | None) -> dict:
+    # The cache holds the encrypted text only; an empty entry remembers "none".
+    if row is None:
+        return {}
+    return {
+        "id": row.pk,
+        "v": connections.version_of(row),
+        "status": row.status,
+        "secret": row.secret,
+        "exp": row.expires_at.timestamp() if row.expires_at else None,
+    }
+
+
+def _load_connection(workspace_id: int, assignment_id: int, user_id: int) -> dict:
+    entry = _connection_entry(selectors.connection_of(workspace_id, assignment_id, user_id))
+    key = selectors.connection_cache_key(assignment_id, user_id)
+    cache.set(key, entry, settings.MCP_TOKEN_CACHE_SECONDS)
+    return entry
+
+
+def _refresh(workspace_id: int, assignment_id: int, user_id: int, entry: dict) -> dict:
+    try:
+        connections.refresh_connection(connection_id=entry["id"], seen_version=entry["v"])
+    except upstream_oauth.OAuthFailed as exc:
+        raise IdentityUnavailable(f"Your connection could not be refreshed: {exc.message}") from exc
+    return _load_connection(workspace_id, assignment_id, user_id)
+
+
+def _not_connected(spec, snapshot, entry: dict) -> IdentityMissing:
+    server = spec.upstream.server_name
+    url = connections_url(snapshot)
+    if entry:
+        return IdentityMissing(
+            f"Your connection to the server '{server}' has expired and needs reconnecting. "
+            f"Reconnect your account at {url}, then call again.",
+            url,
+            url_mode=True,
+        )
+    return IdentityMissing(
+        f"The server '{server}' acts as you, with your own account, which you have not "
+        f"connected yet. Connect it at {url}, then call again.",
+        url,
+        url_mode=True,
+    )
+
+
+async def _connection(spec, user_id, snapshot, get_many, *, refused_version: str = ""):
+    workspace_id = snapshot.workspace_id
+    key = selectors.connection_cache_key(spec.id, user_id)
+    entry = None if refused_version else (await get_many([key])).get(key)
+    if entry is None:
+        entry = await sync_to_async(_load_connection)(workspace_id, spec.id, user_id)
+    if entry and entry["status"] == UpstreamConnection.Status.CONNECTED:
+        expiring = entry["exp"] is not None and entry["exp"] - _TOKEN_MARGIN_SECONDS < time.time()
+        if expiring or (refused_version and entry["v"] == refused_version):
+            entry = await sync_to_async(_refresh)(workspace_id, spec.id, user_id, entry)
+    if not entry or entry["status"] != UpstreamConnection.Status.CONNECTED:
+        raise _not_connected(spec, snapshot, entry)
+    token = _decrypted.get(entry["v"])
+    if token is None:
+        try:
+            token = {"Authorization": f"Bearer {crypto.decrypt(entry['secret'])['access_token']}"}
+        except crypto.UndecryptableSecret as exc:
+            raise IdentityUnavailable(
+                "Your connection to this server cannot be decrypted; reconnect it."
+            ) from exc
+        if len(_decrypted) > 10000:
+            _decrypted.clear()
+        _decrypted[entry["v"]] = token
+    return UpstreamIdentity(
+        slot=f"user:{user_id}", version=entry["v"], source="personal", headers=dict(token)
+    )
+
+
+async def after_refusal(spec, principal, snapshot, refused: UpstreamIdentity, get_many):
+    """The identity to retry with after the upstream refused `refused` (HTTP 401), or None when
+    there is nothing fresher to try. A `user_oauth` token is refreshed once (unless another
+    request already did); raises IdentityError when the connection needs reconnecting."""
+    if spec.identity_scheme != "user_oauth" or refused.source != "personal":
+        return None
+    fresh = await _connection(
+        spec, principal.user_id, snapshot, get_many, refused_version=refused.version
+    )
+    return None if fresh.version == refused.version else fresh
 
 
 # -- last use ------------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ class UpstreamCredential(models.Model):
         BEARER = "bearer", "Bearer token"
         HEADERS = "headers", "Custom headers"
         CLIENT_CREDENTIALS = "client_credentials", "OAuth client credentials"
+        OAUTH_CLIENT = "oauth_client", "Pre-registered OAuth client (user_oauth)"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     assignment = models.ForeignKey(
@@ -140,3 +141,74 @@ class DisabledClient(models.Model):
 
     def __str__(self):
         return f"{self.application_id} off in {self.workspace_id}/{self.gateway_id or '*'}"
+
+
+class UpstreamOAuthClient(models.Model):
+    """What the platform learnt about a `user_oauth` assignment's authorization server, and the
+    client it is there: registered dynamically, or the pre-registered client an admin set as the
+    assignment's shared credential. One per assignment, shared by everyone who connects."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    assignment = models.OneToOneField(
+        "gateways.Assignment", on_delete=models.CASCADE, related_name="oauth_client"
+    )
+    server_url = models.CharField(max_length=500, help_text="The upstream URL discovery began at.")
+    resource = models.CharField(max_length=500, help_text="RFC 8707 resource indicator.")
+    issuer = models.CharField(max_length=500)
+    authorization_endpoint = models.CharField(max_length=500)
+    token_endpoint = models.CharField(max_length=500)
+    scope = models.CharField(max_length=1000, blank=True)
+    redirect_uri = models.CharField(max_length=500)
+    client_id = models.CharField(max_length=500)
+    secret = models.TextField(
+        blank=True, help_text="The encrypted client secret (identities/crypto.py); empty if none."
+    )
+    auth_method = models.CharField(max_length=40, default="none")
+    registered = models.BooleanField(
+        default=False, help_text="Registered dynamically (RFC 7591) rather than pre-registered."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = WorkspaceManager()
+
+    def __str__(self):
+        return f"OAuth client {self.client_id} at {self.issuer}"
+
+
+class UpstreamConnection(models.Model):
+    """One person's own OAuth connection to a `user_oauth` assignment's upstream: their tokens,
+    encrypted at rest, refreshed before they expire."""
+
+    class Status(models.TextChoices):
+        CONNECTED = "connected", "Connected"
+        NEEDS_RECONNECT = "needs_reconnect", "Needs reconnecting"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    assignment = models.ForeignKey(
+        "gateways.Assignment", on_delete=models.CASCADE, related_name="connections"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upstream_connections"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.CONNECTED)
+    secret = models.TextField(help_text="The encrypted access and refresh tokens.")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    scope = models.CharField(max_length=1000, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    connected_at = models.DateTimeField(default=timezone.now)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = WorkspaceManager()
+
+    class Meta:
+        ordering = ["workspace", "assignment", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assignment", "owner"], name="upstream_connection_one_per_person"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.owner.email}'s connection to assignment {self.assignment_id}"

@@ -1,10 +1,10 @@
 """Reads of the identities app."""
 
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from identities import tokens
-from identities.models import ApiToken, UpstreamCredential
+from identities.models import ApiToken, UpstreamConnection, UpstreamCredential
 from teams.capabilities import (
     GATEWAYS_MANAGE,
     GATEWAYS_USE_ALL,
@@ -124,4 +124,61 @@ def personal_credential(
         UpstreamCredential.objects.for_workspace(workspace_id)
         .filter(assignment_id=assignment_id, owner_id=user_id, disabled_at__isnull=True)
         .first()
+    )
+
+
+# -- user_oauth connections ----------------------------------------------------------------------
+
+
+def oauth_assignments_for(membership):
+    """The `user_oauth` assignments on the gateways the member may use, each with the member's
+    own connection prefetched (`mine`: a list of at most one), for "My upstream connections"."""
+    assignments = (
+        _assignment_model()
+        .objects.for_workspace(membership.workspace)
+        .filter(identity_scheme="user_oauth")
+        .select_related("gateway", "server")
+        .prefetch_related(
+            Prefetch(
+                "connections",
+                queryset=UpstreamConnection.objects.filter(owner_id=membership.user_id),
+                to_attr="mine",
+            )
+        )
+        .order_by("gateway__name", "position", "id")
+    )
+    if not membership.has(GATEWAYS_USE_ALL):
+        assignments = assignments.filter(gateway__teams__memberships=membership).distinct()
+    return assignments
+
+
+def access_oauth_assignment(membership, assignment_id):
+    """A `user_oauth` assignment the member may connect to; any other is the same 404."""
+    return get_scoped_or_404(
+        oauth_assignments_for(membership), membership.workspace, pk=assignment_id
+    )
+
+
+def connection_cache_key(assignment_id: int, user_id: int) -> str:
+    """The data plane's cached lookup of one person's connection for one assignment; every change
+    to that connection deletes it."""
+    return f"upconn:{assignment_id}:{user_id}"
+
+
+def connection_of(workspace_id: int, assignment_id: int, user_id: int):
+    return (
+        UpstreamConnection.objects.for_workspace(workspace_id)
+        .filter(assignment_id=assignment_id, owner_id=user_id)
+        .first()
+    )
+
+
+def connections_due(before) -> list[int]:
+    """Ids of connections whose access token expires before `before` (refreshed by beat)."""
+    return list(
+        UpstreamConnection.objects.filter(
+            status=UpstreamConnection.Status.CONNECTED, expires_at__lt=before
+        )
+        .order_by("expires_at")
+        .values_list("pk", flat=True)
     )

@@ -103,3 +103,9 @@ class CredentialInput(serializers.Serializer):
     client_id = serializers.CharField(required=False)
     client_secret = serializers.CharField(required=False, write_only=True)
     scope = serializers.CharField(required=False, allow_blank=True)
+    auth_method = serializers.ChoiceField(
+        choices=["client_secret_basic", "client_secret_post", "none"],
+        required=False,
+        help_text="How a pre-registered OAuth client (oauth_client) authenticates at the token "
+        "endpoint; client_secret_basic by default (none without a secret).",
+    )

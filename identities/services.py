@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from audit.services import record_change
 from identities import crypto, selectors, tokens, upstream_secrets
-from identities.models import ApiToken, UpstreamCredential
+from identities.models import ApiToken, UpstreamCredential, UpstreamOAuthClient
 from teams import workspace_epoch
 from teams.errors import Conflict, ValidationFailed
 from teams.models import Membership
@@ -66,13 +66,18 @@ def revoke_token(*, token: ApiToken, actor) -> ApiToken:
 
 # -- upstream credentials ----------------------------------------------------------------------
 
-SHARED_SCHEMES = ("service_account", "manual")
+SHARED_SCHEMES = ("service_account", "manual", "user_oauth")
 PERSONAL_SCHEMES = ("manual",)
+# A `user_oauth` assignment's shared credential is its pre-registered OAuth client, and only that.
+_OAUTH_CLIENT_SCHEMES = ("user_oauth",)
 
 
 def _changed(credential: UpstreamCredential) -> None:
     # Shared credentials are compiled into the gateway snapshots, so those are rebuilt; a
     # personal one is looked up through the cache, so only its entry is dropped.
+    if credential.kind == upstream_secrets.OAUTH_CLIENT:
+        # The next connection starts over with the new client.
+        UpstreamOAuthClient.objects.filter(assignment_id=credential.assignment_id).delete()
     if credential.owner_id is None:
         workspace_epoch.bump(credential.workspace_id)
     else:
@@ -111,6 +116,12 @@ def set_credential(*, assignment, owner, data: dict, actor) -> tuple[UpstreamCre
             field="shared",
         )
     checked = upstream_secrets.check(data, shared=shared)
+    if (checked.kind == upstream_secrets.OAUTH_CLIENT) != (scheme in _OAUTH_CLIENT_SCHEMES):
+        raise ValidationFailed(
+            "A user_oauth assignment takes an OAuth client (kind 'oauth_client') and no other "
+            "shared credential; other schemes take no OAuth client.",
+            field="kind",
+        )
     credential = (
         UpstreamCredential.objects.for_workspace(assignment.workspace_id)
         .select_for_update()

@@ -13,7 +13,11 @@ from urllib.parse import urlsplit
 from teams.errors import ValidationFailed
 
 BEARER, HEADERS, CLIENT_CREDENTIALS = "bearer", "headers", "client_credentials"
-KINDS = (BEARER, HEADERS, CLIENT_CREDENTIALS)
+# A pre-registered OAuth client of a `user_oauth` assignment: no headers of its own, it is what
+# the platform authenticates as when each person connects.
+OAUTH_CLIENT = "oauth_client"
+KINDS = (BEARER, HEADERS, CLIENT_CREDENTIALS, OAUTH_CLIENT)
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 _MAX_VALUE = 8192
 _MAX_HEADERS = 20
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
@@ -101,10 +105,24 @@ def check(data: dict, *, shared: bool) -> CheckedCredential:
         hint = ", ".join(f"{name}: {mask(value)}" for name, value in headers.items())
         return CheckedCredential(kind, {"headers": headers}, {"names": list(headers)}, hint[:200])
     if not shared:
+        what = "clients" if kind == OAUTH_CLIENT else "client credentials"
         raise ValidationFailed(
-            "OAuth client credentials are a shared service account, not a personal credential.",
-            field="kind",
+            f"OAuth {what} are a shared service account, not a personal credential.", field="kind"
         )
+    if kind == OAUTH_CLIENT:
+        client_id = _value(data.get("client_id"), "client_id")
+        secret = data.get("client_secret") or ""
+        secret = _value(secret, "client_secret") if secret else ""
+        method = data.get("auth_method") or ("client_secret_basic" if secret else "none")
+        if method not in AUTH_METHODS or (method == "none") != (not secret):
+            raise ValidationFailed(
+                "'auth_method' must be client_secret_basic or client_secret_post with a secret, "
+                "none without one.",
+                field="auth_method",
+            )
+        hint = f"{client_id[:60]}, secret {mask(secret)}" if secret else f"{client_id[:60]}, public"
+        details = {"client_id": client_id, "auth_method": method}
+        return CheckedCredential(kind, {"client_secret": secret}, details, hint)
     secret = _value(data.get("client_secret"), "client_secret")
     scope = data.get("scope") or ""
     if not isinstance(scope, str) or len(scope) > 1000:

@@ -55,6 +55,10 @@ class UpstreamRejected(UpstreamUnavailable):
     """The upstream refused the request at the HTTP level (4xx without a JSON-RPC body)."""
 
 
+class UpstreamUnauthorized(UpstreamRejected):
+    """The upstream refused the credential presented (HTTP 401)."""
+
+
 class UpstreamTimeout(Exception):
     pass
 
@@ -327,6 +331,10 @@ class UpstreamSession:
                     if response.status == 404 and session_id:
                         raise _SessionLost()
                     content_type = response.headers.get("Content-Type", "")
+                    if response.status == 401:
+                        # Whatever the body: an OAuth resource server answers JSON, not MCP.
+                        text = (await response.text())[:200]
+                        raise UpstreamUnauthorized(f"the upstream answered HTTP 401: {text}")
                     if response.status >= 400 and "application/json" not in content_type:
                         text = (await response.text())[:200]
                         error = UpstreamRejected if response.status < 500 else UpstreamUnavailable

@@ -26,6 +26,13 @@ class _Forms(HTMLParser):
             self.forms[-1]["fields"][attrs["name"]] = attrs.get("value") or ""
 
 
+def forms(html: str) -> list[dict]:
+    """Every form of the page: its action and the values it would send."""
+    parser = _Forms()
+    parser.feed(html)
+    return parser.forms
+
+
 def form_fields(html: str, index: int = -1) -> dict:
     parser = _Forms()
     parser.feed(html)

@@ -85,3 +85,51 @@ def test_bad_identities_are_refused_with_their_position(
     assert "gateways[0].assignments[0].identity" in str(refused.value)
     assert message in str(refused.value)
     assert not UpstreamCredential.objects.exists()
+
+
+def test_user_oauth_with_a_pre_registered_client(config_file, run, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("TIME_OAUTH_SECRET", "client-secret-from-env-42")
+    identity = (
+        '{scheme: user_oauth, client_id: gatehouse-app, client_secret: "${TIME_OAUTH_SECRET}"}'
+    )
+    path = config_file(with_identity(identity))
+    assert "created   credential dev/time" in run("apply", path)
+    assignment = _time_assignment()
+    assert assignment.identity_scheme == "user_oauth"
+    credential = UpstreamCredential.objects.get(assignment=assignment, owner__isnull=True)
+    assert credential.kind == "oauth_client"
+    assert credential.details == {
+        "client_id": "gatehouse-app",
+        "auth_method": "client_secret_basic",
+    }
+    assert crypto.decrypt(credential.secret) == {"client_secret": "client-secret-from-env-42"}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT secret, hint, details FROM identities_upstreamcredential")
+        assert "client-secret-from-env" not in str(cursor.fetchall())
+    assert "unchanged credential dev/time" in run("apply", path)
+
+
+def test_user_oauth_without_a_client_registers_dynamically(config_file, run):  # noqa: F811
+    run("apply", config_file(with_identity("{scheme: user_oauth}")))
+    assert _time_assignment().identity_scheme == "user_oauth"
+    assert not UpstreamCredential.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("identity", "message"),
+    [
+        ("{scheme: user_oauth, client_id: app, client_secret: inline-secret}", "${NAME}"),
+        ('{scheme: user_oauth, client_id: app, client_secret: "${NOT_SET_ANYWHERE}"}', "not set"),
+        ("{scheme: service_account, client_id: app}", "for the scheme user_oauth only"),
+        ('{scheme: user_oauth, client_secret: "${TIME_TOKEN}"}', "needs a client_id"),
+        ("{scheme: user_oauth, bearer_env: TIME_TOKEN}", "takes no shared credential"),
+    ],
+)
+def test_bad_user_oauth_identities_are_refused(config_file, run, monkeypatch, identity, message):  # noqa: F811
+    monkeypatch.setenv("TIME_TOKEN", "x")
+    path = config_file(with_identity(identity))
+    with pytest.raises(CommandError) as refused:
+        run("apply", path)
+    assert "gateways[0].assignments[0].identity" in str(refused.value)
+    assert message in str(refused.value)
+    assert not UpstreamCredential.objects.exists()

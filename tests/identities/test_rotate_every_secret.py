@@ -44,3 +44,38 @@ def test_sink_and_sso_secrets_follow_the_new_key(acme, alice, settings):
     assert sso_services.client_secret(sso) == "idp-client-secret"
     with pytest.raises(crypto.UndecryptableSecret):
         crypto.decrypt(sink_before)
+
+
+def test_upstream_oauth_tokens_and_client_secrets_follow_the_new_key(acme_gateway, bob, settings):
+    from identities.models import UpstreamConnection, UpstreamOAuthClient
+
+    settings.CREDENTIALS_KEYS = [OLD]
+    assignment = acme_gateway.assignments.get()
+    connection = UpstreamConnection.objects.create(
+        workspace=acme_gateway.workspace,
+        assignment=assignment,
+        owner=bob,
+        secret=crypto.encrypt({"access_token": "at-1", "refresh_token": "rt-1"}),
+    )
+    client = UpstreamOAuthClient.objects.create(
+        workspace=acme_gateway.workspace,
+        assignment=assignment,
+        server_url="https://up.test/mcp",
+        resource="https://up.test/mcp",
+        issuer="https://up.test",
+        authorization_endpoint="https://up.test/authorize",
+        token_endpoint="https://up.test/token",
+        redirect_uri="https://gh.test/w/acme/connections/callback/",
+        client_id="registered",
+        secret=crypto.encrypt({"client_secret": "registered-secret"}),
+    )
+
+    settings.CREDENTIALS_KEYS = [NEW, OLD]
+    call_command("rotate_credentials")
+    settings.CREDENTIALS_KEYS = [NEW]
+    connection_after = UpstreamConnection.objects.get(pk=connection.pk).secret
+    client_after = UpstreamOAuthClient.objects.get(pk=client.pk).secret
+    assert crypto.decrypt(connection_after) == {"access_token": "at-1", "refresh_token": "rt-1"}
+    assert crypto.decrypt(client_after) == {"client_secret": "registered-secret"}
+    with pytest.raises(crypto.UndecryptableSecret):
+        crypto.decrypt(connection.secret)

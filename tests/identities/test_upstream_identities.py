@@ -150,11 +150,12 @@ def test_a_refused_client_secret_is_a_clear_error(brokered, alice, bob):
     assert "'ids' could not get a token: HTTP 401, invalid_client" in refused.value.message
 
 
-def test_user_oauth_is_refused_with_an_explanation(brokered, bob):
+def test_user_oauth_without_a_connection_is_refused_with_the_link(brokered, bob):
     brokered.use_scheme("user_oauth")
     _names, result = brokered.call(bob)
     assert result.is_error
-    assert "connected over OAuth" in result.content[0].text
+    assert "which you have not connected yet" in result.content[0].text
+    assert "/w/acme/connections/" in result.content[0].text
 
 
 def test_the_clients_token_is_never_sent_upstream(brokered, bob):

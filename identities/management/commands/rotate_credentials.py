@@ -1,12 +1,13 @@
-"""`manage.py rotate_credentials`: re-encrypt every stored secret (upstream credentials, the
-workspace's SSO client secret, SIEM sink secrets) with the first key of CREDENTIALS_KEYS, after a
+"""`manage.py rotate_credentials`: re-encrypt every stored secret (upstream credentials, people's
+upstream OAuth tokens and the platform's client secrets there, the workspace's SSO client
+secret, SIEM sink secrets) with the first key of CREDENTIALS_KEYS, after a
 new key was put first. Once it reports nothing unreadable, the old keys can be removed."""
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from audit.models import LogSink
-from identities import crypto
+from identities import connections, crypto
 from identities.services import rotate_credentials
 from teams.models import Workspace
 from teams.sso_services import rotate_client_secret
@@ -44,6 +45,10 @@ class Command(BaseCommand):
             rotated, failed = rotate_credentials(workspace=workspace)
             total += rotated
             unreadable += [f"{workspace.slug}:{pk}" for pk in failed]
+            with transaction.atomic():
+                rotated, failed = connections.rotate_keys(workspace=workspace)
+            total += rotated
+            unreadable += [f"{workspace.slug}:{what}" for what in failed]
             rotated, failed = _rotate_sinks(workspace)
             total += rotated
             unreadable += [f"{workspace.slug}:{what}" for what in failed]

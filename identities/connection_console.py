@@ -1,0 +1,118 @@
+"""Console pages of "My upstream connections": each `user_oauth` assignment of the gateways the
+person may use, with their connection's status, and connecting, reconnecting or disconnecting it.
+
+A connection is the person's own, so using a gateway is all it needs (as setting one's own
+manual credential is); the list shows only assignments of gateways provisioned to them, and any
+other assignment is the same 404 as a missing one. Connecting sends the person to the upstream's
+authorization server with PKCE; the pending state (the verifier among it) waits in their session
+until the server sends them back to the callback. Disconnecting asks for a confirmation first.
+"""
+
+from django.conf import settings
+from django.contrib import messages
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from identities import connections, selectors
+from teams.console_base import WorkspacePage, paginate
+from teams.errors import GatehouseError
+
+_PENDING = "upstream_oauth_pending"
+_MAX_PENDING = 5
+
+
+def _back(workspace):
+    return redirect(reverse("connections", kwargs={"ws": workspace.slug}))
+
+
+class ConnectionsPage(WorkspacePage):
+    def get(self, request):
+        page = paginate(request, selectors.oauth_assignments_for(self.membership))
+        rows = [{"assignment": a, "connection": a.mine[0] if a.mine else None} for a in page]
+        return self.render("identities/connections.html", {"page": page, "rows": rows})
+
+
+class ConnectPage(WorkspacePage):
+    def post(self, request, assignment_id):
+        assignment = selectors.access_oauth_assignment(self.membership, assignment_id)
+        path = reverse("connection-callback", kwargs={"ws": self.workspace.slug})
+        issuer = (settings.OAUTH_ISSUER or "").rstrip("/")
+        redirect_uri = f"{issuer}{path}" if issuer else request.build_absolute_uri(path)
+        try:
+            url, pending = connections.start_connection(
+                assignment=assignment, redirect_uri=redirect_uri
+            )
+        except GatehouseError as exc:
+            messages.error(request, f"Could not connect to {assignment.server.name}: {exc.message}")
+            return _back(self.workspace)
+        waiting = dict(request.session.get(_PENDING) or {})
+        # Only the latest few attempts are kept: an abandoned one must not pile up.
+        for state in list(waiting)[: max(0, len(waiting) - _MAX_PENDING + 1)]:
+            waiting.pop(state)
+        waiting[pending["state"]] = pending
+        request.session[_PENDING] = waiting
+        return redirect(url)
+
+
+class ConnectionCallbackPage(WorkspacePage):
+    """Where the upstream's authorization server sends the person back."""
+
+    def get(self, request):
+        waiting = dict(request.session.get(_PENDING) or {})
+        pending = waiting.pop(request.GET.get("state", ""), None)
+        request.session[_PENDING] = waiting
+        if pending is None or pending["workspace"] != self.workspace.pk:
+            messages.error(request, "That connection attempt is unknown or expired; start again.")
+            return _back(self.workspace)
+        assignment = selectors.access_oauth_assignment(self.membership, pending["assignment"])
+        if "code" not in request.GET:
+            reason = request.GET.get("error_description") or request.GET.get("error") or "none"
+            messages.error(
+                request, f"{assignment.server.name} did not grant access ({reason[:200]})."
+            )
+            return _back(self.workspace)
+        try:
+            connections.finish_connection(
+                assignment=assignment,
+                pending=pending,
+                code=request.GET["code"],
+                issuer=request.GET.get("iss", ""),
+                actor=request.user,
+            )
+        except GatehouseError as exc:
+            messages.error(request, f"Could not connect to {assignment.server.name}: {exc.message}")
+            return _back(self.workspace)
+        messages.success(
+            request,
+            f"Your account at {assignment.server.name} is connected to {assignment.gateway.name}.",
+        )
+        return _back(self.workspace)
+
+
+class DisconnectPage(WorkspacePage):
+    def _connection(self, assignment_id):
+        assignment = selectors.access_oauth_assignment(self.membership, assignment_id)
+        connection = assignment.mine[0] if assignment.mine else None
+        return assignment, connection
+
+    def get(self, request, assignment_id):
+        assignment, connection = self._connection(assignment_id)
+        if connection is None:
+            return _back(self.workspace)
+        return self.render(
+            "console/confirm.html",
+            {
+                "title": f"Disconnect your account at {assignment.server.name}?",
+                "body": f"Calls to {assignment.server.name} through {assignment.gateway.name} "
+                "will ask you to connect again. The platform forgets your tokens.",
+                "action": "Disconnect",
+                "cancel_url": reverse("connections", kwargs={"ws": self.workspace.slug}),
+            },
+        )
+
+    def post(self, request, assignment_id):
+        assignment, connection = self._connection(assignment_id)
+        if connection is not None:
+            connections.disconnect(connection=connection, actor=request.user)
+            messages.success(request, f"Your account at {assignment.server.name} is disconnected.")
+        return _back(self.workspace)
