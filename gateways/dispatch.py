@@ -7,24 +7,20 @@ method, params); the endpoint adapts the results to the client's era.
 
 import base64
 import json
-import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 
-from gateways import audit_trail, catalog, namespacing, policy, protocol
+from gateways import audit_trail, catalog, namespacing, policy, protocol, upstream_calls
 from gateways.authentication import Principal
 from gateways.protocol import RpcError
 from gateways.snapshot import AssignmentSpec, GatewaySnapshot
 from identities.brokering import IdentityError
 from servers.upstream import (
-    CallHooks,
     UpstreamError,
     UpstreamTimeout,
-    UpstreamUnauthorized,
     UpstreamUnavailable,
 )
 
@@ -156,195 +152,6 @@ async def _templates_list(ctx: CallContext, params: dict) -> dict:
 # -- routed calls ------------------------------------------------------------------------------
 
 
-async def _call_upstream(
-    ctx: CallContext, spec: AssignmentSpec, method: str, params: dict, *, timeout=None
-) -> dict:
-    try:
-        identity = await catalog.identity_for(spec, ctx.principal, ctx.snapshot)
-    except IdentityError as exc:
-        return _identity_required(
-            ctx,
-            method,
-            exc.message,
-            getattr(exc, "connect_url", ""),
-            url_mode=getattr(exc, "url_mode", False),
-        )
-    ctx.upstream_identity = identity.source
-    session = catalog.upstream_session(spec, identity, ctx.snapshot)
-    params = dict(params)
-    meta = dict(params.get("_meta") or {})
-    for key in list(meta):
-        if key.startswith("io.modelcontextprotocol/"):
-            meta.pop(key)  # the upstream client writes its own envelope
-    client_token = meta.pop("progressToken", None)
-    if client_token is not None:
-        meta["progressToken"] = f"gh-{uuid.uuid4().hex}"
-    if meta:
-        params["_meta"] = meta
-    else:
-        params.pop("_meta", None)
-
-    async def on_notification(message: dict) -> None:
-        if ctx.notify is None:
-            return
-        if message.get("method") == "notifications/progress":
-            if client_token is None:
-                return
-            message = dict(
-                message, params=dict(message.get("params") or {}, progressToken=client_token)
-            )
-        await ctx.notify(message)
-
-    async def on_request(message: dict) -> dict:
-        if ctx.ask is None:
-            return {
-                "error": {
-                    "code": protocol.METHOD_NOT_FOUND,
-                    "message": "The calling client cannot answer requests.",
-                }
-            }
-        return await ctx.ask(message)
-
-    hooks = CallHooks(
-        on_notification=on_notification,
-        on_request=on_request,
-        client_capabilities=ctx.client_capabilities,
-    )
-    server = spec.upstream.server_name
-    timeout = timeout or spec.timeout
-    upstream_name = params.get("name") or params.get("uri") or ""
-    await audit_trail.upstream_request(ctx, spec, upstream_name, params)
-    started = time.perf_counter()
-    retried = False
-    try:
-        for _round in range(8):
-            try:
-                result = await session.request(method, params, timeout=timeout, hooks=hooks)
-            except UpstreamUnauthorized:
-                # A person's OAuth token the upstream refused is refreshed, and the call
-                # retried once with the new one.
-                if retried:
-                    raise
-                fresh = await catalog.identity_after_refusal(spec, ctx, identity)
-                if fresh is None:
-                    raise
-                retried, identity = True, fresh
-                session = catalog.upstream_session(spec, identity, ctx.snapshot)
-                continue
-            if result.get("resultType") != "input_required":
-                break
-            params = await _answer_input_required(ctx, params, result)
-        else:
-            raise RpcError(protocol.INTERNAL_ERROR, f"The server '{server}' kept asking for input.")
-    except IdentityError as exc:
-        await audit_trail.upstream_response(
-            ctx, spec, upstream_name, started, error={"code": -32001, "message": exc.message}
-        )
-        return _identity_required(
-            ctx,
-            method,
-            exc.message,
-            getattr(exc, "connect_url", ""),
-            url_mode=getattr(exc, "url_mode", False),
-        )
-    except RpcError as exc:
-        await audit_trail.upstream_response(ctx, spec, upstream_name, started, error=exc.to_error())
-        raise
-    except UpstreamError as exc:
-        error = RpcError(exc.code, exc.message, exc.data)
-        await audit_trail.upstream_response(
-            ctx, spec, upstream_name, started, error=error.to_error()
-        )
-        raise error from exc
-    except UpstreamTimeout as exc:
-        error = RpcError(
-            protocol.UPSTREAM_TIMEOUT,
-            f"The server '{server}' did not answer within {timeout:g} seconds.",
-        )
-        await audit_trail.upstream_response(
-            ctx, spec, upstream_name, started, error=error.to_error()
-        )
-        raise error from exc
-    except UpstreamUnavailable as exc:
-        catalog.upstream_failed(spec, identity)
-        session.reset()
-        error = RpcError(
-            protocol.UPSTREAM_UNAVAILABLE, f"The server '{server}' is unavailable: {exc}"
-        )
-        await audit_trail.upstream_response(
-            ctx, spec, upstream_name, started, error=error.to_error()
-        )
-        raise error from exc
-    ended = time.perf_counter()
-    # Response rules run before the hop is logged, so the log holds what they left.
-    result, logged, blocked, events = await policy.check_response(ctx, spec, method, result)
-    await audit_trail.upstream_response(
-        ctx, spec, upstream_name, started, result=logged, ended=ended, blocked=blocked is not None
-    )
-    await policy.log_events(ctx, spec, events)
-    if blocked is not None:
-        raise blocked
-    return result
-
-
-def _identity_required(
-    ctx: CallContext, method: str, message: str, connect_url: str, *, url_mode: bool = False
-) -> dict:
-    """No usable identity for the upstream: a tool call answers a tool error the model can
-    relay to the person; anything else a JSON-RPC error. Either carries where to connect.
-
-    `url_mode`: the person connects in a browser, so a client that supports URL-mode
-    elicitation is asked to open the page instead (URLElicitationRequiredError)."""
-    ctx.outcome = "error"
-    if url_mode and connect_url.startswith("/") and ctx.origin:
-        # A page for the person to open: the link must work outside the client too.
-        absolute = f"{ctx.origin}{connect_url}"
-        message, connect_url = message.replace(connect_url, absolute), absolute
-    elicitation = (ctx.client_capabilities or {}).get("elicitation")
-    if url_mode and isinstance(elicitation, dict) and "url" in elicitation:
-        request = {
-            "mode": "url",
-            "elicitationId": uuid.uuid4().hex,
-            "url": connect_url,
-            "message": message,
-        }
-        raise RpcError(protocol.URL_ELICITATION_REQUIRED, message, {"elicitations": [request]})
-    if method == "tools/call":
-        return {"content": [{"type": "text", "text": message}], "isError": True}
-    raise RpcError(
-        protocol.INVALID_REQUEST, message, {"connectUrl": connect_url} if connect_url else None
-    )
-
-
-async def _answer_input_required(ctx: CallContext, params: dict, result: dict) -> dict:
-    """A 2026-07-28 upstream asked for input: ask a handshake client, then retry."""
-    if ctx.ask is None:
-        raise RpcError(
-            protocol.INVALID_REQUEST,
-            "The server needs input from the client, which this connection cannot relay.",
-        )
-    responses = {}
-    for key, request in (result.get("inputRequests") or {}).items():
-        answer = await ctx.ask(
-            {
-                "jsonrpc": "2.0",
-                "method": request.get("method"),
-                "params": request.get("params") or {},
-            }
-        )
-        if "error" in answer:
-            raise RpcError(
-                protocol.INVALID_REQUEST,
-                f"The client refused {request.get('method')}.",
-                answer["error"],
-            )
-        responses[key] = answer.get("result") or {}
-    retry = dict(params, inputResponses=responses)
-    if result.get("requestState") is not None:
-        retry["requestState"] = result["requestState"]
-    return retry
-
-
 def _down_assignment(ctx: CallContext, name: str) -> AssignmentSpec | None:
     namespace, sep, _rest = name.partition(namespacing.SEPARATOR)
     if not sep:
@@ -381,7 +188,7 @@ async def _tools_call(ctx: CallContext, params: dict) -> dict:
         if spec is not None:
             cat = await catalog.catalogs.get(spec, ctx.principal, ctx.snapshot)
             if cat.connect_url:
-                return _identity_required(
+                return upstream_calls.identity_required(
                     ctx, "tools/call", cat.error, cat.connect_url, url_mode=cat.url_mode
                 )
             if cat.down:
@@ -393,7 +200,7 @@ async def _tools_call(ctx: CallContext, params: dict) -> dict:
     arguments = await policy.check_request(ctx, entry.assignment, name, arguments or {})
     upstream_params = dict(params, name=entry.upstream_name, arguments=arguments)
     timeout = entry.assignment.tool_overrides.get(entry.upstream_name, {}).get("timeout")
-    return await _call_upstream(
+    return await upstream_calls.call_upstream(
         ctx, entry.assignment, "tools/call", upstream_params, timeout=timeout
     )
 
@@ -406,7 +213,7 @@ async def _prompts_get(ctx: CallContext, params: dict) -> dict:
     entry = view.prompts.get(name)
     if entry is None:
         raise RpcError(protocol.INVALID_PARAMS, f"Unknown prompt: {name}")
-    return await _call_upstream(
+    return await upstream_calls.call_upstream(
         ctx, entry.assignment, "prompts/get", dict(params, name=entry.upstream_name)
     )
 
@@ -432,7 +239,9 @@ def _route_uri(ctx: CallContext, uri: Any) -> tuple[AssignmentSpec, str]:
 
 async def _resources_read(ctx: CallContext, params: dict) -> dict:
     spec, upstream_uri = _route_uri(ctx, params.get("uri"))
-    result = await _call_upstream(ctx, spec, "resources/read", dict(params, uri=upstream_uri))
+    result = await upstream_calls.call_upstream(
+        ctx, spec, "resources/read", dict(params, uri=upstream_uri)
+    )
     prefixed = spec.prefix_mode != "never" and bool(spec.namespace)
     contents = result.get("contents")
     if prefixed and isinstance(contents, list):
@@ -450,7 +259,7 @@ async def _resources_read(ctx: CallContext, params: dict) -> dict:
 
 async def _resources_subscribe(ctx: CallContext, params: dict, method: str) -> dict:
     spec, upstream_uri = _route_uri(ctx, params.get("uri"))
-    return await _call_upstream(ctx, spec, method, dict(params, uri=upstream_uri))
+    return await upstream_calls.call_upstream(ctx, spec, method, dict(params, uri=upstream_uri))
 
 
 async def _completion(ctx: CallContext, params: dict) -> dict:
@@ -469,7 +278,9 @@ async def _completion(ctx: CallContext, params: dict) -> dict:
         upstream_ref = dict(ref, uri=upstream_uri)
     else:
         raise RpcError(protocol.INVALID_PARAMS, "ref.type must be ref/prompt or ref/resource")
-    return await _call_upstream(ctx, spec, "completion/complete", dict(params, ref=upstream_ref))
+    return await upstream_calls.call_upstream(
+        ctx, spec, "completion/complete", dict(params, ref=upstream_ref)
+    )
 
 
 async def _set_level(ctx: CallContext, params: dict) -> dict:
