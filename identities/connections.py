@@ -174,7 +174,7 @@ def finish_connection(*, assignment, pending: dict, code: str, issuer: str, acto
     with transaction.atomic():
         connection = (
             UpstreamConnection.objects.for_workspace(assignment.workspace_id)
-            .select_for_update()
+            .select_for_update(of=("self",))
             .filter(assignment=assignment, owner=actor)
             .first()
         )
@@ -230,7 +230,7 @@ def refresh_connection(
     """
     with transaction.atomic():
         connection = (
-            UpstreamConnection.objects.select_for_update()
+            UpstreamConnection.objects.select_for_update(of=("self",))
             .select_related("assignment__oauth_client", "assignment__gateway", "owner")
             .filter(pk=connection_id)
             .first()
@@ -278,7 +278,11 @@ def rotate_keys(*, workspace) -> tuple[int, list[str]]:
     """Re-encrypt the tokens and client secrets of `workspace` with the first configured key."""
     rotated, unreadable = 0, []
     for model in (UpstreamConnection, UpstreamOAuthClient):
-        rows = model.objects.for_workspace(workspace).select_for_update().exclude(secret="")
+        rows = (
+            model.objects.for_workspace(workspace)
+            .select_for_update(of=("self",))
+            .exclude(secret="")
+        )
         for row in rows.order_by("pk"):
             try:
                 secret = crypto.rotate(row.secret)
