@@ -60,6 +60,17 @@ class NetworksField(forms.CharField):
         return ", ".join(value) if isinstance(value, list) else value
 
 
+class SigningKeyField(forms.CharField):
+    """A signing key typed in a password box: never rendered back, blank means "keep it"."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 500)
+        kwargs.setdefault("strip", False)
+        kwargs.setdefault("widget", forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+        super().__init__(**kwargs)
+
+
 class AlertWebhookForm(forms.Form):
     endpoint = forms.CharField(
         max_length=500,
@@ -67,11 +78,7 @@ class AlertWebhookForm(forms.Form):
     )
     allow_private = NetworksField()
     enabled = forms.BooleanField(required=False, initial=True, label="Post new alerts")
-    signing_key = forms.CharField(
-        required=False,
-        max_length=500,
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    signing_key = SigningKeyField(
         help_text="16 characters or more. Leave blank to keep the stored key (or to have one "
         "generated and shown once).",
     )

@@ -8,7 +8,7 @@ a change, the stored ones are kept.
 
 from django import forms
 
-from audit.forms import NetworksField
+from audit.forms import NetworksField, SigningKeyField
 from audit.models import LogSink
 from audit.sinks.services import MAX_BATCH_SIZE
 
@@ -63,11 +63,7 @@ class SinkForm(forms.Form):
 class WebhookSinkForm(SinkForm):
     kind = LogSink.Kind.WEBHOOK
     endpoint_help = "An https:// URL; each batch is one signed JSON POST."
-    signing_key = forms.CharField(
-        required=False,
-        max_length=500,
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    signing_key = SigningKeyField(
         help_text="16 characters or more. Left blank, a new sink gets a generated key (shown "
         "once) and a changed one keeps its key.",
     )

@@ -8,6 +8,7 @@ import pytest
 from audit.recorder import write_entries
 from teams import services as team_services
 from teams.models import Membership, User
+from tests.audit.load_run import start_upstream
 
 _rpc_ids = itertools.count(1)
 
@@ -95,3 +96,11 @@ def as_dave_with(api, acme, alice, dave):
         return api.as_(dave)
 
     return sign_in
+
+
+@pytest.fixture(scope="session")
+def echo_upstream():
+    """A stateless echo MCP server over Streamable HTTP, shared by the live-gateway tests."""
+    process, url = start_upstream()
+    yield url
+    process.stop()

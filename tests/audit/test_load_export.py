@@ -20,7 +20,7 @@ from gateways import services as gateway_services
 from identities import services as identity_services
 from servers import services as server_services
 from teams.models import Membership
-from tests.audit.load_run import Run, Worker, drive, start_upstream, worker_env
+from tests.audit.load_run import Run, Worker, drive, worker_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,13 +28,6 @@ CALLS = 20_000
 CONCURRENCY = 32
 HOPS = ["client.request", "upstream.request", "upstream.response", "client.response"]
 TOOL = "a__echo"
-
-
-@pytest.fixture(scope="module")
-def echo_upstream():
-    process, url = start_upstream()
-    yield url
-    process.stop()
 
 
 class LoadGateway:

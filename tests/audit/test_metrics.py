@@ -15,20 +15,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from audit.models import LogEntry
-from tests.audit.load_run import META, start_upstream
+from tests.audit.load_run import META
 from tests.audit.observed import ObservedGateway, call_tool, make_calls, request
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TOKEN = "metrics-scrape-token"
 PLACE = {"workspace": "acme", "gateway": "metered"}
-
-
-@pytest.fixture(scope="module")
-def echo_upstream():
-    process, url = start_upstream()
-    yield url
-    process.stop()
 
 
 @pytest.fixture

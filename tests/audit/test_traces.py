@@ -21,7 +21,6 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
 from audit.models import LogEntry
-from tests.audit.load_run import start_upstream
 from tests.audit.observed import ObservedGateway, make_calls
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -111,13 +110,6 @@ def attributes(pairs) -> dict:
         kind = pair.value.WhichOneof("value")
         values[pair.key] = getattr(pair.value, kind) if kind else None
     return values
-
-
-@pytest.fixture(scope="module")
-def echo_upstream():
-    process, url = start_upstream()
-    yield url
-    process.stop()
 
 
 @pytest.fixture
