@@ -40,7 +40,19 @@ def _development_secret_key() -> str:
     return path.read_text().strip()
 
 
+def _saml_available() -> bool:
+    # The `saml` extra may be missing, or xmlsec may be built against another libxml2 than
+    # lxml, which fails at import; either way the platform runs and SAML shows as unavailable.
+    try:
+        import onelogin.saml2.auth  # noqa: F401
+    except Exception:  # xmlsec raises its own InternalError on a mismatch
+        return False
+    return True
+
+
 SECRET_KEY = os.environ.get("SECRET_KEY") or _development_secret_key()
+# SAML single sign-on needs the `saml` extra (python3-saml, xmlsec, lxml).
+SSO_SAML_AVAILABLE = _saml_available()
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -60,6 +72,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.socialaccount",
     "allauth.socialaccount.providers.openid_connect",
+    *(["allauth.socialaccount.providers.saml"] if SSO_SAML_AVAILABLE else []),
     "oauth2_provider",
     "teams",
     "servers",
@@ -161,7 +174,7 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = os.environ.get("ACCOUNT_EMAIL_VERIFICATION", "none")
 ACCOUNT_ALLOW_SIGNUPS = env_bool("ACCOUNT_ALLOW_SIGNUPS", False)
 ACCOUNT_ADAPTER = "teams.adapters.AccountAdapter"
-# Single sign-on: each workspace's OpenID Connect provider (teams/sso*.py). The workspace's
+# Single sign-on: each workspace's OpenID Connect or SAML provider (teams/sso*.py). The workspace's
 # identity provider vouches for its domain, so no second e-mail verification.
 SOCIALACCOUNT_ADAPTER = "teams.sso_adapter.SocialAccountAdapter"
 SOCIALACCOUNT_EMAIL_VERIFICATION = "none"

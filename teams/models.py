@@ -134,17 +134,22 @@ class Membership(models.Model):
 
 
 class WorkspaceSso(models.Model):
-    """A workspace's OpenID Connect identity provider, for single sign-on by email domain.
+    """A workspace's identity provider (OpenID Connect or SAML 2.0), for sign-in by email domain.
 
-    allauth sees it as an `openid_connect` app with provider id `ws-<workspace slug>`
+    allauth sees it as an `openid_connect` or `saml` app with provider id `ws-<workspace slug>`
     (teams/sso_adapter.py builds it from this row); the client secret is kept only here,
     encrypted with the upstream credential keys.
     """
 
+    OIDC = "oidc"
+    SAML = "saml"
+    PROTOCOLS = [(OIDC, "OpenID Connect"), (SAML, "SAML 2.0")]
+
     workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="sso")
     enabled = models.BooleanField(default=True)
-    issuer = models.URLField(max_length=500)
-    client_id = models.CharField(max_length=255)
+    protocol = models.CharField(max_length=10, choices=PROTOCOLS, default=OIDC)
+    issuer = models.URLField(max_length=500, blank=True)
+    client_id = models.CharField(max_length=255, blank=True)
     client_secret_encrypted = models.TextField(blank=True)
     scopes = models.CharField(max_length=255, default="openid profile email")
     # Null falls back to the built-in member role, so deleting a custom role never breaks SSO.
@@ -154,6 +159,15 @@ class WorkspaceSso(models.Model):
     group_teams = models.JSONField(default=dict, blank=True)
     # Shows a button naming the workspace on the public sign-in page.
     show_button = models.BooleanField(default=False)
+    # SAML: the identity provider, read from its metadata URL (when given) at each save.
+    idp_entity_id = models.CharField(max_length=500, blank=True)
+    idp_sso_url = models.URLField(max_length=500, blank=True)
+    idp_x509cert = models.TextField(blank=True)
+    idp_metadata_url = models.URLField(max_length=500, blank=True)
+    # SAML attribute names; a blank email attribute means the NameID is the address.
+    email_attribute = models.CharField(max_length=255, blank=True, default="email")
+    first_name_attribute = models.CharField(max_length=255, blank=True)
+    last_name_attribute = models.CharField(max_length=255, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = WorkspaceManager()

@@ -1,12 +1,14 @@
-"""allauth's social account adapter: each workspace's identity provider as an OpenID Connect app.
+"""allauth's social account adapter: each workspace's identity provider as an allauth app.
 
 allauth looks apps up through `list_apps`; ours come from `WorkspaceSso` rows (provider
-`openid_connect`, provider id `ws-<workspace slug>`), built in memory with the decrypted client
-secret, so the secret is never stored in clear in allauth's own table. Every request allauth
-makes to an identity provider goes through the SSRF-guarded session of teams/sso_fetch.py.
+`openid_connect` or `saml`, provider id `ws-<workspace slug>`), built in memory with the
+decrypted client secret, so the secret is never stored in clear in allauth's own table. Every
+request allauth makes to an identity provider goes through the SSRF-guarded session of
+teams/sso_fetch.py (SAML needs none: its metadata is read when the settings are saved).
 
-At sign-in the address must be in one of the workspace's domains; the first sign-in creates the
-account and membership, and every sign-in syncs the mapped teams (teams/sso_services.py).
+At sign-in, whichever the protocol, the address must be in one of the workspace's domains; the
+first sign-in creates the account and membership, and every sign-in syncs the mapped teams
+(teams/sso_services.py).
 """
 
 from allauth.core.exceptions import ImmediateHttpResponse
@@ -18,6 +20,7 @@ from django.shortcuts import render
 
 from teams.models import Membership, User, WorkspaceSso
 from teams.sso_fetch import guarded_session
+from teams.sso_saml import saml_app_settings, saml_claims
 from teams.sso_services import (
     SsoRefused,
     check_email,
@@ -27,12 +30,22 @@ from teams.sso_services import (
     sso_for_provider,
 )
 
-OPENID_CONNECT = "openid_connect"
+# allauth's provider of each protocol.
+PROVIDERS = {WorkspaceSso.OIDC: "openid_connect", WorkspaceSso.SAML: "saml"}
 
 
 def social_app(sso: WorkspaceSso) -> SocialApp:
+    if sso.protocol == WorkspaceSso.SAML:
+        # allauth's SAML URLs name the app by its client id: /accounts/saml/ws-<slug>/acs/.
+        return SocialApp(
+            provider=PROVIDERS[sso.protocol],
+            provider_id=sso.provider_id,
+            name=sso.workspace.name,
+            client_id=sso.provider_id,
+            settings=saml_app_settings(sso),
+        )
     return SocialApp(
-        provider=OPENID_CONNECT,
+        provider=PROVIDERS[sso.protocol],
         provider_id=sso.provider_id,
         name=sso.workspace.name,
         client_id=sso.client_id,
@@ -41,8 +54,10 @@ def social_app(sso: WorkspaceSso) -> SocialApp:
     )
 
 
-def _claims(sociallogin) -> dict:
+def _claims(sso: WorkspaceSso, sociallogin) -> dict:
     data = sociallogin.account.extra_data or {}
+    if sso.protocol == WorkspaceSso.SAML:
+        return saml_claims(sso, attributes=data, name_id=sociallogin.account.uid)
     # The ID token may carry claims (often the groups) that userinfo leaves out.
     return {**(data.get("id_token") or {}), **(data.get("userinfo") or {})}
 
@@ -50,14 +65,17 @@ def _claims(sociallogin) -> dict:
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def list_apps(self, request, provider=None, client_id=None):
         apps = super().list_apps(request, provider=provider, client_id=client_id)
-        if provider is None or provider == OPENID_CONNECT:
+        if provider is None:
             ssos = list(enabled_ssos())
+        elif provider in PROVIDERS.values():
+            ssos = [sso for sso in enabled_ssos() if PROVIDERS[sso.protocol] == provider]
         else:
             sso = sso_for_provider(provider)
             ssos = [sso] if sso is not None else []
         for sso in ssos:
-            if client_id is None or client_id == sso.client_id:
-                apps.append(social_app(sso))
+            app = social_app(sso)
+            if client_id is None or client_id == app.client_id:
+                apps.append(app)
         return apps
 
     def get_requests_session(self):
@@ -81,9 +99,9 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                 # Members are linked by address at sign-in; linking by hand would let one
                 # account collect another person's identity.
                 raise SsoRefused("Sign in with single sign-on instead of connecting an account.")
-            email = check_email(sso, _claims(sociallogin).get("email"))
+            email = check_email(sso, _claims(sso, sociallogin).get("email"))
             if sociallogin.is_existing:
-                provision_member(sso=sso, user=sociallogin.user, claims=_claims(sociallogin))
+                provision_member(sso=sso, user=sociallogin.user, claims=_claims(sso, sociallogin))
                 return
             user = User.objects.filter(email=email).first()
             if user is not None:
@@ -106,10 +124,10 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                 f"An account for {user.email} already exists. Sign in with your password."
             )
         sociallogin.connect(request, user)
-        provision_member(sso=sso, user=user, claims=_claims(sociallogin))
+        provision_member(sso=sso, user=user, claims=_claims(sso, sociallogin))
 
     def save_user(self, request, sociallogin, form=None):
         user = super().save_user(request, sociallogin, form)
         sso = sso_for_provider(sociallogin.account.provider)
-        provision_member(sso=sso, user=user, claims=_claims(sociallogin))
+        provision_member(sso=sso, user=user, claims=_claims(sso, sociallogin))
         return user

@@ -1,7 +1,8 @@
 """The workspace's single sign-on settings in the management API: `/workspaces/<ws>/sso/`.
 
-GET and PUT, both needing `workspace.manage`. The client secret is write-only: the answer says
-only whether one is stored.
+GET and PUT, both needing `workspace.manage`. `protocol` is `oidc` or `saml`; the fields of the
+other protocol are kept as stored. The client secret is write-only: the answer says only whether
+one is stored. For SAML the answer carries the URLs to register at the identity provider.
 """
 
 from django.http import Http404
@@ -16,11 +17,13 @@ from teams.capabilities import WORKSPACE_MANAGE
 from teams.grants import check_grantable
 from teams.models import WorkspaceSso
 from teams.selectors import role_named
+from teams.sso_saml import SAML_FIELDS, service_provider_urls
 from teams.sso_services import configure_sso, sso_of
 
 
 class SsoOutput(serializers.Serializer):
     enabled = serializers.BooleanField()
+    protocol = serializers.CharField()
     issuer = serializers.CharField()
     client_id = serializers.CharField()
     client_secret_set = serializers.SerializerMethodField()
@@ -31,7 +34,18 @@ class SsoOutput(serializers.Serializer):
     scopes = serializers.CharField()
     show_button = serializers.BooleanField()
     provider_id = serializers.CharField()
+    idp_entity_id = serializers.CharField()
+    idp_sso_url = serializers.CharField()
+    idp_x509cert = serializers.CharField()
+    idp_metadata_url = serializers.CharField()
+    email_attribute = serializers.CharField()
+    first_name_attribute = serializers.CharField()
+    last_name_attribute = serializers.CharField()
+    saml_sp = serializers.SerializerMethodField()
     updated_at = serializers.DateTimeField()
+
+    def get_saml_sp(self, sso) -> dict | None:
+        return service_provider_urls(self.context["request"], sso.provider_id)
 
     def get_client_secret_set(self, sso) -> bool:
         return bool(sso.client_secret_encrypted)
@@ -45,8 +59,9 @@ class SsoOutput(serializers.Serializer):
 
 class SsoInput(serializers.Serializer):
     enabled = serializers.BooleanField(default=True)
-    issuer = serializers.CharField(max_length=500)
-    client_id = serializers.CharField(max_length=255)
+    protocol = serializers.CharField(default=WorkspaceSso.OIDC, max_length=10)
+    issuer = serializers.CharField(default="", allow_blank=True, max_length=500)
+    client_id = serializers.CharField(default="", allow_blank=True, max_length=255)
     client_secret = serializers.CharField(
         required=False, write_only=True, trim_whitespace=False, max_length=2000
     )
@@ -56,6 +71,13 @@ class SsoInput(serializers.Serializer):
     group_teams = serializers.DictField(child=serializers.CharField(max_length=50), default=dict)
     scopes = serializers.CharField(default="openid profile email", max_length=255)
     show_button = serializers.BooleanField(default=False)
+    idp_entity_id = serializers.CharField(default="", allow_blank=True, max_length=500)
+    idp_sso_url = serializers.CharField(default="", allow_blank=True, max_length=500)
+    idp_x509cert = serializers.CharField(default="", allow_blank=True, max_length=20000)
+    idp_metadata_url = serializers.CharField(default="", allow_blank=True, max_length=500)
+    email_attribute = serializers.CharField(default="email", allow_blank=True, max_length=255)
+    first_name_attribute = serializers.CharField(default="", allow_blank=True, max_length=255)
+    last_name_attribute = serializers.CharField(default="", allow_blank=True, max_length=255)
 
 
 @workspace_scoped
@@ -71,7 +93,7 @@ class SsoViewSet(WorkspaceViewSet):
         sso = sso_of(self.workspace)
         if sso is None:
             raise Http404("Single sign-on is not set up for this workspace.")
-        return Response(SsoOutput(sso).data)
+        return Response(SsoOutput(sso, context={"request": request}).data)
 
     @extend_schema(request=SsoInput, responses=SsoOutput)
     def update(self, request, *args, **kwargs):
@@ -94,8 +116,10 @@ class SsoViewSet(WorkspaceViewSet):
             group_teams=data["group_teams"],
             scopes=data["scopes"],
             show_button=data["show_button"],
+            protocol=data["protocol"],
+            **{field: data[field] for field in SAML_FIELDS},
         )
-        return Response(SsoOutput(sso_of(self.workspace)).data)
+        return Response(SsoOutput(sso_of(self.workspace), context={"request": request}).data)
 
 
 sso_route = re_path(

@@ -1,10 +1,11 @@
 """Single sign-on: a workspace's identity provider, its email domains, and provisioning.
 
 `configure_sso` validates and saves a workspace's OpenID Connect settings (the client secret
-encrypted) and writes the admin audit row. `sso_for_email` picks the workspace whose domain an
-address belongs to. `provision_member` runs at every SSO sign-in: the first one makes the person
-a member with the workspace's default role, and each one brings the teams named in the group
-mapping in step with the person's groups at the identity provider.
+encrypted) or SAML settings (checked in teams/sso_saml.py) and writes the admin audit row.
+`sso_for_email` picks the workspace whose domain an address belongs to. `provision_member` runs
+at every SSO sign-in, whichever the protocol: the first one makes the person a member with the
+workspace's default role, and each one brings the teams named in the group mapping in step with
+the person's groups at the identity provider.
 """
 
 import re
@@ -18,6 +19,7 @@ from teams.capabilities import DEFAULT_ROLE_KEY
 from teams.errors import Conflict, ValidationFailed
 from teams.models import Membership, Role, SsoDomain, Team, Workspace, WorkspaceSso
 from teams.sso_fetch import check_issuer
+from teams.sso_saml import check_saml, saml_available
 
 PROVIDER_PREFIX = "ws-"
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -47,11 +49,17 @@ def domain_of(email: str) -> str:
     return email.rpartition("@")[2].strip().lower()
 
 
+def enabled_ssos():
+    """Enabled SSO settings this platform can serve (SAML only with the `saml` extra)."""
+    ssos = WorkspaceSso.objects.filter(enabled=True)
+    if not saml_available():
+        ssos = ssos.exclude(protocol=WorkspaceSso.SAML)
+    return ssos.select_related("workspace", "default_role")
+
+
 def sso_for_email(email: str) -> WorkspaceSso | None:
     """The enabled SSO of the workspace that claims the address's domain."""
-    domain = SsoDomain.objects.filter(domain=domain_of(email), sso__enabled=True)
-    row = domain.select_related("sso__workspace").first()
-    return row.sso if row is not None else None
+    return enabled_ssos().filter(domains__domain=domain_of(email)).first()
 
 
 def sso_for_provider(provider_id: str) -> WorkspaceSso | None:
@@ -59,15 +67,7 @@ def sso_for_provider(provider_id: str) -> WorkspaceSso | None:
     if not provider_id.startswith(PROVIDER_PREFIX):
         return None
     slug = provider_id[len(PROVIDER_PREFIX) :]
-    return (
-        WorkspaceSso.objects.filter(workspace__slug=slug, enabled=True)
-        .select_related("workspace", "default_role")
-        .first()
-    )
-
-
-def enabled_ssos():
-    return WorkspaceSso.objects.filter(enabled=True).select_related("workspace")
+    return enabled_ssos().filter(workspace__slug=slug).first()
 
 
 def _domains(values) -> list[str]:
@@ -97,14 +97,31 @@ def _group_teams(workspace: Workspace, mapping) -> dict[str, str]:
     return dict(sorted(clean.items()))
 
 
+def _apply_oidc(sso, *, issuer, client_id, client_secret, scopes) -> None:
+    client_id = (client_id or "").strip()
+    if not client_id:
+        raise ValidationFailed("Enter the client id.", field="client_id")
+    if client_secret is None and not sso.client_secret_encrypted:
+        raise ValidationFailed("Enter the client secret.", field="client_secret")
+    scope_list = (scopes or "").split()
+    if "openid" not in scope_list:
+        raise ValidationFailed("The scopes must include openid.", field="scopes")
+    sso.issuer = check_issuer(issuer)
+    sso.client_id = client_id
+    if client_secret is not None:
+        sso.client_secret_encrypted = crypto.encrypt({"client_secret": client_secret})
+    sso.scopes = " ".join(dict.fromkeys(scope_list))
+
+
 @transaction.atomic
 def configure_sso(
     *,
     workspace: Workspace,
     actor,
-    issuer: str,
-    client_id: str,
     domains,
+    protocol: str = WorkspaceSso.OIDC,
+    issuer: str = "",
+    client_id: str = "",
     client_secret: str | None = None,
     enabled: bool = True,
     default_role_key: str = DEFAULT_ROLE_KEY,
@@ -112,18 +129,25 @@ def configure_sso(
     group_teams=None,
     scopes: str = "openid profile email",
     show_button: bool = False,
+    idp_entity_id: str = "",
+    idp_sso_url: str = "",
+    idp_x509cert: str = "",
+    idp_metadata_url: str = "",
+    email_attribute: str = "email",
+    first_name_attribute: str = "",
+    last_name_attribute: str = "",
 ) -> WorkspaceSso:
-    """Create or replace the workspace's SSO settings; `client_secret=None` keeps the stored one."""
+    """Create or replace the workspace's SSO settings; `client_secret=None` keeps the stored one.
+
+    Settings of the protocol not chosen are kept as they were, so switching back loses nothing.
+    """
     sso = WorkspaceSso.objects.for_workspace(workspace).first() or WorkspaceSso(workspace=workspace)
     created = sso.pk is None
+    if protocol not in dict(WorkspaceSso.PROTOCOLS):
+        raise ValidationFailed("Choose OpenID Connect (oidc) or SAML (saml).", field="protocol")
     domains = _domains(domains)
     if enabled and not domains:
         raise ValidationFailed("Name at least one email domain.", field="domains")
-    client_id = (client_id or "").strip()
-    if not client_id:
-        raise ValidationFailed("Enter the client id.", field="client_id")
-    if client_secret is None and created:
-        raise ValidationFailed("Enter the client secret.", field="client_secret")
     try:
         role = Role.objects.for_workspace(workspace).get(key=default_role_key)
     except Role.DoesNotExist as exc:
@@ -131,19 +155,31 @@ def configure_sso(
     groups_claim = (groups_claim or "").strip()
     if groups_claim and not _CLAIM.match(groups_claim):
         raise ValidationFailed("The groups claim is not a claim name.", field="groups_claim")
-    scope_list = (scopes or "").split()
-    if "openid" not in scope_list:
-        raise ValidationFailed("The scopes must include openid.", field="scopes")
 
-    sso.issuer = check_issuer(issuer)
-    sso.client_id = client_id
-    if client_secret is not None:
-        sso.client_secret_encrypted = crypto.encrypt({"client_secret": client_secret})
+    if protocol == WorkspaceSso.OIDC:
+        _apply_oidc(
+            sso, issuer=issuer, client_id=client_id, client_secret=client_secret, scopes=scopes
+        )
+        detail = {"issuer": sso.issuer, "client_id": sso.client_id}
+        detail["client_secret_changed"] = client_secret is not None
+    else:
+        saml = check_saml(
+            idp_entity_id=idp_entity_id,
+            idp_sso_url=idp_sso_url,
+            idp_x509cert=idp_x509cert,
+            idp_metadata_url=idp_metadata_url,
+            email_attribute=email_attribute,
+            first_name_attribute=first_name_attribute,
+            last_name_attribute=last_name_attribute,
+        )
+        for field, value in saml.items():
+            setattr(sso, field, value)
+        detail = {key: saml[key] for key in ("idp_entity_id", "idp_sso_url", "idp_metadata_url")}
+    sso.protocol = protocol
     sso.enabled = enabled
     sso.default_role = role
     sso.groups_claim = groups_claim
     sso.group_teams = _group_teams(workspace, group_teams or {})
-    sso.scopes = " ".join(dict.fromkeys(scope_list))
     sso.show_button = show_button
     sso.save()
 
@@ -171,12 +207,11 @@ def configure_sso(
         target=sso,
         detail={
             "enabled": enabled,
-            "issuer": sso.issuer,
-            "client_id": client_id,
+            "protocol": protocol,
+            **detail,
             "domains": domains,
             "default_role": role.key,
             "group_teams": sso.group_teams,
-            "client_secret_changed": client_secret is not None,
         },
     )
     return sso

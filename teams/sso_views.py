@@ -2,8 +2,9 @@
 
 `/accounts/sso/` takes the address typed on the sign-in page (or the workspace of an SSO
 button), finds the workspace that claims its domain and sends the person to that workspace's
-identity provider through allauth; allauth brings them back to `/accounts/oidc/ws-<slug>/...`.
-The settings page needs `workspace.manage`, as the API does.
+identity provider through allauth; allauth brings them back to `/accounts/oidc/ws-<slug>/...`
+(OpenID Connect) or `/accounts/saml/ws-<slug>/acs/` (SAML). The settings page needs
+`workspace.manage`, as the API does; it shows the URLs to register at the identity provider.
 """
 
 import requests
@@ -20,8 +21,9 @@ from teams.capabilities import WORKSPACE_MANAGE
 from teams.console_base import WorkspacePage, show_error
 from teams.errors import GatehouseError
 from teams.grants import check_grantable
-from teams.models import Role
+from teams.models import Role, WorkspaceSso
 from teams.sso_forms import SsoForm
+from teams.sso_saml import SAML_ERRORS, SAML_FIELDS, saml_available, service_provider_urls
 from teams.sso_services import (
     PROVIDER_PREFIX,
     configure_sso,
@@ -56,12 +58,12 @@ def sign_in(request):
         )
         return _back_to_login(request, next_url)
     provider = get_adapter(request).get_provider(request, provider=sso.provider_id)
-    auth_params = {"login_hint": email} if email else {}
+    hint = {}
+    if email and sso.protocol == WorkspaceSso.OIDC:
+        hint["auth_params"] = {"login_hint": email}
     try:
-        return provider.redirect(
-            request, process="login", next_url=next_url, auth_params=auth_params
-        )
-    except (requests.RequestException, OAuth2Error, KeyError, ValueError):
+        return provider.redirect(request, process="login", next_url=next_url, **hint)
+    except (requests.RequestException, OAuth2Error, KeyError, ValueError, *SAML_ERRORS):
         messages.error(request, f"Could not reach the identity provider of {sso.workspace.name}.")
         return _back_to_login(request, next_url)
 
@@ -73,13 +75,22 @@ class SsoPage(WorkspacePage):
         roles = Role.objects.for_workspace(self.workspace).order_by("name")
         sso = sso_of(self.workspace)
         initial = SsoForm.initial_from(sso) if sso is not None else None
-        return SsoForm(data, roles=roles, initial=initial), sso
+        form = SsoForm(data, roles=roles, initial=initial, saml_available=saml_available())
+        return form, sso
 
     def get(self, request, form=None):
         blank, sso = self._form()
+        provider_id = PROVIDER_PREFIX + self.workspace.slug
         return self.render(
             "teams/sso.html",
-            {"form": form or blank, "sso": sso},
+            {
+                "form": form or blank,
+                "sso": sso,
+                "oidc_redirect_uri": request.build_absolute_uri(
+                    reverse("openid_connect_callback", kwargs={"provider_id": provider_id})
+                ),
+                "saml_urls": service_provider_urls(request, provider_id),
+            },
             status=400 if form is not None else 200,
         )
 
@@ -96,6 +107,7 @@ class SsoPage(WorkspacePage):
                 workspace=self.workspace,
                 actor=request.user,
                 enabled=data["enabled"],
+                protocol=data["protocol"],
                 issuer=data["issuer"],
                 client_id=data["client_id"],
                 client_secret=data["client_secret"] or None,
@@ -105,6 +117,7 @@ class SsoPage(WorkspacePage):
                 group_teams=data["group_teams"],
                 scopes=data["scopes"],
                 show_button=data["show_button"],
+                **{field: data[field] for field in SAML_FIELDS},
             )
         except GatehouseError as exc:
             show_error(form, exc)

@@ -4,11 +4,9 @@ provisioning them just in time; and the settings API and console page that confi
 """
 
 import json
-import shutil
 
 import pytest
 from allauth.socialaccount.models import SocialAccount, SocialApp
-from django.core.cache import cache
 from django.test import Client
 
 from audit.models import ConfigChange
@@ -17,17 +15,12 @@ from teams.capabilities import ALL_KEYS, WORKSPACE_MANAGE
 from teams.models import Membership, User, WorkspaceSso
 from teams.sso_services import client_secret, configure_sso, rotate_client_secret
 from tests.support import node
-from tests.support.live import ThreadedServer
+from tests.support.browser import needs_chromium
 from tests.support.processes import free_port, start_process
 
-CHROMIUM = shutil.which("chromium")
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's Chromium is not installed (apt-get install chromium)"
-)
 W = "/api/v1/workspaces/acme"
 CLIENT_ID = "gatehouse-acme"
 CLIENT_SECRET = "idp-client-secret-3f9a7c"
-TIMEOUT_MS = 20_000
 SHOTS = node.REPO_ROOT / "test-artifacts" / "screenshots"
 
 
@@ -59,24 +52,10 @@ class IdentityProvider:
 
 
 @pytest.fixture(scope="module")
-def console_base(django_db_setup, django_db_blocker):
-    from config.asgi import application
-
-    server = ThreadedServer(application).start()
-    yield server.url
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def idp(console_base, tmp_path_factory):
     provider = IdentityProvider(tmp_path_factory.mktemp("idp") / "people.json", console_base)
     yield provider
     provider.process.stop()
-
-
-@pytest.fixture
-def private_issuers(settings):
-    settings.SSO_ALLOW_PRIVATE_ISSUERS = True
 
 
 @pytest.fixture
@@ -95,40 +74,6 @@ def acme_sso(acme, alice, idp, private_issuers):
         group_teams={"engineers": "eng", "operators": "ops"},
         scopes="openid profile email groups",
     )
-
-
-@pytest.fixture
-def browser(console_base, transactional_db, monkeypatch):
-    """Opens fresh headless Chromium pages on the live console; nothing leaves loopback."""
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls are
-    # plain sync code, so Django's async guard is lifted for these tests only.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    cache.clear()
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-
-        def new_page():
-            context = chromium.new_context(base_url=console_base)
-            context.set_default_timeout(TIMEOUT_MS)
-            # The provider's page imports a web font; only loopback is reachable here.
-            context.route(
-                "**/*",
-                lambda route: (
-                    route.continue_()
-                    if route.request.url.startswith("http://127.0.0.1")
-                    else route.abort()
-                ),
-            )
-            return context.new_page()
-
-        yield new_page
-        chromium.close()
-    cache.clear()
 
 
 def sign_in_with_sso(page, base, email, login):
