@@ -77,9 +77,9 @@ def test_it_hides_other_workspaces(api, acme, alice, globex, mallory, token_upst
 
 
 def test_the_schema_documents_it(api, alice):
-    document = api.as_(alice).get(
-        "/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json"
-    ).json()
+    document = (
+        api.as_(alice).get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    )
     operation = document["paths"]["/api/v1/workspaces/{workspace}/servers/{name}/probe/"]["post"]
     schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert schema == {"$ref": "#/components/schemas/ProbeOutput"}
