@@ -63,6 +63,7 @@ workspace_pages = [
     path("servers/new/", servers.ServerNewPage.as_view(), name="server-new"),
     path("servers/<str:name>/", servers.ServerPage.as_view(), name="server"),
     path("servers/<str:name>/refresh/", servers.ServerRefreshPage.as_view(), name="server-refresh"),
+    path("servers/<str:name>/probe/", servers.ServerProbePage.as_view(), name="server-probe"),
     path("servers/<str:name>/delete/", servers.ServerDeletePage.as_view(), name="server-delete"),
     path("people/", teams.MembersPage.as_view(), name="members"),
     path("people/<int:member_id>/", teams.MemberPage.as_view(), name="member"),

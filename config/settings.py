@@ -247,6 +247,9 @@ UPSTREAM_OAUTH_REFRESH_EVERY_SECONDS = int(
 )
 UPSTREAM_OAUTH_TIMEOUT_SECONDS = 10
 UPSTREAM_OAUTH_MAX_DOCUMENT_BYTES = 256 * 1024
+# How long each request of the identity probe of a remote server (servers/identity_probe.py)
+# may take; an admin waits for it when adding a server.
+SERVER_PROBE_TIMEOUT_SECONDS = float(os.environ.get("SERVER_PROBE_TIMEOUT_SECONDS", "5"))
 
 # OAuth 2.1 authorization server for clients of the gateways (see identities/oauth/)
 OAUTH_ISSUER = os.environ.get("OAUTH_ISSUER", "")

@@ -10,13 +10,18 @@ changed are listed there with a diff; approving one asks for confirmation on its
 from dataclasses import dataclass
 
 from django.contrib import messages
+from django.db import transaction
 from django.shortcuts import redirect
 from django.urls import reverse
 
 from gateways import pinning, selectors, services
 from gateways.forms import ConnectionForm, CurationForm
 from gateways.models import Assignment
+from identities import services as identity_services
+from identities import upstream_secrets
+from identities.connections import callback_uri
 from servers.discovery import refresh_catalog
+from servers.identity_probe import Probe
 from teams.capabilities import GATEWAYS_MANAGE, GATEWAYS_PROVISION_FEATURES
 from teams.console_base import WorkspacePage, show_error
 from teams.errors import GatehouseError
@@ -122,8 +127,24 @@ class AssignmentBase(WorkspacePage):
 
     def page(self, assignment, *, connection_form=None, curation_form=None, status=200):
         context = self.curation(assignment, curation_form)
-        context["gateway"] = assignment.gateway
-        context["connection_form"] = connection_form or _connection_form(assignment)
+        form = connection_form or _connection_form(assignment)
+        probe = Probe.from_dict(assignment.server.identity_probe)
+        oauth_client = assignment.credentials.filter(
+            owner__isnull=True, kind=upstream_secrets.OAUTH_CLIENT
+        ).first()
+        context.update(
+            gateway=assignment.gateway,
+            connection_form=form,
+            probe=probe,
+            oauth_client=oauth_client,
+            show_oauth_client=bool(
+                assignment.identity_scheme == Assignment.IdentityScheme.USER_OAUTH
+                and (oauth_client or (probe and probe.needs_client))
+                or form["oauth_client_id"].value()
+                or form["oauth_client_id"].errors
+            ),
+            redirect_uri=callback_uri(workspace=self.workspace, request=self.request),
+        )
         return self.render("gateways/assignment.html", context, status=status)
 
     def curation_answer(self, assignment, form=None, *, saved=False, error="", status=200):
@@ -148,10 +169,16 @@ class AssignmentPage(AssignmentBase):
         assignment = self.assignment(gw, pk)
         form = _connection_form(assignment, request.POST)
         if form.is_valid():
+            client = form.oauth_client()
             try:
-                services.update_assignment(
-                    assignment=assignment, actor=request.user, **form.cleaned_data
-                )
+                with transaction.atomic():
+                    assignment = services.update_assignment(
+                        assignment=assignment, actor=request.user, **form.connection_fields()
+                    )
+                    if client is not None:
+                        identity_services.set_credential(
+                            assignment=assignment, owner=None, data=client, actor=request.user
+                        )
             except GatehouseError as exc:
                 show_error(form, exc)
             else:

@@ -5,6 +5,7 @@ assignment pages (servers on a gateway, tool curation) are in `gateways/console_
 """
 
 from django.contrib import messages
+from django.db import transaction
 from django.db.models import Count
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -17,6 +18,9 @@ from gateways.alert_api import alerts_visible_to
 from gateways.client_setup import client_snippets
 from gateways.forms import AssignmentForm, GatewayForm, ProvisionForm
 from gateways.models import Assignment
+from identities import services as identity_services
+from identities.connections import callback_uri
+from servers.identity_probe import Probe
 from servers.models import Server
 from teams.capabilities import GATEWAYS_MANAGE, GATEWAYS_PROVISION_TEAMS, LOGS_VIEW
 from teams.console_base import WorkspacePage, paginate, show_error
@@ -94,7 +98,12 @@ def _teams(workspace):
 
 
 def _servers(workspace):
-    return Server.objects.for_workspace(workspace).order_by("name").only("name")
+    return Server.objects.for_workspace(workspace).order_by("name").only("name", "identity_probe")
+
+
+def _probe_of(servers, name) -> Probe | None:
+    server = next((s for s in servers if s.name == name), None)
+    return Probe.from_dict(server.identity_probe) if server is not None else None
 
 
 class GatewayDetail(WorkspacePage):
@@ -127,11 +136,20 @@ class GatewayDetail(WorkspacePage):
                 initial={"teams": [t.slug for t in gateway.teams.all()]},
                 teams=_teams(self.workspace),
             )
+        servers = list(_servers(self.workspace))
         if assignment_form is None:
-            assignment_form = AssignmentForm(
-                initial={"prefix_mode": Assignment.PrefixMode.ALWAYS},
-                servers=_servers(self.workspace),
-            )
+            assignment_form = self.assignment_form(request, servers)
+        # The proposal of the server the form shows; htmx swaps the identity part when it changes.
+        probe = _probe_of(servers, assignment_form["server"].value())
+        assignment_form.fields["server"].widget.attrs.update(
+            {
+                "hx-get": reverse("gateway", kwargs={"ws": self.workspace.slug, "gw": gw}),
+                "hx-trigger": "change",
+                "hx-target": "#assign-identity",
+                "hx-select": "#assign-identity",
+                "hx-swap": "outerHTML",
+            }
+        )
         return self.render(
             "gateways/detail.html",
             {
@@ -142,9 +160,28 @@ class GatewayDetail(WorkspacePage):
                 "assignments": selectors.assignments_of(gateway),
                 "provision_form": provision_form,
                 "assignment_form": assignment_form,
+                "probe": probe,
+                "show_oauth_client": bool(
+                    (probe and probe.needs_client)
+                    or assignment_form["oauth_client_id"].value()
+                    or assignment_form["oauth_client_id"].errors
+                ),
+                "redirect_uri": callback_uri(workspace=self.workspace, request=request),
             },
             status=status,
         )
+
+    def assignment_form(self, request, servers) -> AssignmentForm:
+        """The empty form, on the server `?server=` names (else the first) with the identity
+        scheme its last probe proposed already chosen."""
+        names = [s.name for s in servers]
+        chosen = request.GET.get("server", "")
+        chosen = chosen if chosen in names else (names[0] if names else "")
+        initial = {"prefix_mode": Assignment.PrefixMode.ALWAYS, "server": chosen}
+        probe = _probe_of(servers, chosen)
+        if probe is not None and probe.proposed_scheme:
+            initial["identity_scheme"] = probe.proposed_scheme
+        return AssignmentForm(initial=initial, servers=servers)
 
 
 class GatewayPage(GatewayDetail):
@@ -192,12 +229,18 @@ class AssignmentsPage(GatewayDetail):
         gateway = selectors.access_visible_gateway(self.membership, gw)
         form = AssignmentForm(request.POST, servers=_servers(self.workspace))
         if form.is_valid():
-            data = dict(form.cleaned_data)
+            data = form.connection_fields()
             server = Server.objects.for_workspace(self.workspace).get(name=data.pop("server"))
+            client = form.oauth_client()
             try:
-                assignment = services.assign_server(
-                    gateway=gateway, server=server, actor=request.user, **data
-                )
+                with transaction.atomic():
+                    assignment = services.assign_server(
+                        gateway=gateway, server=server, actor=request.user, **data
+                    )
+                    if client is not None:
+                        identity_services.set_credential(
+                            assignment=assignment, owner=None, data=client, actor=request.user
+                        )
             except GatehouseError as exc:
                 show_error(form, exc)
             else:

@@ -25,7 +25,12 @@ class ProvisionForm(forms.Form):
 
 
 class ConnectionForm(forms.Form):
-    """What an assignment connects: namespace, prefix mode and identity scheme."""
+    """What an assignment connects: namespace, prefix mode and identity scheme, and for
+    `user_oauth` at a provider without dynamic registration, the client registered there.
+
+    The client secret is write-only: the field never renders a value, not even when the form
+    comes back with an error, and it is stored encrypted as the assignment's shared credential.
+    """
 
     namespace = forms.CharField(
         max_length=32,
@@ -35,12 +40,69 @@ class ConnectionForm(forms.Form):
     )
     prefix_mode = forms.ChoiceField(choices=Assignment.PrefixMode.choices)
     identity_scheme = forms.ChoiceField(choices=Assignment.IdentityScheme.choices)
+    oauth_client_id = forms.CharField(
+        required=False,
+        max_length=500,
+        label="OAuth client ID",
+        help_text="For 'own OAuth identity' when the provider does not register clients "
+        "dynamically: the client registered there with the platform's redirect URI.",
+    )
+    oauth_client_secret = forms.CharField(
+        required=False,
+        max_length=8192,
+        label="OAuth client secret",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Stored encrypted and never shown again. Empty for a public client.",
+    )
+    oauth_auth_method = forms.ChoiceField(
+        required=False,
+        label="Client authentication",
+        choices=[
+            ("client_secret_basic", "HTTP Basic (client_secret_basic)"),
+            ("client_secret_post", "In the form (client_secret_post)"),
+        ],
+        help_text="How the client authenticates at the token endpoint, as registered.",
+    )
+
+    CONNECTION_FIELDS = ("namespace", "prefix_mode", "identity_scheme")
+
+    def clean(self):
+        data = super().clean()
+        client_id = data.get("oauth_client_id", "").strip()
+        secret = data.get("oauth_client_secret", "")
+        data["oauth_client_id"] = client_id
+        if (client_id or secret) and data.get("identity_scheme") != "user_oauth":
+            self.add_error(
+                "oauth_client_id", "A pre-registered client is only for 'own OAuth identity'."
+            )
+        elif secret and not client_id:
+            self.add_error("oauth_client_id", "Enter the client ID the secret belongs to.")
+        return data
+
+    def connection_fields(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.CONNECTION_FIELDS}
+
+    def oauth_client(self) -> dict | None:
+        """The pre-registered client as a shared credential, or None when none was entered."""
+        data = self.cleaned_data
+        if not data.get("oauth_client_id"):
+            return None
+        secret = data.get("oauth_client_secret", "")
+        return {
+            "kind": "oauth_client",
+            "client_id": data["oauth_client_id"],
+            "client_secret": secret,
+            "auth_method": (data.get("oauth_auth_method") or "client_secret_basic")
+            if secret
+            else "none",
+        }
 
 
 class AssignmentForm(ConnectionForm):
     server = forms.ChoiceField()
 
     field_order = ["server", "namespace", "prefix_mode", "identity_scheme"]
+    CONNECTION_FIELDS = ("server", *ConnectionForm.CONNECTION_FIELDS)
 
     def __init__(self, *args, servers, **kwargs):
         super().__init__(*args, **kwargs)

@@ -8,7 +8,6 @@ authorization server with PKCE; the pending state (the verifier among it) waits 
 until the server sends them back to the callback. Disconnecting asks for a confirmation first.
 """
 
-from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -35,9 +34,7 @@ class ConnectionsPage(WorkspacePage):
 class ConnectPage(WorkspacePage):
     def post(self, request, assignment_id):
         assignment = selectors.access_oauth_assignment(self.membership, assignment_id)
-        path = reverse("connection-callback", kwargs={"ws": self.workspace.slug})
-        issuer = (settings.OAUTH_ISSUER or "").rstrip("/")
-        redirect_uri = f"{issuer}{path}" if issuer else request.build_absolute_uri(path)
+        redirect_uri = connections.callback_uri(workspace=self.workspace, request=request)
         try:
             url, pending = connections.start_connection(
                 assignment=assignment, redirect_uri=redirect_uri

@@ -14,8 +14,10 @@ import logging
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import record_change
@@ -26,6 +28,14 @@ from teams.errors import ValidationFailed
 logger = logging.getLogger(__name__)
 
 USER_OAUTH = "user_oauth"
+
+
+def callback_uri(*, workspace, request) -> str:
+    """Where upstream authorization servers send people back to the platform: the redirect URI
+    the platform registers, and the one a pre-registered client must be registered with."""
+    path = reverse("connection-callback", kwargs={"ws": workspace.slug})
+    issuer = (settings.OAUTH_ISSUER or "").rstrip("/")
+    return f"{issuer}{path}" if issuer else request.build_absolute_uri(path)
 
 
 def _pre_registered(assignment) -> UpstreamCredential | None:

@@ -78,9 +78,10 @@ class Tokens:
     scope: str
 
 
-def _session() -> requests.Session:
+def session(*, timeout: float | None = None) -> requests.Session:
+    """The SSRF-guarded session every request here goes through."""
     return guarded_http.guarded_session(
-        timeout=settings.UPSTREAM_OAUTH_TIMEOUT_SECONDS,
+        timeout=timeout or settings.UPSTREAM_OAUTH_TIMEOUT_SECONDS,
         max_bytes=settings.UPSTREAM_OAUTH_MAX_DOCUMENT_BYTES,
         allow_private=settings.UPSTREAM_OAUTH_ALLOW_PRIVATE,
         who="the upstream's authorization server",
@@ -145,7 +146,9 @@ def _challenge(http, server_url: str) -> dict[str, str] | None:
     return parse_challenge(response.headers.get("WWW-Authenticate", ""))
 
 
-def _resource_metadata(http, server_url: str, named: str) -> dict | None:
+def resource_metadata(http, server_url: str, named: str) -> tuple[str, dict] | None:
+    """(URL, document) of the protected resource metadata of `server_url` (RFC 9728): the one
+    a challenge `named`, else the well-known paths; None when there is none."""
     origin, path = _origin_and_path(server_url)
     candidates = [named] if named else []
     if path:
@@ -154,7 +157,7 @@ def _resource_metadata(http, server_url: str, named: str) -> dict | None:
     for url in candidates:
         document = _json_document(http, url, "protected resource metadata")
         if document is not None:
-            return document
+            return url, document
     return None
 
 
@@ -167,7 +170,7 @@ def _covers(resource: str, server_url: str) -> bool:
     return server_path == resource_path or server_path.startswith(resource_path + "/")
 
 
-def _authorization_server_metadata(http, issuer: str, *, named: bool = True) -> dict | None:
+def authorization_server_metadata(http, issuer: str, *, named: bool = True) -> dict | None:
     """The metadata of `issuer`; `named`: the issuer came from resource metadata, so the
     document must be about it (RFC 8414 3.3)."""
     origin, path = _origin_and_path(issuer)
@@ -196,7 +199,7 @@ def _legacy_metadata(http, server_url: str) -> tuple[str, dict]:
     """A 2025-03-26 server, without protected resource metadata: its origin is the authorization
     server, whose endpoints default to /authorize, /token and /register there."""
     origin, _path = _origin_and_path(server_url)
-    document = _authorization_server_metadata(http, origin, named=False)
+    document = authorization_server_metadata(http, origin, named=False)
     if document is not None:
         return str(document.get("issuer") or origin), document
     return origin, {
@@ -208,21 +211,33 @@ def _legacy_metadata(http, server_url: str) -> tuple[str, dict]:
     }
 
 
+def issuer_of(resource_document: dict, server_url: str) -> tuple[str, str]:
+    """(resource, authorization server issuer) that protected resource metadata names for
+    `server_url`; refuses a document about another resource or naming no server."""
+    resource = resource_document.get("resource") or server_url
+    if not isinstance(resource, str) or not _covers(resource, server_url):
+        raise OAuthFailed(
+            f"The protected resource metadata is about {str(resource)[:200]!r}, not {server_url}."
+        )
+    servers = resource_document.get("authorization_servers") or []
+    if not servers or not isinstance(servers[0], str):
+        raise OAuthFailed("The protected resource metadata names no authorization server.")
+    return resource, checked_url(servers[0], "authorization server")
+
+
 def discover(server_url: str, challenge: dict | None = None) -> ServerMetadata:
     """What the upstream at `server_url` needs: its resource, authorization server and scope.
 
     `challenge`: the parameters of a Bearer challenge already received (a 401, or a 403 asking
     for more scope); without it an unauthenticated request is made to get one."""
-    http = _session()
+    http = session()
     with http:
         if challenge is None:
             challenge = _challenge(http, server_url)
         refused = challenge is not None
         challenge = challenge or {}
-        resource_document = _resource_metadata(
-            http, server_url, challenge.get("resource_metadata", "")
-        )
-        if resource_document is None:
+        found = resource_metadata(http, server_url, challenge.get("resource_metadata", ""))
+        if found is None:
             if not refused:
                 raise OAuthFailed(
                     f"The server at {server_url} asks for no OAuth and publishes no protected "
@@ -231,17 +246,9 @@ def discover(server_url: str, challenge: dict | None = None) -> ServerMetadata:
                 )
             issuer, document = _legacy_metadata(http, server_url)
             return _metadata(server_url, issuer, document, challenge.get("scope", ""))
-        resource = resource_document.get("resource") or server_url
-        if not isinstance(resource, str) or not _covers(resource, server_url):
-            raise OAuthFailed(
-                f"The protected resource metadata is about {str(resource)[:200]!r}, "
-                f"not {server_url}."
-            )
-        servers = resource_document.get("authorization_servers") or []
-        if not servers or not isinstance(servers[0], str):
-            raise OAuthFailed("The protected resource metadata names no authorization server.")
-        issuer = checked_url(servers[0], "authorization server")
-        document = _authorization_server_metadata(http, issuer)
+        _url, resource_document = found
+        resource, issuer = issuer_of(resource_document, server_url)
+        document = authorization_server_metadata(http, issuer)
     if document is None:
         raise OAuthFailed(f"The authorization server {issuer} publishes no metadata (RFC 8414).")
     scope = challenge.get("scope") or " ".join(resource_document.get("scopes_supported") or [])
@@ -289,7 +296,7 @@ def register(metadata: ServerMetadata, redirect_uri: str) -> Client:
     }
     if metadata.scope:
         body["scope"] = metadata.scope
-    with _session() as http:
+    with session() as http:
         response = _send(
             http, "POST", metadata.registration_endpoint, "registration endpoint", json=body
         )
@@ -353,7 +360,7 @@ def request_tokens(*, token_endpoint: str, client: Client, resource: str, form: 
         headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
     elif client.client_secret and client.auth_method != "none":
         form["client_secret"] = client.client_secret
-    with _session() as http:
+    with session() as http:
         response = _send(http, "POST", token_endpoint, "token endpoint", data=form, headers=headers)
     try:
         answer = response.json()

@@ -6,11 +6,13 @@ those actions check it from the kind rather than from the static `required` map.
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from identities.connections import callback_uri
 from servers import selectors, services
 from servers.models import Server
-from servers.serializers import ServerCreateInput, ServerOutput, ServerUpdateInput
+from servers.serializers import ProbeOutput, ServerCreateInput, ServerOutput, ServerUpdateInput
 from teams.api_base import WorkspaceViewSet
 from teams.api_schema import workspace_scoped
 from teams.capabilities import SERVERS_DEPLOY_MANAGED, SERVERS_DEPLOY_WORKSTATION, SERVERS_MANAGE
@@ -58,6 +60,20 @@ class ServerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceV
             self._require_kind(changes["kind"])
         server = services.update_server(server=server, actor=request.user, **changes)
         return Response(ServerOutput(server).data)
+
+    @extend_schema(request=None, responses=ProbeOutput)
+    @action(detail=True, methods=["post"])
+    def probe(self, request, *args, **kwargs):
+        """Ask the remote server which identity it needs, keep and return the proposal."""
+        server = self.get_object()
+        self._require_kind(server.kind)
+        services.probe_identity(server=server)
+        answer = {
+            **server.identity_probe,
+            "redirect_uri": callback_uri(workspace=self.workspace, request=request),
+            "probed_at": server.identity_probed_at,
+        }
+        return Response(ProbeOutput(answer).data)
 
     def destroy(self, request, *args, **kwargs):
         server = self.get_object()

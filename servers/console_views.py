@@ -1,4 +1,5 @@
-"""Console pages of the servers app: the list with health, adding, testing and the catalog.
+"""Console pages of the servers app: the list with health, adding, testing, the catalog, and the
+identity probe (which identity a remote server asks for), run when one is added and on demand.
 
 Which capability a write needs depends on the server's kind (remote: `servers.manage`, managed:
 `servers.deploy_managed`), the same map as the API. Members without `servers.view_all` see the
@@ -11,10 +12,12 @@ from django.contrib import messages
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from identities.connections import callback_uri
 from servers import selectors, services
 from servers.api import KIND_CAPABILITY
 from servers.discovery import refresh_catalog
 from servers.forms import FORMS
+from servers.identity_probe import Probe
 from servers.models import Server
 from teams.console_base import WorkspacePage, paginate, show_error
 from teams.errors import GatehouseError
@@ -92,6 +95,9 @@ class ServerNewPage(WorkspacePage):
                 show_error(form, exc)
             else:
                 messages.success(request, f"Server {server.name} was added.")
+                if server.kind == Server.Kind.REMOTE:
+                    probe = services.probe_identity(server=server)
+                    messages.info(request, f"{probe.label}: {probe.message}")
                 return redirect("server", ws=self.workspace.slug, name=server.name)
         return self._render(kind, form, status=400)
 
@@ -110,6 +116,7 @@ class ServerPage(ServerBase):
         sections = [
             (key, title, catalog_items(catalog.get(key))) for key, title in CATALOG_SECTIONS
         ]
+        probe = Probe.from_dict(server.identity_probe)
         return self.render(
             "servers/detail.html",
             {
@@ -119,6 +126,10 @@ class ServerPage(ServerBase):
                 "protocol_version": catalog.get("protocol_version") or "",
                 "env_names": sorted(server.env or {}),
                 "can_change": self.can(KIND_CAPABILITY[server.kind]),
+                "probe": probe,
+                "redirect_uri": callback_uri(workspace=self.workspace, request=request)
+                if probe and probe.needs_client
+                else "",
             },
         )
 
@@ -135,6 +146,21 @@ class ServerRefreshPage(ServerBase):
             messages.success(request, f"Connected to {server.name}: {tools} tools discovered.")
         else:
             messages.error(request, f"{server.name} could not be reached: {server.health_detail}")
+        return redirect("server", ws=self.workspace.slug, name=server.name)
+
+
+class ServerProbePage(ServerBase):
+    """Probe again: ask the remote server which identity it needs and keep the answer."""
+
+    def post(self, request, name):
+        server = self.server(name)
+        self.require(KIND_CAPABILITY[server.kind])
+        try:
+            probe = services.probe_identity(server=server)
+        except GatehouseError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.info(request, f"{probe.label}: {probe.message}")
         return redirect("server", ws=self.workspace.slug, name=server.name)
 
 

@@ -44,6 +44,10 @@ class Server(models.Model):
     health = models.CharField(max_length=10, choices=Health.choices, default=Health.UNKNOWN)
     health_detail = models.CharField(max_length=500, blank=True)
     health_checked_at = models.DateTimeField(null=True, blank=True)
+    identity_probe = models.JSONField(
+        default=dict, blank=True, help_text="What the last identity probe found and proposed."
+    )
+    identity_probed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

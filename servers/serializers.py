@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from servers import identity_probe
 from servers.models import Server, server_name_validator
 
 
@@ -24,6 +25,8 @@ class ServerOutput(serializers.ModelSerializer):
             "health_detail",
             "health_checked_at",
             "catalog_updated_at",
+            "identity_probe",
+            "identity_probed_at",
             "created_at",
             "updated_at",
         ]
@@ -31,6 +34,30 @@ class ServerOutput(serializers.ModelSerializer):
 
     def get_env_names(self, server) -> list[str]:
         return sorted(server.env)
+
+
+class ProbeOutput(serializers.Serializer):
+    """What the identity probe found (servers/identity_probe.py) and the scheme it proposes."""
+
+    outcome = serializers.ChoiceField(choices=identity_probe.OUTCOMES)
+    message = serializers.CharField()
+    proposed_scheme = serializers.CharField(
+        help_text="The identity scheme to give the server's assignments; empty when the "
+        "probe could not tell."
+    )
+    alternatives = serializers.ListField(child=serializers.CharField())
+    needs_client = serializers.BooleanField(
+        help_text="A client must be registered at the provider with `redirect_uri`, and its "
+        "client_id and client_secret set as the assignment's shared credential (oauth_client)."
+    )
+    redirect_uri = serializers.CharField(
+        help_text="The platform's redirect URI, to register a client with."
+    )
+    evidence = serializers.DictField(
+        help_text="What the probe saw: HTTP status, WWW-Authenticate, resource metadata URL, "
+        "authorization server, scopes_supported, registration endpoint, PKCE support."
+    )
+    probed_at = serializers.DateTimeField()
 
 
 class ServerUpdateInput(serializers.Serializer):

@@ -5,8 +5,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from audit.services import record_change
+from servers import identity_probe
 from servers.models import Server
 from servers.tasks import refresh_catalog_task
 from servers.validation import normalise_server_fields
@@ -113,3 +115,22 @@ def _bump_gateways_of(server: Server) -> None:
         config_version=F("config_version") + 1
     )
     workspace_epoch.bump(server.workspace_id)
+
+
+def probe_identity(*, server: Server) -> identity_probe.Probe:
+    """Ask a remote server which identity it needs, and keep the answer on the server row.
+
+    Network I/O, so never inside a transaction: callers probe after the server is saved."""
+    if server.kind != Server.Kind.REMOTE:
+        raise ValidationFailed(
+            f"Only remote servers are probed; '{server.name}' is a {server.kind} server, "
+            "which takes its secrets through its environment.",
+            field="kind",
+        )
+    result = identity_probe.probe(server.url, transport=server.transport)
+    server.identity_probe = result.as_dict()
+    server.identity_probed_at = timezone.now()
+    Server.objects.filter(pk=server.pk).update(
+        identity_probe=server.identity_probe, identity_probed_at=server.identity_probed_at
+    )
+    return result

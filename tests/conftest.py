@@ -12,8 +12,9 @@ from servers import services as server_services
 from teams import services as team_services
 from teams.models import User
 
-# Real upstream MCP servers (subprocesses started on first use), for every test folder.
-pytest_plugins = ["tests.support.upstreams"]
+# Real upstream MCP servers (subprocesses started on first use) and the live servers the
+# identity probe is tried on, for every test folder.
+pytest_plugins = ["tests.support.upstreams", "tests.support.probe_targets"]
 
 
 def _person(email):

@@ -54,6 +54,7 @@ ACME_URLS = [
     ("get", f"{W}/servers/time/", None),
     ("patch", f"{W}/servers/time/", {"url": "http://evil.test/mcp"}),
     ("delete", f"{W}/servers/time/", None),
+    ("post", f"{W}/servers/time/probe/", None),
     ("get", f"{W}/gateways/", None),
     ("post", f"{W}/gateways/", {"slug": "evil", "name": "Evil"}),
     ("get", f"{W}/gateways/dev/", None),

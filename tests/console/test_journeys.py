@@ -345,3 +345,37 @@ def test_an_auditor_sees_the_pages_but_no_edit_controls(carol_in_eng, dev_traffi
     assert response.status == 403
     expect(page.get_by_text("people.manage")).to_be_visible()
     journey.shot("refused")
+
+
+@pytest.fixture
+def probed_servers(acme, alice, upstream_url, token_upstream):
+    """Gateway `assist` and two servers probed before the browser starts (its event loop would
+    make the services' sync-from-async calls refuse to run on this thread)."""
+    from gateways import services as gateway_services
+    from servers import services as server_services
+
+    gateway_services.create_gateway(workspace=acme, slug="assist", name="Assistants", actor=alice)
+    for name, url in (("ids", token_upstream.url), ("notes", upstream_url)):
+        server = server_services.create_server(workspace=acme, name=name, url=url, actor=alice)
+        server_services.probe_identity(server=server)
+
+
+def test_choosing_a_server_to_assign_follows_its_probed_identity(alice, probed_servers, page):
+    from playwright.sync_api import expect
+
+    journey = Journey(page, "probe")
+    journey.sign_in(alice.email)
+    page.goto("/w/acme/gateways/assist/")
+    scheme = page.get_by_label("Identity scheme")
+    expect(scheme).to_have_value("service_account")  # "ids" comes first
+    page.get_by_label("Namespace").fill("kept")
+    page.get_by_label("Server", exact=True).select_option("notes")
+    expect(page.get_by_text("No identity needed", exact=True)).to_be_visible()
+    expect(scheme).to_have_value("none")
+    page.get_by_label("Server", exact=True).select_option("ids")
+    expect(page.get_by_text("A token or headers", exact=True)).to_be_visible()
+    expect(scheme).to_have_value("service_account")
+    expect(page.get_by_label("Namespace")).to_have_value("kept")
+    page.get_by_role("button", name="Add server").click()
+    expect(page.get_by_role("heading", name="Tools")).to_be_visible()
+    journey.shot("assigned-with-proposal")

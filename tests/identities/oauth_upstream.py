@@ -7,6 +7,8 @@ The person signs in at the consent page by typing a name, which becomes the toke
 the `whoami` tool answers that subject, so a test sees whose token reached the upstream. Access
 tokens live `access_seconds`; `revoke_refresh_tokens()` and `revoke_access_tokens()` play an
 authorization server that ended the grants. Every form posted to /token is recorded.
+`registration=False` plays a provider where clients are registered by hand: its metadata has no
+registration endpoint.
 """
 
 import html
@@ -133,7 +135,7 @@ class Provider:
 
 
 class OAuthUpstream:
-    def __init__(self, port: int, access_seconds: int = 3600):
+    def __init__(self, port: int, access_seconds: int = 3600, *, registration: bool = True):
         self.base = f"http://127.0.0.1:{port}"
         self.url = f"{self.base}/mcp"
         self.provider = Provider(self.base, access_seconds)
@@ -147,7 +149,7 @@ class OAuthUpstream:
                 issuer_url=self.base,
                 resource_server_url=self.url,
                 client_registration_options=ClientRegistrationOptions(
-                    enabled=True, valid_scopes=["mcp"], default_scopes=["mcp"]
+                    enabled=registration, valid_scopes=["mcp"], default_scopes=["mcp"]
                 ),
                 required_scopes=["mcp"],
                 validate_token_resource=True,

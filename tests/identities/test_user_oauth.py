@@ -279,6 +279,49 @@ def test_a_pre_registered_client_is_used_instead_of_registering(accounts, bob, a
     assert accounts.call(bob).content[0].text.startswith("bob|")
 
 
+def test_a_client_entered_in_the_console_after_the_probe_is_used(accounts, alice, bob):
+    from mcp.shared.auth import OAuthClientInformationFull
+
+    base = accounts.deployment.base
+    provider = accounts.upstream.provider
+    provider.clients["by-hand"] = OAuthClientInformationFull(
+        client_id="by-hand",
+        client_secret="by-hand-secret",
+        redirect_uris=[f"{base}/w/acme/connections/callback/"],
+        grant_types=["authorization_code", "refresh_token"],
+        token_endpoint_auth_method="client_secret_basic",
+        scope="mcp",
+    )
+    admin = Browser(base)
+    admin.sign_in(alice.email)
+    # The server page's "Probe again", then the assignment's connection form with the client.
+    server_page = "/w/acme/servers/accounts/"
+    probe = next(f for f in forms(admin.http.get(server_page).text) if "probe" in f["action"])
+    assert admin.http.post(probe["action"], data=probe["fields"]).status_code == 302
+    assert "OAuth, the platform registers itself" in admin.http.get(server_page).text
+    page = f"/w/acme/gateways/dev/assignments/{accounts.assignment.pk}/"
+    form = next(f for f in forms(admin.http.get(page).text) if f["action"] is None)
+    saved = admin.http.post(
+        page,
+        data={
+            **form["fields"],
+            "namespace": "acct",
+            "prefix_mode": "always",
+            "identity_scheme": "user_oauth",
+            "oauth_client_id": "by-hand",
+            "oauth_client_secret": "by-hand-secret",
+            "oauth_auth_method": "client_secret_basic",
+        },
+    )
+    assert saved.status_code == 302, saved.text
+
+    accounts.connect(bob)
+    assert list(provider.clients) == ["by-hand"]  # nothing registered dynamically
+    exchange = accounts.upstream.token_requests[-1]
+    assert exchange["client_id"] == "by-hand" and "client_secret" not in exchange  # Basic
+    assert accounts.call(bob).content[0].text.startswith("bob|")
+
+
 def test_discovery_refuses_private_addresses_unless_allowed(accounts, settings):
     settings.UPSTREAM_OAUTH_ALLOW_PRIVATE = False
     with pytest.raises(upstream_oauth.OAuthFailed, match="not an https URL"):
