@@ -9,7 +9,6 @@ cannot approve. The page also lists the upstream accounts the gateway needs from
 (`user_oauth`), with a Connect button that goes through the connections flow and comes back here.
 """
 
-from django.http import QueryDict
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.models import get_application_model
 from oauth2_provider.views import AuthorizationView
@@ -64,8 +63,7 @@ class ConsentView(AuthorizationView):
 
     def _return_path(self, gateway_slug: str | None) -> str:
         """This consent page again, with the gateway a Connect button belongs to picked."""
-        params = QueryDict(mutable=True)
-        params.update(self.request.GET)
+        params = self.request.GET.copy()
         if gateway_slug and self.target.is_workspace:
             params["gateway"] = gateway_slug
         return f"{self.request.path}?{params.urlencode()}"
@@ -110,7 +108,7 @@ class ConsentView(AuthorizationView):
                     .first()
                 )
                 context = self.get_context_data(form=form, application=application)
-                return super().render_to_response(context, status=status)
+                return self.render_to_response(context, status=status)
         return super().form_valid(form)
 
     def _check_choice(self) -> int:
