@@ -14,7 +14,7 @@ from audit.recorder import flush
 from gateways import services as gateway_services
 from identities.models import UpstreamConnection
 from tests.identities.browser import Browser, form_fields, forms, query
-from tests.identities.conftest import pkce
+from tests.identities.conftest import REDIRECT_URI, pkce
 from tests.identities.sdk_oauth import MemoryStorage, sdk_provider
 
 ACCOUNT_ROW = 'data-testid="account-{pk}"'
@@ -156,3 +156,47 @@ def test_connect_comes_back_only_to_a_path_on_this_site(accounts, oauth_client, 
     landed, _ = connect_at_consent(accounts, browser, page, next_path="/w/acme/")
     assert landed == "/w/acme/"
     assert UpstreamConnection.objects.get(owner=bob).status == "connected"
+
+
+def test_connecting_at_a_workspace_consent_comes_back_with_its_gateway_picked(
+    accounts, oauth_client, bob
+):
+    deployment = accounts.deployment
+    other = gateway_services.create_gateway(
+        workspace=deployment.acme, slug="ops", name="Ops", actor=deployment.alice
+    )
+    gateway_services.provision_teams(gateway=other, team_slugs=["eng"], actor=deployment.alice)
+    workspace_url = f"{deployment.base}/mcp/acme"
+    verifier, challenge = pkce()
+    browser = Browser(deployment.base)
+    page = browser.open_consent(oauth_client.authorize_url(workspace_url, challenge), bob.email)
+    assert page.status_code == 200
+    # Two gateways to pick from, none picked yet.
+    assert 'value="dev" checked' not in page.text and 'value="ops" checked' not in page.text
+
+    landed, _ = connect_at_consent(accounts, browser, page)
+    assert query(landed)["gateway"] == "dev" and query(landed)["resource"] == workspace_url
+    again = browser.http.get(landed)
+    assert 'name="gateway" value="dev" checked' in again.text
+    assert status_of(again.text, accounts.assignment) == "connected"
+
+    answer = browser.consent(again, gateway="dev")
+    assert answer.status_code == 302, answer.text
+    issued = oauth_client.token(
+        grant_type="authorization_code",
+        code=query(answer.headers["location"])["code"],
+        redirect_uri=REDIRECT_URI,
+        code_verifier=verifier,
+    )
+    assert issued.status_code == 200, issued.text
+    token = issued.json()["access_token"]
+
+    async def scenario():
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        transport = streamable_http_client(workspace_url, http_client=http)
+        async with Client(transport, mode="legacy", cache=None) as client:
+            return await client.call_tool("acct__whoami", {})
+
+    result = asyncio.run(scenario())
+    assert not result.is_error, result.content[0].text
+    assert result.content[0].text.startswith("bob|at-")

@@ -334,3 +334,14 @@ def test_sessions_at_the_workspace_url_stay_with_the_gateway(workspace, oauth_cl
         workspace.url, headers=headers, json={"jsonrpc": "2.0", "id": 3, "method": "tools/list"}
     )
     assert again.status_code == 404
+
+
+def test_a_person_with_no_gateway_cannot_approve_by_posting(workspace, oauth_client, carol):
+    _verifier, challenge = pkce()
+    browser = Browser(workspace.deployment.base)
+    page = browser.open_consent(oauth_client.authorize_url(workspace.url, challenge), carol.email)
+    for picked in ("", "dev"):
+        answer = browser.consent(page, gateway=picked)
+        assert answer.status_code == 403, picked
+        assert "You cannot connect to workspace Acme" in answer.text
+    assert not Grant.objects.exists()
