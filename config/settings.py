@@ -259,8 +259,9 @@ OAUTH_ALLOW_PRIVATE_CLIENT_METADATA = env_bool("OAUTH_ALLOW_PRIVATE_CLIENT_METAD
 OAUTH_REDIRECT_URI_SCHEMES = env_list(
     "OAUTH_REDIRECT_URI_SCHEMES", ["https", "http", "cursor", "vscode", "vscode-insiders"]
 )
-# Named so that models of ours can point at the (swappable) OAuth client app model.
+# Named so that models of ours can point at the (swappable) OAuth client app and grant models.
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 OAUTH2_PROVIDER = {
     "SCOPES": {"mcp": "Use the tools, prompts and resources of the gateway"},
     "DEFAULT_SCOPES": ["mcp"],

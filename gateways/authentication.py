@@ -5,7 +5,8 @@ Lookups are cached under the token's digest (never the token) for at most
 MCP_TOKEN_CACHE_SECONDS and never past the token's expiry; revoking a token, or rotating an
 OAuth refresh token, deletes the entry, so an ended token is refused on the next request. An
 OAuth token's principal carries the gateway its resource names, so the endpoint refuses it on
-any other gateway.
+any other gateway; a token bound to a workspace URL (`workspace_url`) carries the gateway picked
+at consent, and is accepted at that workspace URL only.
 """
 
 import time
@@ -29,6 +30,8 @@ class Principal:
     token_id: int
     gateway_id: int | None
     client_id: int | None = None  # the OAuth client, for OAuth access tokens
+    gateway_slug: str | None = None  # of `gateway_id`: what a workspace URL serves
+    workspace_url: bool = False  # an OAuth token bound to `/mcp/<workspace>`
 
     @property
     def key(self) -> str:
@@ -67,6 +70,7 @@ def _lookup(secret: str) -> dict:
         "workspace_id": token.workspace_id,
         "token_id": token.pk,
         "gateway_id": token.gateway_id,
+        "gateway_slug": token.gateway.slug if token.gateway_id else None,
         "expires": token.expires_at.timestamp() if token.expires_at else None,
     }
 
@@ -100,4 +104,6 @@ async def principal_for(secret: str | None, cached: dict | None) -> Principal | 
         token_id=entry["token_id"],
         gateway_id=entry["gateway_id"],
         client_id=entry.get("client_id"),
+        gateway_slug=entry.get("gateway_slug"),
+        workspace_url=entry.get("workspace_url", False),
     )

@@ -1,5 +1,8 @@
 """Step 1 of the lifecycle: the MCP endpoint, `/mcp/<workspace>/<gateway>`, as a plain ASGI app.
 
+The workspace URL, `/mcp/<workspace>`, serves the one gateway its caller's token names
+(gateways/workspace_url.py) exactly as that gateway's own URL does.
+
 It speaks Streamable HTTP to clients of both eras: the handshake era (2025-03-26 .. 2025-11-25:
 `initialize`, sealed `Mcp-Session-Id`, GET stream, DELETE) and the stateless 2026-07-28 revision
 (per-request `_meta` envelope, `Mcp-Method`/`Mcp-Name` headers, `server/discover`), and the
@@ -22,6 +25,7 @@ from gateways import (
     protocol,
     session,
     streams,
+    workspace_url,
 )
 from gateways.authentication import bearer, cache_key, principal_for
 from gateways.dispatch import CallContext
@@ -31,9 +35,9 @@ from gateways.http import (
     origin_allowed,
     read_body,
     request_origin,
-    resource_metadata_url,
     send_empty,
     send_json,
+    unauthenticated,
 )
 from gateways.protocol import RpcError
 from gateways.snapshot import registry
@@ -47,7 +51,7 @@ class McpEndpoint:
         try:
             await self._serve(scope, receive, send, headers)
         except HttpError as exc:
-            error = protocol.error_response(None, RpcError(exc.code, exc.message))
+            error = protocol.error_response(None, RpcError(exc.code, exc.message, exc.data))
             await send_json(send, exc.status, error, exc.headers)
         except asyncio.CancelledError:
             raise
@@ -61,9 +65,8 @@ class McpEndpoint:
     async def _serve(self, scope, receive, send, headers):
         parts = scope["path"].strip("/").split("/")
         legacy = len(parts) == 4 and parts[3] in ("sse", "messages")
-        if parts[0] != "mcp" or not (len(parts) == 3 or legacy):
+        if parts[0] != "mcp" or not (len(parts) in (2, 3) or legacy) or not all(parts):
             raise HttpError(404, "Not found. Gateway URLs look like /mcp/<workspace>/<gateway>.")
-        workspace_slug, gateway_slug = parts[1], parts[2]
         if legacy:
             session_id = legacy_sse.session_from_query(scope)
             headers = {**headers, protocol.HEADER_SESSION: session_id} if session_id else headers
@@ -77,41 +80,15 @@ class McpEndpoint:
                 405, "Use POST, GET or DELETE.", headers=[(b"allow", b"GET, POST, DELETE")]
             )
 
-        workspace_id = await registry.workspace_id(workspace_slug)
         secret = bearer(headers)
         session_id = headers.get(protocol.HEADER_SESSION)
-        keys = []
-        if workspace_id is not None:
-            keys += registry.version_keys(workspace_id, gateway_slug)
-        if secret:
-            keys.append(cache_key(secret))
-        if session_id:
-            keys.append(session.ended_key(session_id))
-        # One cache round trip for the token, the snapshot versions and the session.
-        found = await cache_reads.get_many(keys)
-        snapshot = None
-        if workspace_id is not None:
-            snapshot = await registry.get(workspace_slug, gateway_slug, found)
-        if snapshot is None:
-            raise HttpError(404, f"No gateway '{workspace_slug}/{gateway_slug}'.")
-
-        principal = await principal_for(secret, found.get(cache_key(secret)) if secret else None)
-        challenge = (
-            f'Bearer resource_metadata="'
-            f'{resource_metadata_url(scope, headers, workspace_slug, gateway_slug)}"'
-        )
-        if (
-            principal is None
-            or principal.workspace_id != snapshot.workspace_id
-            or (principal.gateway_id not in (None, snapshot.id))
-        ):
-            if secret:
-                challenge += ', error="invalid_token"'
-                await audit_trail.auth_denied(snapshot=snapshot, reason="invalid token")
-            raise HttpError(
-                401,
-                "Authentication required: send a gateway token or sign in with OAuth.",
-                headers=[(b"www-authenticate", challenge.encode())],
+        if len(parts) == 2:
+            snapshot, principal, found = await workspace_url.resolve(
+                scope, headers, parts[1], secret, session_id
+            )
+        else:
+            snapshot, principal, found = await self._gateway_target(
+                scope, headers, parts[1], parts[2], secret, session_id
             )
         if principal.user_id not in snapshot.allowed_user_ids:
             await audit_trail.auth_denied(
@@ -136,6 +113,40 @@ class McpEndpoint:
         else:
             body = await read_body(receive, headers)
             await self._post(scope, receive, send, headers, body, snapshot, principal, session_id)
+
+    async def _gateway_target(
+        self, scope, headers, workspace_slug, gateway_slug, secret, session_id
+    ):
+        """`/mcp/<workspace>/<gateway>`: the snapshot, the authenticated caller, and the cache
+        entries read on the way."""
+        workspace_id = await registry.workspace_id(workspace_slug)
+        keys = []
+        if workspace_id is not None:
+            keys += registry.version_keys(workspace_id, gateway_slug)
+        if secret:
+            keys.append(cache_key(secret))
+        if session_id:
+            keys.append(session.ended_key(session_id))
+        # One cache round trip for the token, the snapshot versions and the session.
+        found = await cache_reads.get_many(keys)
+        snapshot = None
+        if workspace_id is not None:
+            snapshot = await registry.get(workspace_slug, gateway_slug, found)
+        if snapshot is None:
+            raise HttpError(404, f"No gateway '{workspace_slug}/{gateway_slug}'.")
+
+        principal = await principal_for(secret, found.get(cache_key(secret)) if secret else None)
+        if (
+            principal is None
+            or principal.workspace_id != snapshot.workspace_id
+            or (principal.gateway_id not in (None, snapshot.id))
+            # A token issued for the workspace URL opens that URL only.
+            or principal.workspace_url
+        ):
+            if secret:
+                await audit_trail.auth_denied(snapshot=snapshot, reason="invalid token")
+            raise unauthenticated(scope, headers, workspace_slug, gateway_slug, secret)
+        return snapshot, principal, found
 
     # -- POST ----------------------------------------------------------------------------------
 

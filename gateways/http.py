@@ -20,9 +20,12 @@ SSE = [
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, message: str, *, headers=(), code=protocol.INVALID_REQUEST):
+    def __init__(
+        self, status: int, message: str, *, headers=(), code=protocol.INVALID_REQUEST, data=None
+    ):
         super().__init__(message)
         self.status, self.message, self.headers, self.code = status, message, list(headers), code
+        self.data = data
 
 
 async def send_empty(send, status: int, body: bytes = b"", headers=()) -> None:
@@ -97,6 +100,22 @@ def request_origin(scope, headers) -> str:
     return f"{scheme}://{host}"
 
 
-def resource_metadata_url(scope, headers, workspace: str, gateway: str) -> str:
+def resource_metadata_url(scope, headers, workspace: str, gateway: str | None) -> str:
+    """The RFC 9728 metadata of a gateway URL, or of the workspace URL when `gateway` is None."""
     origin = request_origin(scope, headers)
-    return f"{origin}/.well-known/oauth-protected-resource/mcp/{workspace}/{gateway}"
+    path = f"/mcp/{workspace}/{gateway}" if gateway else f"/mcp/{workspace}"
+    return f"{origin}/.well-known/oauth-protected-resource{path}"
+
+
+def unauthenticated(scope, headers, workspace: str, gateway: str | None, secret) -> HttpError:
+    """401 with the challenge that points a client at the URL's resource metadata (RFC 9728)."""
+    challenge = (
+        f'Bearer resource_metadata="{resource_metadata_url(scope, headers, workspace, gateway)}"'
+    )
+    if secret:
+        challenge += ', error="invalid_token"'
+    return HttpError(
+        401,
+        "Authentication required: send a gateway token or sign in with OAuth.",
+        headers=[(b"www-authenticate", challenge.encode())],
+    )

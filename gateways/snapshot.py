@@ -195,6 +195,11 @@ class SnapshotRegistry:
             self._workspaces[slug] = found
         return self._workspaces[slug]
 
+    async def fresh_workspace_id(self, slug: str) -> int | None:
+        """The workspace's id read again: it may have been deleted and created under its slug."""
+        self._workspaces.pop(slug, None)
+        return await self.workspace_id(slug)
+
     def version_keys(self, workspace_id: int, slug: str) -> list[str]:
         return [config_events.version_key(workspace_id, slug), workspace_epoch.key(workspace_id)]
 

@@ -17,15 +17,16 @@ from identities.models import DisabledClient
 from teams.errors import ValidationFailed
 
 
-def _resource_prefix(workspace) -> str:
-    return f"/mcp/{workspace.slug}/"
+def _names_workspace(workspace) -> Q:
+    # A gateway URL (`/mcp/<ws>/<gw>`) or the workspace URL (`/mcp/<ws>`, the end of a JSON string).
+    return Q(resource__icontains=f"/mcp/{workspace.slug}/") | Q(
+        resource__icontains=f'/mcp/{workspace.slug}"'
+    )
 
 
 def client_apps_of(workspace):
-    """The OAuth client apps that were ever granted a token for one of the workspace's gateways."""
-    granted = get_access_token_model().objects.filter(
-        resource__icontains=_resource_prefix(workspace)
-    )
+    """The OAuth client apps that were ever granted a token for the workspace's gateways."""
+    granted = get_access_token_model().objects.filter(_names_workspace(workspace))
     return (
         get_application_model()
         .objects.filter(pk__in=granted.values("application_id"))

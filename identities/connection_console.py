@@ -6,11 +6,17 @@ manual credential is); the list shows only assignments of gateways provisioned t
 other assignment is the same 404 as a missing one. Connecting sends the person to the upstream's
 authorization server with PKCE; the pending state (the verifier among it) waits in their session
 until the server sends them back to the callback. Disconnecting asks for a confirmation first.
+
+Connect may name the page to come back to (`next`, as the OAuth consent page does, so the person
+connects while a client waits); only a relative path on this site is kept, never another host.
 """
+
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from identities import connections, selectors
 from teams.console_base import WorkspacePage, paginate
@@ -18,10 +24,25 @@ from teams.errors import GatehouseError
 
 _PENDING = "upstream_oauth_pending"
 _MAX_PENDING = 5
+_MAX_RETURN_PATH = 4000
 
 
-def _back(workspace):
-    return redirect(reverse("connections", kwargs={"ws": workspace.slug}))
+def _return_path(request, value) -> str:
+    """`value` if it is a path on this site to come back to, else "" (no open redirect)."""
+    if not isinstance(value, str) or not value.startswith("/") or len(value) > _MAX_RETURN_PATH:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or value.startswith("//") or "\\" in value:
+        return ""
+    if any(ord(c) <= 32 or ord(c) == 127 for c in value):
+        return ""
+    if not url_has_allowed_host_and_scheme(value, allowed_hosts={request.get_host()}):
+        return ""
+    return value
+
+
+def _back(workspace, next_path: str = ""):
+    return redirect(next_path or reverse("connections", kwargs={"ws": workspace.slug}))
 
 
 class ConnectionsPage(WorkspacePage):
@@ -34,6 +55,7 @@ class ConnectionsPage(WorkspacePage):
 class ConnectPage(WorkspacePage):
     def post(self, request, assignment_id):
         assignment = selectors.access_oauth_assignment(self.membership, assignment_id)
+        next_path = _return_path(request, request.POST.get("next"))
         redirect_uri = connections.callback_uri(workspace=self.workspace, request=request)
         try:
             url, pending = connections.start_connection(
@@ -41,7 +63,8 @@ class ConnectPage(WorkspacePage):
             )
         except GatehouseError as exc:
             messages.error(request, f"Could not connect to {assignment.server.name}: {exc.message}")
-            return _back(self.workspace)
+            return _back(self.workspace, next_path)
+        pending["next"] = next_path
         waiting = dict(request.session.get(_PENDING) or {})
         # Only the latest few attempts are kept: an abandoned one must not pile up.
         for state in list(waiting)[: max(0, len(waiting) - _MAX_PENDING + 1)]:
@@ -62,12 +85,13 @@ class ConnectionCallbackPage(WorkspacePage):
             messages.error(request, "That connection attempt is unknown or expired; start again.")
             return _back(self.workspace)
         assignment = selectors.access_oauth_assignment(self.membership, pending["assignment"])
+        next_path = _return_path(request, pending.get("next"))
         if "code" not in request.GET:
             reason = request.GET.get("error_description") or request.GET.get("error") or "none"
             messages.error(
                 request, f"{assignment.server.name} did not grant access ({reason[:200]})."
             )
-            return _back(self.workspace)
+            return _back(self.workspace, next_path)
         try:
             connections.finish_connection(
                 assignment=assignment,
@@ -78,12 +102,12 @@ class ConnectionCallbackPage(WorkspacePage):
             )
         except GatehouseError as exc:
             messages.error(request, f"Could not connect to {assignment.server.name}: {exc.message}")
-            return _back(self.workspace)
+            return _back(self.workspace, next_path)
         messages.success(
             request,
             f"Your account at {assignment.server.name} is connected to {assignment.gateway.name}.",
         )
-        return _back(self.workspace)
+        return _back(self.workspace, next_path)
 
 
 class DisconnectPage(WorkspacePage):

@@ -212,3 +212,27 @@ class UpstreamConnection(models.Model):
 
     def __str__(self):
         return f"{self.owner.email}'s connection to assignment {self.assignment_id}"
+
+
+class ChosenGateway(models.Model):
+    """The gateway a person picked at consent for OAuth tokens bound to a workspace URL
+    (`/mcp/<workspace>`): the token's resource stays the workspace URL, and this row says which
+    gateway it opens. It follows the grant, then the refresh token family the grant started,
+    so every rotation of that family opens the same gateway."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    gateway = models.ForeignKey("gateways.Gateway", on_delete=models.CASCADE, related_name="+")
+    grant = models.OneToOneField(
+        "oauth2_provider.Grant",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="chosen_gateway",
+    )
+    token_family = models.UUIDField(null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = WorkspaceManager()
+
+    def __str__(self):
+        return f"gateway {self.gateway_id} chosen for family {self.token_family or '-'}"

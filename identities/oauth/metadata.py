@@ -1,5 +1,5 @@
 """Discovery documents: authorization server metadata (RFC 8414, also served as OpenID
-discovery) and each gateway's protected resource metadata (RFC 9728).
+discovery) and the protected resource metadata (RFC 9728) of each gateway URL and workspace URL.
 
 A client that knows nothing but a gateway URL gets a 401 pointing at the gateway's resource
 metadata, which names this platform as the authorization server; the server metadata then lists
@@ -13,6 +13,7 @@ from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views import OAuthProtectedResourceMetadataView, OAuthServerMetadataView
 
 from identities.oauth import resources
+from teams.models import Workspace
 
 
 def issuer(request) -> str:
@@ -39,12 +40,18 @@ class AuthorizationServerMetadataView(OAuthServerMetadataView):
 
 
 class ProtectedResourceMetadataView(OAuthProtectedResourceMetadataView):
-    """`/.well-known/oauth-protected-resource/mcp/<workspace>/<gateway>`: one per gateway."""
+    """`/.well-known/oauth-protected-resource/mcp/<workspace>/<gateway>`: one per gateway, and
+    `/.well-known/oauth-protected-resource/mcp/<workspace>` for the workspace URL."""
 
-    def get(self, request, workspace, gateway, *args, **kwargs):
-        found = resources.gateway_named(workspace, gateway)
+    def get(self, request, workspace, gateway=None, *args, **kwargs):
+        if gateway is None:
+            found = Workspace.objects.filter(slug=workspace).first()
+            what = "workspace"
+        else:
+            found = resources.gateway_named(workspace, gateway)
+            what = "gateway"
         if found is None:
-            return _json({"error": "not_found", "error_description": "No such gateway."}, 404)
+            return _json({"error": "not_found", "error_description": f"No such {what}."}, 404)
         data = {
             "resource": resources.resource_url(request, workspace, gateway),
             "authorization_servers": [issuer(request)],

@@ -1,10 +1,13 @@
-"""Resource indicators (RFC 8707): the gateway URL a token is bound to, and who may use it.
+"""Resource indicators (RFC 8707): the URL a token is bound to, and who may use it.
 
-A gateway's resource identifier is its URL, `<scheme>://<host>/mcp/<workspace>/<gateway>`, on a
-host this platform serves. The authorization server only issues tokens for such URLs, and the
-data plane maps a token's resource back to the one gateway it may open.
+Two kinds of URL on a host this platform serves are resources: a gateway's,
+`<scheme>://<host>/mcp/<workspace>/<gateway>`, and a workspace's, `<scheme>://<host>/mcp/<workspace>`,
+where the person picks one of their gateways at consent. The authorization server only issues
+tokens for such URLs, and the data plane maps a token's resource back to the one gateway it may
+open.
 """
 
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.apps import apps
@@ -20,12 +23,13 @@ def _gateway_model():
     return apps.get_model("gateways", "Gateway")
 
 
-def resource_url(request, workspace_slug: str, gateway_slug: str) -> str:
-    return request.build_absolute_uri(f"/mcp/{workspace_slug}/{gateway_slug}")
+def resource_url(request, workspace_slug: str, gateway_slug: str | None = None) -> str:
+    path = f"/mcp/{workspace_slug}/{gateway_slug}" if gateway_slug else f"/mcp/{workspace_slug}"
+    return request.build_absolute_uri(path)
 
 
-def gateway_slugs(resource: str) -> tuple[str, str] | None:
-    """(workspace slug, gateway slug) of a gateway URL served here, or None for anything else."""
+def resource_slugs(resource: str) -> tuple[str, str | None] | None:
+    """(workspace slug, gateway slug or None for a workspace URL) of a URL served here, or None."""
     try:
         parts = urlsplit(resource)
     except ValueError:
@@ -38,11 +42,17 @@ def gateway_slugs(resource: str) -> tuple[str, str] | None:
     if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
         return None
     segments = parts.path.rstrip("/").split("/")
-    if len(segments) != 4 or segments[0] != "" or segments[1] != "mcp":
+    if len(segments) not in (3, 4) or segments[0] != "" or segments[1] != "mcp":
         return None
-    if not segments[2] or not segments[3]:
+    if not all(segments[2:]):
         return None
-    return segments[2], segments[3]
+    return segments[2], segments[3] if len(segments) == 4 else None
+
+
+def gateway_slugs(resource: str) -> tuple[str, str] | None:
+    """(workspace slug, gateway slug) of a gateway URL served here, or None for anything else."""
+    slugs = resource_slugs(resource)
+    return slugs if slugs and slugs[1] else None
 
 
 def gateway_named(workspace_slug: str, gateway_slug: str):
@@ -59,31 +69,62 @@ def gateway_named(workspace_slug: str, gateway_slug: str):
 
 
 def gateway_for_resource(resource: str):
-    """The gateway that `resource` names, or None."""
+    """The gateway that `resource` names, or None (a workspace URL names none)."""
     slugs = gateway_slugs(resource)
     return gateway_named(*slugs) if slugs else None
 
 
-def may_use(user, gateway) -> bool:
-    """Whether `user` is provisioned to `gateway`: a member of one of its teams, or `use_all`.
+@dataclass(frozen=True)
+class Target:
+    """What an authorization request's `resource` names: one gateway, or a workspace whose
+    gateway the person picks at consent (`gateway` is None until then)."""
 
-    The same rule the data plane compiles into `GatewaySnapshot.allowed_user_ids`.
-    """
+    workspace: Workspace
+    gateway: object | None
+    resource: str
+
+    @property
+    def is_workspace(self) -> bool:
+        return self.gateway is None
+
+
+def target_for_resource(resource: str) -> Target | None:
+    slugs = resource_slugs(resource)
+    if slugs is None:
+        return None
+    workspace_slug, gateway_slug = slugs
+    if gateway_slug is None:
+        workspace = Workspace.objects.filter(slug=workspace_slug).first()
+        return Target(workspace, None, resource) if workspace else None
+    gateway = gateway_named(workspace_slug, gateway_slug)
+    return Target(gateway.workspace, gateway, resource) if gateway else None
+
+
+def _membership(user, workspace_id):
     if not user.is_authenticated:
-        return False
-    membership = (
-        Membership.objects.for_workspace(gateway.workspace_id)
+        return None
+    return (
+        Membership.objects.for_workspace(workspace_id)
         .select_related("role")
         .filter(user=user)
         .first()
     )
+
+
+def usable_gateways(user, workspace_id: int):
+    """The gateways of the workspace provisioned to `user` (through a team, or `use_all`), by name.
+
+    The same rule the data plane compiles into `GatewaySnapshot.allowed_user_ids`.
+    """
+    gateways = _gateway_model().objects.for_workspace(workspace_id).select_related("workspace")
+    membership = _membership(user, workspace_id)
     if membership is None:
-        return False
-    if membership.has(GATEWAYS_USE_ALL):
-        return True
-    return (
-        _gateway_model()
-        .objects.for_workspace(gateway.workspace_id)
-        .filter(pk=gateway.pk, teams__memberships=membership)
-        .exists()
-    )
+        return gateways.none()
+    if not membership.has(GATEWAYS_USE_ALL):
+        gateways = gateways.filter(teams__memberships=membership).distinct()
+    return gateways.order_by("name", "slug")
+
+
+def may_use(user, gateway) -> bool:
+    """Whether `user` is provisioned to `gateway`: a member of one of its teams, or `use_all`."""
+    return usable_gateways(user, gateway.workspace_id).filter(pk=gateway.pk).exists()

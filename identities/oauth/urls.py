@@ -33,6 +33,11 @@ urlpatterns = [
         ProtectedResourceMetadataView.as_view(),
         name="gateway-resource-metadata",
     ),
+    path(
+        ".well-known/oauth-protected-resource/mcp/<slug:workspace>",
+        ProtectedResourceMetadataView.as_view(),
+        name="workspace-resource-metadata",
+    ),
     path("oauth/authorize/", ConsentView.as_view(), name="authorize"),
     path("oauth/token/", TokenView.as_view(), name="token"),
     path("oauth/revoke/", RevokeTokenView.as_view(), name="revoke-token"),

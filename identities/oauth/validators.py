@@ -3,6 +3,8 @@
 Only the authorization code grant (with PKCE, enforced by settings) and refresh tokens are
 allowed, and every revocation or rotation drops the data plane's cached lookup of the access
 token it ends, so an ended token is refused on the next request rather than after the cache TTL.
+The gateway a person picks at consent for a workspace URL is kept with the grant, then with the
+refresh token family the code exchange starts (identities.models.ChosenGateway).
 """
 
 from django.core.cache import cache
@@ -11,6 +13,7 @@ from oauth2_provider.models import get_access_token_model, get_refresh_token_mod
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
 from identities import tokens
+from identities.models import ChosenGateway
 
 ALLOWED_GRANT_TYPES = {"authorization_code", "refresh_token"}
 
@@ -75,3 +78,34 @@ class GatewayValidator(OAuth2Validator):
         # Rotation ends the access token of the refresh token that was just used.
         _forget([stale])
         return result
+
+    def save_authorization_code(self, client_id, code, request, *args, **kwargs):
+        grant = self._create_authorization_code(request, code)
+        # Set by the consent view for a workspace URL, from the person's checked choice.
+        gateway = getattr(request, "chosen_gateway", None)
+        if gateway is not None:
+            ChosenGateway.objects.create(
+                workspace_id=gateway.workspace_id, gateway=gateway, grant=grant
+            )
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        valid = super().validate_code(client_id, code, client, request, *args, **kwargs)
+        if valid:
+            request.chosen_gateway_id = (
+                ChosenGateway.objects.filter(grant__code=code, grant__application=client)
+                .values_list("pk", flat=True)
+                .first()
+            )
+        return valid
+
+    def _create_refresh_token(self, request, refresh_token_code, access_token, previous):
+        refresh_token = super()._create_refresh_token(
+            request, refresh_token_code, access_token, previous
+        )
+        chosen = getattr(request, "chosen_gateway_id", None)
+        if previous is None and chosen is not None:
+            # The code is spent: from now on the choice belongs to the family it started.
+            ChosenGateway.objects.filter(pk=chosen).update(
+                token_family=refresh_token.token_family, grant=None
+            )
+        return refresh_token

@@ -67,8 +67,9 @@ class Browser:
             response = self.http.get(signed_in.headers["location"])
         return response
 
-    def consent(self, page: httpx.Response, allow: bool = True) -> httpx.Response:
-        fields = form_fields(page.text)
+    def consent(self, page: httpx.Response, allow: bool = True, **choices) -> httpx.Response:
+        """Answer the consent page; `choices` are the person's picks (`gateway="dev"`)."""
+        fields = {**form_fields(page.text), **choices}
         if allow:
             fields["allow"] = "Authorize"
         return self.http.post(str(page.url), data=fields)

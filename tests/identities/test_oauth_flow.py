@@ -5,72 +5,17 @@ import asyncio
 import httpx2
 from django.db import connection
 from mcp import Client
-from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import OAuthClientMetadata
 from oauth2_provider.models import AccessToken, Application, RefreshToken
 
-from tests.identities.browser import Browser, query
-from tests.identities.conftest import REDIRECT_URI
-
-
-class MemoryStorage:
-    def __init__(self):
-        self.tokens = None
-        self.client_info = None
-
-    async def get_tokens(self):
-        return self.tokens
-
-    async def set_tokens(self, tokens):
-        self.tokens = tokens
-
-    async def get_client_info(self):
-        return self.client_info
-
-    async def set_client_info(self, client_info):
-        self.client_info = client_info
-
-
-def sdk_provider(deployment, email, storage):
-    browser = Browser(deployment.base)
-    redirects = []
-
-    async def redirect_handler(authorization_url: str) -> None:
-        # The person signs in through the real login form and allows on the consent page.
-        page = browser.open_consent(authorization_url, email)
-        assert page.status_code == 200, page.text
-        assert "Test client" in page.text and "Developer tools" in page.text
-        answer = browser.consent(page)
-        assert answer.status_code == 302, answer.text
-        redirects.append(answer.headers["location"])
-
-    async def callback_handler() -> AuthorizationCodeResult:
-        params = query(redirects[-1])
-        return AuthorizationCodeResult(
-            code=params["code"], state=params.get("state"), iss=params.get("iss")
-        )
-
-    metadata = OAuthClientMetadata(
-        client_name="Test client",
-        redirect_uris=[REDIRECT_URI],
-        grant_types=["authorization_code", "refresh_token"],
-        response_types=["code"],
-        token_endpoint_auth_method="none",
-    )
-    provider = OAuthClientProvider(
-        server_url=deployment.url,
-        client_metadata=metadata,
-        storage=storage,
-        redirect_handler=redirect_handler,
-        callback_handler=callback_handler,
-    )
-    return provider, redirects
+from tests.identities.browser import query
+from tests.identities.sdk_oauth import MemoryStorage, sdk_provider
 
 
 def test_the_sdk_discovers_registers_authorizes_and_calls_a_tool(deployment, bob):
     storage = MemoryStorage()
-    provider, redirects = sdk_provider(deployment, bob.email, storage)
+    pages = []
+    provider, redirects = sdk_provider(deployment, bob.email, storage, pages=pages)
 
     async def scenario():
         http = httpx2.AsyncClient(auth=provider, timeout=30)
@@ -82,6 +27,7 @@ def test_the_sdk_discovers_registers_authorizes_and_calls_a_tool(deployment, bob
 
     tools, echo = asyncio.run(scenario())
     assert "notes__echo" in tools
+    assert "Developer tools" in pages[0]
     assert echo.content[0].text == "hello over oauth"
     # One consent, with the issuer in the answer (RFC 9207).
     assert len(redirects) == 1
