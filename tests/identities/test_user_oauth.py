@@ -11,6 +11,7 @@ from audit.models import ConfigChange
 from identities import upstream_oauth
 from identities.models import UpstreamConnection, UpstreamOAuthClient
 from identities.tasks import refresh_upstream_connections
+from tests.identities.browser import Browser, forms
 
 
 def test_a_person_connects_and_the_upstream_sees_them(accounts, bob):
