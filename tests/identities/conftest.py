@@ -23,7 +23,9 @@ from tests.gateways.conftest import (  # noqa: F401  (fixtures)
 )
 from tests.identities.browser import Browser
 from tests.identities.identity_upstream import IdentityUpstream
-from tests.support.live import ThreadedServer
+from tests.identities.oauth_accounts import Accounts
+from tests.identities.oauth_upstream import OAuthUpstream
+from tests.support.live import ThreadedServer, free_port
 
 REDIRECT_URI = "http://127.0.0.1:8976/callback"
 
@@ -149,3 +151,30 @@ class Brokered:
 @pytest.fixture
 def brokered(deployment, identity_upstream, api):  # noqa: F811
     return Brokered(deployment, identity_upstream, api)
+
+
+def _oauth_upstream(settings, **options):
+    settings.UPSTREAM_OAUTH_ALLOW_PRIVATE = True
+    port = free_port()
+    upstream = OAuthUpstream(port, **options)
+    server = ThreadedServer(upstream, port=port).start()
+    yield upstream
+    server.stop()
+
+
+@pytest.fixture
+def oauth_upstream(settings):
+    """The upstream of tests/identities/oauth_upstream.py, with its own authorization server."""
+    yield from _oauth_upstream(settings)
+
+
+@pytest.fixture
+def accounts(deployment, oauth_upstream):  # noqa: F811
+    return Accounts(deployment, oauth_upstream)
+
+
+@pytest.fixture
+def document_accounts(deployment, settings):  # noqa: F811
+    """`accounts`, at an authorization server that takes client ID metadata documents."""
+    for upstream in _oauth_upstream(settings, metadata_documents=True):
+        yield Accounts(deployment, upstream)
