@@ -6,6 +6,7 @@ import json
 import logging
 
 import httpx
+import pytest
 
 from audit.models import ConfigChange
 from identities import crypto, upstream_revocation
@@ -70,13 +71,20 @@ def test_a_failed_revocation_does_not_stop_the_disconnect(accounts, bob, caplog)
     assert accounts.upstream.revoke_requests == []
 
 
-def test_removing_the_assignment_revokes_everyones_tokens(accounts, alice, bob, api):
+@pytest.mark.parametrize("removed", ["assignment", "gateway", "server"])
+def test_removing_what_a_connection_hangs_on_revokes_everyones_tokens(
+    accounts, alice, bob, api, removed
+):
     accounts.connect(alice)
     accounts.connect(bob)
     held = [_tokens(accounts, alice)["access_token"], _tokens(accounts, bob)["access_token"]]
     assert all(_upstream_accepts(accounts, token) for token in held)
 
-    url = f"/api/v1/workspaces/acme/gateways/dev/assignments/{accounts.assignment.pk}/"
+    url = {
+        "assignment": f"/api/v1/workspaces/acme/gateways/dev/assignments/{accounts.assignment.pk}/",
+        "gateway": "/api/v1/workspaces/acme/gateways/dev/",
+        "server": "/api/v1/workspaces/acme/servers/accounts/",
+    }[removed]
     answer = api.as_(alice).delete(url)
     assert answer.status_code == 204, answer.content
 
