@@ -3,9 +3,16 @@
 not retried; the person's connection records the scope and asks for more consent, the caller
 gets the link to reconnect, and reconnecting asks for the granted and the wanted scopes."""
 
+import pytest
+from mcp.shared.exceptions import MCPError
+
 from audit.models import ConfigChange
 from gateways import services as gateway_services
 from identities import crypto
+
+
+async def _never(context, params):  # the answer is an error to act on, never a request
+    raise AssertionError("no elicitation request expected")
 
 
 def test_a_call_needing_more_scope_asks_to_reconnect_then_succeeds(accounts, bob):
@@ -22,12 +29,19 @@ def test_a_call_needing_more_scope_asks_to_reconnect_then_succeeds(accounts, bob
     assert connection.wanted_scope == "mcp mcp:admin"
     assert connection.status == connection.Status.CONNECTED
     assert "needs more access" in browser.http.get(accounts.page).text
+    # A client that supports URL-mode elicitation is asked to open the page instead.
+    with pytest.raises(MCPError) as asked:
+        accounts.call(bob, "acct__audit_log", elicitation_callback=_never)
+    (request,) = asked.value.error.data["elicitations"]
+    assert request["mode"] == "url"
+    assert request["url"] == f"{accounts.deployment.base}/w/acme/connections/"
+    assert "needs more access" in request["message"]
     # The tools the connection does grant keep working meanwhile.
     assert accounts.call(bob).content[0].text.startswith("bob|")
 
     # Asked again, it answers the same; the connection is marked once.
     assert accounts.call(bob, "acct__audit_log").is_error
-    assert accounts.upstream.scope_refusals == 2
+    assert accounts.upstream.scope_refusals == 3
     (change,) = ConfigChange.objects.filter(action="connection.needs_consent")
     assert change.detail["scope"] == "mcp mcp:admin" and change.detail["owner"] == bob.email
 
@@ -38,7 +52,7 @@ def test_a_call_needing_more_scope_asks_to_reconnect_then_succeeds(accounts, bob
     assert granted.content[0].text == "audit log for bob"
     connection = accounts.connection_of(bob)
     assert connection.wanted_scope == "" and connection.scope == "mcp mcp:admin"
-    assert accounts.upstream.scope_refusals == 2
+    assert accounts.upstream.scope_refusals == 3
 
 
 def test_a_shared_credential_lacking_scope_is_reported_not_reconnected(accounts, alice, api):
