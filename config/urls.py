@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from audit import metrics_view
+from identities import connection_console
 from teams import sso_views
 
 urlpatterns = [
@@ -14,6 +15,17 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     # The OAuth authorization server: /oauth/... and the /.well-known/ discovery documents.
     path("", include("identities.oauth.urls")),
+    # The platform as an OAuth client of upstreams: its client ID metadata document.
+    path(
+        "oauth/upstream-client",
+        connection_console.ClientDocumentView.as_view(),
+        name="upstream-client-document",
+    ),
+    path(
+        "oauth/upstream-client/callback",
+        connection_console.ClientDocumentCallbackView.as_view(),
+        name="upstream-client-callback",
+    ),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

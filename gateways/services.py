@@ -13,6 +13,7 @@ from audit.services import record_change
 from gateways import config_events, pinning
 from gateways.errors import InvalidToolPolicy, NamespaceTaken
 from gateways.models import Assignment, Gateway
+from identities import upstream_revocation
 from servers.models import Server
 from teams import workspace_epoch
 from teams.errors import Conflict, ValidationFailed
@@ -66,6 +67,9 @@ def update_gateway(
 
 @transaction.atomic
 def delete_gateway(*, gateway: Gateway, actor) -> None:
+    upstream_revocation.revoke_when_removed(
+        Assignment.objects.for_workspace(gateway.workspace_id).filter(gateway=gateway)
+    )
     record_change(workspace=gateway.workspace, actor=actor, action="gateway.delete", target=gateway)
     config_events.gateway_changed(
         workspace_id=gateway.workspace_id, slug=gateway.slug, gateway_id=gateway.pk
@@ -333,6 +337,8 @@ def approve_pin_changes(*, assignment: Assignment, actor, tools) -> Assignment:
 @transaction.atomic
 def unassign_server(*, assignment: Assignment, actor) -> None:
     gateway = assignment.gateway
+    # People's tokens for it are revoked at the upstream, not only forgotten here.
+    upstream_revocation.revoke_when_removed([assignment])
     record_change(
         workspace=gateway.workspace, actor=actor, action="assignment.delete", target=assignment
     )

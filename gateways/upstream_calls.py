@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING
 from gateways import audit_trail, catalog, policy, protocol
 from gateways.protocol import RpcError
 from gateways.snapshot import AssignmentSpec
+from identities import step_up
 from identities.brokering import IdentityError
 from servers.upstream import (
     CallHooks,
     UpstreamError,
+    UpstreamInsufficientScope,
     UpstreamTimeout,
     UpstreamUnauthorized,
     UpstreamUnavailable,
@@ -102,6 +104,11 @@ async def call_upstream(
                 retried, identity = True, fresh
                 session = catalog.upstream_session(spec, identity, ctx.snapshot)
                 continue
+            except UpstreamInsufficientScope as exc:
+                # Never retried: more scope needs the person's consent (identities/step_up.py).
+                raise await step_up.refused_for_scope(
+                    spec, ctx.principal, ctx.snapshot, identity, exc.challenge
+                ) from exc
             if result.get("resultType") != "input_required":
                 break
             params = await _answer_input_required(ctx, params, result)

@@ -9,16 +9,24 @@ until the server sends them back to the callback. Disconnecting asks for a confi
 
 Connect may name the page to come back to (`next`, as the OAuth consent page does, so the person
 connects while a client waits); only a relative path on this site is kept, never another host.
+
+Outside any workspace: the platform's client ID metadata document (identities/
+upstream_client_document.py), and its one redirect URI, which sends the person on to the
+callback of the workspace their pending connection belongs to.
 """
 
 from urllib.parse import urlsplit
 
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import View
 
 from identities import connections, selectors
+from identities import upstream_client_document as client_document
 from teams.console_base import WorkspacePage, paginate
 from teams.errors import GatehouseError
 
@@ -59,7 +67,9 @@ class ConnectPage(WorkspacePage):
         redirect_uri = connections.callback_uri(workspace=self.workspace, request=request)
         try:
             url, pending = connections.start_connection(
-                assignment=assignment, redirect_uri=redirect_uri
+                assignment=assignment,
+                redirect_uri=redirect_uri,
+                connection=assignment.mine[0] if assignment.mine else None,
             )
         except GatehouseError as exc:
             messages.error(request, f"Could not connect to {assignment.server.name}: {exc.message}")
@@ -69,7 +79,7 @@ class ConnectPage(WorkspacePage):
         # Only the latest few attempts are kept: an abandoned one must not pile up.
         for state in list(waiting)[: max(0, len(waiting) - _MAX_PENDING + 1)]:
             waiting.pop(state)
-        waiting[pending["state"]] = pending
+        waiting[pending["state"]] = {**pending, "ws": self.workspace.slug}
         request.session[_PENDING] = waiting
         return redirect(url)
 
@@ -137,3 +147,29 @@ class DisconnectPage(WorkspacePage):
             connections.disconnect(connection=connection, actor=request.user)
             messages.success(request, f"Your account at {assignment.server.name} is disconnected.")
         return _back(self.workspace)
+
+
+class ClientDocumentView(View):
+    """The platform's client ID metadata document: public, what authorization servers fetch."""
+
+    def get(self, request):
+        if not client_document.document_url():
+            raise Http404("OAUTH_ISSUER is not set, so the platform publishes no client document.")
+        response = JsonResponse(client_document.document())
+        response["Cache-Control"] = "public, max-age=3600"
+        return response
+
+
+class ClientDocumentCallbackView(View):
+    """The document's one redirect URI: on to the callback of the pending connection's
+    workspace, with the authorization server's answer as it came."""
+
+    def get(self, request):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        pending = (request.session.get(_PENDING) or {}).get(request.GET.get("state", ""))
+        if pending is None or "ws" not in pending:
+            messages.error(request, "That connection attempt is unknown or expired; start again.")
+            return redirect("home")
+        path = reverse("connection-callback", kwargs={"ws": pending["ws"]})
+        return redirect(f"{path}?{request.META.get('QUERY_STRING', '')}")

@@ -21,7 +21,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import record_change
-from identities import crypto, selectors, upstream_oauth, upstream_secrets
+from identities import (
+    crypto,
+    selectors,
+    upstream_oauth,
+    upstream_revocation,
+    upstream_secrets,
+)
+from identities import upstream_client_document as client_document
 from identities.models import UpstreamConnection, UpstreamCredential, UpstreamOAuthClient
 from teams.errors import ValidationFailed
 
@@ -51,22 +58,33 @@ def _pre_registered(assignment) -> UpstreamCredential | None:
     )
 
 
+def _reusable(current: UpstreamOAuthClient, server_url: str, redirect_uri: str) -> bool:
+    if current.server_url != server_url:
+        return False
+    if current.registration == UpstreamOAuthClient.Registration.METADATA_DOCUMENT:
+        # The document moves with OAUTH_ISSUER; a client at the old URL is another client.
+        return current.client_id == client_document.document_url() and (
+            current.redirect_uri == client_document.redirect_uri()
+        )
+    return current.redirect_uri == redirect_uri
+
+
 def _client_for(assignment, redirect_uri: str) -> UpstreamOAuthClient:
-    """The assignment's client at its authorization server, discovered and registered if need be."""
+    """The assignment's client at its authorization server, found and set up if need be: the
+    pre-registered client, else the platform's metadata document where the server takes one,
+    else a client registered dynamically."""
     current = (
         UpstreamOAuthClient.objects.for_workspace(assignment.workspace_id)
         .filter(assignment=assignment)
         .first()
     )
     server_url = assignment.server.url
-    if (
-        current is not None
-        and current.server_url == server_url
-        and current.redirect_uri == redirect_uri
-    ):
+    if current is not None and _reusable(current, server_url, redirect_uri):
         return current
     metadata = upstream_oauth.discover(server_url)
     pre_registered = _pre_registered(assignment)
+    how = UpstreamOAuthClient.Registration
+    document_client = client_document.client_at(metadata)
     if pre_registered is not None:
         details = pre_registered.details
         client = upstream_oauth.Client(
@@ -74,8 +92,13 @@ def _client_for(assignment, redirect_uri: str) -> UpstreamOAuthClient:
             crypto.decrypt(pre_registered.secret).get("client_secret", ""),
             details.get("auth_method", "client_secret_basic"),
         )
+        registration = how.PRE_REGISTERED
+    elif document_client is not None:
+        client, registration = document_client, how.METADATA_DOCUMENT
+        redirect_uri = client_document.redirect_uri()
     else:
         client = upstream_oauth.register(metadata, redirect_uri)
+        registration = how.DYNAMIC
     fields = {
         "workspace_id": assignment.workspace_id,
         "server_url": server_url,
@@ -83,6 +106,7 @@ def _client_for(assignment, redirect_uri: str) -> UpstreamOAuthClient:
         "issuer": metadata.issuer,
         "authorization_endpoint": metadata.authorization_endpoint,
         "token_endpoint": metadata.token_endpoint,
+        "revocation_endpoint": metadata.revocation_endpoint[:500],
         "scope": metadata.scope[:1000],
         "redirect_uri": redirect_uri,
         "client_id": client.client_id,
@@ -90,7 +114,7 @@ def _client_for(assignment, redirect_uri: str) -> UpstreamOAuthClient:
         if client.client_secret
         else "",
         "auth_method": client.auth_method,
-        "registered": pre_registered is None,
+        "registration": registration,
     }
     oauth_client, _ = UpstreamOAuthClient.objects.update_or_create(
         assignment=assignment, defaults=fields
@@ -103,9 +127,14 @@ def _as_client(oauth_client: UpstreamOAuthClient) -> upstream_oauth.Client:
     return upstream_oauth.Client(oauth_client.client_id, secret, oauth_client.auth_method)
 
 
-def start_connection(*, assignment, redirect_uri: str) -> tuple[str, dict]:
+def start_connection(
+    *, assignment, redirect_uri: str, connection: UpstreamConnection | None = None
+) -> tuple[str, dict]:
     """The authorization URL to send the person to, and the pending state to keep until they
-    come back (in their session: it holds the PKCE verifier)."""
+    come back (in their session: it holds the PKCE verifier).
+
+    `connection`: the person's current one, when reconnecting: the scopes it was granted and
+    those the upstream asked for since (step-up) are asked for again, with the server's own."""
     if assignment.identity_scheme != USER_OAUTH:
         raise ValidationFailed("This assignment does not use each person's own OAuth account.")
     if assignment.server.kind != "remote":
@@ -120,7 +149,11 @@ def start_connection(*, assignment, redirect_uri: str) -> tuple[str, dict]:
         state=state,
         challenge=challenge,
         resource=oauth_client.resource,
-        scope=oauth_client.scope,
+        scope=upstream_oauth.joined_scopes(
+            oauth_client.scope,
+            connection.scope if connection else "",
+            connection.wanted_scope if connection else "",
+        ),
     )
     pending = {
         "state": state,
@@ -194,6 +227,7 @@ def finish_connection(*, assignment, pending: dict, code: str, issuer: str, acto
                 workspace_id=assignment.workspace_id, assignment=assignment, owner=actor
             )
         _stored(connection, tokens, "")
+        connection.wanted_scope = ""  # asked for this time; a server granting less asks again
         connection.connected_at = timezone.now()
         connection.refreshed_at = None
         connection.save()
@@ -209,7 +243,12 @@ def finish_connection(*, assignment, pending: dict, code: str, issuer: str, acto
 
 
 def disconnect(*, connection: UpstreamConnection, actor) -> None:
+    """Revoke the connection's tokens at the upstream's authorization server (a failure is
+    logged, the disconnect goes on), then forget them."""
     assignment = connection.assignment
+    grant = upstream_revocation.grant_of(connection)
+    if grant is not None:
+        upstream_revocation.revoke(grant)
     with transaction.atomic():
         _forget_cached(connection)
         record_change(
@@ -220,6 +259,35 @@ def disconnect(*, connection: UpstreamConnection, actor) -> None:
             detail=_audit_detail(connection, assignment),
         )
         connection.delete()
+
+
+def record_wanted_scope(*, workspace_id: int, assignment_id: int, owner_id: int, scope: str):
+    """The upstream refused the owner a call for want of `scope` (403 insufficient_scope): their
+    connection needs more consent, and reconnecting asks for those scopes too."""
+    with transaction.atomic():
+        connection = (
+            UpstreamConnection.objects.for_workspace(workspace_id)
+            .select_for_update(of=("self",))
+            .select_related("assignment__gateway", "owner")
+            .filter(assignment_id=assignment_id, owner_id=owner_id)
+            .first()
+        )
+        if connection is None:
+            return
+        wanted = upstream_oauth.joined_scopes(connection.wanted_scope, scope)[:1000]
+        if wanted == connection.wanted_scope:
+            return
+        connection.wanted_scope = wanted
+        connection.save(update_fields=["wanted_scope", "updated_at"])
+        _forget_cached(connection)
+        assignment = connection.assignment
+        record_change(
+            workspace=assignment.workspace,
+            actor=None,
+            action="connection.needs_consent",
+            target=connection,
+            detail={**_audit_detail(connection, assignment), "scope": wanted},
+        )
 
 
 def version_of(connection: UpstreamConnection) -> str:

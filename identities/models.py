@@ -145,8 +145,14 @@ class DisabledClient(models.Model):
 
 class UpstreamOAuthClient(models.Model):
     """What the platform learnt about a `user_oauth` assignment's authorization server, and the
-    client it is there: registered dynamically, or the pre-registered client an admin set as the
-    assignment's shared credential. One per assignment, shared by everyone who connects."""
+    client it is there: the pre-registered client an admin set as the assignment's shared
+    credential, the platform's own client ID metadata document, or one registered dynamically.
+    One per assignment, shared by everyone who connects."""
+
+    class Registration(models.TextChoices):
+        PRE_REGISTERED = "pre_registered", "Pre-registered by an administrator"
+        METADATA_DOCUMENT = "metadata_document", "Client ID metadata document"
+        DYNAMIC = "dynamic", "Registered dynamically (RFC 7591)"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     assignment = models.OneToOneField(
@@ -157,6 +163,9 @@ class UpstreamOAuthClient(models.Model):
     issuer = models.CharField(max_length=500)
     authorization_endpoint = models.CharField(max_length=500)
     token_endpoint = models.CharField(max_length=500)
+    revocation_endpoint = models.CharField(
+        max_length=500, blank=True, help_text="RFC 7009; empty when the server names none."
+    )
     scope = models.CharField(max_length=1000, blank=True)
     redirect_uri = models.CharField(max_length=500)
     client_id = models.CharField(max_length=500)
@@ -164,8 +173,8 @@ class UpstreamOAuthClient(models.Model):
         blank=True, help_text="The encrypted client secret (identities/crypto.py); empty if none."
     )
     auth_method = models.CharField(max_length=40, default="none")
-    registered = models.BooleanField(
-        default=False, help_text="Registered dynamically (RFC 7591) rather than pre-registered."
+    registration = models.CharField(
+        max_length=20, choices=Registration.choices, default=Registration.DYNAMIC
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -174,6 +183,11 @@ class UpstreamOAuthClient(models.Model):
 
     def __str__(self):
         return f"OAuth client {self.client_id} at {self.issuer}"
+
+    @property
+    def registered(self) -> bool:
+        """Registered dynamically (RFC 7591)."""
+        return self.registration == self.Registration.DYNAMIC
 
 
 class UpstreamConnection(models.Model):
@@ -195,6 +209,12 @@ class UpstreamConnection(models.Model):
     secret = models.TextField(help_text="The encrypted access and refresh tokens.")
     expires_at = models.DateTimeField(null=True, blank=True)
     scope = models.CharField(max_length=1000, blank=True)
+    wanted_scope = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="Scopes the upstream asked for beyond those granted (step-up): the connection "
+        "needs more consent, and reconnecting asks for them too.",
+    )
     last_error = models.CharField(max_length=300, blank=True)
     connected_at = models.DateTimeField(default=timezone.now)
     refreshed_at = models.DateTimeField(null=True, blank=True)

@@ -1,4 +1,5 @@
-"""Background work of the identities app: refreshing people's upstream OAuth tokens."""
+"""Background work of the identities app: refreshing people's upstream OAuth tokens, and
+revoking those of connections that were removed."""
 
 import logging
 from datetime import timedelta
@@ -7,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from identities import connections, selectors, upstream_oauth
+from identities import connections, selectors, upstream_oauth, upstream_revocation
 
 logger = logging.getLogger(__name__)
 
@@ -37,3 +38,10 @@ def refresh_upstream_connections() -> dict:
         else:
             counts["needs_reconnect"] += 1
     return counts
+
+
+@shared_task(name="identities.revoke_upstream_grants")
+def revoke_upstream_grants(grants: list[dict]) -> int:
+    """Revoke the tokens of connections already deleted (identities/upstream_revocation.py);
+    their secrets travel still encrypted. How many tokens the servers accepted."""
+    return sum(upstream_revocation.revoke(grant) for grant in grants)

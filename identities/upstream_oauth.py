@@ -3,8 +3,10 @@
 Discovery starts at the upstream's MCP URL: an unauthenticated request's 401 names the protected
 resource metadata in `WWW-Authenticate` (RFC 9728), else the well-known paths are tried; that
 document names the authorization server, whose metadata is read from the RFC 8414 and OpenID
-discovery paths. The client is registered dynamically (RFC 7591) unless an admin set a
-pre-registered one. People are sent through authorization code with PKCE (S256 only), and every
+discovery paths. The client the platform is there is, in this order: the pre-registered one an
+admin set; the platform's own client ID metadata document, its URL as `client_id`, when the
+server says it accepts those (`client_id_metadata_document_supported`); else one registered
+dynamically (RFC 7591). People are sent through authorization code with PKCE (S256 only), and every
 authorization, token and refresh request names the upstream as its `resource` (RFC 8707): an
 authorization server that binds tokens to resources refuses a refresh without it.
 
@@ -59,6 +61,9 @@ class ServerMetadata:
     registration_endpoint: str
     scope: str
     auth_methods: tuple[str, ...]
+    revocation_endpoint: str = ""
+    metadata_documents: bool = False  # accepts a client ID metadata document URL as client_id
+    scopes_supported: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ def checked_url(url, what: str) -> str:
     return url
 
 
-def _send(http, method: str, url: str, what: str, **kwargs) -> requests.Response:
+def send(http, method: str, url: str, what: str, **kwargs) -> requests.Response:
     try:
         return http.request(method, checked_url(url, what), **kwargs)
     except requests.RequestException as exc:
@@ -110,7 +115,7 @@ def _send(http, method: str, url: str, what: str, **kwargs) -> requests.Response
 
 
 def _json_document(http, url: str, what: str) -> dict | None:
-    response = _send(http, "GET", url, what, headers={"Accept": "application/json"})
+    response = send(http, "GET", url, what, headers={"Accept": "application/json"})
     if response.status_code != 200:
         return None
     try:
@@ -133,7 +138,7 @@ def parse_challenge(header: str) -> dict[str, str]:
 def _challenge(http, server_url: str) -> dict[str, str] | None:
     """The parameters of the Bearer challenge an unauthenticated request gets; None when the
     server does not answer 401."""
-    response = _send(
+    response = send(
         http,
         "POST",
         server_url,
@@ -273,7 +278,25 @@ def _metadata(resource: str, issuer: str, document: dict, scope: str) -> ServerM
         auth_methods=tuple(
             document.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
         ),
+        revocation_endpoint=_optional_url(document.get("revocation_endpoint")),
+        metadata_documents=document.get("client_id_metadata_document_supported") is True,
+        scopes_supported=tuple(
+            s for s in document.get("scopes_supported") or [] if isinstance(s, str)
+        ),
     )
+
+
+def _optional_url(url) -> str:
+    # An endpoint only some operations use: one that cannot be fetched is as good as none.
+    try:
+        return checked_url(url, "endpoint") if url else ""
+    except OAuthFailed:
+        return ""
+
+
+def joined_scopes(*scopes: str) -> str:
+    """The union of space-separated scope lists, in the order first seen."""
+    return " ".join(dict.fromkeys(s for scope in scopes for s in (scope or "").split()))
 
 
 def register(metadata: ServerMetadata, redirect_uri: str) -> Client:
@@ -294,10 +317,13 @@ def register(metadata: ServerMetadata, redirect_uri: str) -> Client:
         "response_types": ["code"],
         "token_endpoint_auth_method": method,
     }
-    if metadata.scope:
-        body["scope"] = metadata.scope
+    # The client may later need more than the upstream asks now (step-up), so it registers
+    # for every scope the authorization server lists too.
+    scope = joined_scopes(metadata.scope, " ".join(metadata.scopes_supported))
+    if scope:
+        body["scope"] = scope
     with session() as http:
-        response = _send(
+        response = send(
             http, "POST", metadata.registration_endpoint, "registration endpoint", json=body
         )
     try:
@@ -348,11 +374,11 @@ def _error_of(answer) -> str:
     return "no explanation"
 
 
-def request_tokens(*, token_endpoint: str, client: Client, resource: str, form: dict) -> Tokens:
-    """One token request (authorization code or refresh), authenticated as `client`."""
+def authenticated(form: dict, client: Client) -> tuple[dict, dict]:
+    """The form and headers of a request to the token (or revocation) endpoint as `client`."""
     # client_id goes in the form whatever the method: some servers look the client up by it
     # before they read the Authorization header.
-    form = {**form, "resource": resource, "client_id": client.client_id}
+    form = {**form, "client_id": client.client_id}
     headers = {"Accept": "application/json"}
     if client.auth_method == "client_secret_basic" and client.client_secret:
         # RFC 6749 2.3.1: both parts are form-encoded before they are joined.
@@ -360,8 +386,14 @@ def request_tokens(*, token_endpoint: str, client: Client, resource: str, form: 
         headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
     elif client.client_secret and client.auth_method != "none":
         form["client_secret"] = client.client_secret
+    return form, headers
+
+
+def request_tokens(*, token_endpoint: str, client: Client, resource: str, form: dict) -> Tokens:
+    """One token request (authorization code or refresh), authenticated as `client`."""
+    form, headers = authenticated({**form, "resource": resource}, client)
     with session() as http:
-        response = _send(http, "POST", token_endpoint, "token endpoint", data=form, headers=headers)
+        response = send(http, "POST", token_endpoint, "token endpoint", data=form, headers=headers)
     try:
         answer = response.json()
     except ValueError:

@@ -8,6 +8,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from audit.services import record_change
+from identities import upstream_revocation
 from servers import identity_probe
 from servers.models import Server
 from servers.tasks import refresh_catalog_task
@@ -95,6 +96,8 @@ def update_server(*, server: Server, actor, **changes) -> Server:
 @transaction.atomic
 def delete_server(*, server: Server, actor) -> None:
     _bump_gateways_of(server)
+    # Its assignments go with it: people's tokens for them are revoked at the upstream.
+    upstream_revocation.revoke_when_removed(server.assignments.all())
     record_change(workspace=server.workspace, actor=actor, action="server.delete", target=server)
     server.delete()
 

@@ -59,6 +59,15 @@ class UpstreamUnauthorized(UpstreamRejected):
     """The upstream refused the credential presented (HTTP 401)."""
 
 
+class UpstreamInsufficientScope(UpstreamRejected):
+    """The upstream refused the credential for want of scope (HTTP 403 `insufficient_scope`,
+    RFC 6750 3.1); `challenge` is its `WWW-Authenticate` header, which names the scope."""
+
+    def __init__(self, message: str, challenge: str):
+        super().__init__(message)
+        self.challenge = challenge
+
+
 class UpstreamTimeout(Exception):
     pass
 
@@ -335,6 +344,12 @@ class UpstreamSession:
                         # Whatever the body: an OAuth resource server answers JSON, not MCP.
                         text = (await response.text())[:200]
                         raise UpstreamUnauthorized(f"the upstream answered HTTP 401: {text}")
+                    challenge = response.headers.get("WWW-Authenticate", "")
+                    if response.status == 403 and "insufficient_scope" in challenge:
+                        text = (await response.text())[:200]
+                        raise UpstreamInsufficientScope(
+                            f"the upstream answered HTTP 403: {text}", challenge
+                        )
                     if response.status >= 400 and "application/json" not in content_type:
                         text = (await response.text())[:200]
                         error = UpstreamRejected if response.status < 500 else UpstreamUnavailable

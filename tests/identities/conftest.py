@@ -15,7 +15,6 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from gateways import services as gateway_services
-from identities.models import UpstreamConnection
 from servers import services as server_services
 from tests.gateways.conftest import (  # noqa: F401  (fixtures)
     _fresh_cache,
@@ -23,8 +22,9 @@ from tests.gateways.conftest import (  # noqa: F401  (fixtures)
     gateway_base,
     upstream_url,
 )
-from tests.identities.browser import Browser, form_fields, forms
+from tests.identities.browser import Browser
 from tests.identities.identity_upstream import IdentityUpstream
+from tests.identities.oauth_accounts import Accounts
 from tests.identities.oauth_upstream import OAuthUpstream
 from tests.support.live import ThreadedServer, free_port
 
@@ -154,77 +154,28 @@ def brokered(deployment, identity_upstream, api):  # noqa: F811
     return Brokered(deployment, identity_upstream, api)
 
 
-@pytest.fixture
-def oauth_upstream(settings):
+def _oauth_upstream(settings, **options):
     settings.UPSTREAM_OAUTH_ALLOW_PRIVATE = True
     port = free_port()
-    upstream = OAuthUpstream(port)
+    upstream = OAuthUpstream(port, **options)
     server = ThreadedServer(upstream, port=port).start()
     yield upstream
     server.stop()
 
 
-class Accounts:
-    """Gateway `acme/dev` with assignment `acct` of the OAuth-protected upstream, user_oauth."""
-
-    def __init__(self, deployment, upstream):  # noqa: F811
-        self.deployment, self.upstream = deployment, upstream
-        alice = deployment.alice
-        server = server_services.create_server(
-            workspace=deployment.acme, name="accounts", url=upstream.url, actor=alice
-        )
-        assignment = gateway_services.assign_server(
-            gateway=deployment.gateway, server=server, namespace="acct", actor=alice
-        )
-        self.assignment = gateway_services.update_assignment(
-            assignment=assignment, identity_scheme="user_oauth", actor=alice
-        )
-        self.page = "/w/acme/connections/"
-
-    def connect(self, user, subject: str | None = None) -> Browser:
-        """Sign `user` in to the console, press Connect, consent at the authorization server
-        as `subject`, and follow the way back; the browser, on the connections page."""
-        browser = Browser(self.deployment.base)
-        browser.sign_in(user.email)
-        page = browser.http.get(self.page)
-        action = f"{self.page}{self.assignment.pk}/connect/"
-        form = next(f for f in forms(page.text) if f["action"] == action)
-        sent = browser.http.post(action, data=form["fields"])
-        assert sent.status_code == 302, sent.text
-        at_server = httpx.get(sent.headers["location"])  # the authorization endpoint
-        assert at_server.status_code == 302, at_server.text
-        consent = httpx.get(at_server.headers["location"])
-        fields = form_fields(consent.text)
-        fields["user"] = subject or user.email.split("@")[0]
-        back = httpx.post(f"{self.upstream.base}/consent", data=fields)
-        assert back.status_code == 302, back.text
-        assert back.headers["location"].startswith(f"{self.deployment.base}/w/acme/connections/")
-        done = browser.http.get(back.headers["location"])
-        assert done.status_code == 302 and done.headers["location"] == self.page, done.text
-        page = browser.http.get(self.page).text
-        assert "is connected to" in page, page
-        return browser
-
-    def call(self, user, tool: str = "acct__whoami", **client_options):
-        token = self.deployment.token_for(user)
-
-        async def scenario():
-            http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
-            transport = streamable_http_client(self.deployment.url, http_client=http)
-            async with Client(transport, mode="legacy", cache=None, **client_options) as client:
-                return await client.call_tool(tool, {})
-
-        try:
-            return asyncio.run(scenario())
-        except BaseExceptionGroup as group:
-            while isinstance(group, BaseExceptionGroup):
-                group = group.exceptions[0]
-            raise group from None
-
-    def connection_of(self, user) -> UpstreamConnection:
-        return UpstreamConnection.objects.get(assignment=self.assignment, owner=user)
+@pytest.fixture
+def oauth_upstream(settings):
+    """The upstream of tests/identities/oauth_upstream.py, with its own authorization server."""
+    yield from _oauth_upstream(settings)
 
 
 @pytest.fixture
 def accounts(deployment, oauth_upstream):  # noqa: F811
     return Accounts(deployment, oauth_upstream)
+
+
+@pytest.fixture
+def document_accounts(deployment, settings):  # noqa: F811
+    """`accounts`, at an authorization server that takes client ID metadata documents."""
+    for upstream in _oauth_upstream(settings, metadata_documents=True):
+        yield Accounts(deployment, upstream)

@@ -5,7 +5,10 @@ server's tools and call the first one with the token it got.
 It is what the conformance suite's client auth scenarios drive
 (`conformance client --suite auth --command "python manage.py connect_upstream"`): the
 authorization endpoint's redirect is read rather than followed, a pre-registered client comes
-from --client-id/--client-secret or the suite's MCP_CONFORMANCE_CONTEXT, and a 403 asking for
+from --client-id/--client-secret or the suite's MCP_CONFORMANCE_CONTEXT, an authorization server
+that takes client ID metadata documents gets the URL of --client-metadata-url (by default the
+platform's own document, identities/upstream_client_document.py) as client_id, else the
+platform registers, and a 403 asking for
 more scope (step-up) authorizes again with the wider scope, a bounded number of times. Discovery,
 registration, PKCE and the token requests are those of identities/upstream_oauth.py.
 """
@@ -19,7 +22,7 @@ import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from identities import upstream_oauth
+from identities import upstream_client_document, upstream_oauth
 
 REDIRECT_URI = "http://127.0.0.1:8976/callback"
 _ATTEMPTS = 3
@@ -98,17 +101,25 @@ class Command(BaseCommand):
         parser.add_argument("--client-id", help="a pre-registered client (else registration)")
         parser.add_argument("--client-secret", default="")
         parser.add_argument(
+            "--client-metadata-url",
+            help="the client ID metadata document to present where the authorization server "
+            "takes one (default: the platform's own, under OAUTH_ISSUER)",
+        )
+        parser.add_argument(
             "--allow-private",
             action="store_true",
             help="allow loopback and private addresses and plain http (local test servers)",
         )
 
-    def handle(self, *args, url, client_id, client_secret, allow_private, **options):
+    def handle(
+        self, *args, url, client_id, client_secret, client_metadata_url, allow_private, **options
+    ):
         if allow_private:
             settings.UPSTREAM_OAUTH_ALLOW_PRIVATE = True
         context = json.loads(os.environ.get("MCP_CONFORMANCE_CONTEXT") or "{}")
         client_id = client_id or context.get("client_id")
         client_secret = client_secret or context.get("client_secret") or ""
+        document_url = client_metadata_url or upstream_client_document.document_url()
         client, token, scopes = None, "", []
         for _attempt in range(_ATTEMPTS + 1):
             try:
@@ -123,7 +134,7 @@ class Command(BaseCommand):
                         if scope not in scopes:
                             scopes.append(scope)
                     if client is None:
-                        client = _client(metadata, client_id, client_secret)
+                        client = _client(metadata, client_id, client_secret, document_url)
                     token = _authorize(metadata, client, " ".join(scopes))
                 except upstream_oauth.OAuthFailed as exc:
                     raise CommandError(exc.message) from exc
@@ -132,9 +143,11 @@ class Command(BaseCommand):
             return
 
 
-def _client(metadata, client_id, client_secret) -> upstream_oauth.Client:
+def _client(metadata, client_id, client_secret, document_url) -> upstream_oauth.Client:
+    # The order of the connections in the console: pre-registered, metadata document, registered.
     if not client_id:
-        return upstream_oauth.register(metadata, REDIRECT_URI)
+        document_client = upstream_client_document.client_at(metadata, document_url)
+        return document_client or upstream_oauth.register(metadata, REDIRECT_URI)
     methods = metadata.auth_methods
     method = "none"
     if client_secret:
