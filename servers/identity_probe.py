@@ -26,6 +26,7 @@ from django.conf import settings
 from urllib3.exceptions import NameResolutionError
 
 from identities import guarded_http, upstream_oauth
+from identities import upstream_client_document as client_document
 from servers.legacy_upstream import LegacySseSession
 from servers.upstream import (
     CLIENT_INFO,
@@ -353,13 +354,24 @@ def _refused(url: str, response: requests.Response, timeout: float, evidence: di
             "itself there (dynamic client registration), so nothing more needs setting up.",
             evidence,
         )
+    if evidence["client_id_metadata_document_supported"] and client_document.document_url():
+        return Probe(
+            OAUTH_DYNAMIC,
+            f"Each person connects their own account at {issuer}; the platform presents its "
+            f"client ID metadata document ({client_document.document_url()}), so nothing more "
+            "needs setting up.",
+            evidence,
+        )
     message = (
         f"Each person connects their own account at {issuer}, which does not register clients "
         "dynamically: register a client there with the platform's redirect URI, then enter its "
         "client ID and secret when assigning the server to a gateway."
     )
     if evidence["client_id_metadata_document_supported"]:
-        message += " (It accepts client ID metadata documents, which the platform does not use.)"
+        message += (
+            " (It accepts client ID metadata documents too: set OAUTH_ISSUER to the platform's "
+            "public URL and the platform presents one instead.)"
+        )
     return Probe(OAUTH_PREREGISTERED, message, evidence)
 
 

@@ -71,6 +71,22 @@ def test_oauth_without_registration_needs_a_client_entered(
     assert "client ID and secret" in result.message
 
 
+def test_client_id_metadata_documents_need_nothing_more_once_the_platform_publishes_one(
+    private_oauth, oauth_document_upstream, settings
+):
+    settings.OAUTH_ISSUER = ""
+    unpublished = probe(oauth_document_upstream.url)
+    assert unpublished.outcome == "oauth_preregistered", unpublished.message
+    assert "set OAUTH_ISSUER" in unpublished.message
+
+    settings.OAUTH_ISSUER = "https://gatehouse.example"
+    published = probe(oauth_document_upstream.url)
+    assert published.outcome == "oauth_dynamic", published.message
+    assert (published.proposed_scheme, published.needs_client) == ("user_oauth", False)
+    assert published.evidence["client_id_metadata_document_supported"] is True
+    assert "https://gatehouse.example/oauth/upstream-client" in published.message
+
+
 def test_a_refusal_without_oauth_metadata_asks_for_a_token(private_oauth, token_upstream):
     result = probe(token_upstream.url)
     assert result.outcome == "header_token", result.message

@@ -4,6 +4,7 @@ loopback socket for the whole test session:
 * ``oauth_dynamic_upstream``: tests/identities/oauth_upstream.py, an MCP server behind its own
   authorization server that registers clients dynamically;
 * ``oauth_preregistered_upstream``: the same without a registration endpoint;
+* ``oauth_document_upstream``: no registration endpoint, but client ID metadata documents taken;
 * ``token_upstream``: tests/identities/identity_upstream.py, 401 without any OAuth metadata
   (Streamable HTTP at ``.url``, HTTP+SSE at ``.sse_url``);
 * ``legacy_sse_url``: an open SDK server over the HTTP+SSE transport;
@@ -28,9 +29,9 @@ from tests.identities.oauth_upstream import OAuthUpstream
 from tests.support.live import ThreadedServer, free_port
 
 
-def _oauth(registration: bool):
+def _oauth(registration: bool, metadata_documents: bool = False):
     port = free_port()
-    upstream = OAuthUpstream(port, registration=registration)
+    upstream = OAuthUpstream(port, metadata_documents=metadata_documents, registration=registration)
     server = ThreadedServer(upstream, port=port).start()
     return upstream, server
 
@@ -45,6 +46,13 @@ def oauth_dynamic_upstream():
 @pytest.fixture(scope="session")
 def oauth_preregistered_upstream():
     upstream, server = _oauth(registration=False)
+    yield upstream
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def oauth_document_upstream():
+    upstream, server = _oauth(registration=False, metadata_documents=True)
     yield upstream
     server.stop()
 
