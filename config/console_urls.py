@@ -104,6 +104,16 @@ workspace_pages = [
         connections.DisconnectPage.as_view(),
         name="connection-disconnect",
     ),
+    path(
+        "connections/<int:assignment_id>/credential/",
+        connections.ManualCredentialPage.as_view(),
+        name="connection-credential",
+    ),
+    path(
+        "connections/<int:assignment_id>/credential/remove/",
+        connections.ManualCredentialRemovePage.as_view(),
+        name="connection-credential-remove",
+    ),
     path("changes/", ChangesPage.as_view(), name="changes"),
     path("logs/", LogsPage.as_view(), name="logs"),
     path("logs/export/", LogExportPage.as_view(), name="logs-export"),

@@ -1,14 +1,19 @@
 """Console pages of "My upstream connections": each `user_oauth` assignment of the gateways the
-person may use, with their connection's status, and connecting, reconnecting or disconnecting it.
+person may use, with their connection's status, and connecting, reconnecting or disconnecting it;
+and each `manual` one, with the person's own credential (set, replaced or removed here, as the
+API does) or the shared one standing in for it.
 
 A connection is the person's own, so using a gateway is all it needs (as setting one's own
 manual credential is); the list shows only assignments of gateways provisioned to them, and any
 other assignment is the same 404 as a missing one. Connecting sends the person to the upstream's
 authorization server with PKCE; the pending state (the verifier among it) waits in their session
-until the server sends them back to the callback. Disconnecting asks for a confirmation first.
+until the server sends them back to the callback. Disconnecting, or removing one's own
+credential, asks for a confirmation first. A credential is write-only: only its masked hint is
+ever shown.
 
-Connect may name the page to come back to (`next`, as the OAuth consent page does, so the person
-connects while a client waits); only a relative path on this site is kept, never another host.
+Connect and setting a credential may name the page to come back to (`next`, as the OAuth
+consent page does, so the person connects while a client waits); only a relative path on this
+site is kept, never another host.
 
 Outside any workspace: the platform's client ID metadata document (identities/
 upstream_client_document.py), and its one redirect URI, which sends the person on to the
@@ -19,15 +24,17 @@ from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
-from identities import connections, selectors
+from identities import connections, manual_status, selectors, services
 from identities import upstream_client_document as client_document
-from teams.console_base import WorkspacePage, paginate
+from identities.forms import ManualCredentialForm
+from teams.console_base import PAGE_SIZE, WorkspacePage, paginate
 from teams.errors import GatehouseError
 
 _PENDING = "upstream_oauth_pending"
@@ -53,11 +60,113 @@ def _back(workspace, next_path: str = ""):
     return redirect(next_path or reverse("connections", kwargs={"ws": workspace.slug}))
 
 
+def manual_anchor(workspace, assignment_id) -> str:
+    """The connections page, showing only this `manual` assignment, at its form."""
+    path = reverse("connections", kwargs={"ws": workspace.slug})
+    return f"{path}?assignment={assignment_id}#manual-{assignment_id}"
+
+
+def _credential_form(assignment_id, data=None) -> ManualCredentialForm:
+    # Several forms share the page: the ids must not collide.
+    return ManualCredentialForm(data, auto_id=f"manual-{assignment_id}-%s")
+
+
 class ConnectionsPage(WorkspacePage):
     def get(self, request):
+        return self.page(next_path=_return_path(request, request.GET.get("next")))
+
+    def page(self, *, next_path: str, bound=None, status: int = 200):
+        """The page; `bound`, a form with errors, shows only its assignment (and the errors)."""
+        request = self.request
         page = paginate(request, selectors.oauth_assignments_for(self.membership))
         rows = [{"assignment": a, "connection": a.mine[0] if a.mine else None} for a in page]
-        return self.render("identities/connections.html", {"page": page, "rows": rows})
+        manual = selectors.manual_assignments_for(self.membership)
+        focus = bound[0] if bound else request.GET.get("assignment", "")
+        if str(focus).isdigit():
+            manual = manual.filter(pk=int(focus))
+        manual_page = Paginator(manual, PAGE_SIZE).get_page(request.GET.get("tokens_page"))
+        manual_rows = [
+            {
+                "assignment": a,
+                "status": manual_status.status_of(a),
+                "mine": manual_status.own_credential(a),
+                "form": bound[1] if bound else _credential_form(a.pk),
+            }
+            for a in manual_page
+        ]
+        context = {
+            "page": page,
+            "rows": rows,
+            "manual_page": manual_page,
+            "manual_rows": manual_rows,
+            "focused": str(focus).isdigit(),
+            "next": next_path,
+        }
+        return self.render("identities/connections.html", context, status=status)
+
+
+class ManualCredentialPage(ConnectionsPage):
+    """Set or replace one's own credential for a `manual` assignment."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, assignment_id):
+        assignment = selectors.access_manual_assignment(self.membership, assignment_id)
+        next_path = _return_path(request, request.POST.get("next"))
+        form = _credential_form(assignment.pk, request.POST)
+        if form.is_valid():
+            try:
+                _credential, created = services.set_credential(
+                    assignment=assignment,
+                    owner=request.user,
+                    data=form.credential_data(),
+                    actor=request.user,
+                )
+            except GatehouseError as exc:
+                field = (exc.field or "").split(".")[0]  # "headers.X-Key" is the headers field
+                form.add_error(field if field in ("token", "headers") else None, exc.message)
+            else:
+                done = "set" if created else "replaced"
+                messages.success(
+                    request,
+                    f"Your own token for {assignment.server.name} on {assignment.gateway.name} "
+                    f"is {done}.",
+                )
+                return redirect(next_path or manual_anchor(self.workspace, assignment.pk))
+        return self.page(next_path=next_path, bound=(assignment.pk, form), status=400)
+
+
+class ManualCredentialRemovePage(WorkspacePage):
+    def _credential(self, assignment_id):
+        assignment = selectors.access_manual_assignment(self.membership, assignment_id)
+        return assignment, manual_status.own_credential(assignment)
+
+    def get(self, request, assignment_id):
+        assignment, credential = self._credential(assignment_id)
+        if credential is None:
+            return redirect(manual_anchor(self.workspace, assignment.pk))
+        fallback = (
+            "the shared credential instead"
+            if assignment.shared
+            else "nothing, and will ask you to set a token"
+        )
+        return self.render(
+            "console/confirm.html",
+            {
+                "title": f"Remove your own token for {assignment.server.name}?",
+                "body": f"Calls to {assignment.server.name} through {assignment.gateway.name} "
+                f"will present {fallback}. The platform forgets your token.",
+                "action": "Remove",
+                "cancel_url": manual_anchor(self.workspace, assignment.pk),
+            },
+        )
+
+    def post(self, request, assignment_id):
+        assignment, credential = self._credential(assignment_id)
+        if credential is not None:
+            services.delete_credential(credential=credential, actor=request.user)
+            messages.success(request, f"Your own token for {assignment.server.name} is removed.")
+        return redirect(manual_anchor(self.workspace, assignment.pk))
 
 
 class ConnectPage(WorkspacePage):

@@ -1,4 +1,5 @@
-"""Console forms of the identities app: issuing an API token."""
+"""Console forms of the identities app: issuing an API token, and setting one's own credential
+for a `manual` assignment."""
 
 from datetime import timedelta
 
@@ -35,3 +36,58 @@ class TokenForm(forms.Form):
     def expires_at(self):
         days = self.cleaned_data.get("expires_in")
         return timezone.now() + timedelta(days=int(days)) if days else None
+
+
+class _WriteOnlyTextarea(forms.Textarea):
+    # Headers carry secrets: a form shown again with errors must not print them back.
+    def format_value(self, value):
+        return None
+
+
+class ManualCredentialForm(forms.Form):
+    """What a person presents to a `manual` assignment's upstream: a bearer token or headers.
+    Only the shape is checked here; the service checks the rest (identities/upstream_secrets.py)."""
+
+    kind = forms.ChoiceField(
+        choices=[("bearer", "Bearer token"), ("headers", "Custom headers")], initial="bearer"
+    )
+    token = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Sent as Authorization: Bearer <token>.",
+    )
+    headers = forms.CharField(
+        required=False,
+        widget=_WriteOnlyTextarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="One header a line, as Name: value.",
+    )
+
+    def clean_headers(self) -> dict[str, str]:
+        parsed: dict[str, str] = {}
+        for number, line in enumerate(self.cleaned_data.get("headers", "").splitlines(), 1):
+            if not line.strip():
+                continue
+            name, colon, value = line.partition(":")
+            name = name.strip()
+            if not colon or not name:
+                raise forms.ValidationError(f"Line {number} is not of the form Name: value.")
+            if name.lower() in {n.lower() for n in parsed}:
+                raise forms.ValidationError(f"The header '{name}' is given twice.")
+            parsed[name] = value.strip()
+        return parsed
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") == "bearer" and not data.get("token"):
+            self.add_error("token", "Enter the token.")
+        headers_missing = not data.get("headers") and "headers" not in self.errors
+        if data.get("kind") == "headers" and headers_missing:
+            self.add_error("headers", "Enter at least one header.")
+        return data
+
+    def credential_data(self) -> dict:
+        """The credential as the service takes it."""
+        if self.cleaned_data["kind"] == "bearer":
+            return {"kind": "bearer", "token": self.cleaned_data["token"]}
+        return {"kind": "headers", "headers": self.cleaned_data["headers"]}

@@ -127,6 +127,46 @@ def personal_credential(
     )
 
 
+# -- manual credentials, as the person sets their own --------------------------------------------
+
+
+def manual_assignments_for(membership):
+    """The `manual` assignments of remote servers on the gateways the member may use, each with
+    the member's own credential (`mine`) and the enabled shared one (`shared`) prefetched (lists
+    of at most one), for "My upstream connections"."""
+    assignments = (
+        _assignment_model()
+        .objects.for_workspace(membership.workspace)
+        .filter(identity_scheme="manual", server__kind="remote")
+        .select_related("gateway", "server")
+        .prefetch_related(
+            Prefetch(
+                "credentials",
+                queryset=UpstreamCredential.objects.filter(owner_id=membership.user_id),
+                to_attr="mine",
+            ),
+            Prefetch(
+                "credentials",
+                queryset=UpstreamCredential.objects.filter(
+                    owner__isnull=True, disabled_at__isnull=True
+                ),
+                to_attr="shared",
+            ),
+        )
+        .order_by("gateway__name", "position", "id")
+    )
+    if not membership.has(GATEWAYS_USE_ALL):
+        assignments = assignments.filter(gateway__teams__memberships=membership).distinct()
+    return assignments
+
+
+def access_manual_assignment(membership, assignment_id):
+    """A `manual` assignment the member may set their own credential for; any other is a 404."""
+    return get_scoped_or_404(
+        manual_assignments_for(membership), membership.workspace, pk=assignment_id
+    )
+
+
 # -- user_oauth connections ----------------------------------------------------------------------
 
 
