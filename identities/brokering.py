@@ -124,6 +124,13 @@ def connect_url(snapshot, spec) -> str:
     )
 
 
+def manual_credential_url(snapshot, spec) -> str:
+    """The console form where a person sets their own credential for a `manual` assignment (the
+    connections page, showing only that assignment; identities/connection_console.py)."""
+    base = (settings.OAUTH_ISSUER or "").rstrip("/")
+    return f"{base}/w/{snapshot.workspace_slug}/connections/?assignment={spec.id}#manual-{spec.id}"
+
+
 GetMany = Callable[[list[str]], Awaitable[dict]]
 
 
@@ -148,12 +155,14 @@ async def resolve(spec, principal, snapshot, get_many: GetMany) -> UpstreamIdent
             return personal
         if spec.credential is not None:
             return await _shared(spec.credential, server, snapshot.workspace_id)
+        page = manual_credential_url(snapshot, spec)
         raise IdentityMissing(
             f"The server '{server}' needs your own credential, which you have not set yet. "
-            f"Set it with POST {connect_url(snapshot, spec)} "
-            '({"kind": "bearer", "token": "..."} or {"kind": "headers", "headers": {...}}), '
+            f"Set it at {page} (or with POST {connect_url(snapshot, spec)} "
+            '{"kind": "bearer", "token": "..."} or {"kind": "headers", "headers": {...}}), '
             "then call again.",
-            connect_url(snapshot, spec),
+            page,
+            url_mode=True,
         )
     if scheme == "service_account":
         if spec.credential is None:

@@ -6,7 +6,9 @@ to, or a workspace URL (`/mcp/<workspace>`), where the person picks one of the g
 provisioned to them; that token is bound to the workspace URL and opens the gateway picked.
 A person who may not use the gateway (or, for a workspace URL, any gateway) is told so and
 cannot approve. The page also lists the upstream accounts the gateway needs from the person
-(`user_oauth`), with a Connect button that goes through the connections flow and comes back here.
+(`user_oauth`), with a Connect button that goes through the connections flow and comes back here,
+and the tokens of their own it takes (`manual`), with a link to the form that sets one and comes
+back here.
 """
 
 from oauth2_provider.exceptions import OAuthToolkitError
@@ -83,10 +85,12 @@ class ConsentView(AuthorizationView):
         context["picked"] = picked
         context["choice_error"] = self.choice_error
         context["refused"] = target is not None and target.is_workspace and not gateways
+        user, path = self.request.user, self._return_path
         context["accounts"] = (
-            connect_rows.rows_for(self.request.user, target.workspace, gateways, self._return_path)
-            if gateways
-            else []
+            connect_rows.rows_for(user, target.workspace, gateways, path) if gateways else []
+        )
+        context["own_tokens"] = (
+            connect_rows.manual_rows_for(user, target.workspace, gateways, path) if gateways else []
         )
         return context
 

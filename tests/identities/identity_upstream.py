@@ -14,7 +14,13 @@ from urllib.parse import parse_qs
 
 from mcp.server.mcpserver import Context, MCPServer
 
-PERSONAL_TOKENS = {"alice-token": "alice", "bob-token": "bob", "service-token": "service"}
+PERSONAL_TOKENS = {
+    "alice-token": "alice",
+    "bob-token": "bob",
+    # Long enough that its masked hint shows the last four characters.
+    "bob-own-token-0123456789": "bob",
+    "service-token": "service",
+}
 API_KEYS = {"key-123": "keyholder"}
 CLIENT_ID, CLIENT_SECRET = "svc", "svc-secret"
 

@@ -220,7 +220,11 @@ def test_other_methods_answer_a_json_rpc_error_with_where_to_connect(brokered, b
     error = asyncio.run(scenario())
     assert error.code == -32600
     assert "needs your own credential" in error.message
-    assert error.data == {"connectUrl": brokered.credentials_url}
+    # The console page to open, absolute; the message names the API too.
+    pk = brokered.assignment.pk
+    page = f"{brokered.deployment.base}/w/acme/connections/?assignment={pk}#manual-{pk}"
+    assert error.data == {"connectUrl": page}
+    assert page in error.message and brokered.credentials_url in error.message
 
 
 def test_an_sse_upstream_gets_the_credential_on_its_stream_and_its_posts(brokered, alice, bob):
