@@ -8,9 +8,11 @@ import html
 import re
 
 import httpx2
+import pytest
 from django.db import connection
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from audit.models import ConfigChange
 from identities.models import UpstreamCredential
@@ -75,6 +77,34 @@ def test_a_token_set_in_the_console_reaches_the_upstream(brokered, bob):
     assert row[0].startswith("f1:") and TOKEN not in " ".join(str(v) for v in row)
     change = ConfigChange.objects.get(action="credential.set")
     assert change.actor == bob and TOKEN not in str(change.detail)
+
+
+def test_a_client_that_supports_url_elicitation_is_asked_to_open_the_form(brokered, bob):
+    brokered.use_scheme("manual")
+    token = brokered.deployment.token_for(bob)
+
+    async def elicit(context, params):  # never called: the answer is an error to act on
+        raise AssertionError("no elicitation request expected")
+
+    async def scenario():
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        transport = streamable_http_client(brokered.deployment.url, http_client=http)
+        async with Client(
+            transport, mode="legacy", cache=None, elicitation_callback=elicit
+        ) as client:
+            with pytest.raises(MCPError) as asked:
+                await client.call_tool("ids__whoami", {})
+            return asked.value
+
+    error = asyncio.run(scenario())
+    assert error.code == -32042
+    (request,) = error.error.data["elicitations"]
+    pk = brokered.assignment.pk
+    assert request["mode"] == "url"
+    assert request["url"] == (
+        f"{brokered.deployment.base}/w/acme/connections/?assignment={pk}#manual-{pk}"
+    )
+    assert "needs your own credential" in request["message"]
 
 
 def test_replacing_and_removing_take_effect_on_the_next_call(brokered, alice, bob):
