@@ -156,8 +156,12 @@ def test_an_admin_sets_up_a_gateway_and_a_client_uses_it(acme, alice, upstream_u
     page.get_by_role("button", name="Add server").click()
     expect(page.get_by_role("heading", name="Tools")).to_be_visible()
 
-    # Refresh the catalog (htmx swaps the card) and curate two tools.
+    # Refresh the catalog (htmx swaps the card) and curate two tools. The card already lists the
+    # tools found by the connection test, so wait for the swap itself: a box ticked in the old
+    # card would be lost when the new one replaces it.
+    old_card = page.locator("#curation").element_handle()
     page.get_by_role("button", name="Refresh catalog").click()
+    page.wait_for_function("card => !card.isConnected", arg=old_card, timeout=TIMEOUT_MS)
     expect(page.locator("#curation")).to_contain_text("delete_note")
     expect(page.locator("#curation .badge.destructive")).to_be_visible()
     page.get_by_label("echo", exact=True).check()
