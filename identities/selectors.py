@@ -68,6 +68,13 @@ def _assignment_model():
     return UpstreamCredential._meta.get_field("assignment").related_model
 
 
+def _on_gateways_of(membership, assignments):
+    """`assignments` narrowed to the gateways the member may use (all with gateways.use_all)."""
+    if membership.has(GATEWAYS_USE_ALL):
+        return assignments
+    return assignments.filter(gateway__teams__memberships=membership).distinct()
+
+
 def access_usable_assignment(membership, gateway_slug: str, assignment_id):
     """An assignment on a gateway the member may use; any other is the same 404 as a missing one."""
     assignments = (
@@ -76,9 +83,9 @@ def access_usable_assignment(membership, gateway_slug: str, assignment_id):
         .select_related("gateway", "server")
         .filter(gateway__slug=gateway_slug)
     )
-    if not membership.has(GATEWAYS_USE_ALL):
-        assignments = assignments.filter(gateway__teams__memberships=membership).distinct()
-    return get_scoped_or_404(assignments, membership.workspace, pk=assignment_id)
+    return get_scoped_or_404(
+        _on_gateways_of(membership, assignments), membership.workspace, pk=assignment_id
+    )
 
 
 def credentials_visible_to(membership, assignment):
@@ -155,9 +162,7 @@ def manual_assignments_for(membership):
         )
         .order_by("gateway__name", "position", "id")
     )
-    if not membership.has(GATEWAYS_USE_ALL):
-        assignments = assignments.filter(gateway__teams__memberships=membership).distinct()
-    return assignments
+    return _on_gateways_of(membership, assignments)
 
 
 def access_manual_assignment(membership, assignment_id):
@@ -187,9 +192,7 @@ def oauth_assignments_for(membership):
         )
         .order_by("gateway__name", "position", "id")
     )
-    if not membership.has(GATEWAYS_USE_ALL):
-        assignments = assignments.filter(gateway__teams__memberships=membership).distinct()
-    return assignments
+    return _on_gateways_of(membership, assignments)
 
 
 def access_oauth_assignment(membership, assignment_id):
