@@ -3,12 +3,15 @@
 It speaks both protocol eras to the upstream. At first use it probes `server/discover`: an
 upstream that answers with a 2026-07-28 version is driven statelessly (per-request `_meta`,
 routing headers); anything else gets the `initialize` handshake and a reusable session, which is
-re-initialised when the upstream forgets it (404). aiohttp is the transport because the
-benchmark showed it is several times faster than httpx as a forwarding client.
+re-initialised when the upstream forgets it (404). Requests and their answers go through the
+lean client of `servers.http_client` (about a third of aiohttp's CPU per call); aiohttp, which
+the benchmark found several times faster than httpx, carries the long-lived GET streams, the
+notifications, redirects and whatever else the lean client does not serve.
 """
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -21,6 +24,7 @@ from typing import Any
 import aiohttp
 from mcp.shared.inbound import encode_header_value
 
+from servers import http_client
 from servers.sse import read_events
 
 logger = logging.getLogger(__name__)
@@ -332,46 +336,56 @@ class UpstreamSession:
         name_key = NAME_PARAM.get(body.get("method", ""))
         name = (body.get("params") or {}).get(name_key) if name_key else None
         headers = self._headers(version=version, method=method, name=name, session_id=session_id)
+        data = json.dumps(body, separators=(",", ":"))
+        answer = functools.partial(self._answer, body, session_id, hooks, timeout)
         try:
             async with asyncio.timeout(timeout) as deadline:
-                async with http_session().post(
-                    self.url, data=json.dumps(body, separators=(",", ":")), headers=headers
-                ) as response:
-                    if response.status == 404 and session_id:
-                        raise _SessionLost()
-                    content_type = response.headers.get("Content-Type", "")
-                    if response.status == 401:
-                        # Whatever the body: an OAuth resource server answers JSON, not MCP.
-                        text = (await response.text())[:200]
-                        raise UpstreamUnauthorized(f"the upstream answered HTTP 401: {text}")
-                    challenge = response.headers.get("WWW-Authenticate", "")
-                    if response.status == 403 and "insufficient_scope" in challenge:
-                        text = (await response.text())[:200]
-                        raise UpstreamInsufficientScope(
-                            f"the upstream answered HTTP 403: {text}", challenge
-                        )
-                    if response.status >= 400 and "application/json" not in content_type:
-                        text = (await response.text())[:200]
-                        error = UpstreamRejected if response.status < 500 else UpstreamUnavailable
-                        raise error(f"the upstream answered HTTP {response.status}: {text}")
-                    if content_type.startswith("text/event-stream"):
-                        message = await self._read_stream(
-                            response, body["id"], hooks, deadline, timeout, session_id
-                        )
-                    else:
-                        try:
-                            message = json.loads(await response.read())
-                        except ValueError as exc:
-                            raise UpstreamUnavailable("the upstream answered not MCP") from exc
-                    if not isinstance(message, dict):
-                        raise UpstreamUnavailable("the upstream answered not MCP")
-                    return message, response.headers
+                if http_client.serves(self.url):
+                    async with http_client.post(self.url, data.encode(), headers) as response:
+                        if response.status not in http_client.REDIRECTS:
+                            return await answer(response, deadline)
+                # aiohttp follows redirects, and serves any URL the lean client does not.
+                async with http_session().post(self.url, data=data, headers=headers) as response:
+                    return await answer(response, deadline)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"no answer within {timeout:g} s") from exc
+        except http_client.ConnectFailed as exc:
+            raise UpstreamUnavailable(f"connection refused: {exc}") from exc
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamUnavailable(f"connection refused: {exc.os_error or exc}") from exc
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, http_client.HttpClientError) as exc:
             raise UpstreamUnavailable(f"the connection failed: {exc}") from exc
+
+    async def _answer(self, body, session_id, hooks, timeout, response, deadline):
+        """The JSON-RPC message of an upstream's HTTP response (aiohttp's or the lean client's),
+        and its headers."""
+        if response.status == 404 and session_id:
+            raise _SessionLost()
+        content_type = response.headers.get("Content-Type", "")
+        if response.status == 401:
+            # Whatever the body: an OAuth resource server answers JSON, not MCP.
+            text = (await response.text())[:200]
+            raise UpstreamUnauthorized(f"the upstream answered HTTP 401: {text}")
+        challenge = response.headers.get("WWW-Authenticate", "")
+        if response.status == 403 and "insufficient_scope" in challenge:
+            text = (await response.text())[:200]
+            raise UpstreamInsufficientScope(f"the upstream answered HTTP 403: {text}", challenge)
+        if response.status >= 400 and "application/json" not in content_type:
+            text = (await response.text())[:200]
+            error = UpstreamRejected if response.status < 500 else UpstreamUnavailable
+            raise error(f"the upstream answered HTTP {response.status}: {text}")
+        if content_type.startswith("text/event-stream"):
+            message = await self._read_stream(
+                response, body["id"], hooks, deadline, timeout, session_id
+            )
+        else:
+            try:
+                message = json.loads(await response.read())
+            except ValueError as exc:
+                raise UpstreamUnavailable("the upstream answered not MCP") from exc
+        if not isinstance(message, dict):
+            raise UpstreamUnavailable("the upstream answered not MCP")
+        return message, response.headers
 
     async def _read_stream(self, response, request_id, hooks, deadline, timeout, session_id):
         hooks = hooks or CallHooks()
@@ -464,6 +478,7 @@ async def read_all_pages(session: UpstreamSession, method: str, field_name: str,
 
 
 async def close_http_session() -> None:
+    http_client.close_pool()
     session = _http.pop(asyncio.get_running_loop(), None)
     if session is not None and not session.closed:
         await session.close()
