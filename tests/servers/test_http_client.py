@@ -9,11 +9,13 @@ import asyncio
 import functools
 import gzip
 import json
+import ssl
 
 import pytest
 
 from servers import http_client
 from servers.upstream import UpstreamSession, UpstreamUnavailable
+from tests.support.certificates import issue_certificates
 
 
 def run_async(test):
@@ -30,15 +32,16 @@ class RawServer:
     """Reads each request (head and Content-Length body) and answers with `respond(request)`:
     `(bytes to send, close afterwards)`."""
 
-    def __init__(self, respond):
+    def __init__(self, respond, *, tls: ssl.SSLContext | None = None):
         self.respond = respond
+        self.tls = tls
         self.connections = 0
         self.requests: list[dict] = []
 
     async def __aenter__(self):
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
         self.port = self.server.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/mcp"
         return self
 
     async def __aexit__(self, *exc):
@@ -264,3 +267,27 @@ async def test_the_upstream_session_reports_an_unreachable_upstream():
         url = server.url + "/"
     with pytest.raises(UpstreamUnavailable, match="connection refused"):
         await UpstreamSession(url, {}).request("tools/list", {}, timeout=5)
+
+
+def test_https_verifies_the_certificate(tmp_path, monkeypatch):
+    ca_pem, chain = issue_certificates(tmp_path)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(chain)
+
+    async def calls():
+        async with RawServer(lambda request: (reply(b'{"ok":1}'), False), tls=server_tls) as server:
+            # The test CA is not among the system's: refused before anything is sent.
+            with pytest.raises(http_client.ConnectFailed, match="CERTIFICATE_VERIFY_FAILED"):
+                await post(server.url)
+            assert server.requests == []
+            monkeypatch.setattr(
+                http_client, "_tls", lambda: ssl.create_default_context(cadata=ca_pem)
+            )
+            for _ in range(2):
+                status, _, body = await post(server.url, b'{"over":"tls"}')
+                assert (status, body) == (200, b'{"ok":1}')
+            assert server.connections == 1  # the refused handshake never became one
+            assert server.requests[0]["headers"]["host"] == f"127.0.0.1:{server.port}"
+            http_client.close_pool()
+
+    asyncio.run(calls())
