@@ -124,6 +124,9 @@ class _Connection(asyncio.Protocol):
     # -- the exchange -----------------------------------------------------------------------
 
     def start(self, request: bytes) -> asyncio.Future:
+        if self.closed or self.transport.is_closing():
+            # Closed between being opened or taken and this request: written, it would vanish.
+            raise _Dropped("the upstream closed the connection", before_answer=True)
         loop = asyncio.get_running_loop()
         self._head = loop.create_future()
         self._body = asyncio.StreamReader(limit=_LINE_LIMIT, loop=loop)
