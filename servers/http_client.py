@@ -34,7 +34,8 @@ from yarl import URL
 # A line of an SSE stream (one event's data) can be a whole tool result.
 _LINE_LIMIT = 2**26
 _MAX_IDLE_PER_ORIGIN = 256
-_USER_AGENT = "Gatehouse"
+# Headers every request carries after its Content-Length.
+_FIXED_HEADERS = "User-Agent: Gatehouse\r\nAccept-Encoding: gzip, deflate\r\n"
 # Servers close idle keep-alive connections after seconds (uvicorn 5, nginx 75); a connection
 # idle for less than this that drops a request is not taken for one the server timed out.
 _STALE_AFTER_SECONDS = 0.5
@@ -284,8 +285,7 @@ async def _connect(origin) -> _Connection:
 
 
 def _request(head: bytes, body: bytes, headers: dict[str, str]) -> bytes:
-    lines = [f"Content-Length: {len(body)}\r\nUser-Agent: {_USER_AGENT}\r\n"]
-    lines.append("Accept-Encoding: gzip, deflate\r\n")
+    lines = [f"Content-Length: {len(body)}\r\n{_FIXED_HEADERS}"]
     for name, value in headers.items():
         if "\r" in name or "\n" in name or "\r" in value or "\n" in value or ":" in name:
             raise HttpClientError(f"the header {name!r} holds a character HTTP does not allow")

@@ -11,7 +11,6 @@ notifications, redirects and whatever else the lean client does not serve.
 
 import asyncio
 import contextlib
-import functools
 import itertools
 import json
 import logging
@@ -337,16 +336,17 @@ class UpstreamSession:
         name = (body.get("params") or {}).get(name_key) if name_key else None
         headers = self._headers(version=version, method=method, name=name, session_id=session_id)
         data = json.dumps(body, separators=(",", ":"))
-        answer = functools.partial(self._answer, body, session_id, hooks, timeout)
         try:
             async with asyncio.timeout(timeout) as deadline:
                 if http_client.serves(self.url):
                     async with http_client.post(self.url, data.encode(), headers) as response:
                         if response.status not in http_client.REDIRECTS:
-                            return await answer(response, deadline)
+                            return await self._answer(
+                                response, deadline, body, session_id, hooks, timeout
+                            )
                 # aiohttp follows redirects, and serves any URL the lean client does not.
                 async with http_session().post(self.url, data=data, headers=headers) as response:
-                    return await answer(response, deadline)
+                    return await self._answer(response, deadline, body, session_id, hooks, timeout)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"no answer within {timeout:g} s") from exc
         except http_client.ConnectFailed as exc:
@@ -356,7 +356,7 @@ class UpstreamSession:
         except (aiohttp.ClientError, http_client.HttpClientError) as exc:
             raise UpstreamUnavailable(f"the connection failed: {exc}") from exc
 
-    async def _answer(self, body, session_id, hooks, timeout, response, deadline):
+    async def _answer(self, response, deadline, body, session_id, hooks, timeout):
         """The JSON-RPC message of an upstream's HTTP response (aiohttp's or the lean client's),
         and its headers."""
         if response.status == 404 and session_id:

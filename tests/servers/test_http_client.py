@@ -14,7 +14,7 @@ import ssl
 import pytest
 
 from servers import http_client
-from servers.upstream import UpstreamSession, UpstreamUnavailable
+from servers.upstream import UpstreamSession, UpstreamUnavailable, close_http_session
 from tests.support.certificates import issue_certificates
 
 
@@ -256,8 +256,6 @@ async def test_the_upstream_session_calls_through_it_and_follows_redirects_with_
         assert server.requests[-2]["line"] == "POST /mcp HTTP/1.1"
         assert server.requests[-1]["line"] == "POST /mcp/ HTTP/1.1"
     http_client.close_pool()
-    from servers.upstream import close_http_session
-
     await close_http_session()
 
 
