@@ -1,34 +1,12 @@
-"""Audit records: `ConfigChange`, the admin audit log of configuration changes, and the
-per-hop log of gateway traffic (`LogEntry`, its hash chain head and its per-workspace policy),
-alerts and where they go (`Alert`, `AlertWebhook`, `AlertDelivery`), and SIEM sinks."""
+"""Audit records: the per-hop log of gateway traffic (`LogEntry`, its hash chain head and its
+per-workspace policy), alerts and where they go (`Alert`, `AlertWebhook`, `AlertDelivery`), and
+SIEM sinks."""
 
 from django.conf import settings
 from django.db import models
 
 from teams.models import Workspace
 from teams.scoping import WorkspaceManager
-
-
-class ConfigChange(models.Model):
-    """One configuration change made by a person, the API, `apply` or a task."""
-
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="changes")
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
-    action = models.CharField(max_length=60)
-    target_type = models.CharField(max_length=60)
-    target = models.CharField(max_length=200)
-    detail = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    objects = WorkspaceManager()
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self):
-        return f"{self.action} {self.target_type} {self.target}"
 
 
 class Hop(models.TextChoices):
@@ -281,7 +259,7 @@ class AlertWebhook(models.Model):
     """Where a workspace's new alerts are posted (signed like the SIEM webhook), and how the
     latest delivery went.
 
-    The signing key is encrypted with the credentials keys (`identities.crypto`); the console
+    The signing key is encrypted with the credentials keys (`core.crypto`); the console
     and the API show only its hint.
     """
 
@@ -316,7 +294,7 @@ class AlertDelivery(models.Model):
     """A new alert owed to the workspace's alert webhook: written in the alert's transaction,
     so it is never lost, and posted later by a task, so a slow receiver never holds anyone up.
 
-    A failed attempt sets `next_attempt_at` further off each time (`audit.alert_delivery`);
+    A failed attempt sets `next_attempt_at` further off each time (`audit.alerts.delivery`);
     after `ALERT_WEBHOOK_MAX_ATTEMPTS` the delivery gives up. `lease_*` mark the one worker
     posting it right now.
     """

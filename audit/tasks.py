@@ -2,9 +2,9 @@
 
 from celery import shared_task
 
-from audit import alert_delivery
+from audit.alerts import delivery
+from audit.log.retention import purge_expired
 from audit.models import AlertDelivery
-from audit.retention import purge_expired
 from audit.sinks.delivery import deliver_due
 
 
@@ -24,14 +24,14 @@ def deliver_sinks() -> int:
 
 
 # No retry limit of Celery's own: the delivery row counts attempts (ALERT_WEBHOOK_MAX_ATTEMPTS).
-@shared_task(name=alert_delivery.TASK, bind=True, max_retries=None)
+@shared_task(name=delivery.TASK, bind=True, max_retries=None)
 def deliver_alert(self, delivery_id: int) -> str:
     """Post one alert to the workspace's webhook; after a failure, retry once it is due again.
 
     The delivery row carries the attempts and the backoff, so a retry that Celery loses is picked
     up by `audit.deliver_alerts` instead.
     """
-    result = alert_delivery.attempt(delivery_id)
+    result = delivery.attempt(delivery_id)
     if result is None:
         return "not due"
     if result.retry_in is not None and not self.request.is_eager:
@@ -43,5 +43,5 @@ def deliver_alert(self, delivery_id: int) -> str:
 def deliver_alerts() -> int:
     """Post every alert delivery that is due (new or waiting out a failure); returns how many
     were accepted."""
-    done = alert_delivery.deliver_due()
+    done = delivery.deliver_due()
     return sum(1 for result in done if result.state == AlertDelivery.State.DELIVERED)

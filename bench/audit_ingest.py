@@ -42,8 +42,8 @@ def _measure(entries: int) -> None:
     from django.conf import settings
     from django.core.management import call_command
 
-    from audit.chain import verify_workspace
-    from audit.recorder import Recorder
+    from audit.log.chain import verify_workspace
+    from audit.log.recorder import Recorder
     from teams.models import User
     from teams.services import create_workspace
 

@@ -9,13 +9,13 @@ end if this run created it). For each:
 
 1. **fill**: a child process migrates, creates two workspaces and fills them with `--rows` and
    `--small-rows` entries of whole tools/call exchanges (four hops with small JSON payloads, as
-   bench/audit_ingest.py makes them), written by `audit.recorder.write_entries` in batches of
+   bench/audit_ingest.py makes them), written by `audit.log.recorder.write_entries` in batches of
    BATCH entries: real rows, with the payload policy and the hash chain applied.
 2. **export**: `manage.py export_logs --workspace W --format jsonl|csv -o FILE` for each workspace
    and format, each in its own child process, timed, with its peak RSS taken from the
    `ru_maxrss` that `os.wait4` reports for that child alone.
 3. **check**: a file must hold one line per row (plus the header in CSV), and
-   `audit.chain.verify_export` must verify it offline (both formats).
+   `audit.log.chain.verify_export` must verify it offline (both formats).
 
 The bar: the export streams (`QuerySet.iterator`), so its memory must not grow with the rows.
 The run exits with status 1 when a count or a verification fails, or when, for a format, the
@@ -67,7 +67,7 @@ def _fill(rows: int, small_rows: int) -> None:
     from django.conf import settings
     from django.core.management import call_command
 
-    from audit.recorder import write_entries
+    from audit.log.recorder import write_entries
     from teams.models import User
     from teams.services import create_workspace
 
@@ -93,7 +93,7 @@ def _fill(rows: int, small_rows: int) -> None:
 def _verify(path: str) -> None:
     """Child mode: count the file's lines and verify it offline; print one JSON line."""
     _setup_django()
-    from audit.chain import verify_export
+    from audit.log.chain import verify_export
 
     lines = 0
     with open(path, "rb") as raw:

@@ -2,14 +2,13 @@
 
 from rest_framework.routers import SimpleRouter
 
-from audit.alert_webhook_api import alert_webhook_routes
-from audit.api import ChangeViewSet
-from audit.log_api import LogEntryViewSet
-from audit.sink_api import SinkViewSet
-from gateways.alert_api import AlertViewSet
+from audit.alerts.api import AlertViewSet
+from audit.alerts.webhook_api import alert_webhook_routes
+from audit.log.api import LogEntryViewSet
+from audit.sinks.api import SinkViewSet
 from gateways.api import AssignmentViewSet, GatewayViewSet, ReportViewSet
 from identities.api import CredentialViewSet, TokenViewSet
-from identities.client_api import ClientAppViewSet
+from identities.inbound.client_api import ClientAppViewSet
 from rules.api import RuleViewSet
 from servers.api import ServerViewSet
 from teams.api import (
@@ -19,7 +18,8 @@ from teams.api import (
     TeamViewSet,
     WorkspaceDetailViewSet,
 )
-from teams.sso_api import sso_route
+from teams.changes_api import ChangeViewSet
+from teams.sso.api import sso_route
 
 WORKSPACE = r"workspaces/(?P<workspace>[^/.]+)"
 

@@ -14,9 +14,9 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from audit import tracing  # noqa: E402
-from audit.recorder import aflush  # noqa: E402
-from gateways import cache_reads  # noqa: E402
-from gateways.endpoint import endpoint  # noqa: E402
+from audit.log.recorder import aflush  # noqa: E402
+from core import cache_reads  # noqa: E402
+from dataplane.endpoint import endpoint  # noqa: E402
 from servers.upstream import close_http_session  # noqa: E402
 
 

@@ -2,9 +2,9 @@
 
 from django.urls import include, path
 
-from audit import alert_webhook_console as alert_webhook
-from audit import sink_console as sinks
-from audit.console_views import (
+from audit.alerts import console as alerts
+from audit.alerts import webhook_console as alert_webhook
+from audit.log.views import (
     CallPage,
     ChangesPage,
     LogExportPage,
@@ -12,16 +12,16 @@ from audit.console_views import (
     ReportCsvPage,
     ReportsPage,
 )
-from gateways import alert_console as alerts
+from audit.sinks import console as sinks
 from gateways import console_assignments as assignments
 from gateways import console_views as gateways
-from identities import client_console as clients
-from identities import connection_console as connections
-from identities import console_views as identities
+from identities.inbound import client_console as clients
+from identities.inbound import token_console as identities
+from identities.upstream import connection_console as connections
 from rules import console_views as rules
 from servers import console_views as servers
 from teams import console_views as teams
-from teams import sso_views
+from teams.sso import views
 
 workspace_pages = [
     path("", gateways.DashboardPage.as_view(), name="dashboard"),
@@ -70,7 +70,7 @@ workspace_pages = [
     path("people/<int:member_id>/remove/", teams.MemberRemovePage.as_view(), name="member-remove"),
     path("teams/", teams.TeamsPage.as_view(), name="teams"),
     path("teams/<slug:slug>/delete/", teams.TeamDeletePage.as_view(), name="team-delete"),
-    path("settings/sso/", sso_views.SsoPage.as_view(), name="sso-settings"),
+    path("settings/sso/", views.SsoPage.as_view(), name="sso-settings"),
     path("roles/", teams.RolesPage.as_view(), name="roles"),
     path("roles/new/", teams.RoleNewPage.as_view(), name="role-new"),
     path("roles/<slug:key>/", teams.RolePage.as_view(), name="role"),

@@ -78,8 +78,10 @@ INSTALLED_APPS = [
     "servers",
     "identities",
     "rules",
-    "audit",
     "gateways",
+    "audit",
+    "dataplane",
+    "apply",
 ]
 
 MIDDLEWARE = [
@@ -176,7 +178,7 @@ ACCOUNT_ALLOW_SIGNUPS = env_bool("ACCOUNT_ALLOW_SIGNUPS", False)
 ACCOUNT_ADAPTER = "teams.adapters.AccountAdapter"
 # Single sign-on: each workspace's OpenID Connect or SAML provider (teams/sso*.py). The workspace's
 # identity provider vouches for its domain, so no second e-mail verification.
-SOCIALACCOUNT_ADAPTER = "teams.sso_adapter.SocialAccountAdapter"
+SOCIALACCOUNT_ADAPTER = "teams.sso.adapter.SocialAccountAdapter"
 SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
 SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"OAUTH_PKCE_ENABLED": True}}
 SOCIALACCOUNT_REQUESTS_TIMEOUT = 10
@@ -202,7 +204,7 @@ WHITENOISE_USE_FINDERS = True
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "identities.authentication.ApiTokenAuthentication",
+        "identities.inbound.api_authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -230,11 +232,11 @@ MCP_SNAPSHOT_CHECK_SECONDS = float(os.environ.get("MCP_SNAPSHOT_CHECK_SECONDS", 
 MANAGED_SUPERVISOR_URL = os.environ.get("MANAGED_SUPERVISOR_URL", "http://127.0.0.1:8765")
 MANAGED_MAX_PROCESSES_PER_SERVER = int(os.environ.get("MANAGED_MAX_PROCESSES_PER_SERVER", "2"))
 
-# Keys that encrypt upstream credentials at rest (identities/crypto.py): comma-separated, the
+# Keys that encrypt upstream credentials at rest (core/crypto.py): comma-separated, the
 # first encrypts, all decrypt. Empty means one key derived from SECRET_KEY.
 CREDENTIALS_KEYS = env_list("CREDENTIALS_KEYS", [])
 
-# `user_oauth` upstream identities (identities/upstream_oauth.py): the platform as an OAuth
+# `user_oauth` upstream identities (identities/upstream/oauth.py): the platform as an OAuth
 # client of each upstream's authorization server. Allow those servers (and their protected
 # resource metadata) on loopback and private addresses, and over plain http there.
 UPSTREAM_OAUTH_ALLOW_PRIVATE = env_bool("UPSTREAM_OAUTH_ALLOW_PRIVATE", False)
@@ -251,7 +253,7 @@ UPSTREAM_OAUTH_MAX_DOCUMENT_BYTES = 256 * 1024
 # may take; an admin waits for it when adding a server.
 SERVER_PROBE_TIMEOUT_SECONDS = float(os.environ.get("SERVER_PROBE_TIMEOUT_SECONDS", "5"))
 
-# OAuth 2.1 authorization server for clients of the gateways (see identities/oauth/)
+# OAuth 2.1 authorization server for clients of the gateways (see identities/inbound/oauth/)
 OAUTH_ISSUER = os.environ.get("OAUTH_ISSUER", "")
 OAUTH_ACCESS_TOKEN_SECONDS = int(os.environ.get("OAUTH_ACCESS_TOKEN_SECONDS", "3600"))
 OAUTH_REFRESH_TOKEN_SECONDS = int(os.environ.get("OAUTH_REFRESH_TOKEN_SECONDS", str(30 * 86400)))
@@ -265,9 +267,9 @@ OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 OAUTH2_PROVIDER = {
     "SCOPES": {"mcp": "Use the tools, prompts and resources of the gateway"},
     "DEFAULT_SCOPES": ["mcp"],
-    "OAUTH2_VALIDATOR_CLASS": "identities.oauth.validators.GatewayValidator",
-    "ACCESS_TOKEN_GENERATOR": "identities.oauth.credentials.new_access_token",
-    "REFRESH_TOKEN_GENERATOR": "identities.oauth.credentials.new_refresh_token",
+    "OAUTH2_VALIDATOR_CLASS": "identities.inbound.oauth.validators.GatewayValidator",
+    "ACCESS_TOKEN_GENERATOR": "identities.inbound.oauth.credentials.new_access_token",
+    "REFRESH_TOKEN_GENERATOR": "identities.inbound.oauth.credentials.new_refresh_token",
     "ACCESS_TOKEN_EXPIRE_SECONDS": OAUTH_ACCESS_TOKEN_SECONDS,
     "REFRESH_TOKEN_EXPIRE_SECONDS": OAUTH_REFRESH_TOKEN_SECONDS,
     "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
@@ -279,7 +281,7 @@ OAUTH2_PROVIDER = {
     "DCR_ENABLED": True,
     "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
     "CIMD_ENABLED": True,
-    "CIMD_METADATA_FETCHER": "identities.oauth.client_metadata.ClientMetadataFetcher",
+    "CIMD_METADATA_FETCHER": "identities.inbound.oauth.client_metadata.ClientMetadataFetcher",
     "CIMD_MAX_DOCUMENT_SIZE": 64 * 1024,
     "CIMD_FETCH_TIMEOUT_SECONDS": 5,
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
@@ -298,9 +300,9 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
 }
 
-# Audit log writer and retention (see audit/recorder.py and audit/retention.py)
+# Audit log writer and retention (see audit/log/recorder.py and audit/log/retention.py)
 # "process": a child process per server process writes the log, off the request loop's
-# interpreter lock; "thread": a writer thread in the serving process (audit/writer_process.py).
+# interpreter lock; "thread": a writer thread in the serving process (audit/log/writer.py).
 AUDIT_WRITER = os.environ.get("AUDIT_WRITER", "process")
 if AUDIT_WRITER not in ("process", "thread"):
     raise ImproperlyConfigured(f"AUDIT_WRITER must be process or thread, not {AUDIT_WRITER!r}")
@@ -309,10 +311,10 @@ AUDIT_FLUSH_MS = int(os.environ.get("AUDIT_FLUSH_MS", "200"))
 AUDIT_QUEUE_SIZE = int(os.environ.get("AUDIT_QUEUE_SIZE", "20000"))
 AUDIT_SHUTDOWN_TIMEOUT_SECONDS = float(os.environ.get("AUDIT_SHUTDOWN_TIMEOUT_SECONDS", "30"))
 AUDIT_PURGE_BATCH_SIZE = int(os.environ.get("AUDIT_PURGE_BATCH_SIZE", "5000"))
-# Alerts (see audit/alerts.py): repeats within the window fold into one open alert.
+# Alerts (see audit/alerts/raising.py): repeats within the window fold into one open alert.
 ALERT_FOLD_SECONDS = int(os.environ.get("ALERT_FOLD_SECONDS", "600"))
 ALERT_EMAILS = env_bool("ALERT_EMAILS", True)
-# The alert webhook (see audit/alert_delivery.py): time allowed per post, backoff, giving up.
+# The alert webhook (see audit/alerts/delivery.py): time allowed per post, backoff, giving up.
 ALERT_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("ALERT_WEBHOOK_TIMEOUT_SECONDS", "10"))
 ALERT_WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("ALERT_WEBHOOK_RETRY_BASE_SECONDS", "10"))
 ALERT_WEBHOOK_RETRY_MAX_SECONDS = float(os.environ.get("ALERT_WEBHOOK_RETRY_MAX_SECONDS", "600"))

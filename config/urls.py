@@ -5,16 +5,16 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from audit import metrics_view
-from identities import connection_console
-from teams import sso_views
+from identities.upstream import connection_console
+from teams.sso import views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("metrics", metrics_view.scrape, name="metrics"),
-    path("accounts/sso/", sso_views.sign_in, name="sso-sign-in"),
+    path("accounts/sso/", views.sign_in, name="sso-sign-in"),
     path("accounts/", include("allauth.urls")),
     # The OAuth authorization server: /oauth/... and the /.well-known/ discovery documents.
-    path("", include("identities.oauth.urls")),
+    path("", include("identities.inbound.oauth.urls")),
     # The platform as an OAuth client of upstreams: its client ID metadata document.
     path(
         "oauth/upstream-client",

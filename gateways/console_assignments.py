@@ -18,8 +18,8 @@ from gateways import pinning, selectors, services
 from gateways.forms import ConnectionForm, CurationForm
 from gateways.models import Assignment
 from identities import services as identity_services
-from identities import upstream_secrets
-from identities.connections import callback_uri
+from identities.upstream import credential_shapes
+from identities.upstream.connections import callback_uri
 from servers.discovery import refresh_catalog
 from servers.identity_probe import Probe
 from teams.capabilities import GATEWAYS_MANAGE, GATEWAYS_PROVISION_FEATURES
@@ -130,7 +130,7 @@ class AssignmentBase(WorkspacePage):
         form = connection_form or _connection_form(assignment)
         probe = Probe.from_dict(assignment.server.identity_probe)
         oauth_client = assignment.credentials.filter(
-            owner__isnull=True, kind=upstream_secrets.OAUTH_CLIENT
+            owner__isnull=True, kind=credential_shapes.OAUTH_CLIENT
         ).first()
         context.update(
             gateway=assignment.gateway,

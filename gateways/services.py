@@ -9,13 +9,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 
-from audit.services import record_change
 from gateways import config_events, pinning
 from gateways.errors import InvalidToolPolicy, NamespaceTaken
 from gateways.models import Assignment, Gateway
-from identities import upstream_revocation
+from identities.upstream import revocation
 from servers.models import Server
 from teams import workspace_epoch
+from teams.changes import record_change
 from teams.errors import Conflict, ValidationFailed
 from teams.models import Team
 
@@ -67,7 +67,7 @@ def update_gateway(
 
 @transaction.atomic
 def delete_gateway(*, gateway: Gateway, actor) -> None:
-    upstream_revocation.revoke_when_removed(
+    revocation.revoke_when_removed(
         Assignment.objects.for_workspace(gateway.workspace_id).filter(gateway=gateway)
     )
     record_change(workspace=gateway.workspace, actor=actor, action="gateway.delete", target=gateway)
@@ -338,7 +338,7 @@ def approve_pin_changes(*, assignment: Assignment, actor, tools) -> Assignment:
 def unassign_server(*, assignment: Assignment, actor) -> None:
     gateway = assignment.gateway
     # People's tokens for it are revoked at the upstream, not only forgotten here.
-    upstream_revocation.revoke_when_removed([assignment])
+    revocation.revoke_when_removed([assignment])
     record_change(
         workspace=gateway.workspace, actor=actor, action="assignment.delete", target=assignment
     )

@@ -31,7 +31,7 @@ from teams.selectors import member_by_email
 class ApiTokenScheme(OpenApiAuthenticationExtension):
     """Documents `Authorization: Bearer gth_...` in the OpenAPI schema."""
 
-    target_class = "identities.authentication.ApiTokenAuthentication"
+    target_class = "identities.inbound.api_authentication.ApiTokenAuthentication"
     name = "apiToken"
 
     def get_security_definition(self, auto_schema):

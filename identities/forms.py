@@ -46,7 +46,8 @@ class _WriteOnlyTextarea(forms.Textarea):
 
 class ManualCredentialForm(forms.Form):
     """What a person presents to a `manual` assignment's upstream: a bearer token or headers.
-    Only the shape is checked here; the service checks the rest (identities/upstream_secrets.py)."""
+    Only the shape is checked here; the service checks the rest
+    (identities/upstream/credential_shapes.py)."""
 
     kind = forms.ChoiceField(
         choices=[("bearer", "Bearer token"), ("headers", "Custom headers")], initial="bearer"

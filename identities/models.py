@@ -66,7 +66,7 @@ class UpstreamCredential(models.Model):
         related_name="upstream_credentials",
     )
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    secret = models.TextField(help_text="The encrypted payload (identities/crypto.py).")
+    secret = models.TextField(help_text="The encrypted payload (core/crypto.py).")
     hint = models.CharField(max_length=200, blank=True, help_text="A masked reminder.")
     details = models.JSONField(
         default=dict, blank=True, help_text="What is not secret: header names, token URL, scope."
@@ -170,7 +170,7 @@ class UpstreamOAuthClient(models.Model):
     redirect_uri = models.CharField(max_length=500)
     client_id = models.CharField(max_length=500)
     secret = models.TextField(
-        blank=True, help_text="The encrypted client secret (identities/crypto.py); empty if none."
+        blank=True, help_text="The encrypted client secret (core/crypto.py); empty if none."
     )
     auth_method = models.CharField(max_length=40, default="none")
     registration = models.CharField(

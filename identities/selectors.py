@@ -3,7 +3,7 @@
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
-from identities import tokens
+from identities.inbound import tokens
 from identities.models import ApiToken, UpstreamConnection, UpstreamCredential
 from teams.capabilities import (
     GATEWAYS_MANAGE,

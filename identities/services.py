@@ -6,10 +6,13 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audit.services import record_change
-from identities import crypto, selectors, tokens, upstream_secrets
+from core import crypto
+from identities import selectors
+from identities.inbound import tokens
 from identities.models import ApiToken, UpstreamCredential, UpstreamOAuthClient
+from identities.upstream import credential_shapes
 from teams import workspace_epoch
+from teams.changes import record_change
 from teams.errors import Conflict, ValidationFailed
 from teams.models import Membership
 
@@ -75,7 +78,7 @@ _OAUTH_CLIENT_SCHEMES = ("user_oauth",)
 def _changed(credential: UpstreamCredential) -> None:
     # Shared credentials are compiled into the gateway snapshots, so those are rebuilt; a
     # personal one is looked up through the cache, so only its entry is dropped.
-    if credential.kind == upstream_secrets.OAUTH_CLIENT:
+    if credential.kind == credential_shapes.OAUTH_CLIENT:
         # The next connection starts over with the new client.
         UpstreamOAuthClient.objects.filter(assignment_id=credential.assignment_id).delete()
     if credential.owner_id is None:
@@ -115,8 +118,8 @@ def set_credential(*, assignment, owner, data: dict, actor) -> tuple[UpstreamCre
             "receives no headers; give it its secrets through its environment (env) instead.",
             field="shared",
         )
-    checked = upstream_secrets.check(data, shared=shared)
-    if (checked.kind == upstream_secrets.OAUTH_CLIENT) != (scheme in _OAUTH_CLIENT_SCHEMES):
+    checked = credential_shapes.check(data, shared=shared)
+    if (checked.kind == credential_shapes.OAUTH_CLIENT) != (scheme in _OAUTH_CLIENT_SCHEMES):
         raise ValidationFailed(
             "A user_oauth assignment takes an OAuth client (kind 'oauth_client') and no other "
             "shared credential; other schemes take no OAuth client.",
@@ -235,7 +238,7 @@ def declare_shared_credential(*, assignment, data: dict, actor) -> str:
         .first()
     )
     if current is not None and current.disabled_at is None and current.kind == data.get("kind"):
-        checked = upstream_secrets.check(data, shared=True)
+        checked = credential_shapes.check(data, shared=True)
         try:
             same = crypto.decrypt(current.secret) == checked.payload
         except crypto.UndecryptableSecret:

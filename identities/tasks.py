@@ -8,7 +8,8 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from identities import connections, selectors, upstream_oauth, upstream_revocation
+from identities import selectors
+from identities.upstream import connections, oauth, revocation
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def refresh_upstream_connections() -> dict:
             connection = connections.refresh_connection(
                 connection_id=connection_id, due_before=before
             )
-        except upstream_oauth.OAuthFailed as exc:
+        except oauth.OAuthFailed as exc:
             logger.warning("upstream connection %s was not refreshed: %s", connection_id, exc)
             counts["failed"] += 1
             continue
@@ -42,6 +43,6 @@ def refresh_upstream_connections() -> dict:
 
 @shared_task(name="identities.revoke_upstream_grants")
 def revoke_upstream_grants(grants: list[dict]) -> int:
-    """Revoke the tokens of connections already deleted (identities/upstream_revocation.py);
+    """Revoke the tokens of connections already deleted (identities/upstream/revocation.py);
     their secrets travel still encrypted. How many tokens the servers accepted."""
-    return sum(upstream_revocation.revoke(grant) for grant in grants)
+    return sum(revocation.revoke(grant) for grant in grants)

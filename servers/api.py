@@ -9,7 +9,7 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from identities.connections import callback_uri
+from identities.upstream.connections import callback_uri
 from servers import selectors, services
 from servers.models import Server
 from servers.serializers import ProbeOutput, ServerCreateInput, ServerOutput, ServerUpdateInput

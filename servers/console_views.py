@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from identities.connections import callback_uri
+from identities.upstream.connections import callback_uri
 from servers import selectors, services
 from servers.api import KIND_CAPABILITY
 from servers.discovery import refresh_catalog

@@ -3,7 +3,7 @@ scheme proposed when an admin adds a server.
 
 An unauthenticated MCP request (a 2026-07-28 `server/discover`, then a handshake-era
 `initialize`) that succeeds means the server needs no identity. A refusal (401 or 403) is
-followed with identities/upstream_oauth.py's discovery: the challenge's `resource_metadata` or
+followed with identities/upstream/oauth.py's discovery: the challenge's `resource_metadata` or
 the well-known paths lead to the protected resource metadata (RFC 9728), which names the
 authorization server, whose metadata (RFC 8414 / OpenID) says whether clients register
 dynamically. No OAuth metadata at all means a token or headers.
@@ -25,8 +25,9 @@ import requests
 from django.conf import settings
 from urllib3.exceptions import NameResolutionError
 
-from identities import guarded_http, upstream_oauth
-from identities import upstream_client_document as client_document
+from core import outbound_http
+from identities.upstream import client_document as client_document
+from identities.upstream import oauth
 from servers.legacy_upstream import LegacySseSession
 from servers.upstream import (
     CLIENT_INFO,
@@ -166,7 +167,7 @@ def probe(url: str, *, transport: str = "streamable_http", timeout: float | None
     timeout = timeout or settings.SERVER_PROBE_TIMEOUT_SECONDS
     evidence = {"url": url, "transport": transport}
     try:
-        with guarded_http.guarded_session(
+        with outbound_http.guarded_session(
             timeout=timeout,
             max_bytes=settings.UPSTREAM_OAUTH_MAX_DOCUMENT_BYTES,
             allow_private=True,
@@ -296,7 +297,7 @@ def _failed(exc: requests.RequestException, url: str, timeout: float, evidence) 
         return Probe(
             ERROR, "The server answered with a redirect; enter the URL it redirects to.", evidence
         )
-    if isinstance(exc, guarded_http.DocumentTooLarge):
+    if isinstance(exc, outbound_http.DocumentTooLarge):
         return Probe(ERROR, f"The server's answer is too large to be MCP: {exc}.", evidence)
     if isinstance(exc, requests.exceptions.ConnectionError):
         reason = getattr(exc.args[0], "reason", None) if exc.args else None
@@ -320,11 +321,11 @@ def _reason(exc: Exception) -> str:
 def _refused(url: str, response: requests.Response, timeout: float, evidence: dict) -> Probe:
     header = response.headers.get("WWW-Authenticate", "")
     evidence["www_authenticate"] = header[:300]
-    challenge = upstream_oauth.parse_challenge(header)
+    challenge = oauth.parse_challenge(header)
     try:
-        with upstream_oauth.session(timeout=timeout) as http:
+        with oauth.session(timeout=timeout) as http:
             document = _oauth_metadata(http, url, challenge, evidence)
-    except upstream_oauth.OAuthFailed as exc:
+    except oauth.OAuthFailed as exc:
         message = f"The server asks for OAuth, but its metadata could not be used: {exc.message}"
         if not settings.UPSTREAM_OAUTH_ALLOW_PRIVATE and (
             "not an https URL" in exc.message or "not a public address" in exc.message
@@ -380,8 +381,8 @@ def _oauth_metadata(http, url: str, challenge: dict, evidence: dict) -> dict | N
     the server publishes no OAuth metadata at all."""
     named = challenge.get("resource_metadata", "")
     try:
-        found = upstream_oauth.resource_metadata(http, url, named)
-    except upstream_oauth.OAuthFailed as exc:
+        found = oauth.resource_metadata(http, url, named)
+    except oauth.OAuthFailed as exc:
         if named:
             raise
         # The well-known paths are a guess; one that cannot be fetched proves nothing.
@@ -389,11 +390,11 @@ def _oauth_metadata(http, url: str, challenge: dict, evidence: dict) -> dict | N
         found = None
     if found is not None:
         evidence["resource_metadata_url"], resource_document = found
-        resource, issuer = upstream_oauth.issuer_of(resource_document, url)
+        resource, issuer = oauth.issuer_of(resource_document, url)
         evidence["resource"] = resource
-        document = upstream_oauth.authorization_server_metadata(http, issuer)
+        document = oauth.authorization_server_metadata(http, issuer)
         if document is None:
-            raise upstream_oauth.OAuthFailed(
+            raise oauth.OAuthFailed(
                 f"The authorization server {issuer} publishes no metadata (RFC 8414)."
             )
         scopes = resource_document.get("scopes_supported")
@@ -402,8 +403,8 @@ def _oauth_metadata(http, url: str, challenge: dict, evidence: dict) -> dict | N
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         try:
-            document = upstream_oauth.authorization_server_metadata(http, origin, named=False)
-        except upstream_oauth.OAuthFailed:
+            document = oauth.authorization_server_metadata(http, origin, named=False)
+        except oauth.OAuthFailed:
             document = None
         if document is None:
             return None

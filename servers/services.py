@@ -7,13 +7,13 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from audit.services import record_change
-from identities import upstream_revocation
+from identities.upstream import revocation
 from servers import identity_probe
 from servers.models import Server
 from servers.tasks import refresh_catalog_task
 from servers.validation import normalise_server_fields
 from teams import workspace_epoch
+from teams.changes import record_change
 from teams.errors import Conflict, ValidationFailed
 
 _FIELDS = ("description", "kind", "transport", "url", "command", "args", "env")
@@ -97,7 +97,7 @@ def update_server(*, server: Server, actor, **changes) -> Server:
 def delete_server(*, server: Server, actor) -> None:
     _bump_gateways_of(server)
     # Its assignments go with it: people's tokens for them are revoked at the upstream.
-    upstream_revocation.revoke_when_removed(server.assignments.all())
+    revocation.revoke_when_removed(server.assignments.all())
     record_change(workspace=server.workspace, actor=actor, action="server.delete", target=server)
     server.delete()
 

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from teams.models import Membership, Role, Team, User, Workspace
+from teams.models import ConfigChange, Membership, Role, Team, User, Workspace
 
 
 @admin.register(User)
@@ -43,3 +43,11 @@ class MembershipAdmin(admin.ModelAdmin):
     list_select_related = ["workspace", "user", "role"]
     filter_horizontal = ["teams"]
     raw_id_fields = ["user"]
+
+
+@admin.register(ConfigChange)
+class ConfigChangeAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "workspace", "actor", "action", "target_type", "target"]
+    list_filter = ["workspace", "action", "target_type"]
+    search_fields = ["target", "actor__email"]
+    readonly_fields = [f.name for f in ConfigChange._meta.fields]

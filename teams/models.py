@@ -1,5 +1,7 @@
-"""Workspaces (the tenant), people, memberships, roles and teams."""
+"""Workspaces (the tenant), people, memberships, roles and teams, and the admin change log
+(`ConfigChange`: one row per configuration change, written by `teams.changes.record_change`)."""
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.validators import RegexValidator
 from django.db import models
@@ -137,7 +139,7 @@ class WorkspaceSso(models.Model):
     """A workspace's identity provider (OpenID Connect or SAML 2.0), for sign-in by email domain.
 
     allauth sees it as an `openid_connect` or `saml` app with provider id `ws-<workspace slug>`
-    (teams/sso_adapter.py builds it from this row); the client secret is kept only here,
+    (teams/sso/adapter.py builds it from this row); the client secret is kept only here,
     encrypted with the upstream credential keys.
     """
 
@@ -192,3 +194,27 @@ class SsoDomain(models.Model):
 
     def __str__(self):
         return self.domain
+
+
+class ConfigChange(models.Model):
+    """One configuration change made by a person, the API, `apply` or a task."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="changes")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    action = models.CharField(max_length=60)
+    target_type = models.CharField(max_length=60)
+    target = models.CharField(max_length=200)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = WorkspaceManager()
+
+    class Meta:
+        # Kept from when the change log lived in the audit app.
+        db_table = "audit_configchange"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.action} {self.target_type} {self.target}"

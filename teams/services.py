@@ -2,9 +2,9 @@
 
 from django.db import IntegrityError, transaction
 
-from audit.services import record_change
 from teams import workspace_epoch
 from teams.capabilities import ALL_KEYS, BUILTIN_ROLES, DEFAULT_ROLE_KEY
+from teams.changes import record_change
 from teams.errors import Conflict, ValidationFailed
 from teams.models import Membership, Role, Team, User, Workspace
 

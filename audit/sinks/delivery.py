@@ -3,7 +3,7 @@
 * **In order.** Entries are read by `seq` after the sink's cursor, one batch at a time, and a
   batch is sent only once the one before it was accepted.
 * **Nothing skipped.** Writers take seqs under the workspace's chain-head lock and commit before
-  the next writer can take any (`audit.chain`), so when seq N is visible every lower seq is
+  the next writer can take any (`audit.log.chain`), so when seq N is visible every lower seq is
   committed too: the cursor cannot pass an entry that is still in flight.
 * **At-least-once.** The cursor moves only after the sink accepted the batch. A crash between
   the two sends that batch again; receivers dedupe on `seq`.
@@ -32,12 +32,12 @@ from django.db.models import DateTimeField, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from audit.chain import format_time
-from audit.log_export import records
+from audit.log.chain import format_time
+from audit.log.export import records
 from audit.models import ChainHead, LogEntry, LogSink
 from audit.sinks import REGISTRY
 from audit.sinks.base import SinkFailure
-from identities import crypto
+from core import crypto
 
 logger = logging.getLogger(__name__)
 

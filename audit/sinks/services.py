@@ -1,7 +1,7 @@
 """Writes to SIEM sinks: create, change and delete, validated, and recorded without secrets.
 
 Secrets (the webhook's signing key, the OTLP headers) are encrypted at rest with the
-credentials keys (`identities.crypto`, `CREDENTIALS_KEYS`); answers and admin audit rows carry
+credentials keys (`core.crypto`, `CREDENTIALS_KEYS`); answers and admin audit rows carry
 only a hint. A webhook created without a signing key gets a generated one, returned once.
 """
 
@@ -12,10 +12,10 @@ import ssl
 from django.db import transaction
 
 from audit.models import ChainHead, LogSink
-from audit.services import record_change
 from audit.sinks import REGISTRY
 from audit.sinks.network import parse_networks
-from identities import crypto
+from core import crypto
+from teams.changes import record_change
 from teams.errors import Conflict, ValidationFailed
 
 FIELDS = (

@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('kind', models.CharField(choices=[('bearer', 'Bearer token'), ('headers', 'Custom headers'), ('client_credentials', 'OAuth client credentials')], max_length=20)),
-                ('secret', models.TextField(help_text='The encrypted payload (identities/crypto.py).')),
+                ('secret', models.TextField(help_text='The encrypted payload (core/crypto.py).')),
                 ('hint', models.CharField(blank=True, help_text='A masked reminder.', max_length=200)),
                 ('details', models.JSONField(blank=True, default=dict, help_text='What is not secret: header names, token URL, scope.')),
                 ('disabled_at', models.DateTimeField(blank=True, null=True)),

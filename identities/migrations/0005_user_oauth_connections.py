@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
                 ('scope', models.CharField(blank=True, max_length=1000)),
                 ('redirect_uri', models.CharField(max_length=500)),
                 ('client_id', models.CharField(max_length=500)),
-                ('secret', models.TextField(blank=True, help_text='The encrypted client secret (identities/crypto.py); empty if none.')),
+                ('secret', models.TextField(blank=True, help_text='The encrypted client secret (core/crypto.py); empty if none.')),
                 ('auth_method', models.CharField(default='none', max_length=40)),
                 ('registered', models.BooleanField(default=False, help_text='Registered dynamically (RFC 7591) rather than pre-registered.')),
                 ('created_at', models.DateTimeField(auto_now_add=True)),

@@ -829,7 +829,7 @@ KINDS: tuple[SecretKind, ...] = (
         # Every name holds a hint, at its start but for "client_secret" and "clientsecret".
         starts=(0, 6, 7),
     ),
-    # -- This platform's own tokens (identities/tokens.py, identities/oauth/) -------------------
+    # -- This platform's own tokens (identities/inbound/tokens.py, identities/inbound/oauth/) --
     _prefixed("gatehouse_api_token", "gatehouse", "gth_", "[A-Za-z0-9]{46}", [(ALNUM, 46)]),
     _prefixed(
         "gatehouse_oauth_access_token", "gatehouse", "gto_", "[A-Za-z0-9]{46}", [(ALNUM, 46)]

@@ -2,7 +2,7 @@
 
 from django import template
 
-from teams.sso_services import enabled_ssos
+from teams.sso.services import enabled_ssos
 
 register = template.Library()
 

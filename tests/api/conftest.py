@@ -63,8 +63,8 @@ def client_app(acme, bob):
     from django.utils import timezone
     from oauth2_provider.models import AccessToken, Application
 
-    from identities import tokens
-    from identities.oauth import credentials
+    from identities.inbound import tokens
+    from identities.inbound.oauth import credentials
 
     app = Application.objects.create(
         name="Claude",

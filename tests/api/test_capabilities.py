@@ -6,7 +6,7 @@ capability under test, then a role holding every capability but that one.
 
 import pytest
 
-from audit import alerts
+from audit.alerts import raising
 from gateways import services as gateway_services
 from identities.models import ApiToken, DisabledClient
 from servers import services as server_services
@@ -208,7 +208,7 @@ def test_view_all_reaches_every_alert(
     as_dave_with, acme, acme_gateway, hidden_gateway, capabilities, sees
 ):
     for gateway in (acme_gateway, hidden_gateway):
-        alerts.raise_alert(
+        raising.raise_alert(
             workspace_id=acme.pk,
             kind="auth",
             subject="refused",

@@ -2,8 +2,8 @@
 
 import json
 
-from audit.models import ConfigChange
 from identities.models import ApiToken
+from teams.models import ConfigChange
 
 W = "/api/v1/workspaces/acme"
 

@@ -10,9 +10,9 @@ import re
 import pytest
 from django.test import Client
 
-from audit import alerts
+from audit.alerts import raising
+from audit.log.recorder import write_entries
 from audit.models import Alert, AlertWebhook, LogEntry, LogSink
-from audit.recorder import write_entries
 from gateways import services as gateway_services
 from gateways.models import Assignment, Gateway
 from identities import services as identity_services
@@ -148,7 +148,7 @@ def acme_objects(acme, alice, bob, acme_gateway, token_for, client_app):
         "token": ApiToken.objects.get(workspace=acme).pk,
         "credential": _acme_credential(acme_gateway, alice),
         "client": client_app.pk,
-        "alert": alerts.raise_alert(
+        "alert": raising.raise_alert(
             workspace_id=acme.pk, kind="auth", subject="x", title="x", gateway_id=acme_gateway.pk
         ).pk,
         "rule": Rule.objects.create(
@@ -158,7 +158,7 @@ def acme_objects(acme, alice, bob, acme_gateway, token_for, client_app):
             workspace=acme, name="siem", kind="webhook", endpoint="https://siem.example.com/h"
         ).pk,
         "alert_webhook": AlertWebhook.objects.create(
-            workspace=acme, endpoint="https://alerts.example.com/h"
+            workspace=acme, endpoint="https://raising.example.com/h"
         ).pk,
     }
 
@@ -187,7 +187,7 @@ def _acme_unchanged(acme):
     assert not DisabledClient.objects.exists()
     assert not Rule.objects.filter(name="evil").exists()
     assert UpstreamCredential.objects.filter(disabled_at__isnull=True).count() == 1
-    assert AlertWebhook.objects.filter(endpoint="https://alerts.example.com/h").exists()
+    assert AlertWebhook.objects.filter(endpoint="https://raising.example.com/h").exists()
 
 
 @pytest.mark.parametrize(("method", "url", "body"), ACME_URLS)

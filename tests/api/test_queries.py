@@ -2,11 +2,10 @@
 
 import pytest
 
-from audit.models import ConfigChange
 from gateways.models import Assignment, Gateway
 from identities.models import ApiToken
 from servers.models import Server
-from teams.models import Membership, Role, Team, User
+from teams.models import ConfigChange, Membership, Role, Team, User
 
 W = "/api/v1/workspaces/acme"
 ROWS = 60

@@ -13,7 +13,7 @@ import django
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     django.setup()
-    from audit.recorder import write_entries
+    from audit.log.recorder import write_entries
     from teams.models import Workspace
     from tests.audit.conftest import call_hops
 

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from audit.recorder import write_entries
+from audit.log.recorder import write_entries
 from teams import services as team_services
 from teams.models import Membership, User
 from tests.audit.load_run import start_upstream

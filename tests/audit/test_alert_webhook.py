@@ -11,11 +11,12 @@ import time
 import pytest
 from django.core.management import call_command
 
-from audit.models import Alert, AlertDelivery, AlertWebhook, ConfigChange
-from audit.recorder import write_entries
+from audit.log.recorder import write_entries
+from audit.models import Alert, AlertDelivery, AlertWebhook
 from audit.tasks import deliver_alert, deliver_alerts
 from config.celery import app as celery_app
 from teams.capabilities import ALERTS_VIEW_ALL, INTEGRATIONS_MANAGE, LOGS_VIEW
+from teams.models import ConfigChange
 from tests.audit.test_alerts import policy_action
 from tests.audit.test_sinks import LOOPBACK, Receiver, _signed
 

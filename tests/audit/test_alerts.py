@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from audit.log.recorder import write_entries
 from audit.models import Alert
-from audit.recorder import write_entries
 from servers.discovery import refresh_catalog
 from servers.models import Server
 
@@ -101,11 +101,11 @@ def test_members_see_the_alerts_of_their_gateways_only(api, acme, acme_gateway, 
     server = server_services.create_server(
         workspace=acme, name="gone", url="http://127.0.0.1:9/mcp", actor=alice
     )
-    from audit import alerts
+    from audit.alerts import raising
 
-    alerts.server_went_down(server=server, detail="refused")
+    raising.server_went_down(server=server, detail="refused")
     assert {a["kind"] for a in api.as_(alice).get(W).json()["results"]} == {"rule", "server_down"}
-    # Bob reaches gateway dev through team eng; Carol, an auditor, holds alerts.view_all.
+    # Bob reaches gateway dev through team eng; Carol, an auditor, holds raising.view_all.
     assert [a["kind"] for a in api.as_(bob).get(W).json()["results"]] == ["rule"]
     assert len(api.as_(carol).get(W).json()["results"]) == 2
     assert api.as_(alice).get(f"{W}?kind=nonsense").status_code == 400

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from audit.chain import verify_workspace
+from audit.log.chain import verify_workspace
+from audit.log.recorder import Recorder
 from audit.models import ChainHead, LogEntry
-from audit.recorder import Recorder
 from tests.audit.conftest import call_hops
 from tests.support.database import database_url
 

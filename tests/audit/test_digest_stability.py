@@ -12,10 +12,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from django.db import connection
 
-from audit.chain import MODEL_FIELDS, digest_of, record_of, verify_workspace
-from audit.log_policy import forget_cached_policies
+from audit.log.chain import MODEL_FIELDS, digest_of, record_of, verify_workspace
+from audit.log.policy import forget_cached_policies
+from audit.log.recorder import write_entries
 from audit.models import LogEntry, LogPolicy
-from audit.recorder import write_entries
 from teams.models import Workspace
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,9 +7,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.http import StreamingHttpResponse
 
-from audit.chain import verify_export
-from audit.models import ConfigChange
+from audit.log.chain import verify_export
 from teams.capabilities import LOGS_EXPORT, LOGS_VIEW
+from teams.models import ConfigChange
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.audit.urls")]
 W = "/api/v1/workspaces/acme/logs"

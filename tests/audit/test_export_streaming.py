@@ -50,7 +50,7 @@ def _buffered(messages: list[str]) -> bool:
 
 
 def test_the_log_export_streams_under_asgi(live_base, acme, carols_token):
-    from audit.recorder import write_entries
+    from audit.log.recorder import write_entries
 
     write_entries([hop for _ in range(CALLS) for hop in call_hops(acme)])
     response, chunks, messages = _download(

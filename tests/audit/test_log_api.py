@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from audit.recorder import write_entries
+from audit.log.recorder import write_entries
 from teams.capabilities import LOGS_VIEW
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.audit.urls")]

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from audit import entries
-from audit.chain import verify_workspace
-from audit.log_policy import update_log_policy
+from audit.log import entries
+from audit.log.chain import verify_workspace
+from audit.log.policy import update_log_policy
+from audit.log.recorder import Recorder
 from audit.models import LogEntry
-from audit.recorder import Recorder
 from tests.audit.conftest import call_hops
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -134,7 +134,7 @@ def test_payload_policy_applies_at_write_time(acme, alice):
 
 def test_unknown_keys_are_ignored_and_logged_once(acme, caplog):
     recorder = Recorder(batch_size=10, flush_ms=10)
-    with caplog.at_level(logging.WARNING, logger="audit.entries"):
+    with caplog.at_level(logging.WARNING, logger="audit.log.entries"):
         for _ in range(3):
             recorder.record({**call_hops(acme)[0], "shoe_size": 44})
         recorder.shutdown(timeout=10)
@@ -147,7 +147,7 @@ def test_an_entry_the_database_refuses_is_skipped_without_wedging_the_writer(acm
     recorder = Recorder(batch_size=10, flush_ms=10)
     recorder.record({"hop": "auth.denied", "workspace_id": 987654})  # no such workspace
     recorder.record(call_hops(acme)[0])
-    with caplog.at_level(logging.ERROR, logger="audit.recorder"):
+    with caplog.at_level(logging.ERROR, logger="audit.log.recorder"):
         assert recorder.shutdown(timeout=10)
     assert LogEntry.objects.for_workspace(acme).count() == 1
     assert recorder.skipped == 1

@@ -5,10 +5,10 @@ from unittest import mock
 
 import pytest
 
-from audit.chain import verify_workspace
-from audit.log_policy import update_log_policy
+from audit.log.chain import verify_workspace
+from audit.log.policy import update_log_policy
+from audit.log.retention import purge_expired
 from audit.models import ChainHead, LogEntry
-from audit.retention import purge_expired
 from audit.tasks import purge_expired_logs
 
 pytestmark = pytest.mark.django_db

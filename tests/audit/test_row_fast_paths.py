@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from audit import chain, entries, token_cost
+from audit.log import chain, entries, token_cost
 
 PAYLOADS = [
     {"content": [{"type": "text", "text": "hello 5"}], "isError": False},

@@ -21,12 +21,13 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from audit.models import ConfigChange, LogEntry, LogSink
+from audit.models import LogEntry, LogSink
 from audit.sinks import services
 from audit.sinks.delivery import claim, deliver_sink
 from audit.tasks import deliver_sinks
 from config.celery import app as celery_app
 from teams.capabilities import INTEGRATIONS_MANAGE, LOGS_VIEW, LOGS_VIEW_PAYLOADS
+from teams.models import ConfigChange
 from tests.support.certificates import issue_certificates
 
 W = "/api/v1/workspaces/acme"

@@ -5,7 +5,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from audit.chain import MODEL_FIELDS, digest_of, record_of
+from audit.log.chain import MODEL_FIELDS, digest_of, record_of
 from audit.models import LogEntry
 
 pytestmark = pytest.mark.django_db

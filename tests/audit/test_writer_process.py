@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from audit.chain import verify_workspace
+from audit.log.chain import verify_workspace
+from audit.log.writer import ProcessRecorder
 from audit.models import LogEntry
-from audit.writer_process import ProcessRecorder
 from tests.audit.conftest import call_hops
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,10 +5,9 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from audit.models import ConfigChange
 from gateways.models import Assignment, Gateway
 from servers.models import Server
-from teams.models import Membership, Role, Team, User, Workspace
+from teams.models import ConfigChange, Membership, Role, Team, User, Workspace
 
 ACME_YAML = """\
 workspace: {slug: acme, name: Acme}

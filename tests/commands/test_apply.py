@@ -2,10 +2,9 @@
 
 import pytest
 
-from audit.models import ConfigChange
 from gateways.models import Assignment, Gateway
 from servers.models import Server
-from teams.models import Membership, Role, Team, User, Workspace
+from teams.models import ConfigChange, Membership, Role, Team, User, Workspace
 from tests.commands.conftest import ACME_YAML, row_counts
 
 pytestmark = pytest.mark.django_db

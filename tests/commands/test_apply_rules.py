@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.management.base import CommandError
 
-from gateways.apply_schema import parse
+from apply.schema import parse
 from rules.models import Rule
 from teams import workspace_epoch
 from teams.models import Workspace

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from gateways.apply_schema import SCHEMA, parse
+from apply.schema import SCHEMA, parse
 from gateways.errors import ConfigInvalid, Position
 from tests.commands.conftest import ACME_YAML
 

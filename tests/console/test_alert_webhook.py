@@ -5,11 +5,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from audit.alert_webhook import set_alert_webhook
-from audit.models import AlertDelivery, AlertWebhook, ConfigChange
-from audit.recorder import write_entries
+from audit.alerts.webhook import set_alert_webhook
+from audit.log.recorder import write_entries
+from audit.models import AlertDelivery, AlertWebhook
 from audit.tasks import deliver_alerts
 from teams.capabilities import ALERTS_VIEW_ALL, INTEGRATIONS_MANAGE, LOGS_VIEW
+from teams.models import ConfigChange
 from tests.audit.test_alerts import policy_action
 from tests.audit.test_sinks import Receiver
 from tests.console.conftest import text

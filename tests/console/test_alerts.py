@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from audit.alerts import raise_alert
+from audit.alerts.raising import raise_alert
 from audit.models import Alert
 from gateways import services as gateway_services
 from tests.console.conftest import text

@@ -1,7 +1,7 @@
 """Console page of the admin audit log of configuration changes."""
 
-from audit.models import ConfigChange
 from teams.capabilities import LOGS_VIEW
+from teams.models import ConfigChange
 from tests.console.conftest import text
 
 

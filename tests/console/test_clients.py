@@ -6,12 +6,12 @@ import pytest
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application
 
-from audit.models import ConfigChange
 from gateways import services as gateway_services
-from identities import tokens
+from identities.inbound import tokens
+from identities.inbound.oauth import credentials
 from identities.models import DisabledClient
-from identities.oauth import credentials
 from teams.capabilities import CLIENTS_TOGGLE
+from teams.models import ConfigChange
 from tests.console.conftest import text
 
 pytestmark = pytest.mark.django_db

@@ -2,10 +2,10 @@
 connection's status; disconnecting after a confirmation. (Connecting end to end, against a real
 authorization server, is in tests/identities/test_user_oauth.py.)"""
 
-from audit.models import ConfigChange
+from core import crypto
 from gateways import services as gateway_services
-from identities import crypto
 from identities.models import UpstreamConnection
+from teams.models import ConfigChange
 from tests.console.conftest import text
 
 

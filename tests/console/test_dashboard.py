@@ -4,8 +4,8 @@ and 7 days, and the newest policy actions, for people who may read the log."""
 import time
 import uuid
 
-from audit.dashboard import NO_TRAFFIC, Traffic
-from audit.recorder import write_entries
+from audit.log.recorder import write_entries
+from audit.reports.dashboard import NO_TRAFFIC, Traffic
 from gateways import services as gateway_services
 from tests.audit.conftest import call_hops
 from tests.console.conftest import text

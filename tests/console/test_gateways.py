@@ -2,9 +2,9 @@
 
 import json
 
-from audit.models import ConfigChange
 from gateways.models import Gateway
 from teams.capabilities import GATEWAYS_MANAGE, GATEWAYS_PROVISION_TEAMS
+from teams.models import ConfigChange
 from tests.console.conftest import text
 
 HTMX = {"HTTP_HX_REQUEST": "true"}

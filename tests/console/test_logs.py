@@ -10,11 +10,12 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncRequestFactory
 
-from audit.charts import percentile
-from audit.console_views import LogExportPage
-from audit.models import ConfigChange, LogEntry
-from audit.recorder import write_entries
+from audit.log.recorder import write_entries
+from audit.log.views import LogExportPage
+from audit.models import LogEntry
+from audit.reports.charts import percentile
 from teams.capabilities import LOGS_EXPORT, LOGS_VIEW
+from teams.models import ConfigChange
 from tests.console.conftest import text
 
 SECRET_ARG = "zone-from-the-payload"

@@ -5,10 +5,10 @@ upstream through the live gateway is in tests/identities/test_manual_console.py.
 import pytest
 from django.test import Client
 
-from audit.models import ConfigChange
 from gateways import services as gateway_services
 from identities import services as identity_services
 from identities.models import UpstreamCredential
+from teams.models import ConfigChange
 from tests.console.conftest import text
 
 TOKEN = "bob-own-token-0123456789"

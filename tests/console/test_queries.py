@@ -10,13 +10,13 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application
 
-from audit.models import Alert, ConfigChange
-from audit.recorder import write_entries
+from audit.log.recorder import write_entries
+from audit.models import Alert
 from gateways.models import Assignment, Gateway
 from identities.models import ApiToken, DisabledClient
 from rules.models import Rule
 from servers.models import Server
-from teams.models import Membership, Role, Team, User
+from teams.models import ConfigChange, Membership, Role, Team, User
 
 ROWS = 40
 CALL = uuid.UUID("00000000-0000-4000-8000-000000000001")
@@ -40,7 +40,7 @@ PAGES = [
     "/w/acme/reports/",
 ]
 MAX_QUERIES = 12
-# The gateway page also charts its calls: four aggregate queries (audit.charts).
+# The gateway page also charts its calls: four aggregate queries (audit.reports.charts).
 LIMITS = {"/w/acme/gateways/dev/": MAX_QUERIES + 4}
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from django.utils import timezone
 
-from audit.recorder import write_entries
+from audit.log.recorder import write_entries
 from teams.capabilities import REPORTS_VIEW
 from tests.console.conftest import text
 

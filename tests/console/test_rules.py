@@ -7,8 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from audit.models import ConfigChange
-from audit.recorder import write_entries
+from audit.log.recorder import write_entries
 from gateways import services as gateway_services
 from gateways.models import Assignment
 from rules import services
@@ -16,6 +15,7 @@ from rules.detectors import REGISTRY
 from rules.forms import DETECTOR_EXAMPLES
 from rules.models import Rule
 from teams.capabilities import RULES_MANAGE
+from teams.models import ConfigChange
 from tests.audit.conftest import call_hops
 from tests.console.conftest import text
 from tests.console.test_queries import MAX_QUERIES, crowd

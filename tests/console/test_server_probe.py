@@ -6,9 +6,9 @@ import re
 
 import pytest
 
+from core import crypto
 from gateways import services as gateway_services
 from gateways.models import Assignment
-from identities import crypto
 from identities.models import UpstreamCredential
 from servers import services as server_services
 from servers.models import Server

@@ -5,11 +5,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from audit.models import ConfigChange, LogSink
-from audit.recorder import write_entries
+from audit.log.recorder import write_entries
+from audit.models import LogSink
 from audit.sinks import services
 from audit.sinks.delivery import deliver_sink
 from teams.capabilities import INTEGRATIONS_MANAGE, LOGS_VIEW, LOGS_VIEW_PAYLOADS
+from teams.models import ConfigChange
 from tests.audit.conftest import call_hops
 from tests.audit.test_sinks import LOOPBACK, Receiver
 from tests.console.conftest import text

@@ -6,8 +6,8 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from audit.log.recorder import flush
 from audit.models import LogEntry
-from audit.recorder import flush
 from tests.gateways.test_endpoint import connect
 
 

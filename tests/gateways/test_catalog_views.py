@@ -2,9 +2,9 @@
 
 import asyncio
 
-from gateways import catalog
-from gateways import snapshot as snapshots
-from gateways.authentication import Principal
+from dataplane import catalog
+from dataplane import snapshot as snapshots
+from dataplane.authentication import Principal
 
 
 def test_a_view_is_never_served_for_another_snapshot_with_the_same_id(deployment, bob):

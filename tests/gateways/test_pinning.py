@@ -12,16 +12,17 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from audit.models import ConfigChange, LogEntry
-from audit.recorder import flush
-from gateways import pinning, protocol
+from audit.log.recorder import flush
+from audit.models import LogEntry
+from dataplane import protocol
+from gateways import pinning
 from gateways import services as gateway_services
 from gateways.models import Assignment
 from servers.discovery import refresh_catalog
 from servers.models import Server
 from teams import services as team_services
 from teams.capabilities import ALL_KEYS, GATEWAYS_PROVISION_FEATURES
-from teams.models import Membership
+from teams.models import ConfigChange, Membership
 from tests.gateways import upstream_app
 from tests.gateways.conftest import Deployment
 from tests.gateways.test_endpoint import connect

@@ -5,8 +5,8 @@ import pytest
 from django.core.management.base import CommandError
 from django.db import connection
 
+from core import crypto
 from gateways.models import Assignment
-from identities import crypto
 from identities.models import UpstreamCredential
 from tests.commands.conftest import ACME_YAML, config_file, run  # noqa: F401  (fixtures)
 

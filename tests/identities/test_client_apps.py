@@ -1,7 +1,7 @@
 """Client apps: the OAuth clients holding tokens for a workspace's gateways, switched off and on."""
 
-from audit.models import ConfigChange
 from gateways import services as gateway_services
+from teams.models import ConfigChange
 from tests.identities.test_oauth_tokens import initialize, refused
 
 W = "/api/v1/workspaces"

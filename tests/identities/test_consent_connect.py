@@ -9,8 +9,8 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from audit.log.recorder import flush
 from audit.models import LogEntry
-from audit.recorder import flush
 from gateways import services as gateway_services
 from identities.models import UpstreamConnection
 from tests.identities.browser import Browser, form_fields, forms, query

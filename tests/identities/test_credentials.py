@@ -4,11 +4,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from audit.models import ConfigChange
+from core import crypto
 from gateways import services as gateway_services
-from identities import crypto
 from identities.models import UpstreamCredential
 from servers import services as server_services
+from teams.models import ConfigChange
 
 W = "/api/v1/workspaces/acme"
 

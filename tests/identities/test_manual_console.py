@@ -14,8 +14,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from audit.models import ConfigChange
 from identities.models import UpstreamCredential
+from teams.models import ConfigChange
 from tests.identities.browser import Browser, forms, query
 from tests.identities.conftest import REDIRECT_URI, pkce
 

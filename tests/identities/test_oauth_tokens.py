@@ -5,8 +5,8 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken
 
 from gateways import services as gateway_services
-from identities import tokens
-from identities.oauth import credentials
+from identities.inbound import tokens
+from identities.inbound.oauth import credentials
 
 
 def initialize(deployment, token, url=None):

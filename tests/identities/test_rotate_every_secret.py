@@ -5,9 +5,9 @@ from django.core.management import call_command
 
 from audit.models import LogSink
 from audit.sinks import services as sink_services
-from identities import crypto
-from teams import sso_services
+from core import crypto
 from teams.models import WorkspaceSso
+from teams.sso import services
 
 OLD = "old passphrase that is long enough"
 NEW = "new passphrase, also long enough"
@@ -23,7 +23,7 @@ def test_sink_and_sso_secrets_follow_the_new_key(acme, alice, settings):
         kind="webhook",
         endpoint="https://siem.example.test/ingest",
     )
-    sso_services.configure_sso(
+    services.configure_sso(
         workspace=acme,
         actor=alice,
         issuer="http://127.0.0.1:9/",  # allowed above as a private issuer; never fetched
@@ -41,7 +41,7 @@ def test_sink_and_sso_secrets_follow_the_new_key(acme, alice, settings):
     sso = WorkspaceSso.objects.get(workspace=acme)
     assert sink_after != sink_before and sso.client_secret_encrypted != sso_before
     assert signing_key in str(crypto.decrypt(sink_after))
-    assert sso_services.client_secret(sso) == "idp-client-secret"
+    assert services.client_secret(sso) == "idp-client-secret"
     with pytest.raises(crypto.UndecryptableSecret):
         crypto.decrypt(sink_before)
 

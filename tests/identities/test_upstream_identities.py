@@ -10,11 +10,12 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from audit.models import ConfigChange, LogEntry
-from audit.recorder import flush
+from audit.log.recorder import flush
+from audit.models import LogEntry
 from gateways import services as gateway_services
 from identities.models import UpstreamCredential
 from servers import services as server_services
+from teams.models import ConfigChange
 
 
 def test_a_service_account_bearer_token_is_presented(brokered, bob):

@@ -5,8 +5,8 @@ dynamic registration where no document can be presented."""
 
 import dataclasses
 
-from identities import upstream_client_document, upstream_oauth
 from identities.models import UpstreamOAuthClient
+from identities.upstream import client_document, oauth
 
 
 def test_the_platform_publishes_its_client_document(client, settings):
@@ -97,7 +97,7 @@ def test_a_pre_registered_client_comes_before_the_document(document_accounts, bo
 
 def test_a_document_url_the_server_could_not_fetch_is_not_presented(settings):
     settings.UPSTREAM_OAUTH_ALLOW_PRIVATE = False
-    metadata = upstream_oauth.ServerMetadata(
+    metadata = oauth.ServerMetadata(
         resource="https://mcp.example.com/mcp",
         issuer="https://auth.example.com",
         authorization_endpoint="https://auth.example.com/authorize",
@@ -108,8 +108,8 @@ def test_a_document_url_the_server_could_not_fetch_is_not_presented(settings):
         metadata_documents=True,
     )
     https = "https://gatehouse.example.com/oauth/upstream-client"
-    assert upstream_client_document.client_at(metadata, https).client_id == https
-    assert upstream_client_document.client_at(metadata, "http://10.0.0.5/doc") is None
-    assert upstream_client_document.client_at(metadata, "") is None
+    assert client_document.client_at(metadata, https).client_id == https
+    assert client_document.client_at(metadata, "http://10.0.0.5/doc") is None
+    assert client_document.client_at(metadata, "") is None
     unsupported = dataclasses.replace(metadata, metadata_documents=False)
-    assert upstream_client_document.client_at(unsupported, https) is None
+    assert client_document.client_at(unsupported, https) is None

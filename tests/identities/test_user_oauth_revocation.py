@@ -8,10 +8,11 @@ import logging
 import httpx
 import pytest
 
-from audit.models import ConfigChange
-from identities import crypto, upstream_revocation
+from core import crypto
 from identities.models import UpstreamConnection, UpstreamOAuthClient
 from identities.tasks import revoke_upstream_grants
+from identities.upstream import revocation
+from teams.models import ConfigChange
 from tests.support.live import free_port
 
 
@@ -62,7 +63,7 @@ def test_a_failed_revocation_does_not_stop_the_disconnect(accounts, bob, caplog)
     UpstreamOAuthClient.objects.filter(assignment=accounts.assignment).update(
         revocation_endpoint=nowhere
     )
-    with caplog.at_level(logging.WARNING, logger="identities.upstream_revocation"):
+    with caplog.at_level(logging.WARNING, logger="identities.upstream.revocation"):
         accounts.disconnect(browser)
     assert not UpstreamConnection.objects.filter(owner=bob).exists()
     warnings = [r.getMessage() for r in caplog.records]
@@ -98,7 +99,7 @@ def test_the_queued_task_revokes_grants_that_travelled_as_json(accounts, bob):
     accounts.connect(bob)
     tokens = _tokens(accounts, bob)
     connection = UpstreamConnection.objects.select_related("assignment__oauth_client").get()
-    grants = json.loads(json.dumps(upstream_revocation.grants_of([connection])))
+    grants = json.loads(json.dumps(revocation.grants_of([connection])))
     assert tokens["access_token"] not in json.dumps(grants)  # still encrypted on the queue
 
     assert revoke_upstream_grants.delay(grants).get() == 2

@@ -6,9 +6,9 @@ gets the link to reconnect, and reconnecting asks for the granted and the wanted
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from audit.models import ConfigChange
+from core import crypto
 from gateways import services as gateway_services
-from identities import crypto
+from teams.models import ConfigChange
 
 
 async def _never(context, params):  # the answer is an error to act on, never a request

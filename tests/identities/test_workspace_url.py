@@ -11,10 +11,10 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
 
+from audit.log.recorder import flush
 from audit.models import LogEntry
-from audit.recorder import flush
 from gateways import services as gateway_services
-from identities import client_access
+from identities.inbound import client_access
 from identities.models import ChosenGateway
 from tests.identities.browser import Browser, form_fields, query
 from tests.identities.conftest import REDIRECT_URI, pkce

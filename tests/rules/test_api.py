@@ -3,10 +3,10 @@ is audited and tells the data plane."""
 
 from django.core.cache import cache
 
-from audit.models import ConfigChange
 from rules.models import Rule
 from rules.selectors import definitions_for_gateway
 from teams import workspace_epoch
+from teams.models import ConfigChange
 
 W = "/api/v1/workspaces/acme/rules/"
 TOKEN = "ghp_" + "Zy9" * 12

@@ -12,9 +12,9 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from audit.log.recorder import flush
 from audit.models import LogEntry
-from audit.recorder import flush
-from gateways.policy import RULE_BLOCKED
+from dataplane.policy import RULE_BLOCKED
 from rules import services as rule_services
 from tests.gateways.conftest import Deployment, _fresh_cache, gateway_base  # noqa: F401
 from tests.gateways.test_endpoint import connect

@@ -9,11 +9,10 @@ import pytest
 from allauth.socialaccount.models import SocialAccount, SocialApp
 from django.test import Client
 
-from audit.models import ConfigChange
 from teams import services as team_services
 from teams.capabilities import ALL_KEYS, WORKSPACE_MANAGE
-from teams.models import Membership, User, WorkspaceSso
-from teams.sso_services import client_secret, configure_sso, rotate_client_secret
+from teams.models import ConfigChange, Membership, User, WorkspaceSso
+from teams.sso.services import client_secret, configure_sso, rotate_client_secret
 from tests.support import node
 from tests.support.browser import needs_chromium
 from tests.support.processes import free_port, start_process

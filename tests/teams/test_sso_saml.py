@@ -17,10 +17,9 @@ from allauth.socialaccount.models import SocialAccount
 from django.test import Client
 from lxml import etree
 
-from audit.models import ConfigChange
 from teams import services as team_services
-from teams.models import Membership, User, WorkspaceSso
-from teams.sso_services import configure_sso
+from teams.models import ConfigChange, Membership, User, WorkspaceSso
+from teams.sso.services import configure_sso
 from tests.support import node
 from tests.support.browser import needs_chromium
 from tests.teams.saml_idp import SamlIdentityProvider, self_signed

@@ -7,7 +7,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from audit import alert_delivery
+from audit.alerts import delivery
 from audit.models import AlertDelivery
 from audit.sinks.delivery import deliver_due
 from teams.models import Workspace
@@ -54,7 +54,7 @@ class Command(BaseCommand):
                 self.stderr.write(f"{line}; failed: {result.error}")
             else:
                 self.stdout.write(line)
-        for result in alert_delivery.deliver_due(workspace=workspace):
+        for result in delivery.deliver_due(workspace=workspace):
             line = f"alert delivery {result.delivery_id}: {result.state}"
             if result.state == AlertDelivery.State.DELIVERED:
                 self.stdout.write(line)

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.log_export import FORMATS, export_logs
-from audit.log_selectors import parse_filter
+from audit.log.export import FORMATS, export_logs
+from audit.log.selectors import parse_filter
 from teams.errors import ValidationFailed
 from teams.models import Workspace
 
@@ -14,7 +14,7 @@ class Command(BaseCommand):
     help = (
         "Stream a workspace's gateway log, in chain order and with its digests, as JSON Lines or "
         "CSV to a file or standard output. Verify the result offline with "
-        "audit.chain.verify_export. The export is recorded in the admin audit log."
+        "audit.log.chain.verify_export. The export is recorded in the admin audit log."
     )
 
     def add_arguments(self, parser):

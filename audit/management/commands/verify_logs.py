@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.chain import verify_workspace
+from audit.log.chain import verify_workspace
 from teams.models import Workspace
 
 

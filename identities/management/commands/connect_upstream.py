@@ -7,10 +7,10 @@ It is what the conformance suite's client auth scenarios drive
 authorization endpoint's redirect is read rather than followed, a pre-registered client comes
 from --client-id/--client-secret or the suite's MCP_CONFORMANCE_CONTEXT, an authorization server
 that takes client ID metadata documents gets the URL of --client-metadata-url (by default the
-platform's own document, identities/upstream_client_document.py) as client_id, else the
+platform's own document, identities/upstream/client_document.py) as client_id, else the
 platform registers, and a 403 asking for
 more scope (step-up) authorizes again with the wider scope, a bounded number of times. Discovery,
-registration, PKCE and the token requests are those of identities/upstream_oauth.py.
+registration, PKCE and the token requests are those of identities/upstream/oauth.py.
 """
 
 import json
@@ -22,7 +22,7 @@ import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from identities import upstream_client_document, upstream_oauth
+from identities.upstream import client_document, oauth
 
 REDIRECT_URI = "http://127.0.0.1:8976/callback"
 _ATTEMPTS = 3
@@ -52,7 +52,7 @@ class _McpClient:
             headers["MCP-Protocol-Version"] = "2025-11-25"
         response = self.http.post(self.url, json=message, headers=headers, timeout=30)
         if response.status_code in (401, 403):
-            challenge = upstream_oauth.parse_challenge(response.headers.get("WWW-Authenticate", ""))
+            challenge = oauth.parse_challenge(response.headers.get("WWW-Authenticate", ""))
             raise _Challenged(response.status_code, challenge)
         if response.status_code >= 400:
             raise CommandError(f"{message.get('method')}: HTTP {response.status_code}")
@@ -119,7 +119,7 @@ class Command(BaseCommand):
         context = json.loads(os.environ.get("MCP_CONFORMANCE_CONTEXT") or "{}")
         client_id = client_id or context.get("client_id")
         client_secret = client_secret or context.get("client_secret") or ""
-        document_url = client_metadata_url or upstream_client_document.document_url()
+        document_url = client_metadata_url or client_document.document_url()
         client, token, scopes = None, "", []
         for _attempt in range(_ATTEMPTS + 1):
             try:
@@ -128,7 +128,7 @@ class Command(BaseCommand):
                 if _attempt == _ATTEMPTS:
                     raise CommandError(f"still refused after {_ATTEMPTS} authorizations") from None
                 try:
-                    metadata = upstream_oauth.discover(url, challenge=challenged.params)
+                    metadata = oauth.discover(url, challenge=challenged.params)
                     # Step-up: the scope asked for now is added to what was granted before.
                     for scope in metadata.scope.split():
                         if scope not in scopes:
@@ -136,29 +136,29 @@ class Command(BaseCommand):
                     if client is None:
                         client = _client(metadata, client_id, client_secret, document_url)
                     token = _authorize(metadata, client, " ".join(scopes))
-                except upstream_oauth.OAuthFailed as exc:
+                except oauth.OAuthFailed as exc:
                     raise CommandError(exc.message) from exc
                 continue
             self.stdout.write(f"connected: {outcome}")
             return
 
 
-def _client(metadata, client_id, client_secret, document_url) -> upstream_oauth.Client:
+def _client(metadata, client_id, client_secret, document_url) -> oauth.Client:
     # The order of the connections in the console: pre-registered, metadata document, registered.
     if not client_id:
-        document_client = upstream_client_document.client_at(metadata, document_url)
-        return document_client or upstream_oauth.register(metadata, REDIRECT_URI)
+        document_client = client_document.client_at(metadata, document_url)
+        return document_client or oauth.register(metadata, REDIRECT_URI)
     methods = metadata.auth_methods
     method = "none"
     if client_secret:
         method = "client_secret_basic" if "client_secret_basic" in methods else "client_secret_post"
-    return upstream_oauth.Client(client_id, client_secret, method)
+    return oauth.Client(client_id, client_secret, method)
 
 
 def _authorize(metadata, client, scope: str) -> str:
     state = secrets.token_urlsafe(16)
-    verifier, challenge = upstream_oauth.pkce_pair()
-    url = upstream_oauth.authorization_url(
+    verifier, challenge = oauth.pkce_pair()
+    url = oauth.authorization_url(
         endpoint=metadata.authorization_endpoint,
         client_id=client.client_id,
         redirect_uri=REDIRECT_URI,
@@ -172,10 +172,10 @@ def _authorize(metadata, client, scope: str) -> str:
     location = answer.headers.get("Location", "")
     query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
     if answer.status_code not in (302, 303) or query.get("state") != state or "code" not in query:
-        raise upstream_oauth.OAuthFailed(f"the authorization was not granted: {location[:200]}")
+        raise oauth.OAuthFailed(f"the authorization was not granted: {location[:200]}")
     if query.get("iss") and query["iss"].rstrip("/") != metadata.issuer.rstrip("/"):
-        raise upstream_oauth.OAuthFailed("the answer came from another authorization server")
-    tokens = upstream_oauth.request_tokens(
+        raise oauth.OAuthFailed("the answer came from another authorization server")
+    tokens = oauth.request_tokens(
         token_endpoint=metadata.token_endpoint,
         client=client,
         resource=metadata.resource,

@@ -7,10 +7,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from audit.models import LogSink
-from identities import connections, crypto
+from core import crypto
 from identities.services import rotate_credentials
+from identities.upstream import connections
 from teams.models import Workspace
-from teams.sso_services import rotate_client_secret
+from teams.sso.services import rotate_client_secret
 
 
 def _rotate_sinks(workspace) -> tuple[int, list[str]]:

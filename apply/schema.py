@@ -1,0 +1,595 @@
+"""Configuration as code, part one: read a YAML file into a validated plan, without the database.
+
+The YAML is composed into nodes (not loaded straight into Python values) so every value keeps its
+line and column; every problem is reported as `FILE:LINE:COL: path: message`. The schema is a
+declarative table (`SCHEMA`): a new top-level key such as `identity:` is one `Key(...)`
+line here plus the code in `apply_plan` that acts on it. Cross-references (a gateway naming a
+server, a user naming a team or role) are declared with `Ref` and resolved against the file
+itself, because the file describes the whole workspace.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from django.core.validators import RegexValidator, URLValidator, validate_email
+
+from apply.specs import (
+    INVALID,
+    Boolean,
+    Key,
+    ListOf,
+    Map,
+    MapOf,
+    Number,
+    Path,
+    Ref,
+    Text,
+    Typed,
+    Walk,
+    format_path,
+)
+from gateways.errors import ConfigInvalid, ConfigProblem, Position
+from gateways.models import Assignment, namespace_validator
+from identities.upstream import credential_shapes
+from rules.definitions import CONDITION_KEYS, DIRECTIONS, MODES, clean_rule
+from rules.errors import InvalidRule
+from servers.models import Server, server_name_validator
+from servers.validation import normalise_server_fields
+from teams.capabilities import ALL_KEYS, BUILTIN_ROLES, DEFAULT_ROLE_KEY
+from teams.errors import ValidationFailed
+from teams.models import slug_validator
+
+# -- The schema --------------------------------------------------------------------------------
+
+SLUG = Text(validator=slug_validator, label="slug", max_length=50)
+NAME = Text(label="name", max_length=120)
+DESCRIPTION = Text(label="description", max_length=10_000, allow_blank=True)
+BUILTIN_ROLE_KEYS = tuple(BUILTIN_ROLES)
+
+WORKSPACE = Map({"slug": Key(SLUG, required=True), "name": Key(NAME, required=True)})
+ROLE = Map(
+    {
+        "key": Key(SLUG, required=True),
+        "name": Key(NAME, required=True),
+        "capabilities": Key(
+            ListOf(Text(choices=tuple(sorted(ALL_KEYS)), label="capability")), default=list
+        ),
+    }
+)
+TEAM = Map({"slug": Key(SLUG, required=True), "name": Key(NAME, required=True)})
+TEAM_REF = Ref(label="team", collection="teams", key="slug")
+USER = Map(
+    {
+        "email": Key(Text(validator=validate_email, label="email", lower=True), required=True),
+        "role": Key(
+            Ref(label="role", collection="roles", key="key", builtin=BUILTIN_ROLE_KEYS),
+            default=DEFAULT_ROLE_KEY,
+        ),
+        "teams": Key(ListOf(TEAM_REF), default=list),
+    }
+)
+SERVER = Map(
+    {
+        "name": Key(
+            Text(validator=server_name_validator, label="server name", max_length=64),
+            required=True,
+        ),
+        "kind": Key(Text(choices=tuple(Server.Kind.values), label="kind"), default="remote"),
+        "transport": Key(Text(choices=tuple(Server.Transport.values), label="transport")),
+        "url": Key(Text(validator=URLValidator(schemes=["http", "https"]), label="URL")),
+        "command": Key(Text(label="command")),
+        "args": Key(ListOf(Text(label="argument", allow_blank=True)), default=list),
+        "env": Key(
+            MapOf(Text(label="value", allow_blank=True), key_label="variable"), default=dict
+        ),
+        "description": Key(DESCRIPTION, default=""),
+    }
+)
+TOOLS = Map(
+    {
+        "mode": Key(
+            Text(choices=tuple(Assignment.ToolMode.values), label="tool mode"), default="all"
+        ),
+        "allow": Key(ListOf(Text(label="tool name")), default=list),
+    }
+)
+_CONDITION_LABELS = {
+    "tools": "tool name glob",
+    "servers": "server name",
+    "teams": "team slug",
+    "people": "email",
+    "methods": "method",
+}
+CONDITIONS = Map({key: Key(ListOf(Text(label=_CONDITION_LABELS[key]))) for key in CONDITION_KEYS})
+RULE = Map(
+    {
+        "name": Key(Text(label="rule name", max_length=100), required=True),
+        "description": Key(DESCRIPTION, default=""),
+        "enabled": Key(Boolean(), default=True),
+        "order": Key(Number(allow_null=True)),
+        "mode": Key(Text(choices=MODES, label="mode"), default="enforce"),
+        "direction": Key(Text(choices=DIRECTIONS, label="direction"), default="both"),
+        "conditions": Key(CONDITIONS, default=dict),
+        "detector": Key(Typed(label="detector"), required=True),
+        "action": Key(Typed(label="action"), default=lambda: {"type": "flag"}),
+        "alert": Key(Boolean(), default=False),
+    }
+)
+RULES = Key(ListOf(RULE, unique=("name",)), default=list)
+OVERRIDE = Map({"name": Key(Text(label="tool name")), "description": Key(DESCRIPTION)})
+ENV_NAME = Text(label="environment variable", max_length=200)
+_ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+ENV_REFERENCE = Text(
+    validator=RegexValidator(
+        _ENV_REFERENCE, "write a reference to an environment variable, ${NAME}, never the secret"
+    ),
+    label="secret reference",
+)
+# Secrets are named by environment variable, never written in the file.
+IDENTITY = Map(
+    {
+        "scheme": Key(
+            Text(choices=tuple(Assignment.IdentityScheme.values), label="identity scheme"),
+            required=True,
+        ),
+        "bearer_env": Key(ENV_NAME),
+        "headers_env": Key(MapOf(ENV_NAME, key_label="header name")),
+        # user_oauth's pre-registered client: the id in clear, the secret by reference only.
+        "client_id": Key(Text(label="client id")),
+        "client_secret": Key(ENV_REFERENCE),
+        "auth_method": Key(
+            Text(choices=credential_shapes.AUTH_METHODS, label="token endpoint auth method")
+        ),
+    }
+)
+ASSIGNMENT = Map(
+    {
+        "server": Key(Ref(label="server", collection="servers", key="name"), required=True),
+        "namespace": Key(
+            Text(validator=namespace_validator, label="namespace", max_length=32, allow_blank=True)
+        ),
+        "prefix": Key(
+            Text(choices=tuple(Assignment.PrefixMode.values), label="prefix mode"),
+            default="always",
+        ),
+        "tools": Key(TOOLS, default=lambda: {"mode": "all", "allow": []}),
+        "prompts": Key(Boolean(), default=True),
+        "resources": Key(Boolean(), default=True),
+        "timeout": Key(Number(minimum=0, allow_null=True)),
+        "overrides": Key(MapOf(OVERRIDE, key_label="tool name"), default=dict),
+        "identity": Key(IDENTITY),
+        "rules": RULES,
+    }
+)
+GATEWAY = Map(
+    {
+        "slug": Key(SLUG, required=True),
+        "name": Key(NAME, required=True),
+        "description": Key(DESCRIPTION, default=""),
+        "teams": Key(ListOf(TEAM_REF), default=list),
+        "assignments": Key(ListOf(ASSIGNMENT, unique=("server",)), default=list),
+        "rules": RULES,
+    }
+)
+SCHEMA = Map(
+    {
+        "workspace": Key(WORKSPACE, required=True),
+        "roles": Key(ListOf(ROLE, unique=("key",)), default=list),
+        "teams": Key(ListOf(TEAM, unique=("slug",)), default=list),
+        "users": Key(ListOf(USER, unique=("email",)), default=list),
+        "servers": Key(ListOf(SERVER, unique=("name",)), default=list),
+        "gateways": Key(ListOf(GATEWAY, unique=("slug",)), default=list),
+        "rules": RULES,
+    }
+)
+
+
+# -- The plan ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkspaceSpec:
+    slug: str
+    name: str
+    path: Path = ("workspace",)
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    key: str
+    name: str
+    capabilities: list[str]
+    path: Path
+
+
+@dataclass(frozen=True)
+class TeamSpec:
+    slug: str
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class UserSpec:
+    email: str
+    role: str
+    teams: list[str]
+    path: Path
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    name: str
+    kind: str
+    transport: str
+    url: str
+    command: str
+    args: list[str]
+    env: dict[str, str]
+    description: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """A rule's desired values, validated and named as the `Rule` model fields they become."""
+
+    name: str
+    fields: dict[str, Any]
+    path: Path
+
+
+@dataclass(frozen=True)
+class AssignmentSpec:
+    """Desired values, named as the `Assignment` model fields they become."""
+
+    server: str
+    fields: dict[str, Any]
+    path: Path
+    rules: list[RuleSpec] = field(default_factory=list)
+    # The shared credential read from the environment (`identity:`), or None to leave it be.
+    credential: dict | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class GatewaySpec:
+    slug: str
+    name: str
+    description: str
+    teams: list[str]
+    assignments: list[AssignmentSpec]
+    path: Path
+    rules: list[RuleSpec] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    source: str
+    workspace: WorkspaceSpec
+    roles: list[RoleSpec]
+    teams: list[TeamSpec]
+    users: list[UserSpec]
+    servers: list[ServerSpec]
+    gateways: list[GatewaySpec]
+    positions: dict[Path, Position]
+    rules: list[RuleSpec] = field(default_factory=list)
+
+    def position(self, path: Path) -> Position:
+        """Where `path` sits in the file, or its nearest enclosing value."""
+        while path and path not in self.positions:
+            path = path[:-1]
+        return self.positions.get(path, Position(1, 1))
+
+    def problem(self, path: Path, message: str) -> ConfigInvalid:
+        return ConfigInvalid(
+            self.source, [ConfigProblem(self.position(path), format_path(path), message)]
+        )
+
+
+def default_namespace(server_name: str) -> str:
+    return server_name[:32].replace("-", "_")
+
+
+# -- Checks that span several keys -------------------------------------------------------------
+
+
+def _check_refs(data: dict, walk: Walk) -> None:
+    for ref, path, value in walk.refs:
+        known = {item[ref.key] for item in data.get(ref.collection) or []} | set(ref.builtin)
+        if value not in known:
+            where = f"'{ref.collection}'" + (" or a built-in role" if ref.builtin else "")
+            walk.problem(
+                walk.positions[path], path, f"unknown {ref.label} '{value}' (not listed in {where})"
+            )
+
+
+def _check_roles(data: dict, walk: Walk) -> None:
+    for index, role in enumerate(data["roles"]):
+        if role["key"] in BUILTIN_ROLES:
+            path = ("roles", index, "key")
+            walk.problem(walk.positions[path], path, f"'{role['key']}' is a built-in role key")
+
+
+def _check_servers(data: dict, walk: Walk) -> None:
+    for index, server in enumerate(data["servers"]):
+        try:
+            normalise_server_fields(
+                kind=server["kind"],
+                transport=server["transport"],
+                url=server["url"] or "",
+                command=server["command"] or "",
+                args=server["args"],
+                env=server["env"],
+            )
+        except ValidationFailed as exc:
+            path = ("servers", index, exc.field)
+            if path not in walk.positions:
+                path = ("servers", index)
+            walk.problem(walk.positions[path], path, exc.message)
+
+
+def _check_assignments(data: dict, walk: Walk) -> None:
+    for g, gateway in enumerate(data["gateways"]):
+        taken: dict[str, Position] = {}
+        for a, assignment in enumerate(gateway["assignments"]):
+            path = ("gateways", g, "assignments", a)
+            namespace = assignment["namespace"]
+            if namespace is None:
+                namespace = default_namespace(assignment["server"])
+            where = walk.positions.get((*path, "namespace"), walk.positions[path])
+            if namespace and namespace in taken:
+                walk.problem(
+                    where,
+                    (*path, "namespace"),
+                    f"duplicate namespace '{namespace}' in gateway '{gateway['slug']}' "
+                    f"(first at {taken[namespace]})",
+                )
+            if namespace:
+                taken.setdefault(namespace, where)
+            if assignment["prefix"] == "always" and not namespace:
+                walk.problem(where, (*path, "namespace"), "prefix 'always' needs a namespace")
+            tools = assignment["tools"]
+            if tools["allow"] and tools["mode"] != "selected":
+                allow = (*path, "tools", "allow")
+                walk.problem(
+                    walk.positions[allow], allow, "'allow' only applies to tools mode 'selected'"
+                )
+
+
+# Where a rule's complaint about one of its fields sits in the file.
+_RULE_KEYS = {"detector_config": "detector", "action_config": "action"}
+
+
+def rule_fields(rule: dict, index: int) -> dict:
+    """A rule entry of the file as `clean_rule` input; unordered rules run in listed order."""
+    detector = dict(rule["detector"])
+    action = dict(rule["action"])
+    return {
+        "name": rule["name"],
+        "description": rule["description"],
+        "enabled": rule["enabled"],
+        "order": rule["order"] if rule["order"] is not None else (index + 1) * 10,
+        "mode": rule["mode"],
+        "direction": rule["direction"],
+        "conditions": {k: v for k, v in rule["conditions"].items() if v is not None},
+        "detector": detector.pop("type"),
+        "detector_config": detector,
+        "action": action.pop("type"),
+        "action_config": action,
+        "alert": rule["alert"],
+    }
+
+
+def _rule_lists(data: dict):
+    """Every `rules:` list of the document, with its path."""
+    yield ("rules",), data["rules"]
+    for g, gateway in enumerate(data["gateways"]):
+        yield ("gateways", g, "rules"), gateway["rules"]
+        for a, assignment in enumerate(gateway["assignments"]):
+            yield ("gateways", g, "assignments", a, "rules"), assignment["rules"]
+
+
+def _check_rules(data: dict, walk: Walk) -> None:
+    for base, rules in _rule_lists(data):
+        for index, rule in enumerate(rules):
+            try:
+                clean_rule(rule_fields(rule, index))
+            except InvalidRule as exc:
+                path = (*base, index, _RULE_KEYS.get(exc.field, exc.field))
+                if path not in walk.positions:
+                    path = (*base, index)
+                walk.problem(walk.positions[path], path, exc.message)
+
+
+def _check_identities(data: dict, walk: Walk) -> None:
+    for g, gateway in enumerate(data["gateways"]):
+        for a, assignment in enumerate(gateway["assignments"]):
+            identity = assignment["identity"]
+            if not identity:
+                continue
+            path = ("gateways", g, "assignments", a, "identity")
+            names = [identity["bearer_env"]] if identity["bearer_env"] else []
+            names += list((identity["headers_env"] or {}).values())
+            if identity["bearer_env"] and identity["headers_env"]:
+                walk.problem(walk.positions[path], path, "give bearer_env or headers_env, not both")
+            if names and identity["scheme"] not in ("service_account", "manual"):
+                walk.problem(
+                    walk.positions[path],
+                    path,
+                    f"scheme '{identity['scheme']}' takes no shared credential",
+                )
+            client = [k for k in ("client_id", "client_secret", "auth_method") if identity[k]]
+            if client and identity["scheme"] != "user_oauth":
+                walk.problem(
+                    walk.positions[path], path, f"{client[0]} is for the scheme user_oauth only"
+                )
+            elif client and not identity["client_id"]:
+                walk.problem(walk.positions[path], path, f"{client[0]} needs a client_id")
+            if identity["client_secret"]:
+                names.append(_ENV_REFERENCE.match(identity["client_secret"]).group(1))
+            for name in names:
+                if not os.environ.get(name):
+                    walk.problem(
+                        walk.positions[path], path, f"environment variable {name} is not set"
+                    )
+
+
+def _credential(identity: dict | None) -> dict | None:
+    if not identity:
+        return None
+    if identity["bearer_env"]:
+        return {"kind": "bearer", "token": os.environ.get(identity["bearer_env"], "")}
+    if identity["headers_env"]:
+        headers = {h: os.environ.get(n, "") for h, n in identity["headers_env"].items()}
+        return {"kind": "headers", "headers": headers}
+    if identity["client_id"]:
+        secret = ""
+        if identity["client_secret"]:
+            secret = os.environ.get(_ENV_REFERENCE.match(identity["client_secret"]).group(1), "")
+        credential = {"kind": "oauth_client", "client_id": identity["client_id"]}
+        if secret:
+            credential["client_secret"] = secret
+        if identity["auth_method"]:
+            credential["auth_method"] = identity["auth_method"]
+        return credential
+    return None
+
+
+CHECKS = (
+    _check_refs,
+    _check_roles,
+    _check_servers,
+    _check_assignments,
+    _check_identities,
+    _check_rules,
+)
+
+
+# -- Entry point -------------------------------------------------------------------------------
+
+
+def parse(text: str, *, source: str = "<config>") -> Plan:
+    """Validate a configuration document and return its plan, or raise `ConfigInvalid`."""
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            root = loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            pos = Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1)
+            raise ConfigInvalid(
+                source, [ConfigProblem(pos, "(document)", f"not valid YAML: {exc.problem}")]
+            ) from exc
+        if root is None:
+            raise ConfigInvalid(source, [ConfigProblem(Position(1, 1), "(document)", "empty file")])
+        walk = Walk(loader)
+        data = SCHEMA.check(root, (), walk)
+        if data is not INVALID:
+            for check in CHECKS:
+                check(data, walk)
+    finally:
+        loader.dispose()
+    if walk.problems:
+        walk.problems.sort(key=lambda p: (p.position.line, p.position.column))
+        raise ConfigInvalid(source, walk.problems)
+    return _plan(data, source, walk.positions)
+
+
+def _plan(data: dict, source: str, positions: dict[Path, Position]) -> Plan:
+    def at(key):
+        return [((key, i), item) for i, item in enumerate(data[key])]
+
+    return Plan(
+        source=source,
+        rules=_rules(data["rules"], ("rules",)),
+        workspace=WorkspaceSpec(slug=data["workspace"]["slug"], name=data["workspace"]["name"]),
+        roles=[
+            RoleSpec(
+                key=r["key"], name=r["name"], capabilities=sorted(set(r["capabilities"])), path=p
+            )
+            for p, r in at("roles")
+        ],
+        teams=[TeamSpec(slug=t["slug"], name=t["name"], path=p) for p, t in at("teams")],
+        users=[
+            UserSpec(email=u["email"], role=u["role"], teams=sorted(set(u["teams"])), path=p)
+            for p, u in at("users")
+        ],
+        servers=[_server(s, p) for p, s in at("servers")],
+        gateways=[
+            GatewaySpec(
+                slug=g["slug"],
+                name=g["name"],
+                description=g["description"],
+                teams=sorted(set(g["teams"])),
+                assignments=[
+                    _assignment(a, (*p, "assignments", i), i)
+                    for i, a in enumerate(g["assignments"])
+                ],
+                path=p,
+                rules=_rules(g["rules"], (*p, "rules")),
+            )
+            for p, g in at("gateways")
+        ],
+        positions=positions,
+    )
+
+
+def _server(s: dict, path: Path) -> ServerSpec:
+    transport, url, command, args, env = normalise_server_fields(
+        kind=s["kind"],
+        transport=s["transport"],
+        url=s["url"] or "",
+        command=s["command"] or "",
+        args=s["args"],
+        env=s["env"],
+    )
+    return ServerSpec(
+        name=s["name"],
+        kind=s["kind"],
+        transport=transport,
+        url=url,
+        command=command,
+        args=args,
+        env=env,
+        description=s["description"],
+        path=path,
+    )
+
+
+def _rules(rules: list[dict], path: Path) -> list[RuleSpec]:
+    specs = []
+    for index, rule in enumerate(rules):
+        fields = clean_rule(rule_fields(rule, index))
+        specs.append(RuleSpec(name=fields["name"], fields=fields, path=(*path, index)))
+    return specs
+
+
+def _assignment(a: dict, path: Path, position: int) -> AssignmentSpec:
+    namespace = a["namespace"] if a["namespace"] is not None else default_namespace(a["server"])
+    overrides = {
+        tool: {k: v for k, v in override.items() if v is not None}
+        for tool, override in a["overrides"].items()
+    }
+    return AssignmentSpec(
+        server=a["server"],
+        fields={
+            "namespace": namespace,
+            "prefix_mode": a["prefix"],
+            "tool_mode": a["tools"]["mode"],
+            "tool_allow": list(a["tools"]["allow"]) if a["tools"]["mode"] == "selected" else [],
+            "tool_overrides": overrides,
+            "prompts_enabled": a["prompts"],
+            "resources_enabled": a["resources"],
+            "timeout_seconds": float(a["timeout"]) if a["timeout"] is not None else None,
+            "position": position,
+            "identity_scheme": a["identity"]["scheme"] if a["identity"] else "none",
+        },
+        path=path,
+        rules=_rules(a["rules"], (*path, "rules")),
+        credential=_credential(a["identity"]),
+    )

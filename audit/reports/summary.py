@@ -1,0 +1,128 @@
+"""A workspace's report over the last 31 days, computed from the gateway log in four queries.
+
+* a call is the `client.request` entry of a `tools/call` (every call writes exactly one);
+  people are the distinct e-mail addresses of the callers;
+* errors are the `client.response` entries of calls whose outcome is `error`;
+* blocked and redacted count the `policy.action` entries a rule applied (monitor-mode matches
+  are not counted), by the rule's action: `block`, or one that rewrote the matched values
+  (`redact`, `replace`, `mask`, `hash`; `flag` only logs).
+
+Per day (UTC) in one grouped query with conditional counts, then the people of the whole window
+(distinct people do not add up across days), the top tools and the top people. Only ORM
+aggregates (`TruncDate`, `Count` with `filter=`, JSON key lookups), so SQLite and PostgreSQL
+alike.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from audit.log.selectors import entries_of
+from audit.models import Hop, Outcome
+
+DAYS = 31
+TOP = 10
+REDACTING_ACTIONS = ("redact", "replace", "mask", "hash")
+COUNTS = ("calls", "people", "errors", "blocked", "redacted")
+
+_CALLS = Q(hop=Hop.CLIENT_REQUEST, rpc_method="tools/call")
+_PEOPLE = _CALLS & ~Q(user_email="")
+_ERRORS = Q(hop=Hop.CLIENT_RESPONSE, rpc_method="tools/call", outcome=Outcome.ERROR)
+_APPLIED = Q(hop=Hop.POLICY_ACTION, detail__applied=True)
+_BLOCKED = _APPLIED & Q(detail__action="block")
+_REDACTED = _APPLIED & Q(detail__action__in=REDACTING_ACTIONS)
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    calls: int = 0
+    people: int = 0
+    errors: int = 0
+    blocked: int = 0
+    redacted: int = 0
+
+
+@dataclass(frozen=True)
+class Ranked:
+    name: str
+    count: int
+    pct: float  # of the first one's count, for bars on one scale
+
+
+@dataclass(frozen=True)
+class Report:
+    first_day: date
+    last_day: date
+    days: list[Day]
+    calls: int
+    people: int
+    errors: int
+    blocked: int
+    redacted: int
+    top_tools: list[Ranked]
+    top_people: list[Ranked]
+
+
+def _ranked(rows, key: str) -> list[Ranked]:
+    rows = list(rows)
+    top = rows[0]["n"] if rows else 0
+    return [Ranked(row[key], row["n"], round(100 * row["n"] / top, 1)) for row in rows]
+
+
+def workspace_report(workspace, *, now: datetime | None = None) -> Report:
+    """Today (UTC) and the 30 days before it, oldest day first."""
+    today = (now or timezone.now()).astimezone(UTC).date()
+    first_day = today - timedelta(days=DAYS - 1)
+    since = datetime.combine(first_day, time.min, tzinfo=UTC)
+    entries = entries_of(workspace).filter(
+        at__gte=since, hop__in=[Hop.CLIENT_REQUEST, Hop.CLIENT_RESPONSE, Hop.POLICY_ACTION]
+    )
+    per_day = (
+        entries.annotate(day=TruncDate("at", tzinfo=UTC))
+        .values("day")
+        .annotate(
+            calls=Count("id", filter=_CALLS),
+            people=Count("user_email", filter=_PEOPLE, distinct=True),
+            errors=Count("id", filter=_ERRORS),
+            blocked=Count("id", filter=_BLOCKED),
+            redacted=Count("id", filter=_REDACTED),
+        )
+        .order_by()
+    )
+    found = {row["day"]: Day(**row) for row in per_day}
+    days = [
+        found.get(first_day + timedelta(days=i), Day(first_day + timedelta(days=i)))
+        for i in range(DAYS)
+    ]
+    calls = entries.filter(_CALLS)
+    people = calls.exclude(user_email="").aggregate(n=Count("user_email", distinct=True))["n"]
+    tools = calls.exclude(tool="").values("tool").annotate(n=Count("id")).order_by("-n", "tool")
+    callers = (
+        calls.exclude(user_email="")
+        .values("user_email")
+        .annotate(n=Count("id"))
+        .order_by("-n", "user_email")
+    )
+    return Report(
+        first_day=first_day,
+        last_day=today,
+        days=days,
+        calls=sum(d.calls for d in days),
+        people=people,
+        errors=sum(d.errors for d in days),
+        blocked=sum(d.blocked for d in days),
+        redacted=sum(d.redacted for d in days),
+        top_tools=_ranked(tools[:TOP], "tool"),
+        top_people=_ranked(callers[:TOP], "user_email"),
+    )
+
+
+def daily_rows(report: Report):
+    """The daily table as CSV rows, header first."""
+    yield ["day", *COUNTS]
+    for day in report.days:
+        yield [day.day.isoformat(), *(getattr(day, name) for name in COUNTS)]

@@ -1,0 +1,196 @@
+"""The audit step of the lifecycle: one log entry per hop, queued without waiting for the disk.
+
+Every entry of one client call shares the call's correlation id. Payloads are recorded as they
+leave the rules step, so a redacted secret is never stored.
+"""
+
+import time
+
+from audit.log.recorder import record_async
+
+
+def _base(ctx) -> dict:
+    """The fields every entry of one call shares, built once per call (entries copy them)."""
+    base = ctx.audit_base
+    if base is not None:
+        return base
+    snapshot, principal = ctx.snapshot, ctx.principal
+    ctx.audit_base = base = {
+        "workspace_id": snapshot.workspace_id,
+        "gateway_id": snapshot.id,
+        "gateway_slug": snapshot.slug,
+        "user_id": principal.user_id,
+        "user_email": principal.email,
+        "token_id": principal.token_id,
+        "correlation_id": ctx.correlation_id,
+        "session_id": ctx.session_id or "",
+        "client_name": ctx.client_name,
+        "client_version": ctx.client_version,
+        "method": ctx.method,
+        "rpc_id": ctx.rpc_id,
+    }
+    return base
+
+
+async def client_request(ctx, params) -> None:
+    entry = {**_base(ctx), "hop": "client.request", "tool": ctx.tool, "payload": params}
+    ruled = ctx.method == "tools/call" and ctx.snapshot.rules.has("request")
+    if ruled and isinstance(params, dict):
+        # Request rules may rewrite the arguments: the entry waits for them (`request_checked`)
+        # so a secret they redact is never stored. It keeps the time it arrived.
+        entry["at"] = time.time()
+        ctx.pending_request = entry
+        return
+    await record_async(entry)
+
+
+async def request_checked(ctx, arguments: dict | None) -> None:
+    """Write the waiting client.request entry with the arguments as the rules left them;
+    None withholds them (a rule blocked on what they say)."""
+    entry, ctx.pending_request = ctx.pending_request, None
+    if entry is None:
+        return
+    params = {k: v for k, v in entry["payload"].items() if k != "arguments"}
+    if arguments is not None:
+        params["arguments"] = arguments
+    entry["payload"] = params
+    await record_async(entry)
+
+
+async def client_response(ctx, message: dict, started: float) -> None:
+    if ctx.pending_request is not None:
+        # Refused before the rules ran (unknown tool, bad params): the arguments went nowhere
+        # and were never checked, so they are not kept.
+        await request_checked(ctx, None)
+    error = message.get("error")
+    entry = {
+        **_base(ctx),
+        "hop": "client.response",
+        "tool": ctx.tool,
+        "latency_ms": (time.perf_counter() - started) * 1000,
+        "outcome": ctx.outcome or ("error" if error else "ok"),
+        "payload": error if error else message.get("result"),
+    }
+    if error:
+        entry["error_code"] = error.get("code")
+        entry["error_message"] = str(error.get("message", ""))[:500]
+    await record_async(entry)
+
+
+def _upstream(ctx, spec, upstream_name) -> dict:
+    return {
+        **_base(ctx),
+        "assignment_id": spec.id,
+        "server_id": spec.upstream.server_id,
+        "server_name": spec.upstream.server_name,
+        "identity_scheme": spec.identity_scheme,
+        # Which credential was presented (shared, personal, none); never the secret.
+        "detail": {"credential": getattr(ctx, "upstream_identity", "") or "none"},
+        "tool": ctx.tool,
+        "upstream_tool": upstream_name,
+    }
+
+
+async def upstream_request(ctx, spec, upstream_name, params) -> None:
+    await record_async(
+        {**_upstream(ctx, spec, upstream_name), "hop": "upstream.request", "payload": params}
+    )
+
+
+async def upstream_response(
+    ctx, spec, upstream_name, started, *, result=None, error=None, ended=None, blocked=False
+):
+    """`result` is the response as the rules left it; `ended` when it arrived (rules took the
+    time since); `blocked` when a rule refused it."""
+    ended = ended if ended is not None else time.perf_counter()
+    entry = {
+        **_upstream(ctx, spec, upstream_name),
+        "hop": "upstream.response",
+        "latency_ms": (ended - started) * 1000,
+        "outcome": "error" if error else ("blocked" if blocked else "ok"),
+        "payload": error if error else result,
+    }
+    if error:
+        entry["error_code"] = error.get("code")
+        entry["error_message"] = str(error.get("message", ""))[:500]
+    await record_async(entry)
+
+
+_EVENT_DETAIL = ("rule_id", "rule", "scope", "detector", "action", "mode", "direction")
+
+
+async def policy_action(ctx, spec, event: dict) -> None:
+    """One rule that matched: which rule, what it found (kinds and counts, never the text)."""
+    detail = {key: event[key] for key in _EVENT_DETAIL}
+    detail.update(
+        applied=event["applied"],
+        kinds=event["kinds"],
+        count=event["count"],
+        paths=event["paths"],
+        alert=event["alert"],
+    )
+    if event.get("error"):
+        detail["error"] = event["error"]
+    blocked = event["applied"] and event["action"] == "block"
+    await record_async(
+        {
+            **_upstream(ctx, spec, ""),
+            "hop": "policy.action",
+            "outcome": "blocked" if blocked else "ok",
+            "detail": detail,
+        }
+    )
+
+
+async def tool_filtered(ctx, name: str, reason: str) -> None:
+    await record_async(
+        {
+            **_base(ctx),
+            "hop": "policy.tool_filtered",
+            "tool": name,
+            "outcome": "blocked",
+            "detail": {"reason": reason},
+        }
+    )
+
+
+async def tool_withheld(snapshot, spec, principal, name: str, upstream_name: str, reason: str):
+    """A catalog fetch withheld a tool; written once per fetch, not per list or call."""
+    await record_async(
+        {
+            "hop": "policy.tool_filtered",
+            "workspace_id": snapshot.workspace_id,
+            "gateway_id": snapshot.id,
+            "gateway_slug": snapshot.slug,
+            "assignment_id": spec.id,
+            "server_id": spec.upstream.server_id,
+            "server_name": spec.upstream.server_name,
+            "user_id": principal.user_id,
+            "user_email": principal.email,
+            "token_id": principal.token_id,
+            "tool": name,
+            "upstream_tool": upstream_name,
+            "outcome": "blocked",
+            "detail": {"reason": reason},
+        }
+    )
+
+
+async def session_event(ctx, hop: str) -> None:
+    await record_async({**_base(ctx), "hop": hop})
+
+
+async def auth_denied(*, snapshot, reason: str, user_id=None, email="", token_id=None) -> None:
+    await record_async(
+        {
+            "hop": "auth.denied",
+            "workspace_id": snapshot.workspace_id,
+            "gateway_id": snapshot.id,
+            "gateway_slug": snapshot.slug,
+            "user_id": user_id,
+            "user_email": email,
+            "token_id": token_id,
+            "outcome": "blocked",
+            "detail": {"reason": reason},
+        }
+    )

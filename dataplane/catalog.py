@@ -1,0 +1,460 @@
+"""Step 3 of the lifecycle, part one: what each assignment offers, and the merged, curated view.
+
+Upstream lists are read page by page and kept per (assignment, identity) in this process until
+their time-to-live runs out (the upstream's `ttlMs` when it gives one), an upstream
+`list_changed` arrives, or the snapshot changes. An upstream that cannot be reached drops out of
+the merged lists and is retried with backoff; clients hear about both with `list_changed`.
+
+Each fetched tool is fingerprinted once (`gateways.pinning`); a pinned tool whose fingerprint no
+longer matches its pin is withheld from the merged view. The first fetch that finds it writes a
+`policy.tool_filtered` entry and asks for the server to be discovered again, so the console and
+the API can show the change awaiting approval.
+"""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from core import cache_reads
+from dataplane import audit_trail, namespacing
+from dataplane.snapshot import AssignmentSpec, GatewaySnapshot
+from gateways import config_events, pinning
+from identities.upstream import brokering
+from servers.tasks import refresh_catalog_task
+from servers.upstream import (
+    UpstreamError,
+    UpstreamSession,
+    UpstreamTimeout,
+    UpstreamUnauthorized,
+    UpstreamUnavailable,
+    read_all_pages,
+)
+from servers.upstream_pool import pool
+
+logger = logging.getLogger(__name__)
+
+LISTS = {
+    "tools": ("tools/list", "tools"),
+    "prompts": ("prompts/list", "prompts"),
+    "resources": ("resources/list", "resources"),
+    "templates": ("resources/templates/list", "resourceTemplates"),
+}
+_CAPABILITY = {
+    "tools": "tools",
+    "prompts": "prompts",
+    "resources": "resources",
+    "templates": "resources",
+}
+_RETRY_DOWN_SECONDS = 5.0
+
+
+@dataclass
+class AssignmentCatalog:
+    lists: dict[str, list[dict]]
+    fetched_at: float
+    ttl: float
+    private: bool
+    error: str = ""
+    # Set when the caller has no identity for this upstream: where to set one, and whether
+    # that is a page to open in a browser (URL-mode elicitation).
+    connect_url: str = ""
+    url_mode: bool = False
+    # Tool name -> fingerprint of its definition as fetched.
+    digests: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def down(self) -> bool:
+        return bool(self.error)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One curated entry as the client sees it, and where it goes upstream."""
+
+    assignment: AssignmentSpec
+    upstream_name: str
+    item: dict
+
+
+@dataclass
+class MergedView:
+    tools: dict[str, Entry] = field(default_factory=dict)
+    prompts: dict[str, Entry] = field(default_factory=dict)
+    resources: list[tuple[AssignmentSpec, dict]] = field(default_factory=list)
+    templates: list[tuple[AssignmentSpec, dict]] = field(default_factory=list)
+    ttl_ms: int = 0
+    public: bool = False
+    filtered_tools: set[str] = field(default_factory=set)
+    # Pinned tools that changed upstream and await an admin's approval.
+    withheld_tools: set[str] = field(default_factory=set)
+
+
+async def identity_for(spec: AssignmentSpec, principal, snapshot) -> brokering.UpstreamIdentity:
+    """What the gateway presents upstream for this caller; raises brokering.IdentityError."""
+    return await brokering.resolve(spec, principal, snapshot, cache_reads.get_many)
+
+
+async def identity_after_refusal(spec: AssignmentSpec, ctx, refused):
+    """A fresher identity to retry with after the upstream refused `refused`, or None; raises
+    brokering.IdentityError when the caller must reconnect. The refused one's catalog goes."""
+    catalogs.invalidate((spec.id, refused.key))
+    return await brokering.after_refusal(
+        spec, ctx.principal, ctx.snapshot, refused, cache_reads.get_many
+    )
+
+
+async def _identity_or_error(spec, principal, snapshot):
+    try:
+        return await identity_for(spec, principal, snapshot)
+    except brokering.IdentityError as exc:
+        return exc
+
+
+def _without_identity(error: brokering.IdentityError) -> AssignmentCatalog:
+    # Not cached: it lasts only until the caller sets a credential.
+    return AssignmentCatalog(
+        lists={k: [] for k in LISTS},
+        fetched_at=time.monotonic(),
+        ttl=0,
+        private=True,
+        error=error.message,
+        connect_url=getattr(error, "connect_url", ""),
+        url_mode=getattr(error, "url_mode", False),
+    )
+
+
+def upstream_failed(spec: AssignmentSpec, identity: brokering.UpstreamIdentity) -> None:
+    """The upstream could not be reached or refused the call: fetch its catalog again, and a
+    client-credentials token afresh (it may have been revoked before it expired)."""
+    catalogs.invalidate((spec.id, identity.key))
+    _forget_token(spec, identity)
+
+
+def _forget_token(spec: AssignmentSpec, identity: brokering.UpstreamIdentity) -> None:
+    if spec.credential is not None and identity.source == "shared":
+        brokering.forget_token(spec.credential)
+
+
+def upstream_session(
+    spec: AssignmentSpec, identity: brokering.UpstreamIdentity, snapshot: GatewaySnapshot
+) -> UpstreamSession:
+    # One session per identity: people with their own credentials never share one, and the
+    # pool replaces a session whose credential (its headers) changed.
+    key = (spec.id, identity.slot)
+
+    async def on_event(message: dict) -> None:
+        method = message.get("method", "")
+        if method.endswith("/list_changed"):
+            catalogs.invalidate((spec.id, identity.key))
+            config_events_announce(snapshot.id, {"jsonrpc": "2.0", "method": method})
+            return
+        params = dict(message.get("params") or {})
+        uri = params.get("uri")
+        if method == "notifications/resources/updated" and isinstance(uri, str):
+            prefixed = spec.prefix_mode != "never" and bool(spec.namespace)
+            params["uri"] = namespacing.resource_uri(spec.namespace, uri, prefixed=prefixed)
+            config_events_announce(
+                snapshot.id, {"jsonrpc": "2.0", "method": method, "params": params}
+            )
+
+    return pool.get(
+        key,
+        spec.upstream.url,
+        {**identity.headers, **dict(spec.upstream.headers)},
+        transport=spec.upstream.transport,
+        on_event=on_event,
+    )
+
+
+def config_events_announce(gateway_id: int, message: dict) -> None:
+    """Send `message` to every client stream open on the gateway, without waiting."""
+    asyncio.get_running_loop().create_task(_announce(gateway_id, message))
+
+
+async def _announce(gateway_id: int, message: dict) -> None:
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(
+            config_events.group_name(gateway_id), {"type": "mcp.notify", "message": message}
+        )
+
+
+def _down(spec, identity, session, exc) -> AssignmentCatalog:
+    logger.warning("upstream %s is unavailable: %s", spec.upstream.server_name, exc)
+    session.reset()
+    _forget_token(spec, identity)
+    return AssignmentCatalog(
+        lists={k: [] for k in LISTS},
+        fetched_at=time.monotonic(),
+        ttl=_RETRY_DOWN_SECONDS,
+        private=False,
+        error=str(exc) or type(exc).__name__,
+    )
+
+
+class CatalogCache:
+    def __init__(self):
+        self._entries: dict[tuple, AssignmentCatalog] = {}
+        self._locks: dict[tuple, asyncio.Lock] = {}
+        self.generation = 0
+
+    def invalidate(self, key: tuple) -> None:
+        if self._entries.pop(key, None) is not None:
+            self.generation += 1
+
+    async def get(
+        self, spec: AssignmentSpec, principal, snapshot, identity=None
+    ) -> AssignmentCatalog:
+        """`identity`: already resolved (an UpstreamIdentity, or the IdentityError it raised)."""
+        if identity is None:
+            identity = await _identity_or_error(spec, principal, snapshot)
+        if isinstance(identity, brokering.IdentityError):
+            return _without_identity(identity)
+        key = (spec.id, identity.key)
+        entry = self._entries.get(key)
+        now = time.monotonic()
+        if entry is not None and now - entry.fetched_at < entry.ttl:
+            return entry
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            entry = self._entries.get(key)
+            if entry is not None and time.monotonic() - entry.fetched_at < entry.ttl:
+                return entry
+            was_down = entry.down if entry is not None else None
+            fresh = await self._fetch(spec, identity, snapshot, principal)
+            await _report_withheld(spec, principal, snapshot, fresh, entry)
+            self._entries[key] = fresh
+            self.generation += 1
+            if was_down is not None and was_down != fresh.down:
+                for method in config_events.LIST_CHANGED:
+                    config_events_announce(snapshot.id, {"jsonrpc": "2.0", "method": method})
+            return fresh
+
+    async def _fetch(self, spec, identity, snapshot, principal, retry=True) -> AssignmentCatalog:
+        session = upstream_session(spec, identity, snapshot)
+        timeout = min(spec.timeout, 30)
+        try:
+            info = await session.ensure_ready(timeout=timeout)
+            lists: dict[str, list[dict]] = {}
+            ttls, private = [], False
+            for kind, (method, field_name) in LISTS.items():
+                if _CAPABILITY[kind] not in info.capabilities:
+                    lists[kind] = []
+                    continue
+                if kind in ("prompts",) and not spec.prompts_enabled:
+                    lists[kind] = []
+                    continue
+                if kind in ("resources", "templates") and not spec.resources_enabled:
+                    lists[kind] = []
+                    continue
+                items, ttl_ms, scope = await read_all_pages(
+                    session, method, field_name, timeout=timeout
+                )
+                lists[kind] = items
+                if ttl_ms is not None:
+                    ttls.append(ttl_ms / 1000)
+                private = private or scope == "private"
+        except UpstreamUnauthorized as exc:
+            # A person's refused OAuth token is refreshed once, and the catalog read with it.
+            try:
+                fresh = await brokering.after_refusal(
+                    spec, principal, snapshot, identity, cache_reads.get_many
+                )
+            except brokering.IdentityError as missing:
+                return _without_identity(missing)
+            if fresh is not None and retry:
+                return await self._fetch(spec, fresh, snapshot, principal, retry=False)
+            return _down(spec, identity, session, exc)
+        except (UpstreamUnavailable, UpstreamTimeout, UpstreamError, TimeoutError) as exc:
+            return _down(spec, identity, session, exc)
+        ttl = settings.MCP_CATALOG_TTL_SECONDS
+        if ttls:
+            ttl = min(ttl, *ttls)
+        digests = {
+            t["name"]: pinning.fingerprint(t)
+            for t in lists["tools"]
+            if isinstance(t, dict) and isinstance(t.get("name"), str)
+        }
+        return AssignmentCatalog(
+            lists=lists, fetched_at=time.monotonic(), ttl=ttl, private=private, digests=digests
+        )
+
+
+catalogs = CatalogCache()
+
+_REDISCOVERY_SECONDS = 60.0
+_rediscovered_at: dict[int, float] = {}
+_rediscoveries: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
+
+
+def _withheld(spec: AssignmentSpec, fetched: AssignmentCatalog | None) -> list[str]:
+    if fetched is None:
+        return []
+    return [name for name, digest in fetched.digests.items() if spec.withholds(name, digest)]
+
+
+async def _report_withheld(spec, principal, snapshot, fetched, previous) -> None:
+    """Log each pinned tool this fetch withholds, and have its server discovered again."""
+    changed = _withheld(spec, fetched)
+    if previous is not None and set(changed) != set(_withheld(spec, previous)):
+        # Clients holding the earlier list learn that a tool left it (or came back).
+        config_events_announce(
+            snapshot.id, {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
+        )
+    if not changed:
+        return
+    for name in changed:
+        client = namespacing.client_name(spec.namespace, name, prefixed=bool(spec.namespace))
+        await audit_trail.tool_withheld(
+            snapshot, spec, principal, client, name, "changed upstream since it was pinned"
+        )
+    server_id = spec.upstream.server_id
+    now = time.monotonic()
+    if now - _rediscovered_at.get(server_id, -_REDISCOVERY_SECONDS) >= _REDISCOVERY_SECONDS:
+        _rediscovered_at[server_id] = now
+        # Off the request path and off the shared sync thread: discovery may take a while.
+        work = database_sync_to_async(_rediscover, thread_sensitive=False)(server_id)
+        task = asyncio.get_running_loop().create_task(work)
+        _rediscoveries.add(task)
+        task.add_done_callback(_rediscoveries.discard)
+
+
+def _rediscover(server_id: int) -> None:
+    try:
+        refresh_catalog_task.delay(server_id)
+    except Exception:  # a broker outage must not surface in the data plane
+        logger.exception("could not ask for server %s to be discovered again", server_id)
+
+
+_views: dict[tuple, tuple[float, MergedView, GatewaySnapshot]] = {}
+
+
+async def _identities(snapshot: GatewaySnapshot, principal) -> list:
+    """Each assignment's identity (or IdentityError) for this caller. Those that need none are
+    known at once; only the others are resolved, together (a task each costs more than the
+    whole answer for the common case)."""
+    resolved = [
+        brokering.NO_IDENTITY if brokering.needs_no_identity(spec) else None
+        for spec in snapshot.assignments
+    ]
+    unknown = [i for i, identity in enumerate(resolved) if identity is None]
+    if unknown:
+        found = await asyncio.gather(
+            *(_identity_or_error(snapshot.assignments[i], principal, snapshot) for i in unknown)
+        )
+        for i, identity in zip(unknown, found, strict=True):
+            resolved[i] = identity
+    return resolved
+
+
+async def merged_view(snapshot: GatewaySnapshot, principal) -> MergedView:
+    """The curated, namespaced union of every assignment's catalog for this caller."""
+    resolved = await _identities(snapshot, principal)
+    identities = tuple(getattr(r, "key", "missing") for r in resolved)
+    key = (id(snapshot), identities, catalogs.generation)
+    cached = _views.get(key)
+    # The entry holds its snapshot, so that snapshot's id cannot be reused by a newer one while
+    # the entry lives; the identity check says so explicitly.
+    if cached is not None and cached[2] is snapshot and time.monotonic() < cached[0]:
+        return cached[1]
+    fetched = await asyncio.gather(
+        *(
+            catalogs.get(spec, principal, snapshot, identity)
+            for spec, identity in zip(snapshot.assignments, resolved, strict=True)
+        )
+    )
+    view = _merge(snapshot, fetched)
+    if len(_views) > 1000:
+        _views.clear()
+    deadline = min((c.fetched_at + c.ttl for c in fetched), default=time.monotonic() + 60)
+    _views[(id(snapshot), identities, catalogs.generation)] = (deadline, view, snapshot)
+    return view
+
+
+def _merge(snapshot: GatewaySnapshot, fetched) -> MergedView:
+    view = MergedView()
+    ttls, public = [], True
+    pairs = list(zip(snapshot.assignments, fetched, strict=True))
+    _merge_named(view.tools, pairs, "tools", view, curate=True)
+    _merge_named(view.prompts, pairs, "prompts", view, curate=False)
+    for spec, catalog in pairs:
+        if catalog.down:
+            continue
+        ttls.append(catalog.ttl)
+        public = (
+            public and not catalog.private and spec.identity_scheme not in ("user_oauth", "manual")
+        )
+        prefixed = spec.prefix_mode != "never" and bool(spec.namespace)
+        for item in catalog.lists["resources"]:
+            uri = item.get("uri")
+            if isinstance(uri, str):
+                mapped = dict(
+                    item, uri=namespacing.resource_uri(spec.namespace, uri, prefixed=prefixed)
+                )
+                view.resources.append((spec, mapped))
+        for item in catalog.lists["templates"]:
+            template = item.get("uriTemplate")
+            if isinstance(template, str):
+                mapped = dict(
+                    item,
+                    uriTemplate=namespacing.resource_uri(
+                        spec.namespace, template, prefixed=prefixed
+                    ),
+                )
+                view.templates.append((spec, mapped))
+    view.ttl_ms = int(min(ttls) * 1000) if ttls else 0
+    view.public = public and bool(ttls)
+    return view
+
+
+def _merge_named(target: dict, pairs, kind: str, view: MergedView, *, curate: bool) -> None:
+    candidates: list[tuple[AssignmentSpec, str, dict, str]] = []
+    for spec, catalog in pairs:
+        if catalog.down:
+            continue
+        for item in catalog.lists[kind]:
+            name = item.get("name")
+            if not isinstance(name, str) or not name:
+                continue
+            if curate and not spec.tool_allowed(name, item.get("annotations")):
+                # Remembered so a call to it is logged as a curation decision.
+                view.filtered_tools.add(
+                    namespacing.client_name(spec.namespace, name, prefixed=bool(spec.namespace))
+                )
+                view.filtered_tools.add(name)
+                continue
+            override = spec.tool_overrides.get(name, {}) if curate else {}
+            base = override.get("name") or name
+            if curate and spec.withholds(name, catalog.digests.get(name, "")):
+                # Remembered so a call to it is told why instead of "unknown tool".
+                view.withheld_tools.add(
+                    namespacing.client_name(spec.namespace, base, prefixed=bool(spec.namespace))
+                )
+                view.withheld_tools.add(base)
+                continue
+            item = dict(item)
+            if override.get("description"):
+                item["description"] = override["description"]
+            candidates.append((spec, name, item, base))
+    counts: dict[str, int] = {}
+    for _spec, _name, _item, base in candidates:
+        counts[base] = counts.get(base, 0) + 1
+    for spec, name, item, base in candidates:
+        if spec.prefix_mode == "always":
+            prefixed = bool(spec.namespace)
+        elif spec.prefix_mode == "conditional":
+            prefixed = counts[base] > 1 and bool(spec.namespace)
+        else:
+            prefixed = False
+        client = namespacing.client_name(spec.namespace, base, prefixed=prefixed)
+        if client in target:
+            # Two unprefixed names collide: the earlier assignment keeps it.
+            logger.warning("%s name %s is offered twice; keeping the first", kind, client)
+            continue
+        item["name"] = client
+        target[client] = Entry(assignment=spec, upstream_name=name, item=item)

@@ -1,0 +1,248 @@
+"""How one call is answered: plain JSON when quiet, an SSE stream as soon as it is not.
+
+Also the two ways traffic reaches a client that is not the reply itself: requests relayed to
+the client (answered by a later POST that any worker may receive, hence the channel layer), and
+the long-lived notification stream of a gateway (list_changed).
+"""
+
+import asyncio
+import os
+import time
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from dataplane import audit_trail, cancellation, protocol, routing
+from dataplane.http import SSE, send_json
+from dataplane.protocol import RpcError
+from dataplane.routing import CallContext
+from gateways import config_events
+from servers.sse import PING, frame
+
+ASK_PREFIX = "gh-ask:"
+
+
+def adapt(ctx: CallContext, result: dict) -> dict:
+    """Give the result the shape of the client's era."""
+    if ctx.modern:
+        result = dict(result)
+        result.setdefault("resultType", "complete")
+        meta = dict(result.get("_meta") or {})
+        meta[protocol.META_SERVER_INFO] = routing.server_info(ctx.snapshot)
+        result["_meta"] = meta
+        return result
+    if any(k in result for k in ("resultType", "ttlMs", "cacheScope")):
+        result = {k: v for k, v in result.items() if k not in ("resultType", "ttlMs", "cacheScope")}
+    meta = result.get("_meta")
+    if isinstance(meta, dict) and protocol.META_SERVER_INFO in meta:
+        meta = {k: v for k, v in meta.items() if k != protocol.META_SERVER_INFO}
+        result = (
+            dict(result, _meta=meta) if meta else {k: v for k, v in result.items() if k != "_meta"}
+        )
+    return result
+
+
+async def run(
+    ctx, send, receive, request_id, method, params, accepts_sse, *, allow_ask, call_key=None
+):
+    """Answer one request: JSON when it is quiet, an SSE stream as soon as it is not.
+
+    The call runs inline in the request's own task, with no helper task on the quiet path;
+    the stream is opened by the first side message, or by the keep-alive timer on a long call.
+    """
+    current = asyncio.current_task()
+    reply = _Reply(send, receive, current)
+    if accepts_sse:
+        ctx.notify = reply.event
+        if allow_ask:
+            ctx.ask = lambda message: ask(reply.event, message)
+    if call_key is not None:
+        cancellation.register(call_key, current)
+    timer = None
+    if accepts_sse:
+        heartbeat = settings.MCP_SSE_HEARTBEAT_SECONDS
+        timer = asyncio.get_running_loop().call_later(heartbeat, reply.keep_alive)
+    started = time.perf_counter()
+    describe(ctx, request_id, method, params)
+    try:
+        await audit_trail.client_request(ctx, params)
+        result = await routing.handle(ctx, method, params)
+        message = protocol.result_response(request_id, adapt(ctx, result))
+    except RpcError as exc:
+        message = protocol.error_response(request_id, exc)
+    except asyncio.CancelledError:
+        if current.cancelling() == 0:
+            raise
+        current.uncancel()
+        if reply.disconnected:
+            return  # the client left: nobody to answer
+        # The client cancelled the request: it ignores the answer, but HTTP needs one.
+        error = RpcError(protocol.REQUEST_CANCELLED, "The request was cancelled.")
+        message = protocol.error_response(request_id, error)
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if call_key is not None:
+            cancellation.unregister(call_key)
+        reply.stop_keeping_alive()
+    await audit_trail.client_response(ctx, message, started)
+    await reply.finish(message)
+
+
+def describe(ctx: CallContext, request_id, method: str, params) -> None:
+    """Name the call for the audit trail."""
+    # 128 random bits, as a UUID holds; os.urandom skips building a UUID object per call.
+    ctx.correlation_id = os.urandom(16).hex()
+    ctx.method = method
+    ctx.rpc_id = request_id
+    ctx.audit_base = None
+    if isinstance(params, dict):
+        name = params.get("name") if method in ("tools/call", "prompts/get") else None
+        ctx.tool = name or (params.get("uri") if method == "resources/read" else "") or ""
+
+
+class _Reply:
+    """The HTTP answer of one call: JSON, or SSE once there is something besides the result."""
+
+    def __init__(self, send, receive, caller: asyncio.Task):
+        self._send = send
+        self._receive = receive
+        self._caller = caller
+        self._lock = asyncio.Lock()
+        self._started = False
+        self._keeper: asyncio.Task | None = None
+        self.disconnected = False
+
+    async def _start(self) -> None:
+        if not self._started:
+            self._started = True
+            await self._send({"type": "http.response.start", "status": 200, "headers": SSE})
+
+    async def event(self, message: dict) -> None:
+        async with self._lock:
+            await self._start()
+            await self._send(
+                {"type": "http.response.body", "body": frame(message), "more_body": True}
+            )
+
+    def keep_alive(self) -> None:
+        """A long call: commit to SSE, ping until the result, and notice a client that left."""
+        self._keeper = asyncio.get_running_loop().create_task(self._keep_alive())
+
+    async def _keep_alive(self) -> None:
+        caller = None
+        watcher = asyncio.ensure_future(wait_disconnect(self._receive))
+        try:
+            while True:
+                async with self._lock:
+                    await self._start()
+                    await self._send(
+                        {"type": "http.response.body", "body": PING, "more_body": True}
+                    )
+                done, _ = await asyncio.wait({watcher}, timeout=settings.MCP_SSE_HEARTBEAT_SECONDS)
+                if watcher in done:
+                    self.disconnected = True
+                    caller = self._caller
+                    break
+        finally:
+            watcher.cancel()
+        if caller is not None:
+            caller.cancel()
+
+    def stop_keeping_alive(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+
+    async def finish(self, message: dict) -> None:
+        if self.disconnected:
+            return
+        async with self._lock:
+            if not self._started:
+                await send_json(self._send, 200, message)
+                return
+            await self._send(
+                {"type": "http.response.body", "body": frame(message), "more_body": False}
+            )
+
+
+async def wait_disconnect(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def ask(put, message: dict) -> dict:
+    """Relay a request to the client on this call's stream; its answer may reach any worker."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    request = {
+        "jsonrpc": "2.0",
+        "id": f"{ASK_PREFIX}{channel}",
+        "method": message["method"],
+        "params": message.get("params") or {},
+    }
+    await put(request)
+    try:
+        async with asyncio.timeout(settings.MCP_UPSTREAM_TIMEOUT_SECONDS):
+            event = await layer.receive(channel)
+    except TimeoutError:
+        return {
+            "error": {"code": protocol.UPSTREAM_TIMEOUT, "message": "The client did not answer."}
+        }
+    answer = event.get("message") or {}
+    return {k: v for k, v in answer.items() if k in ("result", "error")}
+
+
+async def deliver_answer(message: dict) -> None:
+    answer_id = message.get("id")
+    if isinstance(answer_id, str) and answer_id.startswith(ASK_PREFIX):
+        layer = get_channel_layer()
+        await layer.send(answer_id[len(ASK_PREFIX) :], {"type": "mcp.answer", "message": message})
+
+
+async def notification_stream(receive, send, gateway_id: int, first, channel=None) -> None:
+    """An SSE stream of the gateway's notifications (list_changed), with heartbeats.
+
+    Messages sent straight to `channel` (the legacy transport's replies) go out on it too.
+    """
+    layer = get_channel_layer()
+    channel = channel or await layer.new_channel()
+    group = config_events.group_name(gateway_id)
+    await layer.group_add(group, channel)
+    disconnect = asyncio.ensure_future(wait_disconnect(receive))
+    getter = asyncio.ensure_future(layer.receive(channel))
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": SSE})
+        if first is not None:
+            await send({"type": "http.response.body", "body": first, "more_body": True})
+        else:
+            await send({"type": "http.response.body", "body": PING, "more_body": True})
+        while True:
+            done, _ = await asyncio.wait(
+                {getter, disconnect},
+                timeout=settings.MCP_SSE_HEARTBEAT_SECONDS,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if disconnect in done:
+                return
+            if getter in done:
+                event = getter.result()
+                getter = asyncio.ensure_future(layer.receive(channel))
+                if event.get("type") in ("mcp.notify", "mcp.deliver"):
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "body": frame(event["message"]),
+                            "more_body": True,
+                        }
+                    )
+            else:
+                await send({"type": "http.response.body", "body": PING, "more_body": True})
+    finally:
+        getter.cancel()
+        disconnect.cancel()
+        await layer.group_discard(group, channel)
+
+
+async def listen(scope, receive, send, snapshot, request_id) -> None:
+    """2026-07-28 `subscriptions/listen`: the stream of list_changed notifications."""
+    await notification_stream(receive, send, snapshot.id, first=None)

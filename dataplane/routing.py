@@ -1,0 +1,337 @@
+"""Step 3 of the lifecycle, part two: answer each MCP method as one server.
+
+Lists are merged and paginated with the gateway's own cursors; calls are routed to exactly one
+assignment and its upstream. Both client eras reach here in one internal shape (`CallContext`,
+method, params); the endpoint adapts the results to the client's era.
+"""
+
+import base64
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from dataplane import audit_trail, catalog, namespacing, policy, protocol, upstream_call
+from dataplane.authentication import Principal
+from dataplane.protocol import RpcError
+from dataplane.snapshot import AssignmentSpec, GatewaySnapshot
+from identities.upstream.brokering import IdentityError
+from servers.upstream import (
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+GATEWAY_VERSION = "0.1.0"
+
+
+@dataclass
+class CallContext:
+    snapshot: GatewaySnapshot
+    principal: Principal
+    protocol_version: str
+    client_capabilities: dict
+    notify: Callable[[dict], Awaitable[None]] | None = None
+    ask: Callable[[dict], Awaitable[dict]] | None = None
+    # For the audit trail: who called what, under which correlation id.
+    session_id: str = ""
+    client_name: str = ""
+    client_version: str = ""
+    correlation_id: str = ""
+    method: str = ""
+    rpc_id: Any = None
+    tool: str = ""
+    outcome: str = ""
+    # Which credential the upstream call presented ("shared", "personal", "none"), for the audit.
+    upstream_identity: str = ""
+    # The client.request entry, held until the request rules have rewritten the arguments.
+    pending_request: dict | None = None
+    # The fields all audit entries of the call share, once the call is named (`audit_trail`).
+    audit_base: dict | None = None
+    # The origin the client reached, to make links in answers absolute.
+    origin: str = ""
+
+    @property
+    def modern(self) -> bool:
+        return protocol.is_modern(self.protocol_version)
+
+    @property
+    def team_slugs(self) -> frozenset[str]:
+        """The caller's teams, for rule conditions (from the snapshot: no query per call)."""
+        return self.snapshot.team_slugs(self.principal.user_id)
+
+
+def server_info(snapshot: GatewaySnapshot) -> dict:
+    return {"name": snapshot.name or snapshot.slug, "version": GATEWAY_VERSION}
+
+
+def capabilities() -> dict:
+    return {
+        "tools": {"listChanged": True},
+        "prompts": {"listChanged": True},
+        "resources": {"listChanged": True, "subscribe": True},
+        "completions": {},
+        "logging": {},
+    }
+
+
+def instructions(snapshot: GatewaySnapshot) -> str:
+    names = ", ".join(
+        f"{a.upstream.server_name} (as '{a.namespace}')" if a.namespace else a.upstream.server_name
+        for a in snapshot.assignments
+    )
+    text = f"Gatehouse gateway '{snapshot.name}'."
+    if names:
+        text += f" Tools, prompts and resources come from: {names}."
+    if snapshot.description:
+        text += f" {snapshot.description}"
+    return text
+
+
+async def handle(ctx: CallContext, method: str, params: dict) -> dict:
+    handler = _HANDLERS.get(method)
+    if handler is None:
+        raise RpcError(protocol.METHOD_NOT_FOUND, f"Method not found: {method}")
+    if not isinstance(params, dict):
+        raise RpcError(protocol.INVALID_PARAMS, "params must be an object")
+    return await handler(ctx, params)
+
+
+# -- lists -------------------------------------------------------------------------------------
+
+
+def _decode_cursor(params: dict) -> int:
+    cursor = params.get("cursor")
+    if cursor is None:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(str(cursor) + "==="))["o"]
+        if not isinstance(offset, int) or offset < 0:
+            raise ValueError
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RpcError(protocol.INVALID_PARAMS, "Invalid cursor") from exc
+    return offset
+
+
+def _page(items: list, params: dict, field: str, view: catalog.MergedView, ctx) -> dict:
+    offset = _decode_cursor(params)
+    size = settings.MCP_LIST_PAGE_SIZE
+    result: dict[str, Any] = {field: items[offset : offset + size]}
+    if offset + size < len(items):
+        cursor = json.dumps({"o": offset + size}).encode()
+        result["nextCursor"] = base64.urlsafe_b64encode(cursor).decode().rstrip("=")
+    if ctx.modern:
+        result["ttlMs"] = view.ttl_ms
+        result["cacheScope"] = "public" if view.public else "private"
+    return result
+
+
+async def _tools_list(ctx: CallContext, params: dict) -> dict:
+    view = await catalog.merged_view(ctx.snapshot, ctx.principal)
+    return _page([e.item for e in view.tools.values()], params, "tools", view, ctx)
+
+
+async def _prompts_list(ctx: CallContext, params: dict) -> dict:
+    view = await catalog.merged_view(ctx.snapshot, ctx.principal)
+    return _page([e.item for e in view.prompts.values()], params, "prompts", view, ctx)
+
+
+async def _resources_list(ctx: CallContext, params: dict) -> dict:
+    view = await catalog.merged_view(ctx.snapshot, ctx.principal)
+    return _page([item for _, item in view.resources], params, "resources", view, ctx)
+
+
+async def _templates_list(ctx: CallContext, params: dict) -> dict:
+    view = await catalog.merged_view(ctx.snapshot, ctx.principal)
+    items = [item for _, item in view.templates]
+    return _page(items, params, "resourceTemplates", view, ctx)
+
+
+# -- routed calls ------------------------------------------------------------------------------
+
+
+def _down_assignment(ctx: CallContext, name: str) -> AssignmentSpec | None:
+    namespace, sep, _rest = name.partition(namespacing.SEPARATOR)
+    if not sep:
+        return None
+    for spec in ctx.snapshot.assignments:
+        if spec.namespace == namespace:
+            return spec
+    return None
+
+
+async def _tools_call(ctx: CallContext, params: dict) -> dict:
+    name = params.get("name")
+    if not isinstance(name, str) or not name:
+        raise RpcError(protocol.INVALID_PARAMS, "tools/call needs a tool name")
+    arguments = params.get("arguments")
+    if arguments is not None and not isinstance(arguments, dict):
+        raise RpcError(protocol.INVALID_PARAMS, "Tool arguments must be an object")
+    view = await catalog.merged_view(ctx.snapshot, ctx.principal)
+    entry = view.tools.get(name)
+    if entry is None and name in view.withheld_tools:
+        ctx.outcome = "blocked"
+        await audit_trail.tool_filtered(ctx, name, "changed upstream since it was pinned")
+        raise RpcError(
+            protocol.TOOL_NOT_ALLOWED,
+            f"The tool {name} changed upstream since an admin approved it and is withheld "
+            "until an admin approves the change.",
+        )
+    if entry is None and name in view.filtered_tools:
+        ctx.outcome = "blocked"
+        await audit_trail.tool_filtered(ctx, name, "not curated on this gateway")
+        raise RpcError(protocol.INVALID_PARAMS, f"Unknown tool: {name}")
+    if entry is None:
+        spec = _down_assignment(ctx, name)
+        if spec is not None:
+            cat = await catalog.catalogs.get(spec, ctx.principal, ctx.snapshot)
+            if cat.connect_url:
+                return upstream_call.identity_required(
+                    ctx, "tools/call", cat.error, cat.connect_url, url_mode=cat.url_mode
+                )
+            if cat.down:
+                raise RpcError(
+                    protocol.UPSTREAM_UNAVAILABLE,
+                    f"The server '{spec.upstream.server_name}' is unavailable: {cat.error}",
+                )
+        raise RpcError(protocol.INVALID_PARAMS, f"Unknown tool: {name}")
+    arguments = await policy.check_request(ctx, entry.assignment, name, arguments or {})
+    upstream_params = dict(params, name=entry.upstream_name, arguments=arguments)
+    timeout = entry.assignment.tool_overrides.get(entry.upstream_name, {}).get("timeout")
+    return await upstream_call.call_upstream(
+        ctx, entry.assignment, "tools/call", upstream_params, timeout=timeout
+    )
+
+
+async def _prompts_get(ctx: CallContext, params: dict) -> dict:
+    name = params.get("name")
+    if not isinstance(name, str) or not name:
+        raise RpcError(protocol.INVALID_PARAMS, "prompts/get needs a prompt name")
+    view = await catalog.merged_view(ctx.snapshot, ctx.principal)
+    entry = view.prompts.get(name)
+    if entry is None:
+        raise RpcError(protocol.INVALID_PARAMS, f"Unknown prompt: {name}")
+    return await upstream_call.call_upstream(
+        ctx, entry.assignment, "prompts/get", dict(params, name=entry.upstream_name)
+    )
+
+
+def _route_uri(ctx: CallContext, uri: Any) -> tuple[AssignmentSpec, str]:
+    if not isinstance(uri, str) or not uri:
+        raise RpcError(protocol.INVALID_PARAMS, "A resource URI is required")
+    split = namespacing.split_resource_uri(uri)
+    if split is not None:
+        namespace, upstream_uri = split
+        for spec in ctx.snapshot.assignments:
+            if spec.namespace == namespace and spec.resources_enabled:
+                return spec, upstream_uri
+    unprefixed = [
+        s
+        for s in ctx.snapshot.assignments
+        if s.resources_enabled and (s.prefix_mode == "never" or not s.namespace)
+    ]
+    if len(unprefixed) == 1:
+        return unprefixed[0], uri
+    raise RpcError(protocol.RESOURCE_NOT_FOUND, f"Resource not found: {uri}", {"uri": uri})
+
+
+async def _resources_read(ctx: CallContext, params: dict) -> dict:
+    spec, upstream_uri = _route_uri(ctx, params.get("uri"))
+    result = await upstream_call.call_upstream(
+        ctx, spec, "resources/read", dict(params, uri=upstream_uri)
+    )
+    prefixed = spec.prefix_mode != "never" and bool(spec.namespace)
+    contents = result.get("contents")
+    if prefixed and isinstance(contents, list):
+        result = dict(
+            result,
+            contents=[
+                dict(c, uri=namespacing.resource_uri(spec.namespace, c["uri"], prefixed=True))
+                if isinstance(c, dict) and isinstance(c.get("uri"), str)
+                else c
+                for c in contents
+            ],
+        )
+    return result
+
+
+async def _resources_subscribe(ctx: CallContext, params: dict, method: str) -> dict:
+    spec, upstream_uri = _route_uri(ctx, params.get("uri"))
+    return await upstream_call.call_upstream(ctx, spec, method, dict(params, uri=upstream_uri))
+
+
+async def _completion(ctx: CallContext, params: dict) -> dict:
+    ref = params.get("ref")
+    if not isinstance(ref, dict):
+        raise RpcError(protocol.INVALID_PARAMS, "completion/complete needs a ref")
+    if ref.get("type") == "ref/prompt":
+        view = await catalog.merged_view(ctx.snapshot, ctx.principal)
+        entry = view.prompts.get(ref.get("name"))
+        if entry is None:
+            raise RpcError(protocol.INVALID_PARAMS, f"Unknown prompt: {ref.get('name')}")
+        upstream_ref = dict(ref, name=entry.upstream_name)
+        spec = entry.assignment
+    elif ref.get("type") == "ref/resource":
+        spec, upstream_uri = _route_uri(ctx, ref.get("uri"))
+        upstream_ref = dict(ref, uri=upstream_uri)
+    else:
+        raise RpcError(protocol.INVALID_PARAMS, "ref.type must be ref/prompt or ref/resource")
+    return await upstream_call.call_upstream(
+        ctx, spec, "completion/complete", dict(params, ref=upstream_ref)
+    )
+
+
+async def _set_level(ctx: CallContext, params: dict) -> dict:
+    if not isinstance(params.get("level"), str):
+        raise RpcError(protocol.INVALID_PARAMS, "logging/setLevel needs a level")
+    for spec in ctx.snapshot.assignments:
+        cat = await catalog.catalogs.get(spec, ctx.principal, ctx.snapshot)
+        if cat.down:
+            continue
+        try:
+            identity = await catalog.identity_for(spec, ctx.principal, ctx.snapshot)
+        except IdentityError:
+            continue
+        session = catalog.upstream_session(spec, identity, ctx.snapshot)
+        if session.info is None or "logging" not in session.info.capabilities:
+            continue
+        if session.info.era == "handshake":
+            try:
+                await session.request("logging/setLevel", params, timeout=spec.timeout)
+            except (UpstreamError, UpstreamTimeout, UpstreamUnavailable):
+                continue
+    return {}
+
+
+async def _ping(ctx: CallContext, params: dict) -> dict:
+    return {}
+
+
+async def _discover(ctx: CallContext, params: dict) -> dict:
+    return {
+        "supportedVersions": [*protocol.MODERN_VERSIONS, *protocol.STREAMABLE_HANDSHAKE_VERSIONS],
+        "capabilities": capabilities(),
+        "instructions": instructions(ctx.snapshot),
+        "ttlMs": 0,
+        "cacheScope": "private",
+        "_meta": {protocol.META_SERVER_INFO: server_info(ctx.snapshot)},
+    }
+
+
+_HANDLERS = {
+    "ping": _ping,
+    "server/discover": _discover,
+    "tools/list": _tools_list,
+    "tools/call": _tools_call,
+    "prompts/list": _prompts_list,
+    "prompts/get": _prompts_get,
+    "resources/list": _resources_list,
+    "resources/templates/list": _templates_list,
+    "resources/read": _resources_read,
+    "resources/subscribe": lambda ctx, p: _resources_subscribe(ctx, p, "resources/subscribe"),
+    "resources/unsubscribe": lambda ctx, p: _resources_subscribe(ctx, p, "resources/unsubscribe"),
+    "completion/complete": _completion,
+    "logging/setLevel": _set_level,
+}

@@ -1,0 +1,251 @@
+"""The compiled, immutable view of one gateway that the data plane works from.
+
+Built once per configuration version (the gateway's token and its workspace's epoch in the
+shared cache) and shared by every request of the process, so a request never touches the ORM.
+"""
+
+import asyncio
+import secrets
+from dataclasses import dataclass, field
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Q
+
+from core import cache_reads
+from gateways import config_events, pinning
+from gateways.models import Assignment, Gateway
+from identities import selectors as identity_selectors
+from identities.upstream import brokering
+from rules.engine import EMPTY, CompiledRuleSet, compile_rules
+from rules.selectors import definitions_for_gateway
+from servers.locations import upstream_endpoint
+from teams import workspace_epoch
+from teams.capabilities import GATEWAYS_USE_ALL
+from teams.models import Membership, Team, Workspace
+
+
+@dataclass(frozen=True)
+class UpstreamSpec:
+    server_id: int
+    server_name: str
+    kind: str
+    transport: str
+    url: str
+    headers: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class AssignmentSpec:
+    id: int
+    namespace: str
+    prefix_mode: str
+    identity_scheme: str
+    tool_mode: str
+    tool_allow: frozenset[str]
+    tool_overrides: dict
+    prompts_enabled: bool
+    resources_enabled: bool
+    timeout: float
+    upstream: UpstreamSpec
+    # The shared credential (service account), decrypted once per snapshot.
+    credential: brokering.SharedCredential | None = None
+    # Upstream tool name -> digest of its approved definition; compared only when pinning is on.
+    tool_pinning: bool = False
+    tool_pins: dict = field(default_factory=dict)
+
+    def withholds(self, name: str, digest: str) -> bool:
+        """Whether a pinned tool changed upstream since an admin approved it."""
+        if not self.tool_pinning:
+            return False
+        pinned = self.tool_pins.get(name)
+        return pinned is not None and pinned != digest
+
+    def tool_allowed(self, name: str, annotations: dict | None) -> bool:
+        if self.tool_mode == Assignment.ToolMode.ALL:
+            return True
+        if self.tool_mode == Assignment.ToolMode.SELECTED:
+            return name in self.tool_allow
+        if self.tool_mode == Assignment.ToolMode.READ_ONLY:
+            return bool((annotations or {}).get("readOnlyHint"))
+        return False
+
+
+@dataclass(frozen=True)
+class GatewaySnapshot:
+    id: int
+    workspace_id: int
+    workspace_slug: str
+    slug: str
+    name: str
+    description: str
+    config_version: int
+    assignments: tuple[AssignmentSpec, ...]
+    allowed_user_ids: frozenset[int]
+    use_all_user_ids: frozenset[int]
+    # The workspace's, the gateway's and its assignments' rules, compiled once per snapshot.
+    rules: CompiledRuleSet = EMPTY
+    # Rule conditions on teams need the caller's teams without a query per call.
+    team_slugs_by_user: dict[int, frozenset[str]] = field(default_factory=dict)
+
+    def team_slugs(self, user_id: int) -> frozenset[str]:
+        return self.team_slugs_by_user.get(user_id, frozenset())
+
+    def assignment(self, assignment_id: int) -> AssignmentSpec | None:
+        for spec in self.assignments:
+            if spec.id == assignment_id:
+                return spec
+        return None
+
+
+def _upstream(server) -> UpstreamSpec:
+    url, headers = upstream_endpoint(server_id=server.pk, kind=server.kind, url=server.url)
+    transport = server.transport if server.kind == "remote" else "streamable_http"
+    return UpstreamSpec(
+        server.pk, server.name, server.kind, transport, url, tuple(sorted(headers.items()))
+    )
+
+
+def build(workspace_id: int, slug: str) -> GatewaySnapshot | None:
+    """Read one gateway from the database and compile it (sync; run in a thread)."""
+    gateway = (
+        Gateway.objects.for_workspace(workspace_id)
+        .select_related("workspace")
+        .filter(slug=slug)
+        .first()
+    )
+    if gateway is None:
+        return None
+    assignments = (
+        Assignment.objects.for_workspace(workspace_id)
+        .filter(gateway=gateway)
+        .select_related("server")
+        .order_by("position", "id")
+    )
+    default_timeout = settings.MCP_UPSTREAM_TIMEOUT_SECONDS
+    assignments = list(assignments)
+    shared = identity_selectors.shared_credentials(workspace_id, [a.pk for a in assignments])
+    specs = tuple(
+        AssignmentSpec(
+            id=a.pk,
+            namespace=a.namespace,
+            prefix_mode=a.prefix_mode,
+            identity_scheme=a.identity_scheme,
+            tool_mode=a.tool_mode,
+            tool_allow=frozenset(a.tool_allow or ()),
+            tool_overrides=dict(a.tool_overrides or {}),
+            prompts_enabled=a.prompts_enabled,
+            resources_enabled=a.resources_enabled,
+            timeout=a.timeout_seconds or default_timeout,
+            upstream=_upstream(a.server),
+            credential=brokering.compile_shared(shared[a.pk]) if a.pk in shared else None,
+            tool_pinning=a.tool_pinning,
+            tool_pins=pinning.digests(a.tool_pins),
+        )
+        for a in assignments
+    )
+    members = Membership.objects.for_workspace(workspace_id).select_related("role")
+    use_all = {m.user_id for m in members if GATEWAYS_USE_ALL in m.role.capability_set}
+    provisioned = set(
+        Membership.objects.for_workspace(workspace_id)
+        .filter(Q(teams__gateways=gateway))
+        .values_list("user_id", flat=True)
+    )
+    teams_by_user: dict[int, set[str]] = {}
+    for user_id, team_slug in (
+        Team.objects.for_workspace(workspace_id)
+        .filter(memberships__isnull=False)
+        .values_list("memberships__user_id", "slug")
+    ):
+        teams_by_user.setdefault(user_id, set()).add(team_slug)
+    rules = compile_rules(definitions_for_gateway(workspace_id=workspace_id, gateway_id=gateway.pk))
+    return GatewaySnapshot(
+        id=gateway.pk,
+        workspace_id=workspace_id,
+        workspace_slug=gateway.workspace.slug,
+        slug=gateway.slug,
+        name=gateway.name,
+        description=gateway.description,
+        config_version=gateway.config_version,
+        assignments=specs,
+        allowed_user_ids=frozenset(provisioned | use_all),
+        use_all_user_ids=frozenset(use_all),
+        rules=rules,
+        team_slugs_by_user={u: frozenset(t) for u, t in teams_by_user.items()},
+    )
+
+
+def _workspace_id(slug: str) -> int | None:
+    return Workspace.objects.filter(slug=slug).values_list("pk", flat=True).first()
+
+
+class SnapshotRegistry:
+    """Per-process snapshots, keyed by (workspace slug, gateway slug)."""
+
+    def __init__(self):
+        self._snapshots: dict[tuple[str, str], tuple[tuple, GatewaySnapshot | None]] = {}
+        self._workspaces: dict[str, int | None] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    async def workspace_id(self, slug: str) -> int | None:
+        if slug not in self._workspaces:
+            found = await sync_to_async(_workspace_id)(slug)
+            if found is None:
+                return None  # not remembered: the workspace may be created later
+            self._workspaces[slug] = found
+        return self._workspaces[slug]
+
+    async def fresh_workspace_id(self, slug: str) -> int | None:
+        """The workspace's id read again: it may have been deleted and created under its slug."""
+        self._workspaces.pop(slug, None)
+        return await self.workspace_id(slug)
+
+    def version_keys(self, workspace_id: int, slug: str) -> list[str]:
+        return [config_events.version_key(workspace_id, slug), workspace_epoch.key(workspace_id)]
+
+    async def get(
+        self, workspace_slug: str, slug: str, versions: dict | None = None
+    ) -> GatewaySnapshot | None:
+        """The current snapshot; `versions` are the version keys already fetched from the cache."""
+        snapshot = await self._get(workspace_slug, slug, versions)
+        if snapshot is None and workspace_slug in self._workspaces:
+            # The workspace may have been deleted and created again under the same slug.
+            self._workspaces.pop(workspace_slug, None)
+            self._snapshots.pop((workspace_slug, slug), None)
+            snapshot = await self._get(workspace_slug, slug, None)
+        return snapshot
+
+    async def _get(self, workspace_slug: str, slug: str, versions: dict | None):
+        workspace_id = await self.workspace_id(workspace_slug)
+        if workspace_id is None:
+            return None
+        keys = self.version_keys(workspace_id, slug)
+        if versions is None:
+            versions = await cache_reads.get_many(keys)
+        token = tuple(versions.get(k) for k in keys)
+        entry = self._snapshots.get((workspace_slug, slug))
+        if entry is not None and entry[0] == token and None not in token:
+            return entry[1]
+        lock = self._locks.setdefault((workspace_slug, slug), asyncio.Lock())
+        async with lock:
+            entry = self._snapshots.get((workspace_slug, slug))
+            if entry is not None and entry[0] == token and None not in token:
+                return entry[1]
+            token = await self._ensure_tokens(keys, token)
+            snapshot = await sync_to_async(build)(workspace_id, slug)
+            self._snapshots[(workspace_slug, slug)] = (token, snapshot)
+            return snapshot
+
+    async def _ensure_tokens(self, keys: list[str], token: tuple) -> tuple:
+        values = list(token)
+        for i, key in enumerate(keys):
+            if values[i] is None:
+                fresh = secrets.token_hex(8)
+                # add() keeps a token another worker set first; read back whichever won.
+                await cache.aadd(key, fresh, None)
+                values[i] = await cache.aget(key) or fresh
+        return tuple(values)
+
+
+registry = SnapshotRegistry()

@@ -1,0 +1,224 @@
+"""Step 3 of the lifecycle, part three: one call to one assignment's upstream.
+
+The identity the assignment brokers for the caller, the call itself (with progress, logging and
+server-to-client requests relayed to the client, and 2026-07-28 input-required rounds answered
+through it), the response rules, and the two upstream hops of the audit trail.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+from dataplane import audit_trail, catalog, policy, protocol
+from dataplane.protocol import RpcError
+from dataplane.snapshot import AssignmentSpec
+from identities.upstream import step_up
+from identities.upstream.brokering import IdentityError
+from servers.upstream import (
+    CallHooks,
+    UpstreamError,
+    UpstreamInsufficientScope,
+    UpstreamTimeout,
+    UpstreamUnauthorized,
+    UpstreamUnavailable,
+)
+
+if TYPE_CHECKING:
+    from dataplane.routing import CallContext
+
+
+async def call_upstream(
+    ctx: CallContext, spec: AssignmentSpec, method: str, params: dict, *, timeout=None
+) -> dict:
+    try:
+        identity = await catalog.identity_for(spec, ctx.principal, ctx.snapshot)
+    except IdentityError as exc:
+        return identity_required(
+            ctx,
+            method,
+            exc.message,
+            getattr(exc, "connect_url", ""),
+            url_mode=getattr(exc, "url_mode", False),
+        )
+    ctx.upstream_identity = identity.source
+    session = catalog.upstream_session(spec, identity, ctx.snapshot)
+    params = dict(params)
+    meta = dict(params.get("_meta") or {})
+    for key in list(meta):
+        if key.startswith("io.modelcontextprotocol/"):
+            meta.pop(key)  # the upstream client writes its own envelope
+    client_token = meta.pop("progressToken", None)
+    if client_token is not None:
+        meta["progressToken"] = f"gh-{uuid.uuid4().hex}"
+    if meta:
+        params["_meta"] = meta
+    else:
+        params.pop("_meta", None)
+
+    async def on_notification(message: dict) -> None:
+        if ctx.notify is None:
+            return
+        if message.get("method") == "notifications/progress":
+            if client_token is None:
+                return
+            message = dict(
+                message, params=dict(message.get("params") or {}, progressToken=client_token)
+            )
+        await ctx.notify(message)
+
+    async def on_request(message: dict) -> dict:
+        if ctx.ask is None:
+            return {
+                "error": {
+                    "code": protocol.METHOD_NOT_FOUND,
+                    "message": "The calling client cannot answer requests.",
+                }
+            }
+        return await ctx.ask(message)
+
+    hooks = CallHooks(
+        on_notification=on_notification,
+        on_request=on_request,
+        client_capabilities=ctx.client_capabilities,
+    )
+    server = spec.upstream.server_name
+    timeout = timeout or spec.timeout
+    upstream_name = params.get("name") or params.get("uri") or ""
+    await audit_trail.upstream_request(ctx, spec, upstream_name, params)
+    started = time.perf_counter()
+    retried = False
+    try:
+        for _round in range(8):
+            try:
+                result = await session.request(method, params, timeout=timeout, hooks=hooks)
+            except UpstreamUnauthorized:
+                # A person's OAuth token the upstream refused is refreshed, and the call
+                # retried once with the new one.
+                if retried:
+                    raise
+                fresh = await catalog.identity_after_refusal(spec, ctx, identity)
+                if fresh is None:
+                    raise
+                retried, identity = True, fresh
+                session = catalog.upstream_session(spec, identity, ctx.snapshot)
+                continue
+            except UpstreamInsufficientScope as exc:
+                # Never retried: more scope needs the person's consent
+                # (identities/upstream/step_up.py).
+                raise await step_up.refused_for_scope(
+                    spec, ctx.principal, ctx.snapshot, identity, exc.challenge
+                ) from exc
+            if result.get("resultType") != "input_required":
+                break
+            params = await _answer_input_required(ctx, params, result)
+        else:
+            raise RpcError(protocol.INTERNAL_ERROR, f"The server '{server}' kept asking for input.")
+    except IdentityError as exc:
+        await audit_trail.upstream_response(
+            ctx, spec, upstream_name, started, error={"code": -32001, "message": exc.message}
+        )
+        return identity_required(
+            ctx,
+            method,
+            exc.message,
+            getattr(exc, "connect_url", ""),
+            url_mode=getattr(exc, "url_mode", False),
+        )
+    except RpcError as exc:
+        await audit_trail.upstream_response(ctx, spec, upstream_name, started, error=exc.to_error())
+        raise
+    except UpstreamError as exc:
+        error = RpcError(exc.code, exc.message, exc.data)
+        await audit_trail.upstream_response(
+            ctx, spec, upstream_name, started, error=error.to_error()
+        )
+        raise error from exc
+    except UpstreamTimeout as exc:
+        error = RpcError(
+            protocol.UPSTREAM_TIMEOUT,
+            f"The server '{server}' did not answer within {timeout:g} seconds.",
+        )
+        await audit_trail.upstream_response(
+            ctx, spec, upstream_name, started, error=error.to_error()
+        )
+        raise error from exc
+    except UpstreamUnavailable as exc:
+        catalog.upstream_failed(spec, identity)
+        session.reset()
+        error = RpcError(
+            protocol.UPSTREAM_UNAVAILABLE, f"The server '{server}' is unavailable: {exc}"
+        )
+        await audit_trail.upstream_response(
+            ctx, spec, upstream_name, started, error=error.to_error()
+        )
+        raise error from exc
+    ended = time.perf_counter()
+    # Response rules run before the hop is logged, so the log holds what they left.
+    result, logged, blocked, events = await policy.check_response(ctx, spec, method, result)
+    await audit_trail.upstream_response(
+        ctx, spec, upstream_name, started, result=logged, ended=ended, blocked=blocked is not None
+    )
+    await policy.log_events(ctx, spec, events)
+    if blocked is not None:
+        raise blocked
+    return result
+
+
+def identity_required(
+    ctx: CallContext, method: str, message: str, connect_url: str, *, url_mode: bool = False
+) -> dict:
+    """No usable identity for the upstream: a tool call answers a tool error the model can
+    relay to the person; anything else a JSON-RPC error. Either carries where to connect.
+
+    `url_mode`: the person connects in a browser, so a client that supports URL-mode
+    elicitation is asked to open the page instead (URLElicitationRequiredError)."""
+    ctx.outcome = "error"
+    if url_mode and connect_url.startswith("/") and ctx.origin:
+        # A page for the person to open: the link must work outside the client too.
+        absolute = f"{ctx.origin}{connect_url}"
+        message, connect_url = message.replace(connect_url, absolute), absolute
+    elicitation = (ctx.client_capabilities or {}).get("elicitation")
+    if url_mode and isinstance(elicitation, dict) and "url" in elicitation:
+        request = {
+            "mode": "url",
+            "elicitationId": uuid.uuid4().hex,
+            "url": connect_url,
+            "message": message,
+        }
+        raise RpcError(protocol.URL_ELICITATION_REQUIRED, message, {"elicitations": [request]})
+    if method == "tools/call":
+        return {"content": [{"type": "text", "text": message}], "isError": True}
+    raise RpcError(
+        protocol.INVALID_REQUEST, message, {"connectUrl": connect_url} if connect_url else None
+    )
+
+
+async def _answer_input_required(ctx: CallContext, params: dict, result: dict) -> dict:
+    """A 2026-07-28 upstream asked for input: ask a handshake client, then retry."""
+    if ctx.ask is None:
+        raise RpcError(
+            protocol.INVALID_REQUEST,
+            "The server needs input from the client, which this connection cannot relay.",
+        )
+    responses = {}
+    for key, request in (result.get("inputRequests") or {}).items():
+        answer = await ctx.ask(
+            {
+                "jsonrpc": "2.0",
+                "method": request.get("method"),
+                "params": request.get("params") or {},
+            }
+        )
+        if "error" in answer:
+            raise RpcError(
+                protocol.INVALID_REQUEST,
+                f"The client refused {request.get('method')}.",
+                answer["error"],
+            )
+        responses[key] = answer.get("result") or {}
+    retry = dict(params, inputResponses=responses)
+    if result.get("requestState") is not None:
+        retry["requestState"] = result["requestState"]
+    return retry
