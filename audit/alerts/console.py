@@ -59,7 +59,7 @@ class AlertsPage(WorkspacePage):
         kind = _choice(request.GET.get("kind"), Alert.Kind.values, "")
         listed = alerts_listed(self.membership, state=state, kind=kind)
         return self.render(
-            "audit/raising.html",
+            "audit/alerts.html",
             {
                 "page": paginate(request, listed, per_page=ALERTS_PER_PAGE),
                 "state": state,

@@ -158,7 +158,7 @@ def acme_objects(acme, alice, bob, acme_gateway, token_for, client_app):
             workspace=acme, name="siem", kind="webhook", endpoint="https://siem.example.com/h"
         ).pk,
         "alert_webhook": AlertWebhook.objects.create(
-            workspace=acme, endpoint="https://raising.example.com/h"
+            workspace=acme, endpoint="https://alerts.example.com/h"
         ).pk,
     }
 
@@ -187,7 +187,7 @@ def _acme_unchanged(acme):
     assert not DisabledClient.objects.exists()
     assert not Rule.objects.filter(name="evil").exists()
     assert UpstreamCredential.objects.filter(disabled_at__isnull=True).count() == 1
-    assert AlertWebhook.objects.filter(endpoint="https://raising.example.com/h").exists()
+    assert AlertWebhook.objects.filter(endpoint="https://alerts.example.com/h").exists()
 
 
 @pytest.mark.parametrize(("method", "url", "body"), ACME_URLS)
