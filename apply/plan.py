@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from apply.schema import GatewaySpec, Path, Plan, RuleSpec
+from core.errors import GatehouseError
 from gateways import services as gateway_services
 from gateways.models import Assignment, Gateway
 from identities import services as identity_services
@@ -22,7 +23,6 @@ from rules.models import Rule
 from servers import services as server_services
 from servers.models import Server
 from teams import services as team_services
-from teams.errors import GatehouseError
 from teams.models import Membership, Role, Team, Workspace
 
 CREATED, CHANGED, UNCHANGED, DELETED = "created", "changed", "unchanged", "deleted"

@@ -33,6 +33,7 @@ from apply.specs import (
     Walk,
     format_path,
 )
+from core.errors import ValidationFailed
 from gateways.errors import ConfigInvalid, ConfigProblem, Position
 from gateways.models import Assignment, namespace_validator
 from identities.upstream import credential_shapes
@@ -41,7 +42,6 @@ from rules.errors import InvalidRule
 from servers.models import Server, server_name_validator
 from servers.validation import normalise_server_fields
 from teams.capabilities import ALL_KEYS, BUILTIN_ROLES, DEFAULT_ROLE_KEY
-from teams.errors import ValidationFailed
 from teams.models import slug_validator
 
 # -- The schema --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from audit import tracing  # noqa: E402
-from audit.log.recorder import aflush  # noqa: E402
+from audit.log.writer import aflush  # noqa: E402
 from core import cache_reads  # noqa: E402
 from dataplane.endpoint import endpoint  # noqa: E402
 from servers.upstream import close_http_session  # noqa: E402

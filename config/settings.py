@@ -302,7 +302,7 @@ OAUTH2_PROVIDER = {
 
 # Audit log writer and retention (see audit/log/recorder.py and audit/log/retention.py)
 # "process": a child process per server process writes the log, off the request loop's
-# interpreter lock; "thread": a writer thread in the serving process (audit/log/writer.py).
+# interpreter lock; "thread": a writer thread in the serving process (audit/log/writer_process.py).
 AUDIT_WRITER = os.environ.get("AUDIT_WRITER", "process")
 if AUDIT_WRITER not in ("process", "thread"):
     raise ImproperlyConfigured(f"AUDIT_WRITER must be process or thread, not {AUDIT_WRITER!r}")

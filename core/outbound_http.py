@@ -8,13 +8,32 @@ rebind it) unless the caller allows private addresses, no redirects are followed
 the environment is used, and bodies are bounded. `address_allowed` is the address rule alone.
 """
 
+import ipaddress
+
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
-from identities.inbound.oauth.client_metadata import address_is_public
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def address_is_public(value: str) -> bool:
+    """True for a globally routable address, judging IPv4 embedded in IPv6 forms by the IPv4."""
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.teredo is not None:
+            return all(part.is_global for part in ip.teredo)
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            ip = embedded
+    return ip.is_global
 
 
 def address_allowed(address: str, *, allow_private: bool) -> bool:

@@ -6,7 +6,7 @@ leave the rules step, so a redacted secret is never stored.
 
 import time
 
-from audit.log.recorder import record_async
+from audit.log.writer import record_async
 
 
 def _base(ctx) -> dict:

@@ -28,6 +28,7 @@ from dataplane import (
     workspace_url,
 )
 from dataplane.authentication import bearer, cache_key, principal_for
+from dataplane.context import CallContext
 from dataplane.http import (
     HttpError,
     host_allowed,
@@ -39,7 +40,6 @@ from dataplane.http import (
     unauthenticated,
 )
 from dataplane.protocol import RpcError
-from dataplane.routing import CallContext
 from dataplane.snapshot import registry
 
 logger = logging.getLogger(__name__)

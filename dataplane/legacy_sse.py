@@ -15,9 +15,9 @@ from urllib.parse import parse_qs
 from channels.layers import get_channel_layer
 
 from dataplane import audit_trail, protocol, reply, routing, session
+from dataplane.context import CallContext
 from dataplane.http import HttpError, read_body, send_empty
 from dataplane.protocol import RpcError
-from dataplane.routing import CallContext
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from dataplane import audit_trail, cancellation, protocol, routing
+from dataplane.context import CallContext
 from dataplane.http import SSE, send_json
 from dataplane.protocol import RpcError
-from dataplane.routing import CallContext
 from gateways import config_events
 from servers.sse import PING, frame
 

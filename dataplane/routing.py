@@ -1,20 +1,18 @@
 """Step 3 of the lifecycle, part two: answer each MCP method as one server.
 
 Lists are merged and paginated with the gateway's own cursors; calls are routed to exactly one
-assignment and its upstream. Both client eras reach here in one internal shape (`CallContext`,
-method, params); the endpoint adapts the results to the client's era.
+assignment and its upstream. Both client eras reach here in one internal shape (`CallContext` of
+`dataplane/context.py`, method, params); the endpoint adapts the results to the client's era.
 """
 
 import base64
 import json
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 
 from dataplane import audit_trail, catalog, namespacing, policy, protocol, upstream_call
-from dataplane.authentication import Principal
+from dataplane.context import CallContext
 from dataplane.protocol import RpcError
 from dataplane.snapshot import AssignmentSpec, GatewaySnapshot
 from identities.upstream.brokering import IdentityError
@@ -25,42 +23,6 @@ from servers.upstream import (
 )
 
 GATEWAY_VERSION = "0.1.0"
-
-
-@dataclass
-class CallContext:
-    snapshot: GatewaySnapshot
-    principal: Principal
-    protocol_version: str
-    client_capabilities: dict
-    notify: Callable[[dict], Awaitable[None]] | None = None
-    ask: Callable[[dict], Awaitable[dict]] | None = None
-    # For the audit trail: who called what, under which correlation id.
-    session_id: str = ""
-    client_name: str = ""
-    client_version: str = ""
-    correlation_id: str = ""
-    method: str = ""
-    rpc_id: Any = None
-    tool: str = ""
-    outcome: str = ""
-    # Which credential the upstream call presented ("shared", "personal", "none"), for the audit.
-    upstream_identity: str = ""
-    # The client.request entry, held until the request rules have rewritten the arguments.
-    pending_request: dict | None = None
-    # The fields all audit entries of the call share, once the call is named (`audit_trail`).
-    audit_base: dict | None = None
-    # The origin the client reached, to make links in answers absolute.
-    origin: str = ""
-
-    @property
-    def modern(self) -> bool:
-        return protocol.is_modern(self.protocol_version)
-
-    @property
-    def team_slugs(self) -> frozenset[str]:
-        """The caller's teams, for rule conditions (from the snapshot: no query per call)."""
-        return self.snapshot.team_slugs(self.principal.user_id)
 
 
 def server_info(snapshot: GatewaySnapshot) -> dict:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING
 
 from dataplane import audit_trail, catalog, policy, protocol
+from dataplane.context import CallContext
 from dataplane.protocol import RpcError
 from dataplane.snapshot import AssignmentSpec
 from identities.upstream import step_up
@@ -24,9 +24,6 @@ from servers.upstream import (
     UpstreamUnauthorized,
     UpstreamUnavailable,
 )
-
-if TYPE_CHECKING:
-    from dataplane.routing import CallContext
 
 
 async def call_upstream(

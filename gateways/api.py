@@ -12,6 +12,8 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from audit.reports import inventory
+from core.errors import CapabilityRequired, ValidationFailed
 from gateways import selectors, services
 from gateways.models import Assignment, Gateway
 from gateways.serializers import (
@@ -35,7 +37,6 @@ from teams.capabilities import (
     GATEWAYS_PROVISION_TEAMS,
     REPORTS_VIEW,
 )
-from teams.errors import CapabilityRequired, ValidationFailed
 
 CONNECTION_FIELDS = frozenset(
     {"server", "namespace", "prefix_mode", "identity_scheme", "timeout_seconds", "position"}
@@ -198,4 +199,4 @@ class ReportViewSet(WorkspaceViewSet):
     @action(detail=False, methods=["get"], pagination_class=None)
     def summary(self, request, *args, **kwargs):
         """Counts of the workspace's configuration, and assignments per gateway."""
-        return Response(SummaryOutput(selectors.workspace_summary(self.workspace)).data)
+        return Response(SummaryOutput(inventory.workspace_summary(self.workspace)).data)

@@ -14,17 +14,17 @@ from django.db import transaction
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from core.errors import GatehouseError
 from gateways import pinning, selectors, services
 from gateways.forms import ConnectionForm, CurationForm
 from gateways.models import Assignment
 from identities import services as identity_services
 from identities.upstream import credential_shapes
-from identities.upstream.connections import callback_uri
 from servers.discovery import refresh_catalog
 from servers.identity_probe import Probe
+from servers.platform_addresses import callback_uri
 from teams.capabilities import GATEWAYS_MANAGE, GATEWAYS_PROVISION_FEATURES
 from teams.console_base import WorkspacePage, show_error
-from teams.errors import GatehouseError
 
 
 @dataclass(frozen=True)

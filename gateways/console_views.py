@@ -10,21 +10,21 @@ from django.db.models import Count
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from audit.alerts.api import alerts_visible_to
+from audit.alerts.selectors import alerts_visible_to
 from audit.reports import dashboard
 from audit.reports.charts import WINDOWS, gateway_activity
+from core.errors import GatehouseError
 from gateways import selectors, services
 from gateways.client_setup import client_snippets
 from gateways.forms import AssignmentForm, GatewayForm, ProvisionForm
 from gateways.models import Assignment
 from identities import services as identity_services
-from identities.upstream.connections import callback_uri
 from servers.identity_probe import Probe
 from servers.models import Server
+from servers.platform_addresses import callback_uri
 from teams.capabilities import GATEWAYS_MANAGE, GATEWAYS_PROVISION_TEAMS, LOGS_VIEW
 from teams.changes import changes_of
 from teams.console_base import WorkspacePage, paginate, show_error
-from teams.errors import GatehouseError
 from teams.models import Team
 
 RECENT_CHANGES = 10

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from teams.errors import Conflict, ValidationFailed
+from core.errors import Conflict, ValidationFailed
 
 
 class NamespaceTaken(Conflict):

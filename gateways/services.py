@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 
+from core.errors import Conflict, ValidationFailed
 from gateways import config_events, pinning
 from gateways.errors import InvalidToolPolicy, NamespaceTaken
 from gateways.models import Assignment, Gateway
@@ -16,7 +17,6 @@ from identities.upstream import revocation
 from servers.models import Server
 from teams import workspace_epoch
 from teams.changes import record_change
-from teams.errors import Conflict, ValidationFailed
 from teams.models import Team
 
 

@@ -12,6 +12,7 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.errors import CapabilityRequired, ValidationFailed
 from identities import selectors, services
 from identities.models import ApiToken, UpstreamCredential
 from identities.serializers import (
@@ -24,7 +25,6 @@ from identities.serializers import (
 from teams.api_base import OWN, WorkspaceViewSet
 from teams.api_schema import GATEWAY_PARAMETER, WORKSPACE_PARAMETER, workspace_scoped
 from teams.capabilities import CLIENTS_MANAGE_TOKENS, GATEWAYS_MANAGE, IDENTITIES_MANAGE
-from teams.errors import CapabilityRequired, ValidationFailed
 from teams.selectors import member_by_email
 
 

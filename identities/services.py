@@ -7,13 +7,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core import crypto
+from core.errors import Conflict, ValidationFailed
 from identities import selectors
 from identities.inbound import tokens
 from identities.models import ApiToken, UpstreamCredential, UpstreamOAuthClient
 from identities.upstream import credential_shapes
 from teams import workspace_epoch
 from teams.changes import record_change
-from teams.errors import Conflict, ValidationFailed
 from teams.models import Membership
 
 

@@ -9,7 +9,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from identities import selectors
-from identities.upstream import connections, oauth, revocation
+from identities.upstream import connections, revocation
+from servers import oauth_discovery
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ def refresh_upstream_connections() -> dict:
             connection = connections.refresh_connection(
                 connection_id=connection_id, due_before=before
             )
-        except oauth.OAuthFailed as exc:
+        except oauth_discovery.OAuthFailed as exc:
             logger.warning("upstream connection %s was not refreshed: %s", connection_id, exc)
             counts["failed"] += 1
             continue

@@ -9,6 +9,7 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.errors import CapabilityRequired, ValidationFailed
 from rules import preview as previews
 from rules import selectors, services
 from rules.detectors import REGISTRY
@@ -25,7 +26,6 @@ from rules.serializers import (
 from teams.api_base import WorkspaceViewSet
 from teams.api_schema import workspace_scoped
 from teams.capabilities import INTEGRATIONS_MANAGE, RULES_MANAGE
-from teams.errors import CapabilityRequired, ValidationFailed
 
 
 def _valid(serializer_class, request) -> dict:

@@ -12,6 +12,7 @@ from django.db.models import Max
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from core.errors import GatehouseError
 from rules import preview as previews
 from rules import selectors, services
 from rules.detectors import REGISTRY
@@ -23,7 +24,6 @@ from rules.forms import (
 )
 from teams.capabilities import RULES_MANAGE
 from teams.console_base import WorkspacePage
-from teams.errors import GatehouseError
 
 TOGGLES = {
     "enable": {"enabled": True},

@@ -1,6 +1,6 @@
 """Domain errors of the rules app, mapped to HTTP statuses once at the edge."""
 
-from teams.errors import Conflict, ValidationFailed
+from core.errors import Conflict, ValidationFailed
 
 
 class InvalidRule(ValidationFailed):

@@ -6,10 +6,10 @@ mode (so the answer shows what it would block or rewrite, whatever mode it is se
 
 from asgiref.sync import async_to_sync
 
+from core.errors import ValidationFailed
 from rules import selectors
 from rules.definitions import RuleDefinition, clean_rule
 from rules.engine import RuleContext, compile_rules, evaluate
-from teams.errors import ValidationFailed
 
 DIRECTIONS = ("request", "response")
 

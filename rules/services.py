@@ -3,12 +3,12 @@ and bumps the workspace epoch so data-plane workers recompile their gateway snap
 
 from django.db import transaction
 
+from core.errors import ValidationFailed
 from rules.definitions import clean_rule, default_rules
 from rules.errors import InvalidRule, RuleNameTaken
 from rules.models import Rule
 from teams import workspace_epoch
 from teams.changes import record_change
-from teams.errors import ValidationFailed
 
 _FIELDS = (
     "name",

@@ -9,20 +9,13 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from identities.upstream.connections import callback_uri
+from core.errors import CapabilityRequired
 from servers import selectors, services
-from servers.models import Server
+from servers.models import KIND_CAPABILITY, Server
+from servers.platform_addresses import callback_uri
 from servers.serializers import ProbeOutput, ServerCreateInput, ServerOutput, ServerUpdateInput
 from teams.api_base import WorkspaceViewSet
 from teams.api_schema import workspace_scoped
-from teams.capabilities import SERVERS_DEPLOY_MANAGED, SERVERS_DEPLOY_WORKSTATION, SERVERS_MANAGE
-from teams.errors import CapabilityRequired
-
-KIND_CAPABILITY = {
-    Server.Kind.REMOTE: SERVERS_MANAGE,
-    Server.Kind.MANAGED: SERVERS_DEPLOY_MANAGED,
-    Server.Kind.WORKSTATION: SERVERS_DEPLOY_WORKSTATION,
-}
 
 
 @workspace_scoped

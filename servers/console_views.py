@@ -12,15 +12,14 @@ from django.contrib import messages
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from identities.upstream.connections import callback_uri
+from core.errors import GatehouseError
 from servers import selectors, services
-from servers.api import KIND_CAPABILITY
 from servers.discovery import refresh_catalog
 from servers.forms import FORMS
 from servers.identity_probe import Probe
-from servers.models import Server
+from servers.models import KIND_CAPABILITY, Server
+from servers.platform_addresses import callback_uri
 from teams.console_base import WorkspacePage, paginate, show_error
-from teams.errors import GatehouseError
 from teams.scoping import get_scoped_or_404
 
 CATALOG_SECTIONS = (

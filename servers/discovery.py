@@ -9,7 +9,7 @@ import asyncio
 from django.db import transaction
 from django.utils import timezone
 
-from audit.alerts import raising
+from servers import health
 from servers.legacy_upstream import LegacySseSession
 from servers.locations import upstream_endpoint
 from servers.models import Server
@@ -78,7 +78,7 @@ def refresh_catalog(*, server: Server, timeout: float = 30) -> Server:
         server.refresh_from_db()
         if was != Server.Health.DOWN:
             with transaction.atomic():
-                raising.server_went_down(server=server, detail=detail)
+                health.server_went_down(server=server, detail=detail)
         return server
     Server.objects.filter(pk=server.pk).update(
         catalog=catalog,

@@ -26,8 +26,7 @@ from django.conf import settings
 from urllib3.exceptions import NameResolutionError
 
 from core import outbound_http
-from identities.upstream import client_document as client_document
-from identities.upstream import oauth
+from servers import oauth_discovery, platform_addresses
 from servers.legacy_upstream import LegacySseSession
 from servers.upstream import (
     CLIENT_INFO,
@@ -321,11 +320,11 @@ def _reason(exc: Exception) -> str:
 def _refused(url: str, response: requests.Response, timeout: float, evidence: dict) -> Probe:
     header = response.headers.get("WWW-Authenticate", "")
     evidence["www_authenticate"] = header[:300]
-    challenge = oauth.parse_challenge(header)
+    challenge = oauth_discovery.parse_challenge(header)
     try:
-        with oauth.session(timeout=timeout) as http:
+        with oauth_discovery.session(timeout=timeout) as http:
             document = _oauth_metadata(http, url, challenge, evidence)
-    except oauth.OAuthFailed as exc:
+    except oauth_discovery.OAuthFailed as exc:
         message = f"The server asks for OAuth, but its metadata could not be used: {exc.message}"
         if not settings.UPSTREAM_OAUTH_ALLOW_PRIVATE and (
             "not an https URL" in exc.message or "not a public address" in exc.message
@@ -355,11 +354,11 @@ def _refused(url: str, response: requests.Response, timeout: float, evidence: di
             "itself there (dynamic client registration), so nothing more needs setting up.",
             evidence,
         )
-    if evidence["client_id_metadata_document_supported"] and client_document.document_url():
+    if evidence["client_id_metadata_document_supported"] and platform_addresses.document_url():
         return Probe(
             OAUTH_DYNAMIC,
             f"Each person connects their own account at {issuer}; the platform presents its "
-            f"client ID metadata document ({client_document.document_url()}), so nothing more "
+            f"client ID metadata document ({platform_addresses.document_url()}), so nothing more "
             "needs setting up.",
             evidence,
         )
@@ -381,8 +380,8 @@ def _oauth_metadata(http, url: str, challenge: dict, evidence: dict) -> dict | N
     the server publishes no OAuth metadata at all."""
     named = challenge.get("resource_metadata", "")
     try:
-        found = oauth.resource_metadata(http, url, named)
-    except oauth.OAuthFailed as exc:
+        found = oauth_discovery.resource_metadata(http, url, named)
+    except oauth_discovery.OAuthFailed as exc:
         if named:
             raise
         # The well-known paths are a guess; one that cannot be fetched proves nothing.
@@ -390,11 +389,11 @@ def _oauth_metadata(http, url: str, challenge: dict, evidence: dict) -> dict | N
         found = None
     if found is not None:
         evidence["resource_metadata_url"], resource_document = found
-        resource, issuer = oauth.issuer_of(resource_document, url)
+        resource, issuer = oauth_discovery.issuer_of(resource_document, url)
         evidence["resource"] = resource
-        document = oauth.authorization_server_metadata(http, issuer)
+        document = oauth_discovery.authorization_server_metadata(http, issuer)
         if document is None:
-            raise oauth.OAuthFailed(
+            raise oauth_discovery.OAuthFailed(
                 f"The authorization server {issuer} publishes no metadata (RFC 8414)."
             )
         scopes = resource_document.get("scopes_supported")
@@ -403,8 +402,8 @@ def _oauth_metadata(http, url: str, challenge: dict, evidence: dict) -> dict | N
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         try:
-            document = oauth.authorization_server_metadata(http, origin, named=False)
-        except oauth.OAuthFailed:
+            document = oauth_discovery.authorization_server_metadata(http, origin, named=False)
+        except oauth_discovery.OAuthFailed:
             document = None
         if document is None:
             return None

@@ -3,6 +3,7 @@
 from django.core.validators import RegexValidator
 from django.db import models
 
+from teams.capabilities import SERVERS_DEPLOY_MANAGED, SERVERS_DEPLOY_WORKSTATION, SERVERS_MANAGE
 from teams.models import Workspace
 from teams.scoping import WorkspaceManager
 
@@ -61,3 +62,11 @@ class Server(models.Model):
 
     def __str__(self):
         return self.name
+
+
+# The capability a member needs to add or change a server of each kind.
+KIND_CAPABILITY = {
+    Server.Kind.REMOTE: SERVERS_MANAGE,
+    Server.Kind.MANAGED: SERVERS_DEPLOY_MANAGED,
+    Server.Kind.WORKSTATION: SERVERS_DEPLOY_WORKSTATION,
+}

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.errors import Conflict, ValidationFailed
 from identities.upstream import revocation
 from servers import identity_probe
 from servers.models import Server
@@ -14,7 +15,6 @@ from servers.tasks import refresh_catalog_task
 from servers.validation import normalise_server_fields
 from teams import workspace_epoch
 from teams.changes import record_change
-from teams.errors import Conflict, ValidationFailed
 
 _FIELDS = ("description", "kind", "transport", "url", "command", "args", "env")
 

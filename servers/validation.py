@@ -2,7 +2,7 @@
 
 from urllib.parse import urlsplit
 
-from teams.errors import ValidationFailed
+from core.errors import ValidationFailed
 
 
 def normalise_server_fields(*, kind: str, transport: str | None, url: str, command: str, args, env):

@@ -8,8 +8,9 @@ look objects up through it, so an unscoped read cannot be written by accident.
 
 from django.http import Http404
 from rest_framework import viewsets
+from rest_framework.negotiation import DefaultContentNegotiation
 
-from teams.errors import CapabilityRequired
+from core.errors import CapabilityRequired
 from teams.selectors import membership_for
 
 OWN = "own"  # marker: the action is allowed to every member, on their own objects
@@ -67,3 +68,16 @@ class WorkspaceViewSet(viewsets.GenericViewSet):
         context = super().get_serializer_context()
         context["workspace"] = getattr(self, "workspace", None)
         return context
+
+
+class _NoFormatOverride:
+    URL_FORMAT_OVERRIDE = None
+
+
+class ExportNegotiation(DefaultContentNegotiation):
+    """Leaves `?format=` to the export (csv or jsonl) instead of DRF's renderer choice.
+
+    Errors of the export are still rendered as JSON.
+    """
+
+    settings = _NoFormatOverride()

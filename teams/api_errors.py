@@ -3,7 +3,7 @@
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from teams.errors import CapabilityRequired, GatehouseError
+from core.errors import CapabilityRequired, GatehouseError
 
 
 def exception_handler(exc, context):

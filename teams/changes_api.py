@@ -4,30 +4,16 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins
 from rest_framework.decorators import action
-from rest_framework.negotiation import DefaultContentNegotiation
 
+from core.errors import ValidationFailed
 from core.streaming import streamed_download
 from teams import changes_export as change_export
-from teams.api_base import WorkspaceViewSet
+from teams.api_base import ExportNegotiation, WorkspaceViewSet
 from teams.api_schema import workspace_scoped
 from teams.capabilities import LOGS_EXPORT, LOGS_VIEW, LOGS_VIEW_PAYLOADS
 from teams.changes import changes_of
 from teams.changes_serializers import ChangeOutput, ChangeWithDetailOutput
-from teams.errors import ValidationFailed
 from teams.models import ConfigChange
-
-
-class _NoFormatOverride:
-    URL_FORMAT_OVERRIDE = None
-
-
-class ExportNegotiation(DefaultContentNegotiation):
-    """Leaves `?format=` to the export (csv or jsonl) instead of DRF's renderer choice.
-
-    Errors of the export are still rendered as JSON.
-    """
-
-    settings = _NoFormatOverride()
 
 
 @workspace_scoped

@@ -13,8 +13,8 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.views import View
 
+from core.errors import CapabilityRequired, GatehouseError
 from teams.capabilities import ALL_KEYS
-from teams.errors import CapabilityRequired, GatehouseError
 from teams.selectors import membership_for, memberships_of
 
 PAGE_SIZE = 25

@@ -10,10 +10,10 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from core.errors import GatehouseError
 from teams import selectors, services
 from teams.capabilities import PEOPLE_MANAGE
 from teams.console_base import WorkspacePage, header_context, paginate, show_error
-from teams.errors import GatehouseError
 from teams.forms import DuplicateRoleForm, InviteForm, MemberForm, ProfileForm, RoleForm, TeamForm
 from teams.grants import check_grantable
 from teams.models import Role, Team

@@ -4,8 +4,8 @@ Whoever gives a role to someone (or defines what a role holds) must hold each ca
 grants; otherwise an admin could create an all-capability role and give it to themselves.
 """
 
+from core.errors import CapabilityRequired
 from teams.capabilities import ALL_KEYS
-from teams.errors import CapabilityRequired
 from teams.models import Membership
 
 

@@ -2,10 +2,10 @@
 
 from django.db import IntegrityError, transaction
 
+from core.errors import Conflict, ValidationFailed
 from teams import workspace_epoch
 from teams.capabilities import ALL_KEYS, BUILTIN_ROLES, DEFAULT_ROLE_KEY
 from teams.changes import record_change
-from teams.errors import Conflict, ValidationFailed
 from teams.models import Membership, Role, Team, User, Workspace
 
 

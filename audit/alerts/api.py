@@ -11,12 +11,11 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from audit.alerts import raising
+from audit.alerts.selectors import alerts_visible_to
 from audit.models import Alert
-from gateways.selectors import gateways_visible_to
+from core.errors import ValidationFailed
 from teams.api_base import WorkspaceViewSet
 from teams.api_schema import workspace_scoped
-from teams.capabilities import ALERTS_VIEW_ALL
-from teams.errors import ValidationFailed
 
 
 class AlertOutput(serializers.ModelSerializer):
@@ -37,13 +36,6 @@ class AlertOutput(serializers.ModelSerializer):
             "acknowledged_at",
             "acknowledged_by",
         ]
-
-
-def alerts_visible_to(membership):
-    found = Alert.objects.for_workspace(membership.workspace_id)
-    if not membership.has(ALERTS_VIEW_ALL):
-        found = found.filter(gateway_id__in=gateways_visible_to(membership).values("id"))
-    return found.select_related("acknowledged_by")
 
 
 @workspace_scoped

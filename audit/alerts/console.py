@@ -12,7 +12,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from audit.alerts import raising
-from audit.alerts.api import alerts_visible_to
+from audit.alerts.selectors import alerts_visible_to
 from audit.models import Alert
 from teams.console_base import WorkspacePage, paginate
 

@@ -13,8 +13,8 @@ from audit.sinks import http
 from audit.sinks.network import parse_networks
 from audit.sinks.services import new_signing_key, signing_key_secret
 from core import crypto
+from core.errors import ValidationFailed
 from teams.changes import record_change
-from teams.errors import ValidationFailed
 
 
 def _clean(webhook: AlertWebhook) -> None:

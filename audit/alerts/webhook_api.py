@@ -17,10 +17,10 @@ from audit.alerts import delivery
 from audit.alerts.selectors import alert_webhook_of
 from audit.alerts.webhook import delete_alert_webhook, set_alert_webhook
 from audit.models import AlertWebhook
+from core.errors import CapabilityRequired
 from teams.api_base import WorkspaceViewSet
 from teams.api_schema import workspace_scoped
 from teams.capabilities import ALERTS_VIEW_ALL, INTEGRATIONS_MANAGE
-from teams.errors import CapabilityRequired
 
 
 class AlertWebhookOutput(serializers.ModelSerializer):

@@ -16,12 +16,11 @@ from audit.log.export import FORMATS, export_logs
 from audit.log.selectors import call_timeline, entries_of, filtered_entries, parse_filter
 from audit.log.serializers import CallOutput, LogEntryOutput, LogEntryWithPayloadOutput
 from audit.models import Hop, Outcome
+from core.errors import ValidationFailed
 from core.streaming import streamed_download
-from teams.api_base import WorkspaceViewSet
+from teams.api_base import ExportNegotiation, WorkspaceViewSet
 from teams.api_schema import workspace_scoped
 from teams.capabilities import LOGS_EXPORT, LOGS_VIEW, LOGS_VIEW_PAYLOADS
-from teams.changes_api import ExportNegotiation
-from teams.errors import ValidationFailed
 
 FILTERS = [
     OpenApiParameter("since", str, description="ISO 8601 date or time (UTC if no zone)"),

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from audit.models import LogPolicy, PayloadState
+from core.errors import ValidationFailed
 from teams.changes import record_change
-from teams.errors import ValidationFailed
 
 POLICY_CACHE_SECONDS = 30.0
 

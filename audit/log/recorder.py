@@ -14,7 +14,7 @@ thread Django shares for all sync work of the process (token lookups included), 
 commit would stall requests; a thread with its own database connection works the same under
 uvicorn, daphne and in a Celery worker or a management command, none of which share a loop.
 
-With `AUDIT_WRITER=process` (the default), `audit.log.writer.ProcessRecorder` keeps this
+With `AUDIT_WRITER=process` (the default), `audit.log.writer_process.ProcessRecorder` keeps this
 calling side and these guarantees but moves the writing into a child process; the thread then
 only forwards entries to it.
 
@@ -293,40 +293,3 @@ def write_batch(batch: list[dict], counters: Counters) -> None:
         batch[0].get("workspace_id"),
         exc_info=refused,
     )
-
-
-_default: Recorder | None = None
-_default_lock = threading.Lock()
-
-
-def default_recorder() -> Recorder:
-    global _default
-    if _default is None:
-        with _default_lock:
-            if _default is None:
-                if settings.AUDIT_WRITER == "process":
-                    from audit.log.writer import ProcessRecorder
-
-                    _default = ProcessRecorder()
-                else:
-                    _default = Recorder()
-    return _default
-
-
-def record(entry: dict) -> None:
-    """Queue one entry from sync code (blocks while the queue is full)."""
-    default_recorder().record(entry)
-
-
-async def record_async(entry: dict) -> None:
-    """Queue one entry from async code (awaits room while the queue is full)."""
-    await default_recorder().record_async(entry)
-
-
-def flush(timeout: float | None = None) -> bool:
-    return default_recorder().flush(timeout)
-
-
-async def aflush(timeout: float | None = None) -> bool:
-    """Drain the queue; the ASGI lifespan shutdown awaits this."""
-    return await default_recorder().aflush(timeout)

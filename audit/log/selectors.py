@@ -16,7 +16,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from audit.log.entries import HOPS, OUTCOMES
 from audit.models import Hop, LogEntry, Outcome
-from teams.errors import NotFound, ValidationFailed
+from core.errors import NotFound, ValidationFailed
 from teams.scoping import get_scoped_or_404
 
 

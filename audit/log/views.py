@@ -22,11 +22,11 @@ from audit.log.selectors import (
 )
 from audit.models import Outcome
 from audit.reports.summary import daily_rows, workspace_report
+from core.errors import NotFound, ValidationFailed
 from core.streaming import streamed_download
 from teams.capabilities import LOGS_EXPORT, LOGS_VIEW, LOGS_VIEW_PAYLOADS, REPORTS_VIEW
 from teams.changes import changes_of
 from teams.console_base import WorkspacePage, paginate, show_error
-from teams.errors import NotFound, ValidationFailed
 
 CHANGES_PER_PAGE = 50
 ENTRIES_PER_PAGE = 50

@@ -1,4 +1,5 @@
-"""The writer process of `audit.log.writer`: `python -m audit.log.writer_child ENTRIES_FD ACKS_FD`.
+"""The writer process of `audit.log.writer_process`:
+`python -m audit.log.writer_child ENTRIES_FD ACKS_FD`.
 
 Only the standard library is imported before the first message: it carries the parent's
 database settings, which must be in place before Django opens a connection.

@@ -22,10 +22,10 @@ from audit.sinks.serializers import (
     SinkTestOutput,
     SinkUpdateInput,
 )
+from core.errors import CapabilityRequired, ValidationFailed
 from teams.api_base import WorkspaceViewSet
 from teams.api_schema import workspace_scoped
 from teams.capabilities import INTEGRATIONS_MANAGE, LOGS_VIEW_PAYLOADS
-from teams.errors import CapabilityRequired, ValidationFailed
 
 
 def _valid(serializer_class, request, *, partial: bool = False) -> dict:

@@ -16,9 +16,9 @@ from audit.models import LogSink
 from audit.sinks import delivery, services
 from audit.sinks.forms import FORMS
 from audit.sinks.selectors import sinks_of
+from core.errors import GatehouseError
 from teams.capabilities import INTEGRATIONS_MANAGE, LOGS_VIEW_PAYLOADS
 from teams.console_base import WorkspacePage, paginate, show_error
-from teams.errors import GatehouseError
 
 SINKS_PER_PAGE = 25
 

@@ -15,8 +15,8 @@ from audit.models import ChainHead, LogSink
 from audit.sinks import REGISTRY
 from audit.sinks.network import parse_networks
 from core import crypto
+from core.errors import Conflict, ValidationFailed
 from teams.changes import record_change
-from teams.errors import Conflict, ValidationFailed
 
 FIELDS = (
     "enabled",

@@ -11,10 +11,10 @@ from django.db import transaction
 from django.db.models import Q
 from oauth2_provider.models import get_access_token_model, get_application_model
 
+from core.errors import ValidationFailed
 from identities.inbound import tokens
 from identities.models import DisabledClient
 from teams.changes import record_change
-from teams.errors import ValidationFailed
 
 
 def _names_workspace(workspace) -> Q:

@@ -10,11 +10,11 @@ from django.contrib import messages
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from core.errors import ValidationFailed
 from identities.inbound import client_access
 from identities.models import DisabledClient
 from teams.capabilities import CLIENTS_TOGGLE
 from teams.console_base import WorkspacePage, paginate
-from teams.errors import ValidationFailed
 
 CLIENTS_PER_PAGE = 25
 

@@ -9,12 +9,12 @@ from django.contrib import messages
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from core.errors import CapabilityRequired, GatehouseError, ValidationFailed
 from identities import selectors, services
 from identities.forms import TokenForm
 from identities.models import ApiToken
 from teams.capabilities import CLIENTS_MANAGE_TOKENS, GATEWAYS_USE_ALL
 from teams.console_base import WorkspacePage, paginate, show_error
-from teams.errors import CapabilityRequired, GatehouseError, ValidationFailed
 from teams.selectors import member_by_email
 
 

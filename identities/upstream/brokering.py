@@ -31,7 +31,8 @@ from django.utils import timezone
 from core import crypto
 from identities import selectors
 from identities.models import UpstreamConnection, UpstreamCredential
-from identities.upstream import connections, credential_shapes, oauth
+from identities.upstream import connections, credential_shapes
+from servers import oauth_discovery
 
 logger = logging.getLogger(__name__)
 
@@ -276,7 +277,7 @@ def _load_connection(workspace_id: int, assignment_id: int, user_id: int) -> dic
 def _refresh(workspace_id: int, assignment_id: int, user_id: int, entry: dict) -> dict:
     try:
         connections.refresh_connection(connection_id=entry["id"], seen_version=entry["v"])
-    except oauth.OAuthFailed as exc:
+    except oauth_discovery.OAuthFailed as exc:
         raise IdentityUnavailable(f"Your connection could not be refreshed: {exc.message}") from exc
     return _load_connection(workspace_id, assignment_id, user_id)
 

@@ -10,47 +10,30 @@ person's pending connection (in their session) says which workspace's callback i
 Without OAUTH_ISSUER there is no stable URL to publish, and the platform registers instead.
 """
 
-from django.conf import settings
-
 from identities.upstream import oauth
-
-PATH = "/oauth/upstream-client"
-CALLBACK_PATH = "/oauth/upstream-client/callback"
-
-
-def _origin() -> str:
-    return (settings.OAUTH_ISSUER or "").rstrip("/")
-
-
-def document_url() -> str:
-    """The document's URL, which is also the `client_id`; empty when OAUTH_ISSUER is not set."""
-    return f"{_origin()}{PATH}" if _origin() else ""
-
-
-def redirect_uri() -> str:
-    return f"{_origin()}{CALLBACK_PATH}" if _origin() else ""
+from servers import oauth_discovery, platform_addresses
 
 
 def document() -> dict:
     return {
-        "client_id": document_url(),
+        "client_id": platform_addresses.document_url(),
         "client_name": "Gatehouse",
-        "client_uri": _origin(),
-        "redirect_uris": [redirect_uri()],
+        "client_uri": platform_addresses.origin(),
+        "redirect_uris": [platform_addresses.redirect_uri()],
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
         "token_endpoint_auth_method": "none",
     }
 
 
-def client_at(metadata: oauth.ServerMetadata, url: str | None = None):
+def client_at(metadata: oauth_discovery.ServerMetadata, url: str | None = None):
     """The platform as the client its document at `url` (by default its own) describes, when
     the authorization server takes such documents and could fetch that URL; else None."""
-    url = document_url() if url is None else url
+    url = platform_addresses.document_url() if url is None else url
     if not metadata.metadata_documents or not url:
         return None
     try:
-        oauth.checked_url(url, "client metadata document")
-    except oauth.OAuthFailed:
+        oauth_discovery.checked_url(url, "client metadata document")
+    except oauth_discovery.OAuthFailed:
         return None
     return oauth.Client(url, "", "none")

@@ -31,12 +31,13 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
+from core.errors import GatehouseError
 from identities import selectors, services
 from identities.forms import ManualCredentialForm
 from identities.upstream import client_document as client_document
 from identities.upstream import connections, manual_status
+from servers import platform_addresses
 from teams.console_base import PAGE_SIZE, WorkspacePage, paginate
-from teams.errors import GatehouseError
 
 _PENDING = "upstream_oauth_pending"
 _MAX_PENDING = 5
@@ -174,7 +175,7 @@ class ConnectPage(WorkspacePage):
     def post(self, request, assignment_id):
         assignment = selectors.access_oauth_assignment(self.membership, assignment_id)
         next_path = _return_path(request, request.POST.get("next"))
-        redirect_uri = connections.callback_uri(workspace=self.workspace, request=request)
+        redirect_uri = platform_addresses.callback_uri(workspace=self.workspace, request=request)
         try:
             url, pending = connections.start_connection(
                 assignment=assignment,
@@ -263,7 +264,7 @@ class ClientDocumentView(View):
     """The platform's client ID metadata document: public, what authorization servers fetch."""
 
     def get(self, request):
-        if not client_document.document_url():
+        if not platform_addresses.document_url():
             raise Http404("OAUTH_ISSUER is not set, so the platform publishes no client document.")
         response = JsonResponse(client_document.document())
         response["Cache-Control"] = "public, max-age=3600"

@@ -14,30 +14,21 @@ import logging
 import secrets
 from datetime import timedelta
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from core import crypto
+from core.errors import ValidationFailed
 from identities import selectors
 from identities.models import UpstreamConnection, UpstreamCredential, UpstreamOAuthClient
 from identities.upstream import client_document, credential_shapes, oauth, revocation
+from servers import oauth_discovery, platform_addresses
 from teams.changes import record_change
-from teams.errors import ValidationFailed
 
 logger = logging.getLogger(__name__)
 
 USER_OAUTH = "user_oauth"
-
-
-def callback_uri(*, workspace, request) -> str:
-    """Where upstream authorization servers send people back to the platform: the redirect URI
-    the platform registers, and the one a pre-registered client must be registered with."""
-    path = reverse("connection-callback", kwargs={"ws": workspace.slug})
-    issuer = (settings.OAUTH_ISSUER or "").rstrip("/")
-    return f"{issuer}{path}" if issuer else request.build_absolute_uri(path)
 
 
 def _pre_registered(assignment) -> UpstreamCredential | None:
@@ -58,8 +49,8 @@ def _reusable(current: UpstreamOAuthClient, server_url: str, redirect_uri: str) 
         return False
     if current.registration == UpstreamOAuthClient.Registration.METADATA_DOCUMENT:
         # The document moves with OAUTH_ISSUER; a client at the old URL is another client.
-        return current.client_id == client_document.document_url() and (
-            current.redirect_uri == client_document.redirect_uri()
+        return current.client_id == platform_addresses.document_url() and (
+            current.redirect_uri == platform_addresses.redirect_uri()
         )
     return current.redirect_uri == redirect_uri
 
@@ -76,7 +67,7 @@ def _client_for(assignment, redirect_uri: str) -> UpstreamOAuthClient:
     server_url = assignment.server.url
     if current is not None and _reusable(current, server_url, redirect_uri):
         return current
-    metadata = oauth.discover(server_url)
+    metadata = oauth_discovery.discover(server_url)
     pre_registered = _pre_registered(assignment)
     how = UpstreamOAuthClient.Registration
     document_client = client_document.client_at(metadata)
@@ -90,7 +81,7 @@ def _client_for(assignment, redirect_uri: str) -> UpstreamOAuthClient:
         registration = how.PRE_REGISTERED
     elif document_client is not None:
         client, registration = document_client, how.METADATA_DOCUMENT
-        redirect_uri = client_document.redirect_uri()
+        redirect_uri = platform_addresses.redirect_uri()
     else:
         client = oauth.register(metadata, redirect_uri)
         registration = how.DYNAMIC

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from teams.errors import ValidationFailed
+from core.errors import ValidationFailed
 
 BEARER, HEADERS, CLIENT_CREDENTIALS = "bearer", "headers", "client_credentials"
 # A pre-registered OAuth client of a `user_oauth` assignment: no headers of its own, it is what

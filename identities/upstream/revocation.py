@@ -20,6 +20,7 @@ from django.db import transaction
 from core import crypto
 from identities.models import UpstreamConnection
 from identities.upstream import oauth
+from servers import oauth_discovery
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def revoke(grant: Grant) -> int:
             continue
         try:
             _revoke_one(grant["endpoint"], client, token, hint)
-        except oauth.OAuthFailed as exc:
+        except oauth_discovery.OAuthFailed as exc:
             logger.warning(
                 "connection %s: the %s was not revoked: %s", grant["connection"], hint, exc
             )
@@ -94,10 +95,10 @@ def revoke(grant: Grant) -> int:
 
 def _revoke_one(endpoint: str, client: oauth.Client, token: str, hint: str) -> None:
     form, headers = oauth.authenticated({"token": token, "token_type_hint": hint}, client)
-    with oauth.session() as http:
-        response = oauth.send(
+    with oauth_discovery.session() as http:
+        response = oauth_discovery.send(
             http, "POST", endpoint, "revocation endpoint", data=form, headers=headers
         )
     # RFC 7009 2.2: 200 whether or not the token was still valid.
     if response.status_code != 200:
-        raise oauth.OAuthFailed(f"HTTP {response.status_code}")
+        raise oauth_discovery.OAuthFailed(f"HTTP {response.status_code}")

@@ -11,7 +11,7 @@ calls, so they are told which scope it lacks.
 
 from asgiref.sync import sync_to_async
 
-from identities.upstream import connections, oauth
+from identities.upstream import connections
 from identities.upstream.brokering import (
     IdentityError,
     IdentityMissing,
@@ -19,6 +19,7 @@ from identities.upstream.brokering import (
     UpstreamIdentity,
     connections_url,
 )
+from servers import oauth_discovery
 
 
 async def refused_for_scope(
@@ -26,7 +27,7 @@ async def refused_for_scope(
 ) -> IdentityError:
     """The error to answer the caller with, after recording what the upstream asked for."""
     server = spec.upstream.server_name
-    scope = oauth.parse_challenge(challenge).get("scope", "")[:1000]
+    scope = oauth_discovery.parse_challenge(challenge).get("scope", "")[:1000]
     naming = f" (scope: {scope})" if scope else ""
     if spec.identity_scheme != "user_oauth" or identity.source != "personal":
         return IdentityUnavailable(

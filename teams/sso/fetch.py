@@ -16,7 +16,7 @@ import requests
 from django.conf import settings
 
 from core import outbound_http
-from teams.errors import ValidationFailed
+from core.errors import ValidationFailed
 
 
 def address_allowed(address: str) -> bool:

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from django.conf import settings
 from django.urls import reverse
 
-from teams.errors import ValidationFailed
+from core.errors import ValidationFailed
 from teams.sso.fetch import allowed_schemes, check_fetch_url, guarded_session
 
 try:

@@ -13,10 +13,10 @@ import re
 from django.db import IntegrityError, transaction
 
 from core import crypto
+from core.errors import Conflict, ValidationFailed
 from teams import services
 from teams.capabilities import DEFAULT_ROLE_KEY
 from teams.changes import record_change
-from teams.errors import Conflict, ValidationFailed
 from teams.models import Membership, Role, SsoDomain, Team, Workspace, WorkspaceSso
 from teams.sso.fetch import check_issuer
 from teams.sso.saml import check_saml, saml_available

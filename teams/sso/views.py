@@ -17,9 +17,9 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
+from core.errors import GatehouseError
 from teams.capabilities import WORKSPACE_MANAGE
 from teams.console_base import WorkspacePage, show_error
-from teams.errors import GatehouseError
 from teams.grants import check_grantable
 from teams.models import Role, WorkspaceSso
 from teams.sso.forms import SsoForm

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from audit.log.chain import verify_workspace
-from audit.log.writer import ProcessRecorder
+from audit.log.writer_process import ProcessRecorder
 from audit.models import LogEntry
 from tests.audit.conftest import call_hops
 

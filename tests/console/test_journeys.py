@@ -21,7 +21,8 @@ from django.core.cache import cache
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from audit.log.recorder import flush, write_entries
+from audit.log.recorder import write_entries
+from audit.log.writer import flush
 from teams import services as team_services
 from teams.models import Membership
 from tests.support.live import ThreadedServer

@@ -4,7 +4,7 @@ import httpx
 import pytest
 from django.core.cache import cache
 
-from audit.log.recorder import flush
+from audit.log.writer import flush
 from gateways import services as gateway_services
 from identities import services as identity_services
 from servers import services as server_services

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from audit.log.recorder import flush
+from audit.log.writer import flush
 from audit.models import LogEntry
 from tests.gateways.test_endpoint import connect
 

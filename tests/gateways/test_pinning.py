@@ -12,7 +12,7 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from audit.log.recorder import flush
+from audit.log.writer import flush
 from audit.models import LogEntry
 from dataplane import protocol
 from gateways import pinning

@@ -9,7 +9,7 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from audit.log.recorder import flush
+from audit.log.writer import flush
 from audit.models import LogEntry
 from gateways import services as gateway_services
 from identities.models import UpstreamConnection

@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 from django.test import Client
 from oauth2_provider.models import Application, Grant
 
-from identities.inbound.oauth.client_metadata import address_is_public
+from core.outbound_http import address_is_public
 from tests.identities.browser import form_fields, query
 from tests.identities.conftest import REDIRECT_URI, pkce
 

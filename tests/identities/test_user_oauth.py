@@ -9,7 +9,7 @@ from mcp.shared.exceptions import MCPError
 
 from identities.models import UpstreamConnection, UpstreamOAuthClient
 from identities.tasks import refresh_upstream_connections
-from identities.upstream import oauth
+from servers import oauth_discovery
 from teams.models import ConfigChange
 from tests.identities.browser import Browser, forms
 
@@ -238,11 +238,11 @@ def test_a_client_entered_in_the_console_after_the_probe_is_used(accounts, alice
 
 def test_discovery_refuses_private_addresses_unless_allowed(accounts, settings):
     settings.UPSTREAM_OAUTH_ALLOW_PRIVATE = False
-    with pytest.raises(oauth.OAuthFailed, match="not an https URL"):
-        oauth.discover(accounts.upstream.url)
+    with pytest.raises(oauth_discovery.OAuthFailed, match="not an https URL"):
+        oauth_discovery.discover(accounts.upstream.url)
     https_loopback = accounts.upstream.url.replace("http://", "https://")
-    with pytest.raises(oauth.OAuthFailed, match="not a public address"):
-        oauth.discover(https_loopback)
+    with pytest.raises(oauth_discovery.OAuthFailed, match="not a public address"):
+        oauth_discovery.discover(https_loopback)
 
 
 def test_a_refused_token_is_refreshed_when_the_tools_are_read_again(accounts, bob, settings):

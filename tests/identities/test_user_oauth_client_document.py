@@ -6,7 +6,8 @@ dynamic registration where no document can be presented."""
 import dataclasses
 
 from identities.models import UpstreamOAuthClient
-from identities.upstream import client_document, oauth
+from identities.upstream import client_document
+from servers import oauth_discovery
 
 
 def test_the_platform_publishes_its_client_document(client, settings):
@@ -97,7 +98,7 @@ def test_a_pre_registered_client_comes_before_the_document(document_accounts, bo
 
 def test_a_document_url_the_server_could_not_fetch_is_not_presented(settings):
     settings.UPSTREAM_OAUTH_ALLOW_PRIVATE = False
-    metadata = oauth.ServerMetadata(
+    metadata = oauth_discovery.ServerMetadata(
         resource="https://mcp.example.com/mcp",
         issuer="https://auth.example.com",
         authorization_endpoint="https://auth.example.com/authorize",

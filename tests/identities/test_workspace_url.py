@@ -11,7 +11,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
 
-from audit.log.recorder import flush
+from audit.log.writer import flush
 from audit.models import LogEntry
 from gateways import services as gateway_services
 from identities.inbound import client_access

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from audit.log.recorder import flush
+from audit.log.writer import flush
 from audit.models import LogEntry
 from dataplane.policy import RULE_BLOCKED
 from rules import services as rule_services

@@ -3,10 +3,10 @@ give leads to its outcome, the proposed identity scheme and the evidence for it.
 
 import pytest
 
+from core.errors import ValidationFailed
 from servers import services
 from servers.identity_probe import probe
 from servers.models import Server
-from teams.errors import ValidationFailed
 
 
 def _server(acme, alice, url, *, name="probed", transport="streamable_http"):

@@ -1,8 +1,8 @@
 import pytest
 
+from core.errors import Conflict, ValidationFailed
 from gateways.selectors import gateways_visible_to
 from teams.capabilities import ALL_KEYS, GATEWAYS_USE_ALL
-from teams.errors import Conflict, ValidationFailed
 from teams.models import Membership, Role
 from teams.services import create_role, remove_member, update_member
 

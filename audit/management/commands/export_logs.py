@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audit.log.export import FORMATS, export_logs
 from audit.log.selectors import parse_filter
-from teams.errors import ValidationFailed
+from core.errors import ValidationFailed
 from teams.models import Workspace
 
 

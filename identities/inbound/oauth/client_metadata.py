@@ -9,7 +9,6 @@ django-oauth-toolkit then checks that the document's `client_id` equals the URL 
 its redirect URIs, against which the authorization request is matched.
 """
 
-import ipaddress
 import socket
 import ssl
 import time
@@ -20,24 +19,7 @@ from django.conf import settings
 from oauth2_provider.cimd import CIMDError, SafeMetadataFetcher
 from oauth2_provider.settings import oauth2_settings
 
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-
-def address_is_public(value: str) -> bool:
-    """True for a globally routable address, judging IPv4 embedded in IPv6 forms by the IPv4."""
-    try:
-        ip = ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.teredo is not None:
-            return all(part.is_global for part in ip.teredo)
-        embedded = ip.ipv4_mapped or ip.sixtofour
-        if embedded is None and ip in _NAT64:
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if embedded is not None:
-            ip = embedded
-    return ip.is_global
+from core.outbound_http import address_is_public
 
 
 def _checked_url(client_id: str):

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from identities.upstream import client_document, oauth
+from servers import oauth_discovery, platform_addresses
 
 REDIRECT_URI = "http://127.0.0.1:8976/callback"
 _ATTEMPTS = 3
@@ -52,7 +53,8 @@ class _McpClient:
             headers["MCP-Protocol-Version"] = "2025-11-25"
         response = self.http.post(self.url, json=message, headers=headers, timeout=30)
         if response.status_code in (401, 403):
-            challenge = oauth.parse_challenge(response.headers.get("WWW-Authenticate", ""))
+            header = response.headers.get("WWW-Authenticate", "")
+            challenge = oauth_discovery.parse_challenge(header)
             raise _Challenged(response.status_code, challenge)
         if response.status_code >= 400:
             raise CommandError(f"{message.get('method')}: HTTP {response.status_code}")
@@ -119,7 +121,7 @@ class Command(BaseCommand):
         context = json.loads(os.environ.get("MCP_CONFORMANCE_CONTEXT") or "{}")
         client_id = client_id or context.get("client_id")
         client_secret = client_secret or context.get("client_secret") or ""
-        document_url = client_metadata_url or client_document.document_url()
+        document_url = client_metadata_url or platform_addresses.document_url()
         client, token, scopes = None, "", []
         for _attempt in range(_ATTEMPTS + 1):
             try:
@@ -128,7 +130,7 @@ class Command(BaseCommand):
                 if _attempt == _ATTEMPTS:
                     raise CommandError(f"still refused after {_ATTEMPTS} authorizations") from None
                 try:
-                    metadata = oauth.discover(url, challenge=challenged.params)
+                    metadata = oauth_discovery.discover(url, challenge=challenged.params)
                     # Step-up: the scope asked for now is added to what was granted before.
                     for scope in metadata.scope.split():
                         if scope not in scopes:
@@ -136,7 +138,7 @@ class Command(BaseCommand):
                     if client is None:
                         client = _client(metadata, client_id, client_secret, document_url)
                     token = _authorize(metadata, client, " ".join(scopes))
-                except oauth.OAuthFailed as exc:
+                except oauth_discovery.OAuthFailed as exc:
                     raise CommandError(exc.message) from exc
                 continue
             self.stdout.write(f"connected: {outcome}")
@@ -172,9 +174,9 @@ def _authorize(metadata, client, scope: str) -> str:
     location = answer.headers.get("Location", "")
     query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
     if answer.status_code not in (302, 303) or query.get("state") != state or "code" not in query:
-        raise oauth.OAuthFailed(f"the authorization was not granted: {location[:200]}")
+        raise oauth_discovery.OAuthFailed(f"the authorization was not granted: {location[:200]}")
     if query.get("iss") and query["iss"].rstrip("/") != metadata.issuer.rstrip("/"):
-        raise oauth.OAuthFailed("the answer came from another authorization server")
+        raise oauth_discovery.OAuthFailed("the answer came from another authorization server")
     tokens = oauth.request_tokens(
         token_endpoint=metadata.token_endpoint,
         client=client,

@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.http import Http404
 from django.utils import timezone
 
+from core.errors import GatehouseError
 from identities.services import issue_token
-from teams.errors import GatehouseError
 from teams.models import User, Workspace
 from teams.scoping import get_scoped_or_404
 from teams.selectors import membership_for

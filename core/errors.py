@@ -1,4 +1,4 @@
-"""Domain errors of the tenancy app, mapped to HTTP statuses once at the edge."""
+"""The domain errors every app raises, mapped to HTTP statuses once at the edge."""
 
 
 class GatehouseError(Exception):

@@ -1,0 +1,47 @@
+"""The one internal shape of a client call that every step of the lifecycle reads and fills:
+the gateway snapshot, the caller, the protocol era, the relays back to the client, and the fields
+the audit trail shares across the call's hops."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dataplane import protocol
+from dataplane.authentication import Principal
+from dataplane.snapshot import GatewaySnapshot
+
+
+@dataclass
+class CallContext:
+    snapshot: GatewaySnapshot
+    principal: Principal
+    protocol_version: str
+    client_capabilities: dict
+    notify: Callable[[dict], Awaitable[None]] | None = None
+    ask: Callable[[dict], Awaitable[dict]] | None = None
+    # For the audit trail: who called what, under which correlation id.
+    session_id: str = ""
+    client_name: str = ""
+    client_version: str = ""
+    correlation_id: str = ""
+    method: str = ""
+    rpc_id: Any = None
+    tool: str = ""
+    outcome: str = ""
+    # Which credential the upstream call presented ("shared", "personal", "none"), for the audit.
+    upstream_identity: str = ""
+    # The client.request entry, held until the request rules have rewritten the arguments.
+    pending_request: dict | None = None
+    # The fields all audit entries of the call share, once the call is named (`audit_trail`).
+    audit_base: dict | None = None
+    # The origin the client reached, to make links in answers absolute.
+    origin: str = ""
+
+    @property
+    def modern(self) -> bool:
+        return protocol.is_modern(self.protocol_version)
+
+    @property
+    def team_slugs(self) -> frozenset[str]:
+        """The caller's teams, for rule conditions (from the snapshot: no query per call)."""
+        return self.snapshot.team_slugs(self.principal.user_id)
