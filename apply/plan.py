@@ -2,9 +2,10 @@
 
 Current rows are compared with the plan and a service is called only where something differs, so
 a second apply of the same file writes nothing and bumps no `config_version`. Every write goes
-through the owning app's services (with `actor=None`), which keeps their validation, audit rows
-and cache notifications. The whole apply is one transaction: the first refusal rolls back
-everything, and a dry run rolls back on purpose.
+through the owning app's services (with `actor=None`, and `acting_member=None` where a service
+grants capabilities: whoever runs the command answers to the host, not to a role), which keeps
+their validation, audit rows and cache notifications. The whole apply is one transaction: the
+first refusal rolls back everything, and a dry run rolls back on purpose.
 """
 
 from collections.abc import Callable
@@ -166,9 +167,10 @@ class _Apply:
                     name=spec.name,
                     capabilities=spec.capabilities,
                     actor=self.actor,
+                    acting_member=None,
                 ),
                 update=lambda changes, role=role: team_services.update_role(
-                    role=role, actor=self.actor, **changes
+                    role=role, actor=self.actor, acting_member=None, **changes
                 ),
             )
 
@@ -226,6 +228,7 @@ class _Apply:
                 team_services.update_member(
                     membership=membership,
                     actor=self.actor,
+                    acting_member=None,
                     role_key=changes.get("role"),
                     team_slugs=changes.get("teams"),
                 )
@@ -242,6 +245,7 @@ class _Apply:
                     role_key=spec.role,
                     team_slugs=spec.teams,
                     actor=self.actor,
+                    acting_member=None,
                 ),
                 update=update,
             )
@@ -433,7 +437,9 @@ class _Apply:
             .select_related("user", "role", "workspace")
             .exclude(user__email__in=[u.email for u in plan.users])
             .order_by("user__email"),
-            lambda m: team_services.remove_member(membership=m, actor=self.actor),
+            lambda m: team_services.remove_member(
+                membership=m, actor=self.actor, acting_member=None
+            ),
             label=lambda m: m.user.email,
         )
         self._delete(

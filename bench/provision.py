@@ -37,7 +37,12 @@ def main(upstream_url: str) -> dict:
     workspace = team_services.create_workspace(slug="bench", name="Bench", owner=owner)
     team_services.create_team(workspace=workspace, slug="eng", name="Engineering", actor=owner)
     team_services.add_member(
-        workspace=workspace, user=member, role_key="member", team_slugs=["eng"], actor=owner
+        workspace=workspace,
+        user=member,
+        role_key="member",
+        team_slugs=["eng"],
+        actor=owner,
+        acting_member=None,
     )
     server = server_services.create_server(
         workspace=workspace, name="echo", url=upstream_url, actor=owner

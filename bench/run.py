@@ -11,8 +11,14 @@ At concurrency 32 the floor and the gateways are measured in turn `BENCH_PAIRS` 
 pair gives one throughput ratio, and the bar takes their median, so one window in which the
 machine's neighbours took the CPUs from one side cannot decide the verdict alone.
 
+With BENCH_BASELINE naming another checkout (see checkout.py), that checkout's platform is
+provisioned and served beside this one and measured as a third target, "baseline", in the same
+turns; its ratios to the floor are reported beside the gateway's, and the bars still judge the
+gateway alone.
+
 Environment: BENCH_DURATION (seconds per measurement, default 10), BENCH_WARMUP (default 2),
-BENCH_PAIRS (alternating floor and gateway measurements at c=32, default 3).
+BENCH_PAIRS (alternating floor and gateway measurements at c=32, default 3), BENCH_BASELINE
+(a baseline checkout's directory, unset by default).
 """
 
 import json
@@ -20,22 +26,20 @@ import os
 import platform
 import shutil
 import signal
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from checkout import APP, ROOT, UVICORN, Checkout, baseline_from_env
 from measure import BadTarget, Figures, call, verify_echo, wrk
 from processes import Server, ServerFailed, free_port, stop_all
+from report import acceptance, comparison, comparison_line, table, verdict
 
-ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "var" / "bench"
 CONCURRENCIES = (1, 32)
-LATENCY_BAR_MS = 1.5
-THROUGHPUT_BAR = 0.35
-UVICORN = ["--http", "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning"]
+# The targets that are the platform, checked for their tool list before they are measured.
+PLATFORMS = ("gateway_uvicorn", "baseline", "gateway_daphne")
 WRK_MISSING = """wrk is not installed; the benchmark drives every target with it.
 Install it with:  apt-get install wrk   (Debian/Ubuntu; `brew install wrk` on macOS)"""
 
@@ -47,36 +51,10 @@ def _seconds(name: str, default: int) -> int:
     return int(value)
 
 
-def _platform_env(var_dir: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(
-        GATEHOUSE_VAR_DIR=var_dir,
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DEBUG="0",
-        LOG_LEVEL="WARNING",
-        PYTHONPATH=str(ROOT),
-    )
-    return env
-
-
 def _start(servers, name, argv, *, env, port, cwd=ROOT) -> Server:
     server = Server(name, argv, port=port, env=env, cwd=cwd, log_dir=OUT_DIR).start()
     servers.append(server)
     return server
-
-
-def _provision(env: dict, upstream_url: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "provision.py"), upstream_url],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise ServerFailed(f"provisioning the platform failed:\n{done.stdout}{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _verify_gateway(url: str, token: str) -> None:
@@ -100,53 +78,29 @@ def _measure(
     return f
 
 
-def _acceptance(gateway: dict, floor: dict) -> dict:
-    """The bars; `gateway` and `floor` map 1 to one Figures and 32 to one Figures per pair."""
-    overhead = round(gateway[1].p50_ms - floor[1].p50_ms, 3)
-    ratios = [g.calls_per_s / f.calls_per_s for g, f in zip(gateway[32], floor[32], strict=True)]
-    ratio = round(statistics.median(ratios), 3)
-    return {
-        "p50_overhead_c1_ms": overhead,
-        "p50_overhead_bar_ms": LATENCY_BAR_MS,
-        "p50_overhead_pass": overhead <= LATENCY_BAR_MS,
-        "throughput_ratio_c32": ratio,
-        "throughput_ratios_c32_by_pair": [round(r, 3) for r in ratios],
-        "throughput_ratio_bar": THROUGHPUT_BAR,
-        "throughput_ratio_pass": ratio >= THROUGHPUT_BAR,
-    }
-
-
 def _median_run(runs: list[Figures]) -> Figures:
     """The run with the median throughput: the one a table shows for several."""
     return sorted(runs, key=lambda f: f.calls_per_s)[len(runs) // 2]
 
 
-def _table(results: dict) -> str:
-    lines = [
-        f"{'target':<20} {'c':>3} {'calls/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}",
-        "-" * 61,
-    ]
-    for target in results["targets"].values():
-        for f in target["figures"].values():
-            lines.append(
-                f"{target['label']:<20} {f['concurrency']:>3} {f['calls_per_s']:>9.0f}"
-                f" {f['p50_ms']:>8.2f} {f['p90_ms']:>8.2f} {f['p99_ms']:>8.2f}"
-            )
-    return "\n".join(lines)
+def _order(keys: list[str], turn: int) -> list[str]:
+    """The targets of one turn in the order given, except that the gateway and the baseline
+    swap places every other turn, so that neither is always the one measured straight after
+    the floor."""
+    keys = list(keys)
+    if turn % 2 and "baseline" in keys:
+        i, j = keys.index("gateway_uvicorn"), keys.index("baseline")
+        keys[i], keys[j] = keys[j], keys[i]
+    return keys
 
 
-def _verdict(name: str, check: dict) -> str:
-    over, ratio = check["p50_overhead_c1_ms"], check["throughput_ratio_c32"]
-    return (
-        f"{name}: p50 overhead at c=1 {over:+.2f} ms (bar <= {LATENCY_BAR_MS} ms): "
-        f"{'PASS' if check['p50_overhead_pass'] else 'FAIL'}\n"
-        f"{name}: throughput at c=32 {ratio:.0%} of the floor, median of the pairs "
-        f"{', '.join(f'{r:.0%}' for r in check['throughput_ratios_c32_by_pair'])}"
-        f" (bar >= {THROUGHPUT_BAR:.0%}): {'PASS' if check['throughput_ratio_pass'] else 'FAIL'}"
+def _serve_checked(servers, checkout: Checkout, name: str, port: int) -> Server:
+    return _start(
+        servers, name, checkout.uvicorn_argv(port), env=checkout.env(), port=port, cwd=checkout.root
     )
 
 
-def run(servers: list[Server], var_dir: str) -> int:
+def run(servers: list[Server], current: Checkout, baseline: Checkout | None) -> int:
     warmup, duration = _seconds("BENCH_WARMUP", 2), _seconds("BENCH_DURATION", 10)
     pairs = _seconds("BENCH_PAIRS", 3)
     py = sys.executable
@@ -158,8 +112,13 @@ def run(servers: list[Server], var_dir: str) -> int:
     )
     if load > 0.5 * (os.cpu_count() or 1):
         print("  note: the machine is busy; absolute figures will be noisy.", flush=True)
+    checkouts = [current] + ([baseline] if baseline else [])
+    for checkout in checkouts:
+        commit = checkout.commit() or "no git commit"
+        print(f"  {checkout.label}: {checkout.root} at {commit}", flush=True)
 
-    ports = {name: free_port() for name in ("upstream", "floor", "uvicorn", "daphne")}
+    names = ["upstream", "floor", "uvicorn", "daphne"] + (["baseline"] if baseline else [])
+    ports = {name: free_port() for name in names}
     upstream_url = f"http://127.0.0.1:{ports['upstream']}/mcp"
     bench_env = {**os.environ, "BENCH_UPSTREAM_URL": upstream_url}
     app_dir = ["--app-dir", str(ROOT / "bench")]
@@ -167,15 +126,21 @@ def run(servers: list[Server], var_dir: str) -> int:
         argv = [py, "-m", "uvicorn", app, *app_dir, "--port", str(ports[name]), *UVICORN]
         _start(servers, name, argv, env=bench_env, port=ports[name])
 
-    env = _platform_env(var_dir)
-    access = _provision(env, upstream_url)
-    app = "config.asgi:application"
-    argv = [py, "-m", "uvicorn", app, "--port", str(ports["uvicorn"]), "--workers", "1", *UVICORN]
-    _start(servers, "gateway-uvicorn", argv, env=env, port=ports["uvicorn"])
-    argv = [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(ports["daphne"]), "-v", "0", app]
-    _start(servers, "gateway-daphne", argv, env=env, port=ports["daphne"])
+    access = current.provision(upstream_url)
+    served = [(current, _serve_checked(servers, current, "gateway-uvicorn", ports["uvicorn"]))]
+    argv = [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(ports["daphne"]), "-v", "0", APP]
+    _start(servers, "gateway-daphne", argv, env=current.env(), port=ports["daphne"])
+    if baseline:
+        base_access = baseline.provision(upstream_url)
+        served.append(
+            (baseline, _serve_checked(servers, baseline, "baseline-uvicorn", ports["baseline"]))
+        )
     for server in servers:
         server.wait_listening()
+    roots = [checkout.root for checkout in checkouts]
+    for checkout, server in served:
+        count = checkout.check_imports(server.process.pid, roots)
+        print(f"  {checkout.label}: served with {count} modules of its own tree", flush=True)
 
     path, token = access["path"], access["token"]
     targets = {
@@ -187,16 +152,23 @@ def run(servers: list[Server], var_dir: str) -> int:
             "a__echo",
             token,
         ),
-        "gateway_daphne": (
-            "gateway (daphne)",
-            f"http://127.0.0.1:{ports['daphne']}{path}",
-            "a__echo",
-            token,
-        ),
     }
+    if baseline:
+        targets["baseline"] = (
+            "baseline (uvicorn)",
+            f"http://127.0.0.1:{ports['baseline']}{base_access['path']}",
+            "a__echo",
+            base_access["token"],
+        )
+    targets["gateway_daphne"] = (
+        "gateway (daphne)",
+        f"http://127.0.0.1:{ports['daphne']}{path}",
+        "a__echo",
+        token,
+    )
     for key, (_label, url, tool, secret) in targets.items():
         verify_echo(url, tool, token=secret)
-        if key.startswith("gateway"):
+        if key in PLATFORMS:
             _verify_gateway(url, secret)
     print("  every target echoes correctly; measuring", flush=True)
 
@@ -208,9 +180,10 @@ def run(servers: list[Server], var_dir: str) -> int:
     }
     for concurrency in CONCURRENCIES:
         for turn in range(pairs if concurrency == 32 else 1):
-            for key, (label, url, tool, secret) in targets.items():
+            for key in _order(list(targets), turn):
                 if turn and key == "upstream":
                     continue
+                label, url, tool, secret = targets[key]
                 runs[key][concurrency].append(
                     _measure(
                         label,
@@ -226,9 +199,9 @@ def run(servers: list[Server], var_dir: str) -> int:
 
     def bars(key):
         gateway, floor = runs[key], runs["floor"]
-        return _acceptance({1: gateway[1][0], 32: gateway[32]}, {1: floor[1][0], 32: floor[32]})
+        return acceptance({1: gateway[1][0], 32: gateway[32]}, {1: floor[1][0], 32: floor[32]})
 
-    checks = {"gateway_uvicorn": bars("gateway_uvicorn"), "gateway_daphne": bars("gateway_daphne")}
+    checks = {key: bars(key) for key in targets if key in PLATFORMS}
     results = {
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "duration_s": duration,
@@ -238,6 +211,7 @@ def run(servers: list[Server], var_dir: str) -> int:
         "load_average_before": round(load, 2),
         "python": platform.python_version(),
         "call": "2026-07-28 tools/call, JSON reply, gateway with two assignments of the upstream",
+        "checkout": {"dir": str(current.root), "commit": current.commit()},
         "targets": {
             key: {
                 "label": targets[key][0],
@@ -250,17 +224,26 @@ def run(servers: list[Server], var_dir: str) -> int:
         "acceptance": checks["gateway_uvicorn"],
         "acceptance_daphne": checks["gateway_daphne"],
     }
+    if baseline:
+        results["baseline"] = {"dir": str(baseline.root), "commit": baseline.commit()}
+        results["acceptance_baseline"] = checks["baseline"]
+        results["comparison_with_baseline"] = comparison(
+            checks["gateway_uvicorn"], checks["baseline"]
+        )
     (OUT_DIR / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print()
-    print(_table(results))
+    print(table(results))
     print()
     print(json.dumps(results, indent=2))
     print()
-    print(_verdict("gateway (uvicorn)", checks["gateway_uvicorn"]))
-    print(_verdict("gateway (daphne), for comparison", checks["gateway_daphne"]))
+    print(verdict("gateway (uvicorn)", checks["gateway_uvicorn"]))
+    print(verdict("gateway (daphne), for comparison", checks["gateway_daphne"]))
+    if baseline:
+        print(verdict("baseline (uvicorn), for comparison", checks["baseline"]))
+        print(comparison_line(results["comparison_with_baseline"]))
     print(f"\nWritten to {OUT_DIR / 'results.json'}")
-    bars = checks["gateway_uvicorn"]
-    return 0 if bars["p50_overhead_pass"] and bars["throughput_ratio_pass"] else 1
+    judged = checks["gateway_uvicorn"]
+    return 0 if judged["p50_overhead_pass"] and judged["throughput_ratio_pass"] else 1
 
 
 def _on_signal(signum, _frame):
@@ -271,14 +254,20 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print(WRK_MISSING, file=sys.stderr)
         return 2
+    baseline_root = baseline_from_env()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     # Installed explicitly: a shell starts background jobs with SIGINT ignored.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _on_signal)
     servers: list[Server] = []
-    var_dir = tempfile.mkdtemp(prefix="gatehouse-bench-")
+    var_dirs = [Path(tempfile.mkdtemp(prefix="gatehouse-bench-"))]
+    current = Checkout("the platform", ROOT, var_dirs[0])
+    baseline = None
+    if baseline_root:
+        var_dirs.append(Path(tempfile.mkdtemp(prefix="gatehouse-bench-baseline-")))
+        baseline = Checkout("the baseline", baseline_root, var_dirs[1])
     try:
-        return run(servers, var_dir)
+        return run(servers, current, baseline)
     except (BadTarget, ServerFailed) as exc:
         print(f"\nBENCH FAILED: {exc}", file=sys.stderr)
         print(f"Server logs are in {OUT_DIR}/*.log", file=sys.stderr)
@@ -288,7 +277,8 @@ def main() -> int:
         return 130
     finally:
         stop_all(servers)
-        shutil.rmtree(var_dir, ignore_errors=True)
+        for var_dir in var_dirs:
+            shutil.rmtree(var_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

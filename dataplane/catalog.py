@@ -1,9 +1,13 @@
-"""Step 3 of the lifecycle, part one: what each assignment offers, and the merged, curated view.
+"""Step 4 of the lifecycle: what each assignment offers, and the merged, curated view that
+routing looks names up in.
 
 Upstream lists are read page by page and kept per (assignment, identity) in this process until
 their time-to-live runs out (the upstream's `ttlMs` when it gives one), an upstream
 `list_changed` arrives, or the snapshot changes. An upstream that cannot be reached drops out of
 the merged lists and is retried with backoff; clients hear about both with `list_changed`.
+The upstream sessions and the caller's identity for each assignment come from step 6
+(`dataplane/upstreams.py`); what an upstream sends on its own comes back here
+(`on_upstream_event`).
 
 Each fetched tool is fingerprinted once (`gateways.pinning`); a pinned tool whose fingerprint no
 longer matches its pin is withheld from the merged view. The first fetch that finds it writes a
@@ -20,21 +24,19 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from core import cache_reads
-from dataplane import audit_trail, namespacing
+from core import config_events
+from dataplane import audit_trail, namespacing, upstreams
 from dataplane.snapshot import AssignmentSpec, GatewaySnapshot
-from gateways import config_events, pinning
+from gateways import pinning
 from identities.upstream import brokering
 from servers.tasks import refresh_catalog_task
 from servers.upstream import (
     UpstreamError,
-    UpstreamSession,
     UpstreamTimeout,
     UpstreamUnauthorized,
     UpstreamUnavailable,
     read_all_pages,
 )
-from servers.upstream_pool import pool
 
 logger = logging.getLogger(__name__)
 
@@ -94,23 +96,9 @@ class MergedView:
     withheld_tools: set[str] = field(default_factory=set)
 
 
-async def identity_for(spec: AssignmentSpec, principal, snapshot) -> brokering.UpstreamIdentity:
-    """What the gateway presents upstream for this caller; raises brokering.IdentityError."""
-    return await brokering.resolve(spec, principal, snapshot, cache_reads.get_many)
-
-
-async def identity_after_refusal(spec: AssignmentSpec, ctx, refused):
-    """A fresher identity to retry with after the upstream refused `refused`, or None; raises
-    brokering.IdentityError when the caller must reconnect. The refused one's catalog goes."""
-    catalogs.invalidate((spec.id, refused.key))
-    return await brokering.after_refusal(
-        spec, ctx.principal, ctx.snapshot, refused, cache_reads.get_many
-    )
-
-
 async def _identity_or_error(spec, principal, snapshot):
     try:
-        return await identity_for(spec, principal, snapshot)
+        return await upstreams.identity_for(spec, principal, snapshot)
     except brokering.IdentityError as exc:
         return exc
 
@@ -128,55 +116,39 @@ def _without_identity(error: brokering.IdentityError) -> AssignmentCatalog:
     )
 
 
-def upstream_failed(spec: AssignmentSpec, identity: brokering.UpstreamIdentity) -> None:
-    """The upstream could not be reached or refused the call: fetch its catalog again, and a
-    client-credentials token afresh (it may have been revoked before it expired)."""
+def forget(spec: AssignmentSpec, identity: brokering.UpstreamIdentity) -> None:
+    """Drop the lists kept for this identity: the next request reads them from the upstream."""
     catalogs.invalidate((spec.id, identity.key))
-    _forget_token(spec, identity)
 
 
-def _forget_token(spec: AssignmentSpec, identity: brokering.UpstreamIdentity) -> None:
-    if spec.credential is not None and identity.source == "shared":
-        brokering.forget_token(spec.credential)
+async def on_upstream_event(
+    spec: AssignmentSpec,
+    identity: brokering.UpstreamIdentity,
+    snapshot: GatewaySnapshot,
+    message: dict,
+) -> None:
+    """What an upstream sends on its own: a `list_changed` drops the lists kept for the identity
+    and is passed on to clients; `resources/updated` is passed on with the URI clients know."""
+    method = message.get("method", "")
+    if method.endswith("/list_changed"):
+        forget(spec, identity)
+        notify_clients(snapshot.id, {"jsonrpc": "2.0", "method": method})
+        return
+    params = dict(message.get("params") or {})
+    uri = params.get("uri")
+    if method == "notifications/resources/updated" and isinstance(uri, str):
+        prefixed = spec.prefix_mode != "never" and bool(spec.namespace)
+        params["uri"] = namespacing.resource_uri(spec.namespace, uri, prefixed=prefixed)
+        notify_clients(snapshot.id, {"jsonrpc": "2.0", "method": method, "params": params})
 
 
-def upstream_session(
-    spec: AssignmentSpec, identity: brokering.UpstreamIdentity, snapshot: GatewaySnapshot
-) -> UpstreamSession:
-    # One session per identity: people with their own credentials never share one, and the
-    # pool replaces a session whose credential (its headers) changed.
-    key = (spec.id, identity.slot)
-
-    async def on_event(message: dict) -> None:
-        method = message.get("method", "")
-        if method.endswith("/list_changed"):
-            catalogs.invalidate((spec.id, identity.key))
-            config_events_announce(snapshot.id, {"jsonrpc": "2.0", "method": method})
-            return
-        params = dict(message.get("params") or {})
-        uri = params.get("uri")
-        if method == "notifications/resources/updated" and isinstance(uri, str):
-            prefixed = spec.prefix_mode != "never" and bool(spec.namespace)
-            params["uri"] = namespacing.resource_uri(spec.namespace, uri, prefixed=prefixed)
-            config_events_announce(
-                snapshot.id, {"jsonrpc": "2.0", "method": method, "params": params}
-            )
-
-    return pool.get(
-        key,
-        spec.upstream.url,
-        {**identity.headers, **dict(spec.upstream.headers)},
-        transport=spec.upstream.transport,
-        on_event=on_event,
-    )
+def notify_clients(gateway_id: int, message: dict) -> None:
+    """Send `message` to every client stream open on the gateway, without waiting: the data
+    plane's own twin of `config_events.announce`, from inside the event loop."""
+    asyncio.get_running_loop().create_task(_send_to_streams(gateway_id, message))
 
 
-def config_events_announce(gateway_id: int, message: dict) -> None:
-    """Send `message` to every client stream open on the gateway, without waiting."""
-    asyncio.get_running_loop().create_task(_announce(gateway_id, message))
-
-
-async def _announce(gateway_id: int, message: dict) -> None:
+async def _send_to_streams(gateway_id: int, message: dict) -> None:
     layer = get_channel_layer()
     if layer is not None:
         await layer.group_send(
@@ -186,8 +158,7 @@ async def _announce(gateway_id: int, message: dict) -> None:
 
 def _down(spec, identity, session, exc) -> AssignmentCatalog:
     logger.warning("upstream %s is unavailable: %s", spec.upstream.server_name, exc)
-    session.reset()
-    _forget_token(spec, identity)
+    upstreams.upstream_failed(spec, identity, session)
     return AssignmentCatalog(
         lists={k: [] for k in LISTS},
         fetched_at=time.monotonic(),
@@ -232,11 +203,11 @@ class CatalogCache:
             self.generation += 1
             if was_down is not None and was_down != fresh.down:
                 for method in config_events.LIST_CHANGED:
-                    config_events_announce(snapshot.id, {"jsonrpc": "2.0", "method": method})
+                    notify_clients(snapshot.id, {"jsonrpc": "2.0", "method": method})
             return fresh
 
     async def _fetch(self, spec, identity, snapshot, principal, retry=True) -> AssignmentCatalog:
-        session = upstream_session(spec, identity, snapshot)
+        session = upstreams.upstream_session(spec, identity, snapshot, on_upstream_event)
         timeout = min(spec.timeout, 30)
         try:
             info = await session.ensure_ready(timeout=timeout)
@@ -262,9 +233,7 @@ class CatalogCache:
         except UpstreamUnauthorized as exc:
             # A person's refused OAuth token is refreshed once, and the catalog read with it.
             try:
-                fresh = await brokering.after_refusal(
-                    spec, principal, snapshot, identity, cache_reads.get_many
-                )
+                fresh = await upstreams.identity_after_refusal(spec, principal, snapshot, identity)
             except brokering.IdentityError as missing:
                 return _without_identity(missing)
             if fresh is not None and retry:
@@ -303,7 +272,7 @@ async def _report_withheld(spec, principal, snapshot, fetched, previous) -> None
     changed = _withheld(spec, fetched)
     if previous is not None and set(changed) != set(_withheld(spec, previous)):
         # Clients holding the earlier list learn that a tool left it (or came back).
-        config_events_announce(
+        notify_clients(
             snapshot.id, {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
         )
     if not changed:

@@ -1,10 +1,10 @@
-"""Steps 4 and 7 of the lifecycle: the rules compiled into the snapshot, run on a routed call.
+"""Step 5 of the lifecycle: the rules compiled into the snapshot, run on a routed call.
 
 Request rules see a `tools/call` as `{"name", "arguments"}` (the name as the client sent it)
-before the upstream is called; response rules see the result of `tools/call`, `prompts/get` and
-`resources/read` before anything is logged or returned. A block is answered with the JSON-RPC
-error `RULE_BLOCKED`; every event a rule raises becomes a `policy.action` audit entry of the
-call. See docs/rules.md.
+before the upstream is called; response rules, run from the upstream call (step 7), see the
+result of `tools/call`, `prompts/get` and `resources/read` before anything is logged or returned.
+A block is answered with the JSON-RPC error `RULE_BLOCKED`; every event a rule raises becomes a
+`policy.action` audit entry of the call. See docs/rules.md.
 """
 
 from dataplane import audit_trail

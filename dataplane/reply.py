@@ -1,4 +1,8 @@
-"""How one call is answered: plain JSON when quiet, an SSE stream as soon as it is not.
+"""Step 8 of the lifecycle: how one call is answered, plain JSON when quiet, an SSE stream as
+soon as it is not.
+
+`run` also opens the call: it names it for the audit trail (`client.request`), hands it to
+routing (step 3) and, once answered, writes `client.response`.
 
 Also the two ways traffic reaches a client that is not the reply itself: requests relayed to
 the client (answered by a later POST that any worker may receive, hence the channel layer), and
@@ -12,11 +16,11 @@ import time
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from core import config_events
 from dataplane import audit_trail, cancellation, protocol, routing
 from dataplane.context import CallContext
 from dataplane.http import SSE, send_json
 from dataplane.protocol import RpcError
-from gateways import config_events
 from servers.sse import PING, frame
 
 ASK_PREFIX = "gh-ask:"

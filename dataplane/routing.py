@@ -1,8 +1,10 @@
-"""Step 3 of the lifecycle, part two: answer each MCP method as one server.
+"""Step 3 of the lifecycle: answer each MCP method as one server.
 
-Lists are merged and paginated with the gateway's own cursors; calls are routed to exactly one
-assignment and its upstream. Both client eras reach here in one internal shape (`CallContext` of
-`dataplane/context.py`, method, params); the endpoint adapts the results to the client's era.
+Lists are merged (step 4, `dataplane/catalog.py`) and paginated with the gateway's own cursors.
+A call is routed to exactly one assignment and its upstream: through the request rules (step 5,
+`dataplane/policy.py`) to the upstream call (step 7, `dataplane/upstream_call.py`). Both client
+eras reach here in one internal shape (`CallContext` of `dataplane/context.py`, method, params);
+the reply (step 8, `dataplane/reply.py`) adapts the results to the client's era.
 """
 
 import base64
@@ -11,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
-from dataplane import audit_trail, catalog, namespacing, policy, protocol, upstream_call
+from dataplane import audit_trail, catalog, namespacing, policy, protocol, upstream_call, upstreams
 from dataplane.context import CallContext
 from dataplane.protocol import RpcError
 from dataplane.snapshot import AssignmentSpec, GatewaySnapshot
@@ -253,10 +255,12 @@ async def _set_level(ctx: CallContext, params: dict) -> dict:
         if cat.down:
             continue
         try:
-            identity = await catalog.identity_for(spec, ctx.principal, ctx.snapshot)
+            identity = await upstreams.identity_for(spec, ctx.principal, ctx.snapshot)
         except IdentityError:
             continue
-        session = catalog.upstream_session(spec, identity, ctx.snapshot)
+        session = upstreams.upstream_session(
+            spec, identity, ctx.snapshot, catalog.on_upstream_event
+        )
         if session.info is None or "logging" not in session.info.capabilities:
             continue
         if session.info.era == "handshake":

@@ -11,19 +11,17 @@ from dataclasses import dataclass, field
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Q
 
-from core import cache_reads
-from gateways import config_events, pinning
+from core import cache_reads, config_events
+from gateways import pinning
 from gateways.models import Assignment, Gateway
+from gateways.selectors import members_provisioned_to
 from identities import selectors as identity_selectors
 from identities.upstream import brokering
 from rules.engine import EMPTY, CompiledRuleSet, compile_rules
 from rules.selectors import definitions_for_gateway
 from servers.locations import upstream_endpoint
-from teams import workspace_epoch
-from teams.capabilities import GATEWAYS_USE_ALL
-from teams.models import Membership, Team, Workspace
+from teams.models import Team, Workspace
 
 
 @dataclass(frozen=True)
@@ -83,7 +81,6 @@ class GatewaySnapshot:
     config_version: int
     assignments: tuple[AssignmentSpec, ...]
     allowed_user_ids: frozenset[int]
-    use_all_user_ids: frozenset[int]
     # The workspace's, the gateway's and its assignments' rules, compiled once per snapshot.
     rules: CompiledRuleSet = EMPTY
     # Rule conditions on teams need the caller's teams without a query per call.
@@ -145,13 +142,7 @@ def build(workspace_id: int, slug: str) -> GatewaySnapshot | None:
         )
         for a in assignments
     )
-    members = Membership.objects.for_workspace(workspace_id).select_related("role")
-    use_all = {m.user_id for m in members if GATEWAYS_USE_ALL in m.role.capability_set}
-    provisioned = set(
-        Membership.objects.for_workspace(workspace_id)
-        .filter(Q(teams__gateways=gateway))
-        .values_list("user_id", flat=True)
-    )
+    allowed = members_provisioned_to(gateway).values_list("user_id", flat=True)
     teams_by_user: dict[int, set[str]] = {}
     for user_id, team_slug in (
         Team.objects.for_workspace(workspace_id)
@@ -169,8 +160,7 @@ def build(workspace_id: int, slug: str) -> GatewaySnapshot | None:
         description=gateway.description,
         config_version=gateway.config_version,
         assignments=specs,
-        allowed_user_ids=frozenset(provisioned | use_all),
-        use_all_user_ids=frozenset(use_all),
+        allowed_user_ids=frozenset(allowed),
         rules=rules,
         team_slugs_by_user={u: frozenset(t) for u, t in teams_by_user.items()},
     )
@@ -202,7 +192,10 @@ class SnapshotRegistry:
         return await self.workspace_id(slug)
 
     def version_keys(self, workspace_id: int, slug: str) -> list[str]:
-        return [config_events.version_key(workspace_id, slug), workspace_epoch.key(workspace_id)]
+        return [
+            config_events.version_key(workspace_id, slug),
+            config_events.epoch_key(workspace_id),
+        ]
 
     async def get(
         self, workspace_slug: str, slug: str, versions: dict | None = None

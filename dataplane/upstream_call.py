@@ -1,8 +1,8 @@
-"""Step 3 of the lifecycle, part three: one call to one assignment's upstream.
+"""Step 7 of the lifecycle: one call to one assignment's upstream.
 
-The identity the assignment brokers for the caller, the call itself (with progress, logging and
-server-to-client requests relayed to the client, and 2026-07-28 input-required rounds answered
-through it), the response rules, and the two upstream hops of the audit trail.
+Over the session step 6 gives it (`dataplane/upstreams.py`): the call itself (with progress,
+logging and server-to-client requests relayed to the client, and 2026-07-28 input-required
+rounds answered through it), the response rules, and the two upstream hops of the audit trail.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from dataplane import audit_trail, catalog, policy, protocol
+from dataplane import audit_trail, catalog, policy, protocol, upstreams
 from dataplane.context import CallContext
 from dataplane.protocol import RpcError
 from dataplane.snapshot import AssignmentSpec
@@ -30,7 +30,7 @@ async def call_upstream(
     ctx: CallContext, spec: AssignmentSpec, method: str, params: dict, *, timeout=None
 ) -> dict:
     try:
-        identity = await catalog.identity_for(spec, ctx.principal, ctx.snapshot)
+        identity = await upstreams.identity_for(spec, ctx.principal, ctx.snapshot)
     except IdentityError as exc:
         return identity_required(
             ctx,
@@ -40,7 +40,7 @@ async def call_upstream(
             url_mode=getattr(exc, "url_mode", False),
         )
     ctx.upstream_identity = identity.source
-    session = catalog.upstream_session(spec, identity, ctx.snapshot)
+    session = upstreams.upstream_session(spec, identity, ctx.snapshot, catalog.on_upstream_event)
     params = dict(params)
     meta = dict(params.get("_meta") or {})
     for key in list(meta):
@@ -95,11 +95,16 @@ async def call_upstream(
                 # retried once with the new one.
                 if retried:
                     raise
-                fresh = await catalog.identity_after_refusal(spec, ctx, identity)
+                catalog.forget(spec, identity)  # the refused identity's lists go with it
+                fresh = await upstreams.identity_after_refusal(
+                    spec, ctx.principal, ctx.snapshot, identity
+                )
                 if fresh is None:
                     raise
                 retried, identity = True, fresh
-                session = catalog.upstream_session(spec, identity, ctx.snapshot)
+                session = upstreams.upstream_session(
+                    spec, identity, ctx.snapshot, catalog.on_upstream_event
+                )
                 continue
             except UpstreamInsufficientScope as exc:
                 # Never retried: more scope needs the person's consent
@@ -142,8 +147,8 @@ async def call_upstream(
         )
         raise error from exc
     except UpstreamUnavailable as exc:
-        catalog.upstream_failed(spec, identity)
-        session.reset()
+        catalog.forget(spec, identity)
+        upstreams.upstream_failed(spec, identity, session)
         error = RpcError(
             protocol.UPSTREAM_UNAVAILABLE, f"The server '{server}' is unavailable: {exc}"
         )

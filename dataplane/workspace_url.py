@@ -20,7 +20,7 @@ from dataplane import audit_trail, session
 from dataplane.authentication import cache_key, principal_for
 from dataplane.http import HttpError, request_origin, unauthenticated
 from dataplane.snapshot import registry
-from gateways.selectors import gateways_visible_to
+from gateways.selectors import gateways_usable_by
 from teams.models import Membership
 
 
@@ -33,9 +33,7 @@ def _gateway_slugs(workspace_id: int, user_id: int) -> list[str]:
     )
     if membership is None:
         return []
-    return list(
-        gateways_visible_to(membership).prefetch_related(None).values_list("slug", flat=True)
-    )
+    return list(gateways_usable_by(membership).order_by("slug").values_list("slug", flat=True))
 
 
 async def _gateway_urls(origin: str, workspace_id: int, workspace_slug: str, user_id: int):

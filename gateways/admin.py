@@ -1,6 +1,10 @@
+"""The Django admin of gateways and their assignments; a save there recompiles the gateway
+like a change through the console or the API."""
+
 from django.contrib import admin
 
 from gateways.models import Assignment, Gateway
+from gateways.services import bump_config_version
 
 
 class AssignmentInline(admin.TabularInline):
@@ -26,9 +30,7 @@ class GatewayAdmin(admin.ModelAdmin):
         formset.save_m2m()
         for obj in formset.deleted_objects:
             obj.delete()
-        Gateway.objects.filter(pk=form.instance.pk).update(
-            config_version=form.instance.config_version + 1
-        )
+        bump_config_version(form.instance)
 
 
 @admin.register(Assignment)

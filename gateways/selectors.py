@@ -1,25 +1,64 @@
-"""Reads of the gateways app, scoped to a workspace and to what a member may reach."""
+"""Reads of the gateways app, scoped to a workspace and to what a member may reach.
+
+The provisioning rule is defined here and nowhere else: a member may use a gateway of their
+workspace when their role holds `gateways.use_all`, or when they are in a team the gateway is
+provisioned to. `gateways_usable_by` reads it from the member's side and `members_provisioned_to`
+from the gateway's; every other app (tokens, OAuth consent, upstream connections, the server
+list, the data plane's snapshot) builds on one of the two.
+"""
+
+from django.db.models import Q
 
 from gateways.models import Assignment, Gateway
-from teams.capabilities import GATEWAYS_USE_ALL
-from teams.models import Membership
+from servers.models import Server
+from teams.capabilities import GATEWAYS_USE_ALL, SERVERS_VIEW_ALL
+from teams.models import Membership, Role
 from teams.scoping import get_scoped_or_404
 
 
-def gateways_visible_to(membership: Membership):
-    """Every gateway with `gateways.use_all`, else those provisioned to the member's teams."""
-    gateways = Gateway.objects.for_workspace(membership.workspace)
-    if not membership.has(GATEWAYS_USE_ALL):
-        gateways = gateways.filter(teams__memberships=membership).distinct()
-    return gateways.prefetch_related("teams").order_by("slug")
-
-
-def can_use_gateway(membership: Membership, gateway: Gateway) -> bool:
-    if membership.workspace_id != gateway.workspace_id:
-        return False
+def gateways_usable_by(membership: Membership):
+    """The gateways of the member's workspace that the member may use."""
+    gateways = Gateway.objects.for_workspace(membership.workspace_id)
     if membership.has(GATEWAYS_USE_ALL):
-        return True
-    return gateway.teams.filter(memberships=membership).exists()
+        return gateways
+    return gateways.filter(teams__memberships=membership).distinct()
+
+
+def members_provisioned_to(gateway: Gateway):
+    """The members of the gateway's workspace who may use it.
+
+    Capabilities are a JSON list, which not every supported database can search, so the
+    workspace's few roles are read here (one query) and the members matched by role id.
+    """
+    roles = Role.objects.for_workspace(gateway.workspace_id).only("capabilities")
+    use_all = [role.pk for role in roles if GATEWAYS_USE_ALL in role.capability_set]
+    return (
+        Membership.objects.for_workspace(gateway.workspace_id)
+        .filter(Q(role_id__in=use_all) | Q(teams__gateways=gateway))
+        .distinct()
+    )
+
+
+def gateways_visible_to(membership: Membership):
+    """The gateways a member sees in the console and the API: those they may use, by slug."""
+    return gateways_usable_by(membership).prefetch_related("teams").order_by("slug")
+
+
+def assignments_usable_by(membership: Membership):
+    """The assignments on the gateways the member may use."""
+    return Assignment.objects.for_workspace(membership.workspace_id).filter(
+        gateway__in=gateways_usable_by(membership)
+    )
+
+
+def servers_visible_to(membership: Membership):
+    """Every server of the workspace with `servers.view_all`, else those assigned to a gateway
+    the member may use. Here rather than in `servers`, which sits below the rule it needs."""
+    servers = Server.objects.for_workspace(membership.workspace_id)
+    if membership.has(SERVERS_VIEW_ALL):
+        return servers.order_by("name")
+    usable = assignments_usable_by(membership).values("server_id")
+    return servers.filter(pk__in=usable).order_by("name")
 
 
 def access_gateway(workspace, slug: str) -> Gateway:

@@ -9,13 +9,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 
+from core import config_events
 from core.errors import Conflict, ValidationFailed
-from gateways import config_events, pinning
+from gateways import pinning
 from gateways.errors import InvalidToolPolicy, NamespaceTaken
 from gateways.models import Assignment, Gateway
 from identities.upstream import revocation
 from servers.models import Server
-from teams import workspace_epoch
 from teams.changes import record_change
 from teams.models import Team
 
@@ -318,7 +318,7 @@ def approve_pin_changes(*, assignment: Assignment, actor, tools) -> Assignment:
     assignment.save(update_fields=["tool_pins"])
     bump_config_version(assignment.gateway)
     # Every worker recompiles its snapshots at once, so the approved tools reappear everywhere.
-    workspace_epoch.bump(assignment.workspace_id)
+    config_events.workspace_changed(workspace_id=assignment.workspace_id)
     record_change(
         workspace=assignment.gateway.workspace,
         actor=actor,

@@ -3,14 +3,10 @@
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
+from gateways.selectors import assignments_usable_by, gateways_usable_by
 from identities.inbound import tokens
 from identities.models import ApiToken, UpstreamConnection, UpstreamCredential
-from teams.capabilities import (
-    GATEWAYS_MANAGE,
-    GATEWAYS_USE_ALL,
-    IDENTITIES_MANAGE,
-    IDENTITIES_VIEW_ALL,
-)
+from teams.capabilities import GATEWAYS_MANAGE, IDENTITIES_MANAGE, IDENTITIES_VIEW_ALL
 from teams.scoping import get_scoped_or_404
 
 
@@ -48,43 +44,18 @@ def touch(token: ApiToken) -> None:
 
 
 def gateway_for_token(membership, slug: str):
-    """The gateway `slug` if the member may use it (so a token may be scoped to it), else None.
-
-    The same rule as `gateways.selectors.gateways_visible_to`, reached through the token's
-    foreign key so identities does not import gateways (gateways depends on identities).
-    """
-    gateway_model = ApiToken._meta.get_field("gateway").related_model
-    gateways = gateway_model.objects.for_workspace(membership.workspace).filter(slug=slug)
-    if not membership.has(GATEWAYS_USE_ALL):
-        gateways = gateways.filter(teams__memberships=membership)
-    return gateways.distinct().first()
+    """The gateway `slug` if the member may use it (so a token may be scoped to it), else None."""
+    return gateways_usable_by(membership).filter(slug=slug).first()
 
 
 # -- upstream credentials ----------------------------------------------------------------------
 
 
-def _assignment_model():
-    # Reached through the foreign key: identities does not import gateways.
-    return UpstreamCredential._meta.get_field("assignment").related_model
-
-
-def _on_gateways_of(membership, assignments):
-    """`assignments` narrowed to the gateways the member may use (all with gateways.use_all)."""
-    if membership.has(GATEWAYS_USE_ALL):
-        return assignments
-    return assignments.filter(gateway__teams__memberships=membership).distinct()
-
-
 def access_usable_assignment(membership, gateway_slug: str, assignment_id):
     """An assignment on a gateway the member may use; any other is the same 404 as a missing one."""
-    assignments = (
-        _assignment_model()
-        .objects.for_workspace(membership.workspace)
-        .select_related("gateway", "server")
-        .filter(gateway__slug=gateway_slug)
-    )
+    assignments = assignments_usable_by(membership).select_related("gateway", "server")
     return get_scoped_or_404(
-        _on_gateways_of(membership, assignments), membership.workspace, pk=assignment_id
+        assignments.filter(gateway__slug=gateway_slug), membership.workspace, pk=assignment_id
     )
 
 
@@ -141,9 +112,8 @@ def manual_assignments_for(membership):
     """The `manual` assignments of remote servers on the gateways the member may use, each with
     the member's own credential (`mine`) and the enabled shared one (`shared`) prefetched (lists
     of at most one), for "My upstream connections"."""
-    assignments = (
-        _assignment_model()
-        .objects.for_workspace(membership.workspace)
+    return (
+        assignments_usable_by(membership)
         .filter(identity_scheme="manual", server__kind="remote")
         .select_related("gateway", "server")
         .prefetch_related(
@@ -162,7 +132,6 @@ def manual_assignments_for(membership):
         )
         .order_by("gateway__name", "position", "id")
     )
-    return _on_gateways_of(membership, assignments)
 
 
 def access_manual_assignment(membership, assignment_id):
@@ -178,9 +147,8 @@ def access_manual_assignment(membership, assignment_id):
 def oauth_assignments_for(membership):
     """The `user_oauth` assignments on the gateways the member may use, each with the member's
     own connection prefetched (`mine`: a list of at most one), for "My upstream connections"."""
-    assignments = (
-        _assignment_model()
-        .objects.for_workspace(membership.workspace)
+    return (
+        assignments_usable_by(membership)
         .filter(identity_scheme="user_oauth")
         .select_related("gateway", "server")
         .prefetch_related(
@@ -192,7 +160,6 @@ def oauth_assignments_for(membership):
         )
         .order_by("gateway__name", "position", "id")
     )
-    return _on_gateways_of(membership, assignments)
 
 
 def access_oauth_assignment(membership, assignment_id):

@@ -6,13 +6,12 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core import crypto
+from core import config_events, crypto
 from core.errors import Conflict, ValidationFailed
 from identities import selectors
 from identities.inbound import tokens
 from identities.models import ApiToken, UpstreamCredential, UpstreamOAuthClient
 from identities.upstream import credential_shapes
-from teams import workspace_epoch
 from teams.changes import record_change
 from teams.models import Membership
 
@@ -82,7 +81,7 @@ def _changed(credential: UpstreamCredential) -> None:
         # The next connection starts over with the new client.
         UpstreamOAuthClient.objects.filter(assignment_id=credential.assignment_id).delete()
     if credential.owner_id is None:
-        workspace_epoch.bump(credential.workspace_id)
+        config_events.workspace_changed(workspace_id=credential.workspace_id)
     else:
         key = selectors.personal_cache_key(credential.assignment_id, credential.owner_id)
         transaction.on_commit(lambda: cache.delete(key))

@@ -10,12 +10,11 @@ import re
 
 from django import forms
 
+from gateways.models import Assignment, Gateway
 from rules.definitions import CONDITION_KEYS
 from rules.detectors import REGISTRY
 from rules.models import Rule
 
-_GATEWAY_MODEL = Rule._meta.get_field("gateway").related_model
-_ASSIGNMENT_MODEL = Rule._meta.get_field("assignment").related_model
 _SPLIT = re.compile(r"[,\n]")
 
 #: What each detector's settings look like, shown beside the JSON box.
@@ -41,11 +40,9 @@ CONDITION_FIELDS = {f"{key}_condition": key for key in CONDITION_KEYS if key != 
 
 def scope_targets(workspace) -> tuple[list, list]:
     """The workspace's gateways and assignments a rule can be scoped to (two queries)."""
-    gateways = list(
-        _GATEWAY_MODEL.objects.for_workspace(workspace).order_by("slug").only("slug", "name")
-    )
+    gateways = list(Gateway.objects.for_workspace(workspace).order_by("slug").only("slug", "name"))
     assignments = list(
-        _ASSIGNMENT_MODEL.objects.for_workspace(workspace)
+        Assignment.objects.for_workspace(workspace)
         .select_related("gateway", "server")
         .order_by("gateway__slug", "namespace", "id")
     )

@@ -1,18 +1,12 @@
-"""Reads of the rules app, always scoped to a workspace; and what a snapshot compiles.
-
-Rules point at gateways and assignments by string foreign keys; the models behind them are
-reached through the fields (`related_model`), so this app never imports `gateways`.
-"""
+"""Reads of the rules app, always scoped to a workspace; and what a snapshot compiles."""
 
 from django.db.models import F, Q
 
 from audit.models import LogEntry
+from gateways.models import Assignment, Gateway
 from rules.definitions import RuleDefinition
 from rules.models import Rule
 from teams.scoping import get_scoped_or_404
-
-_GATEWAY = Rule._meta.get_field("gateway")
-_ASSIGNMENT = Rule._meta.get_field("assignment")
 
 
 def rules_of(workspace, *, gateway_slug: str | None = None, scope: str | None = None):
@@ -44,7 +38,7 @@ def access_rule(workspace, rule_id) -> Rule:
 
 def gateway_named(workspace, slug: str):
     """A gateway of the workspace by slug, or None."""
-    return _GATEWAY.related_model.objects.for_workspace(workspace).filter(slug=slug).first()
+    return Gateway.objects.for_workspace(workspace).filter(slug=slug).first()
 
 
 def assignment_of(workspace, assignment_id):
@@ -54,7 +48,7 @@ def assignment_of(workspace, assignment_id):
     except (TypeError, ValueError):
         return None
     return (
-        _ASSIGNMENT.related_model.objects.for_workspace(workspace)
+        Assignment.objects.for_workspace(workspace)
         .select_related("gateway")
         .filter(pk=assignment_id)
         .first()

@@ -3,11 +3,11 @@ and bumps the workspace epoch so data-plane workers recompile their gateway snap
 
 from django.db import transaction
 
+from core import config_events
 from core.errors import ValidationFailed
 from rules.definitions import clean_rule, default_rules
 from rules.errors import InvalidRule, RuleNameTaken
 from rules.models import Rule
-from teams import workspace_epoch
 from teams.changes import record_change
 
 _FIELDS = (
@@ -59,7 +59,7 @@ def _check_name_free(rule: Rule) -> None:
 
 
 def _changed(workspace_id: int) -> None:
-    workspace_epoch.bump(workspace_id)
+    config_events.workspace_changed(workspace_id=workspace_id)
 
 
 @transaction.atomic

@@ -10,7 +10,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.errors import CapabilityRequired
-from servers import selectors, services
+from gateways.selectors import servers_visible_to
+from servers import services
 from servers.models import KIND_CAPABILITY, Server
 from servers.platform_addresses import callback_uri
 from servers.serializers import ProbeOutput, ServerCreateInput, ServerOutput, ServerUpdateInput
@@ -26,7 +27,7 @@ class ServerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceV
 
     def scoped_queryset(self, workspace):
         # servers.view_all decides between every server and those on the member's gateways.
-        return selectors.servers_visible_to(self.membership)
+        return servers_visible_to(self.membership)
 
     def _require_kind(self, kind: str) -> None:
         capability = KIND_CAPABILITY[kind]

@@ -13,7 +13,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from core.errors import GatehouseError
-from servers import selectors, services
+from gateways.selectors import servers_visible_to
+from servers import services
 from servers.discovery import refresh_catalog
 from servers.forms import FORMS
 from servers.identity_probe import Probe
@@ -58,7 +59,7 @@ def catalog_items(items) -> list[CatalogItem]:
 
 class ServersPage(WorkspacePage):
     def get(self, request):
-        page = paginate(request, selectors.servers_visible_to(self.membership))
+        page = paginate(request, servers_visible_to(self.membership))
         return self.render("servers/list.html", {"page": page})
 
 
@@ -103,9 +104,7 @@ class ServerNewPage(WorkspacePage):
 
 class ServerBase(WorkspacePage):
     def server(self, name) -> Server:
-        return get_scoped_or_404(
-            selectors.servers_visible_to(self.membership), self.workspace, name=name
-        )
+        return get_scoped_or_404(servers_visible_to(self.membership), self.workspace, name=name)
 
 
 class ServerPage(ServerBase):

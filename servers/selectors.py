@@ -1,25 +1,11 @@
-"""Reads of the servers app, scoped to a workspace and to what a member may see."""
+"""Reads of the servers app, scoped to a workspace.
+
+Which servers a member may see depends on the gateways they may use, so that read is
+`gateways.selectors.servers_visible_to`, beside the provisioning rule.
+"""
 
 from servers.models import Server
-from teams.capabilities import GATEWAYS_USE_ALL, SERVERS_VIEW_ALL
-from teams.models import Membership
 from teams.scoping import get_scoped_or_404
-
-
-def servers_visible_to(membership: Membership):
-    """Every server with `servers.view_all`, else those on gateways the member can see.
-
-    Gateways are followed through the reverse relation names so this app never imports
-    `gateways` (dependencies point from gateways to servers only).
-    """
-    servers = Server.objects.for_workspace(membership.workspace)
-    if membership.has(SERVERS_VIEW_ALL):
-        return servers.order_by("name")
-    if membership.has(GATEWAYS_USE_ALL):
-        servers = servers.filter(assignments__isnull=False)
-    else:
-        servers = servers.filter(assignments__gateway__teams__memberships=membership)
-    return servers.distinct().order_by("name")
 
 
 def access_server(workspace, name: str) -> Server:

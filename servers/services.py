@@ -1,19 +1,17 @@
 """Writes of the servers app."""
 
-from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
+from core import config_events
 from core.errors import Conflict, ValidationFailed
 from identities.upstream import revocation
 from servers import identity_probe
 from servers.models import Server
 from servers.tasks import refresh_catalog_task
 from servers.validation import normalise_server_fields
-from teams import workspace_epoch
 from teams.changes import record_change
 
 _FIELDS = ("description", "kind", "transport", "url", "command", "args", "env")
@@ -81,7 +79,7 @@ def update_server(*, server: Server, actor, **changes) -> Server:
         setattr(server, field, value)
     _validated(server)
     server.save()
-    _bump_gateways_of(server)
+    _tell_gateways_of(server)
     _schedule_discovery(server)
     record_change(
         workspace=server.workspace,
@@ -95,7 +93,7 @@ def update_server(*, server: Server, actor, **changes) -> Server:
 
 @transaction.atomic
 def delete_server(*, server: Server, actor) -> None:
-    _bump_gateways_of(server)
+    _tell_gateways_of(server)
     # Its assignments go with it: people's tokens for them are revoked at the upstream.
     revocation.revoke_when_removed(server.assignments.all())
     record_change(workspace=server.workspace, actor=actor, action="server.delete", target=server)
@@ -111,13 +109,16 @@ def _schedule_discovery(server: Server) -> None:
     transaction.on_commit(lambda: refresh_catalog_task.delay(server_id))
 
 
-def _bump_gateways_of(server: Server) -> None:
-    # Looked up by name: gateways depends on servers, never the reverse.
-    gateway_model = apps.get_model("gateways", "Gateway")
-    gateway_model.objects.filter(assignments__server=server).update(
-        config_version=F("config_version") + 1
+def _tell_gateways_of(server: Server) -> None:
+    """Recompile the workspace's snapshots and tell the clients of the gateways serving `server`.
+
+    The gateways' own `config_version` is bumped only by the gateways app's services: a server
+    change reaches their snapshots through the workspace epoch.
+    """
+    config_events.workspace_changed(
+        workspace_id=server.workspace_id,
+        gateway_ids=server.assignments.values_list("gateway_id", flat=True).distinct(),
     )
-    workspace_epoch.bump(server.workspace_id)
 
 
 def probe_identity(*, server: Server) -> identity_probe.Probe:

@@ -6,6 +6,12 @@ caller is not a member of is a 404), checks the capability the HTTP method decla
 may refuse later (a capability that depends on the object, or the escalation guard) by raising
 `CapabilityRequired`; it gets the same 403 page. Templates get `can.<capability_with_underscores>`
 so a control is only shown to people who may use it.
+
+Tenancy is structural, as in the API's `WorkspaceViewSet`: a page may not override `dispatch`
+(or `as_view`), where the workspace is resolved, and it looks objects up with `self.access()`,
+which puts the workspace in the query, so another workspace's row is the same 404 as a missing
+one. Every route under `/w/<ws>/` is a `WorkspacePage`; `tests/console/test_isolation.py`
+checks each one from the URLconf.
 """
 
 from django.contrib.auth.views import redirect_to_login
@@ -15,6 +21,7 @@ from django.views import View
 
 from core.errors import CapabilityRequired, GatehouseError
 from teams.capabilities import ALL_KEYS
+from teams.scoping import get_scoped_or_404
 from teams.selectors import membership_for, memberships_of
 
 PAGE_SIZE = 25
@@ -58,6 +65,15 @@ class WorkspacePage(View):
     #: HTTP method -> capability key; methods not listed need only membership.
     required: dict[str, str] = {}
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in ("as_view", "dispatch"):
+            if name in cls.__dict__:
+                raise TypeError(
+                    f"{cls.__name__} must not override {name}, which resolves the workspace; "
+                    "work in the handlers, or name a deliberate bypass dangerously_*."
+                )
+
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
@@ -73,6 +89,11 @@ class WorkspacePage(View):
 
     def can(self, capability: str) -> bool:
         return self.membership.has(capability)
+
+    def access(self, queryset, **lookup):
+        """One row of `queryset` in this page's workspace; any other is the same 404 as a
+        missing one."""
+        return get_scoped_or_404(queryset, self.workspace, **lookup)
 
     def require(self, capability: str) -> None:
         if not self.can(capability):

@@ -1,8 +1,8 @@
 """Console pages of the tenancy app: workspaces, profile, members, teams and roles.
 
 Reading people, teams and roles needs only membership (as in the API); every write needs
-`people.manage`, and granting goes through the same escalation guard as the API
-(`teams.grants.check_grantable`): nobody gives a role holding more than they hold themselves.
+`people.manage`, and the services refuse a grant beyond what the acting member holds
+(`teams.grants.check_grantable`), answered here with the same 403 page as a missing capability.
 """
 
 from django.contrib import messages
@@ -10,12 +10,11 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from core.errors import GatehouseError
+from core.errors import CapabilityRequired, GatehouseError
 from teams import selectors, services
 from teams.capabilities import PEOPLE_MANAGE
 from teams.console_base import WorkspacePage, header_context, paginate, show_error
 from teams.forms import DuplicateRoleForm, InviteForm, MemberForm, ProfileForm, RoleForm, TeamForm
-from teams.grants import check_grantable
 from teams.models import Role, Team
 
 
@@ -67,20 +66,21 @@ class MembersPage(WorkspacePage):
         if not form.is_valid():
             return self.get(request, form)
         data = form.cleaned_data
-        role = selectors.role_named(self.workspace, data["role"])
-        check_grantable(membership=self.membership, capabilities=role.capabilities)
         try:
-            services.invite_member(
+            membership = services.invite_member(
                 workspace=self.workspace,
                 email=data["email"],
                 role_key=data["role"],
                 team_slugs=data["teams"],
                 actor=request.user,
+                acting_member=self.membership,
             )
+        except CapabilityRequired:
+            raise
         except GatehouseError as exc:
             show_error(form, exc)
             return self.get(request, form)
-        messages.success(request, f"{data['email']} was added as {role.name}.")
+        messages.success(request, f"{data['email']} was added as {membership.role.name}.")
         return redirect("members", ws=self.workspace.slug)
 
 
@@ -110,15 +110,16 @@ class MemberPage(WorkspacePage):
             return self.get(request, member_id, form)
         data = form.cleaned_data
         role_key = data["role"] if data["role"] != member.role.key else None
-        if role_key is not None:
-            # Changing a role takes away what they had and grants the new one.
-            check_grantable(membership=self.membership, capabilities=member.role.capabilities)
-            new_role = selectors.role_named(self.workspace, role_key)
-            check_grantable(membership=self.membership, capabilities=new_role.capabilities)
         try:
             services.update_member(
-                membership=member, role_key=role_key, team_slugs=data["teams"], actor=request.user
+                membership=member,
+                role_key=role_key,
+                team_slugs=data["teams"],
+                actor=request.user,
+                acting_member=self.membership,
             )
+        except CapabilityRequired:
+            raise
         except GatehouseError as exc:
             show_error(form, exc)
             return self.get(request, member_id, form)
@@ -145,9 +146,12 @@ class MemberRemovePage(WorkspacePage):
 
     def post(self, request, member_id):
         member = selectors.access_membership(self.workspace, member_id)
-        check_grantable(membership=self.membership, capabilities=member.role.capabilities)
         try:
-            services.remove_member(membership=member, actor=request.user)
+            services.remove_member(
+                membership=member, actor=request.user, acting_member=self.membership
+            )
+        except CapabilityRequired:
+            raise
         except GatehouseError as exc:
             return self.get(request, member_id, error=exc.message)
         messages.success(request, f"{member.user.email} was removed.")
@@ -227,7 +231,6 @@ class RoleNewPage(WorkspacePage):
         if not form.is_valid():
             return self.get(request, form)
         data = form.cleaned_data
-        check_grantable(membership=self.membership, capabilities=data["capabilities"])
         try:
             role = services.create_role(
                 workspace=self.workspace,
@@ -235,7 +238,10 @@ class RoleNewPage(WorkspacePage):
                 name=data["name"],
                 capabilities=data["capabilities"],
                 actor=request.user,
+                acting_member=self.membership,
             )
+        except CapabilityRequired:
+            raise
         except GatehouseError as exc:
             show_error(form, exc)
             return self.get(request, form)
@@ -265,15 +271,16 @@ class RolePage(WorkspacePage):
         if not form.is_valid():
             return self.get(request, key, form)
         data = form.cleaned_data
-        # Both what the role held and what it will hold: editing a role is granting it.
-        check_grantable(
-            membership=self.membership,
-            capabilities=set(role.capabilities) | set(data["capabilities"]),
-        )
         try:
             services.update_role(
-                role=role, name=data["name"], capabilities=data["capabilities"], actor=request.user
+                role=role,
+                name=data["name"],
+                capabilities=data["capabilities"],
+                actor=request.user,
+                acting_member=self.membership,
             )
+        except CapabilityRequired:
+            raise
         except GatehouseError as exc:
             show_error(form, exc)
             return self.get(request, key, form)
@@ -300,14 +307,16 @@ class RoleDuplicatePage(WorkspacePage):
         form = DuplicateRoleForm(request.POST)
         if not form.is_valid():
             return self.get(request, key, form)
-        check_grantable(membership=self.membership, capabilities=role.capabilities)
         try:
             copy = services.duplicate_role(
                 role=role,
                 key=form.cleaned_data["key"],
                 name=form.cleaned_data["name"],
                 actor=request.user,
+                acting_member=self.membership,
             )
+        except CapabilityRequired:
+            raise
         except GatehouseError as exc:
             show_error(form, exc)
             return self.get(request, key, form)

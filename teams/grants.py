@@ -9,7 +9,14 @@ from teams.capabilities import ALL_KEYS
 from teams.models import Membership
 
 
-def check_grantable(*, membership: Membership, capabilities) -> None:
+def check_grantable(*, membership: Membership | None, capabilities) -> None:
+    """Refuse unless `membership`, the member granting, holds every capability granted.
+
+    The granting services call this; `membership` is None only when no member acts (config as
+    code, SSO provisioning, a new workspace's first owner).
+    """
+    if membership is None:
+        return
     # Unknown keys are left to the role services, which refuse them with a clear message.
     missing = sorted((set(capabilities) & ALL_KEYS) - membership.role.capability_set)
     if missing:

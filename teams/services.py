@@ -1,11 +1,18 @@
-"""Writes of the tenancy app: each validates, runs in one transaction, leaves an audit row."""
+"""Writes of the tenancy app: each validates, runs in one transaction, leaves an audit row.
+
+Every write that grants capabilities (defining a role, giving one to a person, taking one away)
+takes `acting_member`, the member doing it, and refuses what they could not grant themselves
+(`teams.grants.check_grantable`). It is None only where no member acts: config as code, SSO
+provisioning, a new workspace's first owner.
+"""
 
 from django.db import IntegrityError, transaction
 
+from core import config_events
 from core.errors import Conflict, ValidationFailed
-from teams import workspace_epoch
 from teams.capabilities import ALL_KEYS, BUILTIN_ROLES, DEFAULT_ROLE_KEY
 from teams.changes import record_change
+from teams.grants import check_grantable
 from teams.models import Membership, Role, Team, User, Workspace
 
 
@@ -25,7 +32,9 @@ def create_workspace(*, slug: str, name: str, actor=None, owner: User | None = N
     workspace.save()
     ensure_builtin_roles(workspace=workspace)
     if owner is not None:
-        add_member(workspace=workspace, user=owner, role_key="owner", actor=actor)
+        add_member(
+            workspace=workspace, user=owner, role_key="owner", actor=actor, acting_member=None
+        )
     record_change(workspace=workspace, actor=actor, action="workspace.create", target=workspace)
     return workspace
 
@@ -77,13 +86,21 @@ def update_team(*, team: Team, name: str, actor) -> Team:
 def delete_team(*, team: Team, actor) -> None:
     record_change(workspace=team.workspace, actor=actor, action="team.delete", target=team)
     team.delete()
-    workspace_epoch.bump(team.workspace_id)
+    config_events.workspace_changed(workspace_id=team.workspace_id)
 
 
 @transaction.atomic
 def create_role(
-    *, workspace: Workspace, key: str, name: str, capabilities, actor, builtin: bool = False
+    *,
+    workspace: Workspace,
+    key: str,
+    name: str,
+    capabilities,
+    actor,
+    acting_member: Membership | None,
+    builtin: bool = False,
 ) -> Role:
+    check_grantable(membership=acting_member, capabilities=capabilities)
     role = Role(
         workspace=workspace, key=key, name=name, capabilities=_check_capabilities(capabilities)
     )
@@ -96,7 +113,19 @@ def create_role(
 
 
 @transaction.atomic
-def update_role(*, role: Role, actor, name: str | None = None, capabilities=None) -> Role:
+def update_role(
+    *,
+    role: Role,
+    actor,
+    acting_member: Membership | None,
+    name: str | None = None,
+    capabilities=None,
+) -> Role:
+    if capabilities is not None:
+        # Both what the role held and what it will hold: editing a role is granting it.
+        check_grantable(
+            membership=acting_member, capabilities=set(role.capabilities) | set(capabilities)
+        )
     if role.locked:
         raise ValidationFailed(f"The role '{role.name}' is locked and cannot be edited.")
     if name is not None:
@@ -105,7 +134,7 @@ def update_role(*, role: Role, actor, name: str | None = None, capabilities=None
         role.capabilities = _check_capabilities(capabilities)
     role.full_clean(exclude=["workspace"], validate_constraints=False)
     role.save()
-    workspace_epoch.bump(role.workspace_id)
+    config_events.workspace_changed(workspace_id=role.workspace_id)
     record_change(
         workspace=role.workspace,
         actor=actor,
@@ -116,9 +145,16 @@ def update_role(*, role: Role, actor, name: str | None = None, capabilities=None
     return role
 
 
-def duplicate_role(*, role: Role, key: str, name: str, actor) -> Role:
+def duplicate_role(
+    *, role: Role, key: str, name: str, actor, acting_member: Membership | None
+) -> Role:
     return create_role(
-        workspace=role.workspace, key=key, name=name, capabilities=role.capabilities, actor=actor
+        workspace=role.workspace,
+        key=key,
+        name=name,
+        capabilities=role.capabilities,
+        actor=actor,
+        acting_member=acting_member,
     )
 
 
@@ -154,10 +190,12 @@ def add_member(
     workspace: Workspace,
     user: User,
     actor,
+    acting_member: Membership | None,
     role_key: str = DEFAULT_ROLE_KEY,
     team_slugs=(),
 ) -> Membership:
     role = _role(workspace, role_key)
+    check_grantable(membership=acting_member, capabilities=role.capabilities)
     teams = _teams(workspace, team_slugs)
     try:
         with transaction.atomic():
@@ -165,7 +203,7 @@ def add_member(
     except IntegrityError as exc:
         raise Conflict(f"{user.email} is already a member of this workspace.") from exc
     membership.teams.set(teams)
-    workspace_epoch.bump(workspace.pk)
+    config_events.workspace_changed(workspace_id=workspace.pk)
     record_change(
         workspace=workspace,
         actor=actor,
@@ -178,7 +216,13 @@ def add_member(
 
 @transaction.atomic
 def invite_member(
-    *, workspace: Workspace, email: str, actor, role_key: str = DEFAULT_ROLE_KEY, team_slugs=()
+    *,
+    workspace: Workspace,
+    email: str,
+    actor,
+    acting_member: Membership | None,
+    role_key: str = DEFAULT_ROLE_KEY,
+    team_slugs=(),
 ) -> Membership:
     """Add a person by email, creating their account (without a usable password) if new."""
     email = User.objects.normalize_email(email).lower()
@@ -186,18 +230,33 @@ def invite_member(
     if user is None:
         user = User.objects.create_user(email=email)
     return add_member(
-        workspace=workspace, user=user, actor=actor, role_key=role_key, team_slugs=team_slugs
+        workspace=workspace,
+        user=user,
+        actor=actor,
+        acting_member=acting_member,
+        role_key=role_key,
+        team_slugs=team_slugs,
     )
 
 
 @transaction.atomic
 def update_member(
-    *, membership: Membership, actor, role_key: str | None = None, team_slugs=None
+    *,
+    membership: Membership,
+    actor,
+    acting_member: Membership | None,
+    role_key: str | None = None,
+    team_slugs=None,
 ) -> Membership:
     workspace = membership.workspace
     detail = {}
-    if role_key is not None and role_key != membership.role.key:
+    new_role = None
+    if role_key is not None:
+        # Changing someone's role both takes away what they had and grants the new one.
+        check_grantable(membership=acting_member, capabilities=membership.role.capabilities)
         new_role = _role(workspace, role_key)
+        check_grantable(membership=acting_member, capabilities=new_role.capabilities)
+    if new_role is not None and new_role.pk != membership.role_id:
         if membership.role.key == "owner" and _is_last_owner(membership):
             raise ValidationFailed("The last owner of a workspace keeps the Owner role.")
         membership.role = new_role
@@ -206,7 +265,7 @@ def update_member(
     if team_slugs is not None:
         membership.teams.set(_teams(workspace, team_slugs))
         detail["teams"] = sorted(team_slugs)
-    workspace_epoch.bump(workspace.pk)
+    config_events.workspace_changed(workspace_id=workspace.pk)
     record_change(
         workspace=workspace, actor=actor, action="member.update", target=membership, detail=detail
     )
@@ -223,11 +282,13 @@ def _is_last_owner(membership: Membership) -> bool:
 
 
 @transaction.atomic
-def remove_member(*, membership: Membership, actor) -> None:
+def remove_member(*, membership: Membership, actor, acting_member: Membership | None) -> None:
+    # Removing someone takes away every capability their role holds.
+    check_grantable(membership=acting_member, capabilities=membership.role.capabilities)
     if membership.role.key == "owner" and _is_last_owner(membership):
         raise ValidationFailed("The last owner of a workspace cannot be removed.")
     record_change(
         workspace=membership.workspace, actor=actor, action="member.remove", target=membership
     )
     membership.delete()
-    workspace_epoch.bump(membership.workspace_id)
+    config_events.workspace_changed(workspace_id=membership.workspace_id)

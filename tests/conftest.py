@@ -46,9 +46,16 @@ def acme(alice, bob, carol):
     workspace = team_services.create_workspace(slug="acme", name="Acme", owner=alice)
     team_services.create_team(workspace=workspace, slug="eng", name="Engineering", actor=alice)
     team_services.add_member(
-        workspace=workspace, user=bob, role_key="member", team_slugs=["eng"], actor=alice
+        workspace=workspace,
+        user=bob,
+        role_key="member",
+        team_slugs=["eng"],
+        actor=alice,
+        acting_member=None,
     )
-    team_services.add_member(workspace=workspace, user=carol, role_key="auditor", actor=alice)
+    team_services.add_member(
+        workspace=workspace, user=carol, role_key="auditor", actor=alice, acting_member=None
+    )
     return workspace
 
 

@@ -7,7 +7,7 @@ an alert the member cannot see is the same 404 as a missing one.
 """
 
 from django.contrib import messages
-from django.http import Http404, QueryDict
+from django.http import QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
 
@@ -73,9 +73,7 @@ class AlertsPage(WorkspacePage):
 
 class AlertAcknowledgePage(WorkspacePage):
     def post(self, request, pk):
-        alert = alerts_visible_to(self.membership).filter(pk=pk).first()
-        if alert is None:
-            raise Http404("No alert matches the given query.")
+        alert = self.access(alerts_visible_to(self.membership), pk=pk)
         raising.acknowledge(alert=alert, user=request.user)
         messages.success(request, f"Acknowledged: {alert.title}")
         url = reverse("alerts", kwargs={"ws": self.workspace.slug})

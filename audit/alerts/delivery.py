@@ -27,9 +27,8 @@ from django.utils import timezone
 
 from audit.models import Alert, AlertDelivery, AlertWebhook
 from audit.sinks.base import SinkFailure
-from audit.sinks.network import parse_networks
 from audit.sinks.webhook import signed_post
-from core import crypto
+from core import crypto, outbound_http
 
 TASK = "audit.deliver_alert"
 SWEEP_BATCH = 100
@@ -94,7 +93,7 @@ def post(webhook: AlertWebhook, payload: dict) -> None:
         webhook.endpoint,
         payload,
         key=key,
-        networks=parse_networks(webhook.allow_private),
+        networks=outbound_http.parse_networks(webhook.allow_private),
         timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS,
     )
 

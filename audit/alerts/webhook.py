@@ -10,16 +10,15 @@ from django.db import transaction
 
 from audit.models import AlertWebhook
 from audit.sinks import http
-from audit.sinks.network import parse_networks
 from audit.sinks.services import new_signing_key, signing_key_secret
-from core import crypto
+from core import crypto, outbound_http
 from core.errors import ValidationFailed
 from teams.changes import record_change
 
 
 def _clean(webhook: AlertWebhook) -> None:
     try:
-        networks = parse_networks(webhook.allow_private)
+        networks = outbound_http.parse_networks(webhook.allow_private)
     except ValueError as exc:
         raise ValidationFailed(str(exc), field="allow_private") from exc
     try:

@@ -8,7 +8,6 @@ another workspace is the same 404 as a missing one.
 """
 
 from django.contrib import messages
-from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
 
@@ -31,10 +30,7 @@ class SinkBase(WorkspacePage):
     required = {"GET": INTEGRATIONS_MANAGE, "POST": INTEGRATIONS_MANAGE}
 
     def sink(self, pk) -> LogSink:
-        sink = sinks_of(self.workspace).filter(pk=pk).first()
-        if sink is None:
-            raise Http404("No sink matches the given query.")
-        return sink
+        return self.access(sinks_of(self.workspace), pk=pk)
 
     def check_payloads(self, sink: LogSink | None, data: dict) -> None:
         """Whoever decides where payloads go must be allowed to see them (as in the API)."""

@@ -1,15 +1,15 @@
 """Posting a batch over HTTP(S), shared by the webhook and OTLP sinks.
 
 Only HTTPS, except plain HTTP towards an `allow_private` network (a collector on loopback).
-The request goes to the address `network.checked_address` approved, with the host name kept for
-the Host header and for TLS, and redirects are not followed: a 3xx is a failure, like any
-answer outside 2xx.
+Every address of the host must pass the outbound address rule (`core.outbound_http`), and the
+request goes to an address it approved, with the host name kept for the Host header and for
+TLS; redirects are not followed: a 3xx is a failure, like any answer outside 2xx.
 """
 
 import httpx
 
-from audit.sinks import network
 from audit.sinks.base import SinkFailure
+from core import outbound_http
 
 USER_AGENT = "Gatehouse-SIEM/1"
 
@@ -27,11 +27,7 @@ def clean_url(endpoint: str, networks: list) -> str:
         )
     if url.userinfo:
         raise ValueError("'endpoint' must not carry credentials.")
-    if network.literal_refused(url.host, networks):
-        raise ValueError(
-            f"'{url.host}' is a private, loopback or link-local address; list its network in "
-            "'allow_private' to allow it."
-        )
+    outbound_http.check_literal(url.host, networks=networks)
     return str(url)
 
 
@@ -39,9 +35,12 @@ def post(url: str, body: bytes, *, headers: dict, networks: list, timeout: float
     """POST `body`; returns when the server answered 2xx, raises SinkFailure otherwise."""
     target = httpx.URL(url)
     port = target.port or (443 if target.scheme == "https" else 80)
-    address = network.checked_address(
-        target.host, port, networks, private_only=target.scheme == "http"
-    )
+    try:
+        address = outbound_http.resolve(
+            target.host, port, networks=networks, listed_only=target.scheme == "http"
+        )[0]
+    except outbound_http.HostRefused as exc:
+        raise SinkFailure(exc.message) from exc
     host_header = target.netloc.decode("ascii")
     try:
         with httpx.Client(follow_redirects=False, trust_env=False, timeout=timeout) as client:

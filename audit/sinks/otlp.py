@@ -15,7 +15,7 @@ import httpx
 
 from audit.sinks import http
 from audit.sinks.base import Transport
-from audit.sinks.network import parse_networks
+from core import outbound_http
 
 SEVERITIES = {"ok": ("INFO", 9), "blocked": ("WARN", 13), "error": ("ERROR", 17)}
 SCOPE = "gatehouse.audit"
@@ -103,6 +103,6 @@ class OtlpHttpTransport(Transport):
             logs_url(self.sink.endpoint),
             body,
             headers=headers,
-            networks=parse_networks(self.sink.allow_private),
+            networks=outbound_http.parse_networks(self.sink.allow_private),
             timeout=self.timeout,
         )

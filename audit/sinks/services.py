@@ -13,8 +13,7 @@ from django.db import transaction
 
 from audit.models import ChainHead, LogSink
 from audit.sinks import REGISTRY
-from audit.sinks.network import parse_networks
-from core import crypto
+from core import crypto, outbound_http
 from core.errors import Conflict, ValidationFailed
 from teams.changes import record_change
 
@@ -82,7 +81,7 @@ def _validate(sink: LogSink) -> None:
             "Use letters, digits, '.', '_' and '-' (up to 64) for the name.", field="name"
         )
     try:
-        networks = parse_networks(sink.allow_private)
+        networks = outbound_http.parse_networks(sink.allow_private)
     except ValueError as exc:
         raise ValidationFailed(str(exc), field="allow_private") from exc
     try:

@@ -11,7 +11,8 @@ connection was closed in order: over TLS our close_notify went out after the dat
 receiver closed in turn; over TCP we half-close and wait for the receiver's end of stream. A
 reset or a timeout on the way leaves the cursor where it was, so the batch is sent again.
 Plain TCP is allowed only towards an `allow_private` network; over TLS the certificate is
-checked against the system's CAs, or only against `ca_pem` when the sink sets one.
+checked against the system's CAs, or only against `ca_pem` when the sink sets one. The
+connection is made by `core.outbound_http.connect`, under the outbound address rule.
 """
 
 import contextlib
@@ -19,9 +20,8 @@ import json
 import socket
 import ssl
 
-from audit.sinks import network
 from audit.sinks.base import SinkFailure, Transport
-from audit.sinks.network import parse_networks
+from core import outbound_http
 
 FACILITY = 13  # log audit
 SEVERITIES = {"ok": 6, "blocked": 4, "error": 3}
@@ -65,11 +65,7 @@ class SyslogTransport(Transport):
         host, port = split_endpoint(endpoint)
         if not tls and not networks:
             raise ValueError("plain TCP syslog is only allowed to an 'allow_private' network.")
-        if network.literal_refused(host, networks):
-            raise ValueError(
-                f"'{host}' is a private, loopback or link-local address; list its network in "
-                "'allow_private' to allow it."
-            )
+        outbound_http.check_literal(host, networks=networks)
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     def _context(self) -> ssl.SSLContext:
@@ -85,18 +81,21 @@ class SyslogTransport(Transport):
     def send(self, records):
         host, port = split_endpoint(self.sink.endpoint)
         tls = self.sink.tls
-        networks = parse_networks(self.sink.allow_private)
-        address = network.checked_address(host, port, networks, private_only=not tls)
+        networks = outbound_http.parse_networks(self.sink.allow_private)
         hostname = _hostname()
         data = b"".join(frame(message(r, hostname=hostname)) for r in records)
         try:
-            with socket.create_connection((address, port), timeout=self.timeout) as raw:
+            with outbound_http.connect(
+                host, port, timeout=self.timeout, networks=networks, listed_only=not tls
+            ) as raw:
                 if tls:
                     self._send_tls(raw, host, data)
                 else:
                     raw.sendall(data)
                     raw.shutdown(socket.SHUT_WR)
                     _await_end_of_stream(raw)
+        except outbound_http.HostRefused as exc:
+            raise SinkFailure(exc.message) from exc
         except ssl.SSLCertVerificationError as exc:
             raise SinkFailure(f"TLS certificate refused: {exc.verify_message}") from exc
         except (OSError, ssl.SSLError) as exc:

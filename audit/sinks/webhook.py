@@ -14,7 +14,7 @@ import time
 
 from audit.sinks import http
 from audit.sinks.base import SinkFailure, Transport
-from audit.sinks.network import parse_networks
+from core import outbound_http
 
 
 def signature(key: str, timestamp: str, body: bytes) -> str:
@@ -57,6 +57,6 @@ class WebhookTransport(Transport):
             self.sink.endpoint,
             {"workspace": self.sink.workspace.slug, "sink": self.sink.name, "entries": records},
             key=key,
-            networks=parse_networks(self.sink.allow_private),
+            networks=outbound_http.parse_networks(self.sink.allow_private),
             timeout=self.timeout,
         )

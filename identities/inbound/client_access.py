@@ -12,6 +12,7 @@ from django.db.models import Q
 from oauth2_provider.models import get_access_token_model, get_application_model
 
 from core.errors import ValidationFailed
+from gateways.models import Gateway
 from identities.inbound import tokens
 from identities.models import DisabledClient
 from teams.changes import record_change
@@ -70,14 +71,7 @@ def is_disabled(*, workspace_id: int, application_id: int, gateway_id: int) -> b
 def _gateway(workspace, slug):
     if not slug:
         return None
-    from django.apps import apps
-
-    gateway = (
-        apps.get_model("gateways", "Gateway")
-        .objects.for_workspace(workspace)
-        .filter(slug=slug)
-        .first()
-    )
+    gateway = Gateway.objects.for_workspace(workspace).filter(slug=slug).first()
     if gateway is None:
         raise ValidationFailed(f"Unknown gateway '{slug}'.", field="gateway")
     return gateway

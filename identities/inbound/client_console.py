@@ -11,8 +11,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from core.errors import ValidationFailed
+from gateways.models import Gateway
 from identities.inbound import client_access
-from identities.models import DisabledClient
 from teams.capabilities import CLIENTS_TOGGLE
 from teams.console_base import WorkspacePage, paginate
 
@@ -20,10 +20,8 @@ CLIENTS_PER_PAGE = 25
 
 
 def gateways_of(workspace):
-    """The workspace's gateways, for the switch's choice; reached through the switch's foreign
-    key, since identities does not import gateways."""
-    gateway_model = DisabledClient._meta.get_field("gateway").related_model
-    return gateway_model.objects.for_workspace(workspace).order_by("slug").only("slug", "name")
+    """The workspace's gateways, for the switch's choice."""
+    return Gateway.objects.for_workspace(workspace).order_by("slug").only("slug", "name")
 
 
 def _state(switches: list) -> dict:

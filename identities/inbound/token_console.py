@@ -10,25 +10,17 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from core.errors import CapabilityRequired, GatehouseError, ValidationFailed
+from gateways.selectors import gateways_usable_by
 from identities import selectors, services
 from identities.forms import TokenForm
-from identities.models import ApiToken
-from teams.capabilities import CLIENTS_MANAGE_TOKENS, GATEWAYS_USE_ALL
+from teams.capabilities import CLIENTS_MANAGE_TOKENS
 from teams.console_base import WorkspacePage, paginate, show_error
 from teams.selectors import member_by_email
 
 
 def usable_gateways(membership):
-    """The gateways a token of `membership` may be scoped to, for the form's choices.
-
-    The rule of `identities.selectors.gateway_for_token`, reached the same way (through the
-    token's foreign key), since identities does not import gateways.
-    """
-    gateway_model = ApiToken._meta.get_field("gateway").related_model
-    gateways = gateway_model.objects.for_workspace(membership.workspace)
-    if not membership.has(GATEWAYS_USE_ALL):
-        gateways = gateways.filter(teams__memberships=membership).distinct()
-    return gateways.order_by("name").only("slug", "name")
+    """The gateways a token of `membership` may be scoped to, for the form's choices."""
+    return gateways_usable_by(membership).order_by("name").only("slug", "name")
 
 
 class TokensPage(WorkspacePage):

@@ -1,4 +1,4 @@
-"""Step 5 of the lifecycle: the identity the gateway presents to an upstream.
+"""Step 6 of the lifecycle: the identity the gateway presents to an upstream.
 
 The assignment's scheme decides. `none` sends nothing; `service_account` sends the shared
 credential, decrypted once when the gateway snapshot is compiled; `manual` sends the caller's own

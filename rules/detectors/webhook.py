@@ -5,24 +5,24 @@ within the rule's time budget; `modify` replaces the payload with `body`. A time
 status, an unreadable answer or a refused address is a failure, and the rule's `fail` setting
 says whether a failure lets the call through (`open`) or blocks it (`closed`).
 
-Only HTTPS is used, and every address the host resolves to must be public: private, loopback,
-link-local and other non-global addresses are refused unless the rule lists their network in
-`allow_private` (plain HTTP is accepted only towards such an allow-listed network, e.g. a sidecar
-on loopback). The connection goes to the address that was checked, with the host name kept for
+Only HTTPS is used, and every address the host resolves to must pass the outbound address rule
+of `core.outbound_http`: private, loopback, link-local and other non-global addresses are
+refused unless the rule lists their network in `allow_private` (plain HTTP is accepted only
+towards such an allow-listed network, e.g. a sidecar on loopback), and cloud metadata addresses
+always are. The connection goes to the address that was checked, with the host name kept for
 TLS, so a DNS answer that changes between check and connect cannot redirect it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
 import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from core import outbound_http
 from rules.detectors.base import CALL_ACTIONS, Detector, boolean, check_keys, fail, number
 
 DECISIONS = ("pass", "block", "modify")
@@ -44,28 +44,6 @@ class Verdict:
     body: Any = None
     reason: str = ""
     error: str = ""  # set when the service failed and the rule's fail setting decided
-
-
-def _networks(config) -> list:
-    value = config.get("allow_private") or []
-    if not isinstance(value, list):
-        raise fail("'allow_private' must be a list of networks such as '127.0.0.1/32'.")
-    out = []
-    for item in value:
-        try:
-            out.append(ipaddress.ip_network(str(item), strict=False))
-        except ValueError as exc:
-            raise fail(f"'allow_private' entry '{item}' is not an IP network.") from exc
-    return out
-
-
-def _address_allowed(address: str, networks) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if any(ip in net for net in networks if net.version == ip.version):
-        return True
-    return ip.is_global and not ip.is_multicast
 
 
 class WebhookDetector(Detector):
@@ -95,25 +73,21 @@ class WebhookDetector(Detector):
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, TypeError) as exc:
             raise fail(f"'url' is not a valid URL: {exc}.") from exc
-        networks = _networks(config)
+        try:
+            networks = outbound_http.parse_networks(config.get("allow_private") or [])
+        except ValueError as exc:
+            raise fail(str(exc)) from exc
         if parsed.scheme not in ("https", "http") or not parsed.host:
             raise fail("'url' must be an https:// address.")
         if parsed.scheme == "http" and not networks:
             raise fail("'url' must use https (plain http only to an 'allow_private' network).")
         if parsed.userinfo:
             raise fail("'url' must not carry credentials.")
-        host = parsed.host
-        literal = "127.0.0.1" if host == "localhost" else host
         try:
-            ipaddress.ip_address(literal)
-        except ValueError:
-            pass  # a name: its addresses are checked on every call, when it is resolved
-        else:
-            if not _address_allowed(literal, networks):
-                raise fail(
-                    f"'{host}' is a private, loopback or link-local address; list its network "
-                    "in 'allow_private' to allow it."
-                )
+            # A name passes: its addresses are checked on every call, when it is resolved.
+            outbound_http.check_literal(parsed.host, networks=networks)
+        except ValueError as exc:
+            raise fail(str(exc)) from exc
         config["timeout_ms"] = number(config, "timeout_ms", minimum=10, maximum=30_000)
         if config["fail"] not in ("open", "closed"):
             raise fail("'fail' must be 'open' (let the call through) or 'closed' (block it).")
@@ -126,7 +100,7 @@ class WebhookDetector(Detector):
         self.url = httpx.URL(config["url"])
         self.timeout = config.get("timeout_ms", 1000) / 1000
         self.fail_open = config.get("fail", "closed") == "open"
-        self.networks = [ipaddress.ip_network(n) for n in config.get("allow_private") or ()]
+        self.networks = outbound_http.parse_networks(list(config.get("allow_private") or ()))
         self.send_body = config.get("send_body", True)
 
     async def consult(self, envelope: dict) -> Verdict:
@@ -143,22 +117,13 @@ class WebhookDetector(Detector):
         return Verdict("pass" if self.fail_open else "block", error=reason)
 
     async def _address(self) -> str:
-        host = self.url.host
         port = self.url.port or (443 if self.url.scheme == "https" else 80)
-        loop = asyncio.get_running_loop()
         try:
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise WebhookFailure(f"cannot resolve {host}") from exc
-        addresses = [info[4][0] for info in infos]
-        refused = [a for a in addresses if not _address_allowed(a, self.networks)]
-        if refused or not addresses:
-            raise WebhookFailure(f"{host} resolves to a refused address ({', '.join(refused)})")
-        if self.url.scheme == "http" and not all(
-            any(ipaddress.ip_address(a.split("%", 1)[0]) in n for n in self.networks)
-            for a in addresses
-        ):
-            raise WebhookFailure("plain http is only allowed to an 'allow_private' network")
+            addresses = await outbound_http.resolve_async(
+                self.url.host, port, networks=self.networks, listed_only=self.url.scheme == "http"
+            )
+        except outbound_http.HostRefused as exc:
+            raise WebhookFailure(exc.message) from exc
         return addresses[0]
 
     async def _ask(self, envelope: dict) -> Verdict:

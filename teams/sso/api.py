@@ -14,9 +14,7 @@ from rest_framework.response import Response
 from teams.api_base import WorkspaceViewSet
 from teams.api_schema import workspace_scoped
 from teams.capabilities import WORKSPACE_MANAGE
-from teams.grants import check_grantable
 from teams.models import WorkspaceSso
-from teams.selectors import role_named
 from teams.sso.saml import SAML_FIELDS, service_provider_urls
 from teams.sso.services import configure_sso, sso_of
 
@@ -100,12 +98,10 @@ class SsoViewSet(WorkspaceViewSet):
         serializer = SsoInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        role = role_named(self.workspace, data["default_role"])
-        if role is not None:  # an unknown role is refused by the service with a 400
-            check_grantable(membership=self.membership, capabilities=role.capabilities)
         configure_sso(
             workspace=self.workspace,
             actor=request.user,
+            acting_member=self.membership,
             enabled=data["enabled"],
             issuer=data["issuer"],
             client_id=data["client_id"],

@@ -9,7 +9,6 @@ SSO_MAX_DOCUMENT_BYTES (the machinery is core/outbound_http.py). `check_fetch_ur
 the same address rule when the issuer or metadata URL is saved.
 """
 
-import socket
 from urllib.parse import urlsplit
 
 import requests
@@ -17,10 +16,6 @@ from django.conf import settings
 
 from core import outbound_http
 from core.errors import ValidationFailed
-
-
-def address_allowed(address: str) -> bool:
-    return outbound_http.address_allowed(address, allow_private=settings.SSO_ALLOW_PRIVATE_ISSUERS)
 
 
 def check_issuer(url: str) -> str:
@@ -43,15 +38,16 @@ def check_fetch_url(url: str, *, field: str, what: str) -> str:
             f"{what} must not carry credentials, a query or a fragment.", field=field
         )
     try:
-        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
+        outbound_http.resolve(
+            parts.hostname, port, allow_private=settings.SSO_ALLOW_PRIVATE_ISSUERS
+        )
+    except outbound_http.HostUnresolvable as exc:
         raise ValidationFailed(f"Could not resolve {parts.hostname}.", field=field) from exc
-    for info in infos:
-        if not address_allowed(info[4][0]):
-            raise ValidationFailed(
-                f"{parts.hostname} resolves to a non-public address ({info[4][0]}).",
-                field=field,
-            )
+    except outbound_http.HostRefused as exc:
+        raise ValidationFailed(
+            f"{parts.hostname} resolves to a non-public address ({exc.addresses[0]}).",
+            field=field,
+        ) from exc
     return url
 
 

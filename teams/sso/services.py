@@ -17,6 +17,7 @@ from core.errors import Conflict, ValidationFailed
 from teams import services
 from teams.capabilities import DEFAULT_ROLE_KEY
 from teams.changes import record_change
+from teams.grants import check_grantable
 from teams.models import Membership, Role, SsoDomain, Team, Workspace, WorkspaceSso
 from teams.sso.fetch import check_issuer
 from teams.sso.saml import check_saml, saml_available
@@ -118,6 +119,7 @@ def configure_sso(
     *,
     workspace: Workspace,
     actor,
+    acting_member: Membership | None,
     domains,
     protocol: str = WorkspaceSso.OIDC,
     issuer: str = "",
@@ -140,7 +142,13 @@ def configure_sso(
     """Create or replace the workspace's SSO settings; `client_secret=None` keeps the stored one.
 
     Settings of the protocol not chosen are kept as they were, so switching back loses nothing.
+    Whoever sets the role new members get must be allowed to grant it (`acting_member`).
     """
+    try:
+        role = Role.objects.for_workspace(workspace).get(key=default_role_key)
+    except Role.DoesNotExist as exc:
+        raise ValidationFailed(f"Unknown role '{default_role_key}'.", field="default_role") from exc
+    check_grantable(membership=acting_member, capabilities=role.capabilities)
     sso = WorkspaceSso.objects.for_workspace(workspace).first() or WorkspaceSso(workspace=workspace)
     created = sso.pk is None
     if protocol not in dict(WorkspaceSso.PROTOCOLS):
@@ -148,10 +156,6 @@ def configure_sso(
     domains = _domains(domains)
     if enabled and not domains:
         raise ValidationFailed("Name at least one email domain.", field="domains")
-    try:
-        role = Role.objects.for_workspace(workspace).get(key=default_role_key)
-    except Role.DoesNotExist as exc:
-        raise ValidationFailed(f"Unknown role '{default_role_key}'.", field="default_role") from exc
     groups_claim = (groups_claim or "").strip()
     if groups_claim and not _CLAIM.match(groups_claim):
         raise ValidationFailed("The groups claim is not a claim name.", field="groups_claim")
@@ -272,9 +276,12 @@ def provision_member(*, sso: WorkspaceSso, user, claims: dict) -> Membership:
             role_key=role_key,
             team_slugs=sorted(granted),
             actor=user,
+            acting_member=None,  # the workspace's SSO settings grant the role, not a member
         )
     current = set(membership.teams.values_list("slug", flat=True))
     wanted = (current - managed) | granted
     if wanted != current:
-        services.update_member(membership=membership, team_slugs=sorted(wanted), actor=user)
+        services.update_member(
+            membership=membership, team_slugs=sorted(wanted), actor=user, acting_member=None
+        )
     return membership

@@ -17,10 +17,9 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from core.errors import GatehouseError
+from core.errors import CapabilityRequired, GatehouseError
 from teams.capabilities import WORKSPACE_MANAGE
 from teams.console_base import WorkspacePage, show_error
-from teams.grants import check_grantable
 from teams.models import Role, WorkspaceSso
 from teams.sso.forms import SsoForm
 from teams.sso.saml import SAML_ERRORS, SAML_FIELDS, saml_available, service_provider_urls
@@ -99,13 +98,11 @@ class SsoPage(WorkspacePage):
         if not form.is_valid():
             return self.get(request, form)
         data = form.cleaned_data
-        role = Role.objects.for_workspace(self.workspace).get(key=data["default_role"])
-        # Whoever sets the role new members get must be allowed to grant it.
-        check_grantable(membership=self.membership, capabilities=role.capabilities)
         try:
             configure_sso(
                 workspace=self.workspace,
                 actor=request.user,
+                acting_member=self.membership,
                 enabled=data["enabled"],
                 protocol=data["protocol"],
                 issuer=data["issuer"],
@@ -119,6 +116,8 @@ class SsoPage(WorkspacePage):
                 show_button=data["show_button"],
                 **{field: data[field] for field in SAML_FIELDS},
             )
+        except CapabilityRequired:
+            raise
         except GatehouseError as exc:
             show_error(form, exc)
             return self.get(request, form)

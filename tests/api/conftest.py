@@ -16,7 +16,12 @@ def dave(acme, alice):
     """A member of acme's team eng; tests give him a role with exactly the capabilities needed."""
     user = User.objects.create_user(email="dave@acme.test", password="correct horse battery")
     team_services.add_member(
-        workspace=acme, user=user, role_key="member", team_slugs=["eng"], actor=alice
+        workspace=acme,
+        user=user,
+        role_key="member",
+        team_slugs=["eng"],
+        actor=alice,
+        acting_member=None,
     )
     return user
 
@@ -32,9 +37,12 @@ def as_dave_with(api, acme, alice, dave):
             name="Custom",
             capabilities=sorted(capabilities),
             actor=alice,
+            acting_member=None,
         )
         membership = Membership.objects.get(workspace=acme, user=dave)
-        team_services.update_member(membership=membership, role_key=role.key, actor=alice)
+        team_services.update_member(
+            membership=membership, role_key=role.key, actor=alice, acting_member=None
+        )
         return api.as_(dave)
 
     return sign_in

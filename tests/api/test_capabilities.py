@@ -291,7 +291,10 @@ def test_an_admin_cannot_remove_the_owner(api, acme, alice, bob):
     from teams import services as team_services
 
     team_services.update_member(
-        membership=Membership.objects.get(workspace=acme, user=bob), role_key="admin", actor=alice
+        membership=Membership.objects.get(workspace=acme, user=bob),
+        role_key="admin",
+        actor=alice,
+        acting_member=None,
     )
     alice_id = Membership.objects.get(workspace=acme, user=alice).pk
     response = api.as_(bob).delete(f"{W}/members/{alice_id}/")

@@ -135,7 +135,12 @@ ACME_URLS = [
 @pytest.fixture
 def acme_objects(acme, alice, bob, acme_gateway, token_for, client_app):
     team_services.create_role(
-        workspace=acme, key="reviewer", name="Reviewer", capabilities=[], actor=alice
+        workspace=acme,
+        key="reviewer",
+        name="Reviewer",
+        capabilities=[],
+        actor=alice,
+        acting_member=None,
     )
     token_for(acme, alice)
     write_entries(call_hops(acme))
@@ -260,8 +265,12 @@ def test_acme_ids_under_globex_urls_are_missing(
 
 def test_a_token_of_one_workspace_is_a_404_on_another(api, acme, globex, alice, mallory, token_for):
     erin = User.objects.create_user(email="erin@both.test")
-    team_services.add_member(workspace=acme, user=erin, role_key="admin", actor=alice)
-    team_services.add_member(workspace=globex, user=erin, role_key="admin", actor=mallory)
+    team_services.add_member(
+        workspace=acme, user=erin, role_key="admin", actor=alice, acting_member=None
+    )
+    team_services.add_member(
+        workspace=globex, user=erin, role_key="admin", actor=mallory, acting_member=None
+    )
     secret = token_for(globex, erin)
 
     assert api.get(f"{W}/gateways/", **bearer(secret)).status_code == 404

@@ -1,5 +1,13 @@
 """The server endpoints."""
 
+import asyncio
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.cache import cache
+
+from core import config_events
+from gateways import services as gateway_services
 from servers.models import Server
 
 W = "/api/v1/workspaces/acme"
@@ -75,3 +83,39 @@ def test_changing_a_servers_kind_needs_the_new_kinds_capability(as_dave_with, ac
     response = client.patch(f"{W}/servers/wiki/", body, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["kind"] == "managed"
+
+
+async def _heard(layer, channel) -> list[str]:
+    """The methods sent to `channel` so far, waiting briefly for each."""
+    methods = []
+    while True:
+        try:
+            message = await asyncio.wait_for(layer.receive(channel), timeout=0.2)
+        except TimeoutError:
+            return methods
+        methods.append(message["message"]["method"])
+
+
+def test_a_server_change_tells_the_gateways_serving_it(
+    api, acme, alice, acme_server, acme_gateway, django_capture_on_commit_callbacks
+):
+    other = gateway_services.create_gateway(workspace=acme, slug="ops", name="Ops", actor=alice)
+    layer = get_channel_layer()
+    serving, idle = async_to_sync(layer.new_channel)(), async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(config_events.group_name(acme_gateway.pk), serving)
+    async_to_sync(layer.group_add)(config_events.group_name(other.pk), idle)
+    epoch = cache.get(config_events.epoch_key(acme.pk))
+    version = acme_gateway.config_version
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.as_(alice).patch(
+            f"{W}/servers/time/", {"description": "The clock"}, format="json"
+        )
+
+    assert response.status_code == 200
+    assert cache.get(config_events.epoch_key(acme.pk)) not in (None, epoch)
+    assert async_to_sync(_heard)(layer, serving) == list(config_events.LIST_CHANGED)
+    assert async_to_sync(_heard)(layer, idle) == []
+    # The gateway's own counter belongs to the gateways app; the epoch recompiles its snapshot.
+    acme_gateway.refresh_from_db()
+    assert acme_gateway.config_version == version

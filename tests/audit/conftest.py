@@ -75,7 +75,9 @@ _role_keys = itertools.count(1)
 def dave(acme, alice):
     """A member of acme; tests give him a role with exactly the capabilities they name."""
     user = User.objects.create_user(email="dave@acme.test", password="correct horse battery")
-    team_services.add_member(workspace=acme, user=user, role_key="member", actor=alice)
+    team_services.add_member(
+        workspace=acme, user=user, role_key="member", actor=alice, acting_member=None
+    )
     return user
 
 
@@ -90,9 +92,12 @@ def as_dave_with(api, acme, alice, dave):
             name="Custom",
             capabilities=sorted(capabilities),
             actor=alice,
+            acting_member=None,
         )
         membership = Membership.objects.get(workspace=acme, user=dave)
-        team_services.update_member(membership=membership, role_key=role.key, actor=alice)
+        team_services.update_member(
+            membership=membership, role_key=role.key, actor=alice, acting_member=None
+        )
         return api.as_(dave)
 
     return sign_in

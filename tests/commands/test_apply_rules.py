@@ -8,8 +8,8 @@ from django.core.cache import cache
 from django.core.management.base import CommandError
 
 from apply.schema import parse
+from core import config_events
 from rules.models import Rule
-from teams import workspace_epoch
 from teams.models import Workspace
 from tests.commands.conftest import ACME_YAML, row_counts
 from tests.commands.test_apply_errors import position_of
@@ -120,7 +120,7 @@ def test_a_second_apply_changes_nothing_and_leaves_running_gateways_alone(
     with django_capture_on_commit_callbacks(execute=True):
         run("apply", path)
     acme = Workspace.objects.get(slug="acme")
-    epoch = cache.get(workspace_epoch.key(acme.pk))
+    epoch = cache.get(config_events.epoch_key(acme.pk))
     assert epoch is not None
     before = row_counts()
 
@@ -129,7 +129,7 @@ def test_a_second_apply_changes_nothing_and_leaves_running_gateways_alone(
 
     assert out.splitlines()[-1] == "0 created, 0 changed, 13 unchanged, 0 deleted"
     assert row_counts() == before
-    assert cache.get(workspace_epoch.key(acme.pk)) == epoch
+    assert cache.get(config_events.epoch_key(acme.pk)) == epoch
 
 
 def test_a_changed_rule_is_updated_and_reaches_the_gateways(
@@ -137,7 +137,7 @@ def test_a_changed_rule_is_updated_and_reaches_the_gateways(
 ):
     run("apply", config_file(RULES_YAML))
     acme = Workspace.objects.get(slug="acme")
-    epoch = cache.get(workspace_epoch.key(acme.pk))
+    epoch = cache.get(config_events.epoch_key(acme.pk))
     changed = RULES_YAML.replace("action: {type: mask, keep: 4}", "action: {type: hash}")
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -146,7 +146,7 @@ def test_a_changed_rule_is_updated_and_reaches_the_gateways(
     assert "changed   rule dev/time/mask-cards (action, action_config)" in out
     masker = rules_of(acme)[("dev", "time", "mask-cards")]
     assert (masker.action, masker.action_config) == ("hash", {"length": 10})
-    assert cache.get(workspace_epoch.key(acme.pk)) != epoch
+    assert cache.get(config_events.epoch_key(acme.pk)) != epoch
 
 
 def test_unlisted_rules_are_kept_unless_pruned(config_file, run):

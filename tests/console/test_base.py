@@ -45,7 +45,9 @@ def test_the_header_switches_between_workspaces_and_hides_what_you_cannot_open(
 ):
     from teams import services
 
-    services.add_member(workspace=globex, user=alice, role_key="member", actor=mallory)
+    services.add_member(
+        workspace=globex, user=alice, role_key="member", actor=mallory, acting_member=None
+    )
     page = text(as_(alice).get("/w/acme/"))
     assert 'href="/w/globex/"' in page and 'href="/w/acme/"' in page
     assert 'href="/w/acme/changes/"' in page

@@ -256,6 +256,7 @@ def carol_in_eng(acme, alice, carol, acme_gateway):
         membership=Membership.objects.get(workspace=acme, user=carol),
         team_slugs=["eng"],
         actor=alice,
+        acting_member=None,
     )
 
 

@@ -380,9 +380,12 @@ def as_bob_with(api, acme, alice, bob):
             name="Custom",
             capabilities=sorted(capabilities),
             actor=alice,
+            acting_member=None,
         )
         membership = Membership.objects.get(workspace=acme, user=bob)
-        team_services.update_member(membership=membership, role_key=role.key, actor=alice)
+        team_services.update_member(
+            membership=membership, role_key=role.key, actor=alice, acting_member=None
+        )
         return api.as_(bob)
 
     return sign_in

@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 from django.test import Client
 from oauth2_provider.models import Application, Grant
 
-from core.outbound_http import address_is_public
+from core.outbound_http import address_allowed
 from tests.identities.browser import form_fields, query
 from tests.identities.conftest import REDIRECT_URI, pkce
 
@@ -256,7 +256,7 @@ def test_a_client_id_at_a_private_address_is_refused(web, acme_gateway, bob, met
     ],
 )
 def test_only_public_addresses_pass(address, public):
-    assert address_is_public(address) is public
+    assert address_allowed(address) is public
 
 
 def test_a_client_metadata_document_is_fetched_when_allowed(

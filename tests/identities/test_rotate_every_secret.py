@@ -30,6 +30,7 @@ def test_sink_and_sso_secrets_follow_the_new_key(acme, alice, settings):
         client_id="gatehouse",
         client_secret="idp-client-secret",
         domains=["acme.test"],
+        acting_member=None,
     )
     sink_before = LogSink.objects.get(pk=sink.pk).secret
     sso_before = WorkspaceSso.objects.get(workspace=acme).client_secret_encrypted

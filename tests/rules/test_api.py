@@ -3,9 +3,9 @@ is audited and tells the data plane."""
 
 from django.core.cache import cache
 
+from core import config_events
 from rules.models import Rule
 from rules.selectors import definitions_for_gateway
-from teams import workspace_epoch
 from teams.models import ConfigChange
 
 W = "/api/v1/workspaces/acme/rules/"
@@ -31,7 +31,7 @@ def test_rules_can_be_created_listed_changed_and_deleted(
         "workspace",
         {"kinds": ["github"], "exclude": []},
     )
-    epoch = cache.get(workspace_epoch.key(acme.pk))
+    epoch = cache.get(config_events.epoch_key(acme.pk))
     assert epoch is not None
 
     listed = client.get(W).json()["results"]
@@ -41,7 +41,7 @@ def test_rules_can_be_created_listed_changed_and_deleted(
         response = client.patch(url, {"mode": "monitor", "order": 5}, format="json")
     assert response.status_code == 200
     assert (response.json()["mode"], response.json()["order"]) == ("monitor", 5)
-    assert cache.get(workspace_epoch.key(acme.pk)) != epoch
+    assert cache.get(config_events.epoch_key(acme.pk)) != epoch
     assert client.get(url).json()["mode"] == "monitor"
 
     assert client.delete(url).status_code == 204

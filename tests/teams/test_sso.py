@@ -72,6 +72,7 @@ def acme_sso(acme, alice, idp, private_issuers):
         default_role_key="auditor",
         group_teams={"engineers": "eng", "operators": "ops"},
         scopes="openid profile email groups",
+        acting_member=None,
     )
 
 
@@ -120,7 +121,11 @@ def test_a_person_signs_in_by_email_domain_and_is_provisioned(
 
     # A team the admin gave by hand is not the mapping's business; mapped teams follow groups.
     team_services.update_member(
-        membership=membership, team_slugs=["eng", "support"], role_key="member", actor=alice
+        membership=membership,
+        team_slugs=["eng", "support"],
+        role_key="member",
+        actor=alice,
+        acting_member=None,
     )
     idp.person("erin-1", "erin@acme.test", groups=["operators"])
     sign_in_with_sso(browser(), console_base, "erin@acme.test", "erin-1")
@@ -210,7 +215,7 @@ def test_the_issuer_is_fetched_only_from_allowed_addresses(
 def as_dave_with(api, acme, alice):
     """`as_dave_with({caps})`: an API client signed in as dave, whose role holds exactly `caps`."""
     dave = User.objects.create_user(email="dave@acme.test", password="correct horse battery")
-    team_services.add_member(workspace=acme, user=dave, actor=alice)
+    team_services.add_member(workspace=acme, user=dave, actor=alice, acting_member=None)
     roles = iter(range(1, 100))
 
     def sign_in(capabilities):
@@ -220,9 +225,12 @@ def as_dave_with(api, acme, alice):
             name="Custom",
             capabilities=sorted(capabilities),
             actor=alice,
+            acting_member=None,
         )
         membership = Membership.objects.get(workspace=acme, user=dave)
-        team_services.update_member(membership=membership, role_key=role.key, actor=alice)
+        team_services.update_member(
+            membership=membership, role_key=role.key, actor=alice, acting_member=None
+        )
         return api.as_(dave)
 
     return sign_in
@@ -396,6 +404,7 @@ def test_the_console_page_shows_errors(acme, alice, globex, mallory, private_iss
         client_id="g",
         client_secret="g",
         domains=["globex.test"],
+        acting_member=None,
     )
     client = Client()
     client.force_login(alice)
@@ -445,6 +454,7 @@ def test_the_client_secret_follows_a_key_rotation(acme, alice, private_issuers, 
         client_id="c",
         client_secret="rotating-secret",
         domains=["acme.test"],
+        acting_member=None,
     )
     settings.CREDENTIALS_KEYS = ["new key", "old key"]
     assert rotate_client_secret(workspace=acme) is True

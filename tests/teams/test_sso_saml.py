@@ -61,6 +61,7 @@ def acme_saml(acme, alice, idp, private_issuers):
         group_teams={"engineers": "eng", "operators": "ops"},
         first_name_attribute="givenName",
         last_name_attribute="sn",
+        acting_member=None,
     )
 
 
@@ -112,7 +113,9 @@ def test_a_person_signs_in_with_saml_and_is_provisioned(
     assert not acme.teams.filter(slug="unmapped").exists()
 
     # The same mapping code as OpenID Connect: mapped teams follow the groups, others stay.
-    team_services.update_member(membership=membership, team_slugs=["eng", "support"], actor=alice)
+    team_services.update_member(
+        membership=membership, team_slugs=["eng", "support"], actor=alice, acting_member=None
+    )
     idp.person("erin", "erin@acme.test", groups=["operators"])
     sign_in_with_saml(browser(), console_base, "erin@acme.test", "erin")
     assert teams_of(acme, "erin@acme.test") == {"ops", "support"}

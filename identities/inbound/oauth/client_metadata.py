@@ -1,15 +1,15 @@
 """Client ID metadata documents: fetching a client's own description from its https client id.
 
 The URL is named by whoever starts an authorization, so the fetch is guarded against SSRF:
-https only, every resolved address must be public (no loopback, private, link-local, CGNAT or
-reserved ranges) unless the admin set OAUTH_ALLOW_PRIVATE_CLIENT_METADATA, the connection goes
-to the address that was checked (no second lookup to rebind), no redirects are followed, and
-the body and the time are bounded (CIMD_MAX_DOCUMENT_SIZE, CIMD_FETCH_TIMEOUT_SECONDS).
+https only, every resolved address must pass the outbound address rule of core/outbound_http.py
+(public; private ones too if the admin set OAUTH_ALLOW_PRIVATE_CLIENT_METADATA; a cloud metadata
+address never), the connection goes to the address that was checked (no second lookup to
+rebind), no redirects are followed, and the body and the time are bounded
+(CIMD_MAX_DOCUMENT_SIZE, CIMD_FETCH_TIMEOUT_SECONDS).
 django-oauth-toolkit then checks that the document's `client_id` equals the URL and registers
 its redirect URIs, against which the authorization request is matched.
 """
 
-import socket
 import ssl
 import time
 from urllib.parse import urlsplit
@@ -19,7 +19,7 @@ from django.conf import settings
 from oauth2_provider.cimd import CIMDError, SafeMetadataFetcher
 from oauth2_provider.settings import oauth2_settings
 
-from core.outbound_http import address_is_public
+from core import outbound_http
 
 
 def _checked_url(client_id: str):
@@ -38,19 +38,17 @@ def _checked_url(client_id: str):
 
 
 def _addresses(hostname: str, port: int) -> list[str]:
+    # One refused address refuses the host: a mixed answer must not pick the internal one.
     try:
-        infos = socket.getaddrinfo(hostname, port, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
+        return outbound_http.resolve(
+            hostname, port, allow_private=settings.OAUTH_ALLOW_PRIVATE_CLIENT_METADATA
+        )
+    except outbound_http.HostUnresolvable as exc:
         raise CIMDError(f"could not resolve {hostname}") from exc
-    addresses = [info[4][0] for info in infos]
-    if not addresses:
-        raise CIMDError(f"{hostname} has no address")
-    if not settings.OAUTH_ALLOW_PRIVATE_CLIENT_METADATA:
-        # One private address refuses the host: a mixed answer must not pick the internal one.
-        for address in addresses:
-            if not address_is_public(address):
-                raise CIMDError(f"{hostname} resolves to a non-public address ({address})")
-    return addresses
+    except outbound_http.HostRefused as exc:
+        raise CIMDError(
+            f"{hostname} resolves to a non-public address ({exc.addresses[0]})"
+        ) from exc
 
 
 class ClientMetadataFetcher(SafeMetadataFetcher):

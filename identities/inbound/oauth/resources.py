@@ -10,17 +10,12 @@ open.
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from django.apps import apps
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
-from teams.capabilities import GATEWAYS_USE_ALL
+from gateways.models import Gateway
+from gateways.selectors import gateways_usable_by
 from teams.models import Membership, Workspace
-
-
-def _gateway_model():
-    # gateways depends on identities, not the reverse, so the model is reached by its name.
-    return apps.get_model("gateways", "Gateway")
 
 
 def resource_url(request, workspace_slug: str, gateway_slug: str | None = None) -> str:
@@ -60,8 +55,7 @@ def gateway_named(workspace_slug: str, gateway_slug: str):
     if workspace is None:
         return None
     return (
-        _gateway_model()
-        .objects.for_workspace(workspace)
+        Gateway.objects.for_workspace(workspace)
         .select_related("workspace")
         .filter(slug=gateway_slug)
         .first()
@@ -112,17 +106,12 @@ def _membership(user, workspace_id):
 
 
 def usable_gateways(user, workspace_id: int):
-    """The gateways of the workspace provisioned to `user` (through a team, or `use_all`), by name.
-
-    The same rule the data plane compiles into `GatewaySnapshot.allowed_user_ids`.
-    """
-    gateways = _gateway_model().objects.for_workspace(workspace_id).select_related("workspace")
+    """The gateways of the workspace `user` may use (`gateways.selectors.gateways_usable_by`),
+    by name; none when they are not a member."""
     membership = _membership(user, workspace_id)
     if membership is None:
-        return gateways.none()
-    if not membership.has(GATEWAYS_USE_ALL):
-        gateways = gateways.filter(teams__memberships=membership).distinct()
-    return gateways.order_by("name", "slug")
+        return Gateway.objects.none()
+    return gateways_usable_by(membership).select_related("workspace").order_by("name", "slug")
 
 
 def may_use(user, gateway) -> bool:

@@ -5,15 +5,14 @@ The secret is printed once, on the last line of the output, so `| tail -n 1` cap
 
 from datetime import timedelta
 
-from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.http import Http404
 from django.utils import timezone
 
 from core.errors import GatehouseError
+from gateways.selectors import access_gateway
 from identities.services import issue_token
 from teams.models import User, Workspace
-from teams.scoping import get_scoped_or_404
 from teams.selectors import membership_for
 
 
@@ -42,9 +41,7 @@ class Command(BaseCommand):
         target = None
         if gateway:
             try:
-                # Looked up by name: identities does not import the gateways app.
-                gateways = apps.get_model("gateways", "Gateway").objects
-                target = get_scoped_or_404(gateways, ws, slug=gateway)
+                target = access_gateway(ws, gateway)
             except Http404 as exc:
                 raise CommandError(f"Unknown gateway '{gateway}' in '{ws.slug}'.") from exc
         expires_at = None

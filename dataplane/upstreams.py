@@ -1,0 +1,67 @@
+"""Step 6 of the lifecycle: the upstream session for an assignment and the caller's brokered
+identity, from the per-process pool.
+
+The identity is what the assignment's scheme presents upstream for this caller
+(identities/upstream/brokering.py): nothing, the shared service account, or the person's own
+OAuth connection or manual token. The client's own token is never passed on. Sessions are pooled
+per (assignment, identity), so people with their own credentials never share one, and the pool
+replaces a session whose credential changed.
+
+What an upstream sends on its own (`list_changed`, `resources/updated`) goes to the handler the
+caller names. Every caller names the catalog's (`catalog.on_upstream_event`); it is passed in
+rather than imported because the catalog reads its lists over these very sessions.
+"""
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+from core import cache_reads
+from dataplane.snapshot import AssignmentSpec, GatewaySnapshot
+from identities.upstream import brokering
+from servers.upstream import UpstreamSession
+from servers.upstream_pool import pool
+
+# (assignment, identity, snapshot, message) -> None, awaited for each message an upstream pushes.
+EventHandler = Callable[
+    [AssignmentSpec, brokering.UpstreamIdentity, GatewaySnapshot, dict], Awaitable[None]
+]
+
+
+async def identity_for(spec: AssignmentSpec, principal, snapshot) -> brokering.UpstreamIdentity:
+    """What the gateway presents upstream for this caller; raises brokering.IdentityError."""
+    return await brokering.resolve(spec, principal, snapshot, cache_reads.get_many)
+
+
+async def identity_after_refusal(
+    spec: AssignmentSpec, principal, snapshot, refused: brokering.UpstreamIdentity
+) -> brokering.UpstreamIdentity | None:
+    """A fresher identity to retry with after the upstream refused `refused`, or None; raises
+    brokering.IdentityError when the caller must reconnect."""
+    return await brokering.after_refusal(spec, principal, snapshot, refused, cache_reads.get_many)
+
+
+def upstream_session(
+    spec: AssignmentSpec,
+    identity: brokering.UpstreamIdentity,
+    snapshot: GatewaySnapshot,
+    on_event: EventHandler,
+) -> UpstreamSession:
+    # One session per identity: people with their own credentials never share one, and the
+    # pool replaces a session whose credential (its headers) changed.
+    return pool.get(
+        (spec.id, identity.slot),
+        spec.upstream.url,
+        {**identity.headers, **dict(spec.upstream.headers)},
+        transport=spec.upstream.transport,
+        on_event=partial(on_event, spec, identity, snapshot),
+    )
+
+
+def upstream_failed(
+    spec: AssignmentSpec, identity: brokering.UpstreamIdentity, session: UpstreamSession
+) -> None:
+    """The upstream could not be reached or refused the call: connect afresh next time, with a
+    client-credentials token fetched afresh (it may have been revoked before it expired)."""
+    session.reset()
+    if spec.credential is not None and identity.source == "shared":
+        brokering.forget_token(spec.credential)
