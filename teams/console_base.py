@@ -10,7 +10,7 @@ so a control is only shown to people who may use it.
 Tenancy is structural, as in the API's `WorkspaceViewSet`: a page may not override `dispatch`
 (or `as_view`), where the workspace is resolved, and it looks objects up with `self.access()`,
 which puts the workspace in the query, so another workspace's row is the same 404 as a missing
-one. Every route under `/w/<ws>/` is a `WorkspacePage`; `tests/console/test_isolation.py`
+one. Every route under `/w/<ws>/` is a `WorkspacePage`; `tests/teams/test_console_isolation.py`
 checks each one from the URLconf.
 """
 

@@ -15,7 +15,7 @@ def main() -> None:
     django.setup()
     from audit.log.recorder import write_entries
     from teams.models import Workspace
-    from tests.audit.conftest import call_hops
+    from tests.support.audit_entries import call_hops
 
     workspace = Workspace.objects.get(pk=int(sys.argv[1]))
     for _ in range(int(sys.argv[2])):

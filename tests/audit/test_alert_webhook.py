@@ -18,7 +18,7 @@ from config.celery import app as celery_app
 from teams.capabilities import ALERTS_VIEW_ALL, INTEGRATIONS_MANAGE, LOGS_VIEW
 from teams.models import ConfigChange
 from tests.audit.test_alerts import policy_action
-from tests.audit.test_sinks import LOOPBACK, Receiver, _signed
+from tests.audit.webhook_receiver import LOOPBACK, signed
 
 W = "/api/v1/workspaces/acme/alert-webhook/"
 
@@ -29,13 +29,6 @@ def _quick_retries(settings):
     settings.ALERT_WEBHOOK_RETRY_MAX_SECONDS = 0.2
     settings.ALERT_WEBHOOK_TIMEOUT_SECONDS = 5
     settings.ALERT_EMAILS = False
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.stop()
 
 
 def _set_up(api, user, receiver, **fields):
@@ -78,7 +71,7 @@ def test_it_works(api, acme, alice, acme_gateway, receiver, django_capture_on_co
     assert deliver_alerts.apply().get() == 1
     [(path, headers, body)] = receiver.accepted
     assert path == "/alerts"
-    assert _signed(key, headers, body)
+    assert signed(key, headers, body)
     sent = json.loads(body)
     assert sent["workspace"] == "acme" and sent["event"] == "alert"
     assert sent["delivery"] == delivery.pk
@@ -121,7 +114,7 @@ def test_a_failed_post_is_retried_with_backoff(
     assert (delivery.state, delivery.attempts, delivery.last_error) == ("delivered", 2, "")
     assert receiver.attempts == 2
     [(_, headers, body)] = receiver.accepted
-    assert _signed(key, headers, body)
+    assert signed(key, headers, body)
     assert json.loads(body)["alert"]["id"] == alert.pk
 
 
@@ -210,7 +203,7 @@ def test_the_test_action_posts_a_signed_test_alert(api, acme, alice, receiver):
     key = _set_up(api, alice, receiver)["signing_key"]
     assert api.as_(alice).post(f"{W}test/").json() == {"ok": True, "error": ""}
     [(_, headers, body)] = receiver.accepted
-    assert _signed(key, headers, body) and json.loads(body)["event"] == "test"
+    assert signed(key, headers, body) and json.loads(body)["event"] == "test"
     receiver.status = 502
     assert api.as_(alice).post(f"{W}test/").json() == {"ok": False, "error": "answered HTTP 502"}
     assert AlertWebhook.objects.get(workspace=acme).last_status == "failed"
@@ -247,8 +240,8 @@ def test_it_refuses_private_or_plain_endpoints(api, acme, alice, endpoint, allow
         ({INTEGRATIONS_MANAGE, ALERTS_VIEW_ALL}, "put", 201),
     ],
 )
-def test_it_requires_integrations_manage(as_dave_with, receiver, capabilities, method, status):
-    client = as_dave_with(capabilities)
+def test_it_requires_integrations_manage(api_as_dave_with, receiver, capabilities, method, status):
+    client = api_as_dave_with(capabilities)
     body = {"endpoint": receiver.url, "allow_private": LOOPBACK}
     response = getattr(client, method)(W, body, format="json")
     assert response.status_code == status, response.content
@@ -271,7 +264,7 @@ def test_deliver_logs_posts_due_alerts_where_no_beat_runs(
     call_command("deliver_logs", "--workspace", "acme", "--once")
     delivery = AlertDelivery.objects.get(alert=alert)
     assert f"alert delivery {delivery.pk}: delivered" in capsys.readouterr().out
-    assert [_signed(key, h, b) for _, h, b in receiver.accepted] == [True]
+    assert [signed(key, h, b) for _, h, b in receiver.accepted] == [True]
 
 
 def test_the_sweep_is_on_the_beat_schedule():
@@ -297,7 +290,7 @@ def test_a_celery_worker_posts_the_alert_and_retries_after_a_failure(
     delivery = AlertDelivery.objects.get()
     assert (delivery.attempts, receiver.attempts) == (2, 2)
     [(_, headers, body)] = receiver.accepted
-    assert _signed(key, headers, body)
+    assert signed(key, headers, body)
     assert json.loads(body)["delivery"] == delivery.pk
 
 

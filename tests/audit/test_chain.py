@@ -11,7 +11,7 @@ import pytest
 from audit.log.chain import verify_workspace
 from audit.log.recorder import Recorder
 from audit.models import ChainHead, LogEntry
-from tests.audit.conftest import call_hops
+from tests.support.audit_entries import call_hops
 from tests.support.database import database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -134,9 +134,9 @@ def test_an_auditor_exports_with_payloads_and_the_export_is_logged(api, acme, ca
     assert (change.actor, change.detail["via"], change.detail["payloads"]) == (carol, "api", True)
 
 
-def test_payloads_need_the_view_payloads_capability(as_dave_with, acme, write_calls):
+def test_payloads_need_the_view_payloads_capability(api_as_dave_with, acme, write_calls):
     write_calls(acme, 1)
-    response = as_dave_with({LOGS_EXPORT}).get(f"{W}/export/?format=csv")
+    response = api_as_dave_with({LOGS_EXPORT}).get(f"{W}/export/?format=csv")
     assert response.status_code == 200
     text = _body(response)
     assert "payload_sha256" in text.splitlines()[0]
@@ -145,10 +145,10 @@ def test_payloads_need_the_view_payloads_capability(as_dave_with, acme, write_ca
     assert verify_export(text.splitlines(keepends=True)).ok
 
 
-def test_export_needs_the_export_capability(api, as_dave_with, acme, bob, write_calls):
+def test_export_needs_the_export_capability(api, api_as_dave_with, acme, bob, write_calls):
     write_calls(acme, 1)
     assert api.as_(bob).get(f"{W}/export/?format=csv").status_code == 403
-    response = as_dave_with({LOGS_VIEW}).get(f"{W}/export/?format=csv")
+    response = api_as_dave_with({LOGS_VIEW}).get(f"{W}/export/?format=csv")
     assert response.status_code == 403
     assert response.json()["capability"] == "logs.export"
     assert not ConfigChange.objects.filter(action="logs.export").exists()

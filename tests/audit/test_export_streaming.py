@@ -12,7 +12,7 @@ import pytest
 
 from identities import services as identity_services
 from teams.models import Membership
-from tests.audit.conftest import call_hops
+from tests.support.audit_entries import call_hops
 from tests.support.live import ThreadedServer
 
 W = "/api/v1/workspaces/acme"

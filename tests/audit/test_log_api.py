@@ -21,9 +21,9 @@ def test_it_lists_newest_first_with_payloads_for_an_auditor(api, acme, carol, wr
     assert rows[0]["payload"] == {"content": [{"text": "noon"}]}
 
 
-def test_payloads_need_the_view_payloads_capability(as_dave_with, acme, write_calls):
+def test_payloads_need_the_view_payloads_capability(api_as_dave_with, acme, write_calls):
     hops = write_calls(acme, 1)
-    client = as_dave_with({LOGS_VIEW})
+    client = api_as_dave_with({LOGS_VIEW})
     rows = client.get(f"{W}/").json()["results"]
     assert rows and all("payload" not in r for r in rows)
     one = client.get(f"{W}/{rows[0]['id']}/").json()

@@ -12,7 +12,7 @@ from audit.log.chain import verify_workspace
 from audit.log.policy import update_log_policy
 from audit.log.recorder import Recorder
 from audit.models import LogEntry
-from tests.audit.conftest import call_hops
+from tests.support.audit_entries import call_hops
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,14 +7,11 @@ answer 200 or 503 or be stopped, and a syslog listener over TCP and TLS (certifi
 
 import contextlib
 import datetime as dt
-import hashlib
-import hmac
 import json
 import socket
 import ssl
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.management import call_command
@@ -28,10 +25,10 @@ from audit.tasks import deliver_sinks
 from config.celery import app as celery_app
 from teams.capabilities import INTEGRATIONS_MANAGE, LOGS_VIEW, LOGS_VIEW_PAYLOADS
 from teams.models import ConfigChange
+from tests.audit.webhook_receiver import LOOPBACK, signed
 from tests.support.certificates import issue_certificates
 
 W = "/api/v1/workspaces/acme"
-LOOPBACK = ["127.0.0.1/32"]
 
 
 @pytest.fixture(autouse=True)
@@ -42,59 +39,6 @@ def _quick_retries(settings):
 
 
 # -- the sinks ----------------------------------------------------------------------------------
-
-
-class Receiver:
-    """An HTTP server on a free port that answers `status`, or is down after `stop()`."""
-
-    def __init__(self):
-        self.status = 200
-        self.delay = 0.0
-        self.attempts = 0
-        self.accepted = []  # (path, headers, body) of every request answered 2xx
-        self.port = 0
-        self._server = None
-        self.start()
-
-    def start(self):
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.attempts += 1
-                time.sleep(receiver.delay)
-                status = receiver.status
-                if 200 <= status < 300:
-                    receiver.accepted.append((self.path, dict(self.headers), body))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self._server.shutdown()
-        self._server.server_close()
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def entries(self):
-        return [e for _, _, body in self.accepted for e in json.loads(body)["entries"]]
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.stop()
 
 
 def _read_frames(conn) -> list[bytes]:
@@ -196,12 +140,6 @@ def _seqs(workspace):
     )
 
 
-def _signed(key: str, headers: dict, body: bytes) -> bool:
-    timestamp = headers["X-Gatehouse-Timestamp"]
-    expected = hmac.new(key.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return hmac.compare_digest(headers["X-Gatehouse-Signature"], "sha256=" + expected.hexdigest())
-
-
 # -- at-least-once, in order, through an outage --------------------------------------------------
 
 
@@ -251,7 +189,7 @@ def test_a_sink_that_was_down_receives_every_entry_in_order(
     assert len(receiver.accepted) == 5  # batches of 5
     for path, headers, body in receiver.accepted:
         assert path == "/gatehouse"
-        assert _signed(key, headers, body)
+        assert signed(key, headers, body)
         assert json.loads(body)["workspace"] == "acme"
         assert json.loads(body)["sink"] == "siem"
     sink = LogSink.objects.get(pk=sink_id)
@@ -287,7 +225,7 @@ def test_a_refused_batch_is_sent_again_and_the_cursor_never_skips(
     got = receiver.entries()
     assert [e["seq"] for e in got] == list(range(1, 9))
     assert got[0]["payload"] == {"name": "time__now", "arguments": {"zone": "UTC"}}
-    assert all(_signed(key, h, b) for _, h, b in receiver.accepted)
+    assert all(signed(key, h, b) for _, h, b in receiver.accepted)
     # Caught up: nothing is sent until there is something new.
     assert deliver_sink(sink.pk) is not None
     assert len(receiver.accepted) == 3
@@ -593,7 +531,7 @@ def test_it_works(api, acme, alice, receiver, write_calls):
     tested = client.post(f"{W}/sinks/{body['id']}/test/")
     assert tested.json() == {"ok": True, "error": ""}
     [(_, headers, raw)] = receiver.accepted
-    assert _signed("my-own-signing-key-1234", headers, raw)
+    assert signed("my-own-signing-key-1234", headers, raw)
     assert [e["hop"] for e in json.loads(raw)["entries"]] == ["sink.test"]
     assert LogSink.objects.get(pk=body["id"]).cursor_seq == 0
 
@@ -675,7 +613,7 @@ def test_names_are_unique_per_workspace(api, acme, alice):
         ("post", "{id}/test/", None),
     ],
 )
-def test_it_requires_integrations_manage(acme, alice, as_dave_with, method, suffix, body):
+def test_it_requires_integrations_manage(acme, alice, api_as_dave_with, method, suffix, body):
     sink, _ = services.create_sink(
         workspace=acme,
         actor=alice,
@@ -684,14 +622,14 @@ def test_it_requires_integrations_manage(acme, alice, as_dave_with, method, suff
         endpoint="https://siem.example.com/hook",
     )
     url = f"{W}/sinks/" + suffix.format(id=sink.pk)
-    refused = getattr(as_dave_with({LOGS_VIEW}), method)(url, body, format="json")
+    refused = getattr(api_as_dave_with({LOGS_VIEW}), method)(url, body, format="json")
     assert refused.status_code == 403
     assert refused.json()["capability"] == INTEGRATIONS_MANAGE
     assert LogSink.objects.get(pk=sink.pk).enabled
 
     if suffix.endswith("test/"):
         return  # sending to siem.example.com is not a test's business
-    allowed = getattr(as_dave_with({INTEGRATIONS_MANAGE}), method)(url, body, format="json")
+    allowed = getattr(api_as_dave_with({INTEGRATIONS_MANAGE}), method)(url, body, format="json")
     assert allowed.status_code in (200, 201, 204), allowed.content
 
 
@@ -707,9 +645,9 @@ def test_it_hides_other_workspaces(api, acme, alice, globex, mallory):
     assert LogSink.objects.filter(pk=sink.pk).exists()
 
 
-def test_sending_payloads_also_requires_logs_view_payloads(acme, alice, as_dave_with):
+def test_sending_payloads_also_requires_logs_view_payloads(acme, alice, api_as_dave_with):
     body = {"name": "p", "kind": "webhook", "endpoint": "https://s.example.com/h"}
-    client = as_dave_with({INTEGRATIONS_MANAGE})
+    client = api_as_dave_with({INTEGRATIONS_MANAGE})
     refused = client.post(f"{W}/sinks/", {**body, "include_payloads": True}, format="json")
     assert refused.status_code == 403
     assert refused.json()["capability"] == LOGS_VIEW_PAYLOADS
@@ -721,7 +659,7 @@ def test_sending_payloads_also_requires_logs_view_payloads(acme, alice, as_dave_
     assert moved.status_code == 403
     assert LogSink.objects.get(pk=sink.pk).endpoint == "https://s.example.com/h"
 
-    client = as_dave_with({INTEGRATIONS_MANAGE, LOGS_VIEW_PAYLOADS})
+    client = api_as_dave_with({INTEGRATIONS_MANAGE, LOGS_VIEW_PAYLOADS})
     moved = client.patch(f"{W}/sinks/{sink.pk}/", {"endpoint": "https://me.example.com/"})
     assert moved.status_code == 200, moved.content
 

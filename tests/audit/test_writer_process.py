@@ -10,7 +10,7 @@ import pytest
 from audit.log.chain import verify_workspace
 from audit.log.writer_process import ProcessRecorder
 from audit.models import LogEntry
-from tests.audit.conftest import call_hops
+from tests.support.audit_entries import call_hops
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -24,8 +24,8 @@ from rules.detectors.webhook import WebhookDetector
 from rules.errors import InvalidRule
 from servers import oauth_discovery
 from teams.sso import fetch as sso_fetch
-from tests.audit.conftest import call_hops
-from tests.rules.conftest import rule
+from tests.support.audit_entries import call_hops
+from tests.support.rules import rule
 
 W = "/api/v1/workspaces/acme"
 

@@ -1,93 +1,26 @@
-"""Fixtures of the identities tests: the live gateway of the data-plane tests, OAuth clients,
-an upstream that insists on credentials, and one protected by its own authorization server
-(`user_oauth`)."""
+"""Fixtures of the identities tests: OAuth clients of the live gateway (tests/support/
+live_gateway.py), an upstream that insists on credentials, and one protected by its own
+authorization server (`user_oauth`)."""
 
-import asyncio
-import base64
-import hashlib
-import secrets
-from urllib.parse import urlencode
-
-import httpx
-import httpx2
 import pytest
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
 from gateways import services as gateway_services
 from servers import services as server_services
-from tests.gateways.conftest import (  # noqa: F401  (fixtures)
-    _fresh_cache,
-    deployment,
-    gateway_base,
-    upstream_url,
-)
-from tests.identities.browser import Browser
 from tests.identities.identity_upstream import IdentityUpstream
 from tests.identities.oauth_accounts import Accounts
+from tests.identities.oauth_client import OAuthClient
 from tests.identities.oauth_upstream import OAuthUpstream
 from tests.support.live import ThreadedServer, free_port
-
-REDIRECT_URI = "http://127.0.0.1:8976/callback"
-
-
-def pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
-    return verifier, challenge.decode().rstrip("=")
+from tests.support.live_gateway import connect, run_client
 
 
-class OAuthClient:
-    """A client registered dynamically, that runs authorization code + PKCE by hand."""
-
-    def __init__(self, base: str, **metadata):
-        self.base = base
-        body = {
-            "client_name": "Test client",
-            "redirect_uris": [REDIRECT_URI],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "token_endpoint_auth_method": "none",
-            **metadata,
-        }
-        response = httpx.post(f"{base}/oauth/register", json=body)
-        assert response.status_code == 201, response.text
-        self.registration = response.json()
-        self.client_id = self.registration["client_id"]
-
-    def authorize_url(self, resource: str | None, challenge: str, **extra) -> str:
-        params = {
-            "response_type": "code",
-            "client_id": self.client_id,
-            "redirect_uri": REDIRECT_URI,
-            "state": "s1",
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-            **extra,
-        }
-        if resource:
-            params["resource"] = resource
-        return f"{self.base}/oauth/authorize/?{urlencode(params)}"
-
-    def token(self, **data) -> httpx.Response:
-        return httpx.post(f"{self.base}/oauth/token/", data={"client_id": self.client_id, **data})
-
-    def tokens_for(self, email: str, resource: str) -> dict:
-        """Run the whole flow as `email` for the gateway at `resource`; the token response."""
-        verifier, challenge = pkce()
-        answer = Browser(self.base).authorize(self.authorize_url(resource, challenge), email)
-        response = self.token(
-            grant_type="authorization_code",
-            code=answer["code"],
-            redirect_uri=REDIRECT_URI,
-            code_verifier=verifier,
-            resource=resource,
-        )
-        assert response.status_code == 200, response.text
-        return response.json()
+@pytest.fixture(autouse=True)
+def _fresh_cache(fresh_cache):
+    """Every test here, like the data plane's, starts and ends with an empty cache."""
 
 
 @pytest.fixture
-def oauth_client(deployment):  # noqa: F811
+def oauth_client(deployment):
     return OAuthClient(deployment.base)
 
 
@@ -106,7 +39,7 @@ def identity_upstream():
 class Brokered:
     """Deployment `acme/dev` plus assignment `ids` of the credential-checking upstream."""
 
-    def __init__(self, deployment, upstream, api):  # noqa: F811
+    def __init__(self, deployment, upstream, api):
         self.deployment, self.upstream, self.api = deployment, upstream, api
         alice = deployment.alice
         self.server = server_services.create_server(
@@ -134,23 +67,15 @@ class Brokered:
         token = self.deployment.token_for(user)
 
         async def scenario():
-            http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
-            transport = streamable_http_client(self.deployment.url, http_client=http)
-            async with Client(transport, mode=mode, cache=None) as client:
+            async with connect(self.deployment, token, mode) as client:
                 names = [t.name for t in (await client.list_tools()).tools]
                 return names, await client.call_tool(tool, {})
 
-        try:
-            return asyncio.run(scenario())
-        except BaseExceptionGroup as group:
-            # The client's task group wraps what the call raised; tests expect that error.
-            while isinstance(group, BaseExceptionGroup):
-                group = group.exceptions[0]
-            raise group from None
+        return run_client(scenario())
 
 
 @pytest.fixture
-def brokered(deployment, identity_upstream, api):  # noqa: F811
+def brokered(deployment, identity_upstream, api):
     return Brokered(deployment, identity_upstream, api)
 
 
@@ -170,12 +95,12 @@ def oauth_upstream(settings):
 
 
 @pytest.fixture
-def accounts(deployment, oauth_upstream):  # noqa: F811
+def accounts(deployment, oauth_upstream):
     return Accounts(deployment, oauth_upstream)
 
 
 @pytest.fixture
-def document_accounts(deployment, settings):  # noqa: F811
+def document_accounts(deployment, settings):
     """`accounts`, at an authorization server that takes client ID metadata documents."""
     for upstream in _oauth_upstream(settings, metadata_documents=True):
         yield Accounts(deployment, upstream)

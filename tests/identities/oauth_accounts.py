@@ -1,17 +1,13 @@
 """A `user_oauth` assignment of the OAuth-protected upstream (tests/identities/oauth_upstream.py)
 on the live gateway, and a person connecting, calling and disconnecting through the console."""
 
-import asyncio
-
 import httpx
-import httpx2
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
 from gateways import services as gateway_services
 from identities.models import UpstreamConnection
 from servers import services as server_services
 from tests.identities.browser import Browser, form_fields, forms
+from tests.support.live_gateway import connect, run_client
 
 
 class Accounts:
@@ -73,17 +69,10 @@ class Accounts:
         token = self.deployment.token_for(user)
 
         async def scenario():
-            http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
-            transport = streamable_http_client(self.deployment.url, http_client=http)
-            async with Client(transport, mode="legacy", cache=None, **client_options) as client:
+            async with connect(self.deployment, token, "legacy", **client_options) as client:
                 return await client.call_tool(tool, {})
 
-        try:
-            return asyncio.run(scenario())
-        except BaseExceptionGroup as group:
-            while isinstance(group, BaseExceptionGroup):
-                group = group.exceptions[0]
-            raise group from None
+        return run_client(scenario())
 
     def connection_of(self, user) -> UpstreamConnection:
         return UpstreamConnection.objects.get(assignment=self.assignment, owner=user)

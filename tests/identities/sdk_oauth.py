@@ -4,7 +4,7 @@ from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.shared.auth import OAuthClientMetadata
 
 from tests.identities.browser import Browser, query
-from tests.identities.conftest import REDIRECT_URI
+from tests.identities.oauth_client import REDIRECT_URI
 
 
 class MemoryStorage:

@@ -8,7 +8,7 @@ from django.db import connection
 from core import crypto
 from gateways.models import Assignment
 from identities.models import UpstreamCredential
-from tests.commands.conftest import ACME_YAML, config_file, run  # noqa: F401  (fixtures)
+from tests.support.config_files import ACME_YAML
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +24,7 @@ def _time_assignment():
     return Assignment.objects.get(namespace="time")
 
 
-def test_a_service_account_is_read_from_the_environment(config_file, run, monkeypatch):  # noqa: F811
+def test_a_service_account_is_read_from_the_environment(config_file, run, monkeypatch):
     monkeypatch.setenv("TIME_TOKEN", "env-secret-token-1234")
     path = config_file(with_identity("{scheme: service_account, bearer_env: TIME_TOKEN}"))
     out = run("apply", path)
@@ -45,7 +45,7 @@ def test_a_service_account_is_read_from_the_environment(config_file, run, monkey
     assert crypto.decrypt(credential.secret) == {"token": "rotated-token-5678"}
 
 
-def test_headers_and_manual_schemes(config_file, run, monkeypatch):  # noqa: F811
+def test_headers_and_manual_schemes(config_file, run, monkeypatch):
     monkeypatch.setenv("TIME_KEY", "key-from-env")
     identity = "{scheme: manual, headers_env: {X-Api-Key: TIME_KEY}}"
     run("apply", config_file(with_identity(identity)))
@@ -71,8 +71,8 @@ def test_headers_and_manual_schemes(config_file, run, monkeypatch):  # noqa: F81
     ],
 )
 def test_bad_identities_are_refused_with_their_position(
-    config_file,  # noqa: F811
-    run,  # noqa: F811
+    config_file,
+    run,
     monkeypatch,
     identity,
     message,
@@ -87,7 +87,7 @@ def test_bad_identities_are_refused_with_their_position(
     assert not UpstreamCredential.objects.exists()
 
 
-def test_user_oauth_with_a_pre_registered_client(config_file, run, monkeypatch):  # noqa: F811
+def test_user_oauth_with_a_pre_registered_client(config_file, run, monkeypatch):
     monkeypatch.setenv("TIME_OAUTH_SECRET", "client-secret-from-env-42")
     identity = (
         '{scheme: user_oauth, client_id: gatehouse-app, client_secret: "${TIME_OAUTH_SECRET}"}'
@@ -109,7 +109,7 @@ def test_user_oauth_with_a_pre_registered_client(config_file, run, monkeypatch):
     assert "unchanged credential dev/time" in run("apply", path)
 
 
-def test_user_oauth_without_a_client_registers_dynamically(config_file, run):  # noqa: F811
+def test_user_oauth_without_a_client_registers_dynamically(config_file, run):
     run("apply", config_file(with_identity("{scheme: user_oauth}")))
     assert _time_assignment().identity_scheme == "user_oauth"
     assert not UpstreamCredential.objects.exists()
@@ -125,7 +125,7 @@ def test_user_oauth_without_a_client_registers_dynamically(config_file, run):  #
         ("{scheme: user_oauth, bearer_env: TIME_TOKEN}", "takes no shared credential"),
     ],
 )
-def test_bad_user_oauth_identities_are_refused(config_file, run, monkeypatch, identity, message):  # noqa: F811
+def test_bad_user_oauth_identities_are_refused(config_file, run, monkeypatch, identity, message):
     monkeypatch.setenv("TIME_TOKEN", "x")
     path = config_file(with_identity(identity))
     with pytest.raises(CommandError) as refused:

@@ -14,7 +14,7 @@ from audit.models import LogEntry
 from gateways import services as gateway_services
 from identities.models import UpstreamConnection
 from tests.identities.browser import Browser, form_fields, forms, query
-from tests.identities.conftest import REDIRECT_URI, pkce
+from tests.identities.oauth_client import REDIRECT_URI, pkce
 from tests.identities.sdk_oauth import MemoryStorage, sdk_provider
 
 ACCOUNT_ROW = 'data-testid="account-{pk}"'

@@ -17,7 +17,7 @@ from mcp.shared.exceptions import MCPError
 from identities.models import UpstreamCredential
 from teams.models import ConfigChange
 from tests.identities.browser import Browser, forms, query
-from tests.identities.conftest import REDIRECT_URI, pkce
+from tests.identities.oauth_client import REDIRECT_URI, pkce
 
 TOKEN = "bob-own-token-0123456789"
 

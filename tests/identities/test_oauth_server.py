@@ -17,7 +17,7 @@ from oauth2_provider.models import Application, Grant
 
 from core.outbound_http import address_allowed
 from tests.identities.browser import form_fields, query
-from tests.identities.conftest import REDIRECT_URI, pkce
+from tests.identities.oauth_client import REDIRECT_URI, pkce
 
 RESOURCE = "http://testserver/mcp/acme/dev"
 

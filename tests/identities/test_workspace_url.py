@@ -17,7 +17,7 @@ from gateways import services as gateway_services
 from identities.inbound import client_access
 from identities.models import ChosenGateway
 from tests.identities.browser import Browser, form_fields, query
-from tests.identities.conftest import REDIRECT_URI, pkce
+from tests.identities.oauth_client import REDIRECT_URI, pkce
 from tests.identities.sdk_oauth import MemoryStorage, sdk_provider
 
 INITIALIZE = {

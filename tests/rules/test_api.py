@@ -91,7 +91,7 @@ def test_bad_rules_are_refused_with_the_field_named(api, acme, alice):
     assert create(client).status_code == 409  # same name in the same scope
 
 
-def test_writes_and_preview_need_rules_manage(api, acme, alice, bob, as_dave_with):
+def test_writes_and_preview_need_rules_manage(api, acme, alice, bob, api_as_dave_with):
     rule_id = create(api.as_(alice)).json()["id"]
     member = api.as_(bob)
     assert member.get(W).status_code == 200  # reading needs only membership
@@ -100,7 +100,7 @@ def test_writes_and_preview_need_rules_manage(api, acme, alice, bob, as_dave_wit
     assert member.delete(f"{W}{rule_id}/").status_code == 403
     body = {"rule": {"name": "t", "detector": "secrets", "action": "redact"}, "sample": {}}
     assert member.post(f"{W}preview/", body, format="json").json()["capability"] == "rules.manage"
-    manager = as_dave_with({"rules.manage"})
+    manager = api_as_dave_with({"rules.manage"})
     assert create(manager, name="by-dave").status_code == 201
 
 

@@ -9,7 +9,7 @@ from rules.detectors.regex import RegexDetector
 from rules.detectors.size import SizeDetector
 from rules.detectors.tool_matcher import ToolMatcher
 from rules.errors import InvalidRule
-from tests.rules.conftest import rule, run, text_result
+from tests.support.rules import rule, run, text_result
 
 
 def build(cls, **config):

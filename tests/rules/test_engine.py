@@ -7,7 +7,7 @@ import pytest
 
 from rules.actions import digest, hash_key
 from rules.engine import RuleContext
-from tests.rules.conftest import rule, run, text_result
+from tests.support.rules import rule, run, text_result
 
 TOKEN = "ghp_" + "Ab1" * 12
 CARD = "4111 1111 1111 1111"

@@ -16,9 +16,10 @@ from audit.log.writer import flush
 from audit.models import LogEntry
 from dataplane.policy import RULE_BLOCKED
 from rules import services as rule_services
-from tests.gateways.conftest import Deployment, _fresh_cache, gateway_base  # noqa: F401
-from tests.gateways.test_endpoint import connect
 from tests.support.live import ThreadedServer
+from tests.support.live_gateway import Deployment, connect
+
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 SECRET = "ghp_" + "Qx7" * 12
 READ_ONLY = ToolAnnotations(readOnlyHint=True)
@@ -65,7 +66,7 @@ def vault():
 
 
 @pytest.fixture
-def gateway(transactional_db, gateway_base, acme, alice, bob, vault):  # noqa: F811
+def gateway(transactional_db, gateway_base, acme, alice, bob, vault):
     url, calls = vault
     calls.clear()
     deployment = Deployment(gateway_base, acme, alice, bob, url)

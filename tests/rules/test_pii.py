@@ -4,7 +4,7 @@ import pytest
 
 from rules.detectors.pii import PiiDetector, card_valid, iban_valid
 from rules.errors import InvalidRule
-from tests.rules.conftest import rule, run
+from tests.support.rules import rule, run
 
 
 def found(text, kinds=None):

@@ -5,7 +5,7 @@ import pytest
 from identities.inbound import tokens
 from rules.detectors.secret_kinds import BY_KIND, FAMILIES, KINDS
 from rules.detectors.secrets import SecretsDetector
-from tests.rules.conftest import fake, fake_parts, rule, run, text_result
+from tests.support.rules import fake, fake_parts, rule, run, text_result
 
 
 def detector(**config):

@@ -10,7 +10,7 @@ import pytest
 from rules.detectors.webhook import WebhookDetector
 from rules.engine import RuleContext
 from rules.errors import InvalidRule
-from tests.rules.conftest import rule, run, text_result
+from tests.support.rules import rule, run, text_result
 
 
 class DecisionService(BaseHTTPRequestHandler):

@@ -1,23 +1,13 @@
 """Catalog discovery against a live SDK upstream, as the periodic task runs it."""
 
-import pytest
-
 from servers import services as server_services
 from servers.models import Server
 from servers.tasks import refresh_catalogs
-from tests.gateways import upstream_app
-from tests.support.live import ThreadedServer, free_port
+from tests.support.live import free_port
 
 
-@pytest.fixture(scope="module")
-def live_upstream():
-    server = ThreadedServer(upstream_app.build().streamable_http_app()).start()
-    yield f"{server.url}/mcp"
-    server.stop()
-
-
-def test_the_periodic_task_records_catalogs_and_health(db, acme, alice, live_upstream):
-    up = server_services.create_server(workspace=acme, name="notes", url=live_upstream, actor=alice)
+def test_the_periodic_task_records_catalogs_and_health(db, acme, alice, upstream_url):
+    up = server_services.create_server(workspace=acme, name="notes", url=upstream_url, actor=alice)
     down = server_services.create_server(
         workspace=acme, name="gone", url=f"http://127.0.0.1:{free_port()}/mcp", actor=alice
     )

@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from tests.gateways import upstream_app
+from tests.dataplane import upstream_app
 from tests.identities.identity_upstream import IdentityUpstream
 from tests.identities.oauth_upstream import OAuthUpstream
 from tests.support.live import ThreadedServer, free_port

@@ -211,31 +211,6 @@ def test_the_issuer_is_fetched_only_from_allowed_addresses(
 # The settings API
 
 
-@pytest.fixture
-def as_dave_with(api, acme, alice):
-    """`as_dave_with({caps})`: an API client signed in as dave, whose role holds exactly `caps`."""
-    dave = User.objects.create_user(email="dave@acme.test", password="correct horse battery")
-    team_services.add_member(workspace=acme, user=dave, actor=alice, acting_member=None)
-    roles = iter(range(1, 100))
-
-    def sign_in(capabilities):
-        role = team_services.create_role(
-            workspace=acme,
-            key=f"custom-{next(roles)}",
-            name="Custom",
-            capabilities=sorted(capabilities),
-            actor=alice,
-            acting_member=None,
-        )
-        membership = Membership.objects.get(workspace=acme, user=dave)
-        team_services.update_member(
-            membership=membership, role_key=role.key, actor=alice, acting_member=None
-        )
-        return api.as_(dave)
-
-    return sign_in
-
-
 def _body(**overrides):
     body = {
         "issuer": "http://127.0.0.1:9/",
@@ -328,23 +303,23 @@ def test_a_domain_belongs_to_one_workspace(api, acme, alice, globex, mallory, pr
 
 
 @pytest.mark.parametrize("method", ["get", "put"])
-def test_it_requires_workspace_manage(as_dave_with, alice, api, acme, private_issuers, method):
+def test_it_requires_workspace_manage(api_as_dave_with, alice, api, acme, private_issuers, method):
     api.as_(alice).put(f"{W}/sso/", _body(), format="json")
-    refused = getattr(as_dave_with(ALL_KEYS - {WORKSPACE_MANAGE}), method)(
+    refused = getattr(api_as_dave_with(ALL_KEYS - {WORKSPACE_MANAGE}), method)(
         f"{W}/sso/", _body(client_id="dave"), format="json"
     )
     assert refused.status_code == 403, refused.content
     assert refused.json()["capability"] == WORKSPACE_MANAGE
-    allowed = getattr(as_dave_with({WORKSPACE_MANAGE}), method)(
+    allowed = getattr(api_as_dave_with({WORKSPACE_MANAGE}), method)(
         f"{W}/sso/", _body(client_id="dave", default_role="member"), format="json"
     )
     assert allowed.status_code == 200, allowed.content
 
 
 def test_the_default_role_cannot_grant_more_than_the_admin_holds(
-    as_dave_with, acme, private_issuers
+    api_as_dave_with, acme, private_issuers
 ):
-    response = as_dave_with({WORKSPACE_MANAGE}).put(
+    response = api_as_dave_with({WORKSPACE_MANAGE}).put(
         f"{W}/sso/", _body(default_role="owner"), format="json"
     )
     assert response.status_code == 403, response.content

@@ -1,0 +1,136 @@
+"""The reports page: calls, people, tools, blocked and redacted counts, errors over 31 days."""
+
+import csv
+import io
+import uuid
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from django.utils import timezone
+
+from audit.log.recorder import write_entries
+from teams.capabilities import REPORTS_VIEW
+from tests.support.console import text
+
+pytestmark = pytest.mark.django_db
+TODAY = timezone.now().astimezone(UTC).date()
+
+
+def noon(days_ago: int) -> float:
+    return datetime.combine(TODAY - timedelta(days=days_ago), time(12), tzinfo=UTC).timestamp()
+
+
+def entry(workspace, hop, *, days_ago=0, user=None, tool="time__now", **extra):
+    return {
+        "workspace_id": workspace.pk,
+        "correlation_id": str(uuid.uuid4()),
+        "hop": hop,
+        "at": noon(days_ago),
+        "gateway_id": 7,
+        "gateway_slug": "dev",
+        "user_email": user.email if user else "",
+        "method": "tools/call",
+        "tool": tool,
+        **extra,
+    }
+
+
+def calls(workspace, n=1, *, outcome="ok", **kwargs):
+    """n tools/call: the client's request and, with its outcome, the client's response."""
+    hops = []
+    for _ in range(n):
+        hops.append(entry(workspace, "client.request", **kwargs))
+        hops.append(entry(workspace, "client.response", outcome=outcome, **kwargs))
+    write_entries(hops)
+
+
+def rule_acted(workspace, action, *, applied=True, days_ago=0):
+    write_entries(
+        [
+            entry(
+                workspace,
+                "policy.action",
+                days_ago=days_ago,
+                outcome="blocked" if applied and action == "block" else "ok",
+                detail={"rule": "r", "action": action, "applied": applied, "kinds": {}},
+            )
+        ]
+    )
+
+
+@pytest.fixture
+def traffic(acme, alice, bob, globex):
+    calls(acme, 2, user=alice)
+    calls(acme, user=bob, outcome="error", tool="notes__add")
+    calls(acme, user=alice, days_ago=3, tool="notes__add")
+    calls(acme, 2, tool="time__now", days_ago=3)  # an API token with no person
+    calls(acme, 5, user=bob, days_ago=40)  # outside the window
+    calls(globex, 7, user=alice)  # another workspace
+    rule_acted(acme, "block")
+    rule_acted(acme, "redact", days_ago=3)
+    rule_acted(acme, "mask")
+    rule_acted(acme, "block", applied=False)  # monitor mode: it would have blocked
+    rule_acted(acme, "flag")
+    rule_acted(acme, "block", days_ago=40)
+
+
+def test_it_reports_the_last_31_days(as_, carol, traffic):
+    page = as_(carol).get("/w/acme/reports/")
+    assert page.status_code == 200
+    report = page.context["report"]
+    assert (report.calls, report.people, report.errors) == (6, 2, 1)
+    assert (report.blocked, report.redacted) == (1, 2)
+    assert [(t.name, t.count) for t in report.top_tools] == [("time__now", 4), ("notes__add", 2)]
+    assert [(p.name, p.count) for p in report.top_people] == [
+        ("alice@acme.test", 3),
+        ("bob@acme.test", 1),
+    ]
+    assert len(report.days) == 31 and report.days[-1].day == TODAY
+    today, three_days_ago = report.days[-1], report.days[-4]
+    assert (today.calls, today.people, today.errors, today.blocked, today.redacted) == (
+        3,
+        2,
+        1,
+        1,
+        1,
+    )
+    assert (three_days_ago.calls, three_days_ago.people, three_days_ago.redacted) == (3, 1, 1)
+    body = text(page)
+    assert 'data-testid="report-calls">6<' in body
+    assert 'href="/w/acme/reports/"' in body  # in the navigation
+
+
+def test_the_daily_table_downloads_as_csv(as_, carol, traffic):
+    response = as_(carol).get("/w/acme/reports/daily.csv")
+    assert response.status_code == 200 and response["Content-Type"] == "text/csv"
+    assert f'filename="acme-report-{TODAY.isoformat()}.csv"' in response["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0] == ["day", "calls", "people", "errors", "blocked", "redacted"]
+    assert len(rows) == 32
+    assert rows[-1] == [TODAY.isoformat(), "3", "2", "1", "1", "1"]
+    assert rows[-4] == [(TODAY - timedelta(days=3)).isoformat(), "3", "1", "0", "0", "1"]
+    assert rows[1] == [(TODAY - timedelta(days=30)).isoformat(), "0", "0", "0", "0", "0"]
+
+
+def test_an_empty_workspace_reports_zeros(as_, acme, carol):
+    page = as_(carol).get("/w/acme/reports/")
+    assert page.status_code == 200
+    assert page.context["report"].calls == 0 and page.context["report"].people == 0
+    assert "No tool call went through" in text(page)
+
+
+def test_it_requires_reports_view(as_, console_as_dave_with, acme, bob):
+    bobs = as_(bob)
+    refused = bobs.get("/w/acme/reports/")
+    assert refused.status_code == 403 and "reports.view" in text(refused)
+    assert bobs.get("/w/acme/reports/daily.csv").status_code == 403
+    assert 'href="/w/acme/reports/"' not in text(bobs.get("/w/acme/alerts/"))
+    assert console_as_dave_with({REPORTS_VIEW}).get("/w/acme/reports/").status_code == 200
+
+
+def test_it_hides_other_workspaces(as_, traffic, mallory):
+    intruder = as_(mallory)
+    assert intruder.get("/w/acme/reports/").status_code == 404
+    assert intruder.get("/w/acme/reports/daily.csv").status_code == 404
+    theirs = intruder.get("/w/globex/reports/").context["report"]
+    assert (theirs.calls, theirs.blocked, theirs.redacted) == (7, 0, 0)

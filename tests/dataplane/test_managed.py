@@ -1,0 +1,107 @@
+"""Managed (stdio) servers behind a gateway, run by the supervisor process."""
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from mcp.shared.exceptions import MCPError
+
+from gateways import services as gateway_services
+from servers import services as server_services
+from tests.support import node
+from tests.support.database import database_url
+from tests.support.live_gateway import connect
+from tests.support.processes import free_port, start_process
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope="module")
+def supervisor_url(django_db_setup):
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "SECRET_KEY": django_settings.SECRET_KEY,
+        "MCP_SNAPSHOT_CHECK_SECONDS": "0.2",
+    }
+    argv = [sys.executable, "manage.py", "run_managed", "--port", str(port)]
+    process = start_process(argv, port=port, env=env, cwd=REPO)
+    yield f"http://127.0.0.1:{port}"
+    process.stop()
+
+
+@pytest.fixture
+def managed(deployment, alice, supervisor_url, settings):
+    settings.MANAGED_SUPERVISOR_URL = supervisor_url
+    everything_argv = node.server_everything_command()
+    everything = server_services.create_server(
+        workspace=deployment.acme,
+        name="everything",
+        kind="managed",
+        command=everything_argv[0],
+        args=everything_argv[1:],
+        actor=alice,
+    )
+    stdio_tools = server_services.create_server(
+        workspace=deployment.acme,
+        name="stdio-tools",
+        kind="managed",
+        command=sys.executable,
+        args=[str(REPO / "tests/upstreams/stdio_tools.py")],
+        actor=alice,
+    )
+    gateway_services.assign_server(
+        gateway=deployment.gateway,
+        server=everything,
+        namespace="ev",
+        tool_mode="selected",
+        tool_allow=["echo", "get-sum"],
+        actor=alice,
+    )
+    gateway_services.assign_server(
+        gateway=deployment.gateway, server=stdio_tools, namespace="st", actor=alice
+    )
+    return deployment
+
+
+def test_a_gateway_aggregates_managed_and_remote_servers_with_curation(managed, bob):
+    token = managed.token_for(bob)
+
+    async def scenario():
+        async with connect(managed, token, "legacy") as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            everything = await client.call_tool("ev__echo", {"message": "from stdio"})
+            remote = await client.call_tool("notes__echo", {"text": "from http"})
+            return names, everything, remote
+
+    names, everything, remote = asyncio.run(scenario())
+    assert {n for n in names if n.startswith("ev__")} == {"ev__echo", "ev__get-sum"}
+    assert "st__crash" in names and "notes__echo" in names
+    assert "from stdio" in everything.content[0].text
+    assert remote.content[0].text == "from http"
+
+
+def test_a_managed_server_that_dies_mid_call_comes_back(managed, bob):
+    token = managed.token_for(bob)
+
+    async def scenario():
+        async with connect(managed, token, "legacy") as client:
+            before = await client.call_tool("st__pid", {})
+            with pytest.raises(MCPError) as died:
+                await client.call_tool("st__crash", {})
+            for _ in range(40):
+                try:
+                    after = await client.call_tool("st__pid", {})
+                    break
+                except MCPError:
+                    await asyncio.sleep(0.25)
+            return before, died.value, after
+
+    before, died, after = asyncio.run(scenario())
+    assert "exited" in died.message
+    assert after.content[0].text != before.content[0].text

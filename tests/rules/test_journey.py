@@ -1,0 +1,47 @@
+"""A browser journey through the rules pages: install the defaults, write a rule, try it on a
+sample before saving it, then switch a rule off in place (htmx)."""
+
+from rules.models import Rule
+from tests.support.browser import Journey, needs_chromium
+
+pytestmark = needs_chromium
+
+SAMPLE = '{"name": "mail__send", "arguments": {"to": "jo@example.com", "body": "hi"}}'
+
+
+def test_an_admin_writes_a_rule_and_tries_it_before_saving(acme, alice, page):
+    journey = Journey(page, "rules")
+    journey.sign_in("alice@acme.test")
+    page.wait_for_url("**/")
+    page.goto("/w/acme/rules/")
+    page.get_by_role("button", name="Install the default rule set").click()
+    page.get_by_text("Installed 3 rules").wait_for()
+    journey.shot("defaults")
+
+    page.get_by_role("link", name="New rule").click()
+    page.get_by_label("Name").fill("redact-email")
+    page.get_by_label("Detector", exact=True).select_option("pii")
+    page.get_by_label("Detector settings (JSON)").fill('{"kinds": ["email"]}')
+    page.get_by_label("Action", exact=True).select_option("redact")
+    page.get_by_label("Sample").fill(SAMPLE)
+    page.get_by_role("button", name="Try on the sample").click()
+    payload = page.get_by_test_id("try-payload")
+    payload.wait_for()
+    assert "[REDACTED:EMAIL]" in payload.inner_text()
+    assert "jo@example.com" not in payload.inner_text()
+    assert not Rule.objects.filter(name="redact-email").exists()
+    assert page.url.endswith("/w/acme/rules/new/")  # swapped in place, not a new page
+    journey.shot("try-it", doc="rules-try-it")
+
+    page.get_by_role("button", name="Create rule").click()
+    page.get_by_text("Rule redact-email was created.").wait_for()
+    created = Rule.objects.get(workspace=acme, name="redact-email")
+    assert created.detector_config == {"kinds": ["email"]} and created.action == "redact"
+
+    row = page.locator(f"#rule-{created.pk}")
+    row.get_by_role("button", name="Disable").click()
+    page.locator(f"#rule-{created.pk}").get_by_role("button", name="Enable").wait_for()
+    created.refresh_from_db()
+    assert created.enabled is False
+    assert page.url.endswith("/w/acme/rules/") and page.get_by_text("was updated").count() == 0
+    journey.shot("list")
