@@ -12,9 +12,9 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from audit.alerts import delivery
+from audit.alerts.forms import AlertWebhookForm
 from audit.alerts.selectors import alert_webhook_of, recent_alert_deliveries
 from audit.alerts.webhook import delete_alert_webhook, set_alert_webhook
-from audit.log.forms import AlertWebhookForm
 from core.errors import GatehouseError
 from teams.capabilities import ALERTS_VIEW_ALL, INTEGRATIONS_MANAGE
 from teams.console_base import WorkspacePage, show_error

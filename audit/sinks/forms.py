@@ -1,16 +1,47 @@
 """Console forms of the SIEM sinks: one per kind (webhook, OTLP/HTTP, syslog) over one base.
 
 The forms parse what was typed; `audit.sinks.services` validates the values, as it does for the
-API, and its errors are put back on the field they name. Secrets (the signing key, the OTLP
+API, and its errors are put back on the field they name. `NetworksField` and `SigningKeyField`
+serve the alert webhook's form too. Secrets (the signing key, the OTLP
 headers) are never rendered back, not even when the form returns with an error; left blank on
 a change, the stored ones are kept.
 """
 
 from django import forms
 
-from audit.log.forms import NetworksField, SigningKeyField
 from audit.models import LogSink
 from audit.sinks.services import MAX_BATCH_SIZE
+
+
+class NetworksField(forms.CharField):
+    """Networks typed as a list separated by commas, spaces or lines; checked by the service."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("label", "Allowed private networks")
+        kwargs.setdefault(
+            "help_text",
+            "Only to reach a receiver on loopback or a private network, e.g. 10.0.0.0/8.",
+        )
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        return [item for item in text.replace(",", " ").split() if item]
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+
+class SigningKeyField(forms.CharField):
+    """A signing key typed in a password box: never rendered back, blank means "keep it"."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 500)
+        kwargs.setdefault("strip", False)
+        kwargs.setdefault("widget", forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+        super().__init__(**kwargs)
 
 
 class SecretTextarea(forms.Textarea):
