@@ -186,11 +186,17 @@ def test_a_sink_endpoint_in_any_form_is_refused_when_saved(
     assert not tripwire.touched
 
 
-@pytest.mark.parametrize("kind", ["webhook", "otlp_http", "syslog"])
-@pytest.mark.parametrize(("host", "address"), [*FORMS, OCTAL])
+# An octal host in an http(s) URL is not a URL httpx reads: it can be neither stored (refused when
+# saved, above) nor posted to, so only syslog, which resolves the host itself, delivers to one.
+DELIVERY_CASES = [
+    pytest.param(kind, *form.values, id=f"{kind}-{form.id}")
+    for kind in ("webhook", "otlp_http", "syslog")
+    for form in (FORMS + [OCTAL] if kind == "syslog" else FORMS)
+]
+
+
+@pytest.mark.parametrize(("kind", "host", "address"), DELIVERY_CASES)
 def test_a_sink_delivers_nothing_to_any_form(settings, acme, alice, tripwire, kind, host, address):
-    if kind != "syslog" and host == "0177.0.0.1":
-        pytest.skip("httpx cannot read the URL, so it can be neither stored nor posted to")
     settings.SIEM_TIMEOUT_SECONDS = 2
     sink, _ = sink_services.create_sink(
         workspace=acme, actor=alice, name="siem", kind=kind, endpoint=_endpoint(kind, "x.test", 1)
