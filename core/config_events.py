@@ -34,16 +34,17 @@ def group_name(gateway_id: int) -> str:
     return f"mcp.gateway.{gateway_id}"
 
 
+async def send_to_streams(gateway_id: int, message: dict) -> None:
+    """Send `message` to every client stream open on the gateway (the data plane awaits this)."""
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(group_name(gateway_id), {"type": "mcp.notify", "message": message})
+
+
 def announce(gateway_id: int, methods=LIST_CHANGED) -> None:
     """Send list_changed notifications to every client stream open on the gateway."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
     for method in methods:
-        async_to_sync(layer.group_send)(
-            group_name(gateway_id),
-            {"type": "mcp.notify", "message": {"jsonrpc": "2.0", "method": method}},
-        )
+        async_to_sync(send_to_streams)(gateway_id, {"jsonrpc": "2.0", "method": method})
 
 
 def gateway_changed(*, workspace_id: int, slug: str, gateway_id: int) -> None:

@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from core import config_events
@@ -143,17 +142,9 @@ async def on_upstream_event(
 
 
 def notify_clients(gateway_id: int, message: dict) -> None:
-    """Send `message` to every client stream open on the gateway, without waiting: the data
-    plane's own twin of `config_events.announce`, from inside the event loop."""
-    asyncio.get_running_loop().create_task(_send_to_streams(gateway_id, message))
-
-
-async def _send_to_streams(gateway_id: int, message: dict) -> None:
-    layer = get_channel_layer()
-    if layer is not None:
-        await layer.group_send(
-            config_events.group_name(gateway_id), {"type": "mcp.notify", "message": message}
-        )
+    """Send `message` to every client stream open on the gateway, without waiting (from inside
+    the event loop)."""
+    asyncio.get_running_loop().create_task(config_events.send_to_streams(gateway_id, message))
 
 
 def _down(spec, identity, session, exc) -> AssignmentCatalog:
