@@ -7,6 +7,9 @@ from identities.models import MINTABLE_KINDS, ApiToken, UpstreamCredential
 
 class TokenOutput(serializers.ModelSerializer):
     user = serializers.EmailField(source="user.email")
+    scopes = serializers.ListField(
+        child=serializers.CharField(), help_text="Of an api token: 'read' and capability keys."
+    )
     gateway = serializers.SerializerMethodField()
     active = serializers.SerializerMethodField()
 
