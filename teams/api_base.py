@@ -2,9 +2,9 @@
 
 `WorkspaceViewSet` resolves the workspace from the URL once (a workspace the caller is not a
 member of is a 404), checks the capability the action declares in `required` (and, for an API
-token, its scopes: teams/api_access.py), and refuses to let
-subclasses override `get_queryset`/`get_object`: they implement `scoped_queryset(workspace)` and
-look objects up through it, so an unscoped read cannot be written by accident.
+token, its scopes: teams/api_access.py), and refuses to let subclasses override
+`get_queryset`/`get_object`: they implement `scoped_queryset(workspace)` and look objects up
+through it, so an unscoped read cannot be written by accident.
 """
 
 from django.http import Http404

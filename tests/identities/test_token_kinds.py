@@ -89,6 +89,7 @@ def test_a_servers_token_cannot_touch_gateways(api, acme, alice, acme_gateway, a
         ("patch", f"{W}/gateways/dev/", {"name": "Renamed"}),
         ("delete", f"{W}/gateways/dev/", None),
         ("put", f"{W}/gateways/dev/teams/", {"teams": []}),
+        ("post", f"{W}/gateways/dev/assignments/", {"server": "wiki", "namespace": "wiki"}),
     ]:
         response = getattr(api, method)(url, body, format="json", **bearer(secret))
         assert response.status_code == 403, (method, url, response.content)
