@@ -30,3 +30,13 @@ class CapabilityRequired(GatehouseError):
     def __init__(self, capability: str):
         super().__init__(f"This action needs the '{capability}' capability.")
         self.capability = capability
+
+
+class ScopeRequired(GatehouseError):
+    """An API token whose scopes (as its owner's role still allows them) do not cover the action."""
+
+    status = 403
+
+    def __init__(self, message: str, *, scope: str | None = None):
+        super().__init__(message)
+        self.scope = scope

@@ -1,5 +1,6 @@
-"""Step 2 of the lifecycle: who is calling. A gateway API token (`gth_...`) or an OAuth access
-token (`gto_...`) issued by this platform for one gateway, looked up through the cache.
+"""Step 2 of the lifecycle: who is calling. A gateway token (`gth_...` of kind `gateway`) or an
+OAuth access token (`gto_...`) issued by this platform for one gateway, looked up through the
+cache.
 
 Lookups are cached under the token's digest (never the token) for at most
 MCP_TOKEN_CACHE_SECONDS and never past the token's expiry; revoking a token, or rotating an
@@ -20,6 +21,7 @@ from identities import selectors as identity_selectors
 from identities.inbound import tokens
 from identities.inbound.oauth import credentials as oauth_credentials
 from identities.inbound.oauth import selectors as oauth_selectors
+from identities.models import ApiToken
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,8 @@ def _lookup(secret: str) -> dict:
     if oauth_credentials.is_access_token(secret):
         return oauth_selectors.access_token_entry(secret) or {"invalid": True}
     token = identity_selectors.active_token(secret)
-    if token is None:
+    # Only gateway tokens open MCP URLs; an api, connector or SCIM token is as good as none.
+    if token is None or token.kind != ApiToken.Kind.GATEWAY:
         return {"invalid": True}
     identity_selectors.touch(token)
     return {

@@ -13,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from audit.reports import inventory
-from core.errors import CapabilityRequired, ValidationFailed
+from core.errors import ValidationFailed
 from gateways import selectors, services
 from gateways.models import Assignment, Gateway
 from gateways.serializers import (
@@ -133,8 +133,7 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Worksp
         if fields & FEATURE_FIELDS:
             needed.append(GATEWAYS_PROVISION_FEATURES)
         for capability in needed:
-            if not self.can(capability):
-                raise CapabilityRequired(capability)
+            self.require(capability)
 
     @extend_schema(request=AssignmentCreateInput, responses={201: AssignmentOutput})
     def create(self, request, *args, **kwargs):

@@ -5,9 +5,19 @@ from identities.models import ApiToken, UpstreamCredential
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "workspace", "user", "gateway", "expires_at", "revoked_at"]
-    list_filter = ["workspace"]
-    readonly_fields = ["prefix", "digest", "last_used_at", "created_at"]
+    list_display = [
+        "name",
+        "prefix",
+        "kind",
+        "workspace",
+        "user",
+        "gateway",
+        "expires_at",
+        "revoked_at",
+    ]
+    list_filter = ["workspace", "kind"]
+    # Kind and scopes are checked against the owner's role when issued (identities/services.py).
+    readonly_fields = ["prefix", "digest", "kind", "scopes", "last_used_at", "created_at"]
     search_fields = ["name", "prefix", "user__email"]
 
 

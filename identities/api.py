@@ -2,7 +2,8 @@
 
 Every member manages their own tokens; `clients.manage_tokens` extends that to everyone's
 (listing, revoking, and issuing a token for another member). Another member's token is a 404
-without it, as if it did not exist.
+without it, as if it did not exist. An API token issues or revokes tokens only with the
+`clients.manage_tokens` scope, and never gives a new token a scope it does not hold itself.
 """
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -12,7 +13,7 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from core.errors import CapabilityRequired, ValidationFailed
+from core.errors import ValidationFailed
 from identities import selectors, services
 from identities.models import ApiToken, UpstreamCredential
 from identities.serializers import (
@@ -22,6 +23,7 @@ from identities.serializers import (
     TokenCreateInput,
     TokenOutput,
 )
+from teams import api_access
 from teams.api_base import OWN, WorkspaceViewSet
 from teams.api_schema import GATEWAY_PARAMETER, WORKSPACE_PARAMETER, workspace_scoped
 from teams.capabilities import CLIENTS_MANAGE_TOKENS, GATEWAYS_MANAGE, IDENTITIES_MANAGE
@@ -45,6 +47,8 @@ class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceVi
     serializer_class = TokenOutput
     queryset = ApiToken.objects.none()
     required = {"list": OWN, "retrieve": OWN, "create": OWN, "revoke": OWN}
+    # Tokens issue and revoke tokens only with the token-managing scope.
+    token_scope = {"create": CLIENTS_MANAGE_TOKENS, "revoke": CLIENTS_MANAGE_TOKENS}
 
     def scoped_queryset(self, workspace):
         return selectors.tokens_visible_to(
@@ -54,8 +58,7 @@ class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceVi
     def _owner(self, email):
         if not email or email.lower() == self.request.user.email.lower():
             return self.membership
-        if not self.can(CLIENTS_MANAGE_TOKENS):
-            raise CapabilityRequired(CLIENTS_MANAGE_TOKENS)
+        self.require(CLIENTS_MANAGE_TOKENS)
         owner = member_by_email(self.workspace, email)
         if owner is None:
             raise ValidationFailed(f"{email} is not a member of this workspace.", field="user")
@@ -77,9 +80,12 @@ class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceVi
         issued = services.issue_token(
             membership=owner,
             name=data["name"],
+            kind=data["kind"],
+            scopes=data["scopes"],
             gateway=gateway,
             expires_at=data.get("expires_at"),
             actor=request.user,
+            minter_holds=api_access.scopes_held(self.membership, request.auth),
         )
         body = IssuedTokenOutput(issued.token, context={"secret": issued.secret}).data
         return Response(body, status=status.HTTP_201_CREATED)
@@ -129,8 +135,7 @@ class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Worksp
         if credential.owner_id == self.request.user.pk:
             return
         needed = GATEWAYS_MANAGE if credential.owner_id is None else IDENTITIES_MANAGE
-        if not self.can(needed):
-            raise CapabilityRequired(needed)
+        self.require(needed)
 
     @extend_schema(
         request=CredentialInput, responses={200: CredentialOutput, 201: CredentialOutput}
@@ -141,8 +146,8 @@ class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Worksp
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         shared = data.pop("shared")
-        if shared and not self.can(GATEWAYS_MANAGE):
-            raise CapabilityRequired(GATEWAYS_MANAGE)
+        if shared:
+            self.require(GATEWAYS_MANAGE)
         credential, created = services.set_credential(
             assignment=self.assignment,
             owner=None if shared else request.user,

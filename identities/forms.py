@@ -6,6 +6,10 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
+from identities.models import ApiToken
+from teams.api_access import READ
+from teams.capabilities import CAPABILITIES
+
 EXPIRY_CHOICES = [
     ("", "Never"),
     ("7", "In 7 days"),
@@ -17,7 +21,22 @@ EXPIRY_CHOICES = [
 
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=120, help_text="What it is for, e.g. 'laptop' or 'CI'.")
-    gateway = forms.ChoiceField(required=False, help_text="Limit the token to one gateway.")
+    kind = forms.ChoiceField(
+        choices=[
+            (ApiToken.Kind.GATEWAY, "Gateway: for MCP clients, opens gateway URLs only"),
+            (ApiToken.Kind.API, "API: for scripts, opens the management API within its scopes"),
+        ],
+        initial=ApiToken.Kind.GATEWAY,
+        required=False,
+    )
+    gateway = forms.ChoiceField(
+        required=False, help_text="Of a gateway token: limit it to one gateway."
+    )
+    scopes = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Of an API token: what it may do, within your own role.",
+    )
     expires_in = forms.ChoiceField(required=False, choices=EXPIRY_CHOICES, label="Expires")
     user = forms.EmailField(
         required=False,
@@ -25,13 +44,20 @@ class TokenForm(forms.Form):
         help_text="Leave empty for yourself.",
     )
 
-    def __init__(self, *args, gateways, for_others: bool, **kwargs):
+    def __init__(self, *args, gateways, scopes, for_others: bool, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["scopes"].choices = [(READ, "read: read everything your role can see")] + [
+            (c.key, f"{c.key}: {c.label}") for c in CAPABILITIES if c.key in scopes
+        ]
         self.fields["gateway"].choices = [("", "Every gateway I can use")] + [
             (g.slug, g.name) for g in gateways
         ]
         if not for_others:
             del self.fields["user"]
+
+    def clean_kind(self) -> str:
+        # Left out, it is the kind a client configuration needs, the one that opens least.
+        return self.cleaned_data.get("kind") or ApiToken.Kind.GATEWAY
 
     def expires_at(self):
         days = self.cleaned_data.get("expires_in")

@@ -9,7 +9,18 @@ from teams.scoping import WorkspaceManager
 
 
 class ApiToken(models.Model):
-    """A gateway API token for programmatic access, optionally scoped to one gateway."""
+    """A token a program presents instead of a person's session; its kind says where it opens.
+
+    `gateway`: the MCP URL of its gateway (or, without one, of every gateway its owner is
+    provisioned to), and nothing else. `api`: the management API, within its `scopes` and its
+    owner's role (teams/api_access.py), and no MCP URL. `connector` and `scim` open nothing yet.
+    """
+
+    class Kind(models.TextChoices):
+        GATEWAY = "gateway", "Gateway (MCP clients)"
+        API = "api", "Management API"
+        CONNECTOR = "connector", "Connector"
+        SCIM = "scim", "SCIM provisioning"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_tokens")
     user = models.ForeignKey(
@@ -17,6 +28,12 @@ class ApiToken(models.Model):
     )
     gateway = models.ForeignKey(
         "gateways.Gateway", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.GATEWAY)
+    scopes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Of an api token: `read` and/or capability keys (teams/capabilities.py).",
     )
     name = models.CharField(max_length=120)
     prefix = models.CharField(max_length=16, help_text="The first characters, to recognise it.")
@@ -39,6 +56,10 @@ class ApiToken(models.Model):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > now
+
+
+# Connector and SCIM tokens will be issued by the endpoints that take them, not by hand.
+MINTABLE_KINDS = (ApiToken.Kind.GATEWAY, ApiToken.Kind.API)
 
 
 class UpstreamCredential(models.Model):

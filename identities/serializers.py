@@ -2,11 +2,14 @@
 
 from rest_framework import serializers
 
-from identities.models import ApiToken, UpstreamCredential
+from identities.models import MINTABLE_KINDS, ApiToken, UpstreamCredential
 
 
 class TokenOutput(serializers.ModelSerializer):
     user = serializers.EmailField(source="user.email")
+    scopes = serializers.ListField(
+        child=serializers.CharField(), help_text="Of an api token: 'read' and capability keys."
+    )
     gateway = serializers.SerializerMethodField()
     active = serializers.SerializerMethodField()
 
@@ -17,6 +20,8 @@ class TokenOutput(serializers.ModelSerializer):
             "name",
             "prefix",
             "user",
+            "kind",
+            "scopes",
             "gateway",
             "active",
             "expires_at",
@@ -46,8 +51,22 @@ class IssuedTokenOutput(TokenOutput):
 
 class TokenCreateInput(serializers.Serializer):
     name = serializers.CharField(max_length=120)
+    kind = serializers.ChoiceField(
+        choices=MINTABLE_KINDS,
+        default=ApiToken.Kind.GATEWAY,
+        help_text="gateway: MCP URLs only; api: the management API, within its scopes.",
+    )
+    scopes = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        default=list,
+        help_text="Of an api token: 'read' and/or capability keys, within your own.",
+    )
     gateway = serializers.CharField(
-        max_length=50, required=False, allow_null=True, help_text="Scope to one gateway's slug."
+        max_length=50,
+        required=False,
+        allow_null=True,
+        help_text="Of a gateway token: limit it to one gateway's slug.",
     )
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     user = serializers.EmailField(

@@ -12,6 +12,8 @@ from identities import selectors
 from identities.inbound import tokens
 from identities.models import ApiToken, UpstreamCredential, UpstreamOAuthClient
 from identities.upstream import credential_shapes
+from teams import api_access
+from teams.capabilities import ALL_KEYS
 from teams.changes import record_change
 from teams.models import Membership
 
@@ -22,11 +24,65 @@ class IssuedToken:
     secret: str
 
 
+def _checked_scopes(kind, scopes, *, membership, gateway, minter_holds) -> list[str]:
+    """The scopes of a new token, refused if they are unknown, on a kind that takes none, or
+    more than its owner's role or its minter holds."""
+    scopes = sorted(set(scopes or ()))
+    if kind not in ApiToken.Kind.values:
+        kinds = ", ".join(ApiToken.Kind.values)
+        raise ValidationFailed(f"Unknown token kind '{kind}'; use one of {kinds}.", field="kind")
+    if kind != ApiToken.Kind.API:
+        if scopes:
+            raise ValidationFailed(
+                f"Only api tokens carry scopes; a {kind} token takes none.", field="scopes"
+            )
+        return []
+    if gateway is not None:
+        raise ValidationFailed(
+            "An api token is for the management API; only gateway tokens name a gateway.",
+            field="gateway",
+        )
+    if not scopes:
+        raise ValidationFailed(
+            f"An api token needs at least one scope: '{api_access.READ}' or capability keys.",
+            field="scopes",
+        )
+    unknown = [s for s in scopes if s != api_access.READ and s not in ALL_KEYS]
+    if unknown:
+        raise ValidationFailed(f"Unknown scope: {', '.join(unknown)}.", field="scopes")
+    beyond_role = [s for s in scopes if s not in api_access.scopes_held(membership)]
+    if beyond_role:
+        raise ValidationFailed(
+            f"The role of {membership.user.email} does not have: {', '.join(beyond_role)}.",
+            field="scopes",
+        )
+    if minter_holds is not None:
+        beyond_minter = [s for s in scopes if s not in minter_holds]
+        if beyond_minter:
+            raise ValidationFailed(
+                "A token cannot carry scopes its issuer does not hold: "
+                f"{', '.join(beyond_minter)}.",
+                field="scopes",
+            )
+    return scopes
+
+
 @transaction.atomic
 def issue_token(
-    *, membership: Membership, name: str, actor, gateway=None, expires_at=None
+    *,
+    membership: Membership,
+    name: str,
+    actor,
+    kind: str = ApiToken.Kind.GATEWAY,
+    scopes=(),
+    gateway=None,
+    expires_at=None,
+    minter_holds: frozenset[str] | None = None,
 ) -> IssuedToken:
-    """Create a token for a member; the secret is returned once and only its digest is kept."""
+    """Create a token for a member; the secret is returned once and only its digest is kept.
+
+    `minter_holds`: what whoever issues it holds (`teams.api_access.scopes_held`), when that is a
+    person or a token rather than an operator at the command line."""
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("A token needs a name.", field="name")
@@ -34,11 +90,16 @@ def issue_token(
         raise ValidationFailed("Unknown gateway.", field="gateway")
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationFailed("The expiry must be in the future.", field="expires_at")
+    scopes = _checked_scopes(
+        kind, scopes, membership=membership, gateway=gateway, minter_holds=minter_holds
+    )
     secret = tokens.generate()
     token = ApiToken.objects.create(
         workspace_id=membership.workspace_id,
         user_id=membership.user_id,
         gateway=gateway,
+        kind=kind,
+        scopes=scopes,
         name=name[:120],
         prefix=tokens.display_prefix(secret),
         digest=tokens.digest(secret),
@@ -49,7 +110,12 @@ def issue_token(
         actor=actor,
         action="token.issue",
         target=token,
-        detail={"user": membership.user.email, "gateway": gateway.slug if gateway else None},
+        detail={
+            "user": membership.user.email,
+            "kind": kind,
+            "scopes": scopes,
+            "gateway": gateway.slug if gateway else None,
+        },
     )
     return IssuedToken(token=token, secret=secret)
 

@@ -9,7 +9,7 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from core.errors import CapabilityRequired, ValidationFailed
+from core.errors import ValidationFailed
 from rules import preview as previews
 from rules import selectors, services
 from rules.detectors import REGISTRY
@@ -56,8 +56,8 @@ class RuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceVie
     def _check_integrations(self, *detector_keys) -> None:
         """External rule engines (the webhook detector) are integrations as well as rules."""
         external = any(getattr(REGISTRY.get(k), "external", False) for k in detector_keys if k)
-        if external and not self.can(INTEGRATIONS_MANAGE):
-            raise CapabilityRequired(INTEGRATIONS_MANAGE)
+        if external:
+            self.require(INTEGRATIONS_MANAGE)
 
     def _scope(self, data: dict) -> dict:
         gateway_slug = data.pop("gateway", None)

@@ -9,7 +9,6 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from core.errors import CapabilityRequired
 from gateways.selectors import servers_visible_to
 from servers import services
 from servers.models import KIND_CAPABILITY, Server
@@ -30,9 +29,7 @@ class ServerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceV
         return servers_visible_to(self.membership)
 
     def _require_kind(self, kind: str) -> None:
-        capability = KIND_CAPABILITY[kind]
-        if not self.can(capability):
-            raise CapabilityRequired(capability)
+        self.require(KIND_CAPABILITY[kind])
 
     @extend_schema(request=ServerCreateInput, responses={201: ServerOutput})
     def create(self, request, *args, **kwargs):

@@ -1,16 +1,17 @@
 """The scoped base every workspace API endpoint builds on.
 
 `WorkspaceViewSet` resolves the workspace from the URL once (a workspace the caller is not a
-member of is a 404), checks the capability the action declares in `required`, and refuses to let
-subclasses override `get_queryset`/`get_object`: they implement `scoped_queryset(workspace)` and
-look objects up through it, so an unscoped read cannot be written by accident.
+member of is a 404), checks the capability the action declares in `required` (and, for an API
+token, its scopes: teams/api_access.py), and refuses to let subclasses override
+`get_queryset`/`get_object`: they implement `scoped_queryset(workspace)` and look objects up
+through it, so an unscoped read cannot be written by accident.
 """
 
 from django.http import Http404
 from rest_framework import viewsets
 from rest_framework.negotiation import DefaultContentNegotiation
 
-from core.errors import CapabilityRequired
+from teams import api_access
 from teams.selectors import membership_for
 
 OWN = "own"  # marker: the action is allowed to every member, on their own objects
@@ -20,6 +21,9 @@ class WorkspaceViewSet(viewsets.GenericViewSet):
     lookup_field = "pk"
     #: action name -> capability key (or OWN); actions not listed need only membership.
     required: dict[str, str] = {}
+    #: action name -> the scope an API token needs for an OWN action (a write any member may do
+    #: on their own objects); without one, any token that may write may do it.
+    token_scope: dict[str, str] = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -40,11 +44,32 @@ class WorkspaceViewSet(viewsets.GenericViewSet):
             raise Http404("No workspace matches the given query.")
         self.workspace = self.membership.workspace
         capability = self.required.get(self.action)
-        if capability and capability != OWN and not self.membership.has(capability):
-            raise CapabilityRequired(capability)
+        api_access.check(
+            membership=self.membership,
+            token=token,
+            method=request.method,
+            capability=None if capability == OWN else capability,
+            token_scope=self.token_scope.get(self.action),
+        )
+
+    def require(self, capability: str) -> None:
+        """Refuse the request unless the caller may use `capability` (see `can`)."""
+        api_access.check(
+            membership=self.membership,
+            token=getattr(self.request, "auth", None),
+            method=self.request.method,
+            capability=capability,
+        )
 
     def can(self, capability: str) -> bool:
-        return self.membership.has(capability)
+        """Whether the caller may use `capability` in this request (its role, and its scopes if
+        it is an API token)."""
+        return api_access.allows(
+            membership=self.membership,
+            token=getattr(self.request, "auth", None),
+            method=self.request.method,
+            capability=capability,
+        )
 
     def scoped_queryset(self, workspace):
         raise NotImplementedError

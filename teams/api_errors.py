@@ -3,7 +3,7 @@
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.errors import CapabilityRequired, GatehouseError
+from core.errors import CapabilityRequired, GatehouseError, ScopeRequired
 
 
 def exception_handler(exc, context):
@@ -13,5 +13,7 @@ def exception_handler(exc, context):
             body["field"] = exc.field
         if isinstance(exc, CapabilityRequired):
             body["capability"] = exc.capability
+        if isinstance(exc, ScopeRequired) and exc.scope:
+            body["scope"] = exc.scope
         return Response(body, status=exc.status)
     return drf_exception_handler(exc, context)

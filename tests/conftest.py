@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from gateways import services as gateway_services
 from identities.services import issue_token
 from servers import services as server_services
+from teams import api_access
 from teams import services as team_services
 from teams.models import Membership, User
 from tests.support.oauth_apps import oauth_app
@@ -199,11 +200,27 @@ def console_as_dave_with(as_, dave_with):
 
 @pytest.fixture
 def token_for():
-    """`token_for(workspace, user)`: issue an API token and return its secret."""
+    """`token_for(workspace, user)`: issue a gateway token (MCP URLs only) and return its
+    secret."""
 
     def issue(workspace, user, **kwargs):
         membership = Membership.objects.get(workspace=workspace, user=user)
         return issue_token(membership=membership, name="test", actor=user, **kwargs).secret
+
+    return issue
+
+
+@pytest.fixture
+def api_token_for():
+    """`api_token_for(workspace, user, *scopes)`: issue an api-kind token (the only kind the
+    management API takes) and return its secret; without scopes, every one the role holds."""
+
+    def issue(workspace, user, *scopes):
+        membership = Membership.objects.get(workspace=workspace, user=user)
+        scopes = scopes or sorted(api_access.scopes_held(membership))
+        return issue_token(
+            membership=membership, name="test", actor=user, kind="api", scopes=scopes
+        ).secret
 
     return issue
 

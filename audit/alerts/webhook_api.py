@@ -17,7 +17,6 @@ from audit.alerts import delivery
 from audit.alerts.selectors import alert_webhook_of
 from audit.alerts.webhook import delete_alert_webhook, set_alert_webhook
 from audit.models import AlertWebhook
-from core.errors import CapabilityRequired
 from teams.api_base import WorkspaceViewSet
 from teams.api_schema import workspace_scoped
 from teams.capabilities import ALERTS_VIEW_ALL, INTEGRATIONS_MANAGE
@@ -106,8 +105,7 @@ class AlertWebhookViewSet(WorkspaceViewSet):
         responses={200: AlertWebhookOutput, 201: AlertWebhookCreatedOutput},
     )
     def update(self, request, *args, **kwargs):
-        if not self.can(ALERTS_VIEW_ALL):
-            raise CapabilityRequired(ALERTS_VIEW_ALL)
+        self.require(ALERTS_VIEW_ALL)
         serializer = AlertWebhookInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         existed = self.get_queryset().exists()

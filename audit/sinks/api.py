@@ -22,7 +22,7 @@ from audit.sinks.serializers import (
     SinkTestOutput,
     SinkUpdateInput,
 )
-from core.errors import CapabilityRequired, ValidationFailed
+from core.errors import ValidationFailed
 from teams.api_base import WorkspaceViewSet
 from teams.api_schema import workspace_scoped
 from teams.capabilities import INTEGRATIONS_MANAGE, LOGS_VIEW_PAYLOADS
@@ -51,8 +51,8 @@ class SinkViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceVie
     def _check_payloads(self, data: dict, sink: LogSink | None = None) -> None:
         """Whoever decides where payloads go must be allowed to see them."""
         sends_payloads = data.get("include_payloads", sink is not None and sink.include_payloads)
-        if sends_payloads and not self.can(LOGS_VIEW_PAYLOADS):
-            raise CapabilityRequired(LOGS_VIEW_PAYLOADS)
+        if sends_payloads:
+            self.require(LOGS_VIEW_PAYLOADS)
 
     @extend_schema(request=SinkCreateInput, responses={201: SinkCreatedOutput})
     def create(self, request, *args, **kwargs):

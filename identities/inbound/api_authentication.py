@@ -1,8 +1,15 @@
-"""DRF authentication by gateway API token (`Authorization: Bearer gth_...`)."""
+"""DRF authentication by API token (`Authorization: Bearer gth_...`).
+
+Only tokens of kind `api` open the management API; a gateway token (the one pasted into MCP
+client configurations), a connector or SCIM token is refused here, before any view runs, with a
+403 that says which kind it is. An OAuth access token (`gto_`) is not an API token at all: 401.
+What an api token may do once in is checked by teams/api_access.py.
+"""
 
 from rest_framework import authentication, exceptions
 
 from identities import selectors
+from identities.models import ApiToken
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -16,6 +23,10 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         token = selectors.active_token(secret.strip())
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+        if token.kind != ApiToken.Kind.API:
+            raise exceptions.PermissionDenied(
+                f"This is a {token.kind} token; the management API takes api tokens only."
+            )
         selectors.touch(token)
         return token.user, token
 

@@ -1,7 +1,8 @@
 """Console pages of the identities app: API tokens.
 
 Every member issues and revokes their own tokens; `clients.manage_tokens` extends that to
-everyone's, as in the API. A new token's secret is rendered once, in the answer to the POST
+everyone's, as in the API. A gateway token opens MCP URLs; an API token the management API,
+within scopes the member holds. A new token's secret is rendered once, in the answer to the POST
 that created it, and is never stored or shown again.
 """
 
@@ -13,6 +14,7 @@ from core.errors import CapabilityRequired, GatehouseError, ValidationFailed
 from gateways.selectors import gateways_usable_by
 from identities import selectors, services
 from identities.forms import TokenForm
+from teams import api_access
 from teams.capabilities import CLIENTS_MANAGE_TOKENS
 from teams.console_base import WorkspacePage, paginate, show_error
 from teams.selectors import member_by_email
@@ -29,7 +31,10 @@ class TokensPage(WorkspacePage):
 
     def _form(self, data=None):
         return TokenForm(
-            data, gateways=usable_gateways(self.membership), for_others=self._see_all()
+            data,
+            gateways=usable_gateways(self.membership),
+            scopes=api_access.scopes_held(self.membership),
+            for_others=self._see_all(),
         )
 
     def get(self, request, form=None, issued=None):
@@ -74,9 +79,12 @@ class TokensPage(WorkspacePage):
             issued = services.issue_token(
                 membership=owner,
                 name=data["name"],
+                kind=data["kind"],
+                scopes=data["scopes"],
                 gateway=gateway,
                 expires_at=form.expires_at(),
                 actor=request.user,
+                minter_holds=api_access.scopes_held(self.membership),
             )
         except CapabilityRequired:
             raise

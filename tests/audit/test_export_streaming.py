@@ -31,7 +31,9 @@ def live_base(django_db_setup, django_db_blocker):
 @pytest.fixture
 def carols_token(transactional_db, acme, carol):
     membership = Membership.objects.get(workspace=acme, user=carol)
-    return identity_services.issue_token(membership=membership, name="audit", actor=carol).secret
+    return identity_services.issue_token(
+        membership=membership, name="audit", actor=carol, kind="api", scopes=["read"]
+    ).secret
 
 
 def _download(url: str, token: str) -> tuple[httpx.Response, list[bytes], list[str]]:

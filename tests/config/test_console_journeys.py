@@ -107,8 +107,10 @@ def test_an_admin_sets_up_a_gateway_and_a_client_uses_it(acme, alice, upstream_u
 
     # Create a token scoped to the gateway and read it from the page.
     page.get_by_role("navigation", name="Workspace").get_by_role("link", name="Tokens").click()
-    page.get_by_label("Name").fill("laptop")
-    page.get_by_label("Gateway").select_option("assist")
+    # Exact labels: the scope checkboxes' labels name capabilities ("rename gateways").
+    page.get_by_label("Name", exact=True).fill("laptop")
+    page.get_by_label("Kind (optional)", exact=True).select_option("gateway")
+    page.get_by_label("Gateway (optional)", exact=True).select_option("assist")
     page.get_by_role("button", name="Create token").click()
     token = page.get_by_test_id("new-token").inner_text().strip()
     assert token.startswith("gth_")

@@ -124,6 +124,42 @@ def test_a_token_for_another_gateway_is_refused(deployment, alice, bob):
     assert response.status_code == 401
 
 
+def _initialize(deployment, url, token) -> int:
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "test", "version": "1"},
+        },
+    }
+    return httpx.post(url, headers=deployment.headers(token), json=body).status_code
+
+
+def test_a_gateway_token_opens_its_gateway_and_no_other(deployment, alice, bob):
+    other = gateway_services.create_gateway(
+        workspace=deployment.acme, slug="other", name="Other", actor=alice
+    )
+    # bob may use `other` too: only the token's gateway keeps him out of it.
+    gateway_services.provision_teams(gateway=other, team_slugs=["eng"], actor=alice)
+    token = deployment.token_for(bob, gateway=deployment.gateway)
+    assert _initialize(deployment, deployment.url, token) == 200
+    assert _initialize(deployment, f"{deployment.base}/mcp/acme", token) == 200
+    assert _initialize(deployment, f"{deployment.base}/mcp/acme/other", token) == 401
+    # Without a gateway, it opens every gateway bob is provisioned to.
+    everywhere = deployment.token_for(bob)
+    assert _initialize(deployment, f"{deployment.base}/mcp/acme/other", everywhere) == 200
+
+
+@pytest.mark.parametrize("kind", ["api", "connector", "scim"])
+def test_only_gateway_tokens_open_mcp_urls(deployment, alice, kind):
+    token = deployment.token_for(alice, kind=kind, scopes=["read"] if kind == "api" else [])
+    assert _initialize(deployment, deployment.url, token) == 401
+    assert _initialize(deployment, f"{deployment.base}/mcp/acme", token) == 401
+
+
 def test_a_person_not_provisioned_gets_403(deployment, carol):
     token = deployment.token_for(carol)
     response = httpx.post(

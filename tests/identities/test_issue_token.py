@@ -12,12 +12,26 @@ pytestmark = pytest.mark.django_db
 
 
 def test_it_prints_a_token_that_authenticates(acme, acme_gateway, bob, run):
-    out = run("issue_token", "--workspace", "acme", "--user", "Bob@acme.test", "--name", "ci")
+    out = run(
+        "issue_token",
+        "--workspace",
+        "acme",
+        "--user",
+        "Bob@acme.test",
+        "--name",
+        "ci",
+        "--kind",
+        "api",
+        "--scope",
+        "read",
+    )
 
     secret = out.strip().splitlines()[-1]
     assert secret.startswith("gth_")
+    assert "(the management API, scopes read; never expires)" in out
     token = active_token(secret)
     assert (token.user, token.workspace, token.gateway, token.name) == (bob, acme, None, "ci")
+    assert (token.kind, token.scopes) == ("api", ["read"])
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     response = client.get("/api/v1/workspaces/")
@@ -37,7 +51,12 @@ def test_it_scopes_and_expires_the_token(acme, acme_gateway, alice, run):
     )
 
     token = active_token(out.splitlines()[-1])
-    assert token.gateway == acme_gateway
+    assert (token.kind, token.gateway, token.scopes) == ("gateway", acme_gateway, [])
+    assert "the MCP URL of gateway 'dev'" in out
+    # What a client configuration holds is no credential for the management API.
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {out.splitlines()[-1]}")
+    assert client.get("/api/v1/workspaces/").status_code == 403
     days = (token.expires_at - timezone.now()).total_seconds() / 86400
     assert 6.99 < days <= 7
 
@@ -53,6 +72,16 @@ def test_it_scopes_and_expires_the_token(acme, acme_gateway, alice, run):
         (["--workspace=acme", "--user=alice@acme.test", "--gateway=prod"], "Unknown gateway"),
         (["--workspace=acme", "--user=alice@acme.test", "--expires-in-days=0"], "positive"),
         (["--workspace=acme", "--user=alice@acme.test", "--name= "], "A token needs a name"),
+        (["--workspace=acme", "--user=alice@acme.test", "--kind=api"], "at least one scope"),
+        (
+            ["--workspace=acme", "--user=alice@acme.test", "--kind=api", "--scope=root"],
+            "Unknown scope: root",
+        ),
+        (
+            ["--workspace=acme", "--user=bob@acme.test", "--kind=api", "--scope=logs.view"],
+            "The role of bob@acme.test does not have: logs.view",
+        ),
+        (["--workspace=acme", "--user=alice@acme.test", "--scope=read"], "Only api tokens"),
     ],
 )
 def test_it_refuses_bad_input(args, message, acme, acme_gateway, globex_gateway, run):

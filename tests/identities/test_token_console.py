@@ -73,3 +73,34 @@ def test_another_workspaces_token_is_a_404(as_, acme, globex, alice, mallory):
         membership=Membership.objects.get(workspace=globex, user=mallory), name="m", actor=mallory
     ).token
     assert as_(alice).get(f"/w/acme/tokens/{foreign.pk}/revoke/").status_code == 404
+
+
+def test_it_issues_an_api_token_within_the_members_role(as_, console_as_dave_with, acme_gateway):
+    client = console_as_dave_with({"servers.manage", "logs.view"})
+    page = text(client.get("/w/acme/tokens/"))
+    # Only what dave's role holds is offered as a scope.
+    assert 'value="servers.manage"' in page and 'value="gateways.manage"' not in page
+    body = {"name": "ci", "kind": "api", "scopes": ["read", "servers.manage"]}
+    response = client.post("/w/acme/tokens/", body)
+    assert response.status_code == 200
+    token = active_token(response.context["issued"].secret)
+    assert (token.kind, token.scopes, token.gateway) == ("api", ["read", "servers.manage"], None)
+    listing = text(client.get("/w/acme/tokens/"))
+    assert "<td>api</td>" in listing and "<code>servers.manage</code>" in listing
+
+    wider = client.post("/w/acme/tokens/", {**body, "scopes": ["gateways.manage"]})
+    assert wider.status_code == 400 and "Select a valid choice" in text(wider)
+    none = client.post("/w/acme/tokens/", {"name": "ci", "kind": "api"})
+    assert none.status_code == 400 and "An api token needs at least one scope" in text(none)
+    with_gateway = client.post("/w/acme/tokens/", {**body, "gateway": "dev"})
+    assert with_gateway.status_code == 400 and "only gateway tokens name a gateway" in text(
+        with_gateway
+    )
+    assert ApiToken.objects.filter(user__email="dave@acme.test").count() == 1
+
+
+def test_a_token_left_without_a_kind_is_a_gateway_token(as_, acme_gateway, bob):
+    response = as_(bob).post("/w/acme/tokens/", {"name": "laptop", "gateway": "dev"})
+    token = active_token(response.context["issued"].secret)
+    assert (token.kind, token.scopes) == ("gateway", [])
+    assert "<td>gateway</td>" in text(as_(bob).get("/w/acme/tokens/"))

@@ -10,18 +10,13 @@ import re
 import pytest
 from django.test import Client
 
-from audit.alerts import raising
-from audit.log.recorder import write_entries
-from audit.models import Alert, AlertWebhook, LogEntry, LogSink
-from gateways import services as gateway_services
+from audit.models import Alert, AlertWebhook
 from gateways.models import Assignment, Gateway
-from identities import services as identity_services
 from identities.models import ApiToken, DisabledClient, UpstreamCredential
 from rules.models import Rule
 from teams import services as team_services
 from teams.models import Membership, User
 from tests.support.api import bearer
-from tests.support.audit_entries import call_hops
 
 W = "/api/v1/workspaces/acme"
 # The same answer as for a workspace that does not exist at all.
@@ -132,52 +127,6 @@ ACME_URLS = [
 ]
 
 
-@pytest.fixture
-def acme_objects(acme, alice, bob, acme_gateway, token_for, client_app):
-    team_services.create_role(
-        workspace=acme,
-        key="reviewer",
-        name="Reviewer",
-        capabilities=[],
-        actor=alice,
-        acting_member=None,
-    )
-    token_for(acme, alice)
-    write_entries(call_hops(acme))
-    entry = LogEntry.objects.for_workspace(acme).first()
-    return {
-        "log": entry.pk,
-        "correlation": entry.correlation_id,
-        "member": Membership.objects.get(workspace=acme, user=bob).pk,
-        "assignment": Assignment.objects.get(gateway=acme_gateway).pk,
-        "token": ApiToken.objects.get(workspace=acme).pk,
-        "credential": _acme_credential(acme_gateway, alice),
-        "client": client_app.pk,
-        "alert": raising.raise_alert(
-            workspace_id=acme.pk, kind="auth", subject="x", title="x", gateway_id=acme_gateway.pk
-        ).pk,
-        "rule": Rule.objects.create(
-            workspace=acme, name="keep", detector="secrets", action="redact"
-        ).pk,
-        "sink": LogSink.objects.create(
-            workspace=acme, name="siem", kind="webhook", endpoint="https://siem.example.com/h"
-        ).pk,
-        "alert_webhook": AlertWebhook.objects.create(
-            workspace=acme, endpoint="https://alerts.example.com/h"
-        ).pk,
-    }
-
-
-def _acme_credential(gateway, alice) -> int:
-    assignment = gateway_services.update_assignment(
-        assignment=gateway.assignments.get(), identity_scheme="manual", actor=alice
-    )
-    credential, _ = identity_services.set_credential(
-        assignment=assignment, owner=alice, data={"kind": "bearer", "token": "t"}, actor=alice
-    )
-    return credential.pk
-
-
 def _request(client, method, url, body, **extra):
     return getattr(client, method)(url, body, format="json", **extra)
 
@@ -205,9 +154,9 @@ def test_it_hides_other_workspaces(api, acme, acme_objects, mallory, globex, met
 
 @pytest.mark.parametrize(("method", "url", "body"), ACME_URLS)
 def test_it_hides_other_workspaces_from_tokens(
-    api, acme, acme_objects, mallory, globex, token_for, method, url, body
+    api, acme, acme_objects, mallory, globex, api_token_for, method, url, body
 ):
-    secret = token_for(globex, mallory)
+    secret = api_token_for(globex, mallory)
     response = _request(api, method, url.format(**acme_objects), body, **bearer(secret))
     assert response.status_code == 404, response.content
     assert response.json() == NOT_FOUND
@@ -263,7 +212,9 @@ def test_acme_ids_under_globex_urls_are_missing(
     assert ApiToken.objects.get(pk=acme_objects["token"]).revoked_at is None
 
 
-def test_a_token_of_one_workspace_is_a_404_on_another(api, acme, globex, alice, mallory, token_for):
+def test_a_token_of_one_workspace_is_a_404_on_another(
+    api, acme, globex, alice, mallory, api_token_for
+):
     erin = User.objects.create_user(email="erin@both.test")
     team_services.add_member(
         workspace=acme, user=erin, role_key="admin", actor=alice, acting_member=None
@@ -271,7 +222,7 @@ def test_a_token_of_one_workspace_is_a_404_on_another(api, acme, globex, alice, 
     team_services.add_member(
         workspace=globex, user=erin, role_key="admin", actor=mallory, acting_member=None
     )
-    secret = token_for(globex, erin)
+    secret = api_token_for(globex, erin)
 
     assert api.get(f"{W}/gateways/", **bearer(secret)).status_code == 404
     assert api.get("/api/v1/workspaces/globex/gateways/", **bearer(secret)).status_code == 200

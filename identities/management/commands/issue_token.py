@@ -1,6 +1,8 @@
-"""`manage.py issue_token`: issue a gateway API token for a member, from a script.
+"""`manage.py issue_token`: issue a token for a member, from a script.
 
-The secret is printed once, on the last line of the output, so `| tail -n 1` captures it.
+`--kind gateway` (the default) gives the token MCP clients use; `--kind api --scope read
+--scope servers.manage` gives one for the management API, within the member's role. The secret
+is printed once, on the last line of the output, so `| tail -n 1` captures it.
 """
 
 from datetime import timedelta
@@ -11,6 +13,7 @@ from django.utils import timezone
 
 from core.errors import GatehouseError
 from gateways.selectors import access_gateway
+from identities.models import MINTABLE_KINDS, ApiToken
 from identities.services import issue_token
 from teams.models import User, Workspace
 from teams.selectors import membership_for
@@ -22,13 +25,28 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--workspace", required=True, help="workspace slug")
         parser.add_argument("--user", required=True, help="email address of a member")
-        parser.add_argument("--gateway", help="limit the token to this gateway (slug)")
+        parser.add_argument(
+            "--kind",
+            choices=MINTABLE_KINDS,
+            default=ApiToken.Kind.GATEWAY,
+            help="gateway: MCP URLs only (default); api: the management API",
+        )
+        parser.add_argument(
+            "--scope",
+            action="append",
+            dest="scopes",
+            default=[],
+            help="of an api token: 'read' or a capability key; repeat for more",
+        )
+        parser.add_argument("--gateway", help="limit a gateway token to this gateway (slug)")
         parser.add_argument("--name", default="command line", help="a label for the token")
         parser.add_argument(
             "--expires-in-days", type=int, help="expire the token after this many days"
         )
 
-    def handle(self, *args, workspace, user, gateway, name, expires_in_days, **options):
+    def handle(
+        self, *args, workspace, user, kind, scopes, gateway, name, expires_in_days, **options
+    ):
         ws = Workspace.objects.filter(slug=workspace).first()
         if ws is None:
             raise CommandError(f"Unknown workspace '{workspace}'.")
@@ -51,11 +69,22 @@ class Command(BaseCommand):
             expires_at = timezone.now() + timedelta(days=expires_in_days)
         try:
             issued = issue_token(
-                membership=membership, name=name, gateway=target, expires_at=expires_at, actor=None
+                membership=membership,
+                name=name,
+                kind=kind,
+                scopes=scopes,
+                gateway=target,
+                expires_at=expires_at,
+                actor=None,
             )
         except GatehouseError as exc:
             raise CommandError(exc.message) from exc
-        scope = f"gateway '{target.slug}'" if target else "every gateway the member may use"
+        if kind == ApiToken.Kind.API:
+            scope = f"the management API, scopes {', '.join(issued.token.scopes)}"
+        elif target:
+            scope = f"the MCP URL of gateway '{target.slug}'"
+        else:
+            scope = "the MCP URLs of every gateway the member may use"
         expiry = f"expires {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else "never expires"
         self.stdout.write(
             f"Issued token '{issued.token.name}' for {email} in '{ws.slug}' ({scope}; {expiry}).\n"
