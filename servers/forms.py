@@ -58,6 +58,12 @@ class ManagedServerForm(ServerFormBase):
         widget=SecretTextarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
         help_text="One NAME=value per line. Values are never shown again.",
     )
+    network = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Network access",
+        help_text="Untick to run the server with no network at all.",
+    )
 
     def clean_args(self) -> list[str]:
         return [line.strip() for line in self.cleaned_data["args"].splitlines() if line.strip()]
@@ -82,6 +88,7 @@ class ManagedServerForm(ServerFormBase):
             "command": data["command"],
             "args": data["args"],
             "env": data["env"],
+            "network": data["network"],
         }
 
 
