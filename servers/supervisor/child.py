@@ -57,7 +57,7 @@ class Child:
             env=launch.env,
             cwd=launch.cwd,
             start_new_session=True,
-            preexec_fn=launch.preexec_fn,  # noqa: PLW1509 - only setrlimit calls
+            preexec_fn=launch.preexec_fn,  # setrlimit calls only: safe between fork and exec
             limit=LINE_LIMIT,
         )
         return cls(spec, proc, on_message, on_exit)

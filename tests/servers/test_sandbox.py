@@ -177,3 +177,20 @@ def test_the_operator_may_opt_out_of_the_sandbox_loudly(transactional_db, acme, 
         process.stop()
     assert echoed == "unconfined"
     assert "starts WITHOUT a sandbox (MANAGED_SANDBOX=off)" in output
+
+
+def test_the_supervisor_refuses_a_command_taken_off_the_list(
+    transactional_db, acme, alice, settings
+):
+    server = _managed(acme, alice, "delisted", STDIO_TOOLS)
+    url, process = start_supervisor(MANAGED_ALLOWED_COMMANDS="npx")
+    try:
+        settings.MANAGED_SUPERVISOR_URL = url
+        refresh_catalog(server=server, timeout=30)
+    finally:
+        process.stop()
+    server.refresh_from_db()
+    assert server.health == Server.Health.DOWN
+    assert f"its command '{sys.executable}' is not in MANAGED_ALLOWED_COMMANDS" in (
+        server.health_detail
+    )
