@@ -55,7 +55,10 @@ def test_the_api_refuses_it_with_400(api, acme, alice):
     assert response.json()["detail"].startswith(REFUSED)
 
 
-def test_the_console_form_refuses_it(as_, acme, alice):
+def test_the_console_form_shows_the_allowed_commands_and_refuses_others(as_, acme, alice, settings):
+    settings.MANAGED_ALLOWED_COMMANDS = ["npx", "uvx"]
+    page = as_(alice).get("/w/acme/servers/new/?kind=managed")
+    assert "One of: npx, uvx." in text(page) and "Network access" in text(page)
     data = {"kind": "managed", "name": "shell", "command": "/bin/sh", "network": "on"}
     response = as_(alice).post("/w/acme/servers/new/", data)
     assert response.status_code == 400
