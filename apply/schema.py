@@ -87,6 +87,7 @@ SERVER = Map(
         "env": Key(
             MapOf(Text(label="value", allow_blank=True), key_label="variable"), default=dict
         ),
+        "network": Key(Boolean(), default=True),
         "description": Key(DESCRIPTION, default=""),
     }
 )
@@ -231,6 +232,7 @@ class ServerSpec:
     command: str
     args: list[str]
     env: dict[str, str]
+    network: bool
     description: str
     path: Path
 
@@ -325,6 +327,7 @@ def _check_servers(data: dict, walk: Walk) -> None:
                 command=server["command"] or "",
                 args=server["args"],
                 env=server["env"],
+                network=server["network"],
             )
         except ValidationFailed as exc:
             path = ("servers", index, exc.field)
@@ -547,6 +550,7 @@ def _server(s: dict, path: Path) -> ServerSpec:
         command=s["command"] or "",
         args=s["args"],
         env=s["env"],
+        network=s["network"],
     )
     return ServerSpec(
         name=s["name"],
@@ -556,6 +560,7 @@ def _server(s: dict, path: Path) -> ServerSpec:
         command=command,
         args=args,
         env=env,
+        network=s["network"],
         description=s["description"],
         path=path,
     )

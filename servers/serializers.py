@@ -21,6 +21,7 @@ class ServerOutput(serializers.ModelSerializer):
             "command",
             "args",
             "env_names",
+            "network",
             "health",
             "health_detail",
             "health_checked_at",
@@ -70,6 +71,9 @@ class ServerUpdateInput(serializers.Serializer):
     command = serializers.CharField(max_length=500, allow_blank=True, required=False)
     args = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False)
     env = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+    network = serializers.BooleanField(
+        required=False, help_text="Managed servers: false runs the server without network access."
+    )
 
 
 class ServerCreateInput(ServerUpdateInput):

@@ -14,7 +14,7 @@ from servers.tasks import refresh_catalog_task
 from servers.validation import normalise_server_fields
 from teams.changes import record_change
 
-_FIELDS = ("description", "kind", "transport", "url", "command", "args", "env")
+_FIELDS = ("description", "kind", "transport", "url", "command", "args", "env", "network")
 
 
 def _validated(server: Server) -> Server:
@@ -25,6 +25,7 @@ def _validated(server: Server) -> Server:
         command=server.command,
         args=server.args,
         env=server.env,
+        network=server.network,
     )
     try:
         server.full_clean(exclude=["workspace", "catalog"], validate_constraints=False)
@@ -46,6 +47,7 @@ def create_server(
     command: str = "",
     args=(),
     env=None,
+    network: bool = True,
     description: str = "",
 ) -> Server:
     server = Server(
@@ -57,6 +59,7 @@ def create_server(
         command=command,
         args=list(args),
         env=env or {},
+        network=network,
         description=description,
     )
     _validated(server)

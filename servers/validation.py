@@ -1,11 +1,33 @@
-"""Checks that a server definition is complete for its kind."""
+"""Checks that a server definition is complete for its kind, and allowed on this platform."""
 
 from urllib.parse import urlsplit
+
+from django.conf import settings
 
 from core.errors import ValidationFailed
 
 
-def normalise_server_fields(*, kind: str, transport: str | None, url: str, command: str, args, env):
+def check_managed_command(command: str) -> None:
+    """Refuse a managed server's command the operator has not listed in MANAGED_ALLOWED_COMMANDS."""
+    allowed = settings.MANAGED_ALLOWED_COMMANDS
+    if command in allowed:
+        return
+    if not allowed:
+        raise ValidationFailed(
+            "This platform runs no managed servers: the operator has allowed no command "
+            "(MANAGED_ALLOWED_COMMANDS).",
+            field="command",
+        )
+    raise ValidationFailed(
+        f"'{command}' is not a command managed servers may run here; allowed: "
+        f"{', '.join(allowed)} (MANAGED_ALLOWED_COMMANDS).",
+        field="command",
+    )
+
+
+def normalise_server_fields(
+    *, kind: str, transport: str | None, url: str, command: str, args, env, network: bool = True
+):
     """Return (transport, url, command, args, env) consistent with `kind`, or raise."""
     args = list(args or [])
     env = dict(env or {})
@@ -13,6 +35,11 @@ def normalise_server_fields(*, kind: str, transport: str | None, url: str, comma
         raise ValidationFailed("Every argument must be a string.", field="args")
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
         raise ValidationFailed("Environment names and values must be strings.", field="env")
+    if not network and kind != "managed":
+        raise ValidationFailed(
+            "Only a managed server runs in the platform's sandbox; only its network can be off.",
+            field="network",
+        )
     if kind == "remote":
         if not url:
             raise ValidationFailed("A remote server needs a URL.", field="url")
@@ -32,5 +59,7 @@ def normalise_server_fields(*, kind: str, transport: str | None, url: str, comma
             raise ValidationFailed(f"A {kind} server needs a command.", field="command")
         if url:
             raise ValidationFailed(f"A {kind} server has no URL.", field="url")
+        if kind == "managed":
+            check_managed_command(command)
         return "stdio", "", command, args, env
     raise ValidationFailed(f"Unknown server kind '{kind}'.", field="kind")

@@ -9,6 +9,7 @@ globex: mallory (owner), the intruder of every isolation test.
 import itertools
 
 import pytest
+from django.conf import settings
 from django.test import Client as ConsoleClient
 from rest_framework.test import APIClient
 
@@ -18,6 +19,7 @@ from servers import services as server_services
 from teams import api_access
 from teams import services as team_services
 from teams.models import Membership, User
+from tests.support import managed
 from tests.support.oauth_apps import oauth_app
 
 # For every test folder: real upstream MCP servers (subprocesses started on first use), the live
@@ -32,6 +34,11 @@ pytest_plugins = [
 ]
 
 _role_keys = itertools.count(1)
+
+
+def pytest_configure(config):
+    # The commands the suite's managed servers run, here and in the supervisors tests start.
+    managed.apply_to(settings)
 
 
 def _person(email):

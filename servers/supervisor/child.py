@@ -1,8 +1,8 @@
 """The operating-system side of one child: spawn, line-delimited JSON pipes, stderr, kill.
 
-Each child leads its own process group, so package runners that fork the real server (npx,
-uvx) are stopped with it. stderr is drained continuously and logged, so a chatty child can never
-fill the pipe and block.
+A child starts in its sandbox (servers/supervisor/sandbox.py) and leads its own process group,
+so package runners that fork the real server (npx, uvx) are stopped with it. stderr is drained
+continuously and logged, so a chatty child can never fill the pipe and block.
 """
 
 import asyncio
@@ -14,6 +14,7 @@ import os
 import signal
 from collections.abc import Callable
 
+from servers.supervisor import sandbox
 from servers.supervisor.spec import ProcessSpec
 
 logger = logging.getLogger(__name__)
@@ -45,14 +46,18 @@ class Child:
         on_message: Callable[[object], None],
         on_exit: Callable[[int], None],
     ) -> "Child":
+        """Start a child of `spec`; raises `ServerUnavailable` when it must not or cannot start."""
+        # Off the event loop: the first start tries the sandbox out in a subprocess.
+        launch = await asyncio.to_thread(sandbox.launch, spec)
         proc = await asyncio.create_subprocess_exec(
-            *spec.argv(),
+            *launch.argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=spec.environment(),
-            cwd=spec.working_directory(),
+            env=launch.env,
+            cwd=launch.cwd,
             start_new_session=True,
+            preexec_fn=launch.preexec_fn,  # setrlimit calls only: safe between fork and exec
             limit=LINE_LIMIT,
         )
         return cls(spec, proc, on_message, on_exit)

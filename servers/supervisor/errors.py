@@ -29,3 +29,7 @@ class ChildTimeout(SupervisorError):
 
 class RequestCancelled(SupervisorError):
     code = REQUEST_CANCELLED
+
+
+class SandboxUnavailable(ServerUnavailable):
+    """No sandbox can start on this host, and the operator has not opted out of it."""

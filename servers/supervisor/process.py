@@ -172,6 +172,9 @@ class ManagedProcess:
             self._child = await child.Child.spawn(
                 self.spec, on_message=self._dispatch, on_exit=self._on_exit
             )
+        except ServerUnavailable as exc:
+            self._start_failed(exc.message)
+            return False
         except OSError as exc:
             self._start_failed(f"{self.label} could not be started: {exc}")
             return False

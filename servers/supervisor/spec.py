@@ -6,8 +6,9 @@ from pathlib import Path
 
 from django.conf import settings
 
-# Inherited by every child so interpreters and package runners (npx, uvx) work; nothing else of
-# the supervisor's environment (SECRET_KEY, DATABASE_URL...) reaches a managed server.
+# Inherited by an unsandboxed child so interpreters and package runners (npx, uvx) work; nothing
+# else of the supervisor's environment (SECRET_KEY, DATABASE_URL...) reaches a managed server.
+# A sandboxed child gets its own variables, PATH and HOME only (servers/supervisor/sandbox.py).
 INHERITED_VARIABLES = (
     "PATH",
     "HOME",
@@ -48,6 +49,7 @@ class ProcessSpec:
     command: str
     args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    network: bool = True
     version: str = ""
 
     @property
@@ -62,13 +64,12 @@ class ProcessSpec:
             command=server.command,
             args=tuple(server.args or ()),
             env=dict(server.env or {}),
+            network=server.network,
             version=server.updated_at.isoformat(),
         )
 
-    def argv(self) -> list[str]:
-        return [self.command, *self.args]
-
     def environment(self) -> dict[str, str]:
+        """The environment of an unsandboxed child (MANAGED_SANDBOX=off)."""
         inherited = {name: os.environ[name] for name in INHERITED_VARIABLES if name in os.environ}
         return {**inherited, **self.env}
 

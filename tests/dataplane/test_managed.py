@@ -91,12 +91,12 @@ def test_a_managed_server_that_dies_mid_call_comes_back(managed, bob):
 
     async def scenario():
         async with connect(managed, token, "legacy") as client:
-            before = await client.call_tool("st__pid", {})
+            before = await client.call_tool("st__instance", {})
             with pytest.raises(MCPError) as died:
                 await client.call_tool("st__crash", {})
             for _ in range(40):
                 try:
-                    after = await client.call_tool("st__pid", {})
+                    after = await client.call_tool("st__instance", {})
                     break
                 except MCPError:
                     await asyncio.sleep(0.25)

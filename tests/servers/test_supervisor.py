@@ -3,21 +3,15 @@ children, and the MCP SDK's Streamable HTTP client on a real socket.
 """
 
 import asyncio
-import os
 import shutil
 import sys
 import time
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-import httpx2
 import pytest
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.db import connection
-from mcp.client.session import ClientSession
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
     CreateMessageResult,
@@ -28,8 +22,9 @@ from mcp_types import (
 
 from servers import services as server_services
 from servers.supervisor.auth import SUPERVISOR_HEADER, supervisor_token
-from tests.support.database import database_url
-from tests.support.processes import children_of, free_port, is_alive, start_process
+from tests.support.processes import children_of, is_alive
+from tests.support.supervisor import connect, start_supervisor, text_of
+from tests.support.supervisor import mcp_url as supervisor_url
 
 REPO = Path(__file__).resolve().parents[2]
 STDIO_TOOLS = REPO / "tests" / "upstreams" / "stdio_tools.py"
@@ -42,19 +37,12 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture(scope="module")
 def supervisor(django_db_setup):
     """`run_managed` on a free port, sharing the test database; yields its base URL and pid."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "SECRET_KEY": settings.SECRET_KEY,
-        "MANAGED_MAX_PROCESSES_PER_SERVER": str(CAP),
-        "MCP_UPSTREAM_TIMEOUT_SECONDS": str(TIMEOUT),
-        "MCP_SNAPSHOT_CHECK_SECONDS": "0.2",
-        "LOG_LEVEL": "INFO",
-    }
-    argv = [sys.executable, "manage.py", "run_managed", "--port", str(port)]
-    process = start_process(argv, port=port, env=env, cwd=REPO)
-    yield {"url": f"http://127.0.0.1:{port}", "pid": process.pid, "process": process}
+    url, process = start_supervisor(
+        MANAGED_MAX_PROCESSES_PER_SERVER=str(CAP),
+        MCP_UPSTREAM_TIMEOUT_SECONDS=str(TIMEOUT),
+        MCP_SNAPSHOT_CHECK_SECONDS="0.2",
+    )
+    yield {"url": url, "pid": process.pid, "process": process}
     children = children_of(process.pid)
     print(process.output())  # Shown by pytest only when a test failed.
     process.stop()
@@ -83,24 +71,7 @@ def tools_server(transactional_db, acme, alice):
 
 
 def mcp_url(supervisor, server_id) -> str:
-    return f"{supervisor['url']}/managed/{server_id}/mcp"
-
-
-@asynccontextmanager
-async def connect(url, **session_kwargs):
-    headers = {SUPERVISOR_HEADER: supervisor_token()}
-    async with (
-        httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60)) as http,
-        streamable_http_client(url, http_client=http) as (read, write),
-        ClientSession(read, write, **session_kwargs) as session,
-    ):
-        await session.initialize()
-        yield session
-
-
-def text_of(result) -> str:
-    assert result.content, result
-    return result.content[0].text
+    return supervisor_url(supervisor["url"], server_id)
 
 
 def run(coroutine):
@@ -163,16 +134,14 @@ def test_sessions_share_processes_up_to_the_cap(supervisor, tools_server):
                 for _ in range(2)
             ]
             results = await asyncio.gather(*calls)
-            children = children_of(supervisor["pid"])
-            pids = [int(text_of(await s.call_tool("pid", {}))) for s in (first, second, third)]
-            return results, children, pids
+            names = [text_of(await s.call_tool("instance", {})) for s in (first, second, third)]
+            return results, names
 
-    results, children, pids = run(scenario())
+    results, names = run(scenario())
     assert [text_of(r) for r in results] == ["slept 0.6"] * 6
-    assert len(set(pids)) == CAP
-    assert set(pids) <= set(children)
+    assert len(set(names)) == CAP
     # Three sessions, cap two: the third shares a process with one of the first two.
-    assert pids[2] in pids[:2]
+    assert names[2] in names[:2]
 
 
 def test_progress_is_relayed_and_keeps_a_call_alive_and_silence_times_out(supervisor, tools_server):
@@ -212,10 +181,10 @@ def test_a_crash_fails_the_call_in_flight_and_the_next_call_succeeds(supervisor,
 
     async def scenario():
         async with connect(url) as session:
-            before = int(text_of(await session.call_tool("pid", {})))
+            before = text_of(await session.call_tool("instance", {}))
             with pytest.raises(MCPError) as crashed:
                 await session.call_tool("crash", {})
-            after = int(text_of(await session.call_tool("pid", {})))
+            after = text_of(await session.call_tool("instance", {}))
             echoed = await session.call_tool("echo", {"text": "back"})
             return before, crashed.value, after, echoed
 

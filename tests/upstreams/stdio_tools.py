@@ -1,11 +1,12 @@
 """A small stdio MCP server the supervisor tests run as a managed server's child.
 
-Tools: echo, add, pid, env, slow (with progress), log, crash (exits the process), ask
+Tools: echo, add, instance, env, slow (with progress), log, crash (exits the process), ask
 (elicitation), think (sampling), grow (adds a tool and announces tools/list_changed).
 """
 
 import asyncio
 import os
+import secrets
 import sys
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -13,6 +14,9 @@ from mcp_types import SamplingMessage, TextContent
 from pydantic import BaseModel
 
 server = MCPServer("stdio-tools")
+# Tells processes apart: in the supervisor's sandbox each one has its own PID namespace, where
+# every server's pid is the same small number.
+INSTANCE = secrets.token_hex(8)
 
 
 @server.tool()
@@ -28,9 +32,9 @@ def add(a: int, b: int) -> int:
 
 
 @server.tool()
-def pid() -> int:
-    """The process id of this server."""
-    return os.getpid()
+def instance() -> str:
+    """A token that names this process: a new process has a new one."""
+    return INSTANCE
 
 
 @server.tool()
