@@ -1,0 +1,53 @@
+"""How long the rules of one call may take, and where their heavy scans run.
+
+Every pattern an admin writes runs on RE2 (rules/patterns.py), so a scan costs time linear in
+the payload; the budget (`RULES_CALL_BUDGET_MS`) bounds the sum anyway, so that one call's rules
+cannot hold a worker, and a call whose rules overrun it is refused (fail closed) rather than let
+through half-checked. Webhooks are not counted: each has its own `timeout_ms`. The budget is
+checked after each rule, and a payload large enough for a scan to take a while is scanned in a
+worker thread (RE2 releases the GIL while it matches), so the event loop goes on serving the
+worker's other calls meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+# Below this much text a scan takes well under a millisecond: less than the hop to a thread.
+OFFLOAD_CHARS = 16 * 1024
+# Scans are CPU work: a few threads keep large payloads off the loop without a thread each.
+_SCANS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rules-scan")
+
+
+class Budget:
+    """The time the rules of one call have spent, without the time spent awaiting webhooks."""
+
+    __slots__ = ("limit", "_started", "_waited")
+
+    def __init__(self, limit_ms: float | None):
+        self.limit = limit_ms / 1000 if limit_ms else None
+        self._started = time.perf_counter()
+        self._waited = 0.0
+
+    def spent(self) -> float:
+        return time.perf_counter() - self._started - self._waited
+
+    def exceeded(self) -> bool:
+        return self.limit is not None and self.spent() > self.limit
+
+    async def wait(self, awaitable):
+        """Await a webhook: its own timeout bounds it, so its time is not the budget's."""
+        started = time.perf_counter()
+        try:
+            return await awaitable
+        finally:
+            self._waited += time.perf_counter() - started
+
+
+async def scan(size: int, work, *args):
+    """`work(*args)`, in a worker thread when the text it scans is `size` characters or more."""
+    if size < OFFLOAD_CHARS:
+        return work(*args)
+    return await asyncio.get_running_loop().run_in_executor(_SCANS, work, *args)
