@@ -468,7 +468,9 @@ async def evaluate(
 
 
 def _over_budget(rule, direction, budget_ms, current, events, payload) -> Evaluation:
-    # Logged as the last rule that ran, applied whatever its mode: the call is refused.
+    # Logged as the last rule that ran, and as a block whatever its action and mode: the call
+    # is refused.
     event = rule.event(direction, {"budget_exceeded": 1}, [], True, error="budget exceeded")
+    event["action"] = "block"
     refusal = OverBudget(rule.id, rule.name, budget_ms=budget_ms)
     return Evaluation(refusal, current, [*events, event], current is not payload)

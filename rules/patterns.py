@@ -31,6 +31,7 @@ _GROUPS = (
     ("(?(", "a conditional group"),
     ("(?#", "a comment group"),
 )
+MAX_GLOB = 200
 _BACKREFERENCE = re.compile(r"\\[1-9]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -151,5 +152,8 @@ def compile_globs(globs, *, ignore_case: bool = False):
     (as `fnmatch.translate`'s is); None for no globs."""
     if not globs:
         return None
+    # Tool names are short; a longer glob only makes the expression slow to build.
+    if any(len(g) > MAX_GLOB for g in globs):
+        raise PatternError(f"holds a glob longer than {MAX_GLOB} characters.")
     expression = "|".join(f"(?s:{glob_expression(g)})" for g in globs)
     return compile_pattern(f"(?:{expression})\\z", ignore_case=ignore_case)

@@ -2,6 +2,7 @@
 every call it gets."""
 
 import asyncio
+import time
 
 import pytest
 from mcp.server.mcpserver import MCPServer
@@ -407,3 +408,79 @@ def test_arguments_of_a_call_refused_before_the_rules_ran_are_not_stored(gateway
     request = entries(gateway.acme, hop="client.request", rpc_method="tools/call")[0]
     assert request.payload == {"name": "notes__nothing"}
     assert SECRET not in stored_text(gateway.acme)
+
+
+def test_a_pattern_python_would_backtrack_on_answers_in_milliseconds(gateway):
+    # On Python's `re` this pattern on forty `a`s and a `!` takes hours, holding the worker.
+    add_rule(
+        gateway,
+        "all-as",
+        detector="regex",
+        detector_config={"pattern": "^(a+)+$"},
+        action="block",
+        direction="request",
+    )
+    token = gateway.token_for(gateway.bob)
+
+    async def timed(text):
+        async with connect(gateway, token, "legacy") as client:
+            started = time.perf_counter()
+            result = await client.call_tool("notes__echo", {"text": text})
+            return result.content[0].text, time.perf_counter() - started
+
+    async def scenario():
+        # The hostile call and another one, at once, on the same worker.
+        return await asyncio.gather(timed("a" * 40 + "!"), timed("hello"))
+
+    (evil, evil_took), (other, other_took) = asyncio.run(scenario())
+    assert (evil, other) == ("a" * 40 + "!", "hello")
+    assert evil_took < 0.5 and other_took < 0.5
+    assert sorted(gateway.calls) == [("echo", "a" * 40 + "!"), ("echo", "hello")]
+
+    async def blocked(client):
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("notes__echo", {"text": "a" * 40})
+        return refused.value.error
+
+    (error,) = call(gateway, blocked)
+    assert error.code == RULE_BLOCKED and error.data["rule"] == "all-as"
+
+
+def test_a_call_whose_rules_overrun_their_budget_is_refused(gateway, settings):
+    settings.RULES_CALL_BUDGET_MS = 0.001
+    add_rule(
+        gateway,
+        "flag-plans",
+        detector="keywords",
+        detector_config={"words": ["plans"]},
+        action="flag",
+        direction="request",
+    )
+
+    async def refused(client):
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("notes__echo", {"text": "nothing to see"})
+        return refused.value.error
+
+    (error,) = call(gateway, refused)
+    assert error.code == RULE_BLOCKED
+    assert "took longer than their 0.001 ms budget" in error.message
+    assert error.data == {
+        "rule": "flag-plans",
+        "rule_id": error.data["rule_id"],
+        "reason": "rules_budget_exceeded",
+        "budget_ms": 0.001,
+    }
+    assert gateway.calls == []
+    (action,) = entries(gateway.acme, hop="policy.action")
+    assert action.outcome == "blocked"
+    assert action.detail["kinds"] == {"budget_exceeded": 1}
+    assert action.detail["error"] == "budget exceeded" and action.detail["applied"] is True
+
+    settings.RULES_CALL_BUDGET_MS = 1000
+
+    async def served(client):
+        return await client.call_tool("notes__echo", {"text": "nothing to see"})
+
+    (result,) = call(gateway, served)
+    assert result.content[0].text == "nothing to see"
