@@ -2,6 +2,7 @@
 every call it gets."""
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -15,8 +16,10 @@ from starlette.routing import Route
 
 from audit.log.writer import flush
 from audit.models import LogEntry
+from core import config_events
 from dataplane.policy import RULE_BLOCKED
 from rules import services as rule_services
+from rules.models import Rule
 from tests.support.live import ThreadedServer
 from tests.support.live_gateway import Deployment, connect
 
@@ -484,3 +487,36 @@ def test_a_call_whose_rules_overrun_their_budget_is_refused(gateway, settings):
 
     (result,) = call(gateway, served)
     assert result.content[0].text == "nothing to see"
+
+
+def test_a_stored_blocking_rule_re2_cannot_run_refuses_its_calls(gateway, caplog):
+    # As an older release could have saved it: validation now refuses the backreference.
+    rule = add_rule(
+        gateway,
+        "doubled",
+        detector="regex",
+        detector_config={"pattern": "x"},
+        action="block",
+        direction="request",
+        conditions={"tools": ["notes__*"]},
+    )
+    Rule.objects.filter(pk=rule.pk).update(detector_config={"pattern": r"(\w)\1", "kind": "x"})
+    config_events.workspace_changed(workspace_id=gateway.acme.pk)  # commits at once here
+
+    async def refused(client):
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("notes__echo", {"text": "hello"})
+        return refused.value.error
+
+    async def other_tools(client):
+        return await client.call_tool("ro__echo", {"text": "hello"})
+
+    with caplog.at_level(logging.ERROR, logger="rules.engine"):
+        error, served = call(gateway, refused, other_tools)
+    assert error.code == RULE_BLOCKED and error.data["rule"] == "doubled"
+    assert served.content[0].text == "hello"  # its conditions still choose what it refuses
+    assert gateway.calls == [("echo", "hello")]
+    assert "does not compile, so it refuses the calls it applies to" in caplog.text
+    assert "backreference" in caplog.text
+    (action,) = entries(gateway.acme, hop="policy.action")
+    assert action.outcome == "blocked" and action.detail["kinds"] == {"rule_cannot_run": 1}
