@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rules import actions
-from rules.budget import Budget, scan
+from rules.budget import Budget, Exhausted, scan
 from rules.definitions import RuleDefinition
 from rules.detectors import REGISTRY
 from rules.detectors.base import CALL_ACTIONS, Call, Detector, Match
@@ -451,7 +451,12 @@ async def evaluate(
         if strings is None or strings.payload is not current:
             strings = _Strings(current)
         rewrite = rule.enforce and rule.action in actions.REWRITING
-        kinds, paths, updates = await scan(len(strings.text), _scan, rule, strings, rewrite)
+        try:
+            kinds, paths, updates = await scan(
+                budget, len(strings.text), _scan, rule, strings, rewrite
+            )
+        except Exhausted:
+            return _over_budget(rule, direction, budget_ms, current, events, payload)
         if not kinds:
             continue
         blocks = rule.enforce and rule.action == "block"

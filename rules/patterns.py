@@ -15,6 +15,8 @@ import re
 
 import re2
 
+from rules.budget import check
+
 # Python's `\w` on str: letters, digits (any script) and the underscore.
 WORD = r"[\pL\pN_]"
 NOT_WORD = r"[^\pL\pN_]"
@@ -98,6 +100,31 @@ def matchable(text: str) -> str:
     except UnicodeEncodeError:
         return _SURROGATE.sub("\ufffd", text)
     return text
+
+
+def spans(regex, text: str):
+    """`(start, end)` of each non-empty match of `regex` in `text`, in characters.
+
+    The text is matched as UTF-8 bytes encoded once: the re2 module's own str path costs
+    several times as much per match. Dense matches make a long loop, so it checks the call's
+    budget as it goes."""
+    data = matchable(text).encode()
+    same = len(data) == len(text)  # ASCII: byte offsets are character offsets
+    chars = seen = 0
+    for i, m in enumerate(regex.finditer(data)):
+        if not i & 255:
+            check()
+        start, end = m.span()
+        if start == end:
+            continue  # found nothing; and after one, the search may stand inside a character
+        if same:
+            yield start, end
+            continue
+        chars += len(data[seen:start].decode())
+        first = chars
+        chars += len(data[start:end].decode())
+        seen = end
+        yield first, chars
 
 
 def glob_expression(glob: str) -> str:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 
+from rules.budget import check
 from rules.detectors.base import Detector, Match, boolean, check_keys, fail, string_list
 from rules.detectors.regex import clean_kind
-from rules.patterns import NOT_WORD, PatternError, compile_pattern, matchable
+from rules.patterns import NOT_WORD, PatternError, compile_pattern, matchable, spans
 
 
 class KeywordsDetector(Detector):
@@ -52,7 +53,7 @@ class KeywordsDetector(Detector):
         kind = self.kind
         text = matchable(text)
         if not self.whole_word:
-            return [Match(kind, *m.span()) for m in self.regex.finditer(text)]
+            return [Match(kind, start, end) for start, end in spans(self.regex, text)]
         return [Match(kind, start, end) for start, end in self._whole_words(text)]
 
     def _whole_words(self, text: str):
@@ -64,8 +65,11 @@ class KeywordsDetector(Detector):
         framed = f"\n{text}\n".encode()
         same = len(framed) == len(text) + 2  # ASCII: byte offsets are character offsets
         search = self.regex.search
-        pos = chars = seen = 0
+        pos = chars = seen = found = 0
         while (m := search(framed, pos)) is not None:
+            found += 1
+            if not found & 255:
+                check()
             start, end = m.span(1)
             if same:
                 yield start - 1, end - 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from rules.detectors.base import Detector, Match, boolean, check_keys, fail
-from rules.patterns import PatternError, compile_pattern, matchable
+from rules.patterns import PatternError, compile_pattern, spans
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_PATTERN = 2000
@@ -61,8 +61,4 @@ class RegexDetector(Detector):
 
     def find(self, text, key=None):
         kind = self.kind
-        return [
-            Match(kind, *m.span())
-            for m in self.regex.finditer(matchable(text))
-            if m.end() > m.start()
-        ]
+        return [Match(kind, start, end) for start, end in spans(self.regex, text)]
