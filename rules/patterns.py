@@ -17,8 +17,7 @@ import re2
 
 from rules.budget import check
 
-# Python's `\w` on str: letters, digits (any script) and the underscore.
-WORD = r"[\pL\pN_]"
+# Not a character of Python's `\w` on str: letters, digits (any script) and the underscore.
 NOT_WORD = r"[^\pL\pN_]"
 
 # The constructs RE2 refuses, by how they start, most specific first.
