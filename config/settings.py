@@ -226,6 +226,9 @@ MCP_UPSTREAM_TIMEOUT_SECONDS = float(os.environ.get("MCP_UPSTREAM_TIMEOUT_SECOND
 MCP_SSE_HEARTBEAT_SECONDS = float(os.environ.get("MCP_SSE_HEARTBEAT_SECONDS", "15"))
 MCP_TOOL_NAME_MAX_LENGTH = int(os.environ.get("MCP_TOOL_NAME_MAX_LENGTH", "56"))
 MCP_LIST_PAGE_SIZE = int(os.environ.get("MCP_LIST_PAGE_SIZE", "500"))
+# Time the rules of one call may take (webhooks aside, which have their own timeouts); a call
+# whose rules take longer is refused. 0 turns the budget off.
+RULES_CALL_BUDGET_MS = float(os.environ.get("RULES_CALL_BUDGET_MS", "1000"))
 MCP_CATALOG_TTL_SECONDS = float(os.environ.get("MCP_CATALOG_TTL_SECONDS", "60"))
 MCP_TOKEN_CACHE_SECONDS = int(os.environ.get("MCP_TOKEN_CACHE_SECONDS", "60"))
 MCP_SNAPSHOT_CHECK_SECONDS = float(os.environ.get("MCP_SNAPSHOT_CHECK_SECONDS", "1"))

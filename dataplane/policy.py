@@ -7,6 +7,8 @@ A block is answered with the JSON-RPC error `RULE_BLOCKED`; every event a rule r
 `policy.action` audit entry of the call. See docs/rules.md.
 """
 
+from django.conf import settings
+
 from dataplane import audit_trail
 from dataplane.protocol import RpcError
 from rules.detectors import REGISTRY
@@ -42,6 +44,7 @@ async def _run(ctx, spec, direction: str, payload, tool_name) -> Evaluation:
         person_email=ctx.principal.email,
         payload=payload,
         context=_context(ctx, spec),
+        budget_ms=settings.RULES_CALL_BUDGET_MS,
     )
     return evaluation
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from rules.detectors import REGISTRY
 from rules.errors import InvalidRule
+from rules.patterns import PatternError, compile_globs
 
 MODES = ("enforce", "monitor")
 DIRECTIONS = ("request", "response", "both")
@@ -86,6 +87,11 @@ def clean_conditions(conditions: Any) -> dict:
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             raise InvalidRule(f"conditions.{key} must be a list of strings.", field="conditions")
         values = [v.strip() for v in value]
+        if key == "tools":
+            try:
+                compile_globs(values)
+            except PatternError as exc:
+                raise InvalidRule(f"conditions.tools {exc}", field="conditions") from exc
         out[key] = sorted({v.lower() for v in values} if key == "people" else set(values))
     return out
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 from bisect import bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rules import actions
+from rules.budget import Budget, Exhausted, scan
 from rules.definitions import RuleDefinition
 from rules.detectors import REGISTRY
-from rules.detectors.base import Call
+from rules.detectors.base import CALL_ACTIONS, Call, Detector, Match
 from rules.detectors.tool_matcher import glob_regex
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,27 @@ class BlockedBy:
         return {"rule": self.rule, "rule_id": self.rule_id}
 
 
+@dataclass(frozen=True)
+class OverBudget(BlockedBy):
+    """The call's rules took longer than `RULES_CALL_BUDGET_MS`: refused, not half-checked."""
+
+    budget_ms: float = 0
+
+    @property
+    def message(self) -> str:
+        return (
+            f"Refused: the rules on this call took longer than their {self.budget_ms:g} ms "
+            f"budget (last rule run: '{self.rule}')."
+        )
+
+    def error_data(self) -> dict:
+        return {
+            **super().error_data(),
+            "reason": "rules_budget_exceeded",
+            "budget_ms": self.budget_ms,
+        }
+
+
 @dataclass
 class Evaluation:
     blocked_by: BlockedBy | None
@@ -73,7 +95,7 @@ class Evaluation:
 class CompiledRule:
     """One rule ready to run: its detector built, its conditions compiled."""
 
-    def __init__(self, definition: RuleDefinition):
+    def __init__(self, definition: RuleDefinition, detector: Detector | None = None):
         self.definition = definition
         self.id = definition.id
         self.name = definition.name
@@ -83,7 +105,7 @@ class CompiledRule:
         self.action = definition.action
         self.action_config = definition.action_config
         self.detector_key = definition.detector
-        self.detector = REGISTRY[definition.detector](definition.detector_config)
+        self.detector = detector or REGISTRY[definition.detector](definition.detector_config)
         self.hash_key = actions.hash_key(definition.workspace_id)
         conditions = definition.conditions or {}
         self._tools = glob_regex(conditions.get("tools"))
@@ -166,16 +188,49 @@ def _sort_key(d: RuleDefinition):
     return (_SCOPE_RANK[d.scope], d.order, d.id if d.id is not None else 0, d.name)
 
 
+class _CannotRun(Detector):
+    """Stands in for the detector of a rule that does not compile: it finds every call."""
+
+    scope = "call"
+    actions = CALL_ACTIONS
+
+    def inspect(self, call: Call) -> list[Match]:
+        return [Match("rule_cannot_run")]
+
+
+def _refusing(definition: RuleDefinition) -> CompiledRule | None:
+    """What stands for a rule that does not compile. One that would block or rewrite (in
+    enforce mode) refuses every call it applies to, rather than let through what it was
+    written to stop; one that only flags, or monitors, is left out."""
+    if definition.mode != "enforce" or definition.action == "flag":
+        return None
+    blocking = replace(definition, action="block", action_config={})
+    try:
+        return CompiledRule(blocking, _CannotRun({}))
+    except Exception:  # noqa: BLE001 - its conditions do not compile either: every call
+        return CompiledRule(replace(blocking, conditions={}), _CannotRun({}))
+
+
 def compile_rules(definitions: Iterable[RuleDefinition]) -> CompiledRuleSet:
-    """Compile enabled rules once (per snapshot). A rule that cannot be built is left out and
-    named in `errors` (validation at save time makes that an upgrade accident, not a habit)."""
+    """Compile enabled rules once (per snapshot). A rule that cannot be built (say, a pattern
+    saved before patterns ran on RE2) is named in `errors` and logged; if it would block or
+    rewrite, it refuses the calls it applies to (`_refusing`), else it is left out."""
     compiled, errors = [], []
     for definition in sorted((d for d in definitions if d.enabled), key=_sort_key):
         try:
             compiled.append(CompiledRule(definition))
         except Exception as exc:  # noqa: BLE001 - one broken rule must not take the gateway down
-            logger.error("rule %s (%s) does not compile: %s", definition.id, definition.name, exc)
+            refusing = _refusing(definition)
+            logger.error(
+                "rule %s (%s) does not compile, so it %s: %s",
+                definition.id,
+                definition.name,
+                "refuses the calls it applies to" if refusing else "is left out",
+                exc,
+            )
             errors.append(f"{definition.name}: {exc}")
+            if refusing is not None:
+                compiled.append(refusing)
     return CompiledRuleSet(compiled, errors)
 
 
@@ -341,23 +396,30 @@ async def evaluate(
     person_email: str | None = None,
     payload: Any,
     context: RuleContext | None = None,
+    budget_ms: float | None = None,
 ) -> Evaluation:
-    """Run the rules that apply to this call on `payload` (request params or response result)."""
+    """Run the rules that apply to this call on `payload` (request params or response result).
+    With `budget_ms`, a call whose rules (webhooks aside) take longer is refused (`OverBudget`)."""
     rules = compiled.rules_for(direction, context.assignment_id if context else None)
     if not rules:
         return Evaluation(None, payload)
     current = payload
     events: list[dict] = []
     strings: _Strings | None = None
+    budget = Budget(budget_ms)
+    last: CompiledRule | None = None
     for rule in rules:
+        if last is not None and budget.exceeded():
+            return _over_budget(last, direction, budget_ms, current, events, payload)
         if not rule.applies(method, tool_name, server_name, team_slugs, person_email):
             continue
+        last = rule
         detector = rule.detector
         if detector.is_async:
             envelope = _envelope(
                 rule, direction, method, tool_name, server_name, person_email, current, context
             )
-            verdict = await detector.consult(envelope)
+            verdict = await budget.wait(detector.consult(envelope))
             if verdict.decision == "pass" and not verdict.error:
                 continue
             label = "webhook_error" if verdict.error else f"webhook_{verdict.decision}"
@@ -389,7 +451,12 @@ async def evaluate(
         if strings is None or strings.payload is not current:
             strings = _Strings(current)
         rewrite = rule.enforce and rule.action in actions.REWRITING
-        kinds, paths, updates = _scan(rule, strings, rewrite)
+        try:
+            kinds, paths, updates = await scan(
+                budget, len(strings.text), _scan, rule, strings, rewrite
+            )
+        except Exhausted:
+            return _over_budget(rule, direction, budget_ms, current, events, payload)
         if not kinds:
             continue
         blocks = rule.enforce and rule.action == "block"
@@ -400,4 +467,15 @@ async def evaluate(
             )
         if updates:
             current = strings.replace(updates)
+    if last is not None and budget.exceeded():
+        return _over_budget(last, direction, budget_ms, current, events, payload)
     return Evaluation(None, current, events, current is not payload)
+
+
+def _over_budget(rule, direction, budget_ms, current, events, payload) -> Evaluation:
+    # Logged as the last rule that ran, and as a block whatever its action and mode: the call
+    # is refused.
+    event = rule.event(direction, {"budget_exceeded": 1}, [], True, error="budget exceeded")
+    event["action"] = "block"
+    refusal = OverBudget(rule.id, rule.name, budget_ms=budget_ms)
+    return Evaluation(refusal, current, [*events, event], current is not payload)

@@ -9,20 +9,19 @@ one of the argument matchers holds (or none are given).
 
 from __future__ import annotations
 
-import fnmatch
 import re
 
 from rules.detectors.base import CALL_ACTIONS, Call, Detector, Match, check_keys, fail
+from rules.patterns import PatternError, compile_globs, compile_pattern, matchable
 
 TESTS = ("equals", "prefix", "suffix", "contains", "glob", "regex")
 _PATH = re.compile(r"^(?:\*|[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)$")
 
 
-def glob_regex(patterns) -> re.Pattern | None:
-    """One compiled expression for a list of case-sensitive globs."""
-    if not patterns:
-        return None
-    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+def glob_regex(patterns):
+    """One compiled expression for a list of case-sensitive globs (RE2, see rules/patterns.py);
+    its `match` holds when a whole name matches one of them."""
+    return compile_globs(patterns)
 
 
 def _clean_matcher(index: int, matcher) -> dict:
@@ -46,12 +45,18 @@ def _clean_matcher(index: int, matcher) -> dict:
     ignore_case = matcher.get("ignore_case", False)
     if not isinstance(ignore_case, bool):
         raise fail(f"{where}.ignore_case must be true or false.")
-    if test == "regex":
+    if test in ("regex", "glob"):
         try:
-            re.compile(value)
-        except re.error as exc:
-            raise fail(f"{where}.regex is not a valid regular expression: {exc}.") from exc
+            _compile(test, value, ignore_case)
+        except PatternError as exc:
+            raise fail(f"{where}.{test} {exc}") from exc
     return {"path": path, test: value, "ignore_case": ignore_case}
+
+
+def _compile(test: str, value: str, ignore_case: bool):
+    if test == "regex":
+        return compile_pattern(value, ignore_case=ignore_case)
+    return compile_globs([value], ignore_case=ignore_case)
 
 
 class _ArgumentTest:
@@ -61,10 +66,8 @@ class _ArgumentTest:
         self.fold = spec.get("ignore_case", False)
         self.test = next(t for t in TESTS if t in spec)
         value = spec[self.test]
-        if self.test == "regex":
-            self.regex = re.compile(value, re.IGNORECASE if self.fold else 0)
-        elif self.test == "glob":
-            self.regex = re.compile(fnmatch.translate(value), re.IGNORECASE if self.fold else 0)
+        if self.test in ("regex", "glob"):
+            self.regex = _compile(self.test, value, self.fold)
         self.value = value.lower() if self.fold and isinstance(value, str) else value
 
     def values(self, arguments: dict):
@@ -97,9 +100,9 @@ class _ArgumentTest:
                 return True
             if self.test == "contains" and self.value in text:
                 return True
-            if self.test == "regex" and self.regex.search(text):
+            if self.test == "regex" and self.regex.search(matchable(text)):
                 return True
-            if self.test == "glob" and self.regex.match(text):
+            if self.test == "glob" and self.regex.match(matchable(text)):
                 return True
         return False
 
@@ -128,6 +131,10 @@ class ToolMatcher(Detector):
             raise fail("'arguments' must be a list of argument matchers.")
         if not tools and not arguments:
             raise fail("Give 'match' (a tool-name glob), 'tools' or 'arguments'.")
+        try:
+            glob_regex([t.strip() for t in tools])
+        except PatternError as exc:
+            raise fail(f"The tool globs {exc}") from exc
         return {
             "tools": sorted({t.strip() for t in tools}),
             "arguments": [_clean_matcher(i, m) for i, m in enumerate(arguments)],

@@ -229,6 +229,20 @@ RULE_CASES = [
         ["rules[1].name", "duplicate name 'redact-secrets'"],
     ),
     (
+        "pattern RE2 cannot run",
+        "detector: {type: secrets}",
+        'detector: {type: regex, pattern: "(a)\\\\1"}',
+        "{type: regex",
+        ["rules[0].detector", "uses a backreference (\\1)"],
+    ),
+    (
+        "lookahead in an argument matcher",
+        'detector: {type: tool, match: "ev__delete_*"}',
+        'detector: {type: tool, arguments: [{path: q, regex: "(?=x)"}]}',
+        "{type: tool, arguments",
+        ["gateways[0].rules[0].detector", "arguments[0].regex uses a lookahead"],
+    ),
+    (
         "missing detector",
         "    detector: {type: secrets}\n",
         "",
@@ -265,6 +279,15 @@ def test_it_refuses_bad_rules_naming_the_yaml_path(
         assert words in message, message
     assert row_counts() == before
     assert not Rule.objects.exists()
+
+
+def test_a_pattern_python_would_backtrack_on_is_applied(config_file, run):
+    text = RULES_YAML.replace(
+        "detector: {type: secrets}", 'detector: {type: regex, pattern: "^(a+)+$"}', 1
+    )
+    run("apply", config_file(text))
+    saved = Rule.objects.get(name="redact-secrets")
+    assert (saved.detector, saved.detector_config["pattern"]) == ("regex", "^(a+)+$")
 
 
 def test_the_documented_example_is_valid():

@@ -91,6 +91,26 @@ def test_bad_rules_are_refused_with_the_field_named(api, acme, alice):
     assert create(client).status_code == 409  # same name in the same scope
 
 
+def test_patterns_are_checked_for_re2_naming_what_it_cannot_run(api, acme, alice):
+    client = api.as_(alice)
+    evil = create(client, name="linear", detector="regex", detector_config={"pattern": "^(a+)+$"})
+    assert evil.status_code == 201, evil.content
+    for pattern, construct in ((r"(a)\1", "a backreference (\\1)"), ("(?=x)", "a lookahead")):
+        response = create(
+            client, name="refused", detector="regex", detector_config={"pattern": pattern}
+        )
+        assert response.status_code == 400
+        assert response.json()["field"] == "detector_config"
+        assert construct in response.json()["detail"]
+    response = create(client, name="refused", conditions={"tools": ["a?" * 101]})
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "conditions.tools holds a glob longer than 200 characters.",
+        "field": "conditions",
+    }
+    assert [r["name"] for r in client.get(W).json()["results"]][:1] == ["linear"]
+
+
 def test_writes_and_preview_need_rules_manage(api, acme, alice, bob, api_as_dave_with):
     rule_id = create(api.as_(alice)).json()["id"]
     member = api.as_(bob)

@@ -147,6 +147,14 @@ def test_it_creates_gateway_and_server_scoped_rules(as_, acme, alice, acme_gatew
             "is not a valid regular expression",
         ),
         (
+            {"detector": "regex", "detector_config": '{"pattern": "(a)\\\\1"}'},
+            "uses a backreference (\\1)",
+        ),
+        (
+            {"detector": "regex", "detector_config": '{"pattern": "(?=x)"}'},
+            "uses a lookahead",
+        ),
+        (
             {"detector": "tool", "detector_config": '{"match": "x"}', "action": "redact"},
             "The tool detector supports these actions: block, flag.",
         ),

@@ -2,6 +2,8 @@
 every call it gets."""
 
 import asyncio
+import logging
+import time
 
 import pytest
 from mcp.server.mcpserver import MCPServer
@@ -14,8 +16,10 @@ from starlette.routing import Route
 
 from audit.log.writer import flush
 from audit.models import LogEntry
+from core import config_events
 from dataplane.policy import RULE_BLOCKED
 from rules import services as rule_services
+from rules.models import Rule
 from tests.support.live import ThreadedServer
 from tests.support.live_gateway import Deployment, connect
 
@@ -407,3 +411,112 @@ def test_arguments_of_a_call_refused_before_the_rules_ran_are_not_stored(gateway
     request = entries(gateway.acme, hop="client.request", rpc_method="tools/call")[0]
     assert request.payload == {"name": "notes__nothing"}
     assert SECRET not in stored_text(gateway.acme)
+
+
+def test_a_pattern_python_would_backtrack_on_answers_in_milliseconds(gateway):
+    # On Python's `re` this pattern on forty `a`s and a `!` takes hours, holding the worker.
+    add_rule(
+        gateway,
+        "all-as",
+        detector="regex",
+        detector_config={"pattern": "^(a+)+$"},
+        action="block",
+        direction="request",
+    )
+    token = gateway.token_for(gateway.bob)
+
+    async def timed(text):
+        async with connect(gateway, token, "legacy") as client:
+            started = time.perf_counter()
+            result = await client.call_tool("notes__echo", {"text": text})
+            return result.content[0].text, time.perf_counter() - started
+
+    async def scenario():
+        # The hostile call and another one, at once, on the same worker.
+        return await asyncio.gather(timed("a" * 40 + "!"), timed("hello"))
+
+    (evil, evil_took), (other, other_took) = asyncio.run(scenario())
+    assert (evil, other) == ("a" * 40 + "!", "hello")
+    assert evil_took < 0.5 and other_took < 0.5
+    assert sorted(gateway.calls) == [("echo", "a" * 40 + "!"), ("echo", "hello")]
+
+    async def blocked(client):
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("notes__echo", {"text": "a" * 40})
+        return refused.value.error
+
+    (error,) = call(gateway, blocked)
+    assert error.code == RULE_BLOCKED and error.data["rule"] == "all-as"
+
+
+def test_a_call_whose_rules_overrun_their_budget_is_refused(gateway, settings):
+    settings.RULES_CALL_BUDGET_MS = 0.001
+    add_rule(
+        gateway,
+        "flag-plans",
+        detector="keywords",
+        detector_config={"words": ["plans"]},
+        action="flag",
+        direction="request",
+    )
+
+    async def refused(client):
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("notes__echo", {"text": "nothing to see"})
+        return refused.value.error
+
+    (error,) = call(gateway, refused)
+    assert error.code == RULE_BLOCKED
+    assert "took longer than their 0.001 ms budget" in error.message
+    assert error.data == {
+        "rule": "flag-plans",
+        "rule_id": error.data["rule_id"],
+        "reason": "rules_budget_exceeded",
+        "budget_ms": 0.001,
+    }
+    assert gateway.calls == []
+    (action,) = entries(gateway.acme, hop="policy.action")
+    assert action.outcome == "blocked"
+    assert action.detail["kinds"] == {"budget_exceeded": 1}
+    assert action.detail["error"] == "budget exceeded" and action.detail["applied"] is True
+
+    settings.RULES_CALL_BUDGET_MS = 1000
+
+    async def served(client):
+        return await client.call_tool("notes__echo", {"text": "nothing to see"})
+
+    (result,) = call(gateway, served)
+    assert result.content[0].text == "nothing to see"
+
+
+def test_a_stored_blocking_rule_re2_cannot_run_refuses_its_calls(gateway, caplog):
+    # As an older release could have saved it: validation now refuses the backreference.
+    rule = add_rule(
+        gateway,
+        "doubled",
+        detector="regex",
+        detector_config={"pattern": "x"},
+        action="block",
+        direction="request",
+        conditions={"tools": ["notes__*"]},
+    )
+    Rule.objects.filter(pk=rule.pk).update(detector_config={"pattern": r"(\w)\1", "kind": "x"})
+    config_events.workspace_changed(workspace_id=gateway.acme.pk)  # commits at once here
+
+    async def refused(client):
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("notes__echo", {"text": "hello"})
+        return refused.value.error
+
+    async def other_tools(client):
+        return await client.call_tool("ro__echo", {"text": "hello"})
+
+    with caplog.at_level(logging.ERROR, logger="rules.engine"):
+        error, served = call(gateway, refused, other_tools)
+    assert error.code == RULE_BLOCKED and error.data["rule"] == "doubled"
+    assert served.content[0].text == "hello"  # its conditions still choose what it refuses
+    assert gateway.calls == [("echo", "hello")]
+    assert "does not compile, so it refuses the calls it applies to" in caplog.text
+    assert "backreference" in caplog.text
+    (action,) = entries(gateway.acme, hop="policy.action")
+    assert action.outcome == "blocked" and action.detail["kinds"] == {"rule_cannot_run": 1}

@@ -139,3 +139,13 @@ def test_a_name_resolving_to_a_private_address_is_refused_at_call_time(service):
     verdict = asyncio.run(detector.consult({"body": {}}))
     assert verdict.decision == "block" and "refused address" in verdict.error
     assert DecisionService.received == []  # nothing was sent
+
+
+def test_the_time_a_webhook_takes_is_not_counted_in_the_rules_budget(service):
+    definitions = [
+        webhook(f"{service}/slow"),
+        rule("flag-x", "keywords", "flag", detector_config={"words": ["x"]}),
+    ]
+    result = run(definitions, text_result("x"), budget_ms=100)  # the webhook takes 500 ms
+    assert result.blocked_by is None
+    assert [e["rule"] for e in result.events] == ["flag-x"]
