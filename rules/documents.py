@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rules.json_text import scannable
+
 STRING, NUMBER, KEY = 0, 1, 2
 # The members of a payload that hold a call's data rather than the protocol's envelope.
 DATA_ROOTS = frozenset({"arguments", "structuredContent"})
@@ -32,19 +34,26 @@ class KeyName:
     name: str
 
 
-def collect(payload) -> tuple[list[str], list, list[tuple], list[int]]:
+def collect(payload) -> tuple[list[str], list, list[tuple], list[int], dict[int, str]]:
     """Every scanned value of `payload` in document order (an object's key before its value):
-    the values as text, the key each sits under, their paths, their roles."""
-    into: tuple[list, list, list, list] = ([], [], [], [])
+    the values as the detectors see them, the key each sits under, their paths, their roles,
+    and, by index, the strings whose text differs from what the detectors see (JSON text with
+    escapes, `json_text.scannable`)."""
+    into: tuple[list, list, list, list, dict] = ([], [], [], [], {})
     _collect(payload, None, (), into, False)
     return into
 
 
 def _collect(node, key, path: tuple, into, data: bool) -> None:
-    values, keys, paths, roles = into
+    values, keys, paths, roles, raw = into
     kind = type(node)
     if kind is str:
         if node:
+            if "\\" in node:
+                seen = scannable(node)
+                if seen is not node:
+                    raw[len(values)] = node
+                    node = seen
             values.append(node)
             keys.append(key)
             paths.append(path)

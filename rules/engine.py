@@ -205,11 +205,13 @@ class _Strings:
     again nor calls its detector on strings that cannot match. Numbers and object keys of the
     call's data are collected too, as their text (`roles` tells them apart)."""
 
-    __slots__ = ("payload", "values", "keys", "paths", "roles", "starts", "text", "_lowered")
+    __slots__ = (
+        "payload", "values", "keys", "paths", "roles", "raw", "starts", "text", "_lowered",
+    )  # fmt: skip
 
     def __init__(self, payload):
         self.payload = payload
-        self.values, self.keys, self.paths, self.roles = collect(payload)
+        self.values, self.keys, self.paths, self.roles, self.raw = collect(payload)
         self._join()
 
     def _join(self):
@@ -266,7 +268,11 @@ class _Strings:
             elif role == NUMBER:
                 retyped[path] = event
                 self.roles[i] = STRING
-            self.values[i] = value
+            self.values[i] = json_text.scannable(value)
+            if self.values[i] is value:
+                self.raw.pop(i, None)
+            else:
+                self.raw[i] = value
             changes.append((path, value))
         self.payload = replaced(self.payload, changes, 0, renames)
         if renames:
@@ -306,7 +312,7 @@ def _scan(rule: CompiledRule, strings: _Strings, rewrite: bool):
     for i, matches in found:
         if not matches:
             continue
-        text = values[i]
+        text = strings.raw.get(i, values[i])  # rewritten as it is, found as detectors see it
         path = strings.paths[i]
         if roles[i] == KEY:
             hidden.add(path)

@@ -35,6 +35,21 @@ def looks_like_json(text: str) -> bool:
     return first in ("{", "[") or (first.isspace() and text.lstrip()[:1] in ("{", "["))
 
 
+def scannable(text: str) -> str:
+    """JSON text as the detectors should see it: each escape sequence (`\\n`, `\\"`,
+    `\\u00e9`) kept as its backslash followed by spaces. The text keeps its length, so what
+    is found in it lies at the same place in `text`; and a value after an escaped newline
+    starts after a space, not after the letter `n` (which would hide a token or a card number
+    from a detector that wants it to start a word). Other text is returned as it is."""
+    if "\\" not in text or not looks_like_json(text):
+        return text
+    return _ESCAPE.sub(_blank, text)
+
+
+def _blank(escape: re.Match) -> str:
+    return "\\" + " " * (escape.end() - escape.start() - 1)
+
+
 def _tokens(text: str, until: int):
     """`(start, end, kind)` of the string literals and numbers of a valid document that start
     before `until`; kind is "key", "string" or "number"."""

@@ -5,6 +5,8 @@ structured results that keep their tool's declared types."""
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dataplane import output_schema
 from rules.detectors.secret_kinds import ALNUM
@@ -236,6 +238,18 @@ def test_a_match_beside_an_escape_never_splits_it():
     assert SECRET_KEY not in json.dumps(out)
 
 
+def test_an_escaped_newline_does_not_hide_what_follows_it():
+    # In JSON text a newline is the two characters `\n`: the letter must not count as a word
+    # character that a token or a card number may not follow.
+    token = "ghp_" + "Ab1" * 12
+    document = {"log": f"deploy\n{token}\ncard:\n{CARD}\tok", "note": f'"{EMAIL}"'}
+    result = redact(text_result(json.dumps(document)), rule(), rule("pii", "pii", "redact"))
+    assert json.loads(result.payload["content"][0]["text"]) == {
+        "log": "deploy\n[REDACTED:GITHUB_PAT]\ncard:\n[REDACTED:CARD]\tok",
+        "note": '"[REDACTED:EMAIL]"',
+    }
+
+
 def test_text_that_is_not_json_is_rewritten_as_text():
     result = redact(text_result(f"{{not json: {CARD}}}"), rule("pii", "pii", "redact"))
     assert result.payload["content"][0]["text"] == "{not json: [REDACTED:CARD]}"
@@ -309,3 +323,39 @@ def test_schema_types_are_followed_through_refs_lists_and_patterns():
     ]
     items, _ = fitted({"type": "array", "items": {"type": "integer"}}, [1, CARD, CARD])
     assert items == [1]
+
+
+# -- Any document stays a document -------------------------------------------------------------
+
+_WORDS = st.sampled_from(["", "a", " ", '"', "\\", "\n", "é", "\u2028", EMAIL, str(CARD), "x:y"])
+_TEXT = st.lists(_WORDS, max_size=5).map("".join)
+_DOCUMENTS = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.just(CARD) | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=12,
+).filter(lambda d: isinstance(d, (dict, list)))
+
+
+def _shape(node):
+    """A document's containers and their members, in order: what a rewrite must not change
+    (keys keep their places when renamed)."""
+    if isinstance(node, dict):
+        return ("object", [_shape(v) for v in node.values()])
+    if isinstance(node, list):
+        return ("array", [_shape(v) for v in node])
+    return "value"
+
+
+@settings(max_examples=150, deadline=None)
+@given(document=_DOCUMENTS, indent=st.sampled_from([None, 2]))
+def test_any_json_text_stays_json_of_the_same_shape(document, indent):
+    text = json.dumps(document, indent=indent, ensure_ascii=False)
+    rules = [
+        rule("pii", "pii", "redact", detector_config={"kinds": ["email", "card"]}),
+        rule("quotes", "regex", "replace", detector_config={"pattern": r'[":\\]+'},
+             action_config={"text": '"\\'}),
+    ]  # fmt: skip
+    result = run(rules, text_result(text))
+    out = result.payload["content"][0]["text"]
+    rewritten = json.loads(out)
+    assert _shape(rewritten) == _shape(document)
