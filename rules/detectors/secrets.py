@@ -43,6 +43,7 @@ MIN_LENGTH = 10
 # that is an access key id, then a value (after its key, if any) that is exactly a secret key.
 _PAIR_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA")
 _PAIR_BEFORE = re.compile(r"[^A-Za-z0-9_]")
+_PAIR_START = re.compile("|".join(_PAIR_PREFIXES))
 _PAIR = re.compile(
     rf"{AWS_KEY_ID}\n(?:[^\n=]{{1,64}}\n)?(?:[^\n=]{{1,64}}=)?"
     rf"{MIXED_CASE_40}(?P<s>[A-Za-z0-9/+]{{40}})(?=\n|\Z)"
@@ -113,15 +114,17 @@ class SecretsDetector(Detector):
     def find_beside(self, text, offsets):
         if not self._pairs or (offsets is not None and not offsets):
             return []
+        if offsets is None:
+            offsets = [m.start() for m in _PAIR_START.finditer(text)]
         out = []
-        for prefix in _PAIR_PREFIXES:
-            at = text.find(prefix)
-            while at != -1:
-                # The id starts its value, or follows what cannot be part of a token.
-                m = _PAIR.match(text, at) if at == 0 or _PAIR_BEFORE.match(text[at - 1]) else None
-                if m is not None and not m.group("s").endswith(_DOCUMENTED_EXAMPLE):
-                    out.append(Match("aws_secret_access_key", *m.span("s")))
-                at = text.find(prefix, at + 1)
+        # The key id prefixes are hints of this detector: `locate` gave where each starts.
+        for at in offsets:
+            if not text.startswith(_PAIR_PREFIXES, at):
+                continue
+            # The id starts its value, or follows what cannot be part of a token.
+            m = _PAIR.match(text, at) if at == 0 or _PAIR_BEFORE.match(text[at - 1]) else None
+            if m is not None and not m.group("s").endswith(_DOCUMENTED_EXAMPLE):
+                out.append(Match("aws_secret_access_key", *m.span("s")))
         return out
 
     def find(self, text: str, key: str | None = None) -> list[Match]:
