@@ -36,18 +36,22 @@ def looks_like_json(text: str) -> bool:
 
 
 def scannable(text: str) -> str:
-    """JSON text as the detectors should see it: each escape sequence (`\\n`, `\\"`,
-    `\\u00e9`) kept as its backslash followed by spaces. The text keeps its length, so what
-    is found in it lies at the same place in `text`; and a value after an escaped newline
-    starts after a space, not after the letter `n` (which would hide a token or a card number
-    from a detector that wants it to start a word). Other text is returned as it is."""
+    """JSON text as the detectors should see it: each escape sequence written with letters
+    (`\\n`, `\\t`, `\\u00e9`) kept as its backslash followed by spaces. The text keeps its
+    length, so what is found in it lies at the same place in `text`; and a value after an
+    escaped newline starts after a space, not after the letter `n` (which would hide a token
+    or a card number from a detector that wants it to start a word). `\\"` stays: a quote
+    already ends a word. Other text is returned as it is."""
     if "\\" not in text or not looks_like_json(text):
         return text
     return _ESCAPE.sub(_blank, text)
 
 
 def _blank(escape: re.Match) -> str:
-    return "\\" + " " * (escape.end() - escape.start() - 1)
+    sequence = escape.group()
+    if sequence[1] not in "bfnrtu":
+        return sequence
+    return "\\" + " " * (len(sequence) - 1)
 
 
 def _tokens(text: str, until: int):
