@@ -131,6 +131,9 @@ async def policy_action(ctx, spec, event: dict) -> None:
     )
     if event.get("error"):
         detail["error"] = event["error"]
+    if event.get("removed"):
+        # Fields of a structured result removed to keep its declared types (output_schema).
+        detail["removed"] = event["removed"]
     blocked = event["applied"] and event["action"] == "block"
     await record_async(
         {

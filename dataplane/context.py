@@ -27,6 +27,8 @@ class CallContext:
     method: str = ""
     rpc_id: Any = None
     tool: str = ""
+    # The called tool's declared `outputSchema`, for the response rules to keep its types.
+    output_schema: dict | None = None
     outcome: str = ""
     # Which credential the upstream call presented ("shared", "personal", "none"), for the audit.
     upstream_identity: str = ""

@@ -9,7 +9,7 @@ A block is answered with the JSON-RPC error `RULE_BLOCKED`; every event a rule r
 
 from django.conf import settings
 
-from dataplane import audit_trail
+from dataplane import audit_trail, output_schema
 from dataplane.protocol import RpcError
 from rules.detectors import REGISTRY
 from rules.engine import Evaluation, RuleContext, evaluate
@@ -111,4 +111,8 @@ async def check_response(ctx, spec, method: str, result: dict):
         ctx.outcome = "blocked"
         error = RpcError(RULE_BLOCKED, "A rule rewrote the result into something invalid.")
         return result, None, error, events
-    return evaluation.payload, evaluation.payload, None, events
+    rewritten = evaluation.payload
+    if evaluation.retyped and method == "tools/call":
+        # A number a rule turned into a string must still fit the tool's declared types.
+        rewritten = output_schema.fit(rewritten, evaluation.retyped, ctx.output_schema, events)
+    return rewritten, rewritten, None, events

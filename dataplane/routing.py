@@ -162,6 +162,7 @@ async def _tools_call(ctx: CallContext, params: dict) -> dict:
                 )
         raise RpcError(protocol.INVALID_PARAMS, f"Unknown tool: {name}")
     arguments = await policy.check_request(ctx, entry.assignment, name, arguments or {})
+    ctx.output_schema = entry.item.get("outputSchema")
     upstream_params = dict(params, name=entry.upstream_name, arguments=arguments)
     timeout = entry.assignment.tool_overrides.get(entry.upstream_name, {}).get("timeout")
     return await upstream_call.call_upstream(

@@ -6,6 +6,10 @@ enforce mode stops evaluation; rewriting rules chain (each sees the previous one
 monitor mode reports what the rule would have done and changes nothing. `evaluate` never copies
 a payload nothing changed in: containers are copied only along the path to a rewritten string.
 Events name the rule, detector, action and the kinds matched with their counts, never the text.
+
+Inside the data of a call (`arguments`, `structuredContent`) numbers are scanned as their decimal
+text and object keys as strings of their own (`rules/documents.py`); a string that holds a JSON
+document is rewritten so that it stays one (`rules/json_text.py`).
 """
 
 from __future__ import annotations
@@ -16,18 +20,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from rules import actions
+from rules import actions, json_text
 from rules.budget import Budget, Exhausted, scan
 from rules.definitions import RuleDefinition
 from rules.detectors import REGISTRY
-from rules.detectors.base import CALL_ACTIONS, Call, Detector, Match
+from rules.detectors.base import CALL_ACTIONS, Call, Detector, Match, non_overlapping
 from rules.detectors.tool_matcher import glob_regex
+from rules.documents import KEY, NUMBER, STRING, KeyName, collect, renamed_paths, replaced
 
 logger = logging.getLogger(__name__)
 
 _SCOPE_RANK = {"workspace": 0, "gateway": 1, "assignment": 2}
-# Binary content (base64) is not text a person wrote; scanning it costs time and finds noise.
-_BINARY_KEYS = frozenset({"blob"})
 MAX_PATHS = 10
 
 
@@ -86,6 +89,9 @@ class Evaluation:
     payload: Any
     events: list[dict] = field(default_factory=list)
     modified: bool = False
+    #: Numbers a rule rewrote into strings: their paths in `payload`, each with the index of
+    #: the event of the rule that did it (the caller may have a schema that wants a number).
+    retyped: dict[tuple, int] = field(default_factory=dict)
 
     @property
     def alert(self) -> bool:
@@ -237,9 +243,13 @@ def compile_rules(definitions: Iterable[RuleDefinition]) -> CompiledRuleSet:
 # -- Evaluation --------------------------------------------------------------------------------
 
 
-def _format_path(path: tuple) -> str:
+def format_path(path: tuple, hidden: set[tuple] | None = None) -> str:
+    """`content[0].text`; an object key a rule matched (it may be the very secret) is shown
+    as `<key>`, in its own path and in the paths below it."""
     out = ""
-    for part in path:
+    for depth, part in enumerate(path):
+        if hidden and path[: depth + 1] in hidden:
+            part = "<key>"
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
@@ -247,16 +257,16 @@ def _format_path(path: tuple) -> str:
 class _Strings:
     """Every string of a payload, collected in one walk per evaluation and shared by its text
     rules: each rule locates its candidates in the joined text, so it neither walks the payload
-    again nor calls its detector on strings that cannot match."""
+    again nor calls its detector on strings that cannot match. Numbers and object keys of the
+    call's data are collected too, as their text (`roles` tells them apart)."""
 
-    __slots__ = ("payload", "values", "keys", "paths", "starts", "text", "_lowered")
+    __slots__ = (
+        "payload", "values", "keys", "paths", "roles", "raw", "starts", "text", "_lowered",
+    )  # fmt: skip
 
     def __init__(self, payload):
         self.payload = payload
-        self.values: list[str] = []
-        self.keys: list = []
-        self.paths: list[tuple] = []
-        _collect(payload, None, (), self)
+        self.values, self.keys, self.paths, self.roles, self.raw = collect(payload)
         self._join()
 
     def _join(self):
@@ -278,60 +288,56 @@ class _Strings:
             self._lowered = self.text.lower()
         return self._lowered
 
+    def _relative(self, offset: int) -> tuple[int, int]:
+        i = bisect_right(self.starts, offset) - 1
+        key = self.keys[i]
+        return i, offset - self.starts[i] - (0 if key is None else len(str(key)) + 1)
+
     def candidates(self, offsets) -> dict[int, list[int]]:
         """The strings whose part of the text holds an offset, by index in payload order, each
         with those offsets made relative to the string (negative inside its `key=` prefix)."""
-        starts, keys = self.starts, self.keys
         found: dict[int, list[int]] = {}
         for o in sorted(offsets):
-            i = bisect_right(starts, o) - 1
-            key = keys[i]
-            found.setdefault(i, []).append(
-                o - starts[i] - (0 if key is None else len(str(key)) + 1)
-            )
+            i, relative = self._relative(o)
+            found.setdefault(i, []).append(relative)
         return found  # in payload order: the offsets were sorted
 
-    def replace(self, updates: dict[int, str]):
-        """The payload with these strings rewritten, copied only along their paths."""
+    def spans(self, matches) -> dict[int, list[Match]]:
+        """Matches given in the joined text, each made relative to the one value it lies in."""
+        found: dict[int, list[Match]] = {}
+        for m in matches:
+            i, start = self._relative(m.start)
+            if start >= 0 and start + m.end - m.start <= len(self.values[i]):
+                found.setdefault(i, []).append(Match(m.kind, start, start + m.end - m.start))
+        return found
+
+    def replace(self, updates: dict[int, str], retyped: dict[tuple, int], event: int):
+        """The payload with these values rewritten (numbers become strings, keys are renamed),
+        copied only along their paths. Numbers rewritten are noted in `retyped`."""
+        renames: list[tuple[tuple, str]] = []
+        changes = []
         for i, value in updates.items():
-            self.values[i] = value
-        self.payload = _replaced(self.payload, [(self.paths[i], v) for i, v in updates.items()], 0)
-        self._join()
+            path, role = self.paths[i], self.roles[i]
+            if role == KEY:
+                path = (*path[:-1], KeyName(path[-1]))
+            elif role == NUMBER:
+                retyped[path] = event
+                self.roles[i] = STRING
+            self.values[i] = json_text.scannable(value)
+            if self.values[i] is value:
+                self.raw.pop(i, None)
+            else:
+                self.raw[i] = value
+            changes.append((path, value))
+        self.payload = replaced(self.payload, changes, 0, renames)
+        if renames:
+            # Keys changed: every path below them did too.
+            for path in list(retyped):
+                retyped[renamed_paths(path, renames)] = retyped.pop(path)
+            self.__init__(self.payload)
+        else:
+            self._join()
         return self.payload
-
-
-def _collect(node, key, path: tuple, into: _Strings) -> None:
-    kind = type(node)
-    if kind is str:
-        if node:
-            into.values.append(node)
-            into.keys.append(key)
-            into.paths.append(path)
-    elif kind is dict:
-        for k, v in node.items():
-            if type(v) not in (str, dict, list) or k in _BINARY_KEYS:
-                continue
-            if k == "data" and "mimeType" in node:
-                continue
-            _collect(v, k, (*path, k), into)
-    elif kind is list:
-        for i, v in enumerate(node):
-            if type(v) in (str, dict, list):
-                _collect(v, key, (*path, i), into)
-
-
-def _replaced(node, updates: list[tuple[tuple, str]], depth: int):
-    """A copy of `node` with the strings at these paths (each passing through `node` at
-    `depth`) replaced; containers no path goes through are shared, not copied."""
-    if len(updates) == 1 and len(updates[0][0]) == depth:
-        return updates[0][1]
-    groups: dict = {}
-    for update in updates:
-        groups.setdefault(update[0][depth], []).append(update)
-    copy = dict(node) if type(node) is dict else list(node)
-    for step, group in groups.items():
-        copy[step] = _replaced(node[step], group, depth + 1)
-    return copy
 
 
 def _scan(rule: CompiledRule, strings: _Strings, rewrite: bool):
@@ -343,7 +349,7 @@ def _scan(rule: CompiledRule, strings: _Strings, rewrite: bool):
     updates: dict[int, str] = {}
     if offsets is not None and not offsets:
         return kinds, paths, updates
-    values, keys = strings.values, strings.keys
+    values, keys, roles = strings.values, strings.keys, strings.roles
     if offsets is None:
         find = detector.find
         found = ((i, find(values[i], keys[i])) for i in range(len(values)))
@@ -353,19 +359,45 @@ def _scan(rule: CompiledRule, strings: _Strings, rewrite: bool):
             (i, find_near(values[i], keys[i], near))
             for i, near in strings.candidates(offsets).items()
         )
+    # What only a value's neighbours reveal (a secret key beside its key id in a list).
+    beside = strings.spans(detector.find_beside(strings.text, offsets))
+    if beside:
+        found = _merged(found, beside)
+    hidden: set[tuple] = set()
     for i, matches in found:
-        text = values[i]
         if not matches:
             continue
+        text = strings.raw.get(i, values[i])  # rewritten as it is, found as detectors see it
+        path = strings.paths[i]
+        if roles[i] == KEY:
+            hidden.add(path)
         for m in matches:
             kinds[m.kind] = kinds.get(m.kind, 0) + 1
         if len(paths) < MAX_PATHS:
-            paths.append(_format_path(strings.paths[i]))
+            paths.append(format_path(path, hidden))
         if rewrite:
-            updates[i] = actions.rewrite(
-                text, matches, rule.action, rule.action_config, rule.hash_key
-            )
+            updates[i] = _rewritten(rule, text, matches, roles[i])
     return kinds, paths, updates
+
+
+def _merged(found, beside: dict[int, list[Match]]):
+    for i, matches in found:
+        extra = beside.pop(i, None)
+        # A value both judged alone and beside its neighbours is one finding, not two.
+        yield i, (non_overlapping(matches + extra) if extra else matches)
+    yield from sorted(beside.items())
+
+
+def _rewritten(rule: CompiledRule, text: str, matches: list[Match], role: int) -> str:
+    def replace(match: Match, value: str) -> str:
+        return actions.replacement(rule.action, rule.action_config, match, value, rule.hash_key)
+
+    if role == STRING and json_text.looks_like_json(text):
+        # A JSON document in a string (a tool's text content) must stay one.
+        document = json_text.rewrite(text, matches, replace)
+        if document is not None:
+            return document
+    return actions.rewrite(text, matches, rule.action, rule.action_config, rule.hash_key)
 
 
 def _envelope(rule, direction, method, tool_name, server_name, email, payload, ctx) -> dict:
@@ -405,6 +437,7 @@ async def evaluate(
         return Evaluation(None, payload)
     current = payload
     events: list[dict] = []
+    retyped: dict[tuple, int] = {}
     strings: _Strings | None = None
     budget = Budget(budget_ms)
     last: CompiledRule | None = None
@@ -431,6 +464,7 @@ async def evaluate(
                 return Evaluation(BlockedBy(rule.id, rule.name, reason), current, events, False)
             if acts and verdict.decision == "modify":
                 current = verdict.body
+                retyped.clear()  # the service's body is its own: no path of ours holds there
             continue
         if detector.scope == "call":
             call = Call(direction, method, tool_name, server_name, current)
@@ -466,10 +500,10 @@ async def evaluate(
                 BlockedBy(rule.id, rule.name), current, events, current is not payload
             )
         if updates:
-            current = strings.replace(updates)
+            current = strings.replace(updates, retyped, len(events) - 1)
     if last is not None and budget.exceeded():
         return _over_budget(last, direction, budget_ms, current, events, payload)
-    return Evaluation(None, current, events, current is not payload)
+    return Evaluation(None, current, events, current is not payload, retyped)
 
 
 def _over_budget(rule, direction, budget_ms, current, events, payload) -> Evaluation:

@@ -79,6 +79,12 @@ class Detector:
         candidate can look at those places only instead of scanning the string again."""
         return self.find(text, key)
 
+    def find_beside(self, text: str, offsets: Collection[int] | None) -> list[Match]:
+        """Matches that only a value's neighbours reveal (a secret beside the id it pairs
+        with, in a list or an object), as spans of the joined `text` `locate` saw (told its
+        answer), each lying within one value. Most detectors judge each value alone."""
+        return []
+
     def inspect(self, call: Call) -> list[Match]:
         raise NotImplementedError
 

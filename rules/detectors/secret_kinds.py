@@ -20,6 +20,9 @@ E2 = r"(?![A-Za-z0-9_-])"
 UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # "name ... = value" with up to 30 characters of key name, quotes and separators between.
 NEAR = r"[\w.\-]{0,30}[\"']?\s*[:=]\s*[\"']?"
+AWS_KEY_ID = r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}"
+# Lookaheads: the 40 characters that follow hold an upper-case and a lower-case letter.
+MIXED_CASE_40 = r"(?=[A-Za-z0-9/+]{0,39}[A-Z])(?=[A-Za-z0-9/+]{0,39}[a-z])"
 
 ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -82,16 +85,38 @@ KINDS: tuple[SecretKind, ...] = (
     _k(
         "aws_secret_access_key",
         "aws",
-        rf"(?i:aws)[\w.\-]{{0,30}}(?i:secret|private)?[\w.\-]{{0,20}}[\"']?\s*[:=]\s*[\"']?"
-        rf"(?P<s>[A-Za-z0-9/+]{{40}}){E}",
-        ["aws"],
+        # A 40-character base64 value is an AWS secret key only in context: after "aws...",
+        # under a key that names a secret key or a token (STS and CLI JSON: SecretAccessKey),
+        # or right after an access key id in a row, list or object (a credentials CSV). The
+        # pair needs both cases of letters, so a git hash beside a key id is not taken.
+        rf"(?:(?i:aws)[\w.\-]{{0,30}}(?i:secret|private)?[\w.\-]{{0,20}}[\"']?\s*[:=]\s*[\"']?"
+        rf"|(?<![A-Za-z0-9])(?i:secret[_-]?access[_-]?key|secret[_-]?key|token)"
+        rf"[\"']?\s*[:=]\s*[\"']?"
+        rf"|{AWS_KEY_ID}[\"']?\s{{0,40}}[,;|\t]\s{{0,40}}"
+        rf"(?:[\"']?[\w.\- ]{{0,40}}[\"']?\s{{0,4}}[:=]\s{{0,4}})?[\"']?{MIXED_CASE_40})"
+        rf"(?P<s>[A-Za-z0-9/+]{{40}})(?![A-Za-z0-9_/+=])",
+        [
+            "aws",
+            "secret_access",
+            "secret-access",
+            "secretaccess",
+            "secret_key",
+            "secret-key",
+            "secretkey",
+            "token",
+            "AKIA",
+            "ASIA",
+            "ABIA",
+            "ACCA",
+        ],  # fmt: skip
         ["aws_secret_access_key = ", (ALNUM + "/+", 40)],
         starts=(0,),
     ),
     _k(
         "aws_session_token",
         "aws",
-        rf"(?i:aws.?session.?token){NEAR}(?P<s>[A-Za-z0-9/+=]{{100,}})",
+        # STS and the CLI name it SessionToken, without "aws".
+        rf"(?i:(?:aws.?)?session.?token){NEAR}(?P<s>[A-Za-z0-9/+=]{{100,}})",
         ["session"],
         ["AWS_SESSION_TOKEN=", (ALNUM + "/+", 180)],
     ),

@@ -4,6 +4,8 @@ The catalogue lives in `secret_kinds`. A scan first tests each kind's literal hi
 substring searches, which cost far less than a regular expression), then runs only the
 expressions whose hint occurred. A string that sits under a telling key of structured JSON
 (`{"password": "..."}`) is also scanned as `key=value`, so context-bound kinds see their context.
+An AWS secret key with no name of its own is found beside the access key id it pairs with, in
+text (a credentials CSV row) and in structured data (a list, an object: `find_beside`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ from rules.detectors.base import (
     string_list,
 )
 from rules.detectors.hints import HintIndex
-from rules.detectors.secret_kinds import BY_KIND, FAMILIES, KINDS, SecretKind
+from rules.detectors.secret_kinds import (
+    AWS_KEY_ID,
+    BY_KIND,
+    FAMILIES,
+    KINDS,
+    MIXED_CASE_40,
+    SecretKind,
+)
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z_.]*(?:\(\)?)?")
 _PLACEHOLDER_START = ("${", "{{", "<", "%", "(", "*")
@@ -30,6 +39,15 @@ _CONTEXTUAL = frozenset(k.kind for k in KINDS if "(?P<s>" in k.pattern)
 _DOCUMENTED_EXAMPLE = ("EXAMPLE", "EXAMPLEKEY")
 # The shortest value any kind can match; shorter strings are not scanned at all.
 MIN_LENGTH = 10
+# In the joined text of a payload (one value a line, `key=` before a mapping's value): a value
+# that is an access key id, then a value (after its key, if any) that is exactly a secret key.
+_PAIR_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA")
+_PAIR_BEFORE = re.compile(r"[^A-Za-z0-9_]")
+_PAIR_START = re.compile("|".join(_PAIR_PREFIXES))
+_PAIR = re.compile(
+    rf"{AWS_KEY_ID}\n(?:[^\n=]{{1,64}}\n)?(?:[^\n=]{{1,64}}=)?"
+    rf"{MIXED_CASE_40}(?P<s>[A-Za-z0-9/+]{{40}})(?=\n|\Z)"
+)
 
 
 def _real_value(kind: str, value: str, quoted: bool) -> bool:
@@ -85,12 +103,29 @@ class SecretsDetector(Detector):
             and spec.family not in excluded
         ]
         self.kinds = tuple(spec.kind for spec in specs)
+        self._pairs = "aws_secret_access_key" in self.kinds
         compiled = [_Compiled(spec, i) for i, spec in enumerate(specs)]
         self._index = HintIndex((hint, c) for c in compiled for hint in c.hints)
 
     def locate(self, text, lowered):
         # Hint offsets in `lowered` are those of `text` unless lower-casing changed a length.
         return self._index.starts(lowered) if len(lowered) == len(text) else None
+
+    def find_beside(self, text, offsets):
+        if not self._pairs or (offsets is not None and not offsets):
+            return []
+        if offsets is None:
+            offsets = [m.start() for m in _PAIR_START.finditer(text)]
+        out = []
+        # The key id prefixes are hints of this detector: `locate` gave where each starts.
+        for at in offsets:
+            if not text.startswith(_PAIR_PREFIXES, at):
+                continue
+            # The id starts its value, or follows what cannot be part of a token.
+            m = _PAIR.match(text, at) if at == 0 or _PAIR_BEFORE.match(text[at - 1]) else None
+            if m is not None and not m.group("s").endswith(_DOCUMENTED_EXAMPLE):
+                out.append(Match("aws_secret_access_key", *m.span("s")))
+        return out
 
     def find(self, text: str, key: str | None = None) -> list[Match]:
         matches = self._scan(text, 0) if len(text) >= MIN_LENGTH else []
