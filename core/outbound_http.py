@@ -26,8 +26,13 @@ environment, and bounds the time and the size of every answer.
 import asyncio
 import ipaddress
 import socket
+import ssl
+import urllib.request
+from functools import lru_cache
 
 import requests
+import truststore
+from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -51,7 +56,11 @@ _NOT_PUBLIC = tuple(
     ipaddress.ip_network(n)
     for n in ("100.64.0.0/10", "192.0.0.0/24", "64:ff9b:1::/48", "fec0::/10", "2001:db8::/32")
 )
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IPv6 prefixes whose last 32 bits are the IPv4 address a packet is translated to: NAT64's
+# well-known and local-use prefixes (RFC 6052, RFC 8215), and SIIT's IPv4-translated form.
+_TRANSLATED = tuple(
+    ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::ffff:0:0:0/96")
+)
 _COMPATIBLE = ipaddress.ip_network("::/96")
 
 
@@ -77,7 +86,7 @@ def _carried(ip) -> tuple:
         return ip.teredo  # the relay and the client
     if ip.sixtofour is not None:
         return (ip.sixtofour,)
-    if ip in _NAT64 or (ip in _COMPATIBLE and int(ip) > 1):  # :: and ::1 are IPv6's own
+    if _in(ip, _TRANSLATED) or (ip in _COMPATIBLE and int(ip) > 1):  # :: and ::1 are IPv6's own
         return (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF),)
     return ()
 
@@ -148,6 +157,38 @@ def refusal(address: str) -> str:
     if is_metadata(address):
         return f"{address} is a cloud metadata address"
     return f"{address} is not a public address"
+
+
+# -- TLS ------------------------------------------------------------------------------------------
+
+
+def tls_context() -> ssl.SSLContext:
+    """THE client TLS context of every outbound stack (the upstream client, aiohttp, httpx,
+    requests): the operating system's trust store, plus OUTBOUND_CA_BUNDLE when it is set, so a
+    certificate is trusted or refused the same way whichever library carries the request."""
+    return _tls_context(settings.OUTBOUND_CA_BUNDLE or "")
+
+
+@lru_cache(maxsize=4)
+def _tls_context(bundle: str) -> ssl.SSLContext:
+    context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if bundle:
+        context.load_verify_locations(cafile=bundle)
+    return context
+
+
+# -- proxies --------------------------------------------------------------------------------------
+
+
+def proxy_for(scheme: str, host: str) -> str | None:
+    """The proxy a request to `scheme://host` goes through: HTTPS_PROXY or HTTP_PROXY (either
+    case) unless NO_PROXY names the host, read the same way for every stack. The proxy is the
+    operator's and is not judged; the target still is, by whoever connects through it."""
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(scheme)
+    if not proxy or urllib.request.proxy_bypass_environment(_bare(host), proxies):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 # -- hosts ----------------------------------------------------------------------------------------
@@ -347,6 +388,7 @@ class _GuardedAdapter(HTTPAdapter):
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args, **kwargs):
+        kwargs["ssl_context"] = tls_context()
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = _POOLS[self._allow_private]
 

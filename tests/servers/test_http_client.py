@@ -80,8 +80,12 @@ def reply(body: bytes, *, status="200 OK", headers=(), length=True) -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
-async def post(url, body=b"{}", headers=None):
-    async with http_client.post(url, body, headers or {"Content-Type": "application/json"}) as r:
+LIMIT = 10 * 1024 * 1024
+
+
+async def post(url, body=b"{}", headers=None, *, limit=LIMIT):
+    headers = headers or {"Content-Type": "application/json"}
+    async with http_client.post(url, body, headers, max_reply_bytes=limit) as r:
         return r.status, r.headers, await r.read()
 
 
@@ -208,7 +212,7 @@ async def test_an_event_stream_is_read_line_by_line():
         return head.encode() + events, True
 
     async with RawServer(respond) as server:
-        async with http_client.post(server.url, b"{}", {}) as response:
+        async with http_client.post(server.url, b"{}", {}, max_reply_bytes=LIMIT) as response:
             lines = [line async for line in response.content]
         assert b"".join(lines) == events
         http_client.close_pool()
@@ -267,7 +271,7 @@ async def test_the_upstream_session_reports_an_unreachable_upstream():
         await UpstreamSession(url, {}).request("tools/list", {}, timeout=5)
 
 
-def test_https_verifies_the_certificate(tmp_path, monkeypatch):
+def test_https_verifies_the_certificate_against_the_one_trust_store(tmp_path, settings):
     ca_pem, chain = issue_certificates(tmp_path)
     server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_tls.load_cert_chain(chain)
@@ -278,9 +282,10 @@ def test_https_verifies_the_certificate(tmp_path, monkeypatch):
             with pytest.raises(http_client.ConnectFailed, match="CERTIFICATE_VERIFY_FAILED"):
                 await post(server.url)
             assert server.requests == []
-            monkeypatch.setattr(
-                http_client, "_tls", lambda: ssl.create_default_context(cadata=ca_pem)
-            )
+            # Trusted once the operator adds the CA to the one trust store.
+            bundle = tmp_path / "extra-ca.pem"
+            bundle.write_text(ca_pem)
+            settings.OUTBOUND_CA_BUNDLE = str(bundle)
             for _ in range(2):
                 status, _, body = await post(server.url, b'{"over":"tls"}')
                 assert (status, body) == (200, b'{"ok":1}')
