@@ -461,7 +461,7 @@ async def _connect(origin, proxy: str | None) -> _Connection:
             raise ConnectFailed(exc.message) from exc
         addresses = [host]  # only the proxy can resolve it; a literal was judged above
     except outbound_http.HostRefused as exc:
-        raise ConnectFailed(f"refused: {exc.message}") from exc
+        raise ConnectFailed(outbound_http.refusal(exc.addresses[0])) from exc
     tls = outbound_http.tls_context() if scheme == "https" else None
     failure: Exception | None = None
     for address in addresses:

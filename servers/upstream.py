@@ -65,8 +65,7 @@ class UpstreamReplyTooLarge(UpstreamUnavailable):
     """The upstream's reply crossed a bound; the message names it."""
 
     def __init__(self, exc: http_client.ReplyTooLarge):
-        named = f" ({exc.setting})" if exc.setting else ""
-        super().__init__(f"{exc}, the limit{named}; the reply was dropped")
+        super().__init__(f"{exc} ({exc.setting})" if exc.setting else str(exc))
 
 
 class UpstreamRejected(UpstreamUnavailable):
@@ -126,7 +125,7 @@ class GuardedConnector(aiohttp.TCPConnector):
         results = await super()._resolve_host(host, port, traces=traces)
         for result in results:
             if not outbound_http.address_allowed(result["host"], allow_private=True):
-                raise OSError(f"refused: {outbound_http.refusal(result['host'])}")
+                raise OSError(outbound_http.refusal(result["host"]))
         return results
 
 
@@ -163,7 +162,8 @@ async def proxy_of(url: str) -> dict:
     except outbound_http.HostUnresolvable:
         pass  # only the proxy can resolve it
     except outbound_http.HostRefused as exc:
-        raise UpstreamUnavailable(f"refused: {exc.message}") from exc
+        refused = outbound_http.refusal(exc.addresses[0])
+        raise UpstreamUnavailable(f"connection refused: {refused}") from exc
     return {"proxy": proxy}
 
 
