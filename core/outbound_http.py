@@ -19,14 +19,18 @@ A host is resolved once (`resolve`, `resolve_async`): one refused address refuse
 mixed DNS answer cannot pick the internal one, and the caller connects to the addresses returned,
 so a second answer cannot rebind the name. `connect` does that for raw sockets and checks the
 peer it reached; `guarded_session` (requests) judges the host before connecting and the peer of
-the connected socket before anything is sent, follows no redirect, uses no proxy from the
-environment, and bounds the time and the size of every answer.
+the connected socket before anything is sent, follows no redirect, bounds the time and the size
+of every answer, and goes through the proxy `proxy_for` names, the target judged first.
+
+Every stack verifies certificates against one trust store (`tls_context`) and reads proxies one
+way (`proxy_for`): HTTPS_PROXY, HTTP_PROXY and NO_PROXY.
 """
 
 import asyncio
 import ipaddress
 import socket
 import ssl
+import urllib.parse
 import urllib.request
 from functools import lru_cache
 
@@ -392,6 +396,11 @@ class _GuardedAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = _POOLS[self._allow_private]
 
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        # The proxy is the operator's: its connection is not judged (the target was, first).
+        proxy_kwargs["ssl_context"] = tls_context()
+        return super().proxy_manager_for(proxy, **proxy_kwargs)
+
 
 class DocumentTooLarge(requests.RequestException):
     pass
@@ -414,6 +423,23 @@ def _bounded_body(limit: int, who: str):
     return hook
 
 
+def _proxied(url: str, *, allow_private: bool) -> dict:
+    """requests' `proxies` for `url`; through a proxy the target is judged here, since only the
+    proxy connects to it (a name only the proxy can resolve is left to it)."""
+    parts = urllib.parse.urlsplit(url)
+    proxy = proxy_for(parts.scheme, parts.hostname or "")
+    if proxy is None:
+        return {}
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        resolve(parts.hostname or "", port, allow_private=allow_private)
+    except HostUnresolvable:
+        pass
+    except HostRefused as exc:
+        raise requests.ConnectionError(f"refused: {refusal(exc.addresses[0])}") from exc
+    return {parts.scheme: proxy}
+
+
 def guarded_session(
     *, timeout: float, max_bytes: int, allow_private: bool, who: str = "the server"
 ) -> requests.Session:
@@ -430,6 +456,7 @@ def guarded_session(
     def request(method, url, **kwargs):
         kwargs.setdefault("timeout", timeout)
         kwargs["allow_redirects"] = False
+        kwargs["proxies"] = _proxied(url, allow_private=allow_private)
         return plain_request(method, url, **kwargs)
 
     session.request = request

@@ -10,7 +10,6 @@ django-oauth-toolkit then checks that the document's `client_id` equals the URL 
 its redirect URIs, against which the authorization request is matched.
 """
 
-import ssl
 import time
 from urllib.parse import urlsplit
 
@@ -59,7 +58,7 @@ class ClientMetadataFetcher(SafeMetadataFetcher):
         deadline = time.monotonic() + timeout
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         headers = {"Host": parts.netloc, "Accept": "application/json"}
-        context = ssl.create_default_context()
+        context = outbound_http.tls_context()
         failure = None
         for address in addresses:
             remaining = deadline - time.monotonic()
