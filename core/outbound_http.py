@@ -132,7 +132,8 @@ def address_allowed(address: str, *, allow_private: bool = False, networks=()) -
     judged = _carried(ip) or (ip,)
     if _in(ip, networks) or all(_in(a, networks) for a in judged):
         return True
-    return all(_public(a) for a in judged)
+    # A local-use NAT64 address reaches whatever the local translator maps: never public.
+    return not _in(ip, _NOT_PUBLIC) and all(_public(a) for a in judged)
 
 
 def address_listed(address: str, networks) -> bool:

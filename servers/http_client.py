@@ -6,12 +6,12 @@ redirect machinery); written on an asyncio protocol with httptools (the parser u
 it costs about a third of that. The client does only what the upstream MCP session needs:
 
 * POST a body with the caller's headers, over a pooled connection per origin (http or https,
-  certificates verified as aiohttp verifies them). A connection that sat idle for a while and
+  certificates verified against the one trust store). A connection that sat idle for a while and
   is closed by the server as the request goes out (its idle timeout crossing the request) is
   replaced once; one closed unanswered soon after its last use is an error like any other,
   since the server may have acted on the request.
 * The response as `status`, case-insensitive `headers`, and its body as `read()`, `text()` or
-  `content` (an `asyncio.StreamReader` of the decoded body, read line by line for SSE).
+  `content` (an `asyncio.StreamReader` of the decoded body, read by chunks for SSE).
   Bodies delimited by length, by chunks or by the end of the connection; gzip and deflate.
 * A connection goes back to the pool only after a complete response the server let it keep;
   one left half-read (an error, a cancelled call) is closed.
@@ -20,9 +20,9 @@ it costs about a third of that. The client does only what the upstream MCP sessi
   UPSTREAM_MAX_CONNECTIONS_PER_ORIGIN connections per origin and event loop: a request beyond
   them waits UPSTREAM_CONNECTION_WAIT_SECONDS for one to be free.
 * Connections go to the addresses the outbound rule (`core.outbound_http`) allows for upstream
-  servers, directly or through the proxy HTTPS_PROXY / HTTP_PROXY name (a CONNECT tunnel to the
-  judged address for https, the absolute form for http), with the one trust store of
-  `outbound_http.tls_context`.
+  servers (private ones, never a cloud metadata one), directly or through the proxy
+  HTTPS_PROXY / HTTP_PROXY name (a CONNECT tunnel to the judged address for https; the absolute
+  form for http, where the proxy resolves the name again).
 
 Redirects are not followed: the caller hands a redirected request to aiohttp, which does.
 """
@@ -393,7 +393,10 @@ class _Pool:
         except BaseException:
             self._closed(origin)
             raise
-        connection.on_lost = lambda: self._closed(origin)
+        if connection.closed:  # lost before it was handed over: its place is free again
+            self._closed(origin)
+        else:
+            connection.on_lost = lambda: self._closed(origin)
         return connection
 
     def discard(self, origin, connection: _Connection) -> None:
@@ -547,7 +550,7 @@ async def post(
     if origin[0] == "http" and pool.proxy(origin) is not None:
         head = _proxied_head(url)
     request = _request(head, body, headers)
-    connection = await pool.connection(origin)
+    connection = pool.take(origin) or await pool.connection(origin)
     loop = asyncio.get_running_loop()
     # A connection taken from the pool (a new one was never idle) that sat idle a while.
     idle_since = connection.idle_since

@@ -440,8 +440,12 @@ class UpstreamSession:
                 response, body["id"], hooks, deadline, timeout, session_id
             )
         else:
+            if isinstance(response, http_client.Response):
+                raw = await response.read()  # bounded as it arrives, by the lean client
+            else:
+                raw = await read_body(response.content, self.max_reply_bytes)
             try:
-                message = json.loads(await read_body(response.content, self.max_reply_bytes))
+                message = json.loads(raw)
             except ValueError as exc:
                 raise UpstreamUnavailable("the upstream answered not MCP") from exc
         if not isinstance(message, dict):
