@@ -40,6 +40,11 @@ class Server(models.Model):
     command = models.CharField(max_length=500, blank=True)
     args = models.JSONField(default=list, blank=True)
     env = models.JSONField(default=dict, blank=True)
+    max_reply_bytes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Largest reply taken from this server (bytes); empty: UPSTREAM_MAX_REPLY_BYTES.",
+    )
     catalog = models.JSONField(default=dict, blank=True, help_text="Discovered capabilities.")
     catalog_updated_at = models.DateTimeField(null=True, blank=True)
     health = models.CharField(max_length=10, choices=Health.choices, default=Health.UNKNOWN)

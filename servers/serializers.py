@@ -21,6 +21,7 @@ class ServerOutput(serializers.ModelSerializer):
             "command",
             "args",
             "env_names",
+            "max_reply_bytes",
             "health",
             "health_detail",
             "health_checked_at",
@@ -70,6 +71,12 @@ class ServerUpdateInput(serializers.Serializer):
     command = serializers.CharField(max_length=500, allow_blank=True, required=False)
     args = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False)
     env = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+    max_reply_bytes = serializers.IntegerField(
+        min_value=1,
+        allow_null=True,
+        required=False,
+        help_text="Largest reply taken from the server, in bytes; null: UPSTREAM_MAX_REPLY_BYTES.",
+    )
 
 
 class ServerCreateInput(ServerUpdateInput):

@@ -14,7 +14,7 @@ from servers.tasks import refresh_catalog_task
 from servers.validation import normalise_server_fields
 from teams.changes import record_change
 
-_FIELDS = ("description", "kind", "transport", "url", "command", "args", "env")
+_FIELDS = ("description", "kind", "transport", "url", "command", "args", "env", "max_reply_bytes")
 
 
 def _validated(server: Server) -> Server:
@@ -47,6 +47,7 @@ def create_server(
     args=(),
     env=None,
     description: str = "",
+    max_reply_bytes: int | None = None,
 ) -> Server:
     server = Server(
         workspace=workspace,
@@ -58,6 +59,7 @@ def create_server(
         args=list(args),
         env=env or {},
         description=description,
+        max_reply_bytes=max_reply_bytes,
     )
     _validated(server)
     if Server.objects.for_workspace(workspace).filter(name=name).exists():

@@ -10,13 +10,16 @@ import tracemalloc
 
 import pytest
 
+from dataplane import snapshot
 from servers import http_client
+from servers.models import Server
 from servers.upstream import (
     UpstreamReplyTooLarge,
     UpstreamSession,
     UpstreamUnavailable,
     close_http_session,
 )
+from servers.upstream_pool import UpstreamPool
 from tests.support.certificates import issue_certificates
 from tests.support.counting_proxy import CountingProxy
 from tests.support.raw_http import RawServer, reply
@@ -339,5 +342,40 @@ def test_through_a_proxy_a_metadata_address_is_still_refused(monkeypatch):
                 await session.request("tools/list", {}, timeout=5)
             assert proxy.forwarded == proxy.tunnels == []
         http_client.close_pool()
+
+    asyncio.run(calls())
+
+
+# -- a server's own bound -------------------------------------------------------------------------
+
+
+def test_a_server_may_set_its_own_reply_bound(api, acme, alice):
+    client = api.as_(alice)
+    body = {"name": "wiki", "url": "https://wiki.test/mcp", "max_reply_bytes": 2048}
+    created = client.post("/api/v1/workspaces/acme/servers/", body, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["max_reply_bytes"] == 2048
+    server = Server.objects.for_workspace(acme).get(name="wiki")
+    assert snapshot._upstream(server).max_reply_bytes == 2048
+    refused = client.patch(
+        "/api/v1/workspaces/acme/servers/wiki/", {"max_reply_bytes": 0}, format="json"
+    )
+    assert refused.status_code == 400
+
+
+def test_the_pool_applies_the_servers_bound_over_the_setting(settings):
+    settings.UPSTREAM_MAX_REPLY_BYTES = 10 * MB
+
+    async def calls():
+        pool = UpstreamPool()
+        async with RawServer(_mcp(b"y" * 5000)) as server:
+            session = pool.get(("a", "b"), server.url, {}, max_reply_bytes=4000)
+            with pytest.raises(UpstreamReplyTooLarge, match="exceeds 4000 bytes"):
+                await session.request("tools/call", {"name": "t"}, timeout=5)
+            session = pool.get(("a", "b"), server.url, {})
+            result = await session.request("tools/call", {"name": "t"}, timeout=5)
+            assert len(result["content"][0]["text"]) == 5000
+        http_client.close_pool()
+        await close_http_session()
 
     asyncio.run(calls())
