@@ -1,5 +1,6 @@
 """Every outbound stack trusts the one trust store and goes through the environment's proxy:
-httpx (sinks, alert webhooks), httpx async (rule webhooks) and requests (OAuth and SSO fetches),
+httpx (sinks, alert webhooks), httpx async (rule webhooks), requests (OAuth and SSO fetches) and
+urllib3 (client metadata documents),
 against a local TLS server whose CA only OUTBOUND_CA_BUNDLE makes trusted, and a counting proxy.
 (The upstream client and aiohttp: tests/servers/test_upstream_bounds.py.)"""
 
@@ -10,17 +11,19 @@ import threading
 
 import pytest
 import requests
+from oauth2_provider.cimd import CIMDError
 
 from audit.sinks import http as sink_http
 from audit.sinks.base import SinkFailure
 from core import outbound_http
+from identities.inbound.oauth.client_metadata import ClientMetadataFetcher
 from rules.detectors.webhook import WebhookDetector
 from tests.support.certificates import issue_certificates
 from tests.support.counting_proxy import CountingProxy
 from tests.support.raw_http import RawServer, reply
 
 LOOPBACK = [ipaddress.ip_network("127.0.0.1/32")]
-ANSWER = reply(b'{"decision":"pass"}')
+ANSWER = reply(b'{"decision":"pass","client_id":"x"}')
 
 
 class InThread:
@@ -83,6 +86,16 @@ def _rule_webhook(url):
     return asyncio.run(detector.consult({"body": {}}))
 
 
+def _client_metadata(url):
+    document, _ = ClientMetadataFetcher().fetch(url.replace("/mcp", "/client.json"))
+    return document
+
+
+@pytest.fixture(autouse=True)
+def _private_client_metadata(settings):
+    settings.OAUTH_ALLOW_PRIVATE_CLIENT_METADATA = True
+
+
 def test_every_stack_trusts_the_ca_bundle_and_only_then(tls_server, settings):
     server, bundle = tls_server
     settings.OUTBOUND_CA_BUNDLE = ""
@@ -92,13 +105,16 @@ def test_every_stack_trusts_the_ca_bundle_and_only_then(tls_server, settings):
         _requests_get(server.url)
     verdict = _rule_webhook(server.url)
     assert verdict.decision == "block" and "ConnectError" in verdict.error
+    with pytest.raises(CIMDError, match="CERTIFICATE_VERIFY_FAILED"):
+        _client_metadata(server.url)
     assert server.requests == []  # no handshake got as far as a request
 
     settings.OUTBOUND_CA_BUNDLE = bundle
     _sink_post(server.url)
     assert _requests_get(server.url) == 200
     assert _rule_webhook(server.url).decision == "pass"
-    assert len(server.requests) == 3
+    assert _client_metadata(server.url)["client_id"] == "x"
+    assert len(server.requests) == 4
 
 
 def test_every_stack_goes_through_the_proxy(tls_server, settings, monkeypatch):
@@ -109,12 +125,13 @@ def test_every_stack_goes_through_the_proxy(tls_server, settings, monkeypatch):
         _sink_post(server.url)
         assert _requests_get(server.url) == 200
         assert _rule_webhook(server.url).decision == "pass"
-        assert proxy.tunnels == [f"127.0.0.1:{server.port}"] * 3
-        assert len(server.requests) == 3
+        assert _client_metadata(server.url)["client_id"] == "x"
+        assert proxy.tunnels == [f"127.0.0.1:{server.port}"] * 4
+        assert len(server.requests) == 4
 
         monkeypatch.setenv("NO_PROXY", "127.0.0.1")
         _sink_post(server.url)
-        assert len(proxy.tunnels) == 3 and len(server.requests) == 4
+        assert len(proxy.tunnels) == 4 and len(server.requests) == 5
 
 
 def test_through_the_proxy_the_target_is_still_judged(settings, monkeypatch):
