@@ -111,6 +111,15 @@ def _proxied_head(url: str) -> bytes:
     return f"POST http://{authority}{path} HTTP/1.1\r\nHost: {authority}\r\n".encode("ascii")
 
 
+def proxy_for(origin: tuple[str, str, int]) -> str | None:
+    """The proxy to reach `origin` through: the environment's (`outbound_http.proxy_for`), but
+    never for the managed-server supervisor, the platform's own and on its own network."""
+    supervisor = URL(settings.MANAGED_SUPERVISOR_URL)
+    if origin == (supervisor.scheme, supervisor.raw_host, supervisor.port):
+        return None
+    return outbound_http.proxy_for(origin[0], origin[1])
+
+
 def serves(url: str) -> bool:
     """Whether `post` can send to this URL (http or https, no credentials in it)."""
     return _target(url) is not None
@@ -350,7 +359,7 @@ class _Pool:
         try:
             return self.proxies[origin]
         except KeyError:
-            proxy = self.proxies[origin] = outbound_http.proxy_for(origin[0], origin[1])
+            proxy = self.proxies[origin] = proxy_for(origin)
             return proxy
 
     async def connection(self, origin) -> _Connection:

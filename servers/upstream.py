@@ -154,7 +154,7 @@ async def proxy_of(url: str) -> dict:
 
     Through a proxy aiohttp resolves only the proxy, so the target is judged here first."""
     target = URL(url)
-    proxy = outbound_http.proxy_for(target.scheme, target.raw_host or "")
+    proxy = http_client.proxy_for((target.scheme, target.raw_host or "", target.port))
     if proxy is None:
         return {}
     try:

@@ -379,3 +379,18 @@ def test_the_pool_applies_the_servers_bound_over_the_setting(settings):
         await close_http_session()
 
     asyncio.run(calls())
+
+
+def test_the_managed_server_supervisor_is_never_reached_through_the_proxy(settings, monkeypatch):
+    async def calls():
+        async with RawServer(_mcp(b"managed")) as server, CountingProxy() as proxy:
+            settings.MANAGED_SUPERVISOR_URL = f"http://127.0.0.1:{server.port}"
+            monkeypatch.setenv("HTTP_PROXY", proxy.url)
+            session = UpstreamSession(f"http://127.0.0.1:{server.port}/managed/1/mcp", {})
+            result = await session.request("tools/call", {"name": "t"}, timeout=5)
+            assert result["content"][0]["text"] == "managed"
+            assert proxy.forwarded == [] and server.connections == 2
+        http_client.close_pool()
+        await close_http_session()
+
+    asyncio.run(calls())
