@@ -40,7 +40,16 @@ _FILE_KEYS = {
     "detector_config": ("detector",),
     "action_config": ("action",),
 }
-_SERVER_FIELDS = ("kind", "transport", "url", "command", "args", "env", "description")
+_SERVER_FIELDS = (
+    "kind",
+    "transport",
+    "url",
+    "command",
+    "args",
+    "env",
+    "description",
+    "max_reply_bytes",
+)
 
 
 @dataclass(frozen=True)

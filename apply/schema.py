@@ -88,6 +88,7 @@ SERVER = Map(
             MapOf(Text(label="value", allow_blank=True), key_label="variable"), default=dict
         ),
         "description": Key(DESCRIPTION, default=""),
+        "max_reply_bytes": Key(Number(minimum=0, allow_null=True)),
     }
 )
 TOOLS = Map(
@@ -232,6 +233,7 @@ class ServerSpec:
     args: list[str]
     env: dict[str, str]
     description: str
+    max_reply_bytes: int | None
     path: Path
 
 
@@ -557,6 +559,7 @@ def _server(s: dict, path: Path) -> ServerSpec:
         args=args,
         env=env,
         description=s["description"],
+        max_reply_bytes=None if s["max_reply_bytes"] is None else int(s["max_reply_bytes"]),
         path=path,
     )
 
