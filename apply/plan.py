@@ -40,7 +40,17 @@ _FILE_KEYS = {
     "detector_config": ("detector",),
     "action_config": ("action",),
 }
-_SERVER_FIELDS = ("kind", "transport", "url", "command", "args", "env", "network", "description")
+_SERVER_FIELDS = (
+    "kind",
+    "transport",
+    "url",
+    "command",
+    "args",
+    "env",
+    "network",
+    "description",
+    "max_reply_bytes",
+)
 
 
 @dataclass(frozen=True)

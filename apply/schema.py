@@ -89,6 +89,7 @@ SERVER = Map(
         ),
         "network": Key(Boolean(), default=True),
         "description": Key(DESCRIPTION, default=""),
+        "max_reply_bytes": Key(Number(minimum=0, allow_null=True)),
     }
 )
 TOOLS = Map(
@@ -234,6 +235,7 @@ class ServerSpec:
     env: dict[str, str]
     network: bool
     description: str
+    max_reply_bytes: int | None
     path: Path
 
 
@@ -562,6 +564,7 @@ def _server(s: dict, path: Path) -> ServerSpec:
         env=env,
         network=s["network"],
         description=s["description"],
+        max_reply_bytes=None if s["max_reply_bytes"] is None else int(s["max_reply_bytes"]),
         path=path,
     )
 

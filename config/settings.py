@@ -255,6 +255,17 @@ MANAGED_SANDBOX_MEMORY_MB = int(os.environ.get("MANAGED_SANDBOX_MEMORY_MB", "204
 MANAGED_SANDBOX_CPU_SECONDS = int(os.environ.get("MANAGED_SANDBOX_CPU_SECONDS", "3600"))
 MANAGED_SANDBOX_MAX_PROCESSES = int(os.environ.get("MANAGED_SANDBOX_MAX_PROCESSES", "256"))
 MANAGED_SANDBOX_MAX_OPEN_FILES = int(os.environ.get("MANAGED_SANDBOX_MAX_OPEN_FILES", "1024"))
+# Bounds on what one upstream may take of a worker (servers/http_client.py, servers/upstream.py):
+# the bytes of one reply (a JSON body, or all of one call's SSE stream), the connections one
+# worker keeps open to one origin, and how long a call waits for one of them to be free.
+UPSTREAM_MAX_REPLY_BYTES = int(os.environ.get("UPSTREAM_MAX_REPLY_BYTES", str(10 * 1024 * 1024)))
+UPSTREAM_MAX_CONNECTIONS_PER_ORIGIN = int(
+    os.environ.get("UPSTREAM_MAX_CONNECTIONS_PER_ORIGIN", "64")
+)
+UPSTREAM_CONNECTION_WAIT_SECONDS = float(os.environ.get("UPSTREAM_CONNECTION_WAIT_SECONDS", "10"))
+# A CA bundle (PEM file) trusted by every outbound connection besides the system's store
+# (core/outbound_http.py `tls_context`).
+OUTBOUND_CA_BUNDLE = os.environ.get("OUTBOUND_CA_BUNDLE", "")
 
 # Keys that encrypt upstream credentials at rest (core/crypto.py): comma-separated, the
 # first encrypts, all decrypt. Empty means one key derived from SECRET_KEY.

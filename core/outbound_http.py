@@ -19,15 +19,24 @@ A host is resolved once (`resolve`, `resolve_async`): one refused address refuse
 mixed DNS answer cannot pick the internal one, and the caller connects to the addresses returned,
 so a second answer cannot rebind the name. `connect` does that for raw sockets and checks the
 peer it reached; `guarded_session` (requests) judges the host before connecting and the peer of
-the connected socket before anything is sent, follows no redirect, uses no proxy from the
-environment, and bounds the time and the size of every answer.
+the connected socket before anything is sent, follows no redirect, bounds the time and the size
+of every answer, and goes through the proxy `proxy_for` names, the target judged first.
+
+Every stack verifies certificates against one trust store (`tls_context`) and reads proxies one
+way (`proxy_for`): HTTPS_PROXY, HTTP_PROXY and NO_PROXY.
 """
 
 import asyncio
 import ipaddress
 import socket
+import ssl
+import urllib.parse
+import urllib.request
+from functools import lru_cache
 
 import requests
+import truststore
+from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -51,7 +60,11 @@ _NOT_PUBLIC = tuple(
     ipaddress.ip_network(n)
     for n in ("100.64.0.0/10", "192.0.0.0/24", "64:ff9b:1::/48", "fec0::/10", "2001:db8::/32")
 )
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IPv6 prefixes whose last 32 bits are the IPv4 address a packet is translated to: NAT64's
+# well-known and local-use prefixes (RFC 6052, RFC 8215), and SIIT's IPv4-translated form.
+_TRANSLATED = tuple(
+    ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::ffff:0:0:0/96")
+)
 _COMPATIBLE = ipaddress.ip_network("::/96")
 
 
@@ -77,7 +90,7 @@ def _carried(ip) -> tuple:
         return ip.teredo  # the relay and the client
     if ip.sixtofour is not None:
         return (ip.sixtofour,)
-    if ip in _NAT64 or (ip in _COMPATIBLE and int(ip) > 1):  # :: and ::1 are IPv6's own
+    if _in(ip, _TRANSLATED) or (ip in _COMPATIBLE and int(ip) > 1):  # :: and ::1 are IPv6's own
         return (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF),)
     return ()
 
@@ -119,7 +132,8 @@ def address_allowed(address: str, *, allow_private: bool = False, networks=()) -
     judged = _carried(ip) or (ip,)
     if _in(ip, networks) or all(_in(a, networks) for a in judged):
         return True
-    return all(_public(a) for a in judged)
+    # A local-use NAT64 address reaches whatever the local translator maps: never public.
+    return not _in(ip, _NOT_PUBLIC) and all(_public(a) for a in judged)
 
 
 def address_listed(address: str, networks) -> bool:
@@ -148,6 +162,38 @@ def refusal(address: str) -> str:
     if is_metadata(address):
         return f"{address} is a cloud metadata address"
     return f"{address} is not a public address"
+
+
+# -- TLS ------------------------------------------------------------------------------------------
+
+
+def tls_context() -> ssl.SSLContext:
+    """THE client TLS context of every outbound stack (the upstream client, aiohttp, httpx,
+    requests): the operating system's trust store, plus OUTBOUND_CA_BUNDLE when it is set, so a
+    certificate is trusted or refused the same way whichever library carries the request."""
+    return _tls_context(settings.OUTBOUND_CA_BUNDLE or "")
+
+
+@lru_cache(maxsize=4)
+def _tls_context(bundle: str) -> ssl.SSLContext:
+    context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if bundle:
+        context.load_verify_locations(cafile=bundle)
+    return context
+
+
+# -- proxies --------------------------------------------------------------------------------------
+
+
+def proxy_for(scheme: str, host: str) -> str | None:
+    """The proxy a request to `scheme://host` goes through: HTTPS_PROXY or HTTP_PROXY (either
+    case) unless NO_PROXY names the host, read the same way for every stack. The proxy is the
+    operator's and is not judged; the target still is, by whoever connects through it."""
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(scheme)
+    if not proxy or urllib.request.proxy_bypass_environment(_bare(host), proxies):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 # -- hosts ----------------------------------------------------------------------------------------
@@ -347,8 +393,14 @@ class _GuardedAdapter(HTTPAdapter):
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args, **kwargs):
+        kwargs["ssl_context"] = tls_context()
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = _POOLS[self._allow_private]
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        # The proxy is the operator's: its connection is not judged (the target was, first).
+        proxy_kwargs["ssl_context"] = tls_context()
+        return super().proxy_manager_for(proxy, **proxy_kwargs)
 
 
 class DocumentTooLarge(requests.RequestException):
@@ -372,6 +424,23 @@ def _bounded_body(limit: int, who: str):
     return hook
 
 
+def _proxied(url: str, *, allow_private: bool) -> dict:
+    """requests' `proxies` for `url`; through a proxy the target is judged here, since only the
+    proxy connects to it (a name only the proxy can resolve is left to it)."""
+    parts = urllib.parse.urlsplit(url)
+    proxy = proxy_for(parts.scheme, parts.hostname or "")
+    if proxy is None:
+        return {}
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        resolve(parts.hostname or "", port, allow_private=allow_private)
+    except HostUnresolvable:
+        pass
+    except HostRefused as exc:
+        raise requests.ConnectionError(f"refused: {refusal(exc.addresses[0])}") from exc
+    return {parts.scheme: proxy}
+
+
 def guarded_session(
     *, timeout: float, max_bytes: int, allow_private: bool, who: str = "the server"
 ) -> requests.Session:
@@ -388,6 +457,7 @@ def guarded_session(
     def request(method, url, **kwargs):
         kwargs.setdefault("timeout", timeout)
         kwargs["allow_redirects"] = False
+        kwargs["proxies"] = _proxied(url, allow_private=allow_private)
         return plain_request(method, url, **kwargs)
 
     session.request = request

@@ -32,6 +32,7 @@ class UpstreamSpec:
     transport: str
     url: str
     headers: tuple[tuple[str, str], ...]
+    max_reply_bytes: int | None = None  # None: UPSTREAM_MAX_REPLY_BYTES
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,13 @@ def _upstream(server) -> UpstreamSpec:
     url, headers = upstream_endpoint(server_id=server.pk, kind=server.kind, url=server.url)
     transport = server.transport if server.kind == "remote" else "streamable_http"
     return UpstreamSpec(
-        server.pk, server.name, server.kind, transport, url, tuple(sorted(headers.items()))
+        server.pk,
+        server.name,
+        server.kind,
+        transport,
+        url,
+        tuple(sorted(headers.items())),
+        server.max_reply_bytes,
     )
 
 

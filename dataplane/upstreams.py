@@ -54,6 +54,7 @@ def upstream_session(
         {**identity.headers, **dict(spec.upstream.headers)},
         transport=spec.upstream.transport,
         on_event=partial(on_event, spec, identity, snapshot),
+        max_reply_bytes=spec.upstream.max_reply_bytes,
     )
 
 

@@ -22,6 +22,12 @@ class ServerFormBase(forms.Form):
         help_text="Lowercase letters, digits, '-' and '_'.",
     )
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    max_reply_bytes = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Largest reply (bytes)",
+        help_text="Empty: the platform's UPSTREAM_MAX_REPLY_BYTES.",
+    )
 
 
 class RemoteServerForm(ServerFormBase):
@@ -41,6 +47,7 @@ class RemoteServerForm(ServerFormBase):
             "description": data["description"],
             "url": data["url"],
             "transport": data["transport"],
+            "max_reply_bytes": data["max_reply_bytes"],
         }
 
 
@@ -100,6 +107,7 @@ class ManagedServerForm(ServerFormBase):
             "args": data["args"],
             "env": data["env"],
             "network": data["network"],
+            "max_reply_bytes": data["max_reply_bytes"],
         }
 
 

@@ -1,7 +1,9 @@
 """The upstream client for servers that still speak the HTTP+SSE transport (2024-11-05).
 
 One GET stream per session carries every answer; requests go out as POSTs to the URL the
-stream's first `endpoint` event names. It offers the same interface as `UpstreamSession`.
+stream's first `endpoint` event names. It offers the same interface as `UpstreamSession`, under
+the same bounds: the stream lives as long as the session, so UPSTREAM_MAX_REPLY_BYTES bounds
+each of its events.
 """
 
 import asyncio
@@ -12,8 +14,10 @@ import logging
 from urllib.parse import urljoin
 
 import aiohttp
+from django.conf import settings
 
-from servers.sse import read_events
+from servers.http_client import ReplyTooLarge
+from servers.sse import read_body, read_events
 from servers.upstream import (
     CLIENT_CAPABILITIES,
     CLIENT_INFO,
@@ -21,9 +25,11 @@ from servers.upstream import (
     CallHooks,
     UpstreamError,
     UpstreamInfo,
+    UpstreamReplyTooLarge,
     UpstreamTimeout,
     UpstreamUnavailable,
     http_session,
+    proxy_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -42,6 +48,7 @@ class LegacySseSession:
         self._reader: asyncio.Task | None = None
         self._endpoint: str | None = None
         self._pending: dict[int, tuple[asyncio.Future, CallHooks]] = {}
+        self.max_reply_bytes = settings.UPSTREAM_MAX_REPLY_BYTES
 
     async def ensure_ready(self, timeout: float = 30) -> UpstreamInfo:
         if self.info is not None and self._reader is not None and not self._reader.done():
@@ -79,10 +86,14 @@ class LegacySseSession:
         headers = {**self.headers, "Accept": "text/event-stream"}
         error: Exception = UpstreamUnavailable("the upstream closed its event stream")
         try:
-            async with http_session().get(self.url, headers=headers) as response:
+            async with http_session().get(
+                self.url, headers=headers, **await proxy_of(self.url)
+            ) as response:
                 if response.status != 200:
                     raise UpstreamUnavailable(f"the upstream answered HTTP {response.status}")
-                async for event, data in read_events(response.content):
+                async for event, data in read_events(
+                    response.content, limit=self.max_reply_bytes, per_event=True
+                ):
                     if event == "endpoint":
                         if not endpoint_known.done():
                             endpoint_known.set_result(urljoin(self.url, data.strip()))
@@ -93,6 +104,8 @@ class LegacySseSession:
             raise
         except aiohttp.ClientError as exc:
             error = UpstreamUnavailable(f"connection failed: {exc}")
+        except ReplyTooLarge as exc:
+            error = UpstreamReplyTooLarge(exc)
         except UpstreamUnavailable as exc:
             error = exc
         finally:
@@ -146,10 +159,13 @@ class LegacySseSession:
                 data=json.dumps(message),
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=30),
+                **await proxy_of(self._endpoint),
             ) as response:
-                await response.read()
+                await read_body(response.content, self.max_reply_bytes)
                 if response.status >= 400:
                     raise UpstreamUnavailable(f"the upstream answered HTTP {response.status}")
+        except ReplyTooLarge as exc:
+            raise UpstreamReplyTooLarge(exc) from exc
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(f"connection failed: {exc}") from exc
 

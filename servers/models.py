@@ -43,6 +43,11 @@ class Server(models.Model):
     network = models.BooleanField(
         default=True, help_text="Managed servers: whether the server's sandbox reaches the network."
     )
+    max_reply_bytes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Largest reply taken from this server (bytes); empty: UPSTREAM_MAX_REPLY_BYTES.",
+    )
     catalog = models.JSONField(default=dict, blank=True, help_text="Discovered capabilities.")
     catalog_updated_at = models.DateTimeField(null=True, blank=True)
     health = models.CharField(max_length=10, choices=Health.choices, default=Health.UNKNOWN)

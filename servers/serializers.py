@@ -22,6 +22,7 @@ class ServerOutput(serializers.ModelSerializer):
             "args",
             "env_names",
             "network",
+            "max_reply_bytes",
             "health",
             "health_detail",
             "health_checked_at",
@@ -73,6 +74,12 @@ class ServerUpdateInput(serializers.Serializer):
     env = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
     network = serializers.BooleanField(
         required=False, help_text="Managed servers: false runs the server without network access."
+    )
+    max_reply_bytes = serializers.IntegerField(
+        min_value=1,
+        allow_null=True,
+        required=False,
+        help_text="Largest reply taken from the server, in bytes; null: UPSTREAM_MAX_REPLY_BYTES.",
     )
 
 

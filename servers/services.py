@@ -14,7 +14,17 @@ from servers.tasks import refresh_catalog_task
 from servers.validation import normalise_server_fields
 from teams.changes import record_change
 
-_FIELDS = ("description", "kind", "transport", "url", "command", "args", "env", "network")
+_FIELDS = (
+    "description",
+    "kind",
+    "transport",
+    "url",
+    "command",
+    "args",
+    "env",
+    "network",
+    "max_reply_bytes",
+)
 
 
 def _validated(server: Server) -> Server:
@@ -49,6 +59,7 @@ def create_server(
     env=None,
     network: bool = True,
     description: str = "",
+    max_reply_bytes: int | None = None,
 ) -> Server:
     server = Server(
         workspace=workspace,
@@ -61,6 +72,7 @@ def create_server(
         env=env or {},
         network=network,
         description=description,
+        max_reply_bytes=max_reply_bytes,
     )
     _validated(server)
     if Server.objects.for_workspace(workspace).filter(name=name).exists():

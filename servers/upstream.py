@@ -7,6 +7,10 @@ re-initialised when the upstream forgets it (404). Requests and their answers go
 lean client of `servers.http_client` (about a third of aiohttp's CPU per call); aiohttp, which
 the benchmark found several times faster than httpx, carries the long-lived GET streams, the
 notifications, redirects and whatever else the lean client does not serve.
+
+Both carry the same bounds (UPSTREAM_MAX_REPLY_BYTES on a reply, headers as aiohttp bounds
+them, UPSTREAM_MAX_CONNECTIONS_PER_ORIGIN) and the same outbound rule, trust store and proxy
+(`core.outbound_http`): aiohttp through `GuardedConnector` and `proxy_of`.
 """
 
 import asyncio
@@ -21,10 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from django.conf import settings
 from mcp.shared.inbound import encode_header_value
+from yarl import URL
 
+from core import outbound_http
 from servers import http_client
-from servers.sse import read_events
+from servers.sse import read_body, read_events
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +59,13 @@ class UpstreamError(Exception):
 
 class UpstreamUnavailable(Exception):
     """The upstream could not be reached or answered something that is not MCP."""
+
+
+class UpstreamReplyTooLarge(UpstreamUnavailable):
+    """The upstream's reply crossed a bound; the message names it."""
+
+    def __init__(self, exc: http_client.ReplyTooLarge):
+        super().__init__(f"{exc} ({exc.setting})" if exc.setting else str(exc))
 
 
 class UpstreamRejected(UpstreamUnavailable):
@@ -103,18 +117,54 @@ _http: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSessi
 )
 
 
+class GuardedConnector(aiohttp.TCPConnector):
+    """aiohttp's connector under the outbound rule for upstream servers: every address a host
+    resolves to (a literal one too) is judged before a connection is made."""
+
+    async def _resolve_host(self, host, port, traces=None):
+        results = await super()._resolve_host(host, port, traces=traces)
+        for result in results:
+            if not outbound_http.address_allowed(result["host"], allow_private=True):
+                raise OSError(outbound_http.refusal(result["host"]))
+        return results
+
+
 def http_session() -> aiohttp.ClientSession:
     """The HTTP client of the running event loop (keep-alive connections to every upstream)."""
     loop = asyncio.get_running_loop()
     session = _http.get(loop)
     if session is None or session.closed:
         session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, limit_per_host=256, ttl_dns_cache=300),
+            connector=GuardedConnector(
+                limit=0,
+                limit_per_host=settings.UPSTREAM_MAX_CONNECTIONS_PER_ORIGIN,
+                ttl_dns_cache=300,
+                ssl=outbound_http.tls_context(),
+            ),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
             auto_decompress=True,
+            max_headers=http_client.MAX_HEADERS,
         )
         _http[loop] = session
     return session
+
+
+async def proxy_of(url: str) -> dict:
+    """aiohttp's `proxy` argument for `url`, from the environment (`outbound_http.proxy_for`).
+
+    Through a proxy aiohttp resolves only the proxy, so the target is judged here first."""
+    target = URL(url)
+    proxy = http_client.proxy_for((target.scheme, target.raw_host or "", target.port))
+    if proxy is None:
+        return {}
+    try:
+        await outbound_http.resolve_async(target.raw_host, target.port or 80, allow_private=True)
+    except outbound_http.HostUnresolvable:
+        pass  # only the proxy can resolve it
+    except outbound_http.HostRefused as exc:
+        refused = outbound_http.refusal(exc.addresses[0])
+        raise UpstreamUnavailable(f"connection refused: {refused}") from exc
+    return {"proxy": proxy}
 
 
 class UpstreamSession:
@@ -127,6 +177,7 @@ class UpstreamSession:
         self._ready = asyncio.Lock()
         self._on_event = on_event
         self._listener: asyncio.Task | None = None
+        self.max_reply_bytes = settings.UPSTREAM_MAX_REPLY_BYTES
 
     # -- connection -----------------------------------------------------------------------
 
@@ -235,9 +286,10 @@ class UpstreamSession:
                     self.url,
                     headers={**self.headers, "mcp-session-id": session_id},
                     timeout=aiohttp.ClientTimeout(total=2),
+                    **await proxy_of(self.url),
                 ):
                     pass
-            except (aiohttp.ClientError, TimeoutError):
+            except (aiohttp.ClientError, TimeoutError, UpstreamUnavailable):
                 pass
 
     # -- requests ---------------------------------------------------------------------------
@@ -324,8 +376,11 @@ class UpstreamSession:
                 data=json.dumps(message),
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=10),
+                **await proxy_of(self.url),
             ) as response:
-                await response.read()
+                await read_body(response.content, self.max_reply_bytes)
+        except http_client.ReplyTooLarge as exc:
+            raise UpstreamReplyTooLarge(exc) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise UpstreamUnavailable(f"could not reach the upstream: {exc}") from exc
 
@@ -339,16 +394,22 @@ class UpstreamSession:
         try:
             async with asyncio.timeout(timeout) as deadline:
                 if http_client.serves(self.url):
-                    async with http_client.post(self.url, data.encode(), headers) as response:
+                    async with http_client.post(
+                        self.url, data.encode(), headers, max_reply_bytes=self.max_reply_bytes
+                    ) as response:
                         if response.status not in http_client.REDIRECTS:
                             return await self._answer(
                                 response, deadline, body, session_id, hooks, timeout
                             )
                 # aiohttp follows redirects, and serves any URL the lean client does not.
-                async with http_session().post(self.url, data=data, headers=headers) as response:
+                async with http_session().post(
+                    self.url, data=data, headers=headers, **await proxy_of(self.url)
+                ) as response:
                     return await self._answer(response, deadline, body, session_id, hooks, timeout)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"no answer within {timeout:g} s") from exc
+        except http_client.ReplyTooLarge as exc:
+            raise UpstreamReplyTooLarge(exc) from exc
         except http_client.ConnectFailed as exc:
             raise UpstreamUnavailable(f"connection refused: {exc}") from exc
         except aiohttp.ClientConnectorError as exc:
@@ -364,14 +425,14 @@ class UpstreamSession:
         content_type = response.headers.get("Content-Type", "")
         if response.status == 401:
             # Whatever the body: an OAuth resource server answers JSON, not MCP.
-            text = (await response.text())[:200]
+            text = await _error_text(response)
             raise UpstreamUnauthorized(f"the upstream answered HTTP 401: {text}")
         challenge = response.headers.get("WWW-Authenticate", "")
         if response.status == 403 and "insufficient_scope" in challenge:
-            text = (await response.text())[:200]
+            text = await _error_text(response)
             raise UpstreamInsufficientScope(f"the upstream answered HTTP 403: {text}", challenge)
         if response.status >= 400 and "application/json" not in content_type:
-            text = (await response.text())[:200]
+            text = await _error_text(response)
             error = UpstreamRejected if response.status < 500 else UpstreamUnavailable
             raise error(f"the upstream answered HTTP {response.status}: {text}")
         if content_type.startswith("text/event-stream"):
@@ -379,8 +440,12 @@ class UpstreamSession:
                 response, body["id"], hooks, deadline, timeout, session_id
             )
         else:
+            if isinstance(response, http_client.Response):
+                raw = await response.read()  # bounded as it arrives, by the lean client
+            else:
+                raw = await read_body(response.content, self.max_reply_bytes)
             try:
-                message = json.loads(await response.read())
+                message = json.loads(raw)
             except ValueError as exc:
                 raise UpstreamUnavailable("the upstream answered not MCP") from exc
         if not isinstance(message, dict):
@@ -389,7 +454,7 @@ class UpstreamSession:
 
     async def _read_stream(self, response, request_id, hooks, deadline, timeout, session_id):
         hooks = hooks or CallHooks()
-        async for _event, data in read_events(response.content):
+        async for _event, data in read_events(response.content, limit=self.max_reply_bytes):
             try:
                 message = json.loads(data)
             except ValueError:
@@ -431,10 +496,14 @@ class UpstreamSession:
                     session_id=self.session_id,
                 )
                 headers["Accept"] = "text/event-stream"
-                async with http_session().get(self.url, headers=headers) as response:
+                async with http_session().get(
+                    self.url, headers=headers, **await proxy_of(self.url)
+                ) as response:
                     if response.status in (404, 405) or response.status >= 400:
                         return
-                    async for _event, data in read_events(response.content):
+                    async for _event, data in read_events(
+                        response.content, limit=self.max_reply_bytes, per_event=True
+                    ):
                         try:
                             message = json.loads(data)
                         except ValueError:
@@ -445,7 +514,12 @@ class UpstreamSession:
                             await self._on_event(message)
             except asyncio.CancelledError:
                 raise
-            except (aiohttp.ClientError, TimeoutError) as exc:
+            except (
+                aiohttp.ClientError,
+                TimeoutError,
+                UpstreamUnavailable,
+                http_client.ReplyTooLarge,
+            ) as exc:
                 logger.debug("upstream stream of %s dropped: %s", self.url, exc)
             if time.monotonic() - started > 60:
                 delay = 1.0
@@ -455,6 +529,11 @@ class UpstreamSession:
 
 class _SessionLost(Exception):
     pass
+
+
+async def _error_text(response) -> str:
+    """The start of an error answer, for the message; the rest is never read."""
+    return (await response.content.read(200)).decode("utf-8", errors="replace")
 
 
 async def read_all_pages(session: UpstreamSession, method: str, field_name: str, *, timeout: float):

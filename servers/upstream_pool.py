@@ -6,6 +6,8 @@ A session is replaced when what it connects with changes: the URL, the transport
 
 import asyncio
 
+from django.conf import settings
+
 from servers.legacy_upstream import LegacySseSession
 from servers.upstream import UpstreamSession
 
@@ -22,6 +24,7 @@ class UpstreamPool:
         *,
         transport="streamable_http",
         on_event=None,
+        max_reply_bytes: int | None = None,
     ):
         session = self._sessions.get(key)
         kind = LegacySseSession if transport == "sse" else UpstreamSession
@@ -36,6 +39,8 @@ class UpstreamPool:
                 asyncio.get_running_loop().create_task(session.close())
             session = kind(url, headers, on_event=on_event)
             self._sessions[key] = session
+        # The server's own bound, else the setting; read on each call, so a change applies at once.
+        session.max_reply_bytes = max_reply_bytes or settings.UPSTREAM_MAX_REPLY_BYTES
         return session
 
     async def discard(self, key: tuple) -> None:

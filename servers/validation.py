@@ -4,6 +4,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from core import outbound_http
 from core.errors import ValidationFailed
 
 
@@ -46,6 +47,14 @@ def normalise_server_fields(
         parts = urlsplit(url)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise ValidationFailed(f"'{url}' is not an http(s) URL.", field="url")
+        # Upstream servers may be private (an internal service), never a cloud metadata one;
+        # a name is judged each time it is resolved (servers/http_client.py).
+        address = outbound_http.refused_literal(parts.hostname, allow_private=True)
+        if address is not None:
+            raise ValidationFailed(
+                f"'{url}' points at {outbound_http.refusal(address)}, which is never allowed.",
+                field="url",
+            )
         if command:
             raise ValidationFailed("A remote server has no command.", field="command")
         transport = transport or "streamable_http"

@@ -3,7 +3,9 @@
 Only HTTPS, except plain HTTP towards an `allow_private` network (a collector on loopback).
 Every address of the host must pass the outbound address rule (`core.outbound_http`), and the
 request goes to an address it approved, with the host name kept for the Host header and for
-TLS; redirects are not followed: a 3xx is a failure, like any answer outside 2xx.
+TLS; redirects are not followed: a 3xx is a failure, like any answer outside 2xx. The
+certificate is checked against the one trust store, the request goes through the proxy the
+environment names (`outbound_http.proxy_for`), and the answer's body is never read.
 """
 
 import httpx
@@ -42,14 +44,25 @@ def post(url: str, body: bytes, *, headers: dict, networks: list, timeout: float
     except outbound_http.HostRefused as exc:
         raise SinkFailure(exc.message) from exc
     host_header = target.netloc.decode("ascii")
+    client = httpx.Client(
+        follow_redirects=False,
+        trust_env=False,
+        timeout=timeout,
+        verify=outbound_http.tls_context(),
+        proxy=outbound_http.proxy_for(target.scheme, target.host),
+    )
     try:
-        with httpx.Client(follow_redirects=False, trust_env=False, timeout=timeout) as client:
-            response = client.post(
+        with (
+            client,
+            client.stream(
+                "POST",
                 target.copy_with(host=address),
                 content=body,
                 headers={**headers, "Host": host_header, "User-Agent": USER_AGENT},
                 extensions={"sni_hostname": target.host},
-            )
+            ) as response,
+        ):
+            pass  # only the status matters; the body is never read
     except httpx.HTTPError as exc:
         raise SinkFailure(f"request failed: {type(exc).__name__}") from exc
     if not 200 <= response.status_code < 300:

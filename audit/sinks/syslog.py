@@ -69,6 +69,8 @@ class SyslogTransport(Transport):
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     def _context(self) -> ssl.SSLContext:
+        if not self.sink.ca_pem and self.sink.tls_verify:
+            return outbound_http.tls_context()  # the one trust store, shared: never altered
         try:
             context = ssl.create_default_context(cadata=self.sink.ca_pem or None)
         except ssl.SSLError as exc:

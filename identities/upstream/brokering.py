@@ -28,11 +28,12 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from core import crypto
+from core import crypto, outbound_http
 from identities import selectors
 from identities.models import UpstreamConnection, UpstreamCredential
 from identities.upstream import connections, credential_shapes
 from servers import oauth_discovery
+from servers.upstream import GuardedConnector, UpstreamUnavailable, proxy_of
 
 logger = logging.getLogger(__name__)
 
@@ -397,18 +398,23 @@ async def _fetch_token(credential: SharedCredential, server: str) -> tuple[str, 
         form["scope"] = credential.scope
     failure = f"The service account of the server '{server}' could not get a token"
     try:
+        # As an upstream's own requests go: the address rule, the trust store, the proxy.
         async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+            aiohttp.ClientSession(
+                connector=GuardedConnector(ssl=outbound_http.tls_context()),
+                timeout=aiohttp.ClientTimeout(total=10),
+            ) as http,
             http.post(
                 credential.token_url,
                 data=form,
                 headers={"Accept": "application/json", "Authorization": _basic(credential)},
                 allow_redirects=False,
+                **await proxy_of(credential.token_url),
             ) as response,
         ):
             raw = await response.content.read(_MAX_TOKEN_BYTES)
             status = response.status
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except (aiohttp.ClientError, TimeoutError, UpstreamUnavailable) as exc:
         raise IdentityUnavailable(f"{failure}: {exc or type(exc).__name__}.") from exc
     try:
         body = json.loads(raw)

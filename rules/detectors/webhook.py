@@ -16,6 +16,7 @@ TLS, so a DNS answer that changes between check and connect cannot redirect it.
 from __future__ import annotations
 
 import asyncio
+import json
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -130,19 +131,24 @@ class WebhookDetector(Detector):
         address = await self._address()
         target = self.url.copy_with(host=address)
         host_header = self.url.netloc.decode("ascii")
-        response = await _client().post(
+        client = _client(outbound_http.proxy_for(self.url.scheme, self.url.host))
+        async with client.stream(
+            "POST",
             target,
             json=envelope,
             headers={"Host": host_header, "User-Agent": "Gatehouse-Rules/1"},
             extensions={"sni_hostname": self.url.host},
             timeout=self.timeout,
-        )
-        if response.status_code != 200:
-            raise WebhookFailure(f"answered HTTP {response.status_code}")
-        if len(response.content) > MAX_ANSWER_BYTES:
-            raise WebhookFailure("answer too large")
+        ) as response:
+            if response.status_code != 200:
+                raise WebhookFailure(f"answered HTTP {response.status_code}")
+            content = bytearray()
+            async for chunk in response.aiter_bytes():
+                content += chunk
+                if len(content) > MAX_ANSWER_BYTES:
+                    raise WebhookFailure("answer too large")  # read no further
         try:
-            answer = response.json()
+            answer = json.loads(content)
         except ValueError as exc:
             raise WebhookFailure("answer is not JSON") from exc
         decision = answer.get("decision") if isinstance(answer, dict) else None
@@ -155,11 +161,17 @@ class WebhookDetector(Detector):
         return Verdict(decision, body, reason[:200] if isinstance(reason, str) else "")
 
 
-def _client() -> httpx.AsyncClient:
-    """One pooled client per event loop (clients cannot cross loops)."""
+def _client(proxy: str | None) -> httpx.AsyncClient:
+    """One pooled client per event loop (clients cannot cross loops) and proxy, with the one
+    trust store."""
     loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
+    clients = _clients.setdefault(loop, {})
+    client = clients.get(proxy)
     if client is None:
-        client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
-        _clients[loop] = client
+        client = clients[proxy] = httpx.AsyncClient(
+            follow_redirects=False,
+            trust_env=False,
+            verify=outbound_http.tls_context(),
+            proxy=proxy,
+        )
     return client

@@ -168,3 +168,16 @@ users:
     assert sorted(t.slug for t in membership.teams.all()) == ["eng", "ops"]
     dave = Membership.objects.for_workspace(acme).get(user__email="dave@acme.test")
     assert dave.role.key == "member"
+
+
+def test_a_server_takes_its_reply_bound_from_the_file(config_file, run):
+    run("apply", config_file(ACME_YAML))
+    bounded = ACME_YAML.replace(
+        'url: "http://127.0.0.1:9001/mcp"}',
+        'url: "http://127.0.0.1:9001/mcp", max_reply_bytes: 65536}',
+    )
+
+    out = run("apply", config_file(bounded))
+
+    assert "changed   server time (max_reply_bytes)" in out
+    assert Server.objects.get(name="time").max_reply_bytes == 65536

@@ -76,6 +76,9 @@ METADATA = [
     "64:ff9b::a9fe:a9fe",
     "2002:a9fe:a9fe::",
     "::ffff:168.63.129.16",
+    "64:ff9b:1::a9fe:a9fe",  # NAT64, local-use prefix
+    "::ffff:0:a9fe:a9fe",  # SIIT, IPv4-translated
+    "2001:0:a9fe:a9fe:8000:63bf:f7f7:f7f7",  # teredo, relay 169.254.169.254
 ]
 PUBLIC = [
     "8.8.8.8",

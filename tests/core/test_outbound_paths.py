@@ -23,6 +23,7 @@ from identities.inbound.oauth.client_metadata import ClientMetadataFetcher
 from rules.detectors.webhook import WebhookDetector
 from rules.errors import InvalidRule
 from servers import oauth_discovery
+from servers.upstream import UpstreamSession, UpstreamUnavailable, close_http_session
 from teams.sso import fetch as sso_fetch
 from tests.support.audit_entries import call_hops
 from tests.support.rules import rule
@@ -301,3 +302,93 @@ def test_a_client_metadata_document_at_a_metadata_address_is_refused_even_when_a
     with pytest.raises(CIMDError) as refused:
         ClientMetadataFetcher().fetch(f"https://{host}/client.json")
     assert_refused(str(refused.value), address, "resolves to a non-public address")
+
+
+# -- IPv4 carried in IPv6: the metadata address on every path, however widely private is allowed --
+
+# 169.254.169.254 as NAT64 (well-known and local-use prefixes), 6to4, SIIT and IPv4-compatible.
+CARRIED_METADATA = [
+    pytest.param("[64:ff9b::a9fe:a9fe]", id="nat64"),
+    pytest.param("[64:ff9b:1::a9fe:a9fe]", id="nat64-local"),
+    pytest.param("[2002:a9fe:a9fe::]", id="6to4"),
+    pytest.param("[::ffff:0:a9fe:a9fe]", id="siit"),
+    pytest.param("[::a9fe:a9fe]", id="ipv4-compatible"),
+]
+EVERYWHERE = ["0.0.0.0/0", "::/0"]
+
+
+def _carries_metadata(message: str) -> None:
+    assert "cloud metadata address" in message or "refused address" in message, message
+
+
+@pytest.mark.parametrize("host", CARRIED_METADATA)
+def test_carried_metadata_is_refused_by_every_save(api, acme, alice, host):
+    client = api.as_(alice)
+    sink = client.post(
+        f"{W}/sinks/",
+        {
+            "name": "evil",
+            "kind": "webhook",
+            "endpoint": f"https://{host}/in",
+            "allow_private": EVERYWHERE,
+        },
+        format="json",
+    )
+    assert sink.status_code == 400 and "cloud metadata address" in sink.json()["detail"]
+    webhook = client.put(
+        f"{W}/alert-webhook/",
+        {"endpoint": f"https://{host}/alerts", "allow_private": EVERYWHERE},
+        format="json",
+    )
+    assert webhook.status_code == 400 and "cloud metadata address" in webhook.json()["detail"]
+    with pytest.raises(InvalidRule, match="cloud metadata address"):
+        config = {"url": f"https://{host}/decide", "allow_private": EVERYWHERE}
+        rule("hook", "webhook", "block", detector_config=config)
+    server = client.post(
+        f"{W}/servers/", {"name": "evil", "url": f"http://{host}/mcp"}, format="json"
+    )
+    assert server.status_code == 400, server.content
+    assert server.json()["field"] == "url"
+    assert "cloud metadata address" in server.json()["detail"]
+
+
+@pytest.mark.parametrize("host", CARRIED_METADATA)
+def test_carried_metadata_is_refused_by_every_connection(settings, api, acme, alice, host):
+    settings.SIEM_TIMEOUT_SECONDS = settings.ALERT_WEBHOOK_TIMEOUT_SECONDS = 2
+    sink, _ = sink_services.create_sink(
+        workspace=acme,
+        actor=alice,
+        name="siem",
+        kind="webhook",
+        endpoint="https://x.test/in",
+        allow_private=EVERYWHERE,
+    )
+    LogSink.objects.filter(pk=sink.pk).update(endpoint=f"https://{host}/in")
+    write_entries(call_hops(acme))
+    _carries_metadata(deliver_sink(sink.pk).error)
+
+    client = api.as_(alice)
+    created = client.put(
+        f"{W}/alert-webhook/",
+        {"endpoint": "https://alerts.example.com/in", "allow_private": EVERYWHERE},
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    AlertWebhook.objects.filter(workspace=acme).update(endpoint=f"https://{host}/alerts")
+    answer = client.post(f"{W}/alert-webhook/test/").json()
+    assert answer["ok"] is False
+    _carries_metadata(answer["error"])
+
+    detector = WebhookDetector(
+        {"url": f"https://{host}/decide", "allow_private": EVERYWHERE, "timeout_ms": 2000}
+    )
+    verdict = asyncio.run(detector.consult({"body": {}}))
+    assert verdict.decision == "block"
+    _carries_metadata(verdict.error)
+
+    async def upstream_call():
+        with pytest.raises(UpstreamUnavailable, match="cloud metadata address"):
+            await UpstreamSession(f"http://{host}/mcp", {}).request("tools/list", {}, timeout=5)
+        await close_http_session()
+
+    asyncio.run(upstream_call())

@@ -35,6 +35,17 @@ def test_it_adds_a_remote_server(as_, acme, alice):
     assert response.status_code == 302 and response["Location"] == "/w/acme/servers/wiki/"
     server = Server.objects.for_workspace(acme).get(name="wiki")
     assert (server.kind, server.url) == ("remote", "https://wiki.test/mcp")
+    assert server.max_reply_bytes is None  # the platform's UPSTREAM_MAX_REPLY_BYTES
+
+
+def test_a_server_added_in_the_console_may_set_its_reply_bound(as_, acme, alice):
+    body = {"kind": "remote", "name": "wiki", "url": "https://wiki.test/mcp"}
+    response = as_(alice).post(
+        "/w/acme/servers/new/",
+        {**body, "transport": "streamable_http", "max_reply_bytes": "65536"},
+    )
+    assert response.status_code == 302
+    assert Server.objects.for_workspace(acme).get(name="wiki").max_reply_bytes == 65536
 
 
 def test_it_shows_errors_on_the_fields(as_, acme_server, alice):

@@ -6,7 +6,6 @@ framework server would let a test choose.
 """
 
 import asyncio
-import functools
 import gzip
 import json
 import ssl
@@ -16,72 +15,14 @@ import pytest
 from servers import http_client
 from servers.upstream import UpstreamSession, UpstreamUnavailable, close_http_session
 from tests.support.certificates import issue_certificates
+from tests.support.raw_http import RawServer, reply, run_async
+
+LIMIT = 10 * 1024 * 1024
 
 
-def run_async(test):
-    """A plain test function that runs the coroutine `test` on a fresh event loop."""
-
-    @functools.wraps(test)
-    def run():
-        asyncio.run(test())
-
-    return run
-
-
-class RawServer:
-    """Reads each request (head and Content-Length body) and answers with `respond(request)`:
-    `(bytes to send, close afterwards)`."""
-
-    def __init__(self, respond, *, tls: ssl.SSLContext | None = None):
-        self.respond = respond
-        self.tls = tls
-        self.connections = 0
-        self.requests: list[dict] = []
-
-    async def __aenter__(self):
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
-        self.port = self.server.sockets[0].getsockname()[1]
-        self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/mcp"
-        return self
-
-    async def __aexit__(self, *exc):
-        self.server.close()
-        await self.server.wait_closed()
-
-    async def _serve(self, reader, writer):
-        self.connections += 1
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                headers = {}
-                for line in lines[1:]:
-                    if ":" in line:
-                        name, _, value = line.partition(":")
-                        headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                request = {"line": lines[0], "headers": headers, "body": body}
-                self.requests.append(request)
-                answer, close = self.respond(request)
-                writer.write(answer)
-                await writer.drain()
-                if close:
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-
-def reply(body: bytes, *, status="200 OK", headers=(), length=True) -> bytes:
-    head = [f"HTTP/1.1 {status}", "Content-Type: application/json", *headers]
-    if length:
-        head.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
-
-
-async def post(url, body=b"{}", headers=None):
-    async with http_client.post(url, body, headers or {"Content-Type": "application/json"}) as r:
+async def post(url, body=b"{}", headers=None, *, limit=LIMIT):
+    headers = headers or {"Content-Type": "application/json"}
+    async with http_client.post(url, body, headers, max_reply_bytes=limit) as r:
         return r.status, r.headers, await r.read()
 
 
@@ -208,7 +149,7 @@ async def test_an_event_stream_is_read_line_by_line():
         return head.encode() + events, True
 
     async with RawServer(respond) as server:
-        async with http_client.post(server.url, b"{}", {}) as response:
+        async with http_client.post(server.url, b"{}", {}, max_reply_bytes=LIMIT) as response:
             lines = [line async for line in response.content]
         assert b"".join(lines) == events
         http_client.close_pool()
@@ -267,7 +208,7 @@ async def test_the_upstream_session_reports_an_unreachable_upstream():
         await UpstreamSession(url, {}).request("tools/list", {}, timeout=5)
 
 
-def test_https_verifies_the_certificate(tmp_path, monkeypatch):
+def test_https_verifies_the_certificate_against_the_one_trust_store(tmp_path, settings):
     ca_pem, chain = issue_certificates(tmp_path)
     server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_tls.load_cert_chain(chain)
@@ -278,9 +219,10 @@ def test_https_verifies_the_certificate(tmp_path, monkeypatch):
             with pytest.raises(http_client.ConnectFailed, match="CERTIFICATE_VERIFY_FAILED"):
                 await post(server.url)
             assert server.requests == []
-            monkeypatch.setattr(
-                http_client, "_tls", lambda: ssl.create_default_context(cadata=ca_pem)
-            )
+            # Trusted once the operator adds the CA to the one trust store.
+            bundle = tmp_path / "extra-ca.pem"
+            bundle.write_text(ca_pem)
+            settings.OUTBOUND_CA_BUNDLE = str(bundle)
             for _ in range(2):
                 status, _, body = await post(server.url, b'{"over":"tls"}')
                 assert (status, body) == (200, b'{"ok":1}')

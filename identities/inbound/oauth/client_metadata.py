@@ -4,13 +4,13 @@ The URL is named by whoever starts an authorization, so the fetch is guarded aga
 https only, every resolved address must pass the outbound address rule of core/outbound_http.py
 (public; private ones too if the admin set OAUTH_ALLOW_PRIVATE_CLIENT_METADATA; a cloud metadata
 address never), the connection goes to the address that was checked (no second lookup to
-rebind), no redirects are followed, and the body and the time are bounded
-(CIMD_MAX_DOCUMENT_SIZE, CIMD_FETCH_TIMEOUT_SECONDS).
+rebind; through the environment's proxy, the CONNECT tunnel goes to that address), no redirects
+are followed, and the body and the time are bounded (CIMD_MAX_DOCUMENT_SIZE,
+CIMD_FETCH_TIMEOUT_SECONDS).
 django-oauth-toolkit then checks that the document's `client_id` equals the URL and registers
 its redirect URIs, against which the authorization request is matched.
 """
 
-import ssl
 import time
 from urllib.parse import urlsplit
 
@@ -51,6 +51,24 @@ def _addresses(hostname: str, port: int) -> list[str]:
         ) from exc
 
 
+def _pool(address: str, port: int, hostname: str, remaining: float):
+    """A pool to the checked address, directly or through the proxy; SNI and the certificate
+    check use the name."""
+    options = {
+        "timeout": urllib3.Timeout(total=remaining),
+        "retries": False,
+        "maxsize": 1,
+        "ssl_context": outbound_http.tls_context(),
+        "server_hostname": hostname,
+        "assert_hostname": hostname,
+    }
+    proxy = outbound_http.proxy_for("https", hostname)
+    if proxy is None:
+        return urllib3.HTTPSConnectionPool(host=address, port=port, **options)
+    manager = urllib3.ProxyManager(proxy)
+    return manager.connection_from_host(address, port, scheme="https", pool_kwargs=options)
+
+
 class ClientMetadataFetcher(SafeMetadataFetcher):
     def fetch(self, client_id):
         parts, port = _checked_url(client_id)
@@ -59,23 +77,13 @@ class ClientMetadataFetcher(SafeMetadataFetcher):
         deadline = time.monotonic() + timeout
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         headers = {"Host": parts.netloc, "Accept": "application/json"}
-        context = ssl.create_default_context()
         failure = None
         for address in addresses:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             # Connect to the checked address; SNI, certificate and Host use the name.
-            pool = urllib3.HTTPSConnectionPool(
-                host=address,
-                port=port,
-                timeout=urllib3.Timeout(total=remaining),
-                retries=False,
-                maxsize=1,
-                ssl_context=context,
-                server_hostname=parts.hostname,
-                assert_hostname=parts.hostname,
-            )
+            pool = _pool(address, port, parts.hostname, remaining)
             try:
                 response = pool.urlopen(
                     "GET", path, headers=headers, redirect=False, preload_content=False
