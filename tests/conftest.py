@@ -12,6 +12,7 @@ import pytest
 from django.test import Client as ConsoleClient
 from rest_framework.test import APIClient
 
+from core import rate_limiting
 from gateways import services as gateway_services
 from identities.services import issue_token
 from servers import services as server_services
@@ -31,6 +32,12 @@ pytest_plugins = [
 ]
 
 _role_keys = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Every test starts with no requests counted against any rate limit."""
+    rate_limiting.reset()
 
 
 def _person(email):
