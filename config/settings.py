@@ -176,15 +176,11 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = os.environ.get("ACCOUNT_EMAIL_VERIFICATION", "none")
 ACCOUNT_ALLOW_SIGNUPS = env_bool("ACCOUNT_ALLOW_SIGNUPS", False)
 ACCOUNT_ADAPTER = "teams.adapters.AccountAdapter"
-# allauth's own limits (per client address, as teams/adapters.py finds it behind TRUSTED_PROXIES):
-# sign-in attempts, failed sign-ins per account, password resets, sign-ups.
+# allauth's own limits (per client address, as teams/adapters.py finds it behind TRUSTED_PROXIES),
+# merged over allauth's defaults: sign-in attempts, and failed sign-ins per address and account.
 ACCOUNT_RATE_LIMITS = {
     "login": os.environ.get("RATE_LIMIT_LOGIN", "30/m/ip"),
-    "login_failed": os.environ.get("RATE_LIMIT_LOGIN_FAILED", "10/m/ip,5/5m/key"),
-    "signup": "20/m/ip",
-    "reset_password": "20/m/ip,5/m/key",
-    "reset_password_from_key": "20/m/ip",
-    "change_password": "5/m/user",
+    "login_failed": os.environ.get("RATE_LIMIT_LOGIN_FAILED", "10/m/ip,5/300s/key"),
 }
 # Single sign-on: each workspace's OpenID Connect or SAML provider (teams/sso*.py). The workspace's
 # identity provider vouches for its domain, so no second e-mail verification.

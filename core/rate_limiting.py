@@ -139,6 +139,15 @@ def hit(rate: str, *identifiers: str) -> Refusal | None:
     return Refusal(rate=rate, retry_after=_retry_after(reset_at))
 
 
+def over(rate: str, *identifiers: str) -> Refusal | None:
+    """The refusal if `rate` is used up for `identifiers`, without counting a request."""
+    item = parse_rate(rate)
+    if limiter().test(item, *identifiers):
+        return None
+    reset_at, _remaining = limiter().get_window_stats(item, *identifiers)
+    return Refusal(rate=rate, retry_after=_retry_after(reset_at))
+
+
 async def ahit(item: limits.RateLimitItem, *identifiers: str) -> int | None:
     """Count one request (async); the seconds to wait when `item` refuses it, else None."""
     limiter = async_limiter()

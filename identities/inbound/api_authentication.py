@@ -1,8 +1,21 @@
-"""DRF authentication by gateway API token (`Authorization: Bearer gth_...`)."""
+"""DRF authentication by gateway API token (`Authorization: Bearer gth_...`).
+
+Bad tokens count against the client's address at the API's `anonymous` throttle rate: past it,
+the address is throttled before any token is looked up, so tokens cannot be guessed at speed.
+"""
 
 from rest_framework import authentication, exceptions
+from rest_framework.settings import api_settings
 
+from core import rate_limiting
 from identities import selectors
+
+
+def _throttled(refusal: rate_limiting.Refusal) -> exceptions.Throttled:
+    return exceptions.Throttled(
+        wait=refusal.retry_after,
+        detail=f"Too many bad tokens from your address (limit {refusal.rate}).",
+    )
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -13,8 +26,14 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret:
             return None
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get("anonymous")
+        address = rate_limiting.request_ip(request)
+        if rate and (refusal := rate_limiting.over(rate, "api", "bad-token", address)):
+            raise _throttled(refusal)
         token = selectors.active_token(secret.strip())
         if token is None:
+            if rate and (refusal := rate_limiting.hit(rate, "api", "bad-token", address)):
+                raise _throttled(refusal)
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         selectors.touch(token)
         return token.user, token
