@@ -215,7 +215,8 @@ async def auth_denied(
     the chain stays append-only and every refusal is accounted for in the log and its export.
     """
     window = settings.AUTH_DENIED_WINDOW_SECONDS
-    current = int(time.time() // window)
+    started = int(time.time() // window) * window
+    current = f"{window}@{started}"
     folds = f"auth-denied:{snapshot.id}:{reason.replace(' ', '-')}:{source}"
     if not await cache.aadd(f"{folds}:{current}", 1, _FOLD_KEEP_SECONDS):
         # ValueError: the count expired in between; this one refusal is not worth a row.
@@ -228,7 +229,7 @@ async def auth_denied(
         count = await cache.aget(f"{folds}:{last}")
         if count:
             detail["previous_window_count"] = count
-            detail["previous_window_start"] = last * window
+            detail["previous_window_start"] = int(last.partition("@")[2])
     await cache.aset(f"{folds}:last", current, _FOLD_KEEP_SECONDS)
     await record_async(
         {

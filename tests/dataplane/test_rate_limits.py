@@ -5,6 +5,7 @@ so the window never has to be waited out.
 """
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -173,11 +174,12 @@ def _bad_token(deployment, n, **headers):
     )
 
 
-def test_a_flood_of_bad_tokens_writes_a_row_per_window_with_the_count(deployment):
-    # Two windows: changing the window's length starts a new one, as time passing would.
-    with override_settings(AUTH_DENIED_WINDOW_SECONDS=60):
+def test_a_flood_of_bad_tokens_writes_a_row_per_window_with_the_count(deployment, api):
+    # Two windows, long enough that the clock never ends one: changing the window's length
+    # starts a new one, as time passing would.
+    with override_settings(AUTH_DENIED_WINDOW_SECONDS=10**6):
         codes = {_bad_token(deployment, n).status_code for n in range(60)}
-    with override_settings(AUTH_DENIED_WINDOW_SECONDS=61):
+    with override_settings(AUTH_DENIED_WINDOW_SECONDS=10**6 + 1):
         codes |= {_bad_token(deployment, n).status_code for n in range(60, 100)}
     assert codes == {401}
 
@@ -187,6 +189,11 @@ def test_a_flood_of_bad_tokens_writes_a_row_per_window_with_the_count(deployment
     assert "previous_window_count" not in denied[0].detail
     assert denied[1].detail["previous_window_count"] == 60
     assert denied[1].detail["reason"] == "invalid token"
+    # The count is in the chained row, so the export carries it too.
+    export = api.as_(deployment.alice).get("/api/v1/workspaces/acme/logs/export/?format=jsonl")
+    rows = [json.loads(line) for line in b"".join(export.streaming_content).splitlines()]
+    exported = [r["detail"] for r in rows if r["hop"] == "auth.denied"]
+    assert exported[1]["previous_window_count"] == 60
 
 
 def test_a_forwarded_address_counts_only_behind_a_trusted_proxy(deployment):
