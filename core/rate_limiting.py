@@ -52,12 +52,15 @@ def parse_rate(text) -> limits.RateLimitItem:
     if not isinstance(text, str) or not text.strip():
         raise InvalidRate("A rate is a string such as '60/minute' or '1000/hour'.")
     try:
-        item = limits.parse(text)
+        items = limits.parse_many(text)
     except ValueError as exc:
         raise InvalidRate(
             f"'{text}' is not a rate: write N/second, N/minute, N/hour or N/day "
             "(for example '60/minute')."
         ) from exc
+    if len(items) != 1:
+        raise InvalidRate(f"'{text}' names {len(items)} rates: write one rate per limit.")
+    item = items[0]
     if item.amount < 1:
         raise InvalidRate(f"'{text}' allows nothing: a rate needs at least 1 call.")
     return item
@@ -130,9 +133,15 @@ def _retry_after(reset_at: float) -> int:
     return max(1, math.ceil(reset_at - time.time()))
 
 
+@cache
+def _item(rate: str) -> limits.RateLimitItem:
+    # Settings name a few rates, counted on every request: each is parsed once.
+    return parse_rate(rate)
+
+
 def hit(rate: str, *identifiers: str) -> Refusal | None:
     """Count one request against `rate` for `identifiers`; the refusal when it is over."""
-    item = parse_rate(rate)
+    item = _item(rate)
     if limiter().hit(item, *identifiers):
         return None
     reset_at, _remaining = limiter().get_window_stats(item, *identifiers)
@@ -141,7 +150,7 @@ def hit(rate: str, *identifiers: str) -> Refusal | None:
 
 def over(rate: str, *identifiers: str) -> Refusal | None:
     """The refusal if `rate` is used up for `identifiers`, without counting a request."""
-    item = parse_rate(rate)
+    item = _item(rate)
     if limiter().test(item, *identifiers):
         return None
     reset_at, _remaining = limiter().get_window_stats(item, *identifiers)

@@ -19,6 +19,7 @@ LIMITS = [
 BAD = [
     ([{"scope": "person", "rate": "lots"}], "'lots' is not a rate"),
     ([{"scope": "person", "rate": "0/minute"}], "allows nothing"),
+    ([{"scope": "person", "rate": "1/minute;9/second"}], "write one rate per limit"),
     ([{"scope": "team", "rate": "5/minute"}], "scope must be one of person, token, gateway, tool"),
     ([{"scope": "tool", "rate": "5/minute"}], "a tool limit names its tool"),
     ([{"scope": "person", "tool": "x", "rate": "5/minute"}], "'tool' is for the tool scope"),
