@@ -274,6 +274,7 @@ class _Apply:
                     name=gateway.name,
                     description=gateway.description,
                     teams=sorted(t.slug for t in gateway.teams.all()),
+                    limits=gateway.limits,
                 )
             created: list[Gateway] = []
 
@@ -283,6 +284,7 @@ class _Apply:
                     slug=spec.slug,
                     name=spec.name,
                     description=spec.description,
+                    limits=spec.limits,
                     actor=self.actor,
                 )
                 if spec.teams:
@@ -292,11 +294,12 @@ class _Apply:
                 created.append(gateway)
 
             def update(changes, gateway=gateway, spec=spec):
-                if "name" in changes or "description" in changes:
+                if {"name", "description", "limits"} & set(changes):
                     gateway_services.update_gateway(
                         gateway=gateway,
                         name=spec.name,
                         description=spec.description,
+                        limits=spec.limits,
                         actor=self.actor,
                     )
                 if "teams" in changes:
@@ -308,7 +311,12 @@ class _Apply:
                 what=f"gateway {spec.slug}",
                 path=spec.path,
                 current=current,
-                desired={"name": spec.name, "description": spec.description, "teams": spec.teams},
+                desired={
+                    "name": spec.name,
+                    "description": spec.description,
+                    "teams": spec.teams,
+                    "limits": spec.limits,
+                },
                 create=create,
                 update=update,
             )

@@ -34,7 +34,8 @@ from apply.specs import (
     format_path,
 )
 from core.errors import ValidationFailed
-from gateways.errors import ConfigInvalid, ConfigProblem, Position
+from gateways import rate_limits
+from gateways.errors import ConfigInvalid, ConfigProblem, InvalidLimits, Position
 from gateways.models import Assignment, namespace_validator
 from identities.upstream import credential_shapes
 from rules.definitions import CONDITION_KEYS, DIRECTIONS, MODES, clean_rule
@@ -168,6 +169,13 @@ ASSIGNMENT = Map(
         "rules": RULES,
     }
 )
+LIMIT = Map(
+    {
+        "scope": Key(Text(choices=rate_limits.SCOPES, label="scope"), required=True),
+        "rate": Key(Text(label="rate", max_length=100), required=True),
+        "tool": Key(Text(label="tool name", max_length=200)),
+    }
+)
 GATEWAY = Map(
     {
         "slug": Key(SLUG, required=True),
@@ -176,6 +184,7 @@ GATEWAY = Map(
         "teams": Key(ListOf(TEAM_REF), default=list),
         "assignments": Key(ListOf(ASSIGNMENT, unique=("server",)), default=list),
         "rules": RULES,
+        "limits": Key(ListOf(LIMIT), default=list),
     }
 )
 SCHEMA = Map(
@@ -269,6 +278,7 @@ class GatewaySpec:
     assignments: list[AssignmentSpec]
     path: Path
     rules: list[RuleSpec] = field(default_factory=list)
+    limits: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -444,6 +454,25 @@ def _check_identities(data: dict, walk: Walk) -> None:
                     )
 
 
+def _limit_fields(limit: dict) -> dict:
+    return {k: v for k, v in limit.items() if v is not None}
+
+
+def _check_limits(data: dict, walk: Walk) -> None:
+    for g, gateway in enumerate(data["gateways"]):
+        seen = []
+        for i, limit in enumerate(gateway["limits"]):
+            path = ("gateways", g, "limits", i)
+            try:
+                cleaned = rate_limits.clean_limit(_limit_fields(limit))
+            except InvalidLimits as exc:
+                walk.problem(walk.positions[path], path, exc.message)
+                continue
+            if cleaned in seen:
+                walk.problem(walk.positions[path], path, "the same limit is listed twice")
+            seen.append(cleaned)
+
+
 def _credential(identity: dict | None) -> dict | None:
     if not identity:
         return None
@@ -471,6 +500,7 @@ CHECKS = (
     _check_servers,
     _check_assignments,
     _check_identities,
+    _check_limits,
     _check_rules,
 )
 
@@ -537,6 +567,7 @@ def _plan(data: dict, source: str, positions: dict[Path, Position]) -> Plan:
                 ],
                 path=p,
                 rules=_rules(g["rules"], (*p, "rules")),
+                limits=rate_limits.clean_limits([_limit_fields(x) for x in g["limits"]]),
             )
             for p, g in at("gateways")
         ],

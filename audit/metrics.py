@@ -76,7 +76,11 @@ MCP_METHODS = frozenset(
 # JSON-RPC reserves these for protocol and implementation errors; any other code an upstream
 # makes up is counted as "other".
 _RPC_CODES = range(-32768, -31999)
-_BLOCKED_REASONS = {"policy.tool_filtered": "curation", "auth.denied": "auth"}
+_BLOCKED_REASONS = {
+    "policy.tool_filtered": "curation",
+    "auth.denied": "auth",
+    "policy.limit_exceeded": "rate_limit",
+}
 
 
 class _Metrics:
@@ -96,7 +100,7 @@ class _Metrics:
         )
         self.blocked = Counter(
             "gatehouse_blocked",
-            "Refusals by policy: request_rule, response_rule, curation, auth.",
+            "Refusals by policy: request_rule, response_rule, curation, auth, rate_limit.",
             [*place, "reason"],
         )
         self.latency = Histogram(

@@ -28,6 +28,7 @@ workspace_pages = [
     path("gateways/", gateways.GatewaysPage.as_view(), name="gateways"),
     path("gateways/<slug:gw>/", gateways.GatewayPage.as_view(), name="gateway"),
     path("gateways/<slug:gw>/teams/", gateways.GatewayTeamsPage.as_view(), name="gateway-teams"),
+    path("gateways/<slug:gw>/limits/", gateways.GatewayLimitsPage.as_view(), name="gateway-limits"),
     path("gateways/<slug:gw>/delete/", gateways.GatewayDeletePage.as_view(), name="gateway-delete"),
     path(
         "gateways/<slug:gw>/assignments/",

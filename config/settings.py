@@ -176,6 +176,12 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = os.environ.get("ACCOUNT_EMAIL_VERIFICATION", "none")
 ACCOUNT_ALLOW_SIGNUPS = env_bool("ACCOUNT_ALLOW_SIGNUPS", False)
 ACCOUNT_ADAPTER = "teams.adapters.AccountAdapter"
+# allauth's own limits (per client address, as teams/adapters.py finds it behind TRUSTED_PROXIES),
+# merged over allauth's defaults: sign-in attempts, and failed sign-ins per address and account.
+ACCOUNT_RATE_LIMITS = {
+    "login": os.environ.get("RATE_LIMIT_LOGIN", "30/m/ip"),
+    "login_failed": os.environ.get("RATE_LIMIT_LOGIN_FAILED", "10/m/ip,5/300s/key"),
+}
 # Single sign-on: each workspace's OpenID Connect or SAML provider (teams/sso*.py). The workspace's
 # identity provider vouches for its domain, so no second e-mail verification.
 SOCIALACCOUNT_ADAPTER = "teams.sso.adapter.SocialAccountAdapter"
@@ -212,6 +218,15 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "teams.api_errors.exception_handler",
+    # Per API token (or signed-in person) and, before authentication, per client address.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "identities.inbound.api_throttling.TokenRateThrottle",
+        "identities.inbound.api_throttling.AddressRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": os.environ.get("API_RATE_LIMIT", "600/minute"),
+        "anonymous": os.environ.get("API_ANONYMOUS_RATE_LIMIT", "60/minute"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Gatehouse management API",
@@ -266,6 +281,29 @@ UPSTREAM_CONNECTION_WAIT_SECONDS = float(os.environ.get("UPSTREAM_CONNECTION_WAI
 # A CA bundle (PEM file) trusted by every outbound connection besides the system's store
 # (core/outbound_http.py `tls_context`).
 OUTBOUND_CA_BUNDLE = os.environ.get("OUTBOUND_CA_BUNDLE", "")
+
+# Rate limits (core/rate_limiting.py): counters in Redis when REDIS_URL is set, else in memory.
+RATE_LIMIT_STORAGE_URL = os.environ.get("RATE_LIMIT_STORAGE_URL", REDIS_URL or "memory://")
+RATE_LIMIT_KEY_PREFIX = os.environ.get(
+    "RATE_LIMIT_KEY_PREFIX", os.environ.get("CACHE_KEY_PREFIX", "gatehouse") + "-limits"
+)
+# moving-window counts exactly; sliding-window-counter and fixed-window use less storage.
+RATE_LIMIT_STRATEGY = os.environ.get("RATE_LIMIT_STRATEGY", "moving-window")
+if RATE_LIMIT_STRATEGY not in ("moving-window", "sliding-window-counter", "fixed-window"):
+    raise ImproperlyConfigured(
+        "RATE_LIMIT_STRATEGY must be moving-window, sliding-window-counter or fixed-window"
+    )
+# Proxies (addresses or networks) whose X-Forwarded-For names the client; empty: trust none.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+# Per client address: dynamic client registration, the OAuth token endpoint, the consent page,
+# and fetches of client metadata documents not seen before.
+RATE_LIMIT_OAUTH_REGISTER = os.environ.get("RATE_LIMIT_OAUTH_REGISTER", "20/hour")
+RATE_LIMIT_OAUTH_TOKEN = os.environ.get("RATE_LIMIT_OAUTH_TOKEN", "60/minute")
+RATE_LIMIT_OAUTH_AUTHORIZE = os.environ.get("RATE_LIMIT_OAUTH_AUTHORIZE", "60/minute")
+RATE_LIMIT_CLIENT_METADATA_FETCH = os.environ.get("RATE_LIMIT_CLIENT_METADATA_FETCH", "10/hour")
+# Refused MCP callers: one auth.denied row per source, gateway and reason in each window; the
+# next window's row carries how many were folded into the last one.
+AUTH_DENIED_WINDOW_SECONDS = int(os.environ.get("AUTH_DENIED_WINDOW_SECONDS", "60"))
 
 # Keys that encrypt upstream credentials at rest (core/crypto.py): comma-separated, the
 # first encrypts, all decrypt. Empty means one key derived from SECRET_KEY.

@@ -4,7 +4,11 @@ Every entry of one client call shares the call's correlation id. Payloads are re
 leave the rules step, so a redacted secret is never stored.
 """
 
+import contextlib
 import time
+
+from django.conf import settings
+from django.core.cache import cache
 
 from audit.log.writer import record_async
 
@@ -183,7 +187,53 @@ async def session_event(ctx, hop: str) -> None:
     await record_async({**_base(ctx), "hop": hop})
 
 
-async def auth_denied(*, snapshot, reason: str, user_id=None, email="", token_id=None) -> None:
+async def limit_exceeded(ctx, exceeded) -> None:
+    """A rate limit refused the request; written once per refusal, like any other refusal."""
+    limit = exceeded.limit
+    detail = {"limit": limit.name, "scope": limit.scope, "rate": limit.rate}
+    detail["retry_after"] = exceeded.retry_after
+    await record_async(
+        {
+            **_base(ctx),
+            "hop": "policy.limit_exceeded",
+            "tool": ctx.tool,
+            "outcome": "blocked",
+            "detail": detail,
+        }
+    )
+
+
+# How long a source's refusal count is kept for the next row to report it.
+_FOLD_KEEP_SECONDS = 86400
+
+
+async def auth_denied(
+    *, snapshot, reason: str, source: str = "", user_id=None, email="", token_id=None
+) -> None:
+    """One row per source, gateway and reason in each AUTH_DENIED_WINDOW_SECONDS window.
+
+    The first refusal of a window writes the row; later ones only count in the cache, so a
+    flood of bad tokens cannot grow the chain or the alert stream. The source's next row, in a
+    later window, carries the count of the last window that had one (`previous_window_count`):
+    the chain stays append-only and every refusal is accounted for in the log and its export.
+    """
+    window = settings.AUTH_DENIED_WINDOW_SECONDS
+    started = int(time.time() // window) * window
+    current = f"{window}@{started}"
+    folds = f"auth-denied:{snapshot.id}:{reason.replace(' ', '-')}:{source}"
+    if not await cache.aadd(f"{folds}:{current}", 1, _FOLD_KEEP_SECONDS):
+        # ValueError: the count expired in between; this one refusal is not worth a row.
+        with contextlib.suppress(ValueError):
+            await cache.aincr(f"{folds}:{current}")
+        return
+    detail = {"reason": reason, "source": source, "window_seconds": window}
+    last = await cache.aget(f"{folds}:last")
+    if last is not None and last != current:
+        count = await cache.aget(f"{folds}:{last}")
+        if count:
+            detail["previous_window_count"] = count
+            detail["previous_window_start"] = int(last.partition("@")[2])
+    await cache.aset(f"{folds}:last", current, _FOLD_KEEP_SECONDS)
     await record_async(
         {
             "hop": "auth.denied",
@@ -194,6 +244,6 @@ async def auth_denied(*, snapshot, reason: str, user_id=None, email="", token_id
             "user_email": email,
             "token_id": token_id,
             "outcome": "blocked",
-            "detail": {"reason": reason},
+            "detail": detail,
         }
     )

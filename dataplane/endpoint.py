@@ -16,7 +16,7 @@ import uuid
 
 from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS, classify_inbound_request
 
-from core import cache_reads
+from core import cache_reads, rate_limiting
 from dataplane import (
     audit_trail,
     cancellation,
@@ -94,6 +94,7 @@ class McpEndpoint:
             await audit_trail.auth_denied(
                 snapshot=snapshot,
                 reason="not provisioned",
+                source=rate_limiting.scope_ip(scope, headers),
                 user_id=principal.user_id,
                 email=principal.email,
                 token_id=principal.token_id,
@@ -144,7 +145,11 @@ class McpEndpoint:
             or principal.workspace_url
         ):
             if secret:
-                await audit_trail.auth_denied(snapshot=snapshot, reason="invalid token")
+                await audit_trail.auth_denied(
+                    snapshot=snapshot,
+                    reason="invalid token",
+                    source=rate_limiting.scope_ip(scope, headers),
+                )
             raise unauthenticated(scope, headers, workspace_slug, gateway_slug, secret)
         return snapshot, principal, found
 

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 
 from channels.layers import get_channel_layer
 
-from dataplane import audit_trail, protocol, reply, routing, session
+from dataplane import audit_trail, protocol, rate_limits, reply, routing, session
 from dataplane.context import CallContext
 from dataplane.http import HttpError, read_body, send_empty
 from dataplane.protocol import RpcError
@@ -110,6 +110,12 @@ async def _answer(state, snapshot, principal, message: dict, session_id: str) ->
             }
         else:
             reply.describe(ctx, request_id, method, params)
+            exceeded = await rate_limits.check(ctx, method, params)
+            if exceeded is not None:
+                # The answer goes out on the open stream: a JSON-RPC error naming the limit.
+                await audit_trail.limit_exceeded(ctx, exceeded)
+                await deliver(protocol.error_response(request_id, exceeded.error()))
+                return
             await audit_trail.client_request(ctx, params)
             result = reply.adapt(ctx, await routing.handle(ctx, method, params))
         response = protocol.result_response(request_id, result)

@@ -17,7 +17,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from core import config_events
-from dataplane import audit_trail, cancellation, protocol, routing
+from dataplane import audit_trail, cancellation, protocol, rate_limits, routing
 from dataplane.context import CallContext
 from dataplane.http import SSE, send_json
 from dataplane.protocol import RpcError
@@ -53,7 +53,15 @@ async def run(
 
     The call runs inline in the request's own task, with no helper task on the quiet path;
     the stream is opened by the first side message, or by the keep-alive timer on a long call.
+    A request over one of the gateway's rate limits is answered 429 with Retry-After instead.
     """
+    describe(ctx, request_id, method, params)
+    exceeded = await rate_limits.check(ctx, method, params)
+    if exceeded is not None:
+        await audit_trail.limit_exceeded(ctx, exceeded)
+        error = protocol.error_response(request_id, exceeded.error())
+        await send_json(send, 429, error, exceeded.headers)
+        return
     current = asyncio.current_task()
     reply = _Reply(send, receive, current)
     if accepts_sse:
@@ -67,7 +75,6 @@ async def run(
         heartbeat = settings.MCP_SSE_HEARTBEAT_SECONDS
         timer = asyncio.get_running_loop().call_later(heartbeat, reply.keep_alive)
     started = time.perf_counter()
-    describe(ctx, request_id, method, params)
     try:
         await audit_trail.client_request(ctx, params)
         result = await routing.handle(ctx, method, params)

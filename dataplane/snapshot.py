@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from core import cache_reads, config_events
+from dataplane.rate_limits import CompiledLimit, compile_limits
 from gateways import pinning
 from gateways.models import Assignment, Gateway
 from gateways.selectors import members_provisioned_to
@@ -86,6 +87,8 @@ class GatewaySnapshot:
     rules: CompiledRuleSet = EMPTY
     # Rule conditions on teams need the caller's teams without a query per call.
     team_slugs_by_user: dict[int, frozenset[str]] = field(default_factory=dict)
+    # The gateway's rate limits, parsed once (dataplane/rate_limits.py counts them).
+    limits: tuple[CompiledLimit, ...] = ()
 
     def team_slugs(self, user_id: int) -> frozenset[str]:
         return self.team_slugs_by_user.get(user_id, frozenset())
@@ -170,6 +173,7 @@ def build(workspace_id: int, slug: str) -> GatewaySnapshot | None:
         allowed_user_ids=frozenset(allowed),
         rules=rules,
         team_slugs_by_user={u: frozenset(t) for u, t in teams_by_user.items()},
+        limits=compile_limits(gateway.limits),
     )
 
 

@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
-from core import cache_reads
+from core import cache_reads, rate_limiting
 from dataplane import audit_trail, session
 from dataplane.authentication import cache_key, principal_for
 from dataplane.http import HttpError, request_origin, unauthenticated
@@ -87,6 +87,10 @@ async def resolve(scope, headers, workspace_slug: str, secret, session_id):
     ):
         # The gateway was deleted (its slug perhaps reused) since the token was looked up.
         if snapshot is not None:
-            await audit_trail.auth_denied(snapshot=snapshot, reason="invalid token")
+            await audit_trail.auth_denied(
+                snapshot=snapshot,
+                reason="invalid token",
+                source=rate_limiting.scope_ip(scope, headers),
+            )
         raise unauthenticated(scope, headers, workspace_slug, None, secret)
     return snapshot, principal, found

@@ -14,9 +14,9 @@ from audit.alerts.selectors import alerts_visible_to
 from audit.reports import dashboard
 from audit.reports.charts import WINDOWS, gateway_activity
 from core.errors import GatehouseError
-from gateways import selectors, services
+from gateways import rate_limits, selectors, services
 from gateways.client_setup import client_snippets
-from gateways.forms import AssignmentForm, GatewayForm, ProvisionForm
+from gateways.forms import AssignmentForm, GatewayForm, LimitsForm, ProvisionForm
 from gateways.models import Assignment
 from identities import services as identity_services
 from servers.identity_probe import Probe
@@ -128,8 +128,19 @@ class GatewayDetail(WorkspacePage):
             ],
         }
 
-    def detail(self, request, gw, *, assignment_form=None, provision_form=None, status=200):
+    def detail(
+        self,
+        request,
+        gw,
+        *,
+        assignment_form=None,
+        provision_form=None,
+        limits_form=None,
+        status=200,
+    ):
         gateway = selectors.access_visible_gateway(self.membership, gw)
+        if limits_form is None:
+            limits_form = LimitsForm(initial={"limits": LimitsForm.text_of(gateway.limits)})
         url = gateway_url(request, gateway)
         if provision_form is None:
             provision_form = ProvisionForm(
@@ -159,6 +170,8 @@ class GatewayDetail(WorkspacePage):
                 "snippets": client_snippets(name=client_name(gateway), url=url),
                 "assignments": selectors.assignments_of(gateway),
                 "provision_form": provision_form,
+                "limits_form": limits_form,
+                "limit_names": [rate_limits.describe(limit) for limit in gateway.limits],
                 "assignment_form": assignment_form,
                 "probe": probe,
                 "show_oauth_client": bool(
@@ -218,6 +231,27 @@ class GatewayTeamsPage(GatewayDetail):
             return self.detail(request, gw, provision_form=form, status=400)
         messages.success(request, "Teams saved.")
         return redirect("gateway", ws=self.workspace.slug, gw=gateway.slug)
+
+
+class GatewayLimitsPage(GatewayDetail):
+    """The gateway's rate limits."""
+
+    required = {"POST": GATEWAYS_MANAGE}
+
+    def post(self, request, gw):
+        gateway = selectors.access_visible_gateway(self.membership, gw)
+        form = LimitsForm(request.POST)
+        if form.is_valid():
+            try:
+                services.update_gateway(
+                    gateway=gateway, limits=form.cleaned_data["limits"], actor=request.user
+                )
+            except GatehouseError as exc:
+                show_error(form, exc)
+            else:
+                messages.success(request, "Limits saved.")
+                return redirect("gateway", ws=self.workspace.slug, gw=gateway.slug)
+        return self.detail(request, gw, limits_form=form, status=400)
 
 
 class AssignmentsPage(GatewayDetail):

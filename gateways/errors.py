@@ -13,6 +13,10 @@ class InvalidToolPolicy(ValidationFailed):
     pass
 
 
+class InvalidLimits(ValidationFailed):
+    pass
+
+
 @dataclass(frozen=True)
 class Position:
     """A place in a configuration file, counted from 1 as editors show it."""

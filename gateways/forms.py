@@ -16,6 +16,43 @@ class GatewayForm(forms.Form):
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
+class LimitsForm(forms.Form):
+    """A gateway's rate limits, one a line: `person 60/minute`, `tool time__now 10/minute`.
+
+    The lines only become {scope, rate, tool}; the service checks them (gateways/rate_limits.py)
+    so the console says what the API and `apply` say.
+    """
+
+    limits = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text=(
+            "One limit a line: person, token or gateway and a rate (person 60/minute), "
+            "or tool, its name and a rate (tool time__now 10/minute)."
+        ),
+    )
+
+    @staticmethod
+    def text_of(limits: list[dict]) -> str:
+        return "\n".join(
+            " ".join(filter(None, (limit["scope"], limit.get("tool"), limit["rate"])))
+            for limit in limits
+        )
+
+    def clean_limits(self) -> list[dict]:
+        limits = []
+        for line in self.cleaned_data["limits"].splitlines():
+            if not line.strip():
+                continue
+            scope, _, rest = line.strip().partition(" ")
+            if scope == "tool":
+                tool, _, rate = rest.strip().partition(" ")
+                limits.append({"scope": scope, "tool": tool, "rate": rate.strip()})
+            else:
+                limits.append({"scope": scope, "rate": rest.strip()})
+        return limits
+
+
 class ProvisionForm(forms.Form):
     teams = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple)
 

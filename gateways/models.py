@@ -21,6 +21,8 @@ class Gateway(models.Model):
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True)
     teams = models.ManyToManyField(Team, blank=True, related_name="gateways")
+    # Rate limits, as gateways/rate_limits.py cleans them: [{scope, rate[, tool]}].
+    limits = models.JSONField(default=list, blank=True)
     config_version = models.PositiveBigIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

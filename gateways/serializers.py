@@ -20,6 +20,7 @@ class GatewayOutput(serializers.ModelSerializer):
             "description",
             "teams",
             "mcp_path",
+            "limits",
             "config_version",
             "created_at",
             "updated_at",
@@ -34,15 +35,25 @@ class GatewayOutput(serializers.ModelSerializer):
         return f"/mcp/{self.context['workspace'].slug}/{gateway.slug}"
 
 
+# Limits are checked by the service (gateways/rate_limits.py), so the console, the API and
+# `apply` give the same messages; the serializer only documents their shape.
+_LIMITS_HELP = (
+    "Rate limits, [{scope: person|token|gateway|tool, rate: '60/minute', tool}]; "
+    "the list replaces the gateway's limits."
+)
+
+
 class GatewayCreateInput(serializers.Serializer):
     slug = serializers.CharField(max_length=50, validators=[slug_validator])
     name = serializers.CharField(max_length=120)
     description = serializers.CharField(allow_blank=True, default="")
+    limits = serializers.JSONField(required=False, help_text=_LIMITS_HELP)
 
 
 class GatewayUpdateInput(serializers.Serializer):
     name = serializers.CharField(max_length=120, required=False)
     description = serializers.CharField(allow_blank=True, required=False)
+    limits = serializers.JSONField(required=False, help_text=_LIMITS_HELP)
 
 
 class GatewayTeamsInput(serializers.Serializer):

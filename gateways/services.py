@@ -11,7 +11,7 @@ from django.db.models import F
 
 from core import config_events
 from core.errors import Conflict, ValidationFailed
-from gateways import pinning
+from gateways import pinning, rate_limits
 from gateways.errors import InvalidToolPolicy, NamespaceTaken
 from gateways.models import Assignment, Gateway
 from identities.upstream import revocation
@@ -37,8 +37,16 @@ def bump_config_version(gateway: Gateway) -> None:
 
 
 @transaction.atomic
-def create_gateway(*, workspace, slug: str, name: str, actor, description: str = "") -> Gateway:
-    gateway = Gateway(workspace=workspace, slug=slug, name=name, description=description)
+def create_gateway(
+    *, workspace, slug: str, name: str, actor, description: str = "", limits=None
+) -> Gateway:
+    gateway = Gateway(
+        workspace=workspace,
+        slug=slug,
+        name=name,
+        description=description,
+        limits=rate_limits.clean_limits(limits),
+    )
     _clean(gateway)
     if Gateway.objects.for_workspace(workspace).filter(slug=slug).exists():
         raise Conflict(f"A gateway with slug '{slug}' already exists.", field="slug")
@@ -52,12 +60,19 @@ def create_gateway(*, workspace, slug: str, name: str, actor, description: str =
 
 @transaction.atomic
 def update_gateway(
-    *, gateway: Gateway, actor, name: str | None = None, description: str | None = None
+    *,
+    gateway: Gateway,
+    actor,
+    name: str | None = None,
+    description: str | None = None,
+    limits: list | None = None,
 ) -> Gateway:
     if name is not None:
         gateway.name = name
     if description is not None:
         gateway.description = description
+    if limits is not None:
+        gateway.limits = rate_limits.clean_limits(limits)
     _clean(gateway)
     gateway.save()
     bump_config_version(gateway)

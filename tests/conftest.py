@@ -13,6 +13,7 @@ from django.conf import settings
 from django.test import Client as ConsoleClient
 from rest_framework.test import APIClient
 
+from core import rate_limiting
 from gateways import services as gateway_services
 from identities.services import issue_token
 from servers import services as server_services
@@ -39,6 +40,12 @@ _role_keys = itertools.count(1)
 def pytest_configure(config):
     # The commands the suite's managed servers run, here and in the supervisors tests start.
     managed.apply_to(settings)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Every test starts with no requests counted against any rate limit."""
+    rate_limiting.reset()
 
 
 def _person(email):

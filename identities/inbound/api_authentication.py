@@ -4,12 +4,24 @@ Only tokens of kind `api` open the management API; a gateway token (the one past
 client configurations), a connector or SCIM token is refused here, before any view runs, with a
 403 that says which kind it is. An OAuth access token (`gto_`) is not an API token at all: 401.
 What an api token may do once in is checked by teams/api_access.py.
+
+Bad tokens count against the client's address at the API's `anonymous` throttle rate: past it,
+the address is throttled before any token is looked up, so tokens cannot be guessed at speed.
 """
 
 from rest_framework import authentication, exceptions
+from rest_framework.settings import api_settings
 
+from core import rate_limiting
 from identities import selectors
 from identities.models import ApiToken
+
+
+def _throttled(refusal: rate_limiting.Refusal) -> exceptions.Throttled:
+    return exceptions.Throttled(
+        wait=refusal.retry_after,
+        detail=f"Too many bad tokens from your address (limit {refusal.rate}).",
+    )
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -20,8 +32,14 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret:
             return None
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get("anonymous")
+        address = rate_limiting.request_ip(request)
+        if rate and (refusal := rate_limiting.over(rate, "api", "bad-token", address)):
+            raise _throttled(refusal)
         token = selectors.active_token(secret.strip())
         if token is None:
+            if rate and (refusal := rate_limiting.hit(rate, "api", "bad-token", address)):
+                raise _throttled(refusal)
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         if token.kind != ApiToken.Kind.API:
             raise exceptions.PermissionDenied(

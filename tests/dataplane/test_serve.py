@@ -100,4 +100,4 @@ def test_a_graceful_stop_writes_the_audit_entries_still_queued(
         # uvicorn ends with the signal it was stopped by, after its graceful shutdown.
         process.stop()
     denied = LogEntry.objects.get(hop="auth.denied")
-    assert denied.detail == {"reason": "invalid token"}
+    assert denied.detail == {"reason": "invalid token", "source": "127.0.0.1", "window_seconds": 60}

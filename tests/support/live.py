@@ -29,6 +29,7 @@ class ThreadedServer:
             lifespan="on",
             loop="asyncio",
             http="httptools",
+            proxy_headers=False,  # as `manage.py serve`: TRUSTED_PROXIES decides
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True)

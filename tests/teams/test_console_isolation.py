@@ -34,6 +34,7 @@ ROUTES = {
     "gateways": {},
     "gateway": {"gw": "{gateway}"},
     "gateway-teams": {"gw": "{gateway}"},
+    "gateway-limits": {"gw": "{gateway}"},
     "gateway-delete": {"gw": "{gateway}"},
     "assignments": {"gw": "{gateway}"},
     "assignment": {"gw": "{assignment_gateway}", "pk": "{assignment}"},

@@ -41,4 +41,14 @@ class Command(BaseCommand):
             return
         # The lifespan protocol is what flushes the audit log when a worker stops gracefully
         # (and freezes start-up objects out of the collector's way): always on.
-        uvicorn.run(APP, host=host, port=port, workers=workers, lifespan="on", log_level="warning")
+        # Forwarded headers are trusted by TRUSTED_PROXIES (core/rate_limiting.py), not by
+        # uvicorn's own default, which believes any X-Forwarded-For sent from loopback.
+        uvicorn.run(
+            APP,
+            host=host,
+            port=port,
+            workers=workers,
+            lifespan="on",
+            log_level="warning",
+            proxy_headers=False,
+        )

@@ -7,6 +7,10 @@ address never), the connection goes to the address that was checked (no second l
 rebind; through the environment's proxy, the CONNECT tunnel goes to that address), no redirects
 are followed, and the body and the time are bounded (CIMD_MAX_DOCUMENT_SIZE,
 CIMD_FETCH_TIMEOUT_SECONDS).
+Each fetch counts against the address of the caller that named the URL
+(RATE_LIMIT_CLIENT_METADATA_FETCH): past it, no request leaves the platform. A document fetched
+once is kept by django-oauth-toolkit as the client's row until its max-age, so only unknown or
+stale URLs are fetched at all.
 django-oauth-toolkit then checks that the document's `client_id` equals the URL and registers
 its redirect URIs, against which the authorization request is matched.
 """
@@ -19,7 +23,7 @@ from django.conf import settings
 from oauth2_provider.cimd import CIMDError, SafeMetadataFetcher
 from oauth2_provider.settings import oauth2_settings
 
-from core import outbound_http
+from core import outbound_http, rate_limiting
 
 
 def _checked_url(client_id: str):
@@ -72,6 +76,15 @@ def _pool(address: str, port: int, hostname: str, remaining: float):
 class ClientMetadataFetcher(SafeMetadataFetcher):
     def fetch(self, client_id):
         parts, port = _checked_url(client_id)
+        caller = rate_limiting.current_ip.get() or "unknown"
+        refusal = rate_limiting.hit(
+            settings.RATE_LIMIT_CLIENT_METADATA_FETCH, "client-metadata", caller
+        )
+        if refusal is not None:
+            raise CIMDError(
+                f"too many client metadata documents fetched for your address (limit "
+                f"{refusal.rate}); retry in {refusal.retry_after} seconds"
+            )
         addresses = _addresses(parts.hostname, port)
         timeout = oauth2_settings.CIMD_FETCH_TIMEOUT_SECONDS
         deadline = time.monotonic() + timeout

@@ -17,6 +17,7 @@ from identities.inbound.oauth.metadata import (
     ProtectedResourceMetadataView,
 )
 from identities.inbound.oauth.registration import RegistrationView
+from identities.inbound.oauth.throttling import limited_per_address
 
 app_name = "oauth2_provider"
 
@@ -41,10 +42,24 @@ urlpatterns = [
         ProtectedResourceMetadataView.as_view(),
         name="workspace-resource-metadata",
     ),
-    path("oauth/authorize/", ConsentView.as_view(), name="authorize"),
-    path("oauth/token/", TokenView.as_view(), name="token"),
+    path(
+        "oauth/authorize/",
+        limited_per_address("RATE_LIMIT_OAUTH_AUTHORIZE", "authorization")(ConsentView.as_view()),
+        name="authorize",
+    ),
+    path(
+        "oauth/token/",
+        limited_per_address("RATE_LIMIT_OAUTH_TOKEN", "token")(TokenView.as_view()),
+        name="token",
+    ),
     path("oauth/revoke/", RevokeTokenView.as_view(), name="revoke-token"),
-    path("oauth/register", RegistrationView.as_view(), name="dcr-register"),
+    path(
+        "oauth/register",
+        limited_per_address("RATE_LIMIT_OAUTH_REGISTER", "registration")(
+            RegistrationView.as_view()
+        ),
+        name="dcr-register",
+    ),
     path(
         "oauth/register/<str:client_id>",
         DynamicClientRegistrationManagementView.as_view(),
