@@ -166,7 +166,7 @@ class McpEndpoint:
         if isinstance(message, list):
             raise HttpError(400, "JSON-RPC batches are not supported; send one message per POST.")
         try:
-            inbound = jsonrpc.parse(message)
+            inbound = jsonrpc.parse(message, body)
         except jsonrpc.InvalidMessage as exc:
             await send_json(send, 400, protocol.error_response(exc.id, exc))
             return

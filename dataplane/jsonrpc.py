@@ -15,6 +15,9 @@ from dataplane import protocol
 from dataplane.protocol import RpcError
 
 REQUEST, NOTIFICATION, RESPONSE = "request", "notification", "response"
+# Deeper than any MCP message needs; the audit writer, the rules and the upstream SDKs walk
+# values recursively, and a message nested hundreds deep would break them.
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -80,12 +83,32 @@ def _response(message: dict) -> Inbound:
     return Inbound(kind=RESPONSE, id=answer_id)
 
 
-def parse(message: Any) -> Inbound:
-    """The message as the data plane reads it; raises InvalidMessage."""
+def _too_deep(body: bytes, message) -> bool:
+    # Fewer brackets than the limit cannot nest deeper than it: most bodies skip the walk.
+    if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
+        return False
+    stack = [(message, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def parse(message: Any, body: bytes) -> Inbound:
+    """The message decoded from `body` as the data plane reads it; raises InvalidMessage."""
     if not isinstance(message, dict):
         raise InvalidMessage(protocol.INVALID_REQUEST, "The body must be one JSON-RPC 2.0 message.")
     is_request = "id" in message and "method" in message
     request_id = message["id"] if is_request and valid_id(message["id"]) else None
+    if _too_deep(body, message):
+        raise InvalidMessage(
+            protocol.INVALID_REQUEST,
+            f"The message is nested deeper than {MAX_DEPTH} levels.",
+            request_id,
+        )
     if message.get("jsonrpc") != "2.0":
         raise InvalidMessage(
             protocol.INVALID_REQUEST, "The body must be one JSON-RPC 2.0 message.", request_id

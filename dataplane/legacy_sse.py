@@ -54,7 +54,7 @@ async def serve(scope, receive, send, kind, headers, snapshot, principal, sessio
     if isinstance(message, list):
         raise HttpError(400, "JSON-RPC batches are not supported; send one message per POST.")
     try:
-        inbound = jsonrpc.parse(message)
+        inbound = jsonrpc.parse(message, body)
     except jsonrpc.InvalidMessage as exc:
         await send_json(send, 400, protocol.error_response(exc.id, exc))
         return

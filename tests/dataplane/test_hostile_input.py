@@ -15,13 +15,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from audit.log.writer import flush
+from audit.models import LogEntry
+
 HANDSHAKE = "2025-06-18"
 MODERN = "2026-07-28"
 META = {
     "io.modelcontextprotocol/protocolVersion": MODERN,
     "io.modelcontextprotocol/clientCapabilities": {},
 }
-FAILURES = ("MCP endpoint failed", "legacy SSE request failed")
+FAILURES = (
+    "MCP endpoint failed",
+    "legacy SSE request failed",
+    "audit writer: the forwarder stopped",
+)
 
 hostile = settings(
     max_examples=150,
@@ -48,6 +55,8 @@ def tools_listed(response: httpx.Response) -> list[str]:
 
 
 def no_failure_logged(caplog) -> None:
+    # The audit trail of everything sent was written too: hostile input cannot stop it.
+    assert flush(timeout=30)
     failed = [r.getMessage() for r in caplog.records if r.getMessage() in FAILURES]
     assert not failed
 
@@ -149,6 +158,31 @@ def test_a_stray_answer_naming_no_channel_of_ours_is_ignored(deployment, bob):
     for answer_id in ("gh-ask:" + "x" * 300, "gh-ask:not a channel!", "gh-ask:"):
         answer = {"jsonrpc": "2.0", "id": answer_id, "result": {}}
         assert httpx.post(deployment.url, headers=headers, json=answer).status_code == 202
+
+
+def test_deep_nesting_is_refused_and_the_audit_trail_keeps_writing(deployment, bob, caplog):
+    caplog.set_level(logging.ERROR)
+    token = deployment.token_for(bob)
+    session_id = deployment.initialize(token, HANDSHAKE)
+    headers = handshake_headers(deployment, token, session_id)
+
+    def call(number, text):
+        arguments = {"text": text}
+        message = {"jsonrpc": "2.0", "id": number, "method": "tools/call"}
+        message["params"] = {"name": "notes__echo", "arguments": arguments}
+        return httpx.post(deployment.url, headers=headers, content=json.dumps(message))
+
+    for depth in (100, 500, 900):
+        refused = call(depth, _nested(depth, "x"))
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["code"] == -32600 and refused.json()["id"] == depth
+        assert "nested deeper than 64 levels" in refused.json()["error"]["message"]
+    # Nesting a real client might send still goes through.
+    shallow = call(1, _nested(40, "x"))
+    assert shallow.status_code == 200 and "nested deeper" not in shallow.text
+    assert call(2, "after").json()["result"]["content"][0]["text"] == "after"
+    no_failure_logged(caplog)
+    assert LogEntry.objects.filter(hop="client.response", rpc_id="2").exists()
 
 
 # -- the fuzzers -------------------------------------------------------------------------------
