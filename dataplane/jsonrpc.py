@@ -117,7 +117,9 @@ def parse(message: Any, body: bytes) -> Inbound:
         return _response(message)
     method = message["method"]
     if not isinstance(method, str) or not method:
-        raise InvalidMessage(protocol.INVALID_REQUEST, "The method must be a string.", request_id)
+        raise InvalidMessage(
+            protocol.INVALID_REQUEST, "The method must be a non-empty string.", request_id
+        )
     if not is_request:
         try:
             params = _params(message, None)
