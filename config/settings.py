@@ -351,6 +351,9 @@ OAUTH2_PROVIDER = {
     "PKCE_REQUIRED": True,
     "OIDC_ISS_ENDPOINT": OAUTH_ISSUER,
     "ALLOWED_REDIRECT_URI_SCHEMES": OAUTH_REDIRECT_URI_SCHEMES,
+    # RFC 8252 7.3: a native client listens on a free port each time; `localhost` gets the
+    # port freedom loopback IPs have (host, path and query must still match).
+    "ALLOW_LOCALHOST_LOOPBACK": True,
     "DCR_ENABLED": True,
     "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
     "CIMD_ENABLED": True,

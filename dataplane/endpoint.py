@@ -20,6 +20,7 @@ from core import cache_reads, rate_limiting
 from dataplane import (
     audit_trail,
     cancellation,
+    jsonrpc,
     legacy_sse,
     protocol,
     reply,
@@ -169,11 +170,14 @@ class McpEndpoint:
             return
         if isinstance(message, list):
             raise HttpError(400, "JSON-RPC batches are not supported; send one message per POST.")
-        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-            raise HttpError(400, "The body must be one JSON-RPC 2.0 message.")
+        try:
+            inbound = jsonrpc.parse(message, body)
+        except jsonrpc.InvalidMessage as exc:
+            await send_json(send, 400, protocol.error_response(exc.id, exc))
+            return
         version_header = headers.get(protocol.HEADER_PROTOCOL)
         if protocol.is_modern(version_header):
-            await self._modern(scope, receive, send, headers, message, snapshot, principal)
+            await self._modern(scope, receive, send, headers, message, inbound, snapshot, principal)
             return
         if version_header and version_header not in protocol.HANDSHAKE_VERSIONS:
             raise HttpError(
@@ -182,29 +186,25 @@ class McpEndpoint:
                 code=protocol.UNSUPPORTED_PROTOCOL_VERSION,
             )
         await self._handshake(
-            scope, receive, send, headers, message, snapshot, principal, session_id
+            scope, receive, send, headers, message, inbound, snapshot, principal, session_id
         )
 
     async def _handshake(
-        self, scope, receive, send, headers, message, snapshot, principal, session_id
+        self, scope, receive, send, headers, message, inbound, snapshot, principal, session_id
     ):
-        method = message.get("method")
-        if method is None:
-            if "id" in message and ("result" in message or "error" in message):
-                await reply.deliver_answer(message)
-                await send_empty(send, 202)
-                return
-            raise HttpError(400, "The body must be one JSON-RPC 2.0 message.")
-        if not isinstance(method, str):
-            raise HttpError(400, "The method must be a string.")
-        if "id" not in message:
-            cancelled = (message.get("params") or {}).get("requestId")
-            if method == "notifications/cancelled" and session_id and cancelled is not None:
-                await cancellation.cancel(session_id, cancelled)
+        if inbound.kind == jsonrpc.RESPONSE:
+            await reply.deliver_answer(message)
             await send_empty(send, 202)
             return
-        request_id = message["id"]
-        params = message.get("params") or {}
+        method, params = inbound.method, inbound.params
+        if inbound.kind == jsonrpc.NOTIFICATION:
+            if method == "notifications/cancelled" and session_id and params is not None:
+                cancelled = params.get("requestId")
+                if jsonrpc.valid_id(cancelled):
+                    await cancellation.cancel(session_id, cancelled)
+            await send_empty(send, 202)
+            return
+        request_id = inbound.id
         if method == "initialize":
             await self._initialize(send, request_id, params, snapshot, principal)
             return
@@ -239,12 +239,9 @@ class McpEndpoint:
         )
 
     async def _initialize(self, send, request_id, params, snapshot, principal):
-        if not isinstance(params, dict):
-            raise HttpError(
-                400, "initialize params must be an object.", code=protocol.INVALID_PARAMS
-            )
         version = protocol.negotiate_handshake_version(params.get("protocolVersion"))
-        client = params.get("clientInfo") or {}
+        client = params.get("clientInfo")
+        client = client if isinstance(client, dict) else {}
         caps = params.get("capabilities") or {}
         state = session.SessionState(
             gateway_id=snapshot.id,
@@ -287,17 +284,17 @@ class McpEndpoint:
             [(b"mcp-session-id", sealed.encode())],
         )
 
-    async def _modern(self, scope, receive, send, headers, message, snapshot, principal):
-        if "method" not in message:
+    async def _modern(self, scope, receive, send, headers, message, inbound, snapshot, principal):
+        if inbound.kind == jsonrpc.RESPONSE:
             raise HttpError(400, "A 2026-07-28 client sends requests and notifications only.")
-        if "id" not in message:
+        if inbound.kind == jsonrpc.NOTIFICATION:
             await send_empty(send, 202)
             return
         verdict = classify_inbound_request(message, headers=headers)
         if not hasattr(verdict, "protocol_version"):
             status = ERROR_CODE_HTTP_STATUS.get(verdict.code, 400)
             error = RpcError(verdict.code, verdict.message, getattr(verdict, "data", None))
-            await send_json(send, status, protocol.error_response(message.get("id"), error))
+            await send_json(send, status, protocol.error_response(inbound.id, error))
             return
         caps = verdict.client_capabilities if isinstance(verdict.client_capabilities, dict) else {}
         client = verdict.client_info if isinstance(verdict.client_info, dict) else {}
@@ -311,17 +308,16 @@ class McpEndpoint:
             origin=request_origin(scope, headers),
         )
         accepts_sse = "text/event-stream" in headers.get("accept", "")
-        method = message["method"]
-        if method == "subscriptions/listen":
-            await reply.listen(scope, receive, send, snapshot, message["id"])
+        if inbound.method == "subscriptions/listen":
+            await reply.listen(scope, receive, send, snapshot, inbound.id)
             return
         await reply.run(
             ctx,
             send,
             receive,
-            message["id"],
-            method,
-            message.get("params") or {},
+            inbound.id,
+            inbound.method,
+            inbound.params,
             accepts_sse,
             allow_ask=False,
         )

@@ -14,9 +14,9 @@ from urllib.parse import parse_qs
 
 from channels.layers import get_channel_layer
 
-from dataplane import audit_trail, protocol, rate_limits, reply, routing, session
+from dataplane import audit_trail, jsonrpc, protocol, rate_limits, reply, routing, session
 from dataplane.context import CallContext
-from dataplane.http import HttpError, read_body, send_empty
+from dataplane.http import HttpError, read_body, send_empty, send_json
 from dataplane.protocol import RpcError
 
 logger = logging.getLogger(__name__)
@@ -51,13 +51,18 @@ async def serve(scope, receive, send, kind, headers, snapshot, principal, sessio
         raise HttpError(
             400, "Parse error: the body is not JSON.", code=protocol.PARSE_ERROR
         ) from exc
-    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-        raise HttpError(400, "The body must be one JSON-RPC 2.0 message.")
-    if "method" not in message:
+    if isinstance(message, list):
+        raise HttpError(400, "JSON-RPC batches are not supported; send one message per POST.")
+    try:
+        inbound = jsonrpc.parse(message, body)
+    except jsonrpc.InvalidMessage as exc:
+        await send_json(send, 400, protocol.error_response(exc.id, exc))
+        return
+    if inbound.kind == jsonrpc.RESPONSE:
         await reply.deliver_answer(message)
-    elif "id" in message:
+    elif inbound.kind == jsonrpc.REQUEST:
         task = asyncio.get_running_loop().create_task(
-            _answer(state, snapshot, principal, message, session_id)
+            _answer(state, snapshot, principal, inbound, session_id)
         )
         _background.add(task)
         task.add_done_callback(_background.discard)
@@ -79,15 +84,14 @@ async def _open_stream(receive, send, snapshot, principal) -> None:
     await reply.notification_stream(receive, send, snapshot.id, first=first, channel=channel)
 
 
-async def _answer(state, snapshot, principal, message: dict, session_id: str) -> None:
+async def _answer(state, snapshot, principal, inbound: jsonrpc.Inbound, session_id: str):
     layer = get_channel_layer()
 
     async def deliver(reply: dict) -> None:
         await layer.send(state.stream, {"type": "mcp.deliver", "message": reply})
 
     started = time.perf_counter()
-    request_id, method = message["id"], message["method"]
-    params = message.get("params") or {}
+    request_id, method, params = inbound.id, inbound.method, inbound.params
     ctx = CallContext(
         snapshot=snapshot,
         principal=principal,
@@ -99,7 +103,7 @@ async def _answer(state, snapshot, principal, message: dict, session_id: str) ->
     ctx.ask = lambda request: reply.ask(deliver, request)
     try:
         if method == "initialize":
-            version = params.get("protocolVersion") if isinstance(params, dict) else None
+            version = params.get("protocolVersion")
             result = {
                 "protocolVersion": version
                 if version in protocol.HANDSHAKE_VERSIONS

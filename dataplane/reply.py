@@ -108,8 +108,10 @@ def describe(ctx: CallContext, request_id, method: str, params) -> None:
     ctx.rpc_id = request_id
     ctx.audit_base = None
     if isinstance(params, dict):
-        name = params.get("name") if method in ("tools/call", "prompts/get") else None
-        ctx.tool = name or (params.get("uri") if method == "resources/read" else "") or ""
+        key = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}.get(method)
+        named = params.get(key) if key else None
+        # Only a string names the call; routing refuses any other shape.
+        ctx.tool = named if isinstance(named, str) else ""
 
 
 class _Reply:
@@ -207,7 +209,12 @@ async def deliver_answer(message: dict) -> None:
     answer_id = message.get("id")
     if isinstance(answer_id, str) and answer_id.startswith(ASK_PREFIX):
         layer = get_channel_layer()
-        await layer.send(answer_id[len(ASK_PREFIX) :], {"type": "mcp.answer", "message": message})
+        channel = answer_id[len(ASK_PREFIX) :]
+        try:
+            layer.require_valid_channel_name(channel)
+        except TypeError:
+            return  # not an id the gateway gave out: nobody is waiting for it
+        await layer.send(channel, {"type": "mcp.answer", "message": message})
 
 
 async def notification_stream(receive, send, gateway_id: int, first, channel=None) -> None:

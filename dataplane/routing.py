@@ -233,7 +233,8 @@ async def _completion(ctx: CallContext, params: dict) -> dict:
         raise RpcError(protocol.INVALID_PARAMS, "completion/complete needs a ref")
     if ref.get("type") == "ref/prompt":
         view = await catalog.merged_view(ctx.snapshot, ctx.principal)
-        entry = view.prompts.get(ref.get("name"))
+        name = ref.get("name")
+        entry = view.prompts.get(name) if isinstance(name, str) else None
         if entry is None:
             raise RpcError(protocol.INVALID_PARAMS, f"Unknown prompt: {ref.get('name')}")
         upstream_ref = dict(ref, name=entry.upstream_name)

@@ -208,5 +208,11 @@ def _picklable(entry: dict) -> dict:
     try:
         pickle.dumps(entry)
     except Exception:
-        return {key: clean_json(value) for key, value in entry.items()}
+        try:
+            return {key: clean_json(value) for key, value in entry.items()}
+        except RecursionError:
+            # A payload nested deeper than any walk can go (an upstream's answer, say): the
+            # entry is kept without it, rather than stopping the forwarder and every later entry.
+            kept = {k: clean_json(v) for k, v in entry.items() if k not in ("payload", "detail")}
+            return {**kept, "payload": {"omitted": "nested too deeply to record"}}
     return entry

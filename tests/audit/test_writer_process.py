@@ -81,3 +81,23 @@ def test_without_a_writer_process_the_thread_writes(acme, alice, monkeypatch):
     assert recorder._child is None
     assert _seqs(acme) == list(range(1, 41))
     recorder.shutdown(timeout=10)
+
+
+def test_a_payload_nested_too_deeply_to_pickle_is_kept_without_it(acme, alice):
+    """An upstream may answer with JSON nested hundreds deep: the entry is written without its
+    payload, and the forwarder goes on to the entries after it."""
+    recorder = ProcessRecorder(batch_size=10, flush_ms=20, queue_size=100)
+    deep = "x"
+    for _ in range(5000):
+        deep = [deep]
+    hops = _hops(acme, 2, user=alice)
+    hops[2] = {**hops[2], "payload": {"content": deep}}
+    for hop in hops:
+        recorder.record(hop)
+    assert recorder.flush(timeout=30)
+    entries = LogEntry.objects.for_workspace(acme).order_by("seq")
+    assert entries.count() == 8 and recorder.skipped == 0
+    kept = entries[2]
+    assert kept.hop == hops[2]["hop"] and kept.payload == {"omitted": "nested too deeply to record"}
+    assert verify_workspace(acme.pk).ok
+    recorder.shutdown(timeout=10)
