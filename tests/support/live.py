@@ -30,6 +30,9 @@ class ThreadedServer:
             loop="asyncio",
             http="httptools",
             proxy_headers=False,  # as `manage.py serve`: TRUSTED_PROXIES decides
+            # Streams a test left open (an upstream's GET listener) would otherwise hold the
+            # shutdown until `stop` gives up waiting; then the lifespan closes the pools.
+            timeout_graceful_shutdown=1,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True)
