@@ -30,6 +30,7 @@ from servers.upstream import (
     UpstreamUnavailable,
     http_session,
     proxy_of,
+    stream_session,
 )
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class LegacySseSession:
         headers = {**self.headers, "Accept": "text/event-stream"}
         error: Exception = UpstreamUnavailable("the upstream closed its event stream")
         try:
-            async with http_session().get(
+            async with stream_session().get(
                 self.url, headers=headers, **await proxy_of(self.url)
             ) as response:
                 if response.status != 200:

@@ -112,7 +112,13 @@ class UpstreamInfo:
 
 
 # aiohttp sessions belong to one event loop; a process may run several (server, tasks, tests).
+# Each loop has two: one for exchanges, capped per origin, and one for the long-lived event
+# streams (an upstream session's GET listener, a legacy SSE stream), which hold their connection
+# for the session's life and would otherwise take every place under the cap.
 _http: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession]" = (
+    weakref.WeakKeyDictionary()
+)
+_streams: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession]" = (
     weakref.WeakKeyDictionary()
 )
 
@@ -130,22 +136,37 @@ class GuardedConnector(aiohttp.TCPConnector):
 
 
 def http_session() -> aiohttp.ClientSession:
-    """The HTTP client of the running event loop (keep-alive connections to every upstream)."""
+    """The HTTP client of the running event loop for exchanges (keep-alive connections to every
+    upstream, at most UPSTREAM_MAX_CONNECTIONS_PER_ORIGIN to one)."""
+    return _session(_http, settings.UPSTREAM_MAX_CONNECTIONS_PER_ORIGIN)
+
+
+def stream_session() -> aiohttp.ClientSession:
+    """The HTTP client of the running event loop for event streams that stay open."""
+    return _session(_streams, 0)
+
+
+def _session(sessions, limit_per_host: int) -> aiohttp.ClientSession:
     loop = asyncio.get_running_loop()
-    session = _http.get(loop)
+    session = sessions.get(loop)
     if session is None or session.closed:
         session = aiohttp.ClientSession(
             connector=GuardedConnector(
                 limit=0,
-                limit_per_host=settings.UPSTREAM_MAX_CONNECTIONS_PER_ORIGIN,
+                limit_per_host=limit_per_host,
                 ttl_dns_cache=300,
                 ssl=outbound_http.tls_context(),
             ),
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            # `connect` includes the wait for a place under the cap: bounded, as on the lean path.
+            timeout=aiohttp.ClientTimeout(
+                total=None,
+                connect=settings.UPSTREAM_CONNECTION_WAIT_SECONDS + 10,
+                sock_connect=10,
+            ),
             auto_decompress=True,
             max_headers=http_client.MAX_HEADERS,
         )
-        _http[loop] = session
+        sessions[loop] = session
     return session
 
 
@@ -496,7 +517,7 @@ class UpstreamSession:
                     session_id=self.session_id,
                 )
                 headers["Accept"] = "text/event-stream"
-                async with http_session().get(
+                async with stream_session().get(
                     self.url, headers=headers, **await proxy_of(self.url)
                 ) as response:
                     if response.status in (404, 405) or response.status >= 400:
@@ -558,6 +579,8 @@ async def read_all_pages(session: UpstreamSession, method: str, field_name: str,
 
 async def close_http_session() -> None:
     http_client.close_pool()
-    session = _http.pop(asyncio.get_running_loop(), None)
-    if session is not None and not session.closed:
-        await session.close()
+    loop = asyncio.get_running_loop()
+    for sessions in (_http, _streams):
+        session = sessions.pop(loop, None)
+        if session is not None and not session.closed:
+            await session.close()

@@ -394,3 +394,31 @@ def test_the_managed_server_supervisor_is_never_reached_through_the_proxy(settin
         await close_http_session()
 
     asyncio.run(calls())
+
+
+def test_open_event_streams_leave_the_capped_connections_to_exchanges(settings, upstream_url):
+    """Each upstream session keeps a GET stream open for its life; those streams must not take
+    the places under the per-origin cap that sessions need for their exchanges."""
+    settings.UPSTREAM_MAX_CONNECTIONS_PER_ORIGIN = 1
+
+    async def sessions():
+        async def on_event(message):
+            pass
+
+        opened = []
+        try:
+            for _ in range(3):
+                session = UpstreamSession(upstream_url, {}, on_event=on_event)
+                opened.append(session)
+                async with asyncio.timeout(5):
+                    await session.ensure_ready(timeout=5)
+                result = await session.request(
+                    "tools/call", {"name": "echo", "arguments": {"text": "hi"}}, timeout=5
+                )
+                assert result["content"][0]["text"] == "hi"
+        finally:
+            for session in opened:
+                await session.close()
+            await close_http_session()
+
+    asyncio.run(sessions())
