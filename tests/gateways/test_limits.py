@@ -129,7 +129,9 @@ def test_an_api_token_past_its_rate_is_throttled_with_retry_after(api, acme, ali
         "DEFAULT_THROTTLE_RATES": {"token": "3/minute", "anonymous": "2/minute"},
     }
     membership = Membership.objects.get(workspace=acme, user=alice)
-    secret = issue_token(membership=membership, name="ci", actor=alice).secret
+    secret = issue_token(
+        membership=membership, name="ci", actor=alice, kind="api", scopes=["read"]
+    ).secret
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     codes = [api.get(f"{W}/gateways/").status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]

@@ -106,7 +106,7 @@ def test_failed_sign_ins_are_limited_per_address(web, bob, settings):
 
 
 @pytest.fixture
-def counting_site(tmp_path, monkeypatch):
+def counting_site(tmp_path, settings):
     """An https site on 127.0.0.1 serving a metadata document at every /client-<n>.json, and
     the paths it was asked for."""
     cert_path, key_path = _certificate(tmp_path)
@@ -138,7 +138,7 @@ def counting_site(tmp_path, monkeypatch):
     context.load_cert_chain(cert_path, key_path)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert_path))
+    settings.OUTBOUND_CA_BUNDLE = str(cert_path)
     base = f"https://127.0.0.1:{server.server_port}"
     yield base, asked
     server.shutdown()

@@ -195,7 +195,7 @@ def _certificate(tmp_path):
 
 
 @pytest.fixture
-def metadata_site(tmp_path, monkeypatch):
+def metadata_site(tmp_path, settings):
     """An https site on 127.0.0.1 serving a client's metadata document at /client.json."""
     cert_path, key_path = _certificate(tmp_path)
     documents = {}
@@ -218,7 +218,7 @@ def metadata_site(tmp_path, monkeypatch):
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     # The fetch trusts this site's certificate, and only it.
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert_path))
+    settings.OUTBOUND_CA_BUNDLE = str(cert_path)
     client_id = f"https://127.0.0.1:{server.server_port}/client.json"
     documents["/client.json"] = {
         "client_id": client_id,
