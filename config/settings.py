@@ -146,7 +146,9 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # A client stream waits on BRPOP for 5 s at a time; redis-py's default read timeout
+            # is as short and would end every idle stream, so reads get a longer bound.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
         }
     }
 else:

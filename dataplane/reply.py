@@ -10,6 +10,7 @@ the long-lived notification stream of a gateway (list_changed).
 """
 
 import asyncio
+import logging
 import os
 import time
 
@@ -23,7 +24,11 @@ from dataplane.http import SSE, send_json
 from dataplane.protocol import RpcError
 from servers.sse import PING, frame
 
+logger = logging.getLogger(__name__)
+
 ASK_PREFIX = "gh-ask:"
+# After a failed read of the channel layer, the pause before a notification stream reads again.
+LAYER_RETRY_SECONDS = 1.0
 
 
 def adapt(ctx: CallContext, result: dict) -> dict:
@@ -243,7 +248,14 @@ async def notification_stream(receive, send, gateway_id: int, first, channel=Non
             if disconnect in done:
                 return
             if getter in done:
-                event = getter.result()
+                try:
+                    event = getter.result()
+                except Exception:
+                    # The channel layer failed to read (its store restarting, say): the stream
+                    # stays open and reads again after a pause, rather than failing the client.
+                    logger.warning("notification stream read failed", exc_info=True)
+                    await asyncio.sleep(LAYER_RETRY_SECONDS)
+                    event = {}
                 getter = asyncio.ensure_future(layer.receive(channel))
                 if event.get("type") in ("mcp.notify", "mcp.deliver"):
                     await send(
