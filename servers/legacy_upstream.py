@@ -51,7 +51,8 @@ class LegacySseSession:
         self._pending: dict[int, tuple[asyncio.Future, CallHooks]] = {}
         self.max_reply_bytes = settings.UPSTREAM_MAX_REPLY_BYTES
 
-    async def ensure_ready(self, timeout: float = 30) -> UpstreamInfo:
+    async def ensure_ready(self, timeout: float | None = None) -> UpstreamInfo:
+        timeout = timeout or settings.UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS
         if self.info is not None and self._reader is not None and not self._reader.done():
             return self.info
         async with self._ready:

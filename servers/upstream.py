@@ -199,15 +199,21 @@ class UpstreamSession:
         self._on_event = on_event
         self._listener: asyncio.Task | None = None
         self.max_reply_bytes = settings.UPSTREAM_MAX_REPLY_BYTES
+        self.in_flight = 0
 
     # -- connection -----------------------------------------------------------------------
 
-    async def ensure_ready(self, timeout: float = 30) -> UpstreamInfo:
+    async def ensure_ready(self, timeout: float | None = None) -> UpstreamInfo:
+        """Connect once (UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS unless `timeout` says otherwise)."""
         if self.info is not None:
             return self.info
+        timeout = timeout or settings.UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS
         async with self._ready:
             if self.info is None:
-                await asyncio.wait_for(self._connect(), timeout)
+                try:
+                    await asyncio.wait_for(self._connect(), timeout)
+                except TimeoutError as exc:
+                    raise UpstreamTimeout(f"no handshake within {timeout:g} s") from exc
         return self.info
 
     async def _connect(self) -> None:
@@ -319,16 +325,20 @@ class UpstreamSession:
         self, method: str, params: dict | None, *, timeout: float, hooks: CallHooks | None = None
     ) -> dict:
         """Send one request upstream and return its result; JSON-RPC errors raise UpstreamError."""
-        info = await self.ensure_ready()
-        for attempt in range(2):
-            try:
-                return await self._request_once(info, method, params, timeout, hooks)
-            except _SessionLost:
-                if attempt:
-                    raise UpstreamUnavailable("the upstream keeps losing its session") from None
-                self.reset()
-                info = await self.ensure_ready()
-        raise AssertionError("unreachable")
+        self.in_flight += 1  # the pool never evicts a session with a request under way
+        try:
+            info = await self.ensure_ready()
+            for attempt in range(2):
+                try:
+                    return await self._request_once(info, method, params, timeout, hooks)
+                except _SessionLost:
+                    if attempt:
+                        raise UpstreamUnavailable("the upstream keeps losing its session") from None
+                    self.reset()
+                    info = await self.ensure_ready()
+            raise AssertionError("unreachable")
+        finally:
+            self.in_flight -= 1
 
     async def _request_once(self, info, method, params, timeout, hooks) -> dict:
         hooks = hooks or CallHooks()
