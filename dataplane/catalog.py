@@ -18,19 +18,21 @@ the API can show the change awaiting approval.
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
 from core import config_events
-from dataplane import audit_trail, namespacing, upstreams
+from dataplane import audit_trail, circuit_breaker, namespacing, upstreams
 from dataplane.snapshot import AssignmentSpec, GatewaySnapshot
 from gateways import pinning
 from identities.upstream import brokering
 from servers.tasks import refresh_catalog_task
 from servers.upstream import (
     UpstreamError,
+    UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnauthorized,
     UpstreamUnavailable,
@@ -51,7 +53,12 @@ _CAPABILITY = {
     "resources": "resources",
     "templates": "resources",
 }
-_RETRY_DOWN_SECONDS = 5.0
+_LIST_CHANGED = {
+    "tools": "notifications/tools/list_changed",
+    "prompts": "notifications/prompts/list_changed",
+    "resources": "notifications/resources/list_changed",
+    "templates": "notifications/resources/list_changed",
+}
 
 
 @dataclass
@@ -67,6 +74,10 @@ class AssignmentCatalog:
     url_mode: bool = False
     # Tool name -> fingerprint of its definition as fetched.
     digests: dict[str, str] = field(default_factory=dict)
+    # What the upstream could not list although it is up (an optional list that failed).
+    notes: list[str] = field(default_factory=list)
+    # The first fetch is still running: nothing to offer yet, and not known to be down.
+    pending: bool = False
 
     @property
     def down(self) -> bool:
@@ -115,6 +126,18 @@ def _without_identity(error: brokering.IdentityError) -> AssignmentCatalog:
     )
 
 
+def _pending(spec: AssignmentSpec) -> AssignmentCatalog:
+    # Expired from the start, so that it is replaced as soon as the fetch completes.
+    return AssignmentCatalog(
+        lists={k: [] for k in LISTS},
+        fetched_at=time.monotonic(),
+        ttl=0,
+        private=False,
+        notes=[f"'{spec.upstream.server_name}' has not answered yet"],
+        pending=True,
+    )
+
+
 def forget(spec: AssignmentSpec, identity: brokering.UpstreamIdentity) -> None:
     """Drop the lists kept for this identity: the next request reads them from the upstream."""
     catalogs.invalidate((spec.id, identity.key))
@@ -153,16 +176,48 @@ def _down(spec, identity, session, exc) -> AssignmentCatalog:
     return AssignmentCatalog(
         lists={k: [] for k in LISTS},
         fetched_at=time.monotonic(),
-        ttl=_RETRY_DOWN_SECONDS,
+        ttl=_retry_down_after(1),
         private=False,
         error=str(exc) or type(exc).__name__,
     )
 
 
+def _retry_down_after(failures: int) -> float:
+    """Backoff of a down upstream: the interval doubles with each failure in a row, up to a cap."""
+    base = settings.UPSTREAM_RETRY_DOWN_SECONDS
+    return min(base * 2 ** max(failures - 1, 0), settings.UPSTREAM_RETRY_DOWN_MAX_SECONDS)
+
+
+_noted: dict[tuple, str] = {}
+
+
+def _note_once(spec: AssignmentSpec, kind: str, note: str) -> None:
+    """Log a degraded list the first time, not on every fetch that finds it so."""
+    key = (spec.upstream.server_id, kind)
+    if _noted.get(key) != note:
+        if len(_noted) > 10_000:
+            _noted.clear()
+        _noted[key] = note
+        logger.warning("upstream %s: %s", spec.upstream.server_name, note)
+
+
+def _changed_lists(previous: AssignmentCatalog, fresh: AssignmentCatalog) -> list[str]:
+    """The list_changed methods clients need after `fresh` replaced `previous`."""
+    if previous.down != fresh.down or previous.pending:
+        return list(config_events.LIST_CHANGED)
+    methods = {_LIST_CHANGED[k] for k in LISTS if previous.lists[k] != fresh.lists[k]}
+    return [m for m in config_events.LIST_CHANGED if m in methods]
+
+
 class CatalogCache:
+    """The lists of each (assignment, identity), fetched in the background and served stale
+    while they are fetched again, so that no request waits for an upstream that already
+    answered once. Bounded by MCP_CATALOG_MAX_ENTRIES, least recently used first out."""
+
     def __init__(self):
-        self._entries: dict[tuple, AssignmentCatalog] = {}
-        self._locks: dict[tuple, asyncio.Lock] = {}
+        self._entries: OrderedDict[tuple, AssignmentCatalog] = OrderedDict()
+        self._refreshing: dict[tuple, asyncio.Task] = {}
+        self._failures: dict[tuple, int] = {}
         self.generation = 0
 
     def invalidate(self, key: tuple) -> None:
@@ -172,38 +227,79 @@ class CatalogCache:
     async def get(
         self, spec: AssignmentSpec, principal, snapshot, identity=None
     ) -> AssignmentCatalog:
-        """`identity`: already resolved (an UpstreamIdentity, or the IdentityError it raised)."""
+        """`identity`: already resolved (an UpstreamIdentity, or the IdentityError it raised).
+
+        An expired entry is returned at once while one background task fetches it again; only
+        a first fetch is waited for, and at most UPSTREAM_LIST_DEADLINE_SECONDS."""
         if identity is None:
             identity = await _identity_or_error(spec, principal, snapshot)
         if isinstance(identity, brokering.IdentityError):
             return _without_identity(identity)
         key = (spec.id, identity.key)
         entry = self._entries.get(key)
-        now = time.monotonic()
-        if entry is not None and now - entry.fetched_at < entry.ttl:
+        if entry is not None:
+            self._entries.move_to_end(key)
+            if time.monotonic() - entry.fetched_at >= entry.ttl:
+                self._refresh(key, spec, identity, snapshot, principal)
             return entry
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
+        task = self._refresh(key, spec, identity, snapshot, principal)
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(task), settings.UPSTREAM_LIST_DEADLINE_SECONDS
+            )
+        except TimeoutError:
+            # Answered without it; clients hear list_changed when the fetch completes.
             entry = self._entries.get(key)
-            if entry is not None and time.monotonic() - entry.fetched_at < entry.ttl:
-                return entry
-            was_down = entry.down if entry is not None else None
+            if entry is None:
+                entry = _pending(spec)
+                self._store(key, entry)
+            return entry
+
+    def _refresh(self, key, spec, identity, snapshot, principal) -> asyncio.Task:
+        task = self._refreshing.get(key)
+        if task is None:
+            work = self._fetch_and_store(key, spec, identity, snapshot, principal)
+            task = asyncio.get_running_loop().create_task(work)
+            self._refreshing[key] = task
+        return task
+
+    async def _fetch_and_store(self, key, spec, identity, snapshot, principal):
+        try:
             fresh = await self._fetch(spec, identity, snapshot, principal)
-            await _report_withheld(spec, principal, snapshot, fresh, entry)
-            self._entries[key] = fresh
-            self.generation += 1
-            if was_down is not None and was_down != fresh.down:
-                for method in config_events.LIST_CHANGED:
+            # Read after the fetch: a caller that gave up on it left a pending entry meanwhile.
+            previous = self._entries.get(key)
+            if fresh.down and fresh.ttl > 0:  # not a missing identity, which is never kept
+                self._failures[key] = self._failures.get(key, 0) + 1
+                fresh.ttl = max(fresh.ttl, _retry_down_after(self._failures[key]))
+            else:
+                self._failures.pop(key, None)
+            known = previous if previous is not None and not previous.pending else None
+            await _report_withheld(spec, principal, snapshot, fresh, known)
+            self._store(key, fresh)
+            if previous is not None:
+                for method in _changed_lists(previous, fresh):
                     notify_clients(snapshot.id, {"jsonrpc": "2.0", "method": method})
             return fresh
+        finally:
+            self._refreshing.pop(key, None)
+
+    def _store(self, key: tuple, entry: AssignmentCatalog) -> None:
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > settings.MCP_CATALOG_MAX_ENTRIES:
+            evicted, _ = self._entries.popitem(last=False)
+            self._failures.pop(evicted, None)
+        self.generation += 1
 
     async def _fetch(self, spec, identity, snapshot, principal, retry=True) -> AssignmentCatalog:
+        breaker = circuit_breaker.breaker_for(spec, identity)
         session = upstreams.upstream_session(spec, identity, snapshot, on_upstream_event)
-        timeout = min(spec.timeout, 30)
+        timeout = min(spec.timeout, settings.UPSTREAM_DISCOVERY_TIMEOUT_SECONDS)
+        handshake = min(timeout, settings.UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS)
+        lists: dict[str, list[dict]] = {}
+        ttls, private, notes = [], False, []
         try:
-            info = await session.ensure_ready(timeout=timeout)
-            lists: dict[str, list[dict]] = {}
-            ttls, private = [], False
+            info = await session.ensure_ready(timeout=handshake)
             for kind, (method, field_name) in LISTS.items():
                 if _CAPABILITY[kind] not in info.capabilities:
                     lists[kind] = []
@@ -214,9 +310,19 @@ class CatalogCache:
                 if kind in ("resources", "templates") and not spec.resources_enabled:
                     lists[kind] = []
                     continue
-                items, ttl_ms, scope = await read_all_pages(
-                    session, method, field_name, timeout=timeout
-                )
+                try:
+                    items, ttl_ms, scope = await read_all_pages(
+                        session, method, field_name, timeout=timeout
+                    )
+                except (UpstreamError, UpstreamTimeout, UpstreamRejected) as exc:
+                    if kind == "tools" or isinstance(exc, UpstreamUnauthorized):
+                        raise
+                    # An optional list the upstream cannot give leaves only that list empty.
+                    note = f"{method} failed: {exc}"
+                    _note_once(spec, kind, note)
+                    lists[kind] = []
+                    notes.append(note)
+                    continue
                 lists[kind] = items
                 if ttl_ms is not None:
                     ttls.append(ttl_ms / 1000)
@@ -229,9 +335,12 @@ class CatalogCache:
                 return _without_identity(missing)
             if fresh is not None and retry:
                 return await self._fetch(spec, fresh, snapshot, principal, retry=False)
+            breaker.failed(call=False)
             return _down(spec, identity, session, exc)
         except (UpstreamUnavailable, UpstreamTimeout, UpstreamError, TimeoutError) as exc:
+            breaker.failed(call=False)
             return _down(spec, identity, session, exc)
+        breaker.reachable()
         ttl = settings.MCP_CATALOG_TTL_SECONDS
         if ttls:
             ttl = min(ttl, *ttls)
@@ -241,7 +350,12 @@ class CatalogCache:
             if isinstance(t, dict) and isinstance(t.get("name"), str)
         }
         return AssignmentCatalog(
-            lists=lists, fetched_at=time.monotonic(), ttl=ttl, private=private, digests=digests
+            lists=lists,
+            fetched_at=time.monotonic(),
+            ttl=ttl,
+            private=private,
+            digests=digests,
+            notes=notes,
         )
 
 
