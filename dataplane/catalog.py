@@ -1,10 +1,13 @@
 """Step 4 of the lifecycle: what each assignment offers, and the merged, curated view that
 routing looks names up in.
 
-Upstream lists are read page by page and kept per (assignment, identity) in this process until
-their time-to-live runs out (the upstream's `ttlMs` when it gives one), an upstream
-`list_changed` arrives, or the snapshot changes. An upstream that cannot be reached drops out of
-the merged lists and is retried with backoff; clients hear about both with `list_changed`.
+Upstream lists are read page by page (`dataplane/catalog_fetch.py`) and kept per (assignment,
+identity) in this process until their time-to-live runs out (the upstream's `ttlMs` when it gives
+one), an upstream `list_changed` arrives, or the snapshot changes. One upstream never holds up
+the others: an expired entry is served while one background task fetches it again, and only a
+first fetch is waited for, at most UPSTREAM_LIST_DEADLINE_SECONDS. An upstream that cannot be
+reached drops out of the merged lists and is retried with backoff, off the request path; clients
+hear with `list_changed` when an upstream drops out, comes back, or answers late.
 The upstream sessions and the caller's identity for each assignment come from step 6
 (`dataplane/upstreams.py`); what an upstream sends on its own comes back here
 (`on_upstream_event`).
@@ -25,63 +28,20 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from core import config_events
-from dataplane import audit_trail, circuit_breaker, namespacing, upstreams
+from dataplane import audit_trail, catalog_fetch, namespacing, upstreams
+from dataplane.catalog_fetch import AssignmentCatalog
 from dataplane.snapshot import AssignmentSpec, GatewaySnapshot
-from gateways import pinning
 from identities.upstream import brokering
 from servers.tasks import refresh_catalog_task
-from servers.upstream import (
-    UpstreamError,
-    UpstreamRejected,
-    UpstreamTimeout,
-    UpstreamUnauthorized,
-    UpstreamUnavailable,
-    read_all_pages,
-)
 
 logger = logging.getLogger(__name__)
 
-LISTS = {
-    "tools": ("tools/list", "tools"),
-    "prompts": ("prompts/list", "prompts"),
-    "resources": ("resources/list", "resources"),
-    "templates": ("resources/templates/list", "resourceTemplates"),
-}
-_CAPABILITY = {
-    "tools": "tools",
-    "prompts": "prompts",
-    "resources": "resources",
-    "templates": "resources",
-}
 _LIST_CHANGED = {
     "tools": "notifications/tools/list_changed",
     "prompts": "notifications/prompts/list_changed",
     "resources": "notifications/resources/list_changed",
     "templates": "notifications/resources/list_changed",
 }
-
-
-@dataclass
-class AssignmentCatalog:
-    lists: dict[str, list[dict]]
-    fetched_at: float
-    ttl: float
-    private: bool
-    error: str = ""
-    # Set when the caller has no identity for this upstream: where to set one, and whether
-    # that is a page to open in a browser (URL-mode elicitation).
-    connect_url: str = ""
-    url_mode: bool = False
-    # Tool name -> fingerprint of its definition as fetched.
-    digests: dict[str, str] = field(default_factory=dict)
-    # What the upstream could not list although it is up (an optional list that failed).
-    notes: list[str] = field(default_factory=list)
-    # The first fetch is still running: nothing to offer yet, and not known to be down.
-    pending: bool = False
-
-    @property
-    def down(self) -> bool:
-        return bool(self.error)
 
 
 @dataclass(frozen=True)
@@ -111,31 +71,6 @@ async def _identity_or_error(spec, principal, snapshot):
         return await upstreams.identity_for(spec, principal, snapshot)
     except brokering.IdentityError as exc:
         return exc
-
-
-def _without_identity(error: brokering.IdentityError) -> AssignmentCatalog:
-    # Not cached: it lasts only until the caller sets a credential.
-    return AssignmentCatalog(
-        lists={k: [] for k in LISTS},
-        fetched_at=time.monotonic(),
-        ttl=0,
-        private=True,
-        error=error.message,
-        connect_url=getattr(error, "connect_url", ""),
-        url_mode=getattr(error, "url_mode", False),
-    )
-
-
-def _pending(spec: AssignmentSpec) -> AssignmentCatalog:
-    # Expired from the start, so that it is replaced as soon as the fetch completes.
-    return AssignmentCatalog(
-        lists={k: [] for k in LISTS},
-        fetched_at=time.monotonic(),
-        ttl=0,
-        private=False,
-        notes=[f"'{spec.upstream.server_name}' has not answered yet"],
-        pending=True,
-    )
 
 
 def forget(spec: AssignmentSpec, identity: brokering.UpstreamIdentity) -> None:
@@ -170,42 +105,11 @@ def notify_clients(gateway_id: int, message: dict) -> None:
     asyncio.get_running_loop().create_task(config_events.send_to_streams(gateway_id, message))
 
 
-def _down(spec, identity, session, exc) -> AssignmentCatalog:
-    logger.warning("upstream %s is unavailable: %s", spec.upstream.server_name, exc)
-    upstreams.upstream_failed(spec, identity, session)
-    return AssignmentCatalog(
-        lists={k: [] for k in LISTS},
-        fetched_at=time.monotonic(),
-        ttl=_retry_down_after(1),
-        private=False,
-        error=str(exc) or type(exc).__name__,
-    )
-
-
-def _retry_down_after(failures: int) -> float:
-    """Backoff of a down upstream: the interval doubles with each failure in a row, up to a cap."""
-    base = settings.UPSTREAM_RETRY_DOWN_SECONDS
-    return min(base * 2 ** max(failures - 1, 0), settings.UPSTREAM_RETRY_DOWN_MAX_SECONDS)
-
-
-_noted: dict[tuple, str] = {}
-
-
-def _note_once(spec: AssignmentSpec, kind: str, note: str) -> None:
-    """Log a degraded list the first time, not on every fetch that finds it so."""
-    key = (spec.upstream.server_id, kind)
-    if _noted.get(key) != note:
-        if len(_noted) > 10_000:
-            _noted.clear()
-        _noted[key] = note
-        logger.warning("upstream %s: %s", spec.upstream.server_name, note)
-
-
 def _changed_lists(previous: AssignmentCatalog, fresh: AssignmentCatalog) -> list[str]:
     """The list_changed methods clients need after `fresh` replaced `previous`."""
     if previous.down != fresh.down or previous.pending:
         return list(config_events.LIST_CHANGED)
-    methods = {_LIST_CHANGED[k] for k in LISTS if previous.lists[k] != fresh.lists[k]}
+    methods = {_LIST_CHANGED[k] for k in catalog_fetch.LISTS if previous.lists[k] != fresh.lists[k]}
     return [m for m in config_events.LIST_CHANGED if m in methods]
 
 
@@ -234,7 +138,7 @@ class CatalogCache:
         if identity is None:
             identity = await _identity_or_error(spec, principal, snapshot)
         if isinstance(identity, brokering.IdentityError):
-            return _without_identity(identity)
+            return catalog_fetch.without_identity(identity)
         key = (spec.id, identity.key)
         entry = self._entries.get(key)
         if entry is not None:
@@ -251,7 +155,7 @@ class CatalogCache:
             # Answered without it; clients hear list_changed when the fetch completes.
             entry = self._entries.get(key)
             if entry is None:
-                entry = _pending(spec)
+                entry = catalog_fetch.pending(spec)
                 self._store(key, entry)
             return entry
 
@@ -265,12 +169,14 @@ class CatalogCache:
 
     async def _fetch_and_store(self, key, spec, identity, snapshot, principal):
         try:
-            fresh = await self._fetch(spec, identity, snapshot, principal)
+            fresh = await catalog_fetch.fetch(
+                spec, identity, snapshot, principal, on_upstream_event
+            )
             # Read after the fetch: a caller that gave up on it left a pending entry meanwhile.
             previous = self._entries.get(key)
             if fresh.down and fresh.ttl > 0:  # not a missing identity, which is never kept
                 self._failures[key] = self._failures.get(key, 0) + 1
-                fresh.ttl = max(fresh.ttl, _retry_down_after(self._failures[key]))
+                fresh.ttl = max(fresh.ttl, catalog_fetch.retry_down_after(self._failures[key]))
             else:
                 self._failures.pop(key, None)
             known = previous if previous is not None and not previous.pending else None
@@ -290,73 +196,6 @@ class CatalogCache:
             evicted, _ = self._entries.popitem(last=False)
             self._failures.pop(evicted, None)
         self.generation += 1
-
-    async def _fetch(self, spec, identity, snapshot, principal, retry=True) -> AssignmentCatalog:
-        breaker = circuit_breaker.breaker_for(spec, identity)
-        session = upstreams.upstream_session(spec, identity, snapshot, on_upstream_event)
-        timeout = min(spec.timeout, settings.UPSTREAM_DISCOVERY_TIMEOUT_SECONDS)
-        handshake = min(timeout, settings.UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS)
-        lists: dict[str, list[dict]] = {}
-        ttls, private, notes = [], False, []
-        try:
-            info = await session.ensure_ready(timeout=handshake)
-            for kind, (method, field_name) in LISTS.items():
-                if _CAPABILITY[kind] not in info.capabilities:
-                    lists[kind] = []
-                    continue
-                if kind in ("prompts",) and not spec.prompts_enabled:
-                    lists[kind] = []
-                    continue
-                if kind in ("resources", "templates") and not spec.resources_enabled:
-                    lists[kind] = []
-                    continue
-                try:
-                    items, ttl_ms, scope = await read_all_pages(
-                        session, method, field_name, timeout=timeout
-                    )
-                except (UpstreamError, UpstreamTimeout, UpstreamRejected) as exc:
-                    if kind == "tools" or isinstance(exc, UpstreamUnauthorized):
-                        raise
-                    # An optional list the upstream cannot give leaves only that list empty.
-                    note = f"{method} failed: {exc}"
-                    _note_once(spec, kind, note)
-                    lists[kind] = []
-                    notes.append(note)
-                    continue
-                lists[kind] = items
-                if ttl_ms is not None:
-                    ttls.append(ttl_ms / 1000)
-                private = private or scope == "private"
-        except UpstreamUnauthorized as exc:
-            # A person's refused OAuth token is refreshed once, and the catalog read with it.
-            try:
-                fresh = await upstreams.identity_after_refusal(spec, principal, snapshot, identity)
-            except brokering.IdentityError as missing:
-                return _without_identity(missing)
-            if fresh is not None and retry:
-                return await self._fetch(spec, fresh, snapshot, principal, retry=False)
-            breaker.failed(call=False)
-            return _down(spec, identity, session, exc)
-        except (UpstreamUnavailable, UpstreamTimeout, UpstreamError, TimeoutError) as exc:
-            breaker.failed(call=False)
-            return _down(spec, identity, session, exc)
-        breaker.reachable()
-        ttl = settings.MCP_CATALOG_TTL_SECONDS
-        if ttls:
-            ttl = min(ttl, *ttls)
-        digests = {
-            t["name"]: pinning.fingerprint(t)
-            for t in lists["tools"]
-            if isinstance(t, dict) and isinstance(t.get("name"), str)
-        }
-        return AssignmentCatalog(
-            lists=lists,
-            fetched_at=time.monotonic(),
-            ttl=ttl,
-            private=private,
-            digests=digests,
-            notes=notes,
-        )
 
 
 catalogs = CatalogCache()
