@@ -34,8 +34,8 @@ async def slot(server_id: int, server_name: str):
     except TimeoutError:
         raise RpcError(
             protocol.UPSTREAM_UNAVAILABLE,
-            f"The server '{server_name}' is busy: {settings.UPSTREAM_MAX_CONCURRENT_CALLS} calls "
-            f"to it are in progress and none finished within {wait:g} seconds.",
+            f"The server '{server_name}' is busy: no call slot came free within {wait:g} seconds "
+            f"(UPSTREAM_MAX_CONCURRENT_CALLS is {settings.UPSTREAM_MAX_CONCURRENT_CALLS}).",
         ) from None
     try:
         yield

@@ -258,3 +258,40 @@ def test_an_idle_upstream_session_is_closed(deployment, alice, bob, misbehaving,
     assert closed
     assert again["result"]["content"][0]["text"] == "pong"
     assert idle.count("initialize") == 2
+
+
+def test_calls_beyond_a_servers_slots_are_refused_after_a_bounded_wait(
+    deployment, alice, bob, misbehaving, settings
+):
+    settings.UPSTREAM_MAX_CONCURRENT_CALLS = 1
+    settings.UPSTREAM_CALL_SLOT_WAIT_SECONDS = 0.2
+    busy = misbehaving()
+    assign(deployment, alice, "busy", busy.url)
+    token = deployment.token_for(bob)
+    ping = {"name": "busy__ping", "arguments": {}}
+
+    async def scenario():
+        async with Client(deployment, token) as client:
+            await client.tool_names()
+            busy.hang()
+            holding = asyncio.create_task(client.rpc("tools/call", ping))
+            # Polled: the upstream's own thread records the arrival.
+            while "tools/call" not in busy.arrived:
+                await asyncio.sleep(0.01)
+            refused, took = await client.rpc("tools/call", ping)
+            other, _ = await client.rpc(
+                "tools/call", {"name": "notes__echo", "arguments": {"text": "x"}}
+            )
+            busy.release()
+            held, _ = await holding
+            return refused, took, other, held
+
+    refused, took, other, held = asyncio.run(scenario())
+    assert refused["error"]["code"] == -32001
+    assert refused["error"]["message"] == (
+        "The server 'busy' is busy: no call slot came free within 0.2 seconds "
+        "(UPSTREAM_MAX_CONCURRENT_CALLS is 1)."
+    )
+    assert 0.2 <= took < 1.0
+    assert other["result"]["content"][0]["text"] == "x"  # other servers keep their slots
+    assert held["result"]["content"][0]["text"] == "pong"

@@ -45,6 +45,11 @@ class MisbehavingUpstream:
         self.release()
         self.server.stop()
 
+    def hang(self) -> None:
+        """Hold every request from now on, until `release`."""
+        with self._lock:
+            self._hung, self._release = True, None
+
     def release(self) -> None:
         """Answer from now on, the requests held so far included."""
         with self._lock:
