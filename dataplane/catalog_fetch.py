@@ -79,7 +79,7 @@ def without_identity(error: brokering.IdentityError) -> AssignmentCatalog:
 
 
 def pending(spec: AssignmentSpec) -> AssignmentCatalog:
-    # Expired from the start, so that it is replaced as soon as the fetch completes.
+    # Expired from the start: a request that finds it joins the running fetch or starts one.
     return AssignmentCatalog(
         lists={k: [] for k in LISTS},
         fetched_at=time.monotonic(),
@@ -128,7 +128,9 @@ async def fetch(spec, identity, snapshot, principal, on_event, retry=True) -> As
     breaker = circuit_breaker.breaker_for(spec, identity)
     session = upstreams.upstream_session(spec, identity, snapshot, on_event)
     timeout = min(spec.timeout, settings.UPSTREAM_DISCOVERY_TIMEOUT_SECONDS)
-    handshake = min(timeout, settings.UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS)
+    handshake = min(
+        timeout, spec.upstream.handshake_timeout or settings.UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS
+    )
     lists: dict[str, list[dict]] = {}
     ttls, private, notes = [], False, []
     try:

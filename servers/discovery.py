@@ -41,6 +41,7 @@ async def discover(
     *,
     transport: str = "streamable_http",
     timeout: float | None = None,
+    handshake_timeout: float | None = None,
 ) -> dict:
     """Connect, read every list the server supports, and return the catalog.
 
@@ -50,7 +51,7 @@ async def discover(
     kind = LegacySseSession if transport == "sse" else UpstreamSession
     session = kind(url, headers)
     try:
-        handshake = min(timeout, settings.UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS)
+        handshake = min(timeout, handshake_timeout or settings.UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS)
         info = await session.ensure_ready(timeout=handshake)
         catalog = {
             "era": info.era,
@@ -76,9 +77,11 @@ async def discover(
         await session.close()
 
 
-async def _discover_and_close(url, headers, transport, timeout):
+async def _discover_and_close(url, headers, transport, timeout, handshake_timeout):
     try:
-        return await discover(url, headers, transport=transport, timeout=timeout)
+        return await discover(
+            url, headers, transport=transport, timeout=timeout, handshake_timeout=handshake_timeout
+        )
     finally:
         await close_http_session()
 
@@ -88,7 +91,11 @@ def refresh_catalog(*, server: Server, timeout: float | None = None) -> Server:
     url, headers = upstream_endpoint(server_id=server.pk, kind=server.kind, url=server.url)
     now = timezone.now()
     try:
-        catalog = asyncio.run(_discover_and_close(url, headers, server.transport, timeout))
+        catalog = asyncio.run(
+            _discover_and_close(
+                url, headers, server.transport, timeout, server.handshake_timeout_seconds
+            )
+        )
     except (UpstreamError, UpstreamUnavailable, UpstreamTimeout, TimeoutError, OSError) as exc:
         detail = str(exc) or type(exc).__name__
         was = server.health

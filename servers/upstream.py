@@ -200,14 +200,16 @@ class UpstreamSession:
         self._listener: asyncio.Task | None = None
         self.max_reply_bytes = settings.UPSTREAM_MAX_REPLY_BYTES
         self.in_flight = 0
+        self.handshake_timeout: float | None = None  # the server's own, if it has one
 
     # -- connection -----------------------------------------------------------------------
 
     async def ensure_ready(self, timeout: float | None = None) -> UpstreamInfo:
-        """Connect once (UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS unless `timeout` says otherwise)."""
+        """Connect once, within `timeout`, else the server's own handshake timeout, else
+        UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS."""
         if self.info is not None:
             return self.info
-        timeout = timeout or settings.UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS
+        timeout = timeout or self.handshake_timeout or settings.UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS
         async with self._ready:
             if self.info is None:
                 try:

@@ -33,6 +33,7 @@ class UpstreamPool:
         transport="streamable_http",
         on_event=None,
         max_reply_bytes: int | None = None,
+        handshake_timeout: float | None = None,
     ):
         now = time.monotonic()
         self._evict(now, keep=key)
@@ -52,6 +53,7 @@ class UpstreamPool:
         self._sessions.move_to_end(key)
         # The server's own bound, else the setting; read on each call, so a change applies at once.
         session.max_reply_bytes = max_reply_bytes or settings.UPSTREAM_MAX_REPLY_BYTES
+        session.handshake_timeout = handshake_timeout  # None: UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS
         return session
 
     async def discard(self, key: tuple) -> None:

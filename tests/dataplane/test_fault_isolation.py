@@ -28,9 +28,9 @@ def misbehaving():
         upstream.stop()
 
 
-def assign(deployment, alice, name: str, url: str):
+def assign(deployment, alice, name: str, url: str, **fields):
     server = server_services.create_server(
-        workspace=deployment.acme, name=name, url=url, actor=alice
+        workspace=deployment.acme, name=name, url=url, actor=alice, **fields
     )
     gateway_services.assign_server(
         gateway=deployment.gateway, server=server, namespace=name, actor=alice
@@ -126,6 +126,40 @@ def test_a_hung_upstream_never_holds_up_the_others(deployment, alice, bob, misbe
     assert call_took < 0.1
     assert "notes__echo" in later and later_took < 0.5
     assert "slow__ping" in after and "notes__echo" in after
+
+
+def test_a_servers_own_deadline_and_handshake_timeout_apply(
+    deployment, alice, bob, misbehaving, settings
+):
+    settings.UPSTREAM_LIST_DEADLINE_SECONDS = 10
+    settings.UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS = 10
+    hung = misbehaving(hung=True)
+    assign(
+        deployment,
+        alice,
+        "slow",
+        hung.url,
+        list_deadline_seconds=0.3,
+        handshake_timeout_seconds=0.6,
+    )
+    token = deployment.token_for(bob)
+
+    async def scenario():
+        async with Client(deployment, token) as client:
+            names, took = await client.tool_names()
+            # Past the server's handshake timeout the fetch gives up and marks it down.
+            give_up = time.monotonic() + 5
+            while time.monotonic() < give_up:
+                refused, _ = await client.rpc("tools/call", {"name": "slow__ping", "arguments": {}})
+                if "unavailable" in refused["error"]["message"]:
+                    break
+                await asyncio.sleep(0.1)
+            return names, took, refused, time.monotonic() - (give_up - 5)
+
+    names, took, refused, down_after = asyncio.run(scenario())
+    assert "notes__echo" in names and took < 0.3 + 0.5
+    assert refused["error"]["code"] == -32001
+    assert down_after < 3
 
 
 def test_a_down_upstream_is_retried_off_the_request_path(
