@@ -113,6 +113,12 @@ def _changed_lists(previous: AssignmentCatalog, fresh: AssignmentCatalog) -> lis
     return [m for m in config_events.LIST_CHANGED if m in methods]
 
 
+def _log_failed_refresh(task: asyncio.Task) -> None:
+    # A background refresh has no caller to raise to; the entry stays as it was.
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("a catalog refresh failed", exc_info=task.exception())
+
+
 class CatalogCache:
     """The lists of each (assignment, identity), fetched in the background and served stale
     while they are fetched again, so that no request waits for an upstream that already
@@ -148,9 +154,8 @@ class CatalogCache:
             return entry
         task = self._refresh(key, spec, identity, snapshot, principal)
         try:
-            return await asyncio.wait_for(
-                asyncio.shield(task), settings.UPSTREAM_LIST_DEADLINE_SECONDS
-            )
+            deadline = spec.upstream.list_deadline or settings.UPSTREAM_LIST_DEADLINE_SECONDS
+            return await asyncio.wait_for(asyncio.shield(task), deadline)
         except TimeoutError:
             # Answered without it; clients hear list_changed when the fetch completes.
             entry = self._entries.get(key)
@@ -164,6 +169,7 @@ class CatalogCache:
         if task is None:
             work = self._fetch_and_store(key, spec, identity, snapshot, principal)
             task = asyncio.get_running_loop().create_task(work)
+            task.add_done_callback(_log_failed_refresh)
             self._refreshing[key] = task
         return task
 
