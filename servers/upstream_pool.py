@@ -73,7 +73,7 @@ class UpstreamPool:
             idle = now - used_at >= idle_after
             if not idle and excess <= 0:
                 break  # the rest were used more recently
-            if key == keep or getattr(session, "in_flight", 0):
+            if key == keep or session.in_flight:
                 continue
             del self._sessions[key]
             excess -= 1
