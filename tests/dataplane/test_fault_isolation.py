@@ -198,7 +198,7 @@ def test_a_down_upstream_is_retried_off_the_request_path(
     assert refused["error"]["code"] == -32001
     assert "'slow' is unavailable" in refused["error"]["message"]
     assert "notes__echo" in lists[0][0] and "slow__ping" not in lists[0][0]
-    assert lists[0][1] < settings.UPSTREAM_LIST_DEADLINE_SECONDS
+    assert lists[0][1] < 1.0  # the handshake timeout, and a margin
     assert max(took for _, took in lists[1:]) < 0.25
     assert "slow__ping" in after
 
