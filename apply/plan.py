@@ -50,6 +50,8 @@ _SERVER_FIELDS = (
     "network",
     "description",
     "max_reply_bytes",
+    "handshake_timeout_seconds",
+    "list_deadline_seconds",
 )
 
 

@@ -91,6 +91,8 @@ SERVER = Map(
         "network": Key(Boolean(), default=True),
         "description": Key(DESCRIPTION, default=""),
         "max_reply_bytes": Key(Number(minimum=0, allow_null=True)),
+        "handshake_timeout_seconds": Key(Number(minimum=0, allow_null=True)),
+        "list_deadline_seconds": Key(Number(minimum=0, allow_null=True)),
     }
 )
 TOOLS = Map(
@@ -245,6 +247,8 @@ class ServerSpec:
     network: bool
     description: str
     max_reply_bytes: int | None
+    handshake_timeout_seconds: float | None
+    list_deadline_seconds: float | None
     path: Path
 
 
@@ -596,8 +600,14 @@ def _server(s: dict, path: Path) -> ServerSpec:
         network=s["network"],
         description=s["description"],
         max_reply_bytes=None if s["max_reply_bytes"] is None else int(s["max_reply_bytes"]),
+        handshake_timeout_seconds=_seconds(s["handshake_timeout_seconds"]),
+        list_deadline_seconds=_seconds(s["list_deadline_seconds"]),
         path=path,
     )
+
+
+def _seconds(value) -> float | None:
+    return None if value is None else float(value)
 
 
 def _rules(rules: list[dict], path: Path) -> list[RuleSpec]:

@@ -280,6 +280,26 @@ UPSTREAM_MAX_CONNECTIONS_PER_ORIGIN = int(
     os.environ.get("UPSTREAM_MAX_CONNECTIONS_PER_ORIGIN", "64")
 )
 UPSTREAM_CONNECTION_WAIT_SECONDS = float(os.environ.get("UPSTREAM_CONNECTION_WAIT_SECONDS", "10"))
+# Fault isolation (docs/reliability.md): how long a list waits for each upstream before it is
+# answered without it, the caps on discovery and on the handshake, the backoff of a down
+# upstream, the circuit breaker, the calls one upstream may have in flight per worker, and the
+# bounds of the per-worker session pool and catalog cache.
+UPSTREAM_LIST_DEADLINE_SECONDS = float(os.environ.get("UPSTREAM_LIST_DEADLINE_SECONDS", "2.5"))
+UPSTREAM_DISCOVERY_TIMEOUT_SECONDS = float(
+    os.environ.get("UPSTREAM_DISCOVERY_TIMEOUT_SECONDS", "30")
+)
+UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS = float(
+    os.environ.get("UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS", "10")
+)
+UPSTREAM_RETRY_DOWN_SECONDS = float(os.environ.get("UPSTREAM_RETRY_DOWN_SECONDS", "5"))
+UPSTREAM_RETRY_DOWN_MAX_SECONDS = float(os.environ.get("UPSTREAM_RETRY_DOWN_MAX_SECONDS", "300"))
+UPSTREAM_BREAKER_FAILURES = int(os.environ.get("UPSTREAM_BREAKER_FAILURES", "5"))
+UPSTREAM_BREAKER_OPEN_SECONDS = float(os.environ.get("UPSTREAM_BREAKER_OPEN_SECONDS", "30"))
+UPSTREAM_MAX_CONCURRENT_CALLS = int(os.environ.get("UPSTREAM_MAX_CONCURRENT_CALLS", "32"))
+UPSTREAM_CALL_SLOT_WAIT_SECONDS = float(os.environ.get("UPSTREAM_CALL_SLOT_WAIT_SECONDS", "5"))
+UPSTREAM_SESSION_IDLE_SECONDS = float(os.environ.get("UPSTREAM_SESSION_IDLE_SECONDS", "600"))
+UPSTREAM_MAX_SESSIONS = int(os.environ.get("UPSTREAM_MAX_SESSIONS", "10000"))
+MCP_CATALOG_MAX_ENTRIES = int(os.environ.get("MCP_CATALOG_MAX_ENTRIES", "10000"))
 # A CA bundle (PEM file) trusted by every outbound connection besides the system's store
 # (core/outbound_http.py `tls_context`).
 OUTBOUND_CA_BUNDLE = os.environ.get("OUTBOUND_CA_BUNDLE", "")

@@ -1,10 +1,13 @@
 """Step 4 of the lifecycle: what each assignment offers, and the merged, curated view that
 routing looks names up in.
 
-Upstream lists are read page by page and kept per (assignment, identity) in this process until
-their time-to-live runs out (the upstream's `ttlMs` when it gives one), an upstream
-`list_changed` arrives, or the snapshot changes. An upstream that cannot be reached drops out of
-the merged lists and is retried with backoff; clients hear about both with `list_changed`.
+Upstream lists are read page by page (`dataplane/catalog_fetch.py`) and kept per (assignment,
+identity) in this process until their time-to-live runs out (the upstream's `ttlMs` when it gives
+one), an upstream `list_changed` arrives, or the snapshot changes. One upstream never holds up
+the others: an expired entry is served while one background task fetches it again, and only a
+first fetch is waited for, at most UPSTREAM_LIST_DEADLINE_SECONDS. An upstream that cannot be
+reached drops out of the merged lists and is retried with backoff, off the request path; clients
+hear with `list_changed` when an upstream drops out, comes back, or answers late.
 The upstream sessions and the caller's identity for each assignment come from step 6
 (`dataplane/upstreams.py`); what an upstream sends on its own comes back here
 (`on_upstream_event`).
@@ -18,59 +21,27 @@ the API can show the change awaiting approval.
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
 from core import config_events
-from dataplane import audit_trail, namespacing, upstreams
+from dataplane import audit_trail, catalog_fetch, namespacing, upstreams
+from dataplane.catalog_fetch import AssignmentCatalog
 from dataplane.snapshot import AssignmentSpec, GatewaySnapshot
-from gateways import pinning
 from identities.upstream import brokering
 from servers.tasks import refresh_catalog_task
-from servers.upstream import (
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnauthorized,
-    UpstreamUnavailable,
-    read_all_pages,
-)
 
 logger = logging.getLogger(__name__)
 
-LISTS = {
-    "tools": ("tools/list", "tools"),
-    "prompts": ("prompts/list", "prompts"),
-    "resources": ("resources/list", "resources"),
-    "templates": ("resources/templates/list", "resourceTemplates"),
+_LIST_CHANGED = {
+    "tools": "notifications/tools/list_changed",
+    "prompts": "notifications/prompts/list_changed",
+    "resources": "notifications/resources/list_changed",
+    "templates": "notifications/resources/list_changed",
 }
-_CAPABILITY = {
-    "tools": "tools",
-    "prompts": "prompts",
-    "resources": "resources",
-    "templates": "resources",
-}
-_RETRY_DOWN_SECONDS = 5.0
-
-
-@dataclass
-class AssignmentCatalog:
-    lists: dict[str, list[dict]]
-    fetched_at: float
-    ttl: float
-    private: bool
-    error: str = ""
-    # Set when the caller has no identity for this upstream: where to set one, and whether
-    # that is a page to open in a browser (URL-mode elicitation).
-    connect_url: str = ""
-    url_mode: bool = False
-    # Tool name -> fingerprint of its definition as fetched.
-    digests: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def down(self) -> bool:
-        return bool(self.error)
 
 
 @dataclass(frozen=True)
@@ -100,19 +71,6 @@ async def _identity_or_error(spec, principal, snapshot):
         return await upstreams.identity_for(spec, principal, snapshot)
     except brokering.IdentityError as exc:
         return exc
-
-
-def _without_identity(error: brokering.IdentityError) -> AssignmentCatalog:
-    # Not cached: it lasts only until the caller sets a credential.
-    return AssignmentCatalog(
-        lists={k: [] for k in LISTS},
-        fetched_at=time.monotonic(),
-        ttl=0,
-        private=True,
-        error=error.message,
-        connect_url=getattr(error, "connect_url", ""),
-        url_mode=getattr(error, "url_mode", False),
-    )
 
 
 def forget(spec: AssignmentSpec, identity: brokering.UpstreamIdentity) -> None:
@@ -147,22 +105,29 @@ def notify_clients(gateway_id: int, message: dict) -> None:
     asyncio.get_running_loop().create_task(config_events.send_to_streams(gateway_id, message))
 
 
-def _down(spec, identity, session, exc) -> AssignmentCatalog:
-    logger.warning("upstream %s is unavailable: %s", spec.upstream.server_name, exc)
-    upstreams.upstream_failed(spec, identity, session)
-    return AssignmentCatalog(
-        lists={k: [] for k in LISTS},
-        fetched_at=time.monotonic(),
-        ttl=_RETRY_DOWN_SECONDS,
-        private=False,
-        error=str(exc) or type(exc).__name__,
-    )
+def _changed_lists(previous: AssignmentCatalog, fresh: AssignmentCatalog) -> list[str]:
+    """The list_changed methods clients need after `fresh` replaced `previous`."""
+    if previous.down != fresh.down or previous.pending:
+        return list(config_events.LIST_CHANGED)
+    methods = {_LIST_CHANGED[k] for k in catalog_fetch.LISTS if previous.lists[k] != fresh.lists[k]}
+    return [m for m in config_events.LIST_CHANGED if m in methods]
+
+
+def _log_failed_refresh(task: asyncio.Task) -> None:
+    # A background refresh has no caller to raise to; the entry stays as it was.
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("a catalog refresh failed", exc_info=task.exception())
 
 
 class CatalogCache:
+    """The lists of each (assignment, identity), fetched in the background and served stale
+    while they are fetched again, so that no request waits for an upstream that already
+    answered once. Bounded by MCP_CATALOG_MAX_ENTRIES, least recently used first out."""
+
     def __init__(self):
-        self._entries: dict[tuple, AssignmentCatalog] = {}
-        self._locks: dict[tuple, asyncio.Lock] = {}
+        self._entries: OrderedDict[tuple, AssignmentCatalog] = OrderedDict()
+        self._refreshing: dict[tuple, asyncio.Task] = {}
+        self._failures: dict[tuple, int] = {}
         self.generation = 0
 
     def invalidate(self, key: tuple) -> None:
@@ -172,77 +137,71 @@ class CatalogCache:
     async def get(
         self, spec: AssignmentSpec, principal, snapshot, identity=None
     ) -> AssignmentCatalog:
-        """`identity`: already resolved (an UpstreamIdentity, or the IdentityError it raised)."""
+        """`identity`: already resolved (an UpstreamIdentity, or the IdentityError it raised).
+
+        An expired entry is returned at once while one background task fetches it again; only
+        a first fetch is waited for, and at most UPSTREAM_LIST_DEADLINE_SECONDS."""
         if identity is None:
             identity = await _identity_or_error(spec, principal, snapshot)
         if isinstance(identity, brokering.IdentityError):
-            return _without_identity(identity)
+            return catalog_fetch.without_identity(identity)
         key = (spec.id, identity.key)
         entry = self._entries.get(key)
-        now = time.monotonic()
-        if entry is not None and now - entry.fetched_at < entry.ttl:
+        if entry is not None:
+            self._entries.move_to_end(key)
+            if time.monotonic() - entry.fetched_at >= entry.ttl:
+                self._refresh(key, spec, identity, snapshot, principal)
             return entry
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
+        task = self._refresh(key, spec, identity, snapshot, principal)
+        try:
+            deadline = spec.upstream.list_deadline or settings.UPSTREAM_LIST_DEADLINE_SECONDS
+            return await asyncio.wait_for(asyncio.shield(task), deadline)
+        except TimeoutError:
+            # Answered without it; clients hear list_changed when the fetch completes.
             entry = self._entries.get(key)
-            if entry is not None and time.monotonic() - entry.fetched_at < entry.ttl:
-                return entry
-            was_down = entry.down if entry is not None else None
-            fresh = await self._fetch(spec, identity, snapshot, principal)
-            await _report_withheld(spec, principal, snapshot, fresh, entry)
-            self._entries[key] = fresh
-            self.generation += 1
-            if was_down is not None and was_down != fresh.down:
-                for method in config_events.LIST_CHANGED:
+            if entry is None:
+                entry = catalog_fetch.pending(spec)
+                self._store(key, entry)
+            return entry
+
+    def _refresh(self, key, spec, identity, snapshot, principal) -> asyncio.Task:
+        task = self._refreshing.get(key)
+        if task is None:
+            work = self._fetch_and_store(key, spec, identity, snapshot, principal)
+            task = asyncio.get_running_loop().create_task(work)
+            task.add_done_callback(_log_failed_refresh)
+            self._refreshing[key] = task
+        return task
+
+    async def _fetch_and_store(self, key, spec, identity, snapshot, principal):
+        try:
+            fresh = await catalog_fetch.fetch(
+                spec, identity, snapshot, principal, on_upstream_event
+            )
+            # Read after the fetch: a caller that gave up on it left a pending entry meanwhile.
+            previous = self._entries.get(key)
+            if fresh.down and fresh.ttl > 0:  # not a missing identity, which is never kept
+                self._failures[key] = self._failures.get(key, 0) + 1
+                fresh.ttl = max(fresh.ttl, catalog_fetch.retry_down_after(self._failures[key]))
+            else:
+                self._failures.pop(key, None)
+            known = previous if previous is not None and not previous.pending else None
+            await _report_withheld(spec, principal, snapshot, fresh, known)
+            self._store(key, fresh)
+            if previous is not None:
+                for method in _changed_lists(previous, fresh):
                     notify_clients(snapshot.id, {"jsonrpc": "2.0", "method": method})
             return fresh
+        finally:
+            self._refreshing.pop(key, None)
 
-    async def _fetch(self, spec, identity, snapshot, principal, retry=True) -> AssignmentCatalog:
-        session = upstreams.upstream_session(spec, identity, snapshot, on_upstream_event)
-        timeout = min(spec.timeout, 30)
-        try:
-            info = await session.ensure_ready(timeout=timeout)
-            lists: dict[str, list[dict]] = {}
-            ttls, private = [], False
-            for kind, (method, field_name) in LISTS.items():
-                if _CAPABILITY[kind] not in info.capabilities:
-                    lists[kind] = []
-                    continue
-                if kind in ("prompts",) and not spec.prompts_enabled:
-                    lists[kind] = []
-                    continue
-                if kind in ("resources", "templates") and not spec.resources_enabled:
-                    lists[kind] = []
-                    continue
-                items, ttl_ms, scope = await read_all_pages(
-                    session, method, field_name, timeout=timeout
-                )
-                lists[kind] = items
-                if ttl_ms is not None:
-                    ttls.append(ttl_ms / 1000)
-                private = private or scope == "private"
-        except UpstreamUnauthorized as exc:
-            # A person's refused OAuth token is refreshed once, and the catalog read with it.
-            try:
-                fresh = await upstreams.identity_after_refusal(spec, principal, snapshot, identity)
-            except brokering.IdentityError as missing:
-                return _without_identity(missing)
-            if fresh is not None and retry:
-                return await self._fetch(spec, fresh, snapshot, principal, retry=False)
-            return _down(spec, identity, session, exc)
-        except (UpstreamUnavailable, UpstreamTimeout, UpstreamError, TimeoutError) as exc:
-            return _down(spec, identity, session, exc)
-        ttl = settings.MCP_CATALOG_TTL_SECONDS
-        if ttls:
-            ttl = min(ttl, *ttls)
-        digests = {
-            t["name"]: pinning.fingerprint(t)
-            for t in lists["tools"]
-            if isinstance(t, dict) and isinstance(t.get("name"), str)
-        }
-        return AssignmentCatalog(
-            lists=lists, fetched_at=time.monotonic(), ttl=ttl, private=private, digests=digests
-        )
+    def _store(self, key: tuple, entry: AssignmentCatalog) -> None:
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > settings.MCP_CATALOG_MAX_ENTRIES:
+            evicted, _ = self._entries.popitem(last=False)
+            self._failures.pop(evicted, None)
+        self.generation += 1
 
 
 catalogs = CatalogCache()

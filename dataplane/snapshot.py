@@ -34,6 +34,8 @@ class UpstreamSpec:
     url: str
     headers: tuple[tuple[str, str], ...]
     max_reply_bytes: int | None = None  # None: UPSTREAM_MAX_REPLY_BYTES
+    handshake_timeout: float | None = None  # None: UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS
+    list_deadline: float | None = None  # None: UPSTREAM_LIST_DEADLINE_SECONDS
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ def _upstream(server) -> UpstreamSpec:
         url,
         tuple(sorted(headers.items())),
         server.max_reply_bytes,
+        server.handshake_timeout_seconds,
+        server.list_deadline_seconds,
     )
 
 

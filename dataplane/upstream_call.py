@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from dataplane import audit_trail, catalog, policy, protocol, upstreams
+from dataplane import audit_trail, bulkhead, catalog, circuit_breaker, policy, protocol, upstreams
 from dataplane.context import CallContext
 from dataplane.protocol import RpcError
 from dataplane.snapshot import AssignmentSpec
@@ -20,6 +20,7 @@ from servers.upstream import (
     CallHooks,
     UpstreamError,
     UpstreamInsufficientScope,
+    UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnauthorized,
     UpstreamUnavailable,
@@ -83,13 +84,23 @@ async def call_upstream(
     server = spec.upstream.server_name
     timeout = timeout or spec.timeout
     upstream_name = params.get("name") or params.get("uri") or ""
+    breaker = circuit_breaker.breaker_for(spec, identity)
+    try:
+        breaker.admit()
+    except circuit_breaker.CircuitOpen as exc:
+        raise RpcError(
+            protocol.UPSTREAM_UNAVAILABLE,
+            exc.describe(server),
+            {"server": server, "retryAfterSeconds": round(exc.retry_in, 1)},
+        ) from exc
     await audit_trail.upstream_request(ctx, spec, upstream_name, params)
     started = time.perf_counter()
     retried = False
     try:
         for _round in range(8):
             try:
-                result = await session.request(method, params, timeout=timeout, hooks=hooks)
+                async with bulkhead.slot(spec.upstream.server_id, server):
+                    result = await session.request(method, params, timeout=timeout, hooks=hooks)
             except UpstreamUnauthorized:
                 # A person's OAuth token the upstream refused is refreshed, and the call
                 # retried once with the new one.
@@ -132,12 +143,14 @@ async def call_upstream(
         await audit_trail.upstream_response(ctx, spec, upstream_name, started, error=exc.to_error())
         raise
     except UpstreamError as exc:
+        breaker.succeeded()  # it answered: it is there
         error = RpcError(exc.code, exc.message, exc.data)
         await audit_trail.upstream_response(
             ctx, spec, upstream_name, started, error=error.to_error()
         )
         raise error from exc
     except UpstreamTimeout as exc:
+        breaker.failed()
         error = RpcError(
             protocol.UPSTREAM_TIMEOUT,
             f"The server '{server}' did not answer within {timeout:g} seconds.",
@@ -147,6 +160,8 @@ async def call_upstream(
         )
         raise error from exc
     except UpstreamUnavailable as exc:
+        if not isinstance(exc, UpstreamRejected):  # a refusal comes from an upstream that is up
+            breaker.failed()
         catalog.forget(spec, identity)
         upstreams.upstream_failed(spec, identity, session)
         error = RpcError(
@@ -157,6 +172,7 @@ async def call_upstream(
         )
         raise error from exc
     ended = time.perf_counter()
+    breaker.succeeded()
     # Response rules run before the hop is logged, so the log holds what they left.
     result, logged, blocked, events = await policy.check_response(ctx, spec, method, result)
     await audit_trail.upstream_response(

@@ -55,6 +55,7 @@ def upstream_session(
         transport=spec.upstream.transport,
         on_event=partial(on_event, spec, identity, snapshot),
         max_reply_bytes=spec.upstream.max_reply_bytes,
+        handshake_timeout=spec.upstream.handshake_timeout,
     )
 
 

@@ -5,7 +5,9 @@ refreshed on demand, by the periodic Celery task and when a server changes.
 """
 
 import asyncio
+import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -15,12 +17,15 @@ from servers.locations import upstream_endpoint
 from servers.models import Server
 from servers.upstream import (
     UpstreamError,
+    UpstreamRejected,
     UpstreamSession,
     UpstreamTimeout,
     UpstreamUnavailable,
     close_http_session,
     read_all_pages,
 )
+
+logger = logging.getLogger(__name__)
 
 _LISTS = (
     ("tools", "tools/list", "tools", "tools"),
@@ -31,13 +36,23 @@ _LISTS = (
 
 
 async def discover(
-    url: str, headers: dict[str, str], *, transport: str = "streamable_http", timeout: float = 30
+    url: str,
+    headers: dict[str, str],
+    *,
+    transport: str = "streamable_http",
+    timeout: float | None = None,
+    handshake_timeout: float | None = None,
 ) -> dict:
-    """Connect, read every list the server supports, and return the catalog."""
+    """Connect, read every list the server supports, and return the catalog.
+
+    An optional list (prompts, resources, templates) the server cannot give is left empty and
+    named in the catalog's `notes`; only the handshake and the tools decide that it is down."""
+    timeout = timeout or settings.UPSTREAM_DISCOVERY_TIMEOUT_SECONDS
     kind = LegacySseSession if transport == "sse" else UpstreamSession
     session = kind(url, headers)
     try:
-        info = await session.ensure_ready(timeout=timeout)
+        handshake = min(timeout, handshake_timeout or settings.UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS)
+        info = await session.ensure_ready(timeout=handshake)
         catalog = {
             "era": info.era,
             "protocol_version": info.protocol_version,
@@ -45,30 +60,42 @@ async def discover(
             "capabilities": info.capabilities,
             "instructions": info.instructions,
         }
+        notes = []
         for key, method, field_name, capability in _LISTS:
+            items = []
             if capability in info.capabilities:
-                items, _, _ = await read_all_pages(session, method, field_name, timeout=timeout)
-            else:
-                items = []
+                try:
+                    items, _, _ = await read_all_pages(session, method, field_name, timeout=timeout)
+                except (UpstreamError, UpstreamTimeout, UpstreamRejected) as exc:
+                    if key == "tools":
+                        raise
+                    notes.append(f"{method} failed: {exc}")
             catalog[key] = items
+        catalog["notes"] = notes
         return catalog
     finally:
         await session.close()
 
 
-async def _discover_and_close(url, headers, transport, timeout):
+async def _discover_and_close(url, headers, transport, timeout, handshake_timeout):
     try:
-        return await discover(url, headers, transport=transport, timeout=timeout)
+        return await discover(
+            url, headers, transport=transport, timeout=timeout, handshake_timeout=handshake_timeout
+        )
     finally:
         await close_http_session()
 
 
-def refresh_catalog(*, server: Server, timeout: float = 30) -> Server:
+def refresh_catalog(*, server: Server, timeout: float | None = None) -> Server:
     """Discover `server` now and record its catalog and health (sync; for tasks and views)."""
     url, headers = upstream_endpoint(server_id=server.pk, kind=server.kind, url=server.url)
     now = timezone.now()
     try:
-        catalog = asyncio.run(_discover_and_close(url, headers, server.transport, timeout))
+        catalog = asyncio.run(
+            _discover_and_close(
+                url, headers, server.transport, timeout, server.handshake_timeout_seconds
+            )
+        )
     except (UpstreamError, UpstreamUnavailable, UpstreamTimeout, TimeoutError, OSError) as exc:
         detail = str(exc) or type(exc).__name__
         was = server.health
@@ -80,11 +107,15 @@ def refresh_catalog(*, server: Server, timeout: float = 30) -> Server:
             with transaction.atomic():
                 health.server_went_down(server=server, detail=detail)
         return server
+    # Up, with what it could not list (an optional list that failed) as the detail.
+    detail = "; ".join(catalog["notes"])[:500]
+    if detail:
+        logger.warning("server %s is up but %s", server.pk, detail)
     Server.objects.filter(pk=server.pk).update(
         catalog=catalog,
         catalog_updated_at=now,
         health=Server.Health.UP,
-        health_detail="",
+        health_detail=detail,
         health_checked_at=now,
     )
     server.refresh_from_db()

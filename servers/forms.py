@@ -28,6 +28,20 @@ class ServerFormBase(forms.Form):
         label="Largest reply (bytes)",
         help_text="Empty: the platform's UPSTREAM_MAX_REPLY_BYTES.",
     )
+    handshake_timeout_seconds = forms.FloatField(
+        required=False,
+        min_value=0.1,
+        max_value=600,
+        label="Handshake timeout (seconds)",
+        help_text="Empty: the platform's UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS.",
+    )
+    list_deadline_seconds = forms.FloatField(
+        required=False,
+        min_value=0.1,
+        max_value=600,
+        label="List deadline (seconds)",
+        help_text="Empty: the platform's UPSTREAM_LIST_DEADLINE_SECONDS.",
+    )
 
 
 class RemoteServerForm(ServerFormBase):
@@ -48,6 +62,8 @@ class RemoteServerForm(ServerFormBase):
             "url": data["url"],
             "transport": data["transport"],
             "max_reply_bytes": data["max_reply_bytes"],
+            "handshake_timeout_seconds": data["handshake_timeout_seconds"],
+            "list_deadline_seconds": data["list_deadline_seconds"],
         }
 
 
@@ -108,6 +124,8 @@ class ManagedServerForm(ServerFormBase):
             "env": data["env"],
             "network": data["network"],
             "max_reply_bytes": data["max_reply_bytes"],
+            "handshake_timeout_seconds": data["handshake_timeout_seconds"],
+            "list_deadline_seconds": data["list_deadline_seconds"],
         }
 
 

@@ -50,13 +50,19 @@ class LegacySseSession:
         self._endpoint: str | None = None
         self._pending: dict[int, tuple[asyncio.Future, CallHooks]] = {}
         self.max_reply_bytes = settings.UPSTREAM_MAX_REPLY_BYTES
+        self.in_flight = 0
+        self.handshake_timeout: float | None = None  # the server's own, if it has one
 
-    async def ensure_ready(self, timeout: float = 30) -> UpstreamInfo:
+    async def ensure_ready(self, timeout: float | None = None) -> UpstreamInfo:
+        timeout = timeout or self.handshake_timeout or settings.UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS
         if self.info is not None and self._reader is not None and not self._reader.done():
             return self.info
         async with self._ready:
             if self.info is None or self._reader is None or self._reader.done():
-                await asyncio.wait_for(self._connect(), timeout)
+                try:
+                    await asyncio.wait_for(self._connect(), timeout)
+                except TimeoutError as exc:
+                    raise UpstreamTimeout(f"no handshake within {timeout:g} s") from exc
         return self.info
 
     async def _connect(self) -> None:
@@ -194,8 +200,12 @@ class LegacySseSession:
         return result
 
     async def request(self, method, params, *, timeout: float, hooks=None) -> dict:
-        await self.ensure_ready()
-        return await self._call(method, params, timeout=timeout, hooks=hooks or CallHooks())
+        self.in_flight += 1  # the pool never evicts a session with a request under way
+        try:
+            await self.ensure_ready()
+            return await self._call(method, params, timeout=timeout, hooks=hooks or CallHooks())
+        finally:
+            self.in_flight -= 1
 
     def reset(self) -> None:
         if self._reader is not None:

@@ -1,6 +1,6 @@
 """Upstream server definitions and what was discovered about them."""
 
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from teams.capabilities import SERVERS_DEPLOY_MANAGED, SERVERS_DEPLOY_WORKSTATION, SERVERS_MANAGE
@@ -47,6 +47,20 @@ class Server(models.Model):
         null=True,
         blank=True,
         help_text="Largest reply taken from this server (bytes); empty: UPSTREAM_MAX_REPLY_BYTES.",
+    )
+    handshake_timeout_seconds = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.1), MaxValueValidator(600)],
+        help_text="How long the handshake with this server may take; empty: "
+        "UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS.",
+    )
+    list_deadline_seconds = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.1), MaxValueValidator(600)],
+        help_text="How long a list waits for this server's first catalog; empty: "
+        "UPSTREAM_LIST_DEADLINE_SECONDS.",
     )
     catalog = models.JSONField(default=dict, blank=True, help_text="Discovered capabilities.")
     catalog_updated_at = models.DateTimeField(null=True, blank=True)

@@ -23,6 +23,8 @@ class ServerOutput(serializers.ModelSerializer):
             "env_names",
             "network",
             "max_reply_bytes",
+            "handshake_timeout_seconds",
+            "list_deadline_seconds",
             "health",
             "health_detail",
             "health_checked_at",
@@ -80,6 +82,22 @@ class ServerUpdateInput(serializers.Serializer):
         allow_null=True,
         required=False,
         help_text="Largest reply taken from the server, in bytes; null: UPSTREAM_MAX_REPLY_BYTES.",
+    )
+    handshake_timeout_seconds = serializers.FloatField(
+        min_value=0.1,
+        max_value=600,
+        allow_null=True,
+        required=False,
+        help_text="How long the handshake with the server may take; null: "
+        "UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS.",
+    )
+    list_deadline_seconds = serializers.FloatField(
+        min_value=0.1,
+        max_value=600,
+        allow_null=True,
+        required=False,
+        help_text="How long a list waits for the server's first catalog; null: "
+        "UPSTREAM_LIST_DEADLINE_SECONDS.",
     )
 
 

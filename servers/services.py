@@ -24,6 +24,8 @@ _FIELDS = (
     "env",
     "network",
     "max_reply_bytes",
+    "handshake_timeout_seconds",
+    "list_deadline_seconds",
 )
 
 
@@ -60,6 +62,8 @@ def create_server(
     network: bool = True,
     description: str = "",
     max_reply_bytes: int | None = None,
+    handshake_timeout_seconds: float | None = None,
+    list_deadline_seconds: float | None = None,
 ) -> Server:
     server = Server(
         workspace=workspace,
@@ -73,6 +77,8 @@ def create_server(
         network=network,
         description=description,
         max_reply_bytes=max_reply_bytes,
+        handshake_timeout_seconds=handshake_timeout_seconds,
+        list_deadline_seconds=list_deadline_seconds,
     )
     _validated(server)
     if Server.objects.for_workspace(workspace).filter(name=name).exists():

@@ -199,15 +199,23 @@ class UpstreamSession:
         self._on_event = on_event
         self._listener: asyncio.Task | None = None
         self.max_reply_bytes = settings.UPSTREAM_MAX_REPLY_BYTES
+        self.in_flight = 0
+        self.handshake_timeout: float | None = None  # the server's own, if it has one
 
     # -- connection -----------------------------------------------------------------------
 
-    async def ensure_ready(self, timeout: float = 30) -> UpstreamInfo:
+    async def ensure_ready(self, timeout: float | None = None) -> UpstreamInfo:
+        """Connect once, within `timeout`, else the server's own handshake timeout, else
+        UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS."""
         if self.info is not None:
             return self.info
+        timeout = timeout or self.handshake_timeout or settings.UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS
         async with self._ready:
             if self.info is None:
-                await asyncio.wait_for(self._connect(), timeout)
+                try:
+                    await asyncio.wait_for(self._connect(), timeout)
+                except TimeoutError as exc:
+                    raise UpstreamTimeout(f"no handshake within {timeout:g} s") from exc
         return self.info
 
     async def _connect(self) -> None:
@@ -319,16 +327,20 @@ class UpstreamSession:
         self, method: str, params: dict | None, *, timeout: float, hooks: CallHooks | None = None
     ) -> dict:
         """Send one request upstream and return its result; JSON-RPC errors raise UpstreamError."""
-        info = await self.ensure_ready()
-        for attempt in range(2):
-            try:
-                return await self._request_once(info, method, params, timeout, hooks)
-            except _SessionLost:
-                if attempt:
-                    raise UpstreamUnavailable("the upstream keeps losing its session") from None
-                self.reset()
-                info = await self.ensure_ready()
-        raise AssertionError("unreachable")
+        self.in_flight += 1  # the pool never evicts a session with a request under way
+        try:
+            info = await self.ensure_ready()
+            for attempt in range(2):
+                try:
+                    return await self._request_once(info, method, params, timeout, hooks)
+                except _SessionLost:
+                    if attempt:
+                        raise UpstreamUnavailable("the upstream keeps losing its session") from None
+                    self.reset()
+                    info = await self.ensure_ready()
+            raise AssertionError("unreachable")
+        finally:
+            self.in_flight -= 1
 
     async def _request_once(self, info, method, params, timeout, hooks) -> dict:
         hooks = hooks or CallHooks()

@@ -1,10 +1,14 @@
 """Upstream sessions pooled per process: one per (assignment, identity), reused by every call.
 
 A session is replaced when what it connects with changes: the URL, the transport, or the headers
-(the identity's credentials among them).
+(the identity's credentials among them). One unused for UPSTREAM_SESSION_IDLE_SECONDS is closed
+(the upstream hears DELETE) and dropped, and past UPSTREAM_MAX_SESSIONS the least recently used
+goes first, so the pool does not keep an entry per assignment and person forever.
 """
 
 import asyncio
+import time
+from collections import OrderedDict
 
 from django.conf import settings
 
@@ -14,7 +18,11 @@ from servers.upstream import UpstreamSession
 
 class UpstreamPool:
     def __init__(self):
-        self._sessions: dict[tuple, UpstreamSession | LegacySseSession] = {}
+        # Least recently used first; each with when it was last handed out.
+        self._sessions: OrderedDict[tuple, tuple[UpstreamSession | LegacySseSession, float]] = (
+            OrderedDict()
+        )
+        self._closing: set[asyncio.Task] = set()  # the loop keeps only weak references
 
     def get(
         self,
@@ -25,8 +33,11 @@ class UpstreamPool:
         transport="streamable_http",
         on_event=None,
         max_reply_bytes: int | None = None,
+        handshake_timeout: float | None = None,
     ):
-        session = self._sessions.get(key)
+        now = time.monotonic()
+        self._evict(now, keep=key)
+        session, _ = self._sessions.get(key, (None, 0.0))
         kind = LegacySseSession if transport == "sse" else UpstreamSession
         if (
             session is None
@@ -36,17 +47,42 @@ class UpstreamPool:
         ):
             if session is not None:
                 # Replaced (new URL, transport or credentials): end the old upstream session.
-                asyncio.get_running_loop().create_task(session.close())
+                self._close_later(session)
             session = kind(url, headers, on_event=on_event)
-            self._sessions[key] = session
+        self._sessions[key] = (session, now)
+        self._sessions.move_to_end(key)
         # The server's own bound, else the setting; read on each call, so a change applies at once.
         session.max_reply_bytes = max_reply_bytes or settings.UPSTREAM_MAX_REPLY_BYTES
+        session.handshake_timeout = handshake_timeout  # None: UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS
         return session
 
     async def discard(self, key: tuple) -> None:
-        session = self._sessions.pop(key, None)
+        session, _ = self._sessions.pop(key, (None, 0.0))
         if session is not None:
             await session.close()
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def _evict(self, now: float, *, keep: tuple) -> None:
+        """Close sessions idle too long, and the least recently used past the cap; never one
+        with a request under way."""
+        idle_after = settings.UPSTREAM_SESSION_IDLE_SECONDS
+        excess = len(self._sessions) - settings.UPSTREAM_MAX_SESSIONS
+        for key, (session, used_at) in list(self._sessions.items()):
+            idle = now - used_at >= idle_after
+            if not idle and excess <= 0:
+                break  # the rest were used more recently
+            if key == keep or session.in_flight:
+                continue
+            del self._sessions[key]
+            excess -= 1
+            self._close_later(session)
+
+    def _close_later(self, session) -> None:
+        task = asyncio.get_running_loop().create_task(session.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
 
 pool = UpstreamPool()

@@ -142,6 +142,18 @@ def _tools(deployment, token, mode="legacy") -> dict:
     return asyncio.run(scenario())
 
 
+def _tools_until(deployment, token, condition, timeout=10.0) -> dict:
+    """Lists until `condition` holds: a list that finds the kept lists expired is answered from
+    them while they are fetched again, so the change shows in a later one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        tools = _tools(deployment, token)
+        if condition(tools):
+            return tools
+        assert time.monotonic() < deadline, sorted(tools)
+        time.sleep(0.1)
+
+
 def _call(deployment, token, name, arguments, mode="legacy"):
     async def scenario():
         async with connect(deployment, token, mode) as client:
@@ -187,7 +199,7 @@ def test_a_changed_pinned_tool_is_withheld_until_approved(pinned, bob, alice, ap
     upstream_app.redescribe(pinned.upstream, "echo", POISONED)
     time.sleep(0.3)
 
-    after = _tools(pinned, token)
+    after = _tools_until(pinned, token, lambda tools: "notes__echo" not in tools)
     assert "notes__echo" not in after and "ro__echo" not in after
     assert "notes__add" in after  # only the changed tool is withheld
     assert "notes__echo" not in _tools(pinned, token, "2026-07-28")
@@ -252,12 +264,13 @@ def test_connected_clients_hear_that_a_tool_was_withheld(pinned, bob):
         assert "notes__echo" in _tools(pinned, token)
         upstream_app.redescribe(pinned.upstream, "echo", POISONED)
         time.sleep(0.3)
-        assert "notes__echo" not in _tools(pinned, token)
+        _tools(pinned, token)  # finds the lists expired: they are fetched again meanwhile
         for line in lines:
             if line.startswith("data:"):
                 received.append(json.loads(line[5:])["method"])
             if "notifications/tools/list_changed" in received:
                 break
+        assert "notes__echo" not in _tools(pinned, token)
     assert "notifications/tools/list_changed" in received
 
 
