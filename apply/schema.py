@@ -166,6 +166,8 @@ ASSIGNMENT = Map(
         "prompts": Key(Boolean(), default=True),
         "resources": Key(Boolean(), default=True),
         "timeout": Key(Number(minimum=0, allow_null=True)),
+        "max_call_seconds": Key(Number(minimum=0, allow_null=True)),
+        "max_result_bytes": Key(Number(minimum=0, allow_null=True)),
         "overrides": Key(MapOf(OVERRIDE, key_label="tool name"), default=dict),
         "identity": Key(IDENTITY),
         "rules": RULES,
@@ -618,6 +620,10 @@ def _rules(rules: list[dict], path: Path) -> list[RuleSpec]:
     return specs
 
 
+def _or_none(kind, value):
+    return None if value is None else kind(value)
+
+
 def _assignment(a: dict, path: Path, position: int) -> AssignmentSpec:
     namespace = a["namespace"] if a["namespace"] is not None else default_namespace(a["server"])
     overrides = {
@@ -635,6 +641,8 @@ def _assignment(a: dict, path: Path, position: int) -> AssignmentSpec:
             "prompts_enabled": a["prompts"],
             "resources_enabled": a["resources"],
             "timeout_seconds": float(a["timeout"]) if a["timeout"] is not None else None,
+            "max_call_seconds": _or_none(float, a["max_call_seconds"]),
+            "max_result_bytes": _or_none(int, a["max_result_bytes"]),
             "position": position,
             "identity_scheme": a["identity"]["scheme"] if a["identity"] else "none",
         },

@@ -240,8 +240,12 @@ SPECTACULAR_SETTINGS = {
 # Data plane
 MCP_MAX_BODY_BYTES = int(os.environ.get("MCP_MAX_BODY_BYTES", str(4 * 1024 * 1024)))
 MCP_UPSTREAM_TIMEOUT_SECONDS = float(os.environ.get("MCP_UPSTREAM_TIMEOUT_SECONDS", "60"))
+# The longest an upstream call may run, however much progress it reports (an assignment's
+# `max_call_seconds` overrides it); progress restarts only the timeout above.
+MCP_MAX_CALL_SECONDS = float(os.environ.get("MCP_MAX_CALL_SECONDS", "600"))
 MCP_SSE_HEARTBEAT_SECONDS = float(os.environ.get("MCP_SSE_HEARTBEAT_SECONDS", "15"))
-MCP_TOOL_NAME_MAX_LENGTH = int(os.environ.get("MCP_TOOL_NAME_MAX_LENGTH", "56"))
+# Clients refuse a tool list holding a name over 64 characters (Claude's and OpenAI's pattern).
+MCP_TOOL_NAME_MAX_LENGTH = min(int(os.environ.get("MCP_TOOL_NAME_MAX_LENGTH", "56")), 64)
 MCP_LIST_PAGE_SIZE = int(os.environ.get("MCP_LIST_PAGE_SIZE", "500"))
 # Time the rules of one call may take (webhooks aside, which have their own timeouts); a call
 # whose rules take longer is refused. 0 turns the budget off.

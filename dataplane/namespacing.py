@@ -1,9 +1,10 @@
 """Names clients see: `<namespace>__<name>` for tools and prompts, a prefix for resource URIs.
 
-Tool names follow the specification's rules (1-128 of A-Z a-z 0-9 _ - .) and the shorter limits
-clients impose (Claude 64 characters, Cursor 60 for server plus tool): a name over
-MCP_TOOL_NAME_MAX_LENGTH is cut and given a digest of the full name, so it is deterministic and
-stays stable across restarts and workers.
+Tool and prompt names match what clients accept, `^[a-zA-Z0-9_-]{1,64}$` (Claude's and OpenAI's
+pattern; the specification also allows '.', and one such name makes those clients refuse the
+whole list), within MCP_TOOL_NAME_MAX_LENGTH (Cursor allows 60 for server plus tool). Any other
+character becomes '_', and a name that was mapped or cut is given a digest of the full name, so
+two names never meet and each stays stable across restarts and workers.
 """
 
 import hashlib
@@ -12,7 +13,8 @@ import re
 from django.conf import settings
 
 SEPARATOR = "__"
-_INVALID = re.compile(r"[^A-Za-z0-9_.-]")
+_INVALID = re.compile(r"[^A-Za-z0-9_-]")
+CLIENT_LIMIT = 64
 RESOURCE_SCHEME = "mcpgw"
 
 
@@ -21,7 +23,7 @@ def _digest(text: str) -> str:
 
 
 def client_name(namespace: str, name: str, *, prefixed: bool, max_length: int | None = None) -> str:
-    max_length = max_length or settings.MCP_TOOL_NAME_MAX_LENGTH
+    max_length = min(max_length or settings.MCP_TOOL_NAME_MAX_LENGTH, CLIENT_LIMIT)
     full = f"{namespace}{SEPARATOR}{name}" if prefixed and namespace else name
     safe = _INVALID.sub("_", full)
     if safe == full and 0 < len(full) <= max_length:

@@ -56,6 +56,11 @@ class AssignmentSpec:
     # Upstream tool name -> digest of its approved definition; compared only when pinning is on.
     tool_pinning: bool = False
     tool_pins: dict = field(default_factory=dict)
+    # The longest one call may run, progress or not (MCP_MAX_CALL_SECONDS unless set).
+    max_call_seconds: float = 600.0
+    # The bound on one reply; None: the server's, else UPSTREAM_MAX_REPLY_BYTES
+    # (dataplane/upstreams.py `result_cap`).
+    max_result_bytes: int | None = None
 
     def withholds(self, name: str, digest: str) -> bool:
         """Whether a pinned tool changed upstream since an admin approved it."""
@@ -153,6 +158,8 @@ def build(workspace_id: int, slug: str) -> GatewaySnapshot | None:
             credential=brokering.compile_shared(shared[a.pk]) if a.pk in shared else None,
             tool_pinning=a.tool_pinning,
             tool_pins=pinning.digests(a.tool_pins),
+            max_call_seconds=a.max_call_seconds or settings.MCP_MAX_CALL_SECONDS,
+            max_result_bytes=a.max_result_bytes,
         )
         for a in assignments
     )

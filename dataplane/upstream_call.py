@@ -21,6 +21,7 @@ from servers.upstream import (
     UpstreamError,
     UpstreamInsufficientScope,
     UpstreamRejected,
+    UpstreamReplyTooLarge,
     UpstreamTimeout,
     UpstreamUnauthorized,
     UpstreamUnavailable,
@@ -100,7 +101,13 @@ async def call_upstream(
         for _round in range(8):
             try:
                 async with bulkhead.slot(spec.upstream.server_id, server):
-                    result = await session.request(method, params, timeout=timeout, hooks=hooks)
+                    result = await session.request(
+                        method,
+                        params,
+                        timeout=timeout,
+                        max_duration=spec.max_call_seconds,
+                        hooks=hooks,
+                    )
             except UpstreamUnauthorized:
                 # A person's OAuth token the upstream refused is refreshed, and the call
                 # retried once with the new one.
@@ -151,10 +158,14 @@ async def call_upstream(
         raise error from exc
     except UpstreamTimeout as exc:
         breaker.failed()
-        error = RpcError(
-            protocol.UPSTREAM_TIMEOUT,
-            f"The server '{server}' did not answer within {timeout:g} seconds.",
+        error = _timed_out(server, exc)
+        await audit_trail.upstream_response(
+            ctx, spec, upstream_name, started, error=error.to_error()
         )
+        raise error from exc
+    except UpstreamReplyTooLarge as exc:
+        # The session is sound (only the one connection was closed): no reconnecting.
+        error = _too_large(spec, exc)
         await audit_trail.upstream_response(
             ctx, spec, upstream_name, started, error=error.to_error()
         )
@@ -182,6 +193,32 @@ async def call_upstream(
     if blocked is not None:
         raise blocked
     return result
+
+
+def _too_large(spec: AssignmentSpec, exc: UpstreamReplyTooLarge) -> RpcError:
+    """The error naming the cap the reply crossed."""
+    server = spec.upstream.server_name
+    if not exc.of_size:
+        message = f"The server '{server}' is unavailable: {exc}"
+        return RpcError(protocol.UPSTREAM_UNAVAILABLE, message)
+    limit, cap = upstreams.result_cap(spec)
+    return RpcError(
+        protocol.UPSTREAM_UNAVAILABLE,
+        f"The reply of the server '{server}' exceeds {limit} bytes ({cap}) "
+        "and was not read further.",
+        {"maxBytes": limit},
+    )
+
+
+def _timed_out(server: str, exc: UpstreamTimeout) -> RpcError:
+    """The error naming the bound that fired: the idle timeout or the call's maximum."""
+    if exc.bound == "maximum":
+        message = f"The call to '{server}' ran for its maximum of {exc.seconds:g} seconds."
+        bound = "max_call_seconds"
+    else:
+        message = f"The server '{server}' did not answer within {exc.seconds:g} seconds."
+        bound = "timeout_seconds"
+    return RpcError(protocol.UPSTREAM_TIMEOUT, message, {"bound": bound, "seconds": exc.seconds})
 
 
 def identity_required(

@@ -15,6 +15,8 @@ rather than imported because the catalog reads its lists over these very session
 from collections.abc import Awaitable, Callable
 from functools import partial
 
+from django.conf import settings
+
 from core import cache_reads
 from dataplane.snapshot import AssignmentSpec, GatewaySnapshot
 from identities.upstream import brokering
@@ -54,9 +56,19 @@ def upstream_session(
         {**identity.headers, **dict(spec.upstream.headers)},
         transport=spec.upstream.transport,
         on_event=partial(on_event, spec, identity, snapshot),
-        max_reply_bytes=spec.upstream.max_reply_bytes,
+        max_reply_bytes=result_cap(spec)[0],
         handshake_timeout=spec.upstream.handshake_timeout,
     )
+
+
+def result_cap(spec: AssignmentSpec) -> tuple[int, str]:
+    """The bound on one reply of this assignment's upstream, and what sets it: the assignment's
+    `max_result_bytes`, else its server's `max_reply_bytes`, else UPSTREAM_MAX_REPLY_BYTES."""
+    if spec.max_result_bytes:
+        return spec.max_result_bytes, "the assignment's max_result_bytes"
+    if spec.upstream.max_reply_bytes:
+        return spec.upstream.max_reply_bytes, "the server's max_reply_bytes"
+    return settings.UPSTREAM_MAX_REPLY_BYTES, "UPSTREAM_MAX_REPLY_BYTES"
 
 
 def upstream_failed(

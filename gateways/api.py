@@ -39,7 +39,16 @@ from teams.capabilities import (
 )
 
 CONNECTION_FIELDS = frozenset(
-    {"server", "namespace", "prefix_mode", "identity_scheme", "timeout_seconds", "position"}
+    {
+        "server",
+        "namespace",
+        "prefix_mode",
+        "identity_scheme",
+        "timeout_seconds",
+        "max_call_seconds",
+        "max_result_bytes",
+        "position",
+    }
 )
 FEATURE_FIELDS = frozenset(
     {

@@ -106,6 +106,8 @@ def _connection_form(assignment, data=None):
         "namespace": assignment.namespace,
         "prefix_mode": assignment.prefix_mode,
         "identity_scheme": assignment.identity_scheme,
+        "max_call_seconds": assignment.max_call_seconds,
+        "max_result_bytes": assignment.max_result_bytes,
     }
     return ConnectionForm(data, initial=initial)
 

@@ -77,6 +77,21 @@ class ConnectionForm(forms.Form):
     )
     prefix_mode = forms.ChoiceField(choices=Assignment.PrefixMode.choices)
     identity_scheme = forms.ChoiceField(choices=Assignment.IdentityScheme.choices)
+    max_call_seconds = forms.FloatField(
+        required=False,
+        min_value=0.1,
+        label="Longest call (seconds)",
+        help_text="However much progress the server reports. Empty: the platform's "
+        "MCP_MAX_CALL_SECONDS.",
+    )
+    max_result_bytes = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**31 - 1,
+        label="Largest result (bytes)",
+        help_text="Empty: the server's largest reply, else the platform's "
+        "UPSTREAM_MAX_REPLY_BYTES.",
+    )
     oauth_client_id = forms.CharField(
         required=False,
         max_length=500,
@@ -101,7 +116,13 @@ class ConnectionForm(forms.Form):
         help_text="How the client authenticates at the token endpoint, as registered.",
     )
 
-    CONNECTION_FIELDS = ("namespace", "prefix_mode", "identity_scheme")
+    CONNECTION_FIELDS = (
+        "namespace",
+        "prefix_mode",
+        "identity_scheme",
+        "max_call_seconds",
+        "max_result_bytes",
+    )
 
     def clean(self):
         data = super().clean()

@@ -84,6 +84,17 @@ class Assignment(models.Model):
     prompts_enabled = models.BooleanField(default=True)
     resources_enabled = models.BooleanField(default=True)
     timeout_seconds = models.FloatField(null=True, blank=True)
+    max_call_seconds = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Longest one call may run, progress or not (seconds); empty: "
+        "MCP_MAX_CALL_SECONDS.",
+    )
+    max_result_bytes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Largest reply taken for this assignment (bytes); empty: the server's bound.",
+    )
     position = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -91,6 +91,8 @@ class AssignmentOutput(serializers.ModelSerializer):
             "prompts_enabled",
             "resources_enabled",
             "timeout_seconds",
+            "max_call_seconds",
+            "max_result_bytes",
             "position",
             "created_at",
         ]
@@ -116,6 +118,20 @@ class AssignmentUpdateInput(serializers.Serializer):
         choices=Assignment.IdentityScheme.choices, required=False
     )
     timeout_seconds = serializers.FloatField(min_value=0.1, allow_null=True, required=False)
+    max_call_seconds = serializers.FloatField(
+        min_value=0.1,
+        allow_null=True,
+        required=False,
+        help_text="Longest one call may run, progress or not; null: MCP_MAX_CALL_SECONDS.",
+    )
+    max_result_bytes = serializers.IntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        allow_null=True,
+        required=False,
+        help_text="Largest reply taken, in bytes; null: the server's max_reply_bytes, else "
+        "UPSTREAM_MAX_REPLY_BYTES.",
+    )
     position = serializers.IntegerField(min_value=0, required=False)
     tool_mode = serializers.ChoiceField(choices=Assignment.ToolMode.choices, required=False)
     tool_allow = serializers.ListField(child=serializers.CharField(), required=False)

@@ -142,6 +142,20 @@ def _check_policy(assignment: Assignment) -> None:
         raise ValidationFailed("Prefix mode 'always' needs a namespace.", field="namespace")
 
 
+def _check_bounds(assignment: Assignment) -> None:
+    """A call's bounds are positive when set; empty takes the server's or the platform's."""
+    for field, what in (
+        ("timeout_seconds", "number of seconds"),
+        ("max_call_seconds", "number of seconds"),
+        ("max_result_bytes", "number of bytes"),
+    ):
+        value = getattr(assignment, field)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ValidationFailed(f"'{field}' must be a positive {what}.", field=field)
+
+
 def _check_namespace_free(assignment: Assignment) -> None:
     if not assignment.namespace:
         return
@@ -168,6 +182,8 @@ _ASSIGNMENT_FIELDS = {
     "prompts_enabled",
     "resources_enabled",
     "timeout_seconds",
+    "max_call_seconds",
+    "max_result_bytes",
     "position",
     "tool_pinning",
 }
@@ -217,6 +233,7 @@ def assign_server(*, gateway: Gateway, server: Server, actor, **fields) -> Assig
         setattr(assignment, key, value)
     _clean(assignment, exclude=("workspace", "gateway", "server"))
     _check_policy(assignment)
+    _check_bounds(assignment)
     _check_namespace_free(assignment)
     pinned = _pin_curated(assignment)
     assignment.save()
@@ -246,6 +263,7 @@ def update_assignment(*, assignment: Assignment, actor, **changes) -> Assignment
         setattr(assignment, key, value)
     _clean(assignment, exclude=("workspace", "gateway", "server"))
     _check_policy(assignment)
+    _check_bounds(assignment)
     _check_namespace_free(assignment)
     pinned = _pin_curated(assignment) if _CURATION_FIELDS & set(changes) else []
     assignment.save()

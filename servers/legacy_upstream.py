@@ -176,7 +176,7 @@ class LegacySseSession:
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(f"connection failed: {exc}") from exc
 
-    async def _call(self, method, params, *, timeout, hooks) -> dict:
+    async def _call(self, method, params, *, timeout, hooks, bound="timeout") -> dict:
         request_id = next(self._ids)
         future = asyncio.get_running_loop().create_future()
         self._pending[request_id] = (future, hooks)
@@ -186,7 +186,10 @@ class LegacySseSession:
             )
             message = await asyncio.wait_for(future, timeout)
         except TimeoutError as exc:
-            raise UpstreamTimeout(f"no answer within {timeout:g} s") from exc
+            message = f"no answer within {timeout:g} s"
+            if bound == "maximum":
+                message = f"the call ran for its maximum of {timeout:g} s"
+            raise UpstreamTimeout(message, bound=bound, seconds=timeout) from exc
         finally:
             self._pending.pop(request_id, None)
         if "error" in message:
@@ -199,11 +202,18 @@ class LegacySseSession:
             raise UpstreamUnavailable("the upstream answered without a result")
         return result
 
-    async def request(self, method, params, *, timeout: float, hooks=None) -> dict:
+    async def request(
+        self, method, params, *, timeout: float, max_duration: float | None = None, hooks=None
+    ) -> dict:
         self.in_flight += 1  # the pool never evicts a session with a request under way
         try:
             await self.ensure_ready()
-            return await self._call(method, params, timeout=timeout, hooks=hooks or CallHooks())
+            # Progress never extends a call here, so the smaller bound is the one that can fire.
+            bound = "timeout"
+            if max_duration is not None and max_duration < timeout:
+                timeout, bound = max_duration, "maximum"
+            hooks = hooks or CallHooks()
+            return await self._call(method, params, timeout=timeout, hooks=hooks, bound=bound)
         finally:
             self.in_flight -= 1
 

@@ -66,6 +66,7 @@ class UpstreamReplyTooLarge(UpstreamUnavailable):
 
     def __init__(self, exc: http_client.ReplyTooLarge):
         super().__init__(f"{exc} ({exc.setting})" if exc.setting else str(exc))
+        self.of_size = bool(exc.setting)  # the reply's size, not the count of its headers
 
 
 class UpstreamRejected(UpstreamUnavailable):
@@ -86,7 +87,48 @@ class UpstreamInsufficientScope(UpstreamRejected):
 
 
 class UpstreamTimeout(Exception):
-    pass
+    """A bound on waiting for the answer fired: `bound` is "timeout" (the idle timeout, which
+    progress restarts) or "maximum" (the call's whole duration, which nothing extends), and
+    `seconds` its value."""
+
+    def __init__(self, message: str, *, bound: str = "timeout", seconds: float = 0.0):
+        super().__init__(message)
+        self.bound, self.seconds = bound, seconds
+
+
+# Cancellations on their way upstream, held so the loop does not drop them half-sent.
+_cancellations: set[asyncio.Task] = set()
+
+
+class _Bounds:
+    """The two bounds on one request's wait: the idle `timeout`, which progress restarts, and
+    the `maximum` from the first attempt's start, which nothing extends."""
+
+    def __init__(self, timeout: float, maximum: float | None):
+        self.timeout, self.maximum = timeout, maximum
+        self._limit: float | None = None
+        self._loop_time = 0.0
+
+    def start(self) -> None:
+        if self._limit is None and self.maximum is not None:
+            # A retry after a lost session keeps the first attempt's start.
+            self._limit = asyncio.get_running_loop().time() + self.maximum
+
+    def next_deadline(self) -> float:
+        self._loop_time = asyncio.get_running_loop().time()
+        idle = self._loop_time + self.timeout
+        return idle if self._limit is None else min(idle, self._limit)
+
+    def fired(self) -> UpstreamTimeout:
+        if self._limit is not None and self._loop_time + self.timeout >= self._limit:
+            return UpstreamTimeout(
+                f"the call ran for its maximum of {self.maximum:g} s",
+                bound="maximum",
+                seconds=self.maximum,
+            )
+        return UpstreamTimeout(
+            f"no answer within {self.timeout:g} s", bound="timeout", seconds=self.timeout
+        )
 
 
 Notify = Callable[[dict], Awaitable[None]]
@@ -324,15 +366,26 @@ class UpstreamSession:
     # -- requests ---------------------------------------------------------------------------
 
     async def request(
-        self, method: str, params: dict | None, *, timeout: float, hooks: CallHooks | None = None
+        self,
+        method: str,
+        params: dict | None,
+        *,
+        timeout: float,
+        max_duration: float | None = None,
+        hooks: CallHooks | None = None,
     ) -> dict:
-        """Send one request upstream and return its result; JSON-RPC errors raise UpstreamError."""
+        """Send one request upstream and return its result; JSON-RPC errors raise UpstreamError.
+
+        `timeout` is the idle timeout, restarted by each progress notification; `max_duration`
+        bounds the whole call whatever progress says. Either raises UpstreamTimeout, once the
+        upstream was told to stop."""
         self.in_flight += 1  # the pool never evicts a session with a request under way
         try:
             info = await self.ensure_ready()
+            bounds = _Bounds(timeout, max_duration)
             for attempt in range(2):
                 try:
-                    return await self._request_once(info, method, params, timeout, hooks)
+                    return await self._request_once(info, method, params, bounds, hooks)
                 except _SessionLost:
                     if attempt:
                         raise UpstreamUnavailable("the upstream keeps losing its session") from None
@@ -342,7 +395,7 @@ class UpstreamSession:
         finally:
             self.in_flight -= 1
 
-    async def _request_once(self, info, method, params, timeout, hooks) -> dict:
+    async def _request_once(self, info, method, params, bounds, hooks) -> dict:
         hooks = hooks or CallHooks()
         request_id = next(self._ids)
         params = dict(params or {})
@@ -357,12 +410,15 @@ class UpstreamSession:
                 version=info.protocol_version,
                 method=method,
                 session_id=self.session_id,
-                timeout=timeout,
+                bounds=bounds,
                 hooks=hooks,
             )
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, UpstreamTimeout) as stopped:
+            # A 2026-07-28 upstream took the closed connection as the cancellation; one in a
+            # session is told, without holding up the answer to the caller.
             if info.era == "handshake":
-                asyncio.get_running_loop().create_task(self._cancel(request_id))
+                reason = str(stopped) if isinstance(stopped, UpstreamTimeout) else ""
+                self._cancel_later(request_id, reason or "the client cancelled")
             raise
         if "error" in message:
             error = message["error"] or {}
@@ -374,13 +430,18 @@ class UpstreamSession:
             raise UpstreamUnavailable("the upstream answered without a result")
         return result
 
-    async def _cancel(self, request_id) -> None:
+    def _cancel_later(self, request_id, reason: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._cancel(request_id, reason))
+        _cancellations.add(task)  # held until done: the loop keeps only a weak reference
+        task.add_done_callback(_cancellations.discard)
+
+    async def _cancel(self, request_id, reason: str) -> None:
         with contextlib.suppress(UpstreamUnavailable, UpstreamError):
             await self._post_notification(
                 {
                     "jsonrpc": "2.0",
                     "method": "notifications/cancelled",
-                    "params": {"requestId": request_id, "reason": "the client cancelled"},
+                    "params": {"requestId": request_id, "reason": reason},
                 }
             )
 
@@ -418,29 +479,39 @@ class UpstreamSession:
             raise UpstreamUnavailable(f"could not reach the upstream: {exc}") from exc
 
     async def _post(
-        self, body, *, version, method=None, session_id, timeout: float = 30, hooks=None
+        self,
+        body,
+        *,
+        version,
+        method=None,
+        session_id,
+        timeout: float = 30,
+        bounds=None,
+        hooks=None,
     ) -> tuple[dict, Any]:
         name_key = NAME_PARAM.get(body.get("method", ""))
         name = (body.get("params") or {}).get(name_key) if name_key else None
         headers = self._headers(version=version, method=method, name=name, session_id=session_id)
         data = json.dumps(body, separators=(",", ":"))
+        bounds = bounds or _Bounds(timeout, None)
+        bounds.start()
         try:
-            async with asyncio.timeout(timeout) as deadline:
+            async with asyncio.timeout_at(bounds.next_deadline()) as deadline:
                 if http_client.serves(self.url):
                     async with http_client.post(
                         self.url, data.encode(), headers, max_reply_bytes=self.max_reply_bytes
                     ) as response:
                         if response.status not in http_client.REDIRECTS:
                             return await self._answer(
-                                response, deadline, body, session_id, hooks, timeout
+                                response, deadline, body, session_id, hooks, bounds
                             )
                 # aiohttp follows redirects, and serves any URL the lean client does not.
                 async with http_session().post(
                     self.url, data=data, headers=headers, **await proxy_of(self.url)
                 ) as response:
-                    return await self._answer(response, deadline, body, session_id, hooks, timeout)
+                    return await self._answer(response, deadline, body, session_id, hooks, bounds)
         except TimeoutError as exc:
-            raise UpstreamTimeout(f"no answer within {timeout:g} s") from exc
+            raise bounds.fired() from exc
         except http_client.ReplyTooLarge as exc:
             raise UpstreamReplyTooLarge(exc) from exc
         except http_client.ConnectFailed as exc:
@@ -450,7 +521,7 @@ class UpstreamSession:
         except (aiohttp.ClientError, http_client.HttpClientError) as exc:
             raise UpstreamUnavailable(f"the connection failed: {exc}") from exc
 
-    async def _answer(self, response, deadline, body, session_id, hooks, timeout):
+    async def _answer(self, response, deadline, body, session_id, hooks, bounds):
         """The JSON-RPC message of an upstream's HTTP response (aiohttp's or the lean client's),
         and its headers."""
         if response.status == 404 and session_id:
@@ -470,7 +541,7 @@ class UpstreamSession:
             raise error(f"the upstream answered HTTP {response.status}: {text}")
         if content_type.startswith("text/event-stream"):
             message = await self._read_stream(
-                response, body["id"], hooks, deadline, timeout, session_id
+                response, body["id"], hooks, deadline, bounds, session_id
             )
         else:
             if isinstance(response, http_client.Response):
@@ -485,7 +556,7 @@ class UpstreamSession:
             raise UpstreamUnavailable("the upstream answered not MCP")
         return message, response.headers
 
-    async def _read_stream(self, response, request_id, hooks, deadline, timeout, session_id):
+    async def _read_stream(self, response, request_id, hooks, deadline, bounds, session_id):
         hooks = hooks or CallHooks()
         async for _event, data in read_events(response.content, limit=self.max_reply_bytes):
             try:
@@ -498,8 +569,9 @@ class UpstreamSession:
                 await self._answer_server_request(message, hooks, session_id)
             elif "method" in message:
                 if message["method"] == "notifications/progress":
-                    # Progress means the tool is alive: restart its idle timeout.
-                    deadline.reschedule(asyncio.get_running_loop().time() + timeout)
+                    # Progress means the tool is alive: restart its idle timeout, never past
+                    # the call's maximum.
+                    deadline.reschedule(bounds.next_deadline())
                 if hooks.on_notification is not None:
                     await hooks.on_notification(message)
             elif message.get("id") == request_id:

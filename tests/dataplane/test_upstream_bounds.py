@@ -35,5 +35,5 @@ def test_a_reply_over_the_servers_bound_is_an_error_naming_it(bounded, bob, name
             return refused.value, small
 
     refused, small = asyncio.run(scenario())
-    assert "exceeds 4000 bytes (UPSTREAM_MAX_REPLY_BYTES)" in str(refused)
+    assert "exceeds 4000 bytes (the server's max_reply_bytes)" in str(refused)
     assert not small.is_error and "still served" in small.content[0].text
