@@ -2,6 +2,7 @@
 
 import asyncio
 import gc
+import logging
 import os
 
 from django.core.asgi import get_asgi_application
@@ -14,10 +15,13 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from audit import tracing  # noqa: E402
+from audit.log import durability  # noqa: E402
 from audit.log.writer import aflush  # noqa: E402
 from core import cache_reads  # noqa: E402
 from dataplane.endpoint import endpoint  # noqa: E402
 from servers.upstream import close_http_session  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 
 async def http_router(scope, receive, send):
@@ -34,6 +38,10 @@ async def lifespan(scope, receive, send):
             # What is loaded by now lives as long as the worker: keep it out of every garbage
             # collection the request path triggers.
             gc.freeze()
+            # The audit writer is ready before the first call is answered: a writer started by
+            # the first entry spends a second setting up while answers go out unrecorded.
+            if not await durability.start_writer():
+                logger.error("the audit writer is not ready; calls wait for it (see /readyz)")
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             # Every queued audit entry is written before the worker exits, and the spans a
