@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, time, timedelta
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils.dateparse import parse_date, parse_datetime
 
 from audit.log.entries import HOPS, OUTCOMES
@@ -216,3 +216,40 @@ def call_timeline(workspace, correlation_id: str) -> CallTimeline:
         offsets_ms=[(e.at - started).total_seconds() * 1000 for e in hops],
         rules=[dict(e.detail, hop=e.hop) for e in hops if e.hop == Hop.POLICY_ACTION],
     )
+
+
+# A request hop and the response hop that closes it, in the same call (correlation id).
+CALL_HOP_PAIRS = (
+    (Hop.CLIENT_REQUEST, Hop.CLIENT_RESPONSE),
+    (Hop.UPSTREAM_REQUEST, Hop.UPSTREAM_RESPONSE),
+)
+
+
+@dataclass(frozen=True)
+class IncompleteHops:
+    """Calls of a workspace whose request hop has no response hop: what a crash leaves."""
+
+    request_hop: str
+    response_hop: str
+    count: int
+    examples: tuple[str, ...]
+
+    def __str__(self):
+        shown = ", ".join(self.examples)
+        return f"{self.count} {self.request_hop} without {self.response_hop} (e.g. {shown})"
+
+
+def incomplete_calls(workspace_id: int, *, before: datetime, examples: int = 3) -> list:
+    """Each request hop written before `before` whose call has no matching response hop."""
+    entries = LogEntry.objects.for_workspace(workspace_id)
+    found = []
+    for request_hop, response_hop in CALL_HOP_PAIRS:
+        answered = entries.filter(hop=response_hop, correlation_id=OuterRef("correlation_id"))
+        missing = entries.filter(hop=request_hop, at__lt=before).exclude(Exists(answered))
+        count = missing.count()
+        if count:
+            first = missing.order_by("seq").values_list("correlation_id", flat=True)[:examples]
+            found.append(
+                IncompleteHops(request_hop, response_hop, count, tuple(str(c) for c in first))
+            )
+    return found
