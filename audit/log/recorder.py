@@ -50,8 +50,9 @@ from django.db import DatabaseError, DataError, IntegrityError, connection, tran
 
 from audit import metrics, tracing
 from audit.alerts import raising
-from audit.log import chain, entries
+from audit.log import chain, entries, payloads
 from audit.log.policy import apply_payload_policy, payload_rules
+from audit.models import PayloadState
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,9 @@ def write_entries(batch: list[dict]) -> int:
             row["payload"], row["payload_state"] = apply_payload_policy(
                 row["payload"], rules[workspace_id]
             )
+            if row["payload_form"] and row["payload_state"] == PayloadState.FULL:
+                row["payload_state"] = row["payload_form"]
+    payloads.count_shared_tokens(batch_rows for batch_rows in by_workspace.values())
     # Heads are locked in workspace order, so two writers never wait on each other in a cycle.
     with transaction.atomic():
         for workspace_id in sorted(by_workspace):

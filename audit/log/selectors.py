@@ -15,6 +15,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils.dateparse import parse_date, parse_datetime
 
 from audit.log.entries import HOPS, OUTCOMES
+from audit.log.payloads import resolve_entries
 from audit.models import Hop, LogEntry, Outcome
 from core.errors import NotFound, ValidationFailed
 from teams.scoping import get_scoped_or_404
@@ -164,7 +165,9 @@ def entries_page(queryset, *, cursor: str = "", size: int) -> tuple[list[LogEntr
         queryset = queryset.filter(Q(at__lt=at) | Q(at=at, id__lt=entry_id))
     rows = list(queryset.order_by("-at", "-id")[: size + 1])
     if len(rows) <= size:
+        resolve_entries(rows)
         return rows, ""
+    resolve_entries(rows[:size])
     return rows[:size], _cursor_of(rows[size - 1])
 
 
@@ -177,6 +180,7 @@ def call_entries(workspace, correlation_id: str) -> list[LogEntry]:
     hops = list(entries_of(workspace).filter(correlation_id=key).order_by("at", "seq"))
     if not hops:
         raise NotFound("No call with this correlation id.")
+    resolve_entries(hops)
     return hops
 
 
