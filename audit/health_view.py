@@ -4,34 +4,45 @@
 is 503 until the audit writer is ready and while it is behind its durability window
 (`audit/log/durability.py`), the same state in which the data plane holds answers back, so
 traffic goes elsewhere meanwhile. Neither needs a credential nor queries the database.
-"""
 
-from django.http import HttpResponse
-from django.views.decorators.http import require_GET
+They are plain ASGI, routed by `config/asgi.py` ahead of Django: a probe addresses the server
+by whatever name or address it has (a pod's IP), which `ALLOWED_HOSTS` would refuse.
+"""
 
 from audit.log import durability
 from audit.log.writer import default_recorder
 
-
-def _text(body: str, status: int = 200) -> HttpResponse:
-    response = HttpResponse(body + "\n", status=status, content_type="text/plain")
-    response["Cache-Control"] = "no-store"
-    return response
+PATHS = frozenset({"/healthz", "/readyz"})
 
 
-@require_GET
-async def healthz(request):
-    return _text("ok")
-
-
-@require_GET
-async def readyz(request):
+def _readiness() -> tuple[int, str]:
     if not default_recorder().ready:
-        response = _text("starting: the audit writer is not ready", 503)
-    elif not durability.caught_up():
-        lag = durability.lag_seconds()
-        response = _text(f"behind: the audit writer is {lag:.1f} s behind", 503)
+        return 503, "starting: the audit writer is not ready"
+    if not durability.caught_up():
+        return 503, f"behind: the audit writer is {durability.lag_seconds():.1f} s behind"
+    return 200, "ready"
+
+
+async def serve(scope, receive, send) -> None:
+    if scope["method"] not in ("GET", "HEAD"):
+        status, body, headers = 405, "method not allowed", [(b"allow", b"GET, HEAD")]
+    elif scope["path"] == "/healthz":
+        status, body, headers = 200, "ok", []
     else:
-        return _text("ready")
-    response["Retry-After"] = str(durability.retry_after_seconds())
-    return response
+        status, body = _readiness()
+        retry = str(durability.retry_after_seconds()).encode()
+        headers = [(b"retry-after", retry)] if status == 503 else []
+    data = (body + "\n").encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(data)).encode()),
+                (b"cache-control", b"no-store"),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else data})

@@ -1,4 +1,5 @@
-"""ASGI entry point: the MCP data plane under /mcp/, Django (through Channels) for the rest."""
+"""ASGI entry point: the MCP data plane under /mcp/, the health probes (/healthz, /readyz),
+Django (through Channels) for the rest."""
 
 import asyncio
 import gc
@@ -14,7 +15,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from audit import tracing  # noqa: E402
+from audit import health_view, tracing  # noqa: E402
 from audit.log import durability  # noqa: E402
 from audit.log.writer import aflush  # noqa: E402
 from core import cache_reads  # noqa: E402
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 async def http_router(scope, receive, send):
     if scope["path"].startswith("/mcp/"):
         await endpoint(scope, receive, send)
+    elif scope["path"] in health_view.PATHS:
+        await health_view.serve(scope, receive, send)
     else:
         await django_asgi_app(scope, receive, send)
 

@@ -4,15 +4,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from audit import health_view, metrics_view
+from audit import metrics_view
 from identities.upstream import connection_console
 from teams.sso import views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("metrics", metrics_view.scrape, name="metrics"),
-    path("healthz", health_view.healthz, name="healthz"),
-    path("readyz", health_view.readyz, name="readyz"),
     path("accounts/sso/", views.sign_in, name="sso-sign-in"),
     path("accounts/", include("allauth.urls")),
     # The OAuth authorization server: /oauth/... and the /.well-known/ discovery documents.

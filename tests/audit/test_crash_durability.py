@@ -1,7 +1,7 @@
 """No answered call without its audit entries, even when the serving process is killed.
 
 A gateway server runs as a real process (uvicorn, one worker, its audit writer process beside
-it) on the test database. The client fires `tools/call` at concurrency 16 and the server is
+it, or its writer thread inside it) on the test database. The client fires `tools/call` at concurrency 16 and the server is
 killed with SIGKILL mid-load; its writer process, left alone, writes what reached it and exits.
 Every call the client saw answered more than the durability window before the kill must then
 have its four hops in the log: that is the promise of `audit/log/durability.py`.
@@ -152,7 +152,9 @@ def _check(acme, ages: dict) -> None:
     assert not missing, f"{len(missing)} of {old} answered calls have no audit entries"
 
 
-def test_a_cold_server_killed_mid_load_loses_no_answered_call(crash_gateway, acme):
+@pytest.mark.parametrize("writer", ["process", "thread"])
+def test_a_cold_server_killed_mid_load_loses_no_answered_call(crash_gateway, acme, writer):
+    crash_gateway.env["AUDIT_WRITER"] = writer
     (worker,) = crash_gateway.workers(1)
     worker.start()
     ages = _kill_mid_load(worker, crash_gateway.token, first_id=1)

@@ -65,8 +65,10 @@ def test_readyz_is_503_until_the_audit_writer_is_ready(gateway, tmp_path):
     worker.start()
     try:
         base = _base(worker)
-        alive = httpx.get(f"{base}/healthz")
+        # A probe names the server by its own address, which ALLOWED_HOSTS does not list.
+        alive = httpx.get(f"{base}/healthz", headers={"Host": "10.1.2.3:8000"})
         assert (alive.status_code, alive.text) == (200, "ok\n")
+        assert httpx.post(f"{base}/healthz").status_code == 405
         ready = httpx.get(f"{base}/readyz")
         assert ready.status_code == 503
         assert ready.text == "starting: the audit writer is not ready\n"
