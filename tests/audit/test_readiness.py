@@ -1,7 +1,9 @@
 """`/healthz`, `/readyz` and the answer gate of a real server process whose audit writer is not
-ready, or falls behind because the log table is locked."""
+ready, falls behind because the log table is locked, or is killed and replaced."""
 
 import json
+import os
+import signal
 import time
 
 import httpx
@@ -11,6 +13,7 @@ from django.db import connection, transaction
 from audit.models import LogEntry
 from tests.audit.load_run import META, Worker
 from tests.audit.test_load_export import TOOL, LoadGateway
+from tests.support.processes import children_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -106,3 +109,25 @@ def test_calls_wait_for_a_writer_that_fell_behind_then_are_refused(gateway, acme
     # The refused call never reached the upstream; the others are whole in the log.
     logged = LogEntry.objects.for_workspace(acme).filter(hop="client.response")
     assert sorted(logged.values_list("rpc_id", flat=True)) == ["1", "2", "4"]
+
+
+def test_calls_wait_while_a_crashed_writer_process_is_replaced(gateway, acme):
+    gateway.env["AUDIT_ANSWER_WAIT_MS"] = "10000"
+    (worker,) = gateway.workers(1)
+    worker.start()
+    try:
+        assert _call(worker, gateway.token, 1).status_code == 200
+        (writer,) = children_of(worker.process.pid)
+        os.kill(writer, signal.SIGKILL)
+        started = _wait_for(worker, 503)
+        assert started.text == "starting: the audit writer is not ready\n"
+        answered = [_call(worker, gateway.token, rpc_id) for rpc_id in range(2, 12)]
+        assert all(reply.status_code == 200 for reply in answered)
+        assert httpx.get(f"{_base(worker)}/readyz").text == "ready\n"
+        assert children_of(worker.process.pid) != [writer]
+    finally:
+        worker.stop()
+    logged = LogEntry.objects.for_workspace(acme).filter(hop="client.response")
+    assert sorted(logged.values_list("rpc_id", flat=True), key=int) == [
+        str(n) for n in range(1, 12)
+    ]
