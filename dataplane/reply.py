@@ -64,12 +64,10 @@ async def run(
     (`audit/log/durability.py`): 503 with Retry-After before the call, a JSON-RPC error after.
     """
     describe(ctx, request_id, method, params)
-    if not await durability.wait_caught_up():
-        error = RpcError(protocol.AUDIT_BEHIND, "The audit log is behind; try again shortly.")
+    refusal = await audit_behind(request_id, ran=False)
+    if refusal is not None:
         retry = str(durability.retry_after_seconds()).encode()
-        await send_json(
-            send, 503, protocol.error_response(request_id, error), [(b"retry-after", retry)]
-        )
+        await send_json(send, 503, refusal, [(b"retry-after", retry)])
         return
     exceeded = await rate_limits.check(ctx, method, params)
     if exceeded is not None:
@@ -116,12 +114,22 @@ async def run(
         if call_key is not None:
             cancellation.unregister(call_key)
         reply.stop_keeping_alive()
-    if not await durability.wait_caught_up():
-        # The call ran, but its entries may not outlive a crash: refuse rather than answer.
-        error = RpcError(protocol.AUDIT_BEHIND, "The audit log is behind; the result is withheld.")
-        message = protocol.error_response(request_id, error)
+    message = await audit_behind(request_id, ran=True) or message
     await audit_trail.client_response(ctx, message, started)
     await reply.finish(message)
+
+
+async def audit_behind(request_id, *, ran: bool) -> dict | None:
+    """None when the call may be answered; otherwise, once the audit writer did not catch up
+    with its durability window in time, the JSON-RPC error to answer instead. `ran`: the
+    call already ran, and its result is withheld (its entries may not outlive a crash)."""
+    if await durability.wait_caught_up():
+        return None
+    if ran:
+        error = RpcError(protocol.AUDIT_BEHIND, "The audit log is behind; the result is withheld.")
+    else:
+        error = RpcError(protocol.AUDIT_BEHIND, "The audit log is behind; try again shortly.")
+    return protocol.error_response(request_id, error)
 
 
 def describe(ctx: CallContext, request_id, method: str, params) -> None:
