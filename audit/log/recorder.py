@@ -256,8 +256,8 @@ class Recorder(Counters):
         with self._lock:
             items, self._pending = self._pending, []
             self._cycle_since, self._pending_since = self._pending_since, None
-        if self._taken_since is None:
-            self._taken_since = self._cycle_since
+            if self._taken_since is None:
+                self._taken_since = self._cycle_since
         batch: list[dict] = []
         markers: list[threading.Event] = []
         for item in items:

@@ -217,7 +217,18 @@ class ProcessRecorder(Recorder):
             self._child.wait()
         self._close_pipes()
         time.sleep(_RESTART_PAUSE)
-        self._spawn()
+        while True:
+            try:
+                self._spawn()
+                break
+            except (EOFError, OSError):
+                # The replacement died before it was ready: answers stay held; try again.
+                logger.exception("audit writer process did not start; trying again")
+                if self._child is not None:
+                    self._child.kill()
+                    self._child.wait()
+                self._close_pipes()
+                time.sleep(_RESTART_PAUSE)
         for n in sorted(self._in_flight):
             self._send.send_bytes(self._in_flight[n][0])
         if self._waiting:
