@@ -119,11 +119,14 @@ _MISSING = object()
 
 
 def resolved(reference, upstream_payload):
-    """The payload a `shared` reference stands for, given the upstream.response payload.
+    """The payload a `shared` reference stands for, given the upstream.response payload (None
+    when there is none).
 
     A capped upstream payload is returned as it is: its digest is of the upstream's form."""
     if type(reference) is not dict or type(upstream_payload) is not dict:
-        return upstream_payload
+        # The upstream row is gone (retention cut between the two hops) or held no payload:
+        # the reference is shown as it is stored.
+        return reference
     if upstream_payload.get("payload_truncated") is True:
         return upstream_payload
     gone = set(reference.get("unset") or ())

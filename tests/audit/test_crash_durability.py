@@ -1,8 +1,9 @@
 """No answered call without its audit entries, even when the serving process is killed.
 
 A gateway server runs as a real process (uvicorn, one worker, its audit writer process beside
-it, or its writer thread inside it) on the test database. The client fires `tools/call` at concurrency 16 and the server is
-killed with SIGKILL mid-load; its writer process, left alone, writes what reached it and exits.
+it, or its writer thread inside it) on the test database. The client fires `tools/call` at
+concurrency 16 and the server is killed with SIGKILL mid-load; a writer process, left alone,
+writes what reached it and exits.
 Every call the client saw answered more than the durability window before the kill must then
 have its four hops in the log: that is the promise of `audit/log/durability.py`.
 """

@@ -143,3 +143,15 @@ def test_a_capped_digest_is_the_digest_of_the_whole_payload(settings):
     assert entry["payload_form"] == "capped"
     small = {"payload": {"text": "short"}}
     assert payloads.cap(small, "response_bytes") == 16 and small == {"payload": {"text": "short"}}
+
+
+def test_a_reference_whose_upstream_row_is_gone_is_shown_as_stored(acme, settings):
+    hops = call_hops(acme)
+    result = {"content": [{"type": "text", "text": "purged"}]}
+    hops[2]["payload"], hops[3]["payload"] = result, result
+    payloads.share(hops[3], result, 50)
+    write_entries(hops)
+    LogEntry.objects.for_workspace(acme).filter(hop="upstream.response").delete()
+    answer = LogEntry.objects.for_workspace(acme).get(hop="client.response")
+    payloads.resolve_entries([answer])
+    assert answer.payload == {"same_as": "upstream.response"}
