@@ -16,6 +16,7 @@ import time
 
 from django.conf import settings
 
+from audit import metrics
 from audit.log.writer import default_recorder
 
 _PAUSE_SECONDS = 0.01
@@ -49,7 +50,9 @@ async def wait_caught_up() -> bool:
     while time.monotonic() < deadline:
         await asyncio.sleep(_PAUSE_SECONDS)
         if caught_up():
+            metrics.answer_held(refused=False)
             return True
+    metrics.answer_held(refused=True)
     return False
 
 

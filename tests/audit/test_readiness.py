@@ -81,6 +81,7 @@ def test_readyz_is_503_until_the_audit_writer_is_ready(gateway, tmp_path):
 
 
 def test_calls_wait_for_a_writer_that_fell_behind_then_are_refused(gateway, acme):
+    gateway.env["METRICS_TOKEN"] = "metrics-token"
     (worker,) = gateway.workers(1)
     worker.start()
     try:
@@ -104,6 +105,12 @@ def test_calls_wait_for_a_writer_that_fell_behind_then_are_refused(gateway, acme
             assert refused.json()["id"] == 3
         _wait_for(worker, 200)
         assert _call(worker, gateway.token, 4).status_code == 200
+        # Operators see it: the answer held back and refused is counted.
+        scraped = httpx.get(
+            f"{_base(worker)}/metrics", headers={"Authorization": "Bearer metrics-token"}
+        ).text
+        assert "gatehouse_audit_answers_refused_total 1.0" in scraped
+        assert "gatehouse_audit_answers_held_total" in scraped
     finally:
         worker.stop()
     # The refused call never reached the upstream; the others are whole in the log.
