@@ -118,16 +118,17 @@ def _member_size(key, value) -> int:
 _MISSING = object()
 
 
-def resolved(reference, upstream_payload):
+def resolved(reference, upstream_payload, upstream_state=PayloadState.FULL):
     """The payload a `shared` reference stands for, given the upstream.response payload (None
-    when there is none).
+    when there is none) and its `payload_state`.
 
-    A capped upstream payload is returned as it is: its digest is of the upstream's form."""
+    An upstream payload not stored in full (capped, or truncated by the workspace's policy) is
+    returned as it is: what it says is of the upstream's form."""
     if type(reference) is not dict or type(upstream_payload) is not dict:
         # The upstream row is gone (retention cut between the two hops) or held no payload:
         # the reference is shown as it is stored.
         return reference
-    if upstream_payload.get("payload_truncated") is True:
+    if upstream_state != PayloadState.FULL:
         return upstream_payload
     gone = set(reference.get("unset") or ())
     payload = {k: v for k, v in upstream_payload.items() if k not in gone}
@@ -159,8 +160,8 @@ def count_shared_tokens(row_lists: Iterable[list[dict]]) -> None:
 
 
 def _upstream_payloads(workspace_id: int, wanted: Iterable[tuple]) -> dict:
-    """{(correlation_id, seq): payload of the latest upstream.response of that call before
-    that seq}, in one query."""
+    """{(correlation_id, seq): (payload, payload_state) of the latest upstream.response of that
+    call before that seq}, in one query."""
     wanted = list(wanted)
     if not wanted:
         return {}
@@ -168,11 +169,11 @@ def _upstream_payloads(workspace_id: int, wanted: Iterable[tuple]) -> dict:
         LogEntry.objects.for_workspace(workspace_id)
         .filter(hop=SHARED_WITH, correlation_id__in={c for c, _ in wanted})
         .order_by("seq")
-        .values_list("correlation_id", "seq", "payload")
+        .values_list("correlation_id", "seq", "payload", "payload_state")
     )
     by_call: dict = {}
-    for correlation_id, seq, payload in rows:
-        by_call.setdefault(str(correlation_id), []).append((seq, payload))
+    for correlation_id, seq, payload, state in rows:
+        by_call.setdefault(str(correlation_id), []).append((seq, (payload, state)))
     found = {}
     for correlation_id, seq in wanted:
         earlier = [p for s, p in by_call.get(str(correlation_id), ()) if s < seq]
@@ -193,9 +194,9 @@ def resolve_records(records: list[dict]) -> None:
             workspace_id, ((str(r["correlation_id"]), r["seq"]) for r in rows)
         )
         for record in rows:
-            upstream = found.get((str(record["correlation_id"]), record["seq"]))
+            upstream = found.get((str(record["correlation_id"]), record["seq"]), (None,))
             record["payload_stored"] = record["payload"]
-            record["payload"] = resolved(record["payload"], upstream)
+            record["payload"] = resolved(record["payload"], *upstream)
 
 
 def resolve_entries(entries: Iterable[LogEntry]) -> None:
@@ -211,6 +212,6 @@ def resolve_entries(entries: Iterable[LogEntry]) -> None:
     for workspace_id, rows in by_workspace.items():
         found = _upstream_payloads(workspace_id, ((str(e.correlation_id), e.seq) for e in rows))
         for entry in rows:
-            upstream = found.get((str(entry.correlation_id), entry.seq))
+            upstream = found.get((str(entry.correlation_id), entry.seq), (None,))
             entry.payload_stored = entry.payload
-            entry.payload = resolved(entry.payload, upstream)
+            entry.payload = resolved(entry.payload, *upstream)

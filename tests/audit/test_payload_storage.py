@@ -11,6 +11,7 @@ from django.core.management import call_command
 
 from audit.log import payloads
 from audit.log.chain import verify_export, verify_workspace
+from audit.log.policy import update_log_policy
 from audit.log.recorder import write_entries
 from audit.log.writer import flush
 from audit.models import LogEntry
@@ -155,3 +156,20 @@ def test_a_reference_whose_upstream_row_is_gone_is_shown_as_stored(acme, setting
     answer = LogEntry.objects.for_workspace(acme).get(hop="client.response")
     payloads.resolve_entries([answer])
     assert answer.payload == {"same_as": "upstream.response"}
+
+
+def test_an_answer_shares_what_the_workspace_policy_kept_of_the_result(acme, alice):
+    update_log_policy(workspace=acme, actor=alice, payload_mode="truncated", payload_max_kb=1)
+    hops = call_hops(acme)
+    result = {"content": [{"type": "text", "text": "y" * 3000}], "truncated": False}
+    hops[2]["payload"], hops[3]["payload"] = result, {**result, "resultType": "complete"}
+    payloads.share(hops[3], result, 3050)
+    write_entries(hops)
+    rows = {e.hop: e for e in LogEntry.objects.for_workspace(acme)}
+    assert (rows["upstream.response"].payload_state, rows["client.response"].payload_state) == (
+        "truncated",
+        "shared",
+    )
+    payloads.resolve_entries(rows.values())
+    assert rows["client.response"].payload == rows["upstream.response"].payload
+    assert rows["client.response"].payload["truncated"] is True
