@@ -137,6 +137,14 @@ class _Metrics:
         self.restarts = Counter(
             "gatehouse_audit_writer_restarts", "Writer processes that died and were replaced."
         )
+        self.held = Counter(
+            "gatehouse_audit_answers_held",
+            "Answers that waited for an audit writer behind its durability window.",
+        )
+        self.refused = Counter(
+            "gatehouse_audit_answers_refused",
+            "Calls refused because the audit writer did not catch up in time.",
+        )
 
 
 _metrics: _Metrics | None = None
@@ -322,6 +330,17 @@ def backpressure_wait() -> None:
 
 def writer_restarted() -> None:
     _safely(lambda metrics: metrics.restarts.inc())
+
+
+def answer_held(*, refused: bool) -> None:
+    """An answer waited for the audit writer (`audit/log/durability.py`); `refused`: in vain."""
+
+    def update(metrics) -> None:
+        metrics.held.inc()
+        if refused:
+            metrics.refused.inc()
+
+    _safely(update)
 
 
 def _forget_dead_processes(directory: str) -> None:

@@ -34,6 +34,8 @@ class PayloadState(models.TextChoices):
     FULL = "full", "Stored in full"
     TRUNCATED = "truncated", "Truncated"
     OMITTED = "omitted", "Not stored (metadata only, or no payload)"
+    SHARED = "shared", "Stored once, with the call's upstream.response"
+    CAPPED = "capped", "Over the storage cap: digest, size, first and last bytes"
 
 
 class LogEntry(models.Model):

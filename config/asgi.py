@@ -1,7 +1,9 @@
-"""ASGI entry point: the MCP data plane under /mcp/, Django (through Channels) for the rest."""
+"""ASGI entry point: the MCP data plane under /mcp/, the health probes (/healthz, /readyz),
+Django (through Channels) for the rest."""
 
 import asyncio
 import gc
+import logging
 import os
 
 from django.core.asgi import get_asgi_application
@@ -13,16 +15,21 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from audit import tracing  # noqa: E402
+from audit import health_view, tracing  # noqa: E402
+from audit.log import durability  # noqa: E402
 from audit.log.writer import aflush  # noqa: E402
 from core import cache_reads  # noqa: E402
 from dataplane.endpoint import endpoint  # noqa: E402
 from servers.upstream import close_http_session  # noqa: E402
 
+logger = logging.getLogger(__name__)
+
 
 async def http_router(scope, receive, send):
     if scope["path"].startswith("/mcp/"):
         await endpoint(scope, receive, send)
+    elif scope["path"] in health_view.PATHS:
+        await health_view.serve(scope, receive, send)
     else:
         await django_asgi_app(scope, receive, send)
 
@@ -34,6 +41,10 @@ async def lifespan(scope, receive, send):
             # What is loaded by now lives as long as the worker: keep it out of every garbage
             # collection the request path triggers.
             gc.freeze()
+            # The audit writer is ready before the first call is answered: a writer started by
+            # the first entry spends a second setting up while answers go out unrecorded.
+            if not await durability.start_writer():
+                logger.error("the audit writer is not ready; calls wait for it (see /readyz)")
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             # Every queued audit entry is written before the worker exits, and the spans a

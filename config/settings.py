@@ -413,6 +413,20 @@ AUDIT_FLUSH_MS = int(os.environ.get("AUDIT_FLUSH_MS", "200"))
 AUDIT_QUEUE_SIZE = int(os.environ.get("AUDIT_QUEUE_SIZE", "20000"))
 AUDIT_SHUTDOWN_TIMEOUT_SECONDS = float(os.environ.get("AUDIT_SHUTDOWN_TIMEOUT_SECONDS", "30"))
 AUDIT_PURGE_BATCH_SIZE = int(os.environ.get("AUDIT_PURGE_BATCH_SIZE", "5000"))
+# Audit durability (see audit/log/durability.py and docs/reliability.md): no call is answered
+# while the writer's oldest unwritten entry is older than the window; an answer waits up to
+# AUDIT_ANSWER_WAIT_MS for the writer to catch up, and start-up waits for the writer to be ready.
+AUDIT_DURABILITY_WINDOW_MS = int(
+    os.environ.get("AUDIT_DURABILITY_WINDOW_MS", str(5 * AUDIT_FLUSH_MS))
+)
+AUDIT_ANSWER_WAIT_MS = int(os.environ.get("AUDIT_ANSWER_WAIT_MS", "5000"))
+AUDIT_WRITER_START_TIMEOUT_SECONDS = float(
+    os.environ.get("AUDIT_WRITER_START_TIMEOUT_SECONDS", "60")
+)
+# Payload storage (see audit/log/payloads.py): larger payloads are kept as a digest, their size
+# and their first and last AUDIT_PAYLOAD_EDGE_BYTES bytes.
+AUDIT_MAX_PAYLOAD_BYTES = int(os.environ.get("AUDIT_MAX_PAYLOAD_BYTES", str(256 * 1024)))
+AUDIT_PAYLOAD_EDGE_BYTES = int(os.environ.get("AUDIT_PAYLOAD_EDGE_BYTES", "2048"))
 # Alerts (see audit/alerts/raising.py): repeats within the window fold into one open alert.
 ALERT_FOLD_SECONDS = int(os.environ.get("ALERT_FOLD_SECONDS", "600"))
 ALERT_EMAILS = env_bool("ALERT_EMAILS", True)

@@ -1,7 +1,9 @@
 """The audit step of the lifecycle: one log entry per hop, queued without waiting for the disk.
 
 Every entry of one client call shares the call's correlation id. Payloads are recorded as they
-leave the rules step, so a redacted secret is never stored.
+leave the rules step, so a redacted secret is never stored; a payload over the storage cap is
+kept as its digest and edges, and `client.response` refers to the result `upstream.response`
+recorded instead of holding a copy (`audit/log/payloads.py`).
 """
 
 import contextlib
@@ -10,6 +12,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
+from audit.log import payloads
 from audit.log.writer import record_async
 
 
@@ -45,6 +48,7 @@ async def client_request(ctx, params) -> None:
         entry["at"] = time.time()
         ctx.pending_request = entry
         return
+    payloads.cap(entry, "request_bytes")
     await record_async(entry)
 
 
@@ -58,6 +62,7 @@ async def request_checked(ctx, arguments: dict | None) -> None:
     if arguments is not None:
         params["arguments"] = arguments
     entry["payload"] = params
+    payloads.cap(entry, "request_bytes")
     await record_async(entry)
 
 
@@ -78,6 +83,12 @@ async def client_response(ctx, message: dict, started: float) -> None:
     if error:
         entry["error_code"] = error.get("code")
         entry["error_message"] = str(error.get("message", ""))[:500]
+    else:
+        upstream, ctx.audit_upstream_result = ctx.audit_upstream_result, None
+        if upstream is not None:
+            payloads.share(entry, *upstream)
+        if "payload_form" not in entry:
+            payloads.cap(entry, "response_bytes")
     await record_async(entry)
 
 
@@ -96,9 +107,9 @@ def _upstream(ctx, spec, upstream_name) -> dict:
 
 
 async def upstream_request(ctx, spec, upstream_name, params) -> None:
-    await record_async(
-        {**_upstream(ctx, spec, upstream_name), "hop": "upstream.request", "payload": params}
-    )
+    entry = {**_upstream(ctx, spec, upstream_name), "hop": "upstream.request", "payload": params}
+    payloads.cap(entry, "request_bytes")
+    await record_async(entry)
 
 
 async def upstream_response(
@@ -117,6 +128,8 @@ async def upstream_response(
     if error:
         entry["error_code"] = error.get("code")
         entry["error_message"] = str(error.get("message", ""))[:500]
+    else:
+        ctx.audit_upstream_result = (result, payloads.cap(entry, "response_bytes"))
     await record_async(entry)
 
 

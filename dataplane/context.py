@@ -36,6 +36,8 @@ class CallContext:
     pending_request: dict | None = None
     # The fields all audit entries of the call share, once the call is named (`audit_trail`).
     audit_base: dict | None = None
+    # The result the upstream.response entry recorded, for client.response to share it.
+    audit_upstream_result: object = None
     # The origin the client reached, to make links in answers absolute.
     origin: str = ""
 

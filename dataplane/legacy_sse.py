@@ -114,6 +114,10 @@ async def _answer(state, snapshot, principal, inbound: jsonrpc.Inbound, session_
             }
         else:
             reply.describe(ctx, request_id, method, params)
+            refusal = await reply.audit_behind(request_id, ran=False)
+            if refusal is not None:
+                await deliver(refusal)
+                return
             exceeded = await rate_limits.check(ctx, method, params)
             if exceeded is not None:
                 # The answer goes out on the open stream: a JSON-RPC error naming the limit.
@@ -131,5 +135,6 @@ async def _answer(state, snapshot, principal, inbound: jsonrpc.Inbound, session_
             request_id, RpcError(protocol.INTERNAL_ERROR, "The gateway failed to handle this.")
         )
     if method != "initialize":
+        response = await reply.audit_behind(request_id, ran=True) or response
         await audit_trail.client_response(ctx, response, started)
     await deliver(response)

@@ -35,6 +35,7 @@ UPSTREAM_BAD_REPLY = -32003
 TOOL_NOT_ALLOWED = -32004
 SESSION_REQUIRED = -32005
 RATE_LIMITED = -32029  # a gateway limit refused the request; data names it and when to retry
+AUDIT_BEHIND = -32030  # the audit log could not record the call in time; retry later
 RESOURCE_NOT_FOUND = -32002  # spec-assigned for resources/read of an unknown URI
 REQUEST_CANCELLED = -32800
 HEADER_MISMATCH = -32020

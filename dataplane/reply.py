@@ -17,6 +17,7 @@ import time
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from audit.log import durability
 from core import config_events
 from dataplane import audit_trail, cancellation, protocol, rate_limits, routing
 from dataplane.context import CallContext
@@ -59,8 +60,15 @@ async def run(
     The call runs inline in the request's own task, with no helper task on the quiet path;
     the stream is opened by the first side message, or by the keep-alive timer on a long call.
     A request over one of the gateway's rate limits is answered 429 with Retry-After instead.
+    No call is answered while the audit writer is behind its durability window
+    (`audit/log/durability.py`): 503 with Retry-After before the call, a JSON-RPC error after.
     """
     describe(ctx, request_id, method, params)
+    refusal = await audit_behind(request_id, ran=False)
+    if refusal is not None:
+        retry = str(durability.retry_after_seconds()).encode()
+        await send_json(send, 503, refusal, [(b"retry-after", retry)])
+        return
     exceeded = await rate_limits.check(ctx, method, params)
     if exceeded is not None:
         await audit_trail.limit_exceeded(ctx, exceeded)
@@ -91,7 +99,12 @@ async def run(
             raise
         current.uncancel()
         if reply.disconnected:
-            return  # the client left: nobody to answer
+            # The client left: nobody to answer, but the call is closed in the log.
+            error = RpcError(protocol.REQUEST_CANCELLED, "The client went away.")
+            await audit_trail.client_response(
+                ctx, protocol.error_response(request_id, error), started
+            )
+            return
         # The client cancelled the request: it ignores the answer, but HTTP needs one.
         error = RpcError(protocol.REQUEST_CANCELLED, "The request was cancelled.")
         message = protocol.error_response(request_id, error)
@@ -101,8 +114,22 @@ async def run(
         if call_key is not None:
             cancellation.unregister(call_key)
         reply.stop_keeping_alive()
+    message = await audit_behind(request_id, ran=True) or message
     await audit_trail.client_response(ctx, message, started)
     await reply.finish(message)
+
+
+async def audit_behind(request_id, *, ran: bool) -> dict | None:
+    """None when the call may be answered; otherwise, once the audit writer did not catch up
+    with its durability window in time, the JSON-RPC error to answer instead. `ran`: the
+    call already ran, and its result is withheld (its entries may not outlive a crash)."""
+    if await durability.wait_caught_up():
+        return None
+    if ran:
+        error = RpcError(protocol.AUDIT_BEHIND, "The audit log is behind; the result is withheld.")
+    else:
+        error = RpcError(protocol.AUDIT_BEHIND, "The audit log is behind; try again shortly.")
+    return protocol.error_response(request_id, error)
 
 
 def describe(ctx: CallContext, request_id, method: str, params) -> None:

@@ -13,6 +13,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from audit.log.export import FORMATS, export_logs
+from audit.log.payloads import resolve_entries
 from audit.log.selectors import call_timeline, entries_of, filtered_entries, parse_filter
 from audit.log.serializers import CallOutput, LogEntryOutput, LogEntryWithPayloadOutput
 from audit.models import Hop, Outcome
@@ -58,6 +59,17 @@ class LogEntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspac
         if self.action == "list":
             return filtered_entries(self.workspace, parse_filter(self.request.query_params))
         return queryset
+
+    def paginate_queryset(self, queryset):
+        # Shared payloads are put back for the page in one query (audit/log/payloads.py).
+        page = super().paginate_queryset(queryset)
+        resolve_entries(page if page is not None else [])
+        return page
+
+    def retrieve(self, request, *args, **kwargs):
+        entry = self.get_object()
+        resolve_entries([entry])
+        return Response(self.get_serializer(entry).data)
 
     def get_serializer_class(self):
         if self.can(LOGS_VIEW_PAYLOADS):

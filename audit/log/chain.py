@@ -97,7 +97,7 @@ INTEGERS = frozenset(
     }
 )
 FLOATS = frozenset({"latency_ms"})
-JSONS = frozenset({"detail", "payload"})
+JSONS = frozenset({"detail", "payload", "payload_stored"})
 
 #: The model fields a chain record is built from (the payload is read to hash it).
 MODEL_FIELDS = tuple(f for f in CHAINED if f != "payload_sha256") + ("id", "payload", "digest")
@@ -527,7 +527,11 @@ def verify_export(lines: Iterable[str], *, contiguous: bool = True) -> Verdict:
     """
     walk = _Walk(start_seq=None, start_digest=None, contiguous=contiguous)
     for record in _records(lines):
-        if "payload" in record and payload_sha256(record["payload"]) != record["payload_sha256"]:
+        # A payload stored once for its call is hashed as stored: the reference to the
+        # call's upstream.response (which is itself a row of the chain).
+        stored = record.get("payload_stored")
+        payload = stored if stored is not None else record.get("payload")
+        if "payload" in record and payload_sha256(payload) != record["payload_sha256"]:
             walk._break(record, "the payload does not match its payload_sha256")
             return walk.verdict()
         if not walk.check(record):

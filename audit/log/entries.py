@@ -26,6 +26,7 @@ left out (it is stored empty). The keys, and what the data plane passes in them:
 | `tokens_estimate` | int | leave out: estimated from the payload (`audit.log.token_cost`) |
 | `identity_scheme` | str | the assignment's scheme (`service_account`...), never the secret |
 | `payload` | JSON value | the message as it is after redaction rules ran |
+| `payload_form` | str | `shared` or `capped` when the payload is stored so (`audit.log.payloads`) |
 | `detail` | dict | `policy.*`, `auth.denied`: `rule`, `detector`, `kind`, `count`, `reason` |
 
 Unknown keys are ignored (and logged once per key name per process), so the data plane can pass
@@ -84,6 +85,7 @@ KEYS = frozenset(
         "outcome",
         "latency_ms",
         "payload",
+        "payload_form",
         "detail",
         *_STRINGS,
         *_INTEGERS,
@@ -270,6 +272,7 @@ def to_row(entry: dict) -> dict:
         latency_ms=float(latency) if isinstance(latency, int | float) else None,
         detail=clean_json(detail) if isinstance(detail, dict) else {},
         payload=payload,
+        payload_form=entry.get("payload_form"),
     )
     if payload is not None:
         _measure_payload(row, payload)

@@ -2,10 +2,13 @@
 
 Rows leave in chain order (`seq`), read with `QuerySet.iterator()` one chunk at a time, and carry
 `seq`, `prev_digest`, `digest` and `payload_sha256`, so an auditor can check an export offline
-with `audit.log.chain.verify_export`. The payload column is present only for people who may see
-payloads. In CSV, JSON fields are JSON text, and a text cell that a spreadsheet would run as a
-formula (a leading `=`, `+`, `-`, `@`, tab or carriage return) or that starts with `'` gets a
-leading `'`, which the verifier strips again.
+with `audit.log.chain.verify_export`. The payload columns are present only for people who may see
+payloads: `payload` in full, and `payload_stored`, what the digest covers when the row refers to
+its call's upstream.response payload (`audit.log.payloads`); a payload over the storage cap says
+so itself (`"payload_truncated": true`, with its digest, size and edges). In CSV, JSON fields
+are JSON text, and a text cell that a spreadsheet would run as a formula (a leading `=`, `+`,
+`-`, `@`, tab or carriage return) or that starts with `'` gets a leading `'`, which the verifier
+strips again.
 
 Every export is itself recorded, before its first row leaves, as an admin audit row
 (`ConfigChange`, action `logs.export`) with the format, the filters, whether payloads were
@@ -17,6 +20,7 @@ import json
 from collections.abc import Iterator
 
 from audit.log.chain import CHAINED, INTEGERS, JSONS, MODEL_FIELDS, record_of
+from audit.log.payloads import resolve_records
 from audit.log.selectors import LogFilter, filtered_entries
 from teams.changes import record_change
 
@@ -27,7 +31,7 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 
 def columns(*, with_payloads: bool) -> list[str]:
     chained = [c for c in CHAINED if c != "prev_digest"]
-    payload = ["payload"] if with_payloads else []
+    payload = ["payload", "payload_stored"] if with_payloads else []
     return ["id", *chained, *payload, "prev_digest", "digest"]
 
 
@@ -49,13 +53,31 @@ class _Line:
 
 
 def records(queryset, *, with_payloads: bool) -> Iterator[dict]:
+    """Rows in chain order. With payloads, a shared payload (`audit.log.payloads`) is given in
+    full in `payload`, and as stored, the reference its digest covers, in `payload_stored`
+    (null for every other row)."""
     rows = queryset.order_by("seq").values(*MODEL_FIELDS).iterator(chunk_size=CHUNK_SIZE)
     names = columns(with_payloads=with_payloads)
-    for row in rows:
-        record = record_of(row)
+    for chunk in _chunks(rows, CHUNK_SIZE):
         if with_payloads:
-            record["payload"] = row["payload"]
-        yield {name: record[name] for name in names}
+            resolve_records(chunk)
+        for row in chunk:
+            record = record_of({**row, "payload": row.get("payload_stored", row["payload"])})
+            if with_payloads:
+                record["payload"] = row["payload"]
+                record["payload_stored"] = row.get("payload_stored")
+            yield {name: record[name] for name in names}
+
+
+def _chunks(rows: Iterator[dict], size: int) -> Iterator[list[dict]]:
+    chunk = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def stream(queryset, *, export_format: str, with_payloads: bool) -> Iterator[str]:

@@ -50,8 +50,9 @@ from django.db import DatabaseError, DataError, IntegrityError, connection, tran
 
 from audit import metrics, tracing
 from audit.alerts import raising
-from audit.log import chain, entries
+from audit.log import chain, entries, payloads
 from audit.log.policy import apply_payload_policy, payload_rules
+from audit.models import PayloadState
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,9 @@ def write_entries(batch: list[dict]) -> int:
             row["payload"], row["payload_state"] = apply_payload_policy(
                 row["payload"], rules[workspace_id]
             )
+            if row["payload_form"] and row["payload_state"] == PayloadState.FULL:
+                row["payload_state"] = row["payload_form"]
+    payloads.count_shared_tokens(batch_rows for batch_rows in by_workspace.values())
     # Heads are locked in workspace order, so two writers never wait on each other in a cycle.
     with transaction.atomic():
         for workspace_id in sorted(by_workspace):
@@ -116,6 +120,14 @@ class Recorder(Counters):
         self._wake = threading.Event()  # something is pending
         self._urgent = threading.Event()  # do not wait for the window: a batch is full, or a flush
         self._thread: threading.Thread | None = None
+        # When the oldest entry not yet written arrived (monotonic), for the durability gate:
+        # `_pending_since` for what waits in `_pending`, `_taken_since` for what the thread took.
+        self._pending_since: float | None = None
+        self._taken_since: float | None = None
+        self._cycle_since: float | None = None
+        # True once the writer can write (a writer process: Django set up, database connected).
+        self.ready = False
+        self._ready = threading.Event()
         self.written = 0
         self.batches = 0
         self.skipped = 0
@@ -127,6 +139,8 @@ class Recorder(Counters):
             waiting = len(self._pending)
             if bounded and waiting >= self.queue_size:
                 return False
+            if waiting == 0:
+                self._pending_since = time.monotonic()
             self._pending.append(item)
         if waiting == 0:
             self._wake.set()
@@ -188,10 +202,31 @@ class Recorder(Counters):
             if left:
                 logger.error("audit writer stopped with %d entries not written", left)
             self._thread = None
+            self._set_ready(False)
             # A writer thread's spans wait in the exporter's batch (a writer process sends its
             # own before it exits).
             tracing.flush()
             return flushed and not left
+
+    def oldest_unwritten(self) -> float | None:
+        """When (`time.monotonic()`) the oldest entry not yet committed was queued; None when
+        everything queued is written."""
+        since = self._taken_since
+        return since if since is not None else self._pending_since
+
+    def start(self, timeout: float | None = None) -> bool:
+        """Start the writer now rather than on the first entry, and wait until it can write;
+        False if it was not ready within `timeout`."""
+        if self._thread is None:
+            self._start()
+        return self._ready.wait(timeout)
+
+    def _set_ready(self, ready: bool) -> None:
+        self.ready = ready
+        if ready:
+            self._ready.set()
+        else:
+            self._ready.clear()
 
     def _start(self) -> None:
         with self._start_lock:
@@ -202,6 +237,7 @@ class Recorder(Counters):
     # -- the writer thread ------------------------------------------------------------------
 
     def _run(self) -> None:
+        self._set_ready(True)
         try:
             while self._cycle(None, self.flush_seconds):
                 metrics.pending(len(self._pending))
@@ -219,11 +255,15 @@ class Recorder(Counters):
         self._urgent.clear()
         with self._lock:
             items, self._pending = self._pending, []
+            self._cycle_since, self._pending_since = self._pending_since, None
+            if self._taken_since is None:
+                self._taken_since = self._cycle_since
         batch: list[dict] = []
         markers: list[threading.Event] = []
         for item in items:
             if item is _STOP:
                 self._pass_on(batch, markers)
+                self._settle()
                 return False
             if isinstance(item, threading.Event):
                 markers.append(item)
@@ -233,7 +273,13 @@ class Recorder(Counters):
                 self._write(batch)
                 batch = []
         self._pass_on(batch, markers)
+        self._settle()
         return True
+
+    def _settle(self) -> None:
+        """A cycle passed everything it took on: nothing it took is waiting any more."""
+        self._cycle_since = None
+        self._taken_since = None
 
     def _pass_on(self, batch: list[dict], markers: list[threading.Event]) -> None:
         if batch:

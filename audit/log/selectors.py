@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, time, timedelta
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils.dateparse import parse_date, parse_datetime
 
 from audit.log.entries import HOPS, OUTCOMES
+from audit.log.payloads import resolve_entries
 from audit.models import Hop, LogEntry, Outcome
 from core.errors import NotFound, ValidationFailed
 from teams.scoping import get_scoped_or_404
@@ -164,7 +165,9 @@ def entries_page(queryset, *, cursor: str = "", size: int) -> tuple[list[LogEntr
         queryset = queryset.filter(Q(at__lt=at) | Q(at=at, id__lt=entry_id))
     rows = list(queryset.order_by("-at", "-id")[: size + 1])
     if len(rows) <= size:
+        resolve_entries(rows)
         return rows, ""
+    resolve_entries(rows[:size])
     return rows[:size], _cursor_of(rows[size - 1])
 
 
@@ -177,6 +180,7 @@ def call_entries(workspace, correlation_id: str) -> list[LogEntry]:
     hops = list(entries_of(workspace).filter(correlation_id=key).order_by("at", "seq"))
     if not hops:
         raise NotFound("No call with this correlation id.")
+    resolve_entries(hops)
     return hops
 
 
@@ -216,3 +220,40 @@ def call_timeline(workspace, correlation_id: str) -> CallTimeline:
         offsets_ms=[(e.at - started).total_seconds() * 1000 for e in hops],
         rules=[dict(e.detail, hop=e.hop) for e in hops if e.hop == Hop.POLICY_ACTION],
     )
+
+
+# A request hop and the response hop that closes it, in the same call (correlation id).
+CALL_HOP_PAIRS = (
+    (Hop.CLIENT_REQUEST, Hop.CLIENT_RESPONSE),
+    (Hop.UPSTREAM_REQUEST, Hop.UPSTREAM_RESPONSE),
+)
+
+
+@dataclass(frozen=True)
+class IncompleteHops:
+    """Calls of a workspace whose request hop has no response hop: what a crash leaves."""
+
+    request_hop: str
+    response_hop: str
+    count: int
+    examples: tuple[str, ...]
+
+    def __str__(self):
+        shown = ", ".join(self.examples)
+        return f"{self.count} {self.request_hop} without {self.response_hop} (e.g. {shown})"
+
+
+def incomplete_calls(workspace_id: int, *, before: datetime, examples: int = 3) -> list:
+    """Each request hop written before `before` whose call has no matching response hop."""
+    entries = LogEntry.objects.for_workspace(workspace_id)
+    found = []
+    for request_hop, response_hop in CALL_HOP_PAIRS:
+        answered = entries.filter(hop=response_hop, correlation_id=OuterRef("correlation_id"))
+        missing = entries.filter(hop=request_hop, at__lt=before).exclude(Exists(answered))
+        count = missing.count()
+        if count:
+            first = missing.order_by("seq").values_list("correlation_id", flat=True)[:examples]
+            found.append(
+                IncompleteHops(request_hop, response_hop, count, tuple(str(c) for c in first))
+            )
+    return found

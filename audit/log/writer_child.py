@@ -32,6 +32,8 @@ def main(entries_fd: int, acks_fd: int) -> None:
 
     for alias, settings_dict in databases.items():
         connections[alias].settings_dict.update(settings_dict)
+    _connect(connection)
+    acks.send_bytes(pickle.dumps(("ready",)))
 
     batch: list[dict] = []
     upto = 0
@@ -66,6 +68,22 @@ def main(entries_fd: int, acks_fd: int) -> None:
     # Spans of the last batches are still with the exporter's thread: send them before exiting.
     tracing.shutdown()
     connection.close()
+
+
+def _connect(connection) -> None:
+    """Open the database connection, retrying while the database is not there yet: the parent
+    holds answers back until this child says it is ready."""
+    from django.db import DatabaseError
+
+    pause = 0.05
+    while True:
+        try:
+            connection.ensure_connection()
+            return
+        except DatabaseError as exc:
+            print(f"audit writer: cannot connect to the database yet: {exc}", file=sys.stderr)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 if __name__ == "__main__":

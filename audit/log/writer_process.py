@@ -21,6 +21,10 @@ started on the first entry, writes them:
 * The child reads the parent's resolved database settings from its first message, so it writes
   to the same database as its parent (a test database included), and it exits by itself when
   the parent goes away (end of file on its pipe).
+* The child says it is ready on its acknowledgement pipe once Django is set up and its database
+  connection is open (about a second); until then, and while a replacement starts, the recorder
+  is not `ready`, and the durability gate (`audit/log/durability.py`) holds answers back. The
+  ASGI lifespan starts the writer and waits for this before the server takes traffic.
 """
 
 import logging
@@ -74,6 +78,7 @@ class ProcessRecorder(Recorder):
             logger.exception("audit writer: no writer process; writing on this thread instead")
             super()._run()
             return
+        self._set_ready(True)
         try:
             # The window only lets a chunk gather: the child batches by AUDIT_FLUSH_MS itself.
             while self._cycle(_POLL_SECONDS, _GATHER_SECONDS):
@@ -100,9 +105,19 @@ class ProcessRecorder(Recorder):
             # An object pickle refuses: store it as the writer would, as cleaned JSON.
             batch = [_picklable(entry) for entry in batch]
             frame = pickle.dumps(("entries", self._sent, batch), pickle.HIGHEST_PROTOCOL)
-        self._in_flight[self._sent] = (frame, len(batch))
+        self._in_flight[self._sent] = (frame, len(batch), self._cycle_since)
         self._in_flight_entries += len(batch)
         self._deliver(frame)
+
+    def _oldest_in_flight(self) -> float | None:
+        # Chunks are numbered in the order their entries were taken: the first is the oldest.
+        if self._in_flight:
+            return self._in_flight[min(self._in_flight)][2]
+        return self._cycle_since
+
+    def _settle(self) -> None:
+        self._cycle_since = None
+        self._taken_since = self._oldest_in_flight()
 
     def _report_pending(self) -> None:
         if not metrics.ENABLED:
@@ -152,6 +167,7 @@ class ProcessRecorder(Recorder):
                 self.skipped += skipped
                 for n in [n for n in self._in_flight if n <= upto]:
                     self._in_flight_entries -= self._in_flight.pop(n)[1]
+                self._taken_since = self._oldest_in_flight()
                 done = [w for w in self._waiting if w[0] <= upto]
                 self._waiting = [w for w in self._waiting if w[0] > upto]
                 for _, marker in done:
@@ -180,22 +196,44 @@ class ProcessRecorder(Recorder):
         databases = {alias: dict(connections[alias].settings_dict) for alias in connections}
         config = (databases, self.batch_size, self.flush_seconds)
         self._send.send_bytes(pickle.dumps(("config", config)))
+        self._await_ready()
+
+    def _await_ready(self) -> None:
+        """Wait for the child's word that it can write; EOFError if it died first."""
+        while not self._acks.poll(_POLL_SECONDS * 10):
+            if self._child.poll() is not None:
+                raise EOFError(f"the audit writer process exited ({self._child.returncode})")
+        message = pickle.loads(self._acks.recv_bytes())  # noqa: S301 (our child's pipe)
+        assert message[0] == "ready"  # noqa: S101 (the child always sends it first)
 
     def _restart(self) -> None:
         """The child died: start another and send it every unacknowledged chunk again."""
         code = self._child.poll() if self._child is not None else None
         logger.error("audit writer process exited (%s); restarting it", code)
+        self._set_ready(False)
         metrics.writer_restarted()
         if self._child is not None:
             self._child.kill()
             self._child.wait()
         self._close_pipes()
         time.sleep(_RESTART_PAUSE)
-        self._spawn()
+        while True:
+            try:
+                self._spawn()
+                break
+            except (EOFError, OSError):
+                # The replacement died before it was ready: answers stay held; try again.
+                logger.exception("audit writer process did not start; trying again")
+                if self._child is not None:
+                    self._child.kill()
+                    self._child.wait()
+                self._close_pipes()
+                time.sleep(_RESTART_PAUSE)
         for n in sorted(self._in_flight):
             self._send.send_bytes(self._in_flight[n][0])
         if self._waiting:
             self._send.send_bytes(pickle.dumps(("flush", self._sent)))
+        self._set_ready(True)
 
     def _close_pipes(self) -> None:
         for conn in (self._send, self._acks):

@@ -1,12 +1,15 @@
 """`manage.py verify_logs` finds the first broken link: an edited, deleted or inserted entry."""
 
 import io
+import time
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from audit.log.chain import MODEL_FIELDS, digest_of, record_of
+from audit.log.recorder import write_entries
 from audit.models import LogEntry
+from tests.support.audit_entries import call_hops
 
 pytestmark = pytest.mark.django_db
 
@@ -93,3 +96,53 @@ def test_other_workspaces_do_not_count(acme, globex, write_calls):
 def test_an_unknown_workspace_is_an_error(db):
     with pytest.raises(CommandError, match="No workspace 'nope'"):
         verify("nope")
+
+
+def _call_an_hour_ago(workspace, **extra):
+    return call_hops(workspace, at=time.time() - 3600, **extra)
+
+
+def test_a_call_never_answered_in_the_log_is_reported(acme, globex):
+    # What a crash leaves: the request hops were written, the response hops never were.
+    whole = _call_an_hour_ago(acme)
+    cut = _call_an_hour_ago(acme)
+    write_entries(whole + cut[:2] + _call_an_hour_ago(globex))
+    with pytest.raises(CommandError) as caught:
+        verify()
+    correlation = cut[0]["correlation_id"]
+    assert str(caught.value) == "\n".join(
+        [
+            f"acme: INCOMPLETE: 1 client.request without client.response (e.g. {correlation})",
+            f"acme: INCOMPLETE: 1 upstream.request without upstream.response (e.g. {correlation})",
+        ]
+    )
+    out = io.StringIO()
+    call_command("verify_logs", workspace="globex", stdout=out)
+    assert out.getvalue() == "globex: OK: 4 entries verified (seq 1..4).\n"
+
+
+def test_a_deleted_client_response_is_reported_with_its_call(acme, write_calls):
+    write_entries(_call_an_hour_ago(acme) + _call_an_hour_ago(acme))
+    deleted = _entry(acme, 8)
+    assert deleted.hop == "client.response"
+    deleted.delete()
+    with pytest.raises(CommandError) as caught:
+        verify()
+    assert str(caught.value).splitlines()[1] == (
+        f"acme: INCOMPLETE: 1 client.request without client.response "
+        f"(e.g. {deleted.correlation_id})"
+    )
+
+
+def test_calls_within_the_grace_period_may_still_be_running(acme):
+    write_entries(call_hops(acme)[:2])
+    assert verify() == "acme: OK: 2 entries verified (seq 1..2).\n"
+    with pytest.raises(CommandError, match="INCOMPLETE: 1 client.request"):
+        call_command("verify_logs", workspace="acme", grace_seconds=0, stdout=io.StringIO())
+
+
+def test_without_a_workspace_every_workspace_is_checked(acme, globex):
+    write_entries(_call_an_hour_ago(acme)[:1] + _call_an_hour_ago(globex))
+    with pytest.raises(CommandError) as caught:
+        call_command("verify_logs", stdout=io.StringIO())
+    assert str(caught.value).startswith("acme: INCOMPLETE: 1 client.request without")

@@ -6,6 +6,7 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from audit.log.payloads import resolve_entries
 from audit.log.writer import flush
 from audit.models import LogEntry
 from tests.support.live_gateway import connect
@@ -32,6 +33,9 @@ def test_a_tool_call_leaves_four_correlated_hops(deployment, bob):
     assert upstream.upstream_tool == "echo" and upstream.server_name == "notes"
     assert all(e.user_email == "bob@acme.test" and e.client_name for e in calls)
     assert calls[3].outcome == "ok" and calls[3].latency_ms > 0
+    # The answer is stored once, with the upstream's; readers put it back.
+    assert calls[3].payload_state == "shared" and "audited" not in str(calls[3].payload)
+    resolve_entries(calls)
     assert "audited" in str(calls[3].payload)
     assert token not in str([e.payload for e in LogEntry.objects.all()])
     assert entries(deployment.acme, hop="session.start")
