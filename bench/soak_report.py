@@ -141,12 +141,12 @@ def write_rss(directory: Path, samples: list[dict]) -> dict:
                 ]
             )
     series = {
-        "server + children": [(s["t"], (s["server"] + s["children"]) / MB) for s in samples],
-        "server": [(s["t"], s["server"] / MB) for s in samples],
-        "children": [(s["t"], s["children"] / MB) for s in samples],
+        "server + children": [(s["t"] / 60, (s["server"] + s["children"]) / MB) for s in samples],
+        "server": [(s["t"] / 60, s["server"] / MB) for s in samples],
+        "children": [(s["t"] / 60, s["children"] / MB) for s in samples],
     }
     chart = line_chart(
-        series, title="Server tree RSS during the soak", x_label="seconds", y_label="MB"
+        series, title="Server tree RSS during the soak", x_label="minutes", y_label="MB"
     )
     (directory / "rss.svg").write_text(chart)
     totals = [y for _, y in series["server + children"]] or [0.0]
