@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint bench bench-rules bench-export clean
+.PHONY: install run test lint bench bench-rules bench-export bench-soak clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -51,6 +51,11 @@ bench-rules: install
 # BENCH_DATABASE_URL is set). Several minutes: not part of `make bench`.
 bench-export: install
 	$(BIN)/python bench/export_memory.py
+
+# The platform under four misbehaving upstreams for SOAK_MINUTES (30): healthy latency per
+# window, errors, the server's memory and audit completeness. Not part of `make bench`.
+bench-soak: install
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) var node_modules
