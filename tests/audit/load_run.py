@@ -45,6 +45,18 @@ META = {
 }
 
 
+def call_headers(token: str, tool: str) -> dict[str, str]:
+    """The headers of a 2026-07-28 `tools/call` of `tool` with `token`."""
+    return {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": tool,
+    }
+
+
 def start_upstream() -> tuple[RunningProcess, str]:
     """The benchmark's stateless echo upstream; returns the process and its MCP URL."""
     port = free_port()
@@ -175,14 +187,7 @@ async def drive(
     run = run if run is not None else Run()
     numbers = iter(range(calls))
     rpc_ids = itertools.count(1)
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "Content-Type": "application/json",
-        "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": "2026-07-28",
-        "Mcp-Method": "tools/call",
-        "Mcp-Name": tool,
-    }
+    headers = call_headers(token, tool)
 
     async def attempt(client: aiohttp.ClientSession, number: int, worker: int) -> Attempt:
         rpc_id = next(rpc_ids)

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from audit.models import LogEntry
-from tests.audit.load_run import META, Worker, drive
+from tests.audit.load_run import META, Worker, call_headers, drive
 from tests.audit.test_load_export import TOOL, LoadGateway
 from tests.support.processes import children_of, is_alive
 
@@ -47,14 +47,7 @@ async def _fire_and_kill(url: str, token: str, worker: Worker, first_id: int) ->
 
     Returns {rpc_id: seconds between its answer and the kill} for every call answered with
     its result before the kill."""
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "Content-Type": "application/json",
-        "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": "2026-07-28",
-        "Mcp-Method": "tools/call",
-        "Mcp-Name": TOOL,
-    }
+    headers = call_headers(token, TOOL)
     answered: dict[int, float] = {}
     killed = asyncio.Event()
     first_answer = asyncio.Event()

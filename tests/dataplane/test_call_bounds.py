@@ -11,24 +11,14 @@ from mcp.shared.exceptions import MCPError
 
 from gateways import services as gateway_services
 from servers import services as server_services
-from tests.dataplane.bounded_upstream import BoundedUpstream
-from tests.support.live import ThreadedServer
 from tests.support.live_gateway import connect
 
 CLIENT_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
-@pytest.fixture(scope="module")
-def upstream():
-    upstream = BoundedUpstream()
-    server = ThreadedServer(upstream.app).start()
-    upstream.url = server.url
-    yield upstream
-    server.stop()
-
-
 @pytest.fixture
-def bounded(deployment, alice, upstream):
+def bounded(deployment, alice, bounded_upstream):
+    upstream = bounded_upstream
     upstream.received.clear()
     upstream.gone.clear()
     upstream.went_away.clear()
@@ -49,7 +39,8 @@ def bounded(deployment, alice, upstream):
 
 
 @pytest.mark.parametrize("era", ["handshake", "modern"])
-def test_progress_does_not_extend_a_call_past_its_maximum(bounded, bob, upstream, era):
+def test_progress_does_not_extend_a_call_past_its_maximum(bounded, bob, bounded_upstream, era):
+    upstream = bounded_upstream
     token = bounded.token_for(bob)
 
     async def scenario():

@@ -22,9 +22,7 @@ from gateways import services as gateway_services
 from identities import services as identity_services
 from servers import services as server_services
 from teams.models import Membership
-from tests.audit.load_run import META, Worker, worker_env
-from tests.dataplane.bounded_upstream import BoundedUpstream
-from tests.support.live import ThreadedServer
+from tests.audit.load_run import META, Worker, call_headers, worker_env
 from tests.support.processes import children_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,17 +71,9 @@ class PeakRss:
         self._thread.join()
 
 
-@pytest.fixture(scope="module")
-def upstream():
-    upstream = BoundedUpstream()
-    server = ThreadedServer(upstream.app).start()
-    upstream.url = server.url
-    yield upstream
-    server.stop()
-
-
 @pytest.fixture
-def gateway_process(acme, alice, bob, upstream, settings, tmp_path):
+def gateway_process(acme, alice, bob, bounded_upstream, settings, tmp_path):
+    upstream = bounded_upstream
     server = server_services.create_server(
         workspace=acme, name="big", url=f"{upstream.url}/modern/mcp", actor=alice
     )
@@ -100,14 +90,7 @@ def gateway_process(acme, alice, bob, upstream, settings, tmp_path):
 
 
 async def _calls(url: str, token: str, size: int, first_id: int) -> list[dict]:
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "Content-Type": "application/json",
-        "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": "2026-07-28",
-        "Mcp-Method": "tools/call",
-        "Mcp-Name": TOOL,
-    }
+    headers = call_headers(token, TOOL)
 
     async def call(client, rpc_id: int) -> dict:
         body = {
