@@ -45,6 +45,8 @@ gateways:
         "prompts_enabled": True,
         "resources_enabled": True,
         "timeout_seconds": None,
+        "max_call_seconds": None,
+        "max_result_bytes": None,
         "position": 0,
         "identity_scheme": "none",
     }
