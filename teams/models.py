@@ -111,16 +111,31 @@ class Team(models.Model):
         return f"{self.workspace.slug}/{self.slug}"
 
 
+class ActiveMembershipManager(WorkspaceManager):
+    """Memberships that grant access: a suspended one (`active=False`) is not among them."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(active=True)
+
+
 class Membership(models.Model):
-    """A person in a workspace, with exactly one role and any number of teams."""
+    """A person in a workspace, with exactly one role and any number of teams.
+
+    A suspended membership (`active=False`, set by SCIM deprovisioning) keeps the person's
+    teams and history but grants nothing: `Membership.objects` leaves it out, so every access
+    decision that reads memberships through it refuses the person. `Membership.everyone`
+    includes suspended members, for the pages and protocols that list people.
+    """
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     role = models.ForeignKey(Role, on_delete=models.RESTRICT, related_name="memberships")
     teams = models.ManyToManyField(Team, blank=True, related_name="memberships")
     created_at = models.DateTimeField(auto_now_add=True)
+    active = models.BooleanField(default=True)
 
-    objects = WorkspaceManager()
+    objects = ActiveMembershipManager()
+    everyone = WorkspaceManager()
 
     class Meta:
         ordering = ["workspace", "user__email"]
