@@ -3,11 +3,18 @@
 
 Only the standard library is imported before the first message: it carries the parent's
 database settings, which must be in place before Django opens a connection.
+
+A reader thread takes chunks off the pipe as they come, while the main thread commits: an entry
+the parent has sent is then in this process even while a commit waits on the database, so a
+crash of the serving process cannot lose it, and the pipe never fills to hold the parent's
+forwarder (and the entries queued behind it) back.
 """
 
 import gc
 import pickle
+import queue
 import sys
+import threading
 import time
 from multiprocessing.connection import Connection
 
@@ -35,6 +42,10 @@ def main(entries_fd: int, acks_fd: int) -> None:
     _connect(connection)
     acks.send_bytes(pickle.dumps(("ready",)))
 
+    # Bounded by the parent: it keeps at most AUDIT_QUEUE_SIZE entries unacknowledged.
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    threading.Thread(target=_read, args=(incoming, inbox), name="audit-reader", daemon=True).start()
+
     batch: list[dict] = []
     upto = 0
     deadline = None
@@ -42,11 +53,11 @@ def main(entries_fd: int, acks_fd: int) -> None:
     while running:
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         flush = False
-        if incoming.poll(timeout):
-            try:
-                message = pickle.loads(incoming.recv_bytes())  # noqa: S301 (our parent's pipe)
-            except EOFError:
-                message = ("stop",)
+        try:
+            message = inbox.get(timeout=timeout)
+        except queue.Empty:
+            message = None
+        if message is not None:
             if message[0] == "entries":
                 batch.extend(message[2])
                 upto = message[1]
@@ -61,13 +72,34 @@ def main(entries_fd: int, acks_fd: int) -> None:
             counters = Counters()
             if batch:
                 write_batch(batch, counters)
-            acks.send_bytes(
-                pickle.dumps(("ack", upto, counters.written, counters.batches, counters.skipped))
-            )
+            ack = ("ack", upto, counters.written, counters.batches, counters.skipped)
+            acks = _acknowledge(acks, ack)
             batch, upto, deadline = [], 0, None
     # Spans of the last batches are still with the exporter's thread: send them before exiting.
     tracing.shutdown()
     connection.close()
+
+
+def _acknowledge(acks: Connection | None, ack: tuple) -> Connection | None:
+    """Tell the parent what is committed. A parent that is gone reads no more acknowledgements,
+    but what it sent before it went is still written: this returns None and the loop goes on."""
+    if acks is None:
+        return None
+    try:
+        acks.send_bytes(pickle.dumps(ack))
+    except OSError:
+        return None
+    return acks
+
+
+def _read(incoming: Connection, inbox: queue.SimpleQueue) -> None:
+    """Move messages from the pipe into this process as they arrive; a stop once the parent
+    is gone."""
+    try:
+        while True:
+            inbox.put(pickle.loads(incoming.recv_bytes()))  # noqa: S301 (our parent's pipe)
+    except (EOFError, OSError):
+        inbox.put(("stop",))
 
 
 def _connect(connection) -> None:

@@ -12,12 +12,15 @@ import asyncio
 import json
 import os
 import signal
+import threading
 import time
 
 import aiohttp
 import pytest
+from django.db import connection, transaction
+from django.db.models import F
 
-from audit.models import LogEntry
+from audit.models import ChainHead, LogEntry
 from tests.audit.load_run import META, Worker, call_headers, drive
 from tests.audit.test_load_export import TOOL, LoadGateway
 from tests.support.processes import children_of, is_alive
@@ -107,10 +110,12 @@ async def _fire_and_kill(url: str, token: str, worker: Worker, first_id: int) ->
     return {rpc_id: killed_at - at for rpc_id, at in answered.items()}
 
 
-def _kill_mid_load(worker: Worker, token: str, *, first_id: int) -> dict:
+def _kill_mid_load(worker: Worker, token: str, *, first_id: int, after_kill=None) -> dict:
     server = worker.process
     writers = children_of(server.pid)
     ages = asyncio.run(_fire_and_kill(worker.url, token, worker, first_id))
+    if after_kill is not None:
+        after_kill()
     # The writer process is not killed: it writes what reached it and exits on end of file.
     writers += [pid for pid in children_of(server.pid) if pid not in writers]
     server.popen.wait(timeout=10)
@@ -156,4 +161,48 @@ def test_a_warm_server_killed_mid_load_loses_no_answered_call(crash_gateway, acm
     worker.start()
     asyncio.run(drive([worker.url], token=crash_gateway.token, tool=TOOL, calls=100, concurrency=4))
     ages = _kill_mid_load(worker, crash_gateway.token, first_id=10_000)
+    _check(acme, ages)
+
+
+class ChainLock:
+    """Holds the workspace's chain head locked (an open transaction that updated it), so the
+    writer's next commit waits on the database as it would on a slow or busy one."""
+
+    def __init__(self, workspace):
+        self.workspace = workspace
+        self.held = threading.Event()
+        self.release = threading.Event()
+        self.thread = threading.Thread(target=self._hold, daemon=True)
+
+    def _hold(self) -> None:
+        try:
+            with transaction.atomic():
+                ChainHead.objects.filter(workspace=self.workspace).update(seq=F("seq"))
+                self.held.set()
+                self.release.wait(60)
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        assert self.held.wait(10), "the chain head could not be locked"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release.set()
+        self.thread.join(10)
+
+
+def test_a_server_killed_while_the_database_holds_its_writer_loses_no_answered_call(
+    crash_gateway, acme
+):
+    """The writer's commit waits on the database past the window while answers go out: those
+    answers' entries must already be beyond the serving process when it is killed."""
+    (worker,) = crash_gateway.workers(1)
+    worker.start()
+    asyncio.run(drive([worker.url], token=crash_gateway.token, tool=TOOL, calls=100, concurrency=4))
+    with ChainLock(acme) as lock:
+        ages = _kill_mid_load(
+            worker, crash_gateway.token, first_id=20_000, after_kill=lock.release.set
+        )
     _check(acme, ages)
