@@ -5,16 +5,25 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint bench bench-rules bench-export bench-soak clean
+.PHONY: install lock run test lint bench bench-rules bench-export bench-soak clean
 
 install: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: pyproject.toml
+# requirements.lock pins every package the install resolves to, so two installs get the same.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev]"
 	touch $@
+
+# Re-resolve requirements.lock after a change to pyproject.toml's dependencies; versions already
+# pinned stay unless a new requirement needs another (`LOCK_ARGS=--upgrade` takes the newest).
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --quiet \
+		--custom-compile-command "make lock" $(LOCK_ARGS) -o requirements.lock
 
 # npm from Node 20 installs the Node test tooling; the Node 24 wheel in the venv runs it.
 node_modules/.installed: package.json package-lock.json
