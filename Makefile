@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The supervisor of managed servers, and the demo's remote server (examples/demo.yaml names 9001).
+SUPERVISOR_PORT ?= 8765
+DEMO_SERVER_PORT ?= 9001
 
 .PHONY: install lock run test lint bench bench-rules bench-export bench-soak clean
 
@@ -30,12 +33,18 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --engine-strict=false
 	touch $@
 
-run: install
+# Node is not needed to run the platform: without npx the demo's managed server shows why it
+# is not running.
+run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py load_demo
+	$(BIN)/python manage.py load_demo --url http://$(HOST):$(PORT)
 	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
-	@# The supervisor runs managed (stdio) servers; it stops with the platform.
-	$(BIN)/python manage.py run_managed & trap 'kill $$!' EXIT INT TERM; \
+	@# The demo's remote MCP server and the supervisor of managed (stdio) servers stop with the
+	@# platform.
+	$(BIN)/python manage.py run_demo_server --port $(DEMO_SERVER_PORT) & demo=$$!; \
+	MANAGED_SUPERVISOR_URL=http://127.0.0.1:$(SUPERVISOR_PORT) $(BIN)/python manage.py run_managed & \
+	managed=$$!; trap 'kill $$demo $$managed 2>/dev/null' EXIT INT TERM; \
+	MANAGED_SUPERVISOR_URL=http://127.0.0.1:$(SUPERVISOR_PORT) \
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
 lint: install

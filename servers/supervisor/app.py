@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import socket
 
 from aiohttp import web
 from django.conf import settings
@@ -69,12 +70,11 @@ def build_app() -> web.Application:
     return app
 
 
-def serve(*, host: str, port: int) -> None:
-    """Serve until SIGINT/SIGTERM; every child is stopped on the way out."""
+def serve(*, listener: socket.socket) -> None:
+    """Serve on a bound socket until SIGINT/SIGTERM; every child is stopped on the way out."""
     web.run_app(
         build_app(),
-        host=host,
-        port=port,
+        sock=listener,
         handler_cancellation=True,
         access_log=None,
         print=None,

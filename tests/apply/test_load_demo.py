@@ -75,3 +75,11 @@ def test_the_password_can_come_from_the_environment(var_dir, monkeypatch, run):
     assert "admin@gatehouse.local / a long demo passphrase" in out
     assert not (var_dir / "demo_admin_password").exists()
     assert sign_in("admin@gatehouse.local", "a long demo passphrase")[1].status_code == 302
+
+
+def test_it_prints_the_urls_of_the_address_served(var_dir, run):
+    out = run("load_demo", "--url", "http://127.0.0.1:8100/")
+
+    assert "Console:  http://127.0.0.1:8100/\n" in out
+    assert "Gateway:  http://127.0.0.1:8100/mcp/demo/dev\n" in out
+    assert ":8000" not in out

@@ -4,6 +4,7 @@ children, and the MCP SDK's Streamable HTTP client on a real socket.
 
 import asyncio
 import shutil
+import socket
 import sys
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from asgiref.sync import sync_to_async
+from django.core.management import CommandError, call_command
 from django.db import connection
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
@@ -321,3 +323,16 @@ def test_it_runs_the_reference_everything_server(supervisor, transactional_db, a
     assert "echo" in names, names
     assert "through the bridge" in text_of(echoed)
     assert time.monotonic() - started < 90
+
+
+def test_a_taken_port_is_refused_in_one_line_before_serving():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(CommandError) as refused:
+            call_command("run_managed", "--port", str(port))
+    assert str(refused.value).startswith(
+        f"The supervisor cannot listen: 127.0.0.1:{port} is in use. Set MANAGED_SUPERVISOR_URL"
+    )
+    assert "\n" not in str(refused.value)

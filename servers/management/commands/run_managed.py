@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from core.listeners import AddressUnavailable, bind_tcp
 from servers.supervisor.app import serve
 from servers.supervisor.auth import is_loopback
 
@@ -23,8 +24,13 @@ class Command(BaseCommand):
     def handle(self, *args, host, port, **options):
         if not is_loopback(host) and host != "localhost":
             raise CommandError(f"The supervisor listens on loopback only; '{host}' is not.")
-        if not 0 < port < 65536:
-            raise CommandError(f"'{port}' is not a TCP port.")
+        try:
+            listener = bind_tcp(host, port)
+        except AddressUnavailable as exc:
+            raise CommandError(
+                f"The supervisor cannot listen: {exc}. Set MANAGED_SUPERVISOR_URL (SUPERVISOR_PORT "
+                "for make run) to a free loopback port."
+            ) from exc
         self.stdout.write(f"Supervising managed servers on http://{host}:{port}/managed/<id>/mcp")
         self.stdout.flush()
-        serve(host=host, port=port)
+        serve(listener=listener)
