@@ -96,10 +96,15 @@ class ServerNewPage(WorkspacePage):
             else:
                 messages.success(request, f"Server {server.name} was added.")
                 if server.kind == Server.Kind.REMOTE:
-                    probe = services.probe_identity(server=server)
-                    messages.info(request, f"{probe.label}: {probe.message}")
+                    show_probe(request, services.probe_identity(server=server))
                 return redirect("server", ws=self.workspace.slug, name=server.name)
         return self._render(kind, form, status=400)
+
+
+def show_probe(request, probe) -> None:
+    """The probe's finding, as a warning when it learnt nothing (not beside a success)."""
+    show = messages.warning if probe.failed else messages.info
+    show(request, f"{probe.label}: {probe.message}")
 
 
 class ServerBase(WorkspacePage):
@@ -158,7 +163,7 @@ class ServerProbePage(ServerBase):
         except GatehouseError as exc:
             messages.error(request, exc.message)
         else:
-            messages.info(request, f"{probe.label}: {probe.message}")
+            show_probe(request, probe)
         return redirect("server", ws=self.workspace.slug, name=server.name)
 
 

@@ -93,6 +93,11 @@ class Probe:
     evidence: dict = field(default_factory=dict)
 
     @property
+    def failed(self) -> bool:
+        """The probe learnt nothing about the identity the server needs."""
+        return self.outcome in (UNREACHABLE, ERROR)
+
+    @property
     def proposed_scheme(self) -> str:
         return _PROPOSALS.get(self.outcome, ("", ()))[0]
 
@@ -207,17 +212,23 @@ def _post(http, url: str, request: dict, *, modern: bool) -> requests.Response:
 
 
 def _message(response: requests.Response) -> dict | None:
-    """The JSON-RPC answer in a JSON body or in the first event of an event stream."""
-    if response.headers.get("Content-Type", "").startswith("text/event-stream"):
-        data = []
-        for line in response.text.splitlines():
-            if line.startswith("data:"):
-                data.append(line[5:].strip())
-            elif not line and data:
-                break
-        text = "\n".join(data)
-    else:
-        text = response.text
+    """The JSON-RPC answer in a JSON body, or in an event stream: the first event holding a
+    response (a stream may open with a priming event of empty data, or a notification)."""
+    if not response.headers.get("Content-Type", "").startswith("text/event-stream"):
+        return _json_object(response.text)
+    data: list[str] = []
+    for line in [*response.text.splitlines(), ""]:
+        if line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
+        elif not line and data:
+            message = _json_object("\n".join(data))
+            if message is not None and ("result" in message or "error" in message):
+                return message
+            data = []
+    return None
+
+
+def _json_object(text: str) -> dict | None:
     try:
         message = json.loads(text)
     except ValueError:

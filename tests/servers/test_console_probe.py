@@ -46,7 +46,7 @@ def test_adding_a_remote_server_probes_it_and_shows_the_proposal(as_, acme, alic
     assert Server.objects.get(name="ids").identity_probe["outcome"] == "header_token"
 
     page = text(client.get("/w/acme/servers/ids/"))
-    assert "A token or headers: The server refuses unauthenticated requests" in page  # message
+    assert '<li class="info">A token or headers: The server refuses unauthenticated' in page
     assert "proposed identity <code>service_account</code> or <code>manual</code>" in page
     assert '<dt class="label">HTTP status</dt><dd><code>401</code></dd>' in page
     assert ">Probe again</button>" in page
@@ -64,6 +64,8 @@ def test_probe_again_records_what_the_server_says_now(as_, acme, alice, settings
     assert response.status_code == 302
     page = text(client.get("/w/acme/servers/accounts/"))
     assert "Not understood" in page and "UPSTREAM_OAUTH_ALLOW_PRIVATE" in page
+    # A probe that learnt nothing is a warning, not a green notice.
+    assert '<li class="warning">Not understood: ' in page
     assert Server.objects.get(pk=accounts.pk).identity_probe["outcome"] == "error"
 
 

@@ -1,12 +1,16 @@
 """The identity probe against live servers over real sockets: each answer a remote server can
 give leads to its outcome, the proposed identity scheme and the evidence for it."""
 
+import os
+
 import pytest
 
 from core.errors import ValidationFailed
 from servers import services
 from servers.identity_probe import probe
 from servers.models import Server
+from tests.support import node
+from tests.support.processes import HOST, free_port, start_process
 
 
 def _server(acme, alice, url, *, name="probed", transport="streamable_http"):
@@ -156,3 +160,23 @@ def test_only_remote_servers_are_probed(acme, alice):
     )
     with pytest.raises(ValidationFailed, match="Only remote servers are probed"):
         services.probe_identity(server=managed)
+
+
+@pytest.fixture(scope="module")
+def everything_http_url():
+    """The reference "everything" server over Streamable HTTP, whose answers are event streams."""
+    port = free_port()
+    argv = [node.node_executable(), str(node.SERVER_EVERYTHING), "streamableHttp"]
+    if not node.SERVER_EVERYTHING.exists():
+        pytest.skip("server-everything is not installed: run `make install`")
+    process = start_process(argv, port=port, env={**os.environ, "PORT": str(port)})
+    yield f"http://{HOST}:{port}/mcp"
+    process.stop()
+
+
+def test_an_answer_framed_as_an_event_stream_is_an_mcp_answer(everything_http_url):
+    result = probe(everything_http_url)
+
+    assert result.outcome == "none", result.message
+    assert result.evidence["era"] == "handshake" and result.evidence["status"] == 200
+    assert result.evidence["server_name"]
