@@ -68,6 +68,8 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "drf_spectacular",
+    # Swagger UI and Redoc served from our static files, so /api/docs/ works offline.
+    "drf_spectacular_sidecar",
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
@@ -235,6 +237,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Workspaces, gateways, servers, teams, roles and tokens.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Data plane

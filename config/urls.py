@@ -2,9 +2,10 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from audit import metrics_view
+from config import views as site_views
 from identities.upstream import connection_console
 from teams.sso import views
 
@@ -26,8 +27,11 @@ urlpatterns = [
         connection_console.ClientDocumentCallbackView.as_view(),
         name="upstream-client-callback",
     ),
+    path("favicon.ico", site_views.favicon, name="favicon"),
+    path("api/", site_views.api_index, name="api-index"),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("", include("config.console_urls")),
 ]
