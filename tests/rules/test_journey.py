@@ -21,9 +21,15 @@ def test_an_admin_writes_a_rule_and_tries_it_before_saving(acme, alice, page):
     page.get_by_role("link", name="New rule").click()
     page.get_by_label("Name").fill("redact-email")
     page.get_by_label("Detector", exact=True).select_option("pii")
-    page.get_by_label("Detector settings (JSON)").fill('{"kinds": ["email"]}')
     page.get_by_label("Action", exact=True).select_option("redact")
     page.get_by_label("Sample").fill(SAMPLE)
+    # Settings that are not JSON: the 400 answer's errors are swapped in, not dropped.
+    page.get_by_label("Detector settings (JSON)").fill('{"kinds": [email')
+    page.get_by_role("button", name="Try on the sample").click()
+    page.get_by_test_id("try-panel").get_by_text("Fix the rule first").wait_for()
+    assert page.url.endswith("/w/acme/rules/new/")
+
+    page.get_by_label("Detector settings (JSON)").fill('{"kinds": ["email"]}')
     page.get_by_role("button", name="Try on the sample").click()
     payload = page.get_by_test_id("try-payload")
     payload.wait_for()
