@@ -18,7 +18,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from audit.log import durability
-from core import config_events
+from core import config_events, log_records
 from dataplane import audit_trail, cancellation, protocol, rate_limits, routing
 from dataplane.context import CallContext
 from dataplane.http import SSE, send_json
@@ -136,6 +136,7 @@ def describe(ctx: CallContext, request_id, method: str, params) -> None:
     """Name the call for the audit trail."""
     # 128 random bits, as a UUID holds; os.urandom skips building a UUID object per call.
     ctx.correlation_id = os.urandom(16).hex()
+    log_records.correlation_id.set(ctx.correlation_id)
     ctx.method = method
     ctx.rpc_id = request_id
     ctx.audit_base = None
