@@ -19,6 +19,7 @@ from audit import health_view, tracing  # noqa: E402
 from audit.log import durability  # noqa: E402
 from audit.log.writer import aflush  # noqa: E402
 from core import cache_reads  # noqa: E402
+from dataplane import stopping  # noqa: E402
 from dataplane.endpoint import endpoint  # noqa: E402
 from servers.upstream import close_http_session  # noqa: E402
 
@@ -45,6 +46,8 @@ async def lifespan(scope, receive, send):
             # the first entry spends a second setting up while answers go out unrecorded.
             if not await durability.start_writer():
                 logger.error("the audit writer is not ready; calls wait for it (see /readyz)")
+            # Open event streams end when the server is told to stop, so they do not hold it.
+            stopping.watch_signals()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             # Every queued audit entry is written before the worker exits, and the spans a

@@ -488,6 +488,10 @@ OTEL_SERVICE_NAME = os.environ.get("OTEL_SERVICE_NAME", "gatehouse")
 OTEL_TRACES_SAMPLER = os.environ.get("OTEL_TRACES_SAMPLER", "parentbased_always_on")
 OTEL_TRACES_SAMPLER_ARG = float(os.environ.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))
 
+# How long a stopping server waits for open requests and event streams (a client's GET stream
+# never ends by itself) before it cancels them; then the audit log is flushed and it exits.
+SHUTDOWN_GRACE_SECONDS = float(os.environ.get("SHUTDOWN_GRACE_SECONDS", "25"))
+
 # `text` (timestamped lines) or `json` (one object per line); both carry the MCP call's
 # correlation id, as its audit entries do (core/log_records.py).
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")

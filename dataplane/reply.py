@@ -19,7 +19,7 @@ from django.conf import settings
 
 from audit.log import durability
 from core import config_events, log_records
-from dataplane import audit_trail, cancellation, protocol, rate_limits, routing
+from dataplane import audit_trail, cancellation, protocol, rate_limits, routing, stopping
 from dataplane.context import CallContext
 from dataplane.http import SSE, send_json
 from dataplane.protocol import RpcError
@@ -261,6 +261,7 @@ async def notification_stream(receive, send, gateway_id: int, first, channel=Non
     await layer.group_add(group, channel)
     disconnect = asyncio.ensure_future(wait_disconnect(receive))
     getter = asyncio.ensure_future(layer.receive(channel))
+    ending = asyncio.ensure_future(stopping.stopping())
     try:
         await send({"type": "http.response.start", "status": 200, "headers": SSE})
         if first is not None:
@@ -269,11 +270,15 @@ async def notification_stream(receive, send, gateway_id: int, first, channel=Non
             await send({"type": "http.response.body", "body": PING, "more_body": True})
         while True:
             done, _ = await asyncio.wait(
-                {getter, disconnect},
+                {getter, disconnect, ending},
                 timeout=settings.MCP_SSE_HEARTBEAT_SECONDS,
                 return_when=asyncio.FIRST_COMPLETED,
             )
             if disconnect in done:
+                return
+            if ending in done:
+                # The worker is stopping: end the response; the client reconnects elsewhere.
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
             if getter in done:
                 try:
@@ -298,6 +303,7 @@ async def notification_stream(receive, send, gateway_id: int, first, channel=Non
     finally:
         getter.cancel()
         disconnect.cancel()
+        ending.cancel()
         await layer.group_discard(group, channel)
 
 

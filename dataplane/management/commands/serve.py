@@ -7,6 +7,7 @@ instances behind the load balancer).
 
 import uvicorn
 from daphne.cli import CommandLineInterface
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 APP = "config.asgi:application"
@@ -51,4 +52,6 @@ class Command(BaseCommand):
             lifespan="on",
             log_level="warning",
             proxy_headers=False,
+            # Without it an open event stream keeps a stopping worker alive for good.
+            timeout_graceful_shutdown=settings.SHUTDOWN_GRACE_SECONDS,
         )
