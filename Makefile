@@ -8,7 +8,7 @@ PORT ?= 8000
 SUPERVISOR_PORT ?= 8765
 DEMO_SERVER_PORT ?= 9001
 
-.PHONY: install lock run test lint bench bench-rules bench-export bench-soak clean
+.PHONY: install lock run run-prod test lint bench bench-rules bench-export bench-soak clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -46,6 +46,15 @@ run: $(VENV)/.installed
 	managed=$$!; trap 'kill $$demo $$managed 2>/dev/null' EXIT INT TERM; \
 	MANAGED_SUPERVISOR_URL=http://127.0.0.1:$(SUPERVISOR_PORT) \
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
+
+# The production topology on this machine, without containers: web workers, the Celery worker
+# and beat, and the supervisor (deploy/Procfile), on PostgreSQL and Redis.
+run-prod: $(VENV)/.installed
+	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || \
+		{ echo "make run-prod needs DATABASE_URL (PostgreSQL) and REDIS_URL (Redis)"; exit 2; }
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
+	PATH=$(abspath $(BIN)):$$PATH WEB_HOST=$(HOST) WEB_PORT=$(PORT) $(BIN)/honcho start --no-colour -f deploy/Procfile
 
 lint: install
 	$(BIN)/ruff check .
