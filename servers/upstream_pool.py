@@ -74,6 +74,9 @@ class UpstreamPool:
             closed += 1
         return closed
 
+    def __contains__(self, key: tuple) -> bool:
+        return key in self._sessions
+
     def __len__(self) -> int:
         return len(self._sessions)
 
