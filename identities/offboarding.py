@@ -128,9 +128,9 @@ def revoke_access(*, membership: Membership) -> dict[str, int]:
 def suspend_member(*, membership: Membership, actor, detail: dict | None = None) -> Membership:
     """Suspend a membership and revoke the person's access in its workspace; a suspended one is
     left as it is."""
-    if membership.active:
+    # A conditional update claims the change, so two suspensions at once revoke and log once.
+    if Membership.everyone.filter(pk=membership.pk, active=True).update(active=False):
         membership.active = False
-        membership.save(update_fields=["active"])
         revoked = revoke_access(membership=membership)
         record_change(
             workspace=membership.workspace,
@@ -147,9 +147,8 @@ def suspend_member(*, membership: Membership, actor, detail: dict | None = None)
 def reactivate_member(*, membership: Membership, actor, detail: dict | None = None) -> Membership:
     """Give a suspended membership its access back; an active one is left as it is. What was
     revoked stays revoked: the person is issued new tokens as anyone else is."""
-    if not membership.active:
+    if Membership.everyone.filter(pk=membership.pk, active=False).update(active=True):
         membership.active = True
-        membership.save(update_fields=["active"])
         record_change(
             workspace=membership.workspace,
             actor=actor,

@@ -158,6 +158,7 @@ def test_reactivating_gives_the_membership_back_but_not_the_tokens(deployment, a
     membership = _membership(deployment.acme, bob)
     old_token = deployment.token_for(bob)
     offboarding.suspend_member(membership=membership, actor=alice)
+    offboarding.suspend_member(membership=membership, actor=alice)  # a second time: no change
     assert _mcp_status(deployment, old_token) == 401
 
     offboarding.reactivate_member(membership=_membership(deployment.acme, bob), actor=alice)
