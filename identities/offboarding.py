@@ -14,6 +14,9 @@ Reactivating gives the membership back and nothing else: revoked tokens stay rev
 person signs in and asks for new ones.
 """
 
+from importlib import import_module
+
+from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.db import transaction
@@ -33,6 +36,11 @@ from identities.upstream import revocation
 from teams import services as team_services
 from teams.changes import record_change
 from teams.models import Membership
+
+_DATABASE_SESSION_ENGINES = (
+    "django.contrib.sessions.backends.db",
+    "django.contrib.sessions.backends.cached_db",
+)
 
 
 def _forget_after_commit(keys: list[str]) -> None:
@@ -61,7 +69,10 @@ def _revoke_oauth(membership: Membership) -> dict[str, int]:
     )
     refresh_revoked = refresh.update(revoked=timezone.now())
     access.delete()
-    grants, _ = get_grant_model().objects.filter(user_id=membership.user_id).filter(scope).delete()
+    grant_model = get_grant_model()
+    # `delete` counts what cascades with a code too; only the codes themselves are reported.
+    _, deleted = grant_model.objects.filter(user_id=membership.user_id).filter(scope).delete()
+    grants = deleted.get(grant_model._meta.label, 0)
     _forget_after_commit([tokens.lookup_cache_key(c) for c in checksums if c])
     return {
         "oauth_access_tokens": len(checksums),
@@ -103,14 +114,18 @@ def _end_console_sessions(membership: Membership) -> int:
     )
     if others:
         return 0
+    if settings.SESSION_ENGINE not in _DATABASE_SESSION_ENGINES:
+        return 0  # sessions kept elsewhere cannot be listed; the per-request check still refuses
+    store = import_module(settings.SESSION_ENGINE).SessionStore
     user_id = str(membership.user_id)
-    # Sessions are signed blobs keyed by a random id: reading them is the only way to find whose.
+    # Sessions are encoded blobs keyed by a random id: reading them is the only way to find whose.
     ended = [
         session.pk
         for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
         if session.get_decoded().get("_auth_user_id") == user_id
     ]
-    Session.objects.filter(pk__in=ended).delete()
+    for key in ended:
+        store(session_key=key).delete()  # a cached_db session leaves the cache too
     return len(ended)
 
 
