@@ -37,6 +37,9 @@ def test_the_people_page_and_the_api_list_show_suspended_members(acme, alice, bo
 def test_an_admin_removes_a_suspended_member(acme, alice, bob, as_):
     membership = _suspend(acme, bob, actor=alice)
     client = as_(alice)
+    detail = client.get(f"/w/acme/people/{membership.pk}/")
+    assert detail.status_code == 200
+    assert "Suspended" in detail.content.decode()
     assert client.get(f"/w/acme/people/{membership.pk}/remove/").status_code == 200
     assert client.post(f"/w/acme/people/{membership.pk}/remove/").status_code == 302
     assert not Membership.everyone.filter(pk=membership.pk).exists()
