@@ -18,6 +18,7 @@ from apply.schema import GatewaySpec, Path, Plan, RuleSpec
 from core.errors import GatehouseError
 from gateways import services as gateway_services
 from gateways.models import Assignment, Gateway
+from identities import offboarding
 from identities import services as identity_services
 from rules import services as rule_services
 from rules.models import Rule
@@ -222,9 +223,11 @@ class _Apply:
             )
 
     def sync_members(self) -> None:
+        # Suspended members are matched too: the file may change their role and teams, but only
+        # SCIM or an admin reactivates them, so they stay suspended.
         members = {
             m.user.email: m
-            for m in Membership.objects.for_workspace(self.workspace)
+            for m in Membership.everyone.for_workspace(self.workspace)
             .select_related("user", "role")
             .prefetch_related("teams")
         }
@@ -451,13 +454,15 @@ class _Apply:
             Server.objects.for_workspace(ws).exclude(name__in=[s.name for s in plan.servers]),
             lambda s: server_services.delete_server(server=s, actor=self.actor),
         )
+        # A suspended member the file leaves out is kept, with their history: suspension is the
+        # identity provider's word, and removing them would drop it.
         self._delete(
             "member",
             Membership.objects.for_workspace(ws)
             .select_related("user", "role", "workspace")
             .exclude(user__email__in=[u.email for u in plan.users])
             .order_by("user__email"),
-            lambda m: team_services.remove_member(
+            lambda m: offboarding.remove_member_and_revoke(
                 membership=m, actor=self.actor, acting_member=None
             ),
             label=lambda m: m.user.email,

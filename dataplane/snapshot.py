@@ -22,6 +22,7 @@ from identities.upstream import brokering
 from rules.engine import EMPTY, CompiledRuleSet, compile_rules
 from rules.selectors import definitions_for_gateway
 from servers.locations import upstream_endpoint
+from servers.upstream_pool import pool
 from teams.models import Team, Workspace
 
 
@@ -167,7 +168,7 @@ def build(workspace_id: int, slug: str) -> GatewaySnapshot | None:
     teams_by_user: dict[int, set[str]] = {}
     for user_id, team_slug in (
         Team.objects.for_workspace(workspace_id)
-        .filter(memberships__isnull=False)
+        .filter(memberships__active=True)
         .values_list("memberships__user_id", "slug")
     ):
         teams_by_user.setdefault(user_id, set()).add(team_slug)
@@ -250,6 +251,8 @@ class SnapshotRegistry:
             token = await self._ensure_tokens(keys, token)
             snapshot = await sync_to_async(build)(workspace_id, slug)
             self._snapshots[(workspace_slug, slug)] = (token, snapshot)
+            if entry is not None:
+                _close_sessions_of_removed(entry[1], snapshot)
             return snapshot
 
     async def _ensure_tokens(self, keys: list[str], token: tuple) -> tuple:
@@ -261,6 +264,22 @@ class SnapshotRegistry:
                 await cache.aadd(key, fresh, None)
                 values[i] = await cache.aget(key) or fresh
         return tuple(values)
+
+
+def _close_sessions_of_removed(old: GatewaySnapshot | None, new: GatewaySnapshot | None) -> None:
+    """People the gateway no longer serves (suspended, removed, or out of its teams) keep no
+    upstream session of their own open in this process."""
+    if old is None:
+        return
+    gone = old.allowed_user_ids - (new.allowed_user_ids if new is not None else frozenset())
+    if gone:
+        pool.close_sessions(
+            {
+                (spec.id, brokering.person_slot(user_id))
+                for spec in old.assignments
+                for user_id in gone
+            }
+        )
 
 
 registry = SnapshotRegistry()

@@ -19,6 +19,8 @@ from teams.scoping import get_scoped_or_404
 def gateways_usable_by(membership: Membership):
     """The gateways of the member's workspace that the member may use."""
     gateways = Gateway.objects.for_workspace(membership.workspace_id)
+    if not membership.active:
+        return gateways.none()  # a suspended member may use nothing
     if membership.has(GATEWAYS_USE_ALL):
         return gateways
     return gateways.filter(teams__memberships=membership).distinct()

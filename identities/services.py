@@ -86,6 +86,8 @@ def issue_token(
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("A token needs a name.", field="name")
+    if not membership.active:
+        raise ValidationFailed(f"{membership.user.email} is suspended in this workspace.")
     if gateway is not None and gateway.workspace_id != membership.workspace_id:
         raise ValidationFailed("Unknown gateway.", field="gateway")
     if expires_at is not None and expires_at <= timezone.now():

@@ -61,6 +61,22 @@ class UpstreamPool:
         if session is not None:
             await session.close()
 
+    def close_sessions(self, keys: set[tuple]) -> int:
+        """Close the sessions under `keys` that no request is using (their person lost access);
+        how many were closed. One in use ends when its call does and idles out."""
+        closed = 0
+        for key in keys & self._sessions.keys():
+            session, _ = self._sessions[key]
+            if session.in_flight:
+                continue
+            del self._sessions[key]
+            self._close_later(session)
+            closed += 1
+        return closed
+
+    def __contains__(self, key: tuple) -> bool:
+        return key in self._sessions
+
     def __len__(self) -> int:
         return len(self._sessions)
 

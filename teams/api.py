@@ -9,6 +9,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from identities import offboarding
 from teams import selectors, services
 from teams.api_base import WorkspaceViewSet
 from teams.api_schema import workspace_scoped
@@ -217,7 +218,7 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceV
         return Response(self._render(membership))
 
     def destroy(self, request, *args, **kwargs):
-        services.remove_member(
+        offboarding.remove_member_and_revoke(
             membership=self.get_object(), actor=request.user, acting_member=self.membership
         )
         return Response(status=status.HTTP_204_NO_CONTENT)

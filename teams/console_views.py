@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from core.errors import CapabilityRequired, GatehouseError
+from identities import offboarding
 from teams import selectors, services
 from teams.capabilities import PEOPLE_MANAGE
 from teams.console_base import WorkspacePage, header_context, paginate, show_error
@@ -147,7 +148,7 @@ class MemberRemovePage(WorkspacePage):
     def post(self, request, member_id):
         member = selectors.access_membership(self.workspace, member_id)
         try:
-            services.remove_member(
+            offboarding.remove_member_and_revoke(
                 membership=member, actor=request.user, acting_member=self.membership
             )
         except CapabilityRequired:

@@ -19,7 +19,10 @@ def membership_for(*, user, workspace_slug: str) -> Membership:
 
 
 def workspaces_of(user):
-    return Workspace.objects.filter(memberships__user=user).order_by("slug")
+    # A join does not go through `Membership.objects`, so suspended memberships are left out here.
+    return Workspace.objects.filter(memberships__user=user, memberships__active=True).order_by(
+        "slug"
+    )
 
 
 def access_team(workspace, slug: str) -> Team:
@@ -31,8 +34,9 @@ def access_role(workspace, key: str) -> Role:
 
 
 def access_membership(workspace, member_id) -> Membership:
+    """A member for the people pages, suspended or not, so an admin can change or remove them."""
     return get_scoped_or_404(
-        Membership.objects.select_related("user", "role"), workspace, pk=member_id
+        Membership.everyone.select_related("user", "role"), workspace, pk=member_id
     )
 
 
@@ -50,8 +54,9 @@ def memberships_of(user):
 
 
 def memberships_in(workspace):
+    """Everyone in the workspace, suspended members included (they show as such)."""
     return (
-        Membership.objects.for_workspace(workspace)
+        Membership.everyone.for_workspace(workspace)
         .select_related("user", "role")
         .prefetch_related("teams")
         .order_by("user__email")

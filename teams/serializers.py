@@ -93,7 +93,8 @@ class MemberOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Membership
-        fields = ["id", "email", "role", "teams", "created_at"]
+        # `active` is false for a suspended member: listed, but granted nothing.
+        fields = ["id", "email", "role", "teams", "active", "created_at"]
         read_only_fields = fields
 
     def get_teams(self, membership) -> list[str]:

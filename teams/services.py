@@ -162,7 +162,8 @@ def duplicate_role(
 def delete_role(*, role: Role, actor) -> None:
     if role.builtin:
         raise ValidationFailed(f"The built-in role '{role.name}' cannot be deleted.")
-    if role.memberships.exists():
+    # Suspended members hold their role too (the row refuses to be deleted under them).
+    if Membership.everyone.filter(role=role).exists():
         raise Conflict(f"The role '{role.name}' is still given to members.")
     record_change(workspace=role.workspace, actor=actor, action="role.delete", target=role)
     role.delete()
@@ -282,13 +283,21 @@ def _is_last_owner(membership: Membership) -> bool:
 
 
 @transaction.atomic
-def remove_member(*, membership: Membership, actor, acting_member: Membership | None) -> None:
+def remove_member(
+    *, membership: Membership, actor, acting_member: Membership | None, detail: dict | None = None
+) -> None:
+    """Remove a membership. The edges call `identities.offboarding.remove_member_and_revoke`,
+    which also revokes the person's tokens, sessions and connections in the workspace."""
     # Removing someone takes away every capability their role holds.
     check_grantable(membership=acting_member, capabilities=membership.role.capabilities)
     if membership.role.key == "owner" and _is_last_owner(membership):
         raise ValidationFailed("The last owner of a workspace cannot be removed.")
     record_change(
-        workspace=membership.workspace, actor=actor, action="member.remove", target=membership
+        workspace=membership.workspace,
+        actor=actor,
+        action="member.remove",
+        target=membership,
+        detail=detail,
     )
     membership.delete()
     config_events.workspace_changed(workspace_id=membership.workspace_id)

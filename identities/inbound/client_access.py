@@ -18,7 +18,8 @@ from identities.models import DisabledClient
 from teams.changes import record_change
 
 
-def _names_workspace(workspace) -> Q:
+def names_workspace(workspace) -> Q:
+    """Tokens and grants whose resource is one of the workspace's URLs."""
     # A gateway URL (`/mcp/<ws>/<gw>`) or the workspace URL (`/mcp/<ws>`, the end of a JSON string).
     return Q(resource__icontains=f"/mcp/{workspace.slug}/") | Q(
         resource__icontains=f'/mcp/{workspace.slug}"'
@@ -27,7 +28,7 @@ def _names_workspace(workspace) -> Q:
 
 def client_apps_of(workspace):
     """The OAuth client apps that were ever granted a token for the workspace's gateways."""
-    granted = get_access_token_model().objects.filter(_names_workspace(workspace))
+    granted = get_access_token_model().objects.filter(names_workspace(workspace))
     return (
         get_application_model()
         .objects.filter(pk__in=granted.values("application_id"))

@@ -94,6 +94,11 @@ class UpstreamIdentity:
 NO_IDENTITY = UpstreamIdentity(slot="none", version="", source="none")
 
 
+def person_slot(user_id: int) -> str:
+    """The slot of a person's own credential: their pooled upstream sessions are keyed by it."""
+    return f"user:{user_id}"
+
+
 def _version(credential: UpstreamCredential) -> str:
     return f"{credential.pk}.{credential.updated_at.timestamp():.6f}"
 
@@ -238,7 +243,7 @@ async def _personal(workspace_id, assignment_id, user_id, get_many) -> UpstreamI
         _decrypted[entry["v"]] = headers
     await _touch(workspace_id, entry["id"])
     return UpstreamIdentity(
-        slot=f"user:{user_id}",
+        slot=person_slot(user_id),
         version=entry["v"],
         source="personal",
         credential_id=entry["id"],
@@ -325,7 +330,7 @@ async def _connection(spec, user_id, snapshot, get_many, *, refused_version: str
             _decrypted.clear()
         _decrypted[entry["v"]] = token
     return UpstreamIdentity(
-        slot=f"user:{user_id}", version=entry["v"], source="personal", headers=dict(token)
+        slot=person_slot(user_id), version=entry["v"], source="personal", headers=dict(token)
     )
 
 

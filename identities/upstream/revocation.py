@@ -51,11 +51,17 @@ def revoke_when_removed(assignments) -> None:
     """Revoke, once the transaction commits, the tokens of every connection to `assignments`,
     which are being deleted (an admin removed them, or their gateway): a queued task does it,
     so the removal never waits on the upstreams."""
-    grants = grants_of(
-        UpstreamConnection.objects.filter(assignment__in=assignments).select_related(
-            "assignment__oauth_client"
+    revoke_later(
+        grants_of(
+            UpstreamConnection.objects.filter(assignment__in=assignments).select_related(
+                "assignment__oauth_client"
+            )
         )
     )
+
+
+def revoke_later(grants: list[Grant]) -> None:
+    """Revoke `grants` once the transaction commits, off the caller's path."""
     if not grants:
         return
     if settings.CELERY_TASK_ALWAYS_EAGER:

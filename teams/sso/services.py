@@ -266,8 +266,14 @@ def provision_member(*, sso: WorkspaceSso, user, claims: dict) -> Membership:
     # Groups the mapping does not name are ignored; no team is ever created from a claim.
     granted = {sso.group_teams[g] for g in groups if g in sso.group_teams} & existing
     membership = (
-        Membership.objects.for_workspace(workspace).filter(user=user).select_related("role").first()
+        Membership.everyone.for_workspace(workspace)
+        .filter(user=user)
+        .select_related("role")
+        .first()
     )
+    if membership is not None and not membership.active:
+        # Signing in again does not undo a suspension; only SCIM or an admin does.
+        raise SsoRefused(f"Access to {workspace.name} is suspended for {user.email}.")
     if membership is None:
         role_key = sso.default_role.key if sso.default_role else DEFAULT_ROLE_KEY
         return services.add_member(

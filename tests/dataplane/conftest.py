@@ -1,9 +1,15 @@
 """Fixtures of the data-plane tests; the live gateway itself is in tests/support/live_gateway.py."""
 
+import os
+import sys
+import uuid
+
 import pytest
 
 from tests.dataplane.bounded_upstream import BoundedUpstream
+from tests.support.database import database_url
 from tests.support.live import ThreadedServer
+from tests.support.processes import free_port, port_is_open, start_process
 
 
 @pytest.fixture(autouse=True)
@@ -20,3 +26,49 @@ def bounded_upstream():
     upstream.url = server.url
     yield upstream
     server.stop()
+
+
+@pytest.fixture
+def workers_env(settings, tmp_path):
+    """The environment of gateway worker processes sharing one Redis (skips without Redis)."""
+    if not port_is_open(6379):
+        pytest.skip("the multi-worker set-up needs Redis on 127.0.0.1:6379")
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
+        "CACHE_KEY_PREFIX": f"workers-{uuid.uuid4().hex[:8]}",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "GATEHOUSE_VAR_DIR": str(tmp_path),
+    }
+
+
+@pytest.fixture
+def two_workers(deployment, workers_env):
+    """Two uvicorn workers of the whole application on Redis; the URLs of `acme/dev` on each."""
+    workers = []
+    try:
+        for _ in range(2):
+            port = free_port()
+            argv = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ]
+            workers.append(
+                (
+                    start_process(argv, port=port, env=workers_env),
+                    f"http://127.0.0.1:{port}/mcp/acme/dev",
+                )
+            )
+        yield [url for _, url in workers]
+    finally:
+        for process, _ in workers:
+            process.stop()

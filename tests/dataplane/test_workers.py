@@ -1,51 +1,6 @@
 """Any worker serves any request of any session: two worker processes, one session."""
 
-import os
-import sys
-import uuid
-
 import httpx
-import pytest
-
-from tests.support.database import database_url
-from tests.support.processes import free_port, port_is_open, start_process
-
-
-@pytest.fixture
-def two_workers(deployment, settings, tmp_path):
-    if not port_is_open(6379):
-        pytest.skip("the multi-worker set-up needs Redis on 127.0.0.1:6379")
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
-        "CACHE_KEY_PREFIX": f"workers-{uuid.uuid4().hex[:8]}",
-        "SECRET_KEY": settings.SECRET_KEY,
-        "GATEHOUSE_VAR_DIR": str(tmp_path),
-    }
-    workers = []
-    try:
-        for _ in range(2):
-            port = free_port()
-            argv = [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ]
-            workers.append(
-                (start_process(argv, port=port, env=env), f"http://127.0.0.1:{port}/mcp/acme/dev")
-            )
-        yield [url for _, url in workers]
-    finally:
-        for process, _ in workers:
-            process.stop()
 
 
 def rpc(url, headers, request_id, method, params=None):
