@@ -165,8 +165,10 @@ class ReportsPage(WorkspacePage):
             {"day": day, "pct": round(100 * day.calls / scale, 1) if scale else 0.0}
             for day in report.days
         ]
+        # The table lists the days something happened; the CSV keeps every day.
+        active = [row for row in days[::-1] if row["day"].calls or row["day"].blocked]
         return self.render(
-            "audit/reports.html", {"report": report, "days": days, "newest_first": days[::-1]}
+            "audit/reports.html", {"report": report, "days": days, "newest_first": active}
         )
 
 

@@ -98,6 +98,10 @@ def test_it_reports_the_last_31_days(as_, carol, traffic):
     body = text(page)
     assert 'data-testid="report-calls">6<' in body
     assert 'href="/w/acme/reports/"' in body  # in the navigation
+    # The daily table lists the two days with calls, not 31 rows mostly of zeros.
+    table = body[body.index('data-testid="report-days"') :]
+    assert table.count("<tr><td>") == 2
+    assert f"<tr><td>{TODAY.isoformat()}</td><td>3</td>" in table
 
 
 def test_the_daily_table_downloads_as_csv(as_, carol, traffic):
@@ -117,6 +121,7 @@ def test_an_empty_workspace_reports_zeros(as_, acme, carol):
     assert page.status_code == 200
     assert page.context["report"].calls == 0 and page.context["report"].people == 0
     assert "No tool call went through" in text(page)
+    assert 'data-testid="report-days"' not in text(page)
 
 
 def test_it_requires_reports_view(as_, console_as_dave_with, acme, bob):
