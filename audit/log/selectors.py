@@ -18,6 +18,9 @@ from audit.log.entries import HOPS, OUTCOMES
 from audit.log.payloads import resolve_entries
 from audit.models import Hop, LogEntry, Outcome
 from core.errors import NotFound, ValidationFailed
+from gateways.models import Gateway
+from servers.models import Server
+from teams.models import Membership
 from teams.scoping import get_scoped_or_404
 
 
@@ -257,3 +260,21 @@ def incomplete_calls(workspace_id: int, *, before: datetime, examples: int = 3) 
                 IncompleteHops(request_hop, response_hop, count, tuple(str(c) for c in first))
             )
     return found
+
+
+def filter_choices(workspace) -> dict[str, list[str]]:
+    """The workspace's gateways, people (suspended ones too) and servers, for the log viewer's
+    filter lists."""
+    return {
+        "gateways": list(
+            Gateway.objects.for_workspace(workspace).order_by("slug").values_list("slug", flat=True)
+        ),
+        "people": list(
+            Membership.everyone.for_workspace(workspace)
+            .order_by("user__email")
+            .values_list("user__email", flat=True)
+        ),
+        "servers": list(
+            Server.objects.for_workspace(workspace).order_by("name").values_list("name", flat=True)
+        ),
+    }

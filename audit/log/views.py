@@ -17,6 +17,7 @@ from audit.log.selectors import (
     LogFilter,
     call_timeline,
     entries_page,
+    filter_choices,
     filtered_entries,
     parse_filter,
 )
@@ -58,7 +59,7 @@ class LogsPage(WorkspacePage):
     required = {"GET": LOGS_VIEW}
 
     def get(self, request):
-        form = LogFilterForm(request.GET)
+        form = LogFilterForm(request.GET, **filter_choices(self.workspace))
         form.is_valid()
         try:
             log_filter = parse_filter(request.GET)

@@ -347,3 +347,24 @@ def test_under_asgi_the_export_streams_without_reading_everything_first(acme, ca
 
     chunks = async_to_sync(read)()
     assert len(b"".join(chunks).splitlines()) == 4
+
+
+def test_gateway_person_and_server_filters_list_the_workspaces_own(
+    as_, acme, carol, acme_gateway, globex_gateway
+):
+    page = text(as_(carol).get("/w/acme/logs/?person=gone%40acme.test"))
+    gateway_select = page[
+        page.index('name="gateway"') : page.index("</select>", page.index('name="gateway"'))
+    ]
+    person_select = page[
+        page.index('name="person"') : page.index("</select>", page.index('name="person"'))
+    ]
+    assert f'<option value="{acme_gateway.slug}">' in gateway_select
+    assert (
+        f'value="{globex_gateway.slug}"' not in gateway_select
+        or globex_gateway.slug == acme_gateway.slug
+    )
+    assert '<option value="carol@acme.test">' in person_select
+    assert "mallory" not in person_select
+    # A former member's email given in the query stays selected.
+    assert '<option value="gone@acme.test" selected>' in person_select
