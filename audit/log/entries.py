@@ -40,7 +40,8 @@ import math
 import uuid
 from datetime import UTC, datetime
 
-from audit.log.chain import PAYLOAD_JSON, PayloadJson, canonical_json
+from audit.log.chain import canonical_json
+from audit.log.payload_texts import PAYLOAD_JSON, PayloadJson
 from audit.log.token_cost import estimate_text, measured_text
 from audit.models import Hop, LogEntry, Outcome
 
@@ -205,41 +206,79 @@ def _rpc_json(rpc_id) -> str:
     return str(rpc_id) if type(rpc_id) is int else json.dumps(rpc_id)
 
 
-def _measure_payload(row: dict, payload) -> None:
-    """Fill in the payload's size and token estimate, and leave its JSON texts for the chain,
-    so the payload is serialised once for each form rather than once for each use."""
-    text = measured_text(payload)
+class _Measured:
+    """What one payload value gives every row that carries it: its JSON texts, its token
+    estimate, and the size of its compact JSON (made when a row first needs it)."""
+
+    __slots__ = ("compact", "payload", "size", "texts", "tokens")
+
+    def __init__(self, payload):
+        self.payload = payload
+        text = measured_text(payload)
+        self.tokens = estimate_text(text)
+        self.size = None
+        self.compact = None
+        if text is payload or ".0" in text or "e+" in text:
+            canonical = canonical_json(payload)
+        else:
+            # A float with an integral value is written "2.0" or "1e+20", so there is none here
+            # and the canonical JSON is the compact JSON with keys sorted: same bytes, other
+            # order.
+            canonical = self.compact = canonical_json(payload, plain=True)
+        stored = None
+        if text is not payload and text.isascii() and "\x7f" not in text:
+            # In ASCII text but DEL, ensure_ascii escapes nothing more: this is also json.dumps().
+            stored = text
+        self.texts = PayloadJson(
+            payload,
+            canonical,
+            hashlib.sha256(canonical.encode()).hexdigest(),
+            stored,
+            None if text is payload else text,
+        )
+
+    def compact_size(self) -> int:
+        if self.size is None:
+            compact = self.compact or _COMPACT(self.payload)
+            self.size = len(compact) if compact.isascii() else len(compact.encode())
+        return self.size
+
+
+def _measure_payload(row: dict, measured: _Measured) -> None:
+    """Fill in the payload's size and token estimate, and leave its JSON texts for the chain."""
     if row["tokens_estimate"] is None:
-        row["tokens_estimate"] = estimate_text(text)
-    compact = stored = None
-    if text is payload or ".0" in text or "e+" in text:
-        canonical = canonical_json(payload)
-    else:
-        # A float with an integral value is written "2.0" or "1e+20", so there is none here and
-        # the canonical JSON is the compact JSON with keys sorted: same bytes, other order.
-        canonical = compact = canonical_json(payload, plain=True)
-    if text is not payload and text.isascii() and "\x7f" not in text:
-        # In ASCII text but DEL, ensure_ascii escapes nothing more: this is also json.dumps().
-        stored = text
-    row[PAYLOAD_JSON] = PayloadJson(payload, canonical, stored)
+        row["tokens_estimate"] = measured.tokens
+    row[PAYLOAD_JSON] = measured.texts
     hop = row["hop"]
     if (hop in _REQUEST_HOPS and row["request_bytes"] is None) or (
         hop in _RESPONSE_HOPS and row["response_bytes"] is None
     ):
-        compact = compact or _COMPACT(payload)
-        size = len(compact) if compact.isascii() else len(compact.encode())
+        size = measured.compact_size()
         row["request_bytes" if hop in _REQUEST_HOPS else "response_bytes"] = size
 
 
-def to_row(entry: dict) -> dict:
-    """The model field values of one entry, before policy, seq and digests."""
+def to_row(entry: dict, measured: dict | None = None) -> dict:
+    """The model field values of one entry, before policy, seq and digests.
+
+    `measured` (by `id()` of the payload as recorded) lets the entries of one batch that carry
+    the very same payload object (a call's request or response hops, say) share the work of
+    cleaning, serialising, sizing and hashing it; the batch keeps those objects alive.
+    """
     if not KEYS.issuperset(entry):
         for key in entry.keys() - KEYS - _warned:
             _warned.add(key)
             logger.warning("audit entries do not store the key %r; it is ignored", key)
     hop = entry["hop"]
     payload = entry.get("payload")
-    payload = clean_json(payload) if payload is not None else None
+    facts = None
+    if payload is not None:
+        key = id(payload)
+        facts = measured.get(key) if measured is not None else None
+        if facts is None:
+            facts = _Measured(clean_json(payload))
+            if measured is not None:
+                measured[key] = facts
+        payload = facts.payload
     row = {}
     # The usual values (absent, plain ASCII text, int) are taken as they are, which is what
     # _text and _integer would make of them.
@@ -274,8 +313,8 @@ def to_row(entry: dict) -> dict:
         payload=payload,
         payload_form=entry.get("payload_form"),
     )
-    if payload is not None:
-        _measure_payload(row, payload)
+    if facts is not None:
+        _measure_payload(row, facts)
     if row["latency_ms"] is not None and not math.isfinite(row["latency_ms"]):
         row["latency_ms"] = None
     return row

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from audit.log import chain, entries, token_cost
+from audit.log import chain, entries, payload_texts, token_cost
 
 PAYLOADS = [
     {"content": [{"type": "text", "text": "hello 5"}], "isError": False},
@@ -45,7 +45,7 @@ def test_the_ascii_estimate_counts_what_the_loop_counts():
 def test_a_rows_payload_texts_are_the_slow_ones(payload):
     row = entries.to_row({"hop": "client.request", "workspace_id": 1, "payload": payload})
     cleaned = row["payload"]
-    texts = row[chain.PAYLOAD_JSON]
+    texts = row[payload_texts.PAYLOAD_JSON]
     assert texts.payload is cleaned
     assert texts.canonical == json.dumps(
         chain._plain(cleaned), sort_keys=True, separators=(",", ":"), ensure_ascii=False
