@@ -169,6 +169,8 @@ def _value_json(value) -> str:
         return "null"
     if kind is float and math.isfinite(value):
         return int.__repr__(int(value)) if value.is_integer() else float.__repr__(value)
+    if kind is dict and not value:
+        return "{}"  # most rows' detail
     return canonical_json(value)
 
 
@@ -178,9 +180,12 @@ def digest_of(record: dict) -> str:
 
 def _digest(values) -> str:
     """The digest of a record's values, in `_SORTED_CHAINED` order."""
-    # Strings (most fields) inline; the rest through _value_json.
+    # Strings and nulls (most fields) inline; the rest through _value_json.
     body = _RECORD_TEMPLATE % tuple(
-        [encode_basestring(v) if type(v) is str else _value_json(v) for v in values]
+        [
+            encode_basestring(v) if type(v) is str else "null" if v is None else _value_json(v)
+            for v in values
+        ]
     )
     return hashlib.sha256(body.encode()).hexdigest()
 
@@ -209,21 +214,20 @@ def _locked_head(workspace_id: int) -> ChainHead:
 
 
 def append(workspace_id: int, rows: list[dict]) -> int:
-    """Link `rows` (model field values, without seq and digests) to the workspace's chain.
+    """Link `rows` (model field values, without seq and digests) to the workspace's chain; the
+    rows gain their seq and digests in place.
 
     Call inside `transaction.atomic()`: the head stays locked until the caller commits.
     Returns the seq of the last entry written.
     """
     head = _locked_head(workspace_id)
     seq, prev = head.seq, head.digest
-    linked = []
     for row in rows:
         seq += 1
-        row = {**row, "workspace_id": workspace_id, "seq": seq, "prev_digest": prev}
+        row["workspace_id"], row["seq"], row["prev_digest"] = workspace_id, seq, prev
         prev = _digest_of_row(row)
         row["digest"] = prev
-        linked.append(row)
-    row_insert.insert(linked)
+    row_insert.insert(rows)
     ChainHead.objects.filter(workspace_id=workspace_id).update(seq=seq, digest=prev)
     return seq
 

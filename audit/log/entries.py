@@ -210,12 +210,12 @@ class _Measured:
     """What one payload value gives every row that carries it: its JSON texts, its token
     estimate, and the size of its compact JSON (made when a row first needs it)."""
 
-    __slots__ = ("compact", "payload", "size", "texts", "tokens")
+    __slots__ = ("_tokens", "compact", "payload", "size", "text", "texts")
 
     def __init__(self, payload):
         self.payload = payload
-        text = measured_text(payload)
-        self.tokens = estimate_text(text)
+        self.text = text = measured_text(payload)
+        self._tokens = None
         self.size = None
         self.compact = None
         if text is payload or ".0" in text or "e+" in text:
@@ -237,6 +237,12 @@ class _Measured:
             None if text is payload else text,
         )
 
+    def tokens(self) -> int:
+        # Entries the serving process measured already (a capped payload) need no count.
+        if self._tokens is None:
+            self._tokens = estimate_text(self.text)
+        return self._tokens
+
     def compact_size(self) -> int:
         if self.size is None:
             compact = self.compact or _COMPACT(self.payload)
@@ -247,7 +253,7 @@ class _Measured:
 def _measure_payload(row: dict, measured: _Measured) -> None:
     """Fill in the payload's size and token estimate, and leave its JSON texts for the chain."""
     if row["tokens_estimate"] is None:
-        row["tokens_estimate"] = measured.tokens
+        row["tokens_estimate"] = measured.tokens()
     row[PAYLOAD_JSON] = measured.texts
     hop = row["hop"]
     if (hop in _REQUEST_HOPS and row["request_bytes"] is None) or (
@@ -257,12 +263,41 @@ def _measure_payload(row: dict, measured: _Measured) -> None:
         row["request_bytes" if hop in _REQUEST_HOPS else "response_bytes"] = size
 
 
-def to_row(entry: dict, measured: dict | None = None) -> dict:
-    """The model field values of one entry, before policy, seq and digests.
+class BatchMemo:
+    """What the entries of one batch share, worked out once: the facts of each payload object,
+    by `id()` of the payload as recorded (a call's request or response hops often carry the very
+    same object; the batch keeps those objects alive), each call's correlation id, and each
+    session's hash."""
 
-    `measured` (by `id()` of the payload as recorded) lets the entries of one batch that carry
-    the very same payload object (a call's request or response hops, say) share the work of
-    cleaning, serialising, sizing and hashing it; the batch keeps those objects alive.
+    __slots__ = ("calls", "payloads", "sessions")
+
+    def __init__(self):
+        self.payloads: dict[int, _Measured] = {}
+        self.calls: dict = {}
+        self.sessions: dict = {}
+
+
+def _call_id(value, memo: BatchMemo | None) -> uuid.UUID:
+    if memo is None or type(value) is not str:
+        return _correlation(value)
+    found = memo.calls.get(value)
+    if found is None:
+        found = memo.calls[value] = _correlation(value)
+    return found
+
+
+def _session(session_id, memo: BatchMemo | None) -> str:
+    if memo is None:
+        return session_hash(str(session_id))
+    found = memo.sessions.get(session_id)
+    if found is None:
+        found = memo.sessions[session_id] = session_hash(str(session_id))
+    return found
+
+
+def to_row(entry: dict, memo: BatchMemo | None = None) -> dict:
+    """The model field values of one entry, before policy, seq and digests; entries written
+    together pass one `memo`, so what they share is cleaned, serialised, sized and hashed once.
     """
     if not KEYS.issuperset(entry):
         for key in entry.keys() - KEYS - _warned:
@@ -273,11 +308,11 @@ def to_row(entry: dict, measured: dict | None = None) -> dict:
     facts = None
     if payload is not None:
         key = id(payload)
-        facts = measured.get(key) if measured is not None else None
+        facts = memo.payloads.get(key) if memo is not None else None
         if facts is None:
             facts = _Measured(clean_json(payload))
-            if measured is not None:
-                measured[key] = facts
+            if memo is not None:
+                memo.payloads[key] = facts
         payload = facts.payload
     row = {}
     # The usual values (absent, plain ASCII text, int) are taken as they are, which is what
@@ -301,9 +336,9 @@ def to_row(entry: dict, measured: dict | None = None) -> dict:
     row.update(
         hop=hop,
         at=_time(entry.get("at") or datetime.now(UTC)),
-        correlation_id=_correlation(entry.get("correlation_id")),
+        correlation_id=_call_id(entry.get("correlation_id"), memo),
         user_email=_text(entry.get("user_email"), "user_email").lower(),
-        session=session_hash(str(session_id)) if session_id else "",
+        session=_session(session_id, memo) if session_id else "",
         rpc_id=_text(rpc_id if isinstance(rpc_id, str) else _rpc_json(rpc_id), "rpc_id")
         if rpc_id is not None
         else "",

@@ -22,7 +22,7 @@ import uuid
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection
+from django.db import DataError, connection
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 from psycopg.adapt import Dumper
@@ -32,6 +32,7 @@ from psycopg.pq import Format
 from audit.log.payload_texts import PayloadJson
 from audit.models import LogEntry
 
+_INT4_MIN, _INT4_MAX = -(2**31), 2**31 - 1
 # The binary COPY type of each kind of LogEntry column.
 _COPY_TYPES = {
     "BigIntegerField": "int8",
@@ -82,6 +83,7 @@ def _copy(rows: list[dict]) -> None:
     payload, detail = names.index("payload"), names.index("detail")
     payload_text, detail_text = _json_text("payload"), _json_text("detail")
     pick = operator.itemgetter(*names)
+    small = [i for i, t in enumerate(types) if t == "int4"]
     with connection.cursor() as cursor:
         raw = cursor.cursor
         # By type only (no Python class): it serves the jsonb columns of this COPY alone.
@@ -92,6 +94,10 @@ def _copy(rows: list[dict]) -> None:
                 values = list(pick(row))
                 values[payload] = payload_text(values[payload], PayloadJson.of(row))
                 values[detail] = detail_text(values[detail], None)
+                for i in small:
+                    if values[i] is not None and not _INT4_MIN <= values[i] <= _INT4_MAX:
+                        # The binary int4 dumper would wrap it silently; an INSERT is refused.
+                        raise DataError(f"{names[i]} {values[i]} is out of range for integer")
                 copy.write_row(values)
 
 
@@ -155,8 +161,11 @@ def _db_value_makers() -> dict[str, object]:
                 return field(name).get_db_prep_save(value, connection)
             if not json_as_text:
                 return ops.adapt_json_value(value, encoder)
-            if texts is not None and texts.stored is not None and encoder is None:
-                return texts.stored
+            if encoder is None:
+                if texts is not None and texts.stored is not None:
+                    return texts.stored
+                if not value and type(value) is dict:
+                    return "{}"  # most rows' detail
             return json.dumps(value, cls=encoder)
 
         return make
