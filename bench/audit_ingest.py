@@ -1,24 +1,29 @@
-"""Ingest rate of the audit log writer, on SQLite and on PostgreSQL.
+"""Ingest rate of the default audit writer (the writer process), on SQLite and on PostgreSQL.
 
     .venv/bin/python bench/audit_ingest.py [--entries 50000]
 
-Each backend runs in its own process (settings are read once per process): a fresh SQLite file
-in a temporary GATEHOUSE_VAR_DIR, and the PostgreSQL database named by BENCH_DATABASE_URL
-(default postgres://postgres@127.0.0.1:5432/gatehouse_bench, created if missing; skipped when
-the server is unreachable). The process migrates, creates a workspace, then records the entries
-of whole tools/call exchanges (four hops each, with small JSON payloads) from 32 concurrent
-asyncio tasks through `record_async`, exactly as the data plane does, and times:
+Each backend runs in its own process (settings are read once per process), with
+`AUDIT_WRITER=process`: a fresh SQLite file in a temporary GATEHOUSE_VAR_DIR, and a fresh
+PostgreSQL database named by BENCH_DATABASE_URL (default
+postgres://postgres@127.0.0.1:5432/gatehouse_bench, dropped and created again; skipped when the
+server is unreachable). The process migrates, creates a workspace, starts the writer and waits
+until it is ready (as the ASGI lifespan does before taking traffic), then records the entries of
+whole tools/call exchanges (four hops each, with small JSON payloads) from 32 concurrent asyncio
+tasks through `audit.log.writer.record_async`, exactly as the data plane does, and times:
 
 * `enqueue µs`: the mean time a caller spends in `record_async` (the cost on the request path,
   back-pressure waits included);
 * `entries/s`: entries committed per second, from the first call until `aflush()` returns
-  (batched by the writer thread, hash chain and payload policy included).
+  (forwarded to the writer process, batched, hash chain and payload policy included).
 
-The chain is verified at the end, so a fast but broken run cannot pass.
+The chain is verified at the end, so a fast but broken run cannot pass. Each backend's rate is
+checked against the bar (`BAR_ENTRIES_PER_SECOND`), and the results are merged into
+var/bench/results.json under the key `audit_ingest` (other keys of that file are kept).
 """
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -31,10 +36,13 @@ from exchange import exchange
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/gatehouse_bench"
+OUT_DIR = ROOT / "var" / "bench"
+RESULTS_KEY = "audit_ingest"
+BAR_ENTRIES_PER_SECOND = 20_000
 
 
 def _measure(entries: int) -> None:
-    """Child mode: measure on the database the environment names; print one result line."""
+    """Child mode: measure on the database the environment names; print one JSON result line."""
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -42,8 +50,8 @@ def _measure(entries: int) -> None:
     from django.conf import settings
     from django.core.management import call_command
 
+    from audit.log import writer
     from audit.log.chain import verify_workspace
-    from audit.log.recorder import Recorder
     from teams.models import User
     from teams.services import create_workspace
 
@@ -51,7 +59,9 @@ def _measure(entries: int) -> None:
     suffix = uuid.uuid4().hex[:8]
     owner = User.objects.create_user(email=f"bench-{suffix}@example.test")
     workspace = create_workspace(slug=f"bench-{suffix}", name="Bench", owner=owner)
-    recorder = Recorder()
+    recorder = writer.default_recorder()
+    if not recorder.start(settings.AUDIT_WRITER_START_TIMEOUT_SECONDS):
+        sys.exit("the audit writer did not become ready")
     calls = entries // 4
     spent = []
 
@@ -59,45 +69,53 @@ def _measure(entries: int) -> None:
         for i in range(n):
             for entry in exchange(workspace.pk, owner.pk, owner.email, i):
                 started = time.perf_counter()
-                await recorder.record_async(entry)
+                await writer.record_async(entry)
                 spent.append(time.perf_counter() - started)
             await asyncio.sleep(0)
 
     async def run() -> float:
         started = time.perf_counter()
         await asyncio.gather(*(client(calls // 32) for _ in range(32)))
-        await recorder.aflush()
+        await writer.aflush()
         return time.perf_counter() - started
 
     elapsed = asyncio.run(run())
     written = recorder.written
+    recorder.shutdown()
     verdict = verify_workspace(workspace.pk)
     if not verdict.ok or verdict.count != written:
         sys.exit(f"chain broken after the run: {verdict}")
-    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     print(
-        f"{engine}\t{written}\t{settings.AUDIT_BATCH_SIZE}\t{elapsed:.2f}\t"
-        f"{written / elapsed:.0f}\t{sum(spent) / len(spent) * 1e6:.1f}"
+        json.dumps(
+            {
+                "backend": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
+                "writer": type(recorder).__name__,
+                "entries": written,
+                "batch": settings.AUDIT_BATCH_SIZE,
+                "seconds": round(elapsed, 2),
+                "entries_per_second": round(written / elapsed),
+                "enqueue_us": round(sum(spent) / len(spent) * 1e6, 1),
+            }
+        )
     )
 
 
-def _ensure_database(url: str) -> bool:
+def _fresh_database(url: str) -> bool:
     import psycopg
 
     name = url.rsplit("/", 1)[-1]
     admin = url.rsplit("/", 1)[0] + "/postgres"
     try:
         with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-            if not exists:
-                conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
     except psycopg.Error as exc:
         print(f"PostgreSQL skipped: {exc}".strip(), file=sys.stderr)
         return False
     return True
 
 
-def _run(env: dict, entries: int) -> str:
+def _run(env: dict, entries: int) -> dict:
     result = subprocess.run(
         [sys.executable, __file__, "--child", "--entries", str(entries)],
         env=env,
@@ -108,7 +126,27 @@ def _run(env: dict, entries: int) -> str:
     )
     if result.returncode:
         sys.exit(f"the bench failed:\n{result.stderr[-3000:]}")
-    return result.stdout.strip().splitlines()[-1]
+    row = json.loads(result.stdout.strip().splitlines()[-1])
+    row["bar"] = BAR_ENTRIES_PER_SECOND
+    row["pass"] = row["entries_per_second"] >= BAR_ENTRIES_PER_SECOND
+    return row
+
+
+def _save(rows: list[dict]) -> Path:
+    """Merge this bench's figures into results.json, keeping what other benches wrote there."""
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    path = OUT_DIR / "results.json"
+    try:
+        results = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        results = {}
+    if not isinstance(results, dict):
+        results = {}
+    results[RESULTS_KEY] = {"bar_entries_per_second": BAR_ENTRIES_PER_SECOND, "results": rows}
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(results, indent=2) + "\n")
+    partial.replace(path)
+    return path
 
 
 def main() -> None:
@@ -123,20 +161,25 @@ def main() -> None:
         _measure(args.entries)
         return
     base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    base["PYTHONPATH"] = str(ROOT)
+    base.update(PYTHONPATH=str(ROOT), AUDIT_WRITER="process")
     rows = []
     with tempfile.TemporaryDirectory(prefix="audit-bench-") as var_dir:
         rows.append(_run({**base, "GATEHOUSE_VAR_DIR": var_dir}, args.entries))
         pg = os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG)
-        if _ensure_database(pg):
+        if _fresh_database(pg):
             rows.append(
                 _run({**base, "GATEHOUSE_VAR_DIR": var_dir, "DATABASE_URL": pg}, args.entries)
             )
-    header = ("backend", "entries", "batch", "seconds", "entries/s", "enqueue µs")
-    table = [header, *(tuple(row.split("\t")) for row in rows)]
+    header = ("backend", "writer", "entries", "batch", "seconds", "entries/s", "enqueue µs", "bar")
+    table = [header]
+    for row in rows:
+        verdict = f"{'pass' if row['pass'] else 'FAIL'} (>= {row['bar']:,})"
+        keys = ("backend", "writer", "entries", "batch", "seconds", "entries_per_second")
+        table.append((*(str(row[k]) for k in keys), str(row["enqueue_us"]), verdict))
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     for row in table:
         print("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)))
+    print(f"\nWritten to {_save(rows)} (key {RESULTS_KEY!r})")
 
 
 if __name__ == "__main__":

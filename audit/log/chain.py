@@ -30,17 +30,13 @@ import hashlib
 import json
 import math
 import operator
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
 
-from django.conf import settings
-from django.db import connection
-from django.db.backends.base.operations import BaseDatabaseOperations
-from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
-
+from audit.log import row_insert
+from audit.log.payload_texts import PayloadJson
 from audit.models import ChainHead, LogEntry
 
 GENESIS = "0" * 64
@@ -117,9 +113,6 @@ _AT, _CORRELATION_ID, _PAYLOAD_SHA256 = (
 )
 _RECORD_TEMPLATE = "{" + ",".join(f"{encode_basestring(name)}:%s" for name in _SORTED_CHAINED) + "}"
 
-#: The row key under which `audit.log.entries.to_row` leaves the payload's `PayloadJson`.
-PAYLOAD_JSON = "payload_json"
-
 
 def _plain(value):
     """Integral floats as integers, recursively: the one number form both databases return."""
@@ -148,32 +141,13 @@ def format_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-@dataclass(frozen=True, slots=True)
-class PayloadJson:
-    """JSON texts of a row's payload, made once as the row is built (`audit.log.entries.to_row`).
-
-    They hold only while the row's payload is this very object: a payload policy that truncates
-    or drops the payload puts a new one in the row, and the texts are then made again.
-    """
-
-    payload: object
-    canonical: str  # canonical_json(payload)
-    stored: str | None  # json.dumps(payload), what a JSON column kept as text holds, if known
-
-    @staticmethod
-    def of(row: dict) -> "PayloadJson | None":
-        texts = row.get(PAYLOAD_JSON)
-        return texts if texts is not None and texts.payload is row.get("payload") else None
-
-
 def _record_forms(row: dict) -> tuple[str, str, str]:
     """A row's `at`, `correlation_id` and `payload_sha256` as a record holds them."""
     texts = PayloadJson.of(row)
-    canonical = texts.canonical if texts else canonical_json(row.get("payload"))
     return (
         format_time(row["at"]),
         str(row["correlation_id"]),
-        hashlib.sha256(canonical.encode()).hexdigest(),
+        texts.sha256 if texts else payload_sha256(row.get("payload")),
     )
 
 
@@ -195,6 +169,8 @@ def _value_json(value) -> str:
         return "null"
     if kind is float and math.isfinite(value):
         return int.__repr__(int(value)) if value.is_integer() else float.__repr__(value)
+    if kind is dict and not value:
+        return "{}"  # most rows' detail
     return canonical_json(value)
 
 
@@ -204,9 +180,12 @@ def digest_of(record: dict) -> str:
 
 def _digest(values) -> str:
     """The digest of a record's values, in `_SORTED_CHAINED` order."""
-    # Strings (most fields) inline; the rest through _value_json.
+    # Strings and nulls (most fields) inline; the rest through _value_json.
     body = _RECORD_TEMPLATE % tuple(
-        [encode_basestring(v) if type(v) is str else _value_json(v) for v in values]
+        [
+            encode_basestring(v) if type(v) is str else "null" if v is None else _value_json(v)
+            for v in values
+        ]
     )
     return hashlib.sha256(body.encode()).hexdigest()
 
@@ -234,104 +213,21 @@ def _locked_head(workspace_id: int) -> ChainHead:
     return head
 
 
-def _db_value_makers() -> dict[str, object]:
-    """For the fields Django converts before saving, a function giving the value Django's
-    `get_db_prep_save` gives, on this connection's backend.
-
-    The rows hold the types `audit.log.entries.to_row` makes (aware datetimes, UUIDs, JSON values),
-    for which the field's own preparation changes nothing and the backend's adapter does the
-    work; these call that adapter directly. Any other value goes through the field.
-    """
-    ops, features = connection.ops, connection.features
-    field = LogEntry._meta.get_field
-    # A backend that inherits the base adapter stores json.dumps(value) text (SQLite does);
-    # others wrap the value (psycopg's Jsonb on PostgreSQL).
-    json_as_text = type(ops).adapt_json_value is BaseDatabaseOperations.adapt_json_value
-    adapt_time = ops.adapt_datetimefield_value
-    sqlite_time = SQLiteWrapper.ops_class.adapt_datetimefield_value
-    if type(ops).adapt_datetimefield_value is sqlite_time and settings.USE_TZ:
-        # SQLite's adapter, less its checks: an aware time as naive text in the connection's zone.
-        zone = connection.timezone
-
-        def adapt_time(value):
-            return str(value.astimezone(zone).replace(tzinfo=None))
-
-    def at(value):
-        if isinstance(value, datetime) and value.utcoffset() is not None:
-            return adapt_time(value)
-        return field("at").get_db_prep_save(value, connection)
-
-    def correlation_id(value):
-        if isinstance(value, uuid.UUID):
-            return value if features.has_native_uuid_field else value.hex
-        return field("correlation_id").get_db_prep_save(value, connection)
-
-    def json_of(name):
-        encoder = field(name).encoder
-
-        def make(value, texts=None):
-            if type(value) not in (dict, list):
-                return field(name).get_db_prep_save(value, connection)
-            if not json_as_text:
-                return ops.adapt_json_value(value, encoder)
-            if texts is not None and texts.stored is not None and encoder is None:
-                return texts.stored
-            return json.dumps(value, cls=encoder)
-
-        return make
-
-    return {
-        "at": at,
-        "correlation_id": correlation_id,
-        "payload": json_of("payload"),
-        "detail": json_of("detail"),
-    }
-
-
-def _insert(rows: list[dict]) -> None:
-    """One multi-row INSERT through `executemany`: the ORM's bulk_create spends most of its time
-    compiling SQL per row, which made it the writer's bottleneck."""
-    fields = [f for f in LogEntry._meta.concrete_fields if not f.primary_key]
-    names = [f.attname for f in fields]
-    quote = connection.ops.quote_name
-    # Only quoted names from the model's own metadata are formatted in; values are parameters.
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
-        quote(LogEntry._meta.db_table),
-        ", ".join(quote(f.column) for f in fields),
-        ", ".join(["%s"] * len(fields)),
-    )
-    makers = _db_value_makers()
-    at, correlation_id, detail = (names.index(n) for n in ("at", "correlation_id", "detail"))
-    payload = names.index("payload")
-    pick = operator.itemgetter(*names)
-    values = []
-    for row in rows:
-        value = list(pick(row))
-        value[at] = makers["at"](value[at])
-        value[correlation_id] = makers["correlation_id"](value[correlation_id])
-        value[detail] = makers["detail"](value[detail])
-        value[payload] = makers["payload"](value[payload], PayloadJson.of(row))
-        values.append(value)
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, values)
-
-
 def append(workspace_id: int, rows: list[dict]) -> int:
-    """Link `rows` (model field values, without seq and digests) to the workspace's chain.
+    """Link `rows` (model field values, without seq and digests) to the workspace's chain; the
+    rows gain their seq and digests in place.
 
     Call inside `transaction.atomic()`: the head stays locked until the caller commits.
     Returns the seq of the last entry written.
     """
     head = _locked_head(workspace_id)
     seq, prev = head.seq, head.digest
-    linked = []
     for row in rows:
         seq += 1
-        row = {**row, "workspace_id": workspace_id, "seq": seq, "prev_digest": prev}
+        row["workspace_id"], row["seq"], row["prev_digest"] = workspace_id, seq, prev
         prev = _digest_of_row(row)
         row["digest"] = prev
-        linked.append(row)
-    _insert(linked)
+    row_insert.insert(rows)
     ChainHead.objects.filter(workspace_id=workspace_id).update(seq=seq, digest=prev)
     return seq
 

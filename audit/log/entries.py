@@ -40,7 +40,8 @@ import math
 import uuid
 from datetime import UTC, datetime
 
-from audit.log.chain import PAYLOAD_JSON, PayloadJson, canonical_json
+from audit.log.chain import canonical_json
+from audit.log.payload_texts import PAYLOAD_JSON, PayloadJson
 from audit.log.token_cost import estimate_text, measured_text
 from audit.models import Hop, LogEntry, Outcome
 
@@ -205,41 +206,114 @@ def _rpc_json(rpc_id) -> str:
     return str(rpc_id) if type(rpc_id) is int else json.dumps(rpc_id)
 
 
-def _measure_payload(row: dict, payload) -> None:
-    """Fill in the payload's size and token estimate, and leave its JSON texts for the chain,
-    so the payload is serialised once for each form rather than once for each use."""
-    text = measured_text(payload)
+class _Measured:
+    """What one payload value gives every row that carries it: its JSON texts, its token
+    estimate, and the size of its compact JSON (made when a row first needs it)."""
+
+    __slots__ = ("_tokens", "compact", "payload", "size", "text", "texts")
+
+    def __init__(self, payload):
+        self.payload = payload
+        self.text = text = measured_text(payload)
+        self._tokens = None
+        self.size = None
+        self.compact = None
+        if text is payload or ".0" in text or "e+" in text:
+            canonical = canonical_json(payload)
+        else:
+            # A float with an integral value is written "2.0" or "1e+20", so there is none here
+            # and the canonical JSON is the compact JSON with keys sorted: same bytes, other
+            # order.
+            canonical = self.compact = canonical_json(payload, plain=True)
+        stored = None
+        if text is not payload and text.isascii() and "\x7f" not in text:
+            # In ASCII text but DEL, ensure_ascii escapes nothing more: this is also json.dumps().
+            stored = text
+        self.texts = PayloadJson(
+            payload,
+            canonical,
+            hashlib.sha256(canonical.encode()).hexdigest(),
+            stored,
+            None if text is payload else text,
+        )
+
+    def tokens(self) -> int:
+        # Entries the serving process measured already (a capped payload) need no count.
+        if self._tokens is None:
+            self._tokens = estimate_text(self.text)
+        return self._tokens
+
+    def compact_size(self) -> int:
+        if self.size is None:
+            compact = self.compact or _COMPACT(self.payload)
+            self.size = len(compact) if compact.isascii() else len(compact.encode())
+        return self.size
+
+
+def _measure_payload(row: dict, measured: _Measured) -> None:
+    """Fill in the payload's size and token estimate, and leave its JSON texts for the chain."""
     if row["tokens_estimate"] is None:
-        row["tokens_estimate"] = estimate_text(text)
-    compact = stored = None
-    if text is payload or ".0" in text or "e+" in text:
-        canonical = canonical_json(payload)
-    else:
-        # A float with an integral value is written "2.0" or "1e+20", so there is none here and
-        # the canonical JSON is the compact JSON with keys sorted: same bytes, other order.
-        canonical = compact = canonical_json(payload, plain=True)
-    if text is not payload and text.isascii() and "\x7f" not in text:
-        # In ASCII text but DEL, ensure_ascii escapes nothing more: this is also json.dumps().
-        stored = text
-    row[PAYLOAD_JSON] = PayloadJson(payload, canonical, stored)
+        row["tokens_estimate"] = measured.tokens()
+    row[PAYLOAD_JSON] = measured.texts
     hop = row["hop"]
     if (hop in _REQUEST_HOPS and row["request_bytes"] is None) or (
         hop in _RESPONSE_HOPS and row["response_bytes"] is None
     ):
-        compact = compact or _COMPACT(payload)
-        size = len(compact) if compact.isascii() else len(compact.encode())
+        size = measured.compact_size()
         row["request_bytes" if hop in _REQUEST_HOPS else "response_bytes"] = size
 
 
-def to_row(entry: dict) -> dict:
-    """The model field values of one entry, before policy, seq and digests."""
+class BatchMemo:
+    """What the entries of one batch share, worked out once: the facts of each payload object,
+    by `id()` of the payload as recorded (a call's request or response hops often carry the very
+    same object; the batch keeps those objects alive), each call's correlation id, and each
+    session's hash."""
+
+    __slots__ = ("calls", "payloads", "sessions")
+
+    def __init__(self):
+        self.payloads: dict[int, _Measured] = {}
+        self.calls: dict = {}
+        self.sessions: dict = {}
+
+
+def _call_id(value, memo: BatchMemo | None) -> uuid.UUID:
+    if memo is None or type(value) is not str:
+        return _correlation(value)
+    found = memo.calls.get(value)
+    if found is None:
+        found = memo.calls[value] = _correlation(value)
+    return found
+
+
+def _session(session_id, memo: BatchMemo | None) -> str:
+    if memo is None:
+        return session_hash(str(session_id))
+    found = memo.sessions.get(session_id)
+    if found is None:
+        found = memo.sessions[session_id] = session_hash(str(session_id))
+    return found
+
+
+def to_row(entry: dict, memo: BatchMemo | None = None) -> dict:
+    """The model field values of one entry, before policy, seq and digests; entries written
+    together pass one `memo`, so what they share is cleaned, serialised, sized and hashed once.
+    """
     if not KEYS.issuperset(entry):
         for key in entry.keys() - KEYS - _warned:
             _warned.add(key)
             logger.warning("audit entries do not store the key %r; it is ignored", key)
     hop = entry["hop"]
     payload = entry.get("payload")
-    payload = clean_json(payload) if payload is not None else None
+    facts = None
+    if payload is not None:
+        key = id(payload)
+        facts = memo.payloads.get(key) if memo is not None else None
+        if facts is None:
+            facts = _Measured(clean_json(payload))
+            if memo is not None:
+                memo.payloads[key] = facts
+        payload = facts.payload
     row = {}
     # The usual values (absent, plain ASCII text, int) are taken as they are, which is what
     # _text and _integer would make of them.
@@ -262,9 +336,9 @@ def to_row(entry: dict) -> dict:
     row.update(
         hop=hop,
         at=_time(entry.get("at") or datetime.now(UTC)),
-        correlation_id=_correlation(entry.get("correlation_id")),
+        correlation_id=_call_id(entry.get("correlation_id"), memo),
         user_email=_text(entry.get("user_email"), "user_email").lower(),
-        session=session_hash(str(session_id)) if session_id else "",
+        session=_session(session_id, memo) if session_id else "",
         rpc_id=_text(rpc_id if isinstance(rpc_id, str) else _rpc_json(rpc_id), "rpc_id")
         if rpc_id is not None
         else "",
@@ -274,8 +348,8 @@ def to_row(entry: dict) -> dict:
         payload=payload,
         payload_form=entry.get("payload_form"),
     )
-    if payload is not None:
-        _measure_payload(row, payload)
+    if facts is not None:
+        _measure_payload(row, facts)
     if row["latency_ms"] is not None and not math.isfinite(row["latency_ms"]):
         row["latency_ms"] = None
     return row

@@ -67,8 +67,9 @@ def write_entries(batch: list[dict]) -> int:
     directly to write synchronously.
     """
     by_workspace: dict[int, list[dict]] = {}
+    memo = entries.BatchMemo()
     for entry in batch:
-        by_workspace.setdefault(entry["workspace_id"], []).append(entries.to_row(entry))
+        by_workspace.setdefault(entry["workspace_id"], []).append(entries.to_row(entry, memo))
     rules = payload_rules(by_workspace)
     for workspace_id, rows in by_workspace.items():
         for row in rows:

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from audit.log import chain, entries, token_cost
+from audit.log import chain, entries, payload_texts, token_cost
 
 PAYLOADS = [
     {"content": [{"type": "text", "text": "hello 5"}], "isError": False},
@@ -45,7 +45,7 @@ def test_the_ascii_estimate_counts_what_the_loop_counts():
 def test_a_rows_payload_texts_are_the_slow_ones(payload):
     row = entries.to_row({"hop": "client.request", "workspace_id": 1, "payload": payload})
     cleaned = row["payload"]
-    texts = row[chain.PAYLOAD_JSON]
+    texts = row[payload_texts.PAYLOAD_JSON]
     assert texts.payload is cleaned
     assert texts.canonical == json.dumps(
         chain._plain(cleaned), sort_keys=True, separators=(",", ":"), ensure_ascii=False
@@ -64,3 +64,37 @@ def test_a_replaced_payload_is_hashed_afresh():
     record = chain.record_of(row)
     assert record["payload_sha256"] == chain.payload_sha256({"truncated": True})
     assert chain._digest_of_row(row) == chain.digest_of(record)
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_entries_sharing_one_payload_object_share_its_processing(payload):
+    hops = ("client.request", "upstream.request", "upstream.response", "client.response")
+    calls = [
+        {
+            "hop": hop,
+            "workspace_id": 1,
+            "correlation_id": str(uuid.UUID(int=9)),
+            "at": 1785240000.25,
+            "session_id": "s",
+            "payload": payload,
+        }
+        for hop in hops
+    ]
+    memo = entries.BatchMemo()
+    shared = [entries.to_row(entry, memo) for entry in calls]
+    alone = [entries.to_row(entry) for entry in calls]
+    # Processed once: one cleaned payload and one set of texts for the four rows...
+    assert len({id(row[payload_texts.PAYLOAD_JSON]) for row in shared}) == 1
+    assert len({id(row["payload"]) for row in shared}) == 1
+    assert len(memo.payloads) == len(memo.calls) == len(memo.sessions) == 1
+    # ...giving each row what processing it alone gives.
+    for together, apart in zip(shared, alone, strict=True):
+        texts, own = together.pop(payload_texts.PAYLOAD_JSON), apart.pop(payload_texts.PAYLOAD_JSON)
+        assert (texts.canonical, texts.sha256, texts.stored, texts.text) == (
+            own.canonical,
+            own.sha256,
+            own.stored,
+            own.text,
+        )
+        assert texts.sha256 == chain.payload_sha256(together["payload"])
+        assert repr(together) == repr(apart)
