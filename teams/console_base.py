@@ -33,14 +33,39 @@ def capability_flags(membership) -> dict[str, bool]:
     return {key.replace(".", "_"): key in held for key in ALL_KEYS}
 
 
+# The navigation's groups, by the URL names of their pages: the group of the page shown is
+# marked as current.
+NAV_GROUPS = {
+    "gateways": {
+        "gateways", "gateway", "assignment", "servers", "server", "server-new",
+        "rules", "rule", "rule-new",
+    },
+    "access": {
+        "members", "member", "teams", "roles", "role", "role-new", "role-duplicate",
+        "tokens", "clients", "connections",
+    },
+    "audit": {
+        "logs", "log-call", "changes", "alerts", "alert-webhook", "reports",
+        "sinks", "sink", "sink-new",
+    },
+    "settings": {"sso-settings", "scim-settings"},
+}  # fmt: skip
+
+
+def nav_group(url_name: str | None) -> str:
+    return next((group for group, names in NAV_GROUPS.items() if url_name in names), "")
+
+
 def header_context(request, membership=None) -> dict:
     """What base.html needs on every page: the workspace switcher and the current workspace."""
     memberships = list(memberships_of(request.user)) if request.user.is_authenticated else []
+    match = getattr(request, "resolver_match", None)
     return {
         "switcher": memberships,
         "membership": membership,
         "workspace": membership.workspace if membership is not None else None,
         "can": capability_flags(membership),
+        "nav_group": nav_group(match.url_name if match else None),
     }
 
 

@@ -38,6 +38,14 @@
     );
   });
 
+  // One navigation group open at a time; a click elsewhere closes it.
+  document.addEventListener("click", function (event) {
+    var inside = event.target.closest(".navgroup");
+    document.querySelectorAll(".navgroup[open]").forEach(function (group) {
+      if (group !== inside) { group.removeAttribute("open"); }
+    });
+  });
+
   // Ticking a tool means curating by hand: switch the mode to "selected".
   document.addEventListener("change", function (event) {
     var box = event.target;

@@ -2,7 +2,7 @@
 key (shown once), send it a test entry, pause it; then set up the alert webhook."""
 
 from audit.models import AlertWebhook, LogSink
-from tests.support.browser import Journey, needs_chromium
+from tests.support.browser import Journey, needs_chromium, open_nav
 
 pytestmark = needs_chromium
 
@@ -15,6 +15,7 @@ def test_an_admin_streams_the_log_and_alerts_to_receivers(acme, alice, receiver,
     journey.sign_in("alice@acme.test")
     page.wait_for_url("**/")
     page.goto("/w/acme/")
+    open_nav(page, "Audit")
     page.get_by_role("navigation", name="Workspace").get_by_role("link", name="SIEM sinks").click()
     expect(page.get_by_text("No sinks yet")).to_be_visible()
     page.get_by_role("link", name="Add webhook sink").click()
@@ -31,6 +32,7 @@ def test_an_admin_streams_the_log_and_alerts_to_receivers(acme, alice, receiver,
     assert key.startswith("whsec_")
     journey.shot("sink-key")
 
+    open_nav(page, "Audit")
     page.get_by_role("link", name="SIEM sinks", exact=True).first.click()
     rows = page.get_by_test_id("sinks").locator("tbody tr")
     expect(rows).to_have_count(1)

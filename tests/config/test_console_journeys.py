@@ -22,7 +22,7 @@ from audit.log.recorder import write_entries
 from audit.log.writer import flush
 from teams import services as team_services
 from teams.models import Membership
-from tests.support.browser import TIMEOUT_MS, Journey, needs_chromium
+from tests.support.browser import TIMEOUT_MS, Journey, needs_chromium, open_nav
 
 pytestmark = needs_chromium
 
@@ -57,6 +57,7 @@ def test_an_admin_sets_up_a_gateway_and_a_client_uses_it(acme, alice, upstream_u
     journey.shot("dashboard")
 
     # Create a gateway.
+    open_nav(page, "Gateways")
     page.get_by_role("navigation", name="Workspace").get_by_role("link", name="Gateways").click()
     page.get_by_label("Slug").fill("assist")
     page.get_by_label("Name").fill("Assistants")
@@ -66,6 +67,7 @@ def test_an_admin_sets_up_a_gateway_and_a_client_uses_it(acme, alice, upstream_u
     assert gateway_url.endswith("/mcp/acme/assist")
 
     # Add the live upstream as a remote server and test the connection.
+    open_nav(page, "Gateways")
     page.get_by_role("navigation", name="Workspace").get_by_role("link", name="Servers").click()
     page.get_by_role("link", name="Add remote server").click()
     page.get_by_label("Name").fill("notes")
@@ -106,6 +108,7 @@ def test_an_admin_sets_up_a_gateway_and_a_client_uses_it(acme, alice, upstream_u
     journey.shot("gateway", doc="gateway-client-setup")
 
     # Create a token scoped to the gateway and read it from the page.
+    open_nav(page, "Access")
     page.get_by_role("navigation", name="Workspace").get_by_role("link", name="Tokens").click()
     # Exact labels: the scope checkboxes' labels name capabilities ("rename gateways").
     page.get_by_label("Name", exact=True).fill("laptop")
@@ -124,6 +127,7 @@ def test_an_admin_sets_up_a_gateway_and_a_client_uses_it(acme, alice, upstream_u
     assert flush(timeout=10)
 
     # Find the echo in the log viewer: its four hops, one call.
+    open_nav(page, "Audit")
     page.get_by_role("navigation", name="Workspace").get_by_role("link", name="Logs").click()
     page.get_by_label("Tool (optional)").fill("notes__echo")
     page.get_by_role("button", name="Apply filters").click()
@@ -257,6 +261,7 @@ def test_an_auditor_sees_the_pages_but_no_edit_controls(carol_in_eng, dev_traffi
     journey.shot("changes")
 
     # Logs: the viewer, a timeline and exports, and still nothing to edit.
+    open_nav(page, "Audit")
     page.get_by_role("navigation", name="Workspace").get_by_role("link", name="Logs").click()
     rows = page.get_by_test_id("log-entries").locator("tbody tr")
     expect(rows).to_have_count(8)

@@ -92,3 +92,11 @@ class Journey:
         self.page.get_by_label("Email").fill(email)
         self.page.get_by_label("Password").fill(password)
         self.page.get_by_role("button", name="Sign in").click()
+
+
+def open_nav(page, group: str) -> None:
+    """Open a group of the workspace navigation (Gateways, Access, Audit, Settings)."""
+    nav = page.get_by_role("navigation", name="Workspace")
+    details = nav.locator("details.navgroup", has=page.locator("summary", has_text=group))
+    if details.get_attribute("open") is None:
+        nav.locator("summary", has_text=group).click()

@@ -86,3 +86,19 @@ def test_static_assets_are_served_without_collectstatic(client):
         response = client.get(f"/static/{asset}")
         assert response.status_code == 200, asset
         assert b"".join(response.streaming_content)
+
+
+def test_the_navigation_groups_pages_and_marks_the_current_group(as_, acme, alice):
+    from teams.console_base import nav_group
+
+    assert (nav_group("servers"), nav_group("tokens"), nav_group("log-call")) == (
+        "gateways",
+        "access",
+        "audit",
+    )
+    assert nav_group("dashboard") == "" and nav_group(None) == ""
+    page = as_(alice).get("/w/acme/logs/").content.decode()
+    nav = page[page.index('aria-label="Workspace"') : page.index("</nav>")]
+    assert nav.count("<details") == 4
+    assert '<details class="navgroup" data-current>\n        <summary>Audit</summary>' in nav
+    assert 'href="/w/acme/logs/" aria-current="page"' in nav
