@@ -322,7 +322,7 @@ def run(servers: list[Server], platforms: list[Platform]) -> int:
     if baseline:
         for era in ERAS:
             print(verdict(f"baseline, {ERAS[era]}, for comparison", checks[f"baseline_{era}"]))
-            print(comparison_line(results["comparison_with_baseline"][era]))
+            print(f"{ERAS[era]}: " + comparison_line(results["comparison_with_baseline"][era]))
     print(f"\nWritten to {OUT_DIR / 'results.json'}")
     return 0 if all(verdicts) else 1
 
