@@ -5,7 +5,9 @@ Each test serves the application with uvicorn in a process of its own, as in pro
 reads what it wrote once it has stopped."""
 
 import asyncio
+import contextlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -16,6 +18,7 @@ import uuid
 import httpx
 import pytest
 import redis
+from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
 
 from audit.models import Hop, LogEntry
@@ -222,3 +225,41 @@ def test_the_cancellation_listener_survives_a_killed_redis_connection(
     assert _problems(log) == [], log
     # The lost connection was one warning line, not a stack trace.
     assert "cancellation listener: the channel layer failed (ConnectionError" in log, log
+
+
+def test_the_cancellation_listener_survives_redis_read_timeouts(settings, caplog):
+    """Every read of the channel layer times out (a read timeout shorter than its blocking
+    pop): each is one warning line, and a cancellation still arrives between them."""
+    if not port_is_open(6379):
+        pytest.skip("needs Redis on 127.0.0.1:6379")
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 0.2}],
+                "prefix": f"clean-log-{uuid.uuid4().hex[:8]}",
+            },
+        }
+    }
+    call_key = cancellation.key("a-session", 5)
+
+    def timeouts() -> list:
+        return [r for r in caplog.records if "(TimeoutError" in r.getMessage()]
+
+    async def scenario() -> bool:
+        call = asyncio.create_task(asyncio.sleep(30))
+        cancellation.register(call_key, call)
+        async with asyncio.timeout(10):
+            while len(timeouts()) < 2:
+                await asyncio.sleep(0.05)
+        # Broadcast as another worker would; the listener reads it after its pause.
+        await get_channel_layer().group_send(
+            cancellation.GROUP, {"type": "mcp.cancel", "key": list(call_key)}
+        )
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(call, 10)
+        return call.cancelled()
+
+    with caplog.at_level(logging.WARNING, logger="dataplane.cancellation"):
+        assert asyncio.run(scenario())
+    assert all(r.exc_info is None and r.levelno == logging.WARNING for r in timeouts())
