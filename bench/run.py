@@ -133,7 +133,7 @@ class Target:
                 self.platform.counted(runs[-1].requests, concurrency)
         f = runs[-1]
         print(
-            f"  {self.label:<30} c={concurrency:<3} {f.calls_per_s:>9.0f} calls/s"
+            f"  {self.label:<42} c={concurrency:<3} {f.calls_per_s:>9.0f} calls/s"
             f"  p50 {f.p50_ms:6.2f} ms  p99 {f.p99_ms:6.2f} ms",
             flush=True,
         )
@@ -230,8 +230,9 @@ def run(servers: list[Server], platforms: list[Platform]) -> int:
             key = f"{each.key}_{era}"
             label = f"{each.label}, {shown}"
             token = each.access["token"]
-            targets[key] = Target(key, label, each.url(), "a__echo", token=token, era=era)
-            targets[key].platform = each
+            targets[key] = Target(
+                key, label, each.url(), "a__echo", token=token, era=era, platform=each
+            )
     for target in targets.values():
         target.check()
     print("  every target echoes correctly; measuring", flush=True)
