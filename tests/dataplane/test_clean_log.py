@@ -167,10 +167,14 @@ def test_a_client_leaving_mid_call_leaves_no_traceback(deployment, bob, worker):
 
 
 def _kill_listener_connections(client: redis.Redis) -> int:
-    """Kill the Redis connections blocked in BZPOPMIN (the cancellation listener's read)."""
+    """Kill the connections blocked in BZPOPMIN (the cancellation listener's read) on this
+    test's Redis database, and no one else's."""
+    db = str(client.connection_pool.connection_kwargs.get("db", 0))
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        blocked = [c for c in client.client_list() if c.get("cmd") == "bzpopmin"]
+        blocked = [
+            c for c in client.client_list() if c.get("cmd") == "bzpopmin" and str(c.get("db")) == db
+        ]
         if blocked:
             for connection in blocked:
                 client.client_kill_filter(_id=connection["id"])
