@@ -145,6 +145,18 @@ class _Metrics:
             "gatehouse_audit_answers_refused",
             "Calls refused because the audit writer did not catch up in time.",
         )
+        self.disconnects = Counter(
+            "gatehouse_client_disconnects",
+            "Clients that closed their connection before their answer, by stage: request (before"
+            " the whole request was read) or call (while the call ran).",
+            ["stage"],
+        )
+        self.listener_failures = Counter(
+            "gatehouse_cancellation_listener_failures",
+            "Reads of the channel layer by the cancellation listener that failed (a Redis"
+            " timeout or lost connection), each followed by a reconnect after a pause.",
+            ["error"],
+        )
 
 
 _metrics: _Metrics | None = None
@@ -330,6 +342,15 @@ def backpressure_wait() -> None:
 
 def writer_restarted() -> None:
     _safely(lambda metrics: metrics.restarts.inc())
+
+
+def client_disconnected(*, stage: str) -> None:
+    _safely(lambda metrics: metrics.disconnects.labels(stage=stage).inc())
+
+
+def cancellation_listener_failed(error: BaseException) -> None:
+    # The class name only: a bounded label (timeouts and connection errors, in practice).
+    _safely(lambda metrics: metrics.listener_failures.labels(error=type(error).__name__).inc())
 
 
 def answer_held(*, refused: bool) -> None:

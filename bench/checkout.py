@@ -75,12 +75,13 @@ class Checkout:
         )
         return done.stdout.strip() or None
 
-    def provision(self, upstream_url: str) -> dict:
-        """Run the checkout's own provision.py; returns the gateway's path and token."""
+    def provision(self, upstream_url: str, env: dict | None = None) -> dict:
+        """Run the checkout's own provision.py (in `env`, by default `self.env()`: the
+        embedded defaults); returns the gateway's path and token."""
         script = self.root / "bench" / "provision.py"
         done = subprocess.run(
             [sys.executable, str(script), upstream_url],
-            env=self.env(),
+            env=env or self.env(),
             cwd=self.root,
             capture_output=True,
             text=True,
@@ -94,7 +95,7 @@ class Checkout:
         if not isinstance(access, dict) or not {"path", "token"} <= access.keys():
             raise ServerFailed(
                 f"provisioning {self.label} failed: {script} is run as `provision.py "
-                f"UPSTREAM_URL` in {self.root} with an empty GATEHOUSE_VAR_DIR, and must print "
+                f"UPSTREAM_URL` in {self.root} with an empty database, and must print "
                 f'{{"path": ..., "token": ...}} as its last line (exit status '
                 f"{done.returncode}):\n{done.stdout}{done.stderr}"
             )

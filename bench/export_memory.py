@@ -33,6 +33,7 @@ import time
 import uuid
 from pathlib import Path
 
+from backends import drop_database, ensure_database
 from exchange import exchange
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,31 +176,6 @@ def _measure(env: dict, work: Path, rows: int, small_rows: int) -> list[dict]:
     return results
 
 
-def _ensure_database(url: str) -> bool | None:
-    """Create the database if missing: True if created, False if it existed, None if down."""
-    import psycopg
-
-    name = url.rsplit("/", 1)[-1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-                return False
-            conn.execute(f'CREATE DATABASE "{name}"')
-            return True
-    except psycopg.Error as exc:
-        print(f"PostgreSQL skipped: {exc}".strip(), file=sys.stderr)
-        return None
-
-
-def _drop_database(url: str) -> None:
-    import psycopg
-
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{url.rsplit("/", 1)[-1]}" WITH (FORCE)')
-
-
 def _report(results: list[dict]) -> list[str]:
     """Print the table and the growth per backend and format; return the failures."""
     header = ("backend", "format", "rows", "export s", "peak RSS MB", "file MB", "lines", "chain")
@@ -275,14 +251,14 @@ def main() -> None:
         for database_file in work.glob("gatehouse.sqlite3*"):
             database_file.unlink()
         pg = os.environ.get("BENCH_DATABASE_URL") or (DEFAULT_PG if args.postgres else "")
-        created = _ensure_database(pg) if pg else None
+        created = ensure_database(pg) if pg else None
         if created is not None:
             env = {**base, "GATEHOUSE_VAR_DIR": var_dir, "DATABASE_URL": pg}
             try:
                 results += _measure(env, work, args.rows, args.small_rows)
             finally:
                 if created:
-                    _drop_database(pg)
+                    drop_database(pg)
     failures = _report(results)
     if failures:
         sys.exit("\n".join(failures))

@@ -3,6 +3,10 @@
 A benchmark of error replies is worthless, so each target is called once before it is measured,
 and every reply wrk receives is checked by the Lua script (status and echoed text); any bad
 reply, non-2xx status or socket error fails the run.
+
+Calls come in the two eras clients speak: 2026-07-28 stateless calls (`_meta` envelope,
+`Mcp-Method`/`Mcp-Name` headers), and handshake-era calls in a session that `open_session`
+opens with `initialize` (the `Session` then rides on every call as `Mcp-Session-Id`).
 """
 
 import http.client
@@ -22,10 +26,20 @@ _META = {
     "io.modelcontextprotocol/protocolVersion": "2026-07-28",
     "io.modelcontextprotocol/clientCapabilities": {},
 }
+# The newest handshake-era revision, what the clients in use today speak.
+HANDSHAKE_VERSION = "2025-11-25"
 
 
 class BadTarget(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class Session:
+    """A handshake-era session: its id and the protocol version it negotiated."""
+
+    id: str
+    version: str
 
 
 @dataclass
@@ -41,19 +55,7 @@ class Figures:
         return asdict(self)
 
 
-def call(url: str, method: str, params: dict, *, token: str = "", name: str = "") -> dict:
-    """One 2026-07-28 request, as the wrk script sends it; returns the JSON-RPC reply."""
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": _META}}
-    headers = {
-        "Content-Type": "application/json",
-        "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": "2026-07-28",
-        "Mcp-Method": method,
-    }
-    if name:
-        headers["Mcp-Name"] = name
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
+def _post(url: str, body: dict, headers: dict) -> tuple[int, dict, bytes]:
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     try:
@@ -64,27 +66,88 @@ def call(url: str, method: str, params: dict, *, token: str = "", name: str = ""
         raise BadTarget(f"{url} could not be called: {exc}") from exc
     finally:
         connection.close()
-    if response.status != 200:
-        raise BadTarget(f"{url} answered HTTP {response.status}: {payload[:300]!r}")
+    return response.status, dict(response.getheaders()), payload
+
+
+def _headers(token: str) -> dict:
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+def open_session(url: str, *, token: str = "", version: str = HANDSHAKE_VERSION) -> Session:
+    """`initialize` and `notifications/initialized`, as a handshake-era client starts."""
+    params = {
+        "protocolVersion": version,
+        "capabilities": {},
+        "clientInfo": {"name": "gatehouse-bench", "version": "1"},
+    }
+    body = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}
+    status, headers, payload = _post(url, body, _headers(token))
+    found = {k.lower(): v for k, v in headers.items()}.get("mcp-session-id")
+    if status != 200 or not found:
+        raise BadTarget(f"{url}: initialize answered HTTP {status} without a session: {payload!r}")
+    agreed = json.loads(payload)["result"]["protocolVersion"]
+    headers = {**_headers(token), "Mcp-Session-Id": found, "MCP-Protocol-Version": agreed}
+    notice = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    status, _, payload = _post(url, notice, headers)
+    if status != 202:
+        raise BadTarget(f"{url}: notifications/initialized answered HTTP {status}: {payload!r}")
+    return Session(found, agreed)
+
+
+def call(
+    url: str,
+    method: str,
+    params: dict,
+    *,
+    token: str = "",
+    name: str = "",
+    session: Session | None = None,
+) -> dict:
+    """One request, as the wrk script sends it (2026-07-28, or in `session`); returns the
+    JSON-RPC reply."""
+    headers = _headers(token)
+    if session is None:
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": _META}}
+        headers |= {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": method}
+        if name:
+            headers["Mcp-Name"] = name
+    else:
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        headers |= {"MCP-Protocol-Version": session.version, "Mcp-Session-Id": session.id}
+    status, _, payload = _post(url, body, headers)
+    if status != 200:
+        raise BadTarget(f"{url} answered HTTP {status}: {payload[:300]!r}")
     try:
         return json.loads(payload)
     except ValueError as exc:
         raise BadTarget(f"{url} answered something that is not JSON: {payload[:300]!r}") from exc
 
 
-def verify_echo(url: str, tool: str, *, token: str = "") -> None:
-    reply = call(
-        url, "tools/call", {"name": tool, "arguments": {"text": TEXT}}, token=token, name=tool
-    )
+def verify_echo(url: str, tool: str, *, token: str = "", session: Session | None = None) -> None:
+    params = {"name": tool, "arguments": {"text": TEXT}}
+    reply = call(url, "tools/call", params, token=token, name=tool, session=session)
     result = reply.get("result") or {}
     content = result.get("content") or [{}]
     if "error" in reply or result.get("isError") or content[0].get("text") != TEXT:
         raise BadTarget(f"{url}: tools/call {tool} did not echo: {json.dumps(reply)[:300]}")
 
 
-def wrk(url: str, tool: str, *, concurrency: int, seconds: int, token: str = "") -> Figures:
+def wrk(
+    url: str,
+    tool: str,
+    *,
+    concurrency: int,
+    seconds: int,
+    token: str = "",
+    session: Session | None = None,
+) -> Figures:
     threads = 1 if concurrency == 1 else 2
     env = {**os.environ, "BENCH_TOOL": tool, "BENCH_TOKEN": token, "BENCH_TEXT": TEXT}
+    if session is not None:
+        env |= {"BENCH_SESSION": session.id, "BENCH_VERSION": session.version}
     argv = ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{seconds}s", "--latency"]
     argv += ["--timeout", "10s", "-s", str(LUA), url]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)

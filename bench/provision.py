@@ -1,10 +1,11 @@
 """Set up a fresh platform for the benchmark and print how to call it, as one JSON line.
 
-Run with `GATEHOUSE_VAR_DIR` pointing at an empty directory: it migrates a new SQLite database,
-then creates everything through the services, as an administrator would: a workspace, an owner,
-a member in a team, a remote server for the benchmark upstream, a gateway provisioned to the
-team with two assignments of that server (namespaces `a` and `b`), the default rule set, and
-an API token for the member. The member reaches the gateway through the team, the ordinary path.
+Run with `GATEHOUSE_VAR_DIR` pointing at an empty directory (and `DATABASE_URL`, when set, naming
+an empty database): it migrates a new database, then creates everything through the services, as
+an administrator would: a workspace, an owner, a member in a team, a remote server for the
+benchmark upstream, a gateway provisioned to the team with two assignments of that server
+(namespaces `a` and `b`), the default rule set, and an API token for the member. The member
+reaches the gateway through the team, the ordinary path.
 """
 
 import json

@@ -27,14 +27,13 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from backends import child, ensure_database, platform_env, stop_gracefully
 from checkout import ROOT, UVICORN, Checkout
-from export_memory import _ensure_database
 from process_tree import tree_rss
 from processes import Server, ServerFailed, free_port, stop_all
 from soak_load import Client, roles
@@ -71,41 +70,11 @@ def _platform_env(var_dir: Path) -> tuple[dict, str]:
     database = os.environ.get("BENCH_DATABASE_URL", "")
     if not database:
         return env, "SQLite, embedded cache"
-    if _ensure_database(database) is None:
+    if ensure_database(database) is None:
         sys.exit(f"BENCH_DATABASE_URL={database} cannot be reached.")
-    env["DATABASE_URL"] = database
     redis = os.environ.get("BENCH_REDIS_URL", "")
-    if redis:
-        env["REDIS_URL"] = redis
+    env = platform_env(env, database_url=database, redis_url=redis)
     return env, "PostgreSQL" + (" + Redis" if redis else ", embedded cache")
-
-
-def _child(script: str, args: list[str], env: dict) -> dict:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / script), *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    lines = done.stdout.strip().splitlines()
-    if done.returncode or not lines:
-        raise ServerFailed(f"{script} {args[0]} failed:\n{done.stdout}{done.stderr}"[-3000:])
-    return json.loads(lines[-1])
-
-
-def _stop_gracefully(server: Server, timeout: float = 90) -> float:
-    """SIGTERM to the server alone (not its group: the audit writer must be left to drain);
-    returns how long it took to exit."""
-    started = time.monotonic()
-    os.kill(server.process.pid, signal.SIGTERM)
-    try:
-        server.process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        print(f"  the server did not stop in {timeout:g} s; killing it", flush=True)
-    server.stop()
-    return time.monotonic() - started
 
 
 async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
@@ -208,7 +177,7 @@ def run(args, servers: list[Server], var_dir: Path, out: Path) -> int:
 
     slug = "soak-" + time.strftime("%Y%m%d%H%M%S")
     pairs = [f"{name}={url}" for name, url in upstream_urls.items()]
-    access = _child("soak_platform.py", ["provision", slug, *pairs], env)
+    access = child("soak_platform.py", ["provision", slug, *pairs], env)
     port = free_port()
     argv = [py, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)]
     platform = Server("gateway", argv, port=port, env=env, cwd=ROOT, log_dir=out).start()
@@ -219,9 +188,9 @@ def run(args, servers: list[Server], var_dir: Path, out: Path) -> int:
 
     loaded = asyncio.run(_load(args, url, access["token"], platform, by_name["flapping"]))
     calls, samples = loaded["calls"], loaded["samples"]
-    stop_seconds = _stop_gracefully(platform)
+    stop_seconds = stop_gracefully(platform)
     print(f"  server stopped in {stop_seconds:.1f} s; reading the audit log", flush=True)
-    audited = _child("soak_platform.py", ["audit", slug], env)
+    audited = child("soak_platform.py", ["audit", slug], env)
 
     healthy = [c for c in calls if c.target == "healthy"]
     summary = {

@@ -2,6 +2,7 @@
 
     soak_platform.py provision SLUG NAME=URL [NAME=URL...]
     soak_platform.py audit SLUG
+    soak_platform.py tally SLUG
 
 `provision` migrates the database the environment names (a fresh SQLite file, or PostgreSQL)
 and creates, through the services as an administrator would: workspace SLUG with an owner and a
@@ -12,6 +13,10 @@ on every run, so runs can share one PostgreSQL database.
 
 `audit` prints, as one JSON line, the JSON-RPC ids of the workspace's `client.request` and
 `client.response` entries: what the soak compares with the calls it saw answered.
+
+`tally` prints, as one JSON line, the workspace's `tools/call` entries: how many in all, per
+hop, and how many calls were answered with a result (`client.response` with outcome ok): what
+`make bench` compares with the calls it saw succeed.
 """
 
 import json
@@ -28,8 +33,9 @@ import django  # noqa: E402
 django.setup()
 
 from django.core.management import call_command  # noqa: E402
+from django.db.models import Count  # noqa: E402
 
-from audit.models import Hop, LogEntry  # noqa: E402
+from audit.models import Hop, LogEntry, Outcome  # noqa: E402
 from gateways import services as gateway_services  # noqa: E402
 from identities import services as identity_services  # noqa: E402
 from rules import services as rule_services  # noqa: E402
@@ -74,11 +80,21 @@ def audited(slug: str) -> dict:
     return ids
 
 
+def tally(slug: str) -> dict:
+    workspace = Workspace.objects.get(slug=slug)
+    calls = LogEntry.objects.for_workspace(workspace).filter(rpc_method="tools/call")
+    hops = dict(calls.values_list("hop").annotate(n=Count("id")).order_by())
+    answered = calls.filter(hop=Hop.CLIENT_RESPONSE, outcome=Outcome.OK).count()
+    return {"entries": sum(hops.values()), "by_hop": hops, "answered_ok": answered}
+
+
 if __name__ == "__main__":
     command, slug, rest = sys.argv[1], sys.argv[2], sys.argv[3:]
     if command == "provision":
         print(json.dumps(provision(slug, dict(pair.split("=", 1) for pair in rest))))
     elif command == "audit":
         print(json.dumps(audited(slug)))
+    elif command == "tally":
+        print(json.dumps(tally(slug)))
     else:
         sys.exit(__doc__)

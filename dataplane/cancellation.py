@@ -3,14 +3,27 @@
 Each worker keeps its in-flight calls by (session, request id). A cancellation that arrives at
 another worker is broadcast on the channel layer; every worker listens and cancels its own.
 Cancelling the call's task makes the upstream client tell the upstream in turn.
+
+The listener outlives any failure of the channel layer: a read that times out or loses its
+Redis connection is counted (`gatehouse_cancellation_listener_failures`), logged as one warning
+line, and followed by a pause that doubles up to `RETRY_MAX_SECONDS` before it listens again on
+the same channel (messages sent meanwhile wait there).
 """
 
 import asyncio
+import contextlib
 import json
+import logging
 
 from channels.layers import get_channel_layer
 
+from audit import metrics
+
+logger = logging.getLogger(__name__)
+
 GROUP = "mcp.cancellations"
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 30.0
 _inflight: dict[tuple[str, str], asyncio.Task] = {}
 _listeners: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
 
@@ -56,12 +69,31 @@ async def _listen() -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    channel = await layer.new_channel()
-    await layer.group_add(GROUP, channel)
+    channel, pause = None, RETRY_FIRST_SECONDS
     try:
         while True:
-            event = await layer.receive(channel)
-            if event.get("type") == "mcp.cancel":
-                _cancel_local(tuple(event["key"]))
+            try:
+                channel = channel or await layer.new_channel()
+                await layer.group_add(GROUP, channel)
+                while True:
+                    event = await layer.receive(channel)
+                    pause = RETRY_FIRST_SECONDS
+                    if event.get("type") == "mcp.cancel":
+                        _cancel_local(tuple(event["key"]))
+            except Exception as failure:
+                # A Redis timeout or lost connection: expected now and then, and survived.
+                metrics.cancellation_listener_failed(failure)
+                logger.warning(
+                    "cancellation listener: the channel layer failed (%s: %s); listening again"
+                    " in %.1f s",
+                    type(failure).__name__,
+                    failure,
+                    pause,
+                )
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RETRY_MAX_SECONDS)
     finally:
-        await layer.group_discard(GROUP, channel)
+        if channel is not None:
+            # Best effort on the way out: the group forgets members that stopped reading.
+            with contextlib.suppress(Exception):
+                await layer.group_discard(GROUP, channel)

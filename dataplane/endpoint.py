@@ -16,6 +16,7 @@ import uuid
 
 from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS, classify_inbound_request
 
+from audit import metrics
 from core import cache_reads, rate_limiting
 from dataplane import (
     audit_trail,
@@ -31,6 +32,7 @@ from dataplane import (
 from dataplane.authentication import bearer, cache_key, principal_for
 from dataplane.context import CallContext
 from dataplane.http import (
+    ClientGone,
     HttpError,
     host_allowed,
     origin_allowed,
@@ -54,6 +56,9 @@ class McpEndpoint:
         except HttpError as exc:
             error = protocol.error_response(None, RpcError(exc.code, exc.message, exc.data))
             await send_json(send, exc.status, error, exc.headers)
+        except ClientGone:
+            # Nobody to answer and no call started: counted, not logged.
+            metrics.client_disconnected(stage="request")
         except asyncio.CancelledError:
             raise
         except Exception:

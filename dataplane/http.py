@@ -1,6 +1,5 @@
 """ASGI plumbing of the MCP endpoint: answers, bodies with a size limit, Origin checks."""
 
-import asyncio
 import json
 from urllib.parse import urlsplit
 
@@ -17,6 +16,11 @@ SSE = [
     (b"cache-control", b"no-cache, no-transform"),
     (b"x-accel-buffering", b"no"),
 ]
+
+
+class ClientGone(Exception):
+    """The client closed its connection before it sent its whole request: an ordinary event
+    (a load generator stopping, a client shutting down), answered by nobody and counted."""
 
 
 class HttpError(Exception):
@@ -47,7 +51,7 @@ async def read_body(receive, headers: dict) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise asyncio.CancelledError
+            raise ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

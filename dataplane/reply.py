@@ -17,6 +17,7 @@ import time
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from audit import metrics
 from audit.log import durability
 from core import config_events, log_records
 from dataplane import audit_trail, cancellation, protocol, rate_limits, routing, stopping
@@ -100,6 +101,7 @@ async def run(
         current.uncancel()
         if reply.disconnected:
             # The client left: nobody to answer, but the call is closed in the log.
+            metrics.client_disconnected(stage="call")
             error = RpcError(protocol.REQUEST_CANCELLED, "The client went away.")
             await audit_trail.client_response(
                 ctx, protocol.error_response(request_id, error), started

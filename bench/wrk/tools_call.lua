@@ -1,6 +1,10 @@
--- One 2026-07-28 `tools/call` per request: stateless, so every connection can send it as is.
+-- One `tools/call` per request, in either era. The 2026-07-28 call is stateless, so every
+-- connection sends it as is; a handshake-era call (BENCH_SESSION set) names the session that
+-- bench/measure.py opened with `initialize`, which the gateway seals into its id, so every
+-- connection can send that one too.
 -- Environment: BENCH_TOOL (the tool name as the target knows it), BENCH_TOKEN (optional bearer),
--- BENCH_TEXT (the argument echoed back, and what a correct reply must contain).
+-- BENCH_TEXT (the argument echoed back, and what a correct reply must contain), BENCH_SESSION
+-- (a handshake-era session id; unset for 2026-07-28), BENCH_VERSION (that session's version).
 -- Every reply is checked: a non-2xx status or a body without the echoed text counts as bad,
 -- and done() prints one JSON line, prefixed with BENCH_RESULT, for bench/run.py.
 
@@ -9,16 +13,25 @@ local token = os.getenv("BENCH_TOKEN") or ""
 local text = os.getenv("BENCH_TEXT") or "gatehouse-bench"
 local expected = '"text":"' .. text .. '"'
 
+local session = os.getenv("BENCH_SESSION") or ""
+
 wrk.method = "POST"
-wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"' .. tool
-  .. '","arguments":{"text":"' .. text .. '"},"_meta":{'
-  .. '"io.modelcontextprotocol/protocolVersion":"2026-07-28",'
-  .. '"io.modelcontextprotocol/clientCapabilities":{}}}}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json, text/event-stream"
-wrk.headers["MCP-Protocol-Version"] = "2026-07-28"
-wrk.headers["Mcp-Method"] = "tools/call"
-wrk.headers["Mcp-Name"] = tool
+if session == "" then
+  wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"' .. tool
+    .. '","arguments":{"text":"' .. text .. '"},"_meta":{'
+    .. '"io.modelcontextprotocol/protocolVersion":"2026-07-28",'
+    .. '"io.modelcontextprotocol/clientCapabilities":{}}}}'
+  wrk.headers["MCP-Protocol-Version"] = "2026-07-28"
+  wrk.headers["Mcp-Method"] = "tools/call"
+  wrk.headers["Mcp-Name"] = tool
+else
+  wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"' .. tool
+    .. '","arguments":{"text":"' .. text .. '"}}}'
+  wrk.headers["MCP-Protocol-Version"] = os.getenv("BENCH_VERSION") or "2025-11-25"
+  wrk.headers["Mcp-Session-Id"] = session
+end
 if token ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. token
 end
