@@ -27,6 +27,7 @@ urlpatterns = [
         name="upstream-client-callback",
     ),
     path("api/v1/", include("config.api_urls")),
+    path("scim/v2/<slug:workspace>/", include("identities.scim.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("config.console_urls")),
