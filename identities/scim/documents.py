@@ -168,9 +168,18 @@ def _first(exc: ValidationError) -> str:
     return f"{where}: {error['msg']}" if where else error["msg"]
 
 
+# Errors in the shape of the document rather than in one of its values.
+_SYNTAX_ERRORS = {"extra_forbidden", "schema_error", "unknown_extension_schema", "model_type"}
+
+
 def _scim_type(exc: ValidationError) -> str:
-    kind = exc.errors()[0].get("type", "")
-    return kind[len("scim_") :] if kind.startswith("scim_") else "invalidValue"
+    error = exc.errors()[0]
+    kind = error.get("type", "")
+    if error.get("loc", ())[:1] == ("schemas",):
+        return "invalidSyntax"
+    if kind.startswith("scim_"):
+        return kind[len("scim_") :]
+    return "invalidSyntax" if kind in _SYNTAX_ERRORS else "invalidValue"
 
 
 def _without_bare_schemas(model, body: dict) -> dict:
@@ -182,6 +191,8 @@ def _without_bare_schemas(model, body: dict) -> dict:
     known = {str(model.__schema__).lower()} | {
         str(urn).lower() for urn in model.get_extension_models()
     }
+    if str(model.__schema__).lower() not in {str(urn).lower() for urn in schemas}:
+        return body  # refused as it is: the resource's own schema is missing
     keys = {str(key).lower() for key in body}
     kept = [
         urn
