@@ -24,7 +24,8 @@ from identities.scim import documents, errors, filters, selectors
 from teams import provisioning
 from teams import services as team_services
 from teams.changes import record_change
-from teams.models import Membership, Team, User
+from teams.grants import check_grantable
+from teams.models import Membership, Role, Team, User, WorkspaceScim
 
 # Microsoft Entra removes a member with `"value": [{"value": id}]` and writes
 # `emails[type eq "work"].value` before that email exists; both are read as Entra means them.
@@ -322,3 +323,49 @@ def delete_group(*, team: Team, client: ScimClient) -> None:
         detail=client.detail,
     )
     team_services.delete_team(team=team, actor=None)
+
+
+# -- settings ----------------------------------------------------------------------------------
+
+
+def _checked_group_teams(workspace, mapping) -> dict[str, str]:
+    if not isinstance(mapping, dict):
+        raise ValidationFailed("Map each group name to a team slug.", field="group_teams")
+    clean = {str(group).strip(): str(slug).strip() for group, slug in mapping.items()}
+    if any(not group for group in clean):
+        raise ValidationFailed("A group name is empty.", field="group_teams")
+    known = set(
+        Team.objects.for_workspace(workspace)
+        .filter(slug__in=clean.values())
+        .values_list("slug", flat=True)
+    )
+    missing = sorted(set(clean.values()) - known)
+    if missing:
+        raise ValidationFailed(f"Unknown teams: {', '.join(missing)}.", field="group_teams")
+    return dict(sorted(clean.items()))
+
+
+@transaction.atomic
+def configure_scim(
+    *, workspace, actor, acting_member, default_role_key: str | None, group_teams
+) -> WorkspaceScim:
+    """Set the role new people get from SCIM (None: as SSO gives it, else `member`) and which
+    team each SCIM Group name stands for. Whoever sets the role must be allowed to grant it."""
+    role = None
+    if default_role_key:
+        role = Role.objects.for_workspace(workspace).filter(key=default_role_key).first()
+        if role is None:
+            raise ValidationFailed(f"Unknown role '{default_role_key}'.", field="default_role")
+        check_grantable(membership=acting_member, capabilities=role.capabilities)
+    settings = selectors.scim_settings_of(workspace) or WorkspaceScim(workspace=workspace)
+    settings.default_role = role
+    settings.group_teams = _checked_group_teams(workspace, group_teams or {})
+    settings.save()
+    record_change(
+        workspace=workspace,
+        actor=actor,
+        action="scim.settings.update",
+        target=settings,
+        detail={"default_role": role.key if role else None, "group_teams": settings.group_teams},
+    )
+    return settings
