@@ -141,7 +141,10 @@ class Membership(models.Model):
     # The membership as a SCIM User: its id there, the identity provider's own id for the
     # person, and the attributes it sent that have no column of their own (name, emails, ...).
     scim_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    external_id = models.CharField(max_length=255, blank=True)
+    external_id = models.CharField(max_length=255, blank=True, db_index=True)
+    # The userName SCIM gave, lowercased (it is case-insensitive), so identity providers' look-ups
+    # before each create are one indexed query; blank: the userName is the person's email.
+    scim_user_name = models.CharField(max_length=255, blank=True, db_index=True)
     scim_attributes = models.JSONField(default=dict, blank=True)
 
     objects = ActiveMembershipManager()

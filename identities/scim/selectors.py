@@ -22,7 +22,7 @@ def users_of(workspace, *, filter_text: str | None = None):
         .order_by("created_at", "pk")
     )
     if filter_text:
-        memberships = memberships.filter(filters.users_matching(filter_text)).distinct()
+        memberships = memberships.filter(filters.users_matching(filter_text))
     return memberships
 
 

@@ -66,6 +66,14 @@ def _address(resource) -> str | None:
     return None
 
 
+def _keep(membership: Membership, resource) -> None:
+    """Store the SCIM document's attributes on the membership."""
+    membership.external_id = resource.external_id or ""
+    membership.scim_user_name = resource.user_name.strip().lower()[:255]
+    membership.scim_attributes = documents.stored_attributes(resource)
+    membership.save(update_fields=["external_id", "scim_user_name", "scim_attributes"])
+
+
 def _no_address(workspace) -> str:
     """The account address of a person provisioned with none: under the reserved `.invalid`
     domain (RFC 2606), so no mail goes out and no SSO domain claims it. They cannot sign in
@@ -74,6 +82,8 @@ def _no_address(workspace) -> str:
 
 
 def _check_user_name_free(workspace, user_name: str, *, exclude: Membership | None = None):
+    if len(user_name) > 255:
+        raise errors.invalid_value("A userName has at most 255 characters.")
     taken = selectors.users_of(workspace).filter(filters.user_name_is(user_name))
     if exclude is not None:
         taken = taken.exclude(pk=exclude.pk)
@@ -104,9 +114,7 @@ def create_user(*, workspace, resource, client: ScimClient) -> Membership:
     if Membership.everyone.for_workspace(workspace).filter(user=user).exists():
         raise errors.uniqueness(f"{address} is already a member of this workspace.")
     membership = provisioning.provision_person(workspace=workspace, user=user, actor=None)
-    membership.external_id = resource.external_id or ""
-    membership.scim_attributes = documents.stored_attributes(resource)
-    membership.save(update_fields=["external_id", "scim_attributes"])
+    _keep(membership, resource)
     _set_active(membership, resource.active, client)
     record_change(
         workspace=workspace,
@@ -139,9 +147,7 @@ def replace_user(*, membership: Membership, resource, client: ScimClient) -> Mem
     workspace = membership.workspace
     _check_user_name_free(workspace, resource.user_name, exclude=membership)
     _change_address(membership, _address(resource))
-    membership.external_id = resource.external_id or ""
-    membership.scim_attributes = documents.stored_attributes(resource)
-    membership.save(update_fields=["external_id", "scim_attributes"])
+    _keep(membership, resource)
     _set_active(membership, resource.active, client)
     config_events.workspace_changed(workspace_id=workspace.pk)
     record_change(

@@ -43,7 +43,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="membership",
             name="external_id",
-            field=models.CharField(blank=True, max_length=255),
+            field=models.CharField(blank=True, db_index=True, max_length=255),
+        ),
+        migrations.AddField(
+            model_name="membership",
+            name="scim_user_name",
+            field=models.CharField(blank=True, db_index=True, max_length=255),
         ),
         migrations.AddField(
             model_name="membership",
