@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 from pydantic import ValidationError
 from scim2_models import Context, PatchOp, SCIMException, ScimPolicy
@@ -106,11 +106,15 @@ def create_user(*, workspace, resource, client: ScimClient) -> Membership:
     user = User.objects.filter(email=address).first()
     if user is None:
         name = resource.name
-        user = User.objects.create_user(
-            email=address,
-            first_name=((name.given_name if name else None) or "")[:150],
-            last_name=((name.family_name if name else None) or "")[:150],
-        )
+        try:
+            with transaction.atomic():
+                user = User.objects.create_user(
+                    email=address,
+                    first_name=((name.given_name if name else None) or "")[:150],
+                    last_name=((name.family_name if name else None) or "")[:150],
+                )
+        except IntegrityError as exc:  # created by a request running at the same moment
+            raise errors.uniqueness(f"{address} was just created; look it up again.") from exc
     if Membership.everyone.for_workspace(workspace).filter(user=user).exists():
         raise errors.uniqueness(f"{address} is already a member of this workspace.")
     membership = provisioning.provision_person(workspace=workspace, user=user, actor=None)
@@ -164,7 +168,13 @@ def _patched(model, document: dict, body):
     """The document with the client's PatchOp applied, read back as a replacement."""
     with POLICY:
         patch = documents.read(PatchOp[model], body, context=Context.RESOURCE_PATCH_REQUEST)
-    current = model.model_validate(document, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    try:
+        current = model.model_validate(document, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    except ValidationError as exc:
+        # A person added outside SCIM whose address email-validator refuses (no dot, say).
+        raise errors.invalid_value(
+            f"This resource cannot be patched; replace it with PUT ({exc.errors()[0]['msg']})."
+        ) from exc
     try:
         patch.patch(current, scim_policy=POLICY)
     except SCIMException as exc:
