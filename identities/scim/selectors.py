@@ -17,7 +17,7 @@ def users_of(workspace, *, filter_text: str | None = None):
     """Every membership, suspended ones included (`active: false`), oldest first."""
     memberships = (
         Membership.everyone.for_workspace(workspace)
-        .select_related("user")
+        .select_related("user", "role")
         .prefetch_related(Prefetch("teams", queryset=Team.objects.order_by("name")))
         .order_by("created_at", "pk")
     )

@@ -136,6 +136,11 @@ def _change_address(membership: Membership, address: str | None) -> None:
         return
     if User.objects.filter(email=address).exclude(pk=user.pk).exists():
         raise errors.uniqueness(f"{address} belongs to another person.")
+    if membership.role.key == "owner":
+        # Whoever holds the SCIM token must not take over an owner's account by its address.
+        raise errors.ScimError(
+            f"{user.email} is an owner; an owner changes their own address.", scim_type="mutability"
+        )
     if Membership.everyone.filter(user=user).exclude(pk=membership.pk).exists():
         # The account is shared with other workspaces, whose people know it by its address.
         raise errors.ScimError(

@@ -213,3 +213,20 @@ def test_a_group_takes_the_team_of_its_name_or_mapping(scim, acme, alice):
     assert mapped["id"] == str(acme.teams.get(slug="eng").scim_id)
     assert named["id"] == str(acme.teams.get(slug="platform").scim_id)
     assert acme.teams.count() == 2
+
+
+def test_an_owners_address_is_not_changed_by_scim(scim, acme, alice):
+    owner = Membership.objects.for_workspace(acme).get(user=alice)
+    body = {"schemas": [USER], "userName": "attacker@evil.test"}
+    _refused(scim.put(f"Users/{owner.scim_id}", json=body), 400, "mutability")
+    alice.refresh_from_db()
+    assert alice.email == "alice@acme.test"
+
+
+def test_an_address_shared_with_another_workspace_is_not_changed(scim, acme, globex, bob):
+    team_services.add_member(workspace=globex, user=bob, actor=None, acting_member=None)
+    member = Membership.objects.for_workspace(acme).get(user=bob)
+    body = {"schemas": [USER], "userName": "robert@acme.test"}
+    _refused(scim.put(f"Users/{member.scim_id}", json=body), 400, "mutability")
+    taken = {"schemas": [USER], "userName": "carol@acme.test"}
+    _refused(scim.put(f"Users/{member.scim_id}", json=taken), 409, "uniqueness")
