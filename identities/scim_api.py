@@ -86,9 +86,9 @@ class ScimViewSet(WorkspaceViewSet):
         body = {**ScimTokenOutput(issued.token).data, "token": issued.secret}
         return Response(body, status=status.HTTP_201_CREATED)
 
-    def revoke(self, request, *args, token_id=None, **kwargs):
+    def revoke(self, request, *args, **kwargs):
         token = get_scoped_or_404(
-            identity_selectors.scim_tokens_of(self.workspace), self.workspace, pk=token_id
+            identity_selectors.scim_tokens_of(self.workspace), self.workspace, pk=kwargs["id"]
         )
         identity_services.revoke_token(token=token, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -106,7 +106,7 @@ scim_routes = [
         name="workspace-scim-tokens",
     ),
     re_path(
-        r"^workspaces/(?P<workspace>[^/.]+)/scim/tokens/(?P<token_id>[0-9]+)/$",
+        r"^workspaces/(?P<workspace>[^/.]+)/scim/tokens/(?P<id>[0-9]+)/$",
         ScimViewSet.as_view({"delete": "revoke"}),
         name="workspace-scim-token",
     ),
