@@ -82,6 +82,12 @@ def test_a_ten_megabyte_body_is_too_large(scim):
     body = f'{{"schemas": ["{USER}"], "userName": "{"x" * 10 * 1024 * 1024}"}}'
     _refused(scim.post("Users", content=body), 413)
 
+    def chunks():  # no Content-Length: the size is found by reading
+        for start in range(0, len(body), 1 << 20):
+            yield body[start : start + (1 << 20)].encode()
+
+    _refused(scim.post("Users", content=chunks()), 413)
+
 
 @pytest.mark.parametrize("content", ["{not json", "[]", '"a string"', "\xff\xfe"])
 def test_a_body_that_is_not_a_json_object_is_invalid_syntax(scim, content):
