@@ -9,6 +9,7 @@ from audit.sinks.api import SinkViewSet
 from gateways.api import AssignmentViewSet, GatewayViewSet, ReportViewSet
 from identities.api import CredentialViewSet, TokenViewSet
 from identities.inbound.client_api import ClientAppViewSet
+from identities.scim_api import scim_routes
 from rules.api import RuleViewSet
 from servers.api import ServerViewSet
 from teams.api import (
@@ -50,4 +51,4 @@ router.register(rf"{WORKSPACE}/alerts", AlertViewSet, basename="alert")
 router.register(rf"{WORKSPACE}/sinks", SinkViewSet, basename="sink")
 router.register(rf"{WORKSPACE}/clients", ClientAppViewSet, basename="client-app")
 
-urlpatterns = [*router.urls, sso_route, *alert_webhook_routes]
+urlpatterns = [*router.urls, sso_route, *scim_routes, *alert_webhook_routes]

@@ -15,6 +15,7 @@ from audit.log.views import (
 from audit.sinks import console as sinks
 from gateways import console_assignments as assignments
 from gateways import console_views as gateways
+from identities import scim_console
 from identities.inbound import client_console as clients
 from identities.inbound import token_console as identities
 from identities.upstream import connection_console as connections
@@ -72,6 +73,12 @@ workspace_pages = [
     path("teams/", teams.TeamsPage.as_view(), name="teams"),
     path("teams/<slug:slug>/delete/", teams.TeamDeletePage.as_view(), name="team-delete"),
     path("settings/sso/", views.SsoPage.as_view(), name="sso-settings"),
+    path("settings/scim/", scim_console.ScimPage.as_view(), name="scim-settings"),
+    path(
+        "settings/scim/tokens/<int:token_id>/revoke/",
+        scim_console.ScimTokenRevokePage.as_view(),
+        name="scim-token-revoke",
+    ),
     path("roles/", teams.RolesPage.as_view(), name="roles"),
     path("roles/new/", teams.RoleNewPage.as_view(), name="role-new"),
     path("roles/<slug:key>/", teams.RolePage.as_view(), name="role"),

@@ -30,6 +30,7 @@ urlpatterns = [
     path("favicon.ico", site_views.favicon, name="favicon"),
     path("api/", site_views.api_index, name="api-index"),
     path("api/v1/", include("config.api_urls")),
+    path("scim/v2/<slug:workspace>/", include("identities.scim.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),

@@ -118,3 +118,46 @@ class ManualCredentialForm(forms.Form):
         if self.cleaned_data["kind"] == "bearer":
             return {"kind": "bearer", "token": self.cleaned_data["token"]}
         return {"kind": "headers", "headers": self.cleaned_data["headers"]}
+
+
+class ScimSettingsForm(forms.Form):
+    """A workspace's SCIM settings; the group mapping is written one `group = team-slug` a line."""
+
+    default_role = forms.ChoiceField(label="Role of new people", required=False)
+    group_teams = forms.CharField(
+        required=False,
+        label="Groups to teams",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="One mapping a line: group = team-slug. Other groups take the team of the "
+        "same name, or a new one.",
+    )
+
+    def __init__(self, *args, roles=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["default_role"].choices = [("", "As single sign-on gives it (else Member)")] + [
+            (role.key, role.name) for role in roles
+        ]
+
+    def clean_group_teams(self):
+        mapping = {}
+        for number, line in enumerate((self.cleaned_data["group_teams"] or "").splitlines(), 1):
+            if not line.strip():
+                continue
+            group, sep, team = line.rpartition("=")
+            if not sep or not group.strip() or not team.strip():
+                raise forms.ValidationError(f"Line {number}: write group = team-slug.")
+            mapping[group.strip()] = team.strip()
+        return mapping
+
+    @staticmethod
+    def initial_from(settings) -> dict:
+        if settings is None:
+            return {}
+        return {
+            "default_role": settings.default_role.key if settings.default_role else "",
+            "group_teams": "\n".join(f"{g} = {t}" for g, t in settings.group_teams.items()),
+        }
+
+
+class ScimTokenForm(forms.Form):
+    name = forms.CharField(max_length=120, label="Token name", initial="SCIM")

@@ -13,7 +13,9 @@ class ApiToken(models.Model):
 
     `gateway`: the MCP URL of its gateway (or, without one, of every gateway its owner is
     provisioned to), and nothing else. `api`: the management API, within its `scopes` and its
-    owner's role (teams/api_access.py), and no MCP URL. `connector` and `scim` open nothing yet.
+    owner's role (teams/api_access.py), and no MCP URL. `scim`: its workspace's SCIM endpoint
+    (identities/inbound/scim_access.py), whose identity provider it acts for; `user` is the
+    member who issued it. `connector` opens nothing yet.
     """
 
     class Kind(models.TextChoices):
@@ -58,7 +60,7 @@ class ApiToken(models.Model):
         return self.expires_at is None or self.expires_at > now
 
 
-# Connector and SCIM tokens will be issued by the endpoints that take them, not by hand.
+# Connector and SCIM tokens are issued where they are used (SCIM: `issue_scim_token`), not by hand.
 MINTABLE_KINDS = (ApiToken.Kind.GATEWAY, ApiToken.Kind.API)
 
 

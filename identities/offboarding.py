@@ -1,7 +1,8 @@
 """Taking a person's access away in one workspace at once, and giving the membership back.
 
 Suspending a membership (SCIM `active: false`) or removing it (SCIM or console DELETE) revokes,
-in that workspace, everything the person could still call with: their API tokens of every kind,
+in that workspace, everything the person could still call with: their API tokens of every kind
+(but the SCIM tokens they issued, which are the workspace's),
 the OAuth access and refresh tokens and authorization codes issued to them for the workspace's
 URLs, their own upstream connections (revoked at the upstream too) and manual credentials, and
 their console sessions when no other workspace still holds them. The data plane's cached token
@@ -49,8 +50,12 @@ def _forget_after_commit(keys: list[str]) -> None:
 
 
 def _revoke_api_tokens(membership: Membership) -> int:
-    live = ApiToken.objects.for_workspace(membership.workspace_id).filter(
-        user_id=membership.user_id, revoked_at__isnull=True
+    # A SCIM token belongs to the workspace's identity provider; its `user` only records who
+    # issued it, and removing that admin must not stop provisioning (it is revoked on its own).
+    live = (
+        ApiToken.objects.for_workspace(membership.workspace_id)
+        .filter(user_id=membership.user_id, revoked_at__isnull=True)
+        .exclude(kind=ApiToken.Kind.SCIM)
     )
     digests = list(live.values_list("digest", flat=True))
     revoked = live.update(revoked_at=timezone.now())

@@ -35,6 +35,16 @@ def access_token(membership, token_id, *, see_all: bool) -> ApiToken:
     )
 
 
+def scim_tokens_of(workspace):
+    """A workspace's SCIM tokens, live and revoked, newest first."""
+    return (
+        ApiToken.objects.for_workspace(workspace)
+        .filter(kind=ApiToken.Kind.SCIM)
+        .select_related("user")
+        .order_by("-created_at", "-pk")
+    )
+
+
 def touch(token: ApiToken) -> None:
     # At most one write a minute per token keeps hot tokens off the write path.
     now = timezone.now()

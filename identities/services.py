@@ -122,6 +122,14 @@ def issue_token(
     return IssuedToken(token=token, secret=secret)
 
 
+def issue_scim_token(*, membership: Membership, name: str, actor) -> IssuedToken:
+    """A token for the workspace's SCIM endpoint, and nothing else; shown once.
+
+    `membership` is who issued it: the token acts for the workspace's identity provider, not
+    for that person, so it opens SCIM whatever their role becomes."""
+    return issue_token(membership=membership, name=name, actor=actor, kind=ApiToken.Kind.SCIM)
+
+
 @transaction.atomic
 def revoke_token(*, token: ApiToken, actor) -> ApiToken:
     if token.revoked_at is None:

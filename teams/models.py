@@ -1,6 +1,8 @@
 """Workspaces (the tenant), people, memberships, roles and teams, and the admin change log
 (`ConfigChange`: one row per configuration change, written by `teams.changes.record_change`)."""
 
+import uuid
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.validators import RegexValidator
@@ -98,6 +100,9 @@ class Team(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="teams")
     slug = models.SlugField(max_length=50, validators=[slug_validator])
     name = models.CharField(max_length=120)
+    # The team as a SCIM Group: its id there, and the identity provider's own id for it.
+    scim_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    external_id = models.CharField(max_length=255, blank=True)
 
     objects = WorkspaceManager()
 
@@ -133,6 +138,14 @@ class Membership(models.Model):
     teams = models.ManyToManyField(Team, blank=True, related_name="memberships")
     created_at = models.DateTimeField(auto_now_add=True)
     active = models.BooleanField(default=True)
+    # The membership as a SCIM User: its id there, the identity provider's own id for the
+    # person, and the attributes it sent that have no column of their own (name, emails, ...).
+    scim_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    external_id = models.CharField(max_length=255, blank=True, db_index=True)
+    # The userName SCIM gave, lowercased (it is case-insensitive), so identity providers' look-ups
+    # before each create are one indexed query; blank: the userName is the person's email.
+    scim_user_name = models.CharField(max_length=255, blank=True, db_index=True)
+    scim_attributes = models.JSONField(default=dict, blank=True)
 
     objects = ActiveMembershipManager()
     everyone = WorkspaceManager()
@@ -195,6 +208,24 @@ class WorkspaceSso(models.Model):
     @property
     def provider_id(self) -> str:
         return f"ws-{self.workspace.slug}"
+
+
+class WorkspaceScim(models.Model):
+    """How a workspace's SCIM client provisions: the role new people get, and which team each
+    SCIM Group stands for (`group_teams`, by the group's name; unnamed groups match a team of
+    the same name, or get a new one)."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="scim")
+    # Null falls back to the built-in member role, so deleting a custom role never breaks SCIM.
+    default_role = models.ForeignKey(Role, null=True, blank=True, on_delete=models.SET_NULL)
+    # {"<SCIM group displayName>": "<team slug>"}
+    group_teams = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = WorkspaceManager()
+
+    def __str__(self):
+        return f"{self.workspace.slug} scim"
 
 
 class SsoDomain(models.Model):

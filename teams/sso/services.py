@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 
 from core import crypto
 from core.errors import Conflict, ValidationFailed
-from teams import services
+from teams import provisioning, services
 from teams.capabilities import DEFAULT_ROLE_KEY
 from teams.changes import record_change
 from teams.grants import check_grantable
@@ -275,14 +275,10 @@ def provision_member(*, sso: WorkspaceSso, user, claims: dict) -> Membership:
         # Signing in again does not undo a suspension; only SCIM or an admin does.
         raise SsoRefused(f"Access to {workspace.name} is suspended for {user.email}.")
     if membership is None:
-        role_key = sso.default_role.key if sso.default_role else DEFAULT_ROLE_KEY
-        return services.add_member(
-            workspace=workspace,
-            user=user,
-            role_key=role_key,
-            team_slugs=sorted(granted),
-            actor=user,
-            acting_member=None,  # the workspace's SSO settings grant the role, not a member
+        if Membership.everyone.for_workspace(workspace).filter(user=user).exists():
+            raise SsoRefused(f"{user.email} is suspended in {workspace.name}.")
+        return provisioning.provision_person(
+            workspace=workspace, user=user, team_slugs=sorted(granted), actor=user
         )
     current = set(membership.teams.values_list("slug", flat=True))
     wanted = (current - managed) | granted

@@ -56,6 +56,9 @@ def acme_objects(acme, alice, bob, acme_gateway, token_for, client_app):
         "alert_webhook": AlertWebhook.objects.create(
             workspace=acme, endpoint="https://alerts.example.com/h"
         ).pk,
+        "scim_token": identity_services.issue_scim_token(
+            membership=Membership.objects.get(workspace=acme, user=alice), name="Okta", actor=alice
+        ).token.pk,
     }
 
 

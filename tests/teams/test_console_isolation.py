@@ -54,6 +54,8 @@ ROUTES = {
     "teams": {},
     "team-delete": {"slug": "{team}"},
     "sso-settings": {},
+    "scim-settings": {},
+    "scim-token-revoke": {"token_id": "{scim_token}"},
     "roles": {},
     "role-new": {},
     "role": {"key": "{role}"},
@@ -185,6 +187,9 @@ def acme_objects(acme, alice, bob, acme_gateway):
             workspace=acme, endpoint="https://alerts.example.com/h"
         ).pk,
         "client": oauth_app(bob).pk,
+        "scim_token": identity_services.issue_scim_token(
+            membership=Membership.objects.get(workspace=acme, user=alice), name="Okta", actor=alice
+        ).token.pk,
     }
 
 
