@@ -146,11 +146,9 @@ def test_connector_steps_name_the_url_and_oauth():
     assert f"claude mcp add --transport http {NAME} {URL}" in found["claude-code"].oauth.text
 
 
-def _run(command, *, cwd, token, **kwargs):
-    env = {**os.environ, TOKEN_ENV: token}
-    return subprocess.run(
-        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=60, **kwargs
-    )
+def _run(command, *, cwd, token, env_extra=None):
+    env = {**os.environ, TOKEN_ENV: token, **(env_extra or {})}
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_the_python_snippet_lists_the_gateways_tools(deployment, bob, fresh_cache, tmp_path):
@@ -171,3 +169,27 @@ def test_the_typescript_snippet_lists_the_gateways_tools(deployment, bob, fresh_
     done = _run(["node", str(script)], cwd=tmp_path, token=deployment.token_for(bob))
     assert done.returncode == 0, done.stderr
     assert "notes__echo" in done.stdout and "ro__echo" in done.stdout
+
+
+def test_the_inspector_commands_reach_the_gateway(deployment, bob, fresh_cache, tmp_path):
+    inspector = setups(url=deployment.url)["inspector"]
+    # The package's own binary instead of npx, which would fetch it.
+    local = str(ROOT / "node_modules" / ".bin" / "mcp-inspector")
+
+    def run(variant, *extra):
+        command = variant.text.replace("npx @modelcontextprotocol/inspector", local)
+        # HOME: the Inspector keeps its OAuth store there.
+        return _run(
+            ["bash", "-c", " ".join([command, *extra])],
+            cwd=tmp_path,
+            token=deployment.token_for(bob),
+            env_extra={"HOME": str(tmp_path)},
+        )
+
+    listed = run(inspector.token)
+    assert listed.returncode == 0, listed.stderr
+    assert "notes__echo" in listed.stdout
+    # The OAuth command carries no token: the gateway asks it to sign in.
+    unsigned = run(inspector.oauth, "--stored-auth-only")
+    assert unsigned.returncode != 0 and "notes__echo" not in unsigned.stdout
+    assert "auth_required" in unsigned.stdout + unsigned.stderr
