@@ -15,7 +15,7 @@ from audit.reports import dashboard
 from audit.reports.charts import WINDOWS, gateway_activity
 from core.errors import GatehouseError
 from gateways import rate_limits, selectors, services
-from gateways.client_setup import client_snippets
+from gateways.client_setup import TOKEN_ENV, client_setups
 from gateways.forms import AssignmentForm, GatewayForm, LimitsForm, ProvisionForm
 from gateways.models import Assignment
 from identities import services as identity_services
@@ -167,7 +167,8 @@ class GatewayDetail(WorkspacePage):
                 **self.activity(gateway),
                 "gateway": gateway,
                 "gateway_url": url,
-                "snippets": client_snippets(name=client_name(gateway), url=url),
+                "client_setups": client_setups(name=client_name(gateway), url=url),
+                "token_env": TOKEN_ENV,
                 "assignments": selectors.assignments_of(gateway),
                 "provision_form": provision_form,
                 "limits_form": limits_form,

@@ -102,9 +102,11 @@ def test_an_admin_sets_up_a_gateway_and_a_client_uses_it(acme, alice, upstream_u
 
     # The gateway page has the client set-up.
     page.goto("/w/acme/gateways/assist/")
-    expect(page.locator("#snippet-claude-desktop")).to_contain_text('"type": "http"')
-    page.get_by_text("Claude Code").click()
-    expect(page.locator("#snippet-claude-code")).to_contain_text("claude mcp add --transport http")
+    expect(page.locator("#snippet-claude-oauth")).to_contain_text("Add custom connector")
+    page.get_by_text("Claude Code", exact=True).click()
+    expect(page.locator("#snippet-claude-code-oauth")).to_contain_text(
+        "claude mcp add --transport http"
+    )
     journey.shot("gateway", doc="gateway-client-setup")
 
     # Create a token scoped to the gateway and read it from the page.

@@ -2,6 +2,8 @@
 
 import json
 
+from django.utils.html import escape
+
 from gateways.models import Gateway
 from teams.capabilities import GATEWAYS_MANAGE, GATEWAYS_PROVISION_TEAMS
 from teams.models import ConfigChange
@@ -56,20 +58,23 @@ def test_the_detail_has_the_url_and_client_set_up(as_, acme_gateway, bob):
     assert f'<code id="gateway-url" data-testid="gateway-url">{url}</code>' in body
     assert "claude mcp add --transport http gatehouse-dev " + url in body
     assert "npx @modelcontextprotocol/inspector --cli " + url + " --transport http" in body
-    desktop = page.context["snippets"][0]
-    assert json.loads(desktop.text) == {
-        "mcpServers": {
-            "gatehouse-dev": {
-                "type": "http",
-                "url": url,
-                "headers": {"Authorization": "Bearer <your gateway token>"},
-            }
-        }
-    }
-    vscode = next(s for s in page.context["snippets"] if s.key == "vscode")
-    assert json.loads(vscode.text)["servers"]["gatehouse-dev"]["type"] == "http"
-    cursor = next(s for s in page.context["snippets"] if s.key == "cursor")
-    assert cursor.where == "~/.cursor/mcp.json"
+    setups = page.context["client_setups"]
+    for setup in setups:
+        assert f"<summary>{setup.client}</summary>" in body
+        # OAuth first, then the token variant.
+        ids = [f'id="snippet-{setup.key}-{kind}"' for kind, _ in setup.variants]
+        positions = [body.index(i) for i in ids]
+        assert positions == sorted(positions), setup.key
+    for group in ("Chat apps", "Editors", "Command line", "Code"):
+        assert f'<h3 class="snippet-group">{group}</h3>' in body
+    cursor = next(s for s in setups if s.key == "cursor")
+    assert json.loads(cursor.oauth.text) == {"mcpServers": {"gatehouse-dev": {"url": url}}}
+    # Install links are plain links (buttons without JavaScript), escaped in the attribute.
+    assert f'href="{escape(cursor.install_link)}"' in body and "Install in Cursor" in body
+    vscode = next(s for s in setups if s.key == "vscode")
+    assert f'href="{escape(vscode.install_link)}"' in body and "Install in VS Code" in body
+    # The page names the variable token variants read; no token is on the page.
+    assert "<code>GATEHOUSE_TOKEN</code>" in body and "gth_" not in body
     # bob is a plain member: no edit controls.
     assert "Add a server" not in body and "Save teams" not in body
     assert "Delete gateway" not in body
