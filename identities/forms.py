@@ -9,6 +9,7 @@ from django.utils import timezone
 from identities.models import ApiToken
 from teams.api_access import READ
 from teams.capabilities import CAPABILITIES
+from teams.forms import group_teams_from_lines
 
 EXPIRY_CHOICES = [
     ("", "Never"),
@@ -139,15 +140,7 @@ class ScimSettingsForm(forms.Form):
         ]
 
     def clean_group_teams(self):
-        mapping = {}
-        for number, line in enumerate((self.cleaned_data["group_teams"] or "").splitlines(), 1):
-            if not line.strip():
-                continue
-            group, sep, team = line.rpartition("=")
-            if not sep or not group.strip() or not team.strip():
-                raise forms.ValidationError(f"Line {number}: write group = team-slug.")
-            mapping[group.strip()] = team.strip()
-        return mapping
+        return group_teams_from_lines(self.cleaned_data["group_teams"])
 
     @staticmethod
     def initial_from(settings) -> dict:

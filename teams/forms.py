@@ -10,6 +10,20 @@ from teams.capabilities import CAPABILITIES, grouped
 from teams.models import User, slug_validator
 
 
+def group_teams_from_lines(text: str) -> dict[str, str]:
+    """`group = team-slug` lines (SSO and SCIM settings forms) as a mapping; ValidationError
+    names the first line that is not one."""
+    mapping = {}
+    for number, line in enumerate((text or "").splitlines(), 1):
+        if not line.strip():
+            continue
+        group, sep, team = line.rpartition("=")
+        if not sep or not group.strip() or not team.strip():
+            raise forms.ValidationError(f"Line {number}: write group = team-slug.")
+        mapping[group.strip()] = team.strip()
+    return mapping
+
+
 class ProfileForm(forms.ModelForm):
     class Meta:
         model = User

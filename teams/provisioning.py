@@ -6,9 +6,10 @@ SCIM settings when it names one, else the default role of its SSO settings, else
 The role comes from the workspace's settings, not from a member, so no member's grants apply.
 """
 
+from core.errors import ValidationFailed
 from teams import services
 from teams.capabilities import DEFAULT_ROLE_KEY
-from teams.models import Membership, Workspace, WorkspaceScim, WorkspaceSso
+from teams.models import Membership, Team, Workspace, WorkspaceScim, WorkspaceSso
 
 
 def role_for_new_people(workspace: Workspace) -> str:
@@ -31,3 +32,22 @@ def provision_person(*, workspace: Workspace, user, actor, team_slugs=()) -> Mem
         actor=actor,
         acting_member=None,  # the workspace's settings grant the role, not a member
     )
+
+
+def checked_group_teams(workspace: Workspace, mapping) -> dict[str, str]:
+    """An identity provider's group names mapped to team slugs of the workspace (the SSO and
+    SCIM settings both hold one), checked and sorted; ValidationFailed names what is wrong."""
+    if not isinstance(mapping, dict):
+        raise ValidationFailed("Map each group name to a team slug.", field="group_teams")
+    clean = {str(group).strip(): str(slug).strip() for group, slug in mapping.items()}
+    if any(not group for group in clean):
+        raise ValidationFailed("A group name is empty.", field="group_teams")
+    known = set(
+        Team.objects.for_workspace(workspace)
+        .filter(slug__in=clean.values())
+        .values_list("slug", flat=True)
+    )
+    missing = sorted(set(clean.values()) - known)
+    if missing:
+        raise ValidationFailed(f"Unknown teams: {', '.join(missing)}.", field="group_teams")
+    return dict(sorted(clean.items()))

@@ -349,23 +349,6 @@ def delete_group(*, team: Team, client: ScimClient) -> None:
 # -- settings ----------------------------------------------------------------------------------
 
 
-def _checked_group_teams(workspace, mapping) -> dict[str, str]:
-    if not isinstance(mapping, dict):
-        raise ValidationFailed("Map each group name to a team slug.", field="group_teams")
-    clean = {str(group).strip(): str(slug).strip() for group, slug in mapping.items()}
-    if any(not group for group in clean):
-        raise ValidationFailed("A group name is empty.", field="group_teams")
-    known = set(
-        Team.objects.for_workspace(workspace)
-        .filter(slug__in=clean.values())
-        .values_list("slug", flat=True)
-    )
-    missing = sorted(set(clean.values()) - known)
-    if missing:
-        raise ValidationFailed(f"Unknown teams: {', '.join(missing)}.", field="group_teams")
-    return dict(sorted(clean.items()))
-
-
 @transaction.atomic
 def configure_scim(
     *, workspace, actor, acting_member, default_role_key: str | None, group_teams
@@ -380,7 +363,7 @@ def configure_scim(
         check_grantable(membership=acting_member, capabilities=role.capabilities)
     settings = selectors.scim_settings_of(workspace) or WorkspaceScim(workspace=workspace)
     settings.default_role = role
-    settings.group_teams = _checked_group_teams(workspace, group_teams or {})
+    settings.group_teams = provisioning.checked_group_teams(workspace, group_teams or {})
     settings.save()
     record_change(
         workspace=workspace,

@@ -7,6 +7,7 @@ import re
 
 from django import forms
 
+from teams.forms import group_teams_from_lines
 from teams.models import WorkspaceSso
 from teams.sso.saml import SAML_FIELDS
 
@@ -103,15 +104,7 @@ class SsoForm(forms.Form):
         return _split_domains(self.cleaned_data["domains"])
 
     def clean_group_teams(self):
-        mapping = {}
-        for number, line in enumerate((self.cleaned_data["group_teams"] or "").splitlines(), 1):
-            if not line.strip():
-                continue
-            group, sep, team = line.rpartition("=")
-            if not sep or not group.strip() or not team.strip():
-                raise forms.ValidationError(f"Line {number}: write group = team-slug.")
-            mapping[group.strip()] = team.strip()
-        return mapping
+        return group_teams_from_lines(self.cleaned_data["group_teams"])
 
     @staticmethod
     def initial_from(sso) -> dict:

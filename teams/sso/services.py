@@ -81,23 +81,6 @@ def _domains(values) -> list[str]:
     return sorted(set(domains))
 
 
-def _group_teams(workspace: Workspace, mapping) -> dict[str, str]:
-    if not isinstance(mapping, dict):
-        raise ValidationFailed("Map each group name to a team slug.", field="group_teams")
-    clean = {str(group).strip(): str(slug).strip() for group, slug in mapping.items()}
-    if any(not group for group in clean):
-        raise ValidationFailed("A group name is empty.", field="group_teams")
-    known = set(
-        Team.objects.for_workspace(workspace)
-        .filter(slug__in=clean.values())
-        .values_list("slug", flat=True)
-    )
-    missing = sorted(set(clean.values()) - known)
-    if missing:
-        raise ValidationFailed(f"Unknown teams: {', '.join(missing)}.", field="group_teams")
-    return dict(sorted(clean.items()))
-
-
 def _apply_oidc(sso, *, issuer, client_id, client_secret, scopes) -> None:
     client_id = (client_id or "").strip()
     if not client_id:
@@ -183,7 +166,7 @@ def configure_sso(
     sso.enabled = enabled
     sso.default_role = role
     sso.groups_claim = groups_claim
-    sso.group_teams = _group_teams(workspace, group_teams or {})
+    sso.group_teams = provisioning.checked_group_teams(workspace, group_teams or {})
     sso.show_button = show_button
     sso.save()
 
