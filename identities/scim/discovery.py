@@ -23,12 +23,20 @@ MAX_RESULTS = 200
 _QUERY = Context.RESOURCE_QUERY_RESPONSE
 
 
-def _located(document: dict, base: str, endpoint: str) -> dict:
+def _located(document: dict, base: str, endpoint: str, resource_type: str) -> dict:
     document = dict(document)
     meta = dict(document.get("meta") or {})
     meta["location"] = f"{base}{endpoint}"
+    meta["resourceType"] = resource_type
     document["meta"] = meta
     return document
+
+
+def _each_located(documents: dict[str, dict], base: str, endpoint: str, resource_type: str):
+    return {
+        key: _located(document, base, f"{endpoint}/{key}", resource_type)
+        for key, document in documents.items()
+    }
 
 
 def service_provider_config(base: str) -> dict:
@@ -49,9 +57,7 @@ def service_provider_config(base: str) -> dict:
             )
         ],
     ).model_dump(scim_ctx=_QUERY)
-    document = _located(config, base, "ServiceProviderConfig")
-    document["meta"]["resourceType"] = "ServiceProviderConfig"
-    return document
+    return _located(config, base, "ServiceProviderConfig", "ServiceProviderConfig")
 
 
 @cache
@@ -63,12 +69,7 @@ def _resource_types() -> dict[str, dict]:
 
 
 def resource_types(base: str) -> dict[str, dict]:
-    out = {}
-    for name, document in _resource_types().items():
-        document = _located(document, base, f"ResourceTypes/{name}")
-        document["meta"]["resourceType"] = "ResourceType"
-        out[name] = document
-    return out
+    return _each_located(_resource_types(), base, "ResourceTypes", "ResourceType")
 
 
 @cache
@@ -88,9 +89,4 @@ def _schemas() -> dict[str, dict]:
 
 
 def schemas(base: str) -> dict[str, dict]:
-    out = {}
-    for urn, document in _schemas().items():
-        document = _located(document, base, f"Schemas/{urn}")
-        document["meta"]["resourceType"] = "Schema"
-        out[urn] = document
-    return out
+    return _each_located(_schemas(), base, "Schemas", "Schema")

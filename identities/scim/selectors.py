@@ -47,20 +47,20 @@ def _uuid(value) -> uuid.UUID | None:
         return None
 
 
-def access_user(workspace, scim_id) -> Membership:
+def _by_scim_id(rows, scim_id, resource_type: str):
     key = _uuid(scim_id)
-    membership = users_of(workspace).filter(scim_id=key).first() if key else None
-    if membership is None:
-        raise errors.not_found("User", scim_id)
-    return membership
+    found = rows.filter(scim_id=key).first() if key else None
+    if found is None:
+        raise errors.not_found(resource_type, scim_id)
+    return found
+
+
+def access_user(workspace, scim_id) -> Membership:
+    return _by_scim_id(users_of(workspace), scim_id, "User")
 
 
 def access_group(workspace, scim_id) -> Team:
-    key = _uuid(scim_id)
-    team = groups_of(workspace).filter(scim_id=key).first() if key else None
-    if team is None:
-        raise errors.not_found("Group", scim_id)
-    return team
+    return _by_scim_id(groups_of(workspace), scim_id, "Group")
 
 
 def memberships_by_scim_id(workspace, values) -> list[Membership]:

@@ -3,7 +3,9 @@ token (identities/inbound/scim_access.py), calls the selectors and services, and
 `application/scim+json`, errors in the SCIM error format (RFC 7644 section 3.12)."""
 
 import json
-from functools import wraps
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial, wraps
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
@@ -181,35 +183,32 @@ def service_provider_config(request, workspace):
     return _answer(document)
 
 
-def _listed(documents_by_id: dict) -> dict:
-    items = list(documents_by_id.values())
-    return {
-        "schemas": [LIST_URN],
-        "totalResults": len(items),
-        "startIndex": 1,
-        "itemsPerPage": len(items),
-        "Resources": items,
-    }
+def _catalogue(found: dict, key, resource_type: str) -> HttpResponse:
+    """All of a discovery resource as a list, or the one named `key`."""
+    if key is None:
+        items = list(found.values())
+        return _answer(
+            {
+                "schemas": [LIST_URN],
+                "totalResults": len(items),
+                "startIndex": 1,
+                "itemsPerPage": len(items),
+                "Resources": items,
+            }
+        )
+    if key not in found:
+        raise not_found(resource_type, key)
+    return _answer(found[key])
 
 
 @scim_view({"GET"})
 def resource_types(request, workspace, name=None):
-    found = discovery.resource_types(request.scim_base)
-    if name is None:
-        return _answer(_listed(found))
-    if name not in found:
-        raise not_found("ResourceType", name)
-    return _answer(found[name])
+    return _catalogue(discovery.resource_types(request.scim_base), name, "ResourceType")
 
 
 @scim_view({"GET"})
 def schemas(request, workspace, urn=None):
-    found = discovery.schemas(request.scim_base)
-    if urn is None:
-        return _answer(_listed(found))
-    if urn not in found:
-        raise not_found("Schema", urn)
-    return _answer(found[urn])
+    return _catalogue(discovery.schemas(request.scim_base), urn, "Schema")
 
 
 @scim_view({"POST"})
@@ -218,12 +217,11 @@ def search(request, workspace):
     has matches none of the other."""
     query = _Query(_search_params(request))
     sources, refused = [], None
-    for rows, render in (
-        (selectors.users_of, lambda membership: _user(request, membership)),
-        (selectors.groups_of, lambda team: _group(request, team)),
-    ):
+    for kind in KINDS:
         try:
-            sources.append((rows(workspace, filter_text=query.filter), render))
+            sources.append(
+                (kind.rows(workspace, filter_text=query.filter), partial(_document, request, kind))
+            )
         except ScimError as exc:
             refused = exc
     if not sources:
@@ -236,125 +234,117 @@ def unknown(request, workspace, rest=""):
     raise ScimError(f"There is no SCIM endpoint at '{rest}'.", status=404)
 
 
-# -- users -------------------------------------------------------------------------------------
+# -- Users and Groups --------------------------------------------------------------------------
 
 
-def _user(request, membership):
-    return documents.user_document(membership, base=request.scim_base)
+@dataclass(frozen=True)
+class ResourceKind:
+    """A resource type the endpoint serves: the model it reads bodies with, the selectors that
+    list and find its rows, how a row becomes a document, and the services that write it (each
+    takes the row by the keyword `row_arg`)."""
+
+    name: str
+    endpoint: str
+    model: type
+    rows: Callable
+    access: Callable
+    document: Callable
+    row_arg: str
+    create: Callable
+    replace: Callable
+    patch: Callable
+    delete: Callable
 
 
-@scim_view({"GET", "POST"})
-def users(request, workspace):
-    if request.method == "POST":
-        resource = documents.read(
-            documents.USER_MODEL, _body(request), context=Context.RESOURCE_CREATION_REQUEST
-        )
-        membership = services.create_user(
-            workspace=workspace, resource=resource, client=request.scim_client
-        )
-        membership = selectors.access_user(workspace, membership.scim_id)
-        document = _user(request, membership)
-        return _one(request, document, 201, document["meta"]["location"])
-    query = _Query(request.GET)
-    return _list(
-        query,
-        (
-            selectors.users_of(workspace, filter_text=query.filter),
-            lambda membership: _user(request, membership),
-        ),
-    )
+USERS = ResourceKind(
+    name="User",
+    endpoint="Users",
+    model=documents.USER_MODEL,
+    rows=selectors.users_of,
+    access=selectors.access_user,
+    document=lambda membership, base: documents.user_document(membership, base=base),
+    row_arg="membership",
+    create=services.create_user,
+    replace=services.replace_user,
+    patch=services.patch_user,
+    delete=services.delete_user,
+)
+GROUPS = ResourceKind(
+    name="Group",
+    endpoint="Groups",
+    model=documents.GROUP_MODEL,
+    rows=selectors.groups_of,
+    access=selectors.access_group,
+    document=lambda team, base: documents.group_document(
+        team, base=base, members=team.memberships.all()
+    ),
+    row_arg="team",
+    create=services.create_group,
+    replace=services.replace_group,
+    patch=services.patch_group,
+    delete=services.delete_group,
+)
+KINDS = (USERS, GROUPS)
 
 
-@scim_view({"POST"})
-def users_search(request, workspace):
-    query = _Query(_search_params(request))
-    return _list(
-        query,
-        (
-            selectors.users_of(workspace, filter_text=query.filter),
-            lambda membership: _user(request, membership),
-        ),
-    )
+def _document(request, kind: ResourceKind, row) -> dict:
+    return kind.document(row, request.scim_base)
 
 
-@scim_view({"GET", "PUT", "PATCH", "DELETE"})
-def user(request, workspace, scim_id):
-    membership = selectors.access_user(workspace, scim_id)
-    if request.method == "GET":
-        return _one(request, _user(request, membership))
-    _check_if_match(request, _user(request, membership))
-    client = request.scim_client
-    if request.method == "DELETE":
-        services.delete_user(membership=membership, client=client)
-        return HttpResponse(status=204)
-    if request.method == "PUT":
-        resource = documents.read(
-            documents.USER_MODEL, _body(request), context=Context.RESOURCE_REPLACEMENT_REQUEST
-        )
-        services.replace_user(membership=membership, resource=resource, client=client)
-    else:
-        services.patch_user(
-            membership=membership, body=_body(request), client=client, base=request.scim_base
-        )
-    membership = selectors.access_user(workspace, scim_id)
-    return _one(request, _user(request, membership))
+def _page(request, workspace, kind: ResourceKind, query: _Query) -> HttpResponse:
+    rows = kind.rows(workspace, filter_text=query.filter)
+    return _list(query, (rows, partial(_document, request, kind)))
 
 
-# -- groups ------------------------------------------------------------------------------------
+def collection_view(kind: ResourceKind):
+    """`/Users`, `/Groups`: GET lists (with a filter), POST creates."""
+
+    @scim_view({"GET", "POST"})
+    def collection(request, workspace):
+        if request.method == "POST":
+            resource = documents.read(
+                kind.model, _body(request), context=Context.RESOURCE_CREATION_REQUEST
+            )
+            created = kind.create(
+                workspace=workspace, resource=resource, client=request.scim_client
+            )
+            document = _document(request, kind, kind.access(workspace, created.scim_id))
+            return _one(request, document, 201, document["meta"]["location"])
+        return _page(request, workspace, kind, _Query(request.GET))
+
+    return collection
 
 
-def _group(request, team):
-    return documents.group_document(team, base=request.scim_base, members=team.memberships.all())
+def search_view(kind: ResourceKind):
+    """`/Users/.search`, `/Groups/.search`: the list, its parameters in a SearchRequest."""
+
+    @scim_view({"POST"})
+    def kind_search(request, workspace):
+        return _page(request, workspace, kind, _Query(_search_params(request)))
+
+    return kind_search
 
 
-@scim_view({"GET", "POST"})
-def groups(request, workspace):
-    if request.method == "POST":
-        resource = documents.read(
-            documents.GROUP_MODEL, _body(request), context=Context.RESOURCE_CREATION_REQUEST
-        )
-        team = services.create_group(
-            workspace=workspace, resource=resource, client=request.scim_client
-        )
-        document = _group(request, selectors.access_group(workspace, team.scim_id))
-        return _one(request, document, 201, document["meta"]["location"])
-    query = _Query(request.GET)
-    return _list(
-        query,
-        (
-            selectors.groups_of(workspace, filter_text=query.filter),
-            lambda team: _group(request, team),
-        ),
-    )
+def resource_view(kind: ResourceKind):
+    """`/Users/<id>`, `/Groups/<id>`: GET, and PUT, PATCH, DELETE under If-Match."""
 
+    @scim_view({"GET", "PUT", "PATCH", "DELETE"})
+    def item(request, workspace, scim_id):
+        row = kind.access(workspace, scim_id)
+        if request.method == "GET":
+            return _one(request, _document(request, kind, row))
+        _check_if_match(request, _document(request, kind, row))
+        target = {kind.row_arg: row, "client": request.scim_client}
+        if request.method == "DELETE":
+            kind.delete(**target)
+            return HttpResponse(status=204)
+        if request.method == "PUT":
+            resource = documents.read(
+                kind.model, _body(request), context=Context.RESOURCE_REPLACEMENT_REQUEST
+            )
+            kind.replace(**target, resource=resource)
+        else:
+            kind.patch(**target, body=_body(request), base=request.scim_base)
+        return _one(request, _document(request, kind, kind.access(workspace, scim_id)))
 
-@scim_view({"POST"})
-def groups_search(request, workspace):
-    query = _Query(_search_params(request))
-    return _list(
-        query,
-        (
-            selectors.groups_of(workspace, filter_text=query.filter),
-            lambda team: _group(request, team),
-        ),
-    )
-
-
-@scim_view({"GET", "PUT", "PATCH", "DELETE"})
-def group(request, workspace, scim_id):
-    team = selectors.access_group(workspace, scim_id)
-    if request.method == "GET":
-        return _one(request, _group(request, team))
-    _check_if_match(request, _group(request, team))
-    client = request.scim_client
-    if request.method == "DELETE":
-        services.delete_group(team=team, client=client)
-        return HttpResponse(status=204)
-    if request.method == "PUT":
-        resource = documents.read(
-            documents.GROUP_MODEL, _body(request), context=Context.RESOURCE_REPLACEMENT_REQUEST
-        )
-        services.replace_group(team=team, resource=resource, client=client)
-    else:
-        services.patch_group(team=team, body=_body(request), client=client, base=request.scim_base)
-    return _one(request, _group(request, selectors.access_group(workspace, scim_id)))
+    return item
