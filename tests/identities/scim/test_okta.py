@@ -144,4 +144,6 @@ def test_okta_provisions_a_person_and_a_group(scim, acme):
         "scim.group.delete",
     }
     suspend = ConfigChange.objects.for_workspace(acme).get(action="member.suspend")
-    assert suspend.detail == {"via": "scim", "client": "Okta"}
+    # Names the SCIM client, and what the suspension revoked (identities/offboarding.py).
+    assert (suspend.detail["via"], suspend.detail["client"]) == ("scim", "Okta")
+    assert set(suspend.detail["revoked"]) >= {"api_tokens", "oauth_access_tokens"}
