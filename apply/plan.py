@@ -20,6 +20,8 @@ from gateways import services as gateway_services
 from gateways.models import Assignment, Gateway
 from identities import offboarding
 from identities import services as identity_services
+from identities.scim import selectors as scim_selectors
+from identities.scim import services as scim_services
 from rules import services as rule_services
 from rules.models import Rule
 from servers import services as server_services
@@ -118,6 +120,7 @@ class _Apply:
         self.sync_teams()
         self.sync_servers()
         self.sync_members()
+        self.sync_scim()
         self.sync_rules(self.plan.rules)
         self.sync_gateways()
         if self.prune:
@@ -203,6 +206,33 @@ class _Apply:
                     team=team, name=spec.name, actor=self.actor
                 ),
             )
+
+    def sync_scim(self) -> None:
+        spec = self.plan.scim
+        if spec is None:
+            return
+        settings = scim_selectors.scim_settings_of(self.workspace)
+        current = None
+        if settings is not None:
+            role = settings.default_role.key if settings.default_role else None
+            current = _Facts(default_role=role, group_teams=settings.group_teams)
+        self._upsert(
+            what="scim settings",
+            path=spec.path,
+            current=current,
+            desired={"default_role": spec.default_role, "group_teams": spec.group_teams},
+            create=lambda: self._configure_scim(spec),
+            update=lambda changes: self._configure_scim(spec),
+        )
+
+    def _configure_scim(self, spec) -> None:
+        scim_services.configure_scim(
+            workspace=self.workspace,
+            actor=self.actor,
+            acting_member=None,
+            default_role_key=spec.default_role,
+            group_teams=spec.group_teams,
+        )
 
     def sync_servers(self) -> None:
         servers = {s.name: s for s in Server.objects.for_workspace(self.workspace)}

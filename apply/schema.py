@@ -191,12 +191,23 @@ GATEWAY = Map(
         "limits": Key(ListOf(LIMIT), default=list),
     }
 )
+# How the workspace's SCIM client provisions (docs/scim.md); absent: the settings are left as
+# they are. Group names map to team slugs of this file.
+SCIM = Map(
+    {
+        "default_role": Key(
+            Ref(label="role", collection="roles", key="key", builtin=BUILTIN_ROLE_KEYS)
+        ),
+        "group_teams": Key(MapOf(TEAM_REF, key_label="group name"), default=dict),
+    }
+)
 SCHEMA = Map(
     {
         "workspace": Key(WORKSPACE, required=True),
         "roles": Key(ListOf(ROLE, unique=("key",)), default=list),
         "teams": Key(ListOf(TEAM, unique=("slug",)), default=list),
         "users": Key(ListOf(USER, unique=("email",)), default=list),
+        "scim": Key(SCIM),
         "servers": Key(ListOf(SERVER, unique=("name",)), default=list),
         "gateways": Key(ListOf(GATEWAY, unique=("slug",)), default=list),
         "rules": RULES,
@@ -287,6 +298,13 @@ class GatewaySpec:
     limits: list[dict] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ScimSpec:
+    default_role: str | None
+    group_teams: dict[str, str]
+    path: Path = ("scim",)
+
+
 @dataclass
 class Plan:
     source: str
@@ -298,6 +316,7 @@ class Plan:
     gateways: list[GatewaySpec]
     positions: dict[Path, Position]
     rules: list[RuleSpec] = field(default_factory=list)
+    scim: ScimSpec | None = None
 
     def position(self, path: Path) -> Position:
         """Where `path` sits in the file, or its nearest enclosing value."""
@@ -545,9 +564,13 @@ def _plan(data: dict, source: str, positions: dict[Path, Position]) -> Plan:
     def at(key):
         return [((key, i), item) for i, item in enumerate(data[key])]
 
+    scim = data["scim"]
     return Plan(
         source=source,
         rules=_rules(data["rules"], ("rules",)),
+        scim=None
+        if scim is None
+        else ScimSpec(default_role=scim["default_role"], group_teams=dict(scim["group_teams"])),
         workspace=WorkspaceSpec(slug=data["workspace"]["slug"], name=data["workspace"]["name"]),
         roles=[
             RoleSpec(

@@ -62,6 +62,7 @@ def test_the_schema_lists_every_top_level_key():
         "roles",
         "teams",
         "users",
+        "scim",
         "servers",
         "gateways",
         "rules",
