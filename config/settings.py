@@ -57,21 +57,34 @@ DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
+# Behind a proxy that ends TLS: the header it sets to say the client used https, e.g.
+# "X-Forwarded-Proto" (trusted as it comes, so the proxy must overwrite what clients send). The
+# console, the API and the data plane's OAuth challenges then name https URLs.
+PROXY_TLS_HEADER = os.environ.get("PROXY_TLS_HEADER", "").strip()
+if PROXY_TLS_HEADER.upper().startswith("HTTP_") or "_" in PROXY_TLS_HEADER:
+    raise ImproperlyConfigured(
+        "PROXY_TLS_HEADER names the header as sent, e.g. X-Forwarded-Proto, "
+        f"not {PROXY_TLS_HEADER!r}"
+    )
+if PROXY_TLS_HEADER:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + PROXY_TLS_HEADER.upper().replace("-", "_"), "https")
+
 # Served over HTTPS (PUBLIC_HTTPS=1, as in production): cookies only over TLS, plain http
 # redirected, and HTTP Strict Transport Security. Off for the embedded http://127.0.0.1 set-up.
+# The platform itself never ends TLS, so redirecting needs PROXY_TLS_HEADER to tell https from
+# http (without it every request would redirect to itself).
 PUBLIC_HTTPS = env_bool("PUBLIC_HTTPS", False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PUBLIC_HTTPS
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PUBLIC_HTTPS)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PUBLIC_HTTPS and bool(PROXY_TLS_HEADER))
+if SECURE_SSL_REDIRECT and not PROXY_TLS_HEADER:
+    raise ImproperlyConfigured(
+        "SECURE_SSL_REDIRECT needs PROXY_TLS_HEADER: the proxy in front ends TLS and must say so"
+    )
 SECURE_HSTS_SECONDS = int(
     os.environ.get("SECURE_HSTS_SECONDS", "31536000" if PUBLIC_HTTPS else "0")
 )
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
-# Behind a proxy that ends TLS: the header it sets to say the client used https, e.g.
-# "X-Forwarded-Proto" (trusted as it comes, so the proxy must overwrite what clients send).
-_PROXY_TLS_HEADER = os.environ.get("PROXY_TLS_HEADER", "").strip()
-if _PROXY_TLS_HEADER:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _PROXY_TLS_HEADER.upper().replace("-", "_"), "https")
 
 INSTALLED_APPS = [
     "daphne",

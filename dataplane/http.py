@@ -100,8 +100,12 @@ def origin_allowed(origin: str | None) -> bool:
 def request_origin(scope, headers) -> str:
     """The origin the client reached (its Host was checked against ALLOWED_HOSTS)."""
     host = headers.get("host", "localhost")
-    scheme = "https" if scope.get("scheme") == "https" else "http"
-    return f"{scheme}://{host}"
+    secure = scope.get("scheme") == "https" or (
+        # The proxy that ends TLS says the client used https (PROXY_TLS_HEADER).
+        settings.PROXY_TLS_HEADER
+        and headers.get(settings.PROXY_TLS_HEADER.lower(), "").strip().lower() == "https"
+    )
+    return f"{'https' if secure else 'http'}://{host}"
 
 
 def resource_metadata_url(scope, headers, workspace: str, gateway: str | None) -> str:

@@ -29,6 +29,7 @@ from oauth2_provider.models import (
 )
 
 from core import config_events
+from core.errors import ValidationFailed
 from identities import selectors
 from identities.inbound import tokens
 from identities.inbound.client_access import names_workspace
@@ -148,6 +149,13 @@ def revoke_access(*, membership: Membership) -> dict[str, int]:
 def suspend_member(*, membership: Membership, actor, detail: dict | None = None) -> Membership:
     """Suspend a membership and revoke the person's access in its workspace; a suspended one is
     left as it is."""
+    if membership.role.key == "owner" and not (
+        Membership.objects.for_workspace(membership.workspace_id)
+        .filter(role__key="owner")
+        .exclude(pk=membership.pk)
+        .exists()
+    ):
+        raise ValidationFailed("The last active owner of a workspace cannot be suspended.")
     # A conditional update claims the change, so two suspensions at once revoke and log once.
     if Membership.everyone.filter(pk=membership.pk, active=True).update(active=False):
         membership.active = False

@@ -99,6 +99,10 @@ def _read(incoming: Connection, inbox: queue.SimpleQueue) -> None:
         while True:
             inbox.put(pickle.loads(incoming.recv_bytes()))  # noqa: S301 (our parent's pipe)
     except (EOFError, OSError):
+        pass
+    finally:
+        # Whatever ends the reading (the parent gone, or a message that cannot be read), the
+        # writer writes what it has and exits, and the parent starts another for the rest.
         inbox.put(("stop",))
 
 

@@ -45,3 +45,14 @@ def test_the_embedded_mode_still_names_what_production_needs(tmp_path):
     output = _deploy_check(tmp_path)
     for check in ("security.W004", "security.W008", "security.W012", "security.W016"):
         assert check in output, output
+
+
+def test_a_redirect_without_the_proxy_header_or_a_mangled_header_is_refused(tmp_path):
+    assert "SECURE_SSL_REDIRECT needs PROXY_TLS_HEADER" in _deploy_check(
+        tmp_path, PUBLIC_HTTPS="1", SECURE_SSL_REDIRECT="1"
+    )
+    assert "names the header as sent" in _deploy_check(
+        tmp_path, PROXY_TLS_HEADER="HTTP_X_FORWARDED_PROTO"
+    )
+    # PUBLIC_HTTPS alone: secure cookies and HSTS, no redirect that could loop.
+    assert "security.W008" in _deploy_check(tmp_path, PUBLIC_HTTPS="1")

@@ -7,6 +7,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 from mcp_types import PaginatedRequestParams
 
+from dataplane.http import request_origin
 from gateways import services as gateway_services
 from identities import services as identity_services
 from servers import services as server_services
@@ -343,3 +344,11 @@ def test_lists_paginate_with_gateway_cursors(deployment, bob, settings):
     first, second = asyncio.run(scenario())
     assert len(first.tools) == 2 and first.next_cursor
     assert {t.name for t in first.tools}.isdisjoint({t.name for t in second.tools})
+
+
+def test_behind_a_tls_proxy_the_challenge_names_https(settings):
+    headers = {"host": "gatehouse.example.com", "x-forwarded-proto": "https"}
+    assert request_origin({"scheme": "http"}, headers) == "http://gatehouse.example.com"
+    settings.PROXY_TLS_HEADER = "X-Forwarded-Proto"
+    assert request_origin({"scheme": "http"}, headers) == "https://gatehouse.example.com"
+    assert request_origin({"scheme": "http"}, {"host": "h"}) == "http://h"

@@ -7,6 +7,7 @@ import io
 import json
 
 import httpx
+import pytest
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
 from oauth2_provider.models import AccessToken, Grant, RefreshToken
@@ -15,6 +16,7 @@ from audit.log.chain import verify_export, verify_workspace
 from audit.log.writer import flush
 from audit.models import LogEntry
 from core import crypto
+from core.errors import ValidationFailed
 from gateways import services as gateway_services
 from identities import offboarding
 from identities import services as identity_services
@@ -22,7 +24,7 @@ from identities.inbound import tokens
 from identities.models import ApiToken, UpstreamConnection, UpstreamCredential
 from teams import api_access
 from teams import services as team_services
-from teams.models import ConfigChange, Membership
+from teams.models import ConfigChange, Membership, Role
 from tests.identities.browser import Browser
 from tests.support.oauth_apps import oauth_app, oauth_sign_in
 
@@ -212,3 +214,17 @@ def test_removing_the_last_owner_is_refused_and_revokes_nothing(deployment, alic
     assert response.status_code == 400, response.content
     assert ApiToken.objects.get(digest=tokens.digest(token)).revoked_at is None
     assert _mcp_status(deployment, token) == 200
+
+
+def test_suspending_the_last_active_owner_is_refused(acme, alice, bob):
+    owner = _membership(acme, alice)
+    with pytest.raises(ValidationFailed, match="last active owner"):
+        offboarding.suspend_member(membership=owner, actor=None)
+    owner.refresh_from_db()
+    assert owner.active is True
+    # With another active owner, the first may be suspended.
+    other = _membership(acme, bob)
+    other.role = Role.objects.for_workspace(acme).get(key="owner")
+    other.save(update_fields=["role"])
+    offboarding.suspend_member(membership=owner, actor=None)
+    assert Membership.everyone.get(pk=owner.pk).active is False
