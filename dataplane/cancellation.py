@@ -12,6 +12,7 @@ the same channel (messages sent meanwhile wait there).
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 
@@ -62,7 +63,9 @@ def _ensure_listener() -> None:
     loop = asyncio.get_running_loop()
     listener = _listeners.get(loop)
     if listener is None or listener.done():
-        _listeners[loop] = loop.create_task(_listen())
+        # Its own context: it outlives the call that started it, whose correlation id must not
+        # name its log lines.
+        _listeners[loop] = loop.create_task(_listen(), context=contextvars.Context())
 
 
 async def _listen() -> None:
@@ -75,11 +78,12 @@ async def _listen() -> None:
             try:
                 channel = channel or await layer.new_channel()
                 await layer.group_add(GROUP, channel)
+                pause = RETRY_FIRST_SECONDS
                 while True:
                     event = await layer.receive(channel)
-                    pause = RETRY_FIRST_SECONDS
-                    if event.get("type") == "mcp.cancel":
-                        _cancel_local(tuple(event["key"]))
+                    key = event.get("key") if event.get("type") == "mcp.cancel" else None
+                    if isinstance(key, list):
+                        _cancel_local(tuple(key))
             except Exception as failure:
                 # A Redis timeout or lost connection: expected now and then, and survived.
                 metrics.cancellation_listener_failed(failure)

@@ -15,6 +15,7 @@ them, UPSTREAM_MAX_CONNECTIONS_PER_ORIGIN) and the same outbound rule, trust sto
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 import json
 import logging
@@ -329,7 +330,10 @@ class UpstreamSession:
         self.info = info
         await self._post_notification({"jsonrpc": "2.0", "method": "notifications/initialized"})
         if self.session_id and self._on_event and self._listener is None:
-            self._listener = asyncio.get_running_loop().create_task(self._listen())
+            # Pooled across calls: its own context, not the correlation id of the first call.
+            self._listener = asyncio.get_running_loop().create_task(
+                self._listen(), context=contextvars.Context()
+            )
         return info
 
     def _meta(self, version: str, capabilities: dict | None) -> dict:
