@@ -86,7 +86,10 @@ def issue_token(
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("A token needs a name.", field="name")
-    if not membership.active:
+    # Read again under a row lock: a suspension committed since `membership` was read must
+    # not be followed by a token issued to the suspended person.
+    locked = Membership.everyone.select_for_update().filter(pk=membership.pk, active=True)
+    if not membership.active or not locked.exists():
         raise ValidationFailed(f"{membership.user.email} is suspended in this workspace.")
     if gateway is not None and gateway.workspace_id != membership.workspace_id:
         raise ValidationFailed("Unknown gateway.", field="gateway")

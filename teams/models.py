@@ -154,6 +154,12 @@ class Membership(models.Model):
         ordering = ["workspace", "user__email"]
         constraints = [
             models.UniqueConstraint(fields=["workspace", "user"], name="membership_unique_user"),
+            # The uniqueness check of identities/scim reads before it writes; this settles a race.
+            models.UniqueConstraint(
+                fields=["workspace", "scim_user_name"],
+                condition=~models.Q(scim_user_name=""),
+                name="membership_unique_scim_user_name",
+            ),
         ]
 
     def __str__(self):

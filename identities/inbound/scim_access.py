@@ -24,11 +24,13 @@ def scim_caller(request, workspace_slug: str) -> tuple[Workspace, ApiToken] | Re
     """The workspace and SCIM token of this request, or why it is refused."""
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
-    address = rate_limiting.request_ip(request)
-    if refusal := rate_limiting.over(BAD_TOKEN_RATE, "scim", "bad-token", address):
-        return Refusal(429, "Too many bad tokens from your address.", refusal.retry_after)
+    # The token is looked up first: bad tokens from an address must not lock out the identity
+    # provider's valid one calling from the same address.
     token = selectors.active_token(secret.strip()) if scheme.lower() == "bearer" else None
     if token is None:
+        address = rate_limiting.request_ip(request)
+        if refusal := rate_limiting.over(BAD_TOKEN_RATE, "scim", "bad-token", address):
+            return Refusal(429, "Too many bad tokens from your address.", refusal.retry_after)
         rate_limiting.hit(BAD_TOKEN_RATE, "scim", "bad-token", address)
         return Refusal(401, "A valid SCIM bearer token is required.")
     if token.kind != ApiToken.Kind.SCIM:

@@ -25,6 +25,12 @@ from scim2_models.path.expressions import Present, ValuePath
 from identities.scim.errors import invalid_filter
 from teams.models import User
 
+# Bounds on what one filter may ask: identity providers send a handful of comparisons, and a
+# filter of thousands gives a query the database refuses.
+MAX_LENGTH = 1000
+MAX_COMPARISONS = 50
+MAX_DEPTH = 10
+
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
@@ -154,11 +160,41 @@ class _Translator:
         return self.column(path)(lookup, value)
 
 
+def _children(node: FilterNode) -> list[FilterNode]:
+    if isinstance(node, LogicalExpr):
+        return list(node.terms)
+    if isinstance(node, Not):
+        return [node.expr]
+    if isinstance(node, ValuePath):
+        return [node.val_filter]
+    return []
+
+
+def _check_size(root: FilterNode) -> None:
+    """Refuse a filter of more comparisons or deeper nesting than the bounds above."""
+    comparisons = 0
+    pending = [(root, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise invalid_filter(f"A filter nests at most {MAX_DEPTH} levels deep.")
+        children = _children(node)
+        if not children:
+            comparisons += 1
+            if comparisons > MAX_COMPARISONS:
+                raise invalid_filter(f"A filter has at most {MAX_COMPARISONS} comparisons.")
+        pending += [(child, depth + 1) for child in children]
+
+
 def parse(text: str) -> FilterNode:
+    if len(text) > MAX_LENGTH:
+        raise invalid_filter(f"A filter has at most {MAX_LENGTH} characters.")
     try:
-        return ScimFilter(text).ast
+        root = ScimFilter(text).ast
     except Exception as exc:  # the parser's own errors all say what is wrong with the text
         raise invalid_filter(f"The filter cannot be read: {exc}") from exc
+    _check_size(root)
+    return root
 
 
 def users_matching(text: str) -> Q:

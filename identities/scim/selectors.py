@@ -26,15 +26,19 @@ def users_of(workspace, *, filter_text: str | None = None):
     return memberships
 
 
+def members_prefetch() -> Prefetch:
+    """A team's members, suspended ones included: `team.memberships` alone goes through
+    Membership's default manager, which sees active ones only."""
+    return Prefetch(
+        "memberships",
+        queryset=Membership.everyone.select_related("user").order_by("created_at", "pk"),
+    )
+
+
 def groups_of(workspace, *, filter_text: str | None = None, with_members: bool = True):
     teams = Team.objects.for_workspace(workspace).select_related("workspace").order_by("pk")
     if with_members:
-        teams = teams.prefetch_related(
-            Prefetch(
-                "memberships",
-                queryset=Membership.everyone.select_related("user").order_by("created_at", "pk"),
-            )
-        )
+        teams = teams.prefetch_related(members_prefetch())
     if filter_text:
         teams = teams.filter(filters.groups_matching(filter_text)).distinct()
     return teams

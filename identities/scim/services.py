@@ -6,13 +6,16 @@ its token). `active: false` suspends the membership and `active: true` gives it 
 (identities/offboarding.py); DELETE removes it.
 """
 
+import functools
 import json
 import uuid
 from dataclasses import dataclass
 
+from allauth.account.models import EmailAddress
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import prefetch_related_objects
 from django.utils.text import slugify
 from pydantic import ValidationError
 from scim2_models import Context, PatchOp, SCIMException, ScimPolicy
@@ -91,15 +94,45 @@ def _check_user_name_free(workspace, user_name: str, *, exclude: Membership | No
         raise errors.uniqueness(f"The userName '{user_name}' is already taken.")
 
 
+def _refuse_owner(membership: Membership, doing: str) -> None:
+    # Whoever holds the SCIM token must not lock a workspace out of its own console.
+    if membership.role.key == "owner":
+        raise errors.ScimError(
+            f"{membership.user.email} is an owner and cannot be {doing} by SCIM; "
+            "owners are managed in the console.",
+            scim_type="mutability",
+        )
+
+
 def _set_active(membership: Membership, active, client: ScimClient) -> None:
-    """`active: false` suspends; `true`, or no `active` at all, gives access back."""
+    """`active: false` suspends and `true` gives access back; no `active` at all leaves the
+    membership as it is, so a PUT that omits it does not reactivate a suspended person."""
     if active is False:
+        if membership.active:
+            _refuse_owner(membership, "suspended")
         offboarding.suspend_member(membership=membership, actor=None, detail=client.detail)
-    else:
+    elif active is True:
         offboarding.reactivate_member(membership=membership, actor=None, detail=client.detail)
 
 
-@transaction.atomic
+def _unique(write):
+    """Run a write of a User in its own transaction; a row stored by a request running at the
+    same moment (the same userName or person) is the SCIM `uniqueness` error, not a 500."""
+
+    @functools.wraps(write)
+    def run(**kwargs):
+        try:
+            with transaction.atomic():
+                return write(**kwargs)
+        except IntegrityError as exc:
+            raise errors.uniqueness(
+                "This userName or person was just provisioned by another request."
+            ) from exc
+
+    return run
+
+
+@_unique
 def create_user(*, workspace, resource, client: ScimClient) -> Membership:
     _check_user_name_free(workspace, resource.user_name)
     address = _address(resource) or _no_address(workspace)
@@ -131,11 +164,22 @@ def create_user(*, workspace, resource, client: ScimClient) -> Membership:
 
 
 def _change_address(membership: Membership, address: str | None) -> None:
+    """Give the person's account the address SCIM sends. Only an account SCIM may manage is
+    changed: one without a password of its own (SCIM and SSO create them so), not a platform
+    operator's, not an owner's and not shared with another workspace. Anyone else could be
+    taken over by whoever holds the SCIM token, through a password reset sent to the new address.
+    """
     user = membership.user
     if address is None or address == user.email:
         return
     if User.objects.filter(email=address).exclude(pk=user.pk).exists():
         raise errors.uniqueness(f"{address} belongs to another person.")
+    if user.is_staff or user.is_superuser or user.has_usable_password():
+        raise errors.ScimError(
+            f"{user.email} signs in with a password or runs the platform; "
+            "its address is changed by its owner only.",
+            scim_type="mutability",
+        )
     if membership.role.key == "owner":
         # Whoever holds the SCIM token must not take over an owner's account by its address.
         raise errors.ScimError(
@@ -149,15 +193,23 @@ def _change_address(membership: Membership, address: str | None) -> None:
         )
     user.email = address
     user.save(update_fields=["email"])
+    # allauth resets passwords and signs in by these rows: the old address must not reach it.
+    EmailAddress.objects.filter(user=user).delete()
+    EmailAddress.objects.create(user=user, email=address, primary=True, verified=False)
 
 
-@transaction.atomic
-def replace_user(*, membership: Membership, resource, client: ScimClient) -> Membership:
+@_unique
+def replace_user(
+    *, membership: Membership, resource, client: ScimClient, active_if_absent: bool | None = None
+) -> Membership:
+    """Replace the User with `resource`. A PUT without `active` leaves the membership as it is;
+    PATCH passes `active_if_absent=True` when it removed `active` (absent means active)."""
     workspace = membership.workspace
     _check_user_name_free(workspace, resource.user_name, exclude=membership)
     _change_address(membership, _address(resource))
     _keep(membership, resource)
-    _set_active(membership, resource.active, client)
+    active = resource.active if resource.active is not None else active_if_absent
+    _set_active(membership, active, client)
     config_events.workspace_changed(workspace_id=workspace.pk)
     record_change(
         workspace=workspace,
@@ -195,7 +247,13 @@ def _patched(model, document: dict, body):
 def patch_user(*, membership: Membership, body, client: ScimClient, base: str) -> Membership:
     document = documents.user_document(membership, base=base)
     resource = _patched(documents.USER_MODEL, document, body)
-    return replace_user(membership=membership, resource=resource, client=client)
+    removed = "active" in document and resource.active is None
+    return replace_user(
+        membership=membership,
+        resource=resource,
+        client=client,
+        active_if_absent=True if removed else None,
+    )
 
 
 @transaction.atomic
@@ -208,10 +266,10 @@ def delete_user(*, membership: Membership, client: ScimClient) -> None:
         target=membership,
         detail=client.detail,
     )
-    # Access goes first, so whatever suspension revokes is revoked before the row goes.
-    offboarding.suspend_member(membership=membership, actor=None, detail=client.detail)
+    _refuse_owner(membership, "deleted")
     try:
-        team_services.remove_member(membership=membership, actor=None, acting_member=None)
+        # Revokes even when the member is already suspended, and removes in the same transaction.
+        offboarding.remove_member_and_revoke(membership=membership, actor=None, acting_member=None)
     except ValidationFailed as exc:
         raise errors.ScimError(exc.message, scim_type="mutability") from exc
 
@@ -255,7 +313,16 @@ def _check_name(name) -> str:
 def _set_members(team: Team, resource) -> list[str]:
     values = [member.value for member in resource.members or [] if member.value]
     memberships = selectors.memberships_by_scim_id(team.workspace, values)
-    team.memberships.set(memberships)
+    # The through table itself: `team.memberships` sees active members only, so it would never
+    # take a suspended one out of the team.
+    through = Team.memberships.through
+    wanted = {m.pk for m in memberships}
+    through.objects.filter(team=team).exclude(membership_id__in=wanted).delete()
+    through.objects.bulk_create(
+        [through(team=team, membership_id=pk) for pk in wanted], ignore_conflicts=True
+    )
+    getattr(team, "_prefetched_objects_cache", {}).pop("memberships", None)
+    prefetch_related_objects([team], selectors.members_prefetch())
     config_events.workspace_changed(workspace_id=team.workspace_id)
     return sorted(str(m.scim_id) for m in memberships)
 
@@ -329,6 +396,7 @@ def _member_removals_by_id(body: dict) -> dict:
 
 
 def patch_group(*, team: Team, body, client: ScimClient, base: str) -> Team:
+    prefetch_related_objects([team], selectors.members_prefetch())
     document = documents.group_document(team, base=base, members=team.memberships.all())
     resource = _patched(documents.GROUP_MODEL, document, _member_removals_by_id(body))
     return replace_group(team=team, resource=resource, client=client)

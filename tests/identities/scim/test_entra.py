@@ -149,4 +149,6 @@ def test_entra_provisions_and_deprovisions(scim, acme):
     )
     assert actions[0] == "scim.user.create"
     assert "member.suspend" in actions and "member.reactivate" in actions
-    assert actions[-3:] == ["scim.user.delete", "member.suspend", "scim.group.delete"]
+    assert actions[-2:] == ["scim.user.delete", "scim.group.delete"]
+    removal = ConfigChange.objects.for_workspace(acme).get(action="member.remove")
+    assert removal.detail["revoked"]["api_tokens"] == 0
