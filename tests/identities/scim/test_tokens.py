@@ -80,6 +80,10 @@ def test_suspending_the_admin_who_issued_it_leaves_provisioning_working(
     scim_base, scim_token, acme, alice, carol
 ):
     issuer = Membership.objects.for_workspace(acme).get(user=alice)
+    # Another owner remains, so the issuing owner may be suspended.
+    other = Membership.objects.for_workspace(acme).get(user=carol)
+    other.role = issuer.role
+    other.save(update_fields=["role"])
     suspend_member(membership=issuer, actor=carol)
     assert _get(scim_base, "Users", scim_token).status_code == 200
     token = ApiToken.objects.for_workspace(acme).get(kind=ApiToken.Kind.SCIM)
