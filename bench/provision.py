@@ -31,11 +31,13 @@ from teams import services as team_services  # noqa: E402
 from teams.models import Membership, User  # noqa: E402
 
 
-def main(upstream_url: str) -> dict:
+def workspace_with_member(slug: str, name: str):
+    """Migrate the new database, then a workspace `slug` with its owner and a member in team
+    `eng`: (workspace, owner, member)."""
     call_command("migrate", interactive=False, verbosity=0)
-    owner = User.objects.create_user(email="owner@bench.test", password=None)
-    member = User.objects.create_user(email="member@bench.test", password=None)
-    workspace = team_services.create_workspace(slug="bench", name="Bench", owner=owner)
+    owner = User.objects.create_user(email=f"owner@{slug}.test", password=None)
+    member = User.objects.create_user(email=f"member@{slug}.test", password=None)
+    workspace = team_services.create_workspace(slug=slug, name=name, owner=owner)
     team_services.create_team(workspace=workspace, slug="eng", name="Engineering", actor=owner)
     team_services.add_member(
         workspace=workspace,
@@ -45,6 +47,11 @@ def main(upstream_url: str) -> dict:
         actor=owner,
         acting_member=None,
     )
+    return workspace, owner, member
+
+
+def main(upstream_url: str) -> dict:
+    workspace, owner, member = workspace_with_member("bench", "Bench")
     server = server_services.create_server(
         workspace=workspace, name="echo", url=upstream_url, actor=owner
     )

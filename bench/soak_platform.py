@@ -32,32 +32,19 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.core.management import call_command  # noqa: E402
 from django.db.models import Count  # noqa: E402
+from provision import workspace_with_member  # noqa: E402
 
 from audit.models import Hop, LogEntry, Outcome  # noqa: E402
 from gateways import services as gateway_services  # noqa: E402
 from identities import services as identity_services  # noqa: E402
 from rules import services as rule_services  # noqa: E402
 from servers import services as server_services  # noqa: E402
-from teams import services as team_services  # noqa: E402
-from teams.models import Membership, User, Workspace  # noqa: E402
+from teams.models import Membership, Workspace  # noqa: E402
 
 
 def provision(slug: str, upstreams: dict[str, str]) -> dict:
-    call_command("migrate", interactive=False, verbosity=0)
-    owner = User.objects.create_user(email=f"owner@{slug}.test", password=None)
-    member = User.objects.create_user(email=f"member@{slug}.test", password=None)
-    workspace = team_services.create_workspace(slug=slug, name="Soak", owner=owner)
-    team_services.create_team(workspace=workspace, slug="eng", name="Engineering", actor=owner)
-    team_services.add_member(
-        workspace=workspace,
-        user=member,
-        role_key="member",
-        team_slugs=["eng"],
-        actor=owner,
-        acting_member=None,
-    )
+    workspace, owner, member = workspace_with_member(slug, "Soak")
     gateway = gateway_services.create_gateway(
         workspace=workspace, slug="soak", name="Soak", actor=owner
     )

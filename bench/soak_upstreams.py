@@ -13,7 +13,7 @@
 import json
 import os
 
-from upstream import _error, _result, _send, answer
+from upstream import _JSON, _error, _result, _send, answer
 
 KIND = os.environ.get("SOAK_UPSTREAM_KIND", "healthy")
 BLOB_TOOL = {
@@ -26,7 +26,6 @@ BLOB_TOOL = {
     },
     "annotations": {"readOnlyHint": True},
 }
-_JSON = [(b"content-type", b"application/json")]
 _WORDS = b"the quick brown fox jumps over the lazy dog while the gateway keeps count "
 _BLOBS: dict[int, str] = {}
 

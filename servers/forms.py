@@ -15,6 +15,17 @@ class SecretTextarea(forms.Textarea):
         return None
 
 
+def _seconds_field(label: str, setting: str) -> forms.FloatField:
+    """A per-server time bound; empty falls back to the platform's setting."""
+    return forms.FloatField(
+        required=False,
+        min_value=0.1,
+        max_value=600,
+        label=label,
+        help_text=f"Empty: the platform's {setting}.",
+    )
+
+
 class ServerFormBase(forms.Form):
     name = forms.CharField(
         max_length=64,
@@ -28,19 +39,11 @@ class ServerFormBase(forms.Form):
         label="Largest reply (bytes)",
         help_text="Empty: the platform's UPSTREAM_MAX_REPLY_BYTES.",
     )
-    handshake_timeout_seconds = forms.FloatField(
-        required=False,
-        min_value=0.1,
-        max_value=600,
-        label="Handshake timeout (seconds)",
-        help_text="Empty: the platform's UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS.",
+    handshake_timeout_seconds = _seconds_field(
+        "Handshake timeout (seconds)", "UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS"
     )
-    list_deadline_seconds = forms.FloatField(
-        required=False,
-        min_value=0.1,
-        max_value=600,
-        label="List deadline (seconds)",
-        help_text="Empty: the platform's UPSTREAM_LIST_DEADLINE_SECONDS.",
+    list_deadline_seconds = _seconds_field(
+        "List deadline (seconds)", "UPSTREAM_LIST_DEADLINE_SECONDS"
     )
 
 
