@@ -1,26 +1,27 @@
 """`GET /healthz` and `GET /readyz`: what a load balancer or orchestrator asks a server.
 
 `/healthz` (liveness) says the process answers HTTP; it reads nothing. `/readyz` (readiness)
-is 503 until the audit writer is ready and while it is behind its durability window
-(`audit/log/durability.py`), the same state in which the data plane holds answers back, so
-traffic goes elsewhere meanwhile. Neither needs a credential nor queries the database.
+is 503 until the audit writer is ready, while it is behind its durability window
+(`audit/log/durability.py`: the same state in which the data plane holds answers back), and
+while the database, the cache or the channel layer does not answer (`audit/readiness.py`), so
+traffic goes elsewhere meanwhile. The first line of the body says why; one line per check follows.
+Neither needs a credential.
 
 They are plain ASGI, routed by `config/asgi.py` ahead of Django: a probe addresses the server
 by whatever name or address it has (a pod's IP), which `ALLOWED_HOSTS` would refuse.
 """
 
+from audit import readiness
 from audit.log import durability
-from audit.log.writer import default_recorder
 
 PATHS = frozenset({"/healthz", "/readyz"})
 
 
-def _readiness() -> tuple[int, str]:
-    if not default_recorder().ready:
-        return 503, "starting: the audit writer is not ready"
-    if not durability.caught_up():
-        return 503, f"behind: the audit writer is {durability.lag_seconds():.1f} s behind"
-    return 200, "ready"
+async def _readiness() -> tuple[int, str]:
+    state = await readiness.readiness()
+    lines = [state.first_failure or "ready"]
+    lines += [f"{name}: {reason or 'ok'}" for name, reason in state.results]
+    return (200 if state.ready else 503), "\n".join(lines)
 
 
 async def serve(scope, receive, send) -> None:
@@ -29,7 +30,7 @@ async def serve(scope, receive, send) -> None:
     elif scope["path"] == "/healthz":
         status, body, headers = 200, "ok", []
     else:
-        status, body = _readiness()
+        status, body = await _readiness()
         retry = str(durability.retry_after_seconds()).encode()
         headers = [(b"retry-after", retry)] if status == 503 else []
     data = (body + "\n").encode()

@@ -526,4 +526,7 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    # A failed readiness check is an answer to the probe and one line of ours
+    # (audit/readiness.py), not the library's traceback on every probe.
+    "loggers": {"health_check": {"level": "ERROR"}},
 }

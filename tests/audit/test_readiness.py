@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from audit.models import LogEntry
 from tests.audit.load_run import META, Worker
 from tests.audit.test_load_export import TOOL, LoadGateway
-from tests.support.processes import children_of
+from tests.support.processes import children_of, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,6 +48,10 @@ def _base(worker: Worker) -> str:
     return worker.url.split("/mcp/")[0]
 
 
+def _first_line(response: httpx.Response) -> str:
+    return response.text.splitlines()[0]
+
+
 def _wait_for(worker: Worker, status: int) -> httpx.Response:
     # Another process's state: polled, with a deadline.
     deadline = time.monotonic() + 30
@@ -74,10 +78,48 @@ def test_readyz_is_503_until_the_audit_writer_is_ready(gateway, tmp_path):
         assert httpx.post(f"{base}/healthz").status_code == 405
         ready = httpx.get(f"{base}/readyz")
         assert ready.status_code == 503
-        assert ready.text == "starting: the audit writer is not ready\n"
+        assert _first_line(ready) == "starting: the audit writer is not ready"
         assert ready.headers["retry-after"] == "1"
     finally:
         worker.process.stop()
+
+
+def test_readyz_names_every_dependency_it_checked(gateway):
+    (worker,) = gateway.workers(1)
+    worker.start()
+    try:
+        ready = httpx.get(f"{_base(worker)}/readyz")
+    finally:
+        worker.stop()
+    assert ready.status_code == 200
+    assert ready.text.splitlines() == [
+        "ready",
+        "audit writer: ok",
+        "database: ok",
+        "cache: ok",
+        "channel layer: ok",
+    ]
+
+
+def test_readyz_is_503_while_redis_does_not_answer(gateway):
+    # Nothing listens on this port: the cache and the channel layer cannot be reached.
+    gateway.env["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
+    gateway.env["CELERY_TASK_ALWAYS_EAGER"] = "1"
+    (worker,) = gateway.workers(1)
+    worker.start()
+    try:
+        alive = httpx.get(f"{_base(worker)}/healthz")
+        not_ready = httpx.get(f"{_base(worker)}/readyz")
+    finally:
+        worker.stop()
+    assert (alive.status_code, alive.text) == (200, "ok\n")
+    assert not_ready.status_code == 503
+    assert not_ready.headers["retry-after"] == "1"
+    lines = not_ready.text.splitlines()
+    assert lines[0].startswith("unavailable: cache: ")
+    assert lines[1:3] == ["audit writer: ok", "database: ok"]
+    assert lines[3].startswith("cache: ") and lines[3] != "cache: ok"
+    assert lines[4].startswith("channel layer: ") and lines[4] != "channel layer: ok"
 
 
 def test_calls_wait_for_a_writer_that_fell_behind_then_are_refused(gateway, acme):
@@ -85,7 +127,7 @@ def test_calls_wait_for_a_writer_that_fell_behind_then_are_refused(gateway, acme
     (worker,) = gateway.workers(1)
     worker.start()
     try:
-        assert httpx.get(f"{_base(worker)}/readyz").text == "ready\n"
+        assert _first_line(httpx.get(f"{_base(worker)}/readyz")) == "ready"
         assert _call(worker, gateway.token, 1).status_code == 200
         with transaction.atomic():
             # The writer cannot commit while the log table is locked; readers go on.
@@ -127,10 +169,10 @@ def test_calls_wait_while_a_crashed_writer_process_is_replaced(gateway, acme):
         (writer,) = children_of(worker.process.pid)
         os.kill(writer, signal.SIGKILL)
         started = _wait_for(worker, 503)
-        assert started.text == "starting: the audit writer is not ready\n"
+        assert _first_line(started) == "starting: the audit writer is not ready"
         answered = [_call(worker, gateway.token, rpc_id) for rpc_id in range(2, 12)]
         assert all(reply.status_code == 200 for reply in answered)
-        assert httpx.get(f"{_base(worker)}/readyz").text == "ready\n"
+        assert _first_line(httpx.get(f"{_base(worker)}/readyz")) == "ready"
         assert children_of(worker.process.pid) != [writer]
     finally:
         worker.stop()
