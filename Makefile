@@ -37,7 +37,8 @@ node_modules/.installed: package.json package-lock.json
 # is not running.
 run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py load_demo --url http://$(HOST):$(PORT)
+	$(BIN)/python manage.py load_demo --url http://$(HOST):$(PORT) \
+		--demo-server-url http://127.0.0.1:$(DEMO_SERVER_PORT)/mcp
 	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
 	@# The demo's remote MCP server and the supervisor of managed (stdio) servers stop with the
 	@# platform.

@@ -5,6 +5,7 @@ stays) and makes sure the demo admin can sign in. The password comes from `DEMO_
 or is generated once and kept in `<GATEHOUSE_VAR_DIR>/demo_admin_password`.
 """
 
+import dataclasses
 import os
 import secrets
 
@@ -19,6 +20,8 @@ from teams.models import User
 
 DEMO_FILE = settings.BASE_DIR / "examples" / "demo.yaml"
 DEMO_ADMIN_EMAIL = "admin@gatehouse.local"
+# The server of examples/demo.yaml that `manage.py run_demo_server` answers for.
+DEMO_REMOTE_SERVER = "time"
 
 
 def demo_admin_password() -> str:
@@ -39,11 +42,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--url", default="http://127.0.0.1:8000", help="the console URL to print"
         )
+        parser.add_argument(
+            "--demo-server-url",
+            help="where the demo's remote server answers (make run passes its DEMO_SERVER_PORT)",
+        )
 
-    def handle(self, *args, url, verbosity, **options):
+    def handle(self, *args, url, demo_server_url, verbosity, **options):
         password = demo_admin_password()
         try:
             plan = parse(DEMO_FILE.read_text(encoding="utf-8"), source=str(DEMO_FILE))
+            if demo_server_url:
+                plan.servers = [
+                    dataclasses.replace(server, url=demo_server_url)
+                    if server.name == DEMO_REMOTE_SERVER
+                    else server
+                    for server in plan.servers
+                ]
             with transaction.atomic():
                 report = apply_plan(plan)
                 admin = User.objects.get(email=DEMO_ADMIN_EMAIL)
