@@ -356,6 +356,15 @@ def _check_roles(data: dict, walk: Walk) -> None:
 
 def _check_servers(data: dict, walk: Walk) -> None:
     for index, server in enumerate(data["servers"]):
+        for variable, value in server["env"].items():
+            reference = _ENV_REFERENCE.match(value)
+            if reference and not os.environ.get(reference.group(1)):
+                path = ("servers", index, "env", variable)
+                walk.problem(
+                    walk.positions[path],
+                    path,
+                    f"environment variable {reference.group(1)} is not set",
+                )
         try:
             normalise_server_fields(
                 kind=server["kind"],
@@ -604,6 +613,12 @@ def _plan(data: dict, source: str, positions: dict[Path, Position]) -> Plan:
     )
 
 
+def _env_value(value: str) -> str:
+    """A server's environment value, or the variable it names (`${NAME}`) when it is a secret."""
+    reference = _ENV_REFERENCE.match(value)
+    return os.environ.get(reference.group(1), "") if reference else value
+
+
 def _server(s: dict, path: Path) -> ServerSpec:
     transport, url, command, args, env = normalise_server_fields(
         kind=s["kind"],
@@ -611,7 +626,7 @@ def _server(s: dict, path: Path) -> ServerSpec:
         url=s["url"] or "",
         command=s["command"] or "",
         args=s["args"],
-        env=s["env"],
+        env={variable: _env_value(value) for variable, value in s["env"].items()},
         network=s["network"],
     )
     return ServerSpec(

@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from apply import console as config_export
 from audit.alerts import console as alerts
 from audit.alerts import webhook_console as alert_webhook
 from audit.log.views import (
@@ -79,6 +80,7 @@ workspace_pages = [
         scim_console.ScimTokenRevokePage.as_view(),
         name="scim-token-revoke",
     ),
+    path("export/", config_export.ConfigExportPage.as_view(), name="workspace-export"),
     path("roles/", teams.RolesPage.as_view(), name="roles"),
     path("roles/new/", teams.RoleNewPage.as_view(), name="role-new"),
     path("roles/<slug:key>/", teams.RolePage.as_view(), name="role"),

@@ -48,7 +48,7 @@ NAV_GROUPS = {
         "logs", "log-call", "changes", "alerts", "alert-webhook", "reports",
         "sinks", "sink", "sink-new",
     },
-    "settings": {"sso-settings", "scim-settings"},
+    "settings": {"sso-settings", "scim-settings", "workspace-export"},
 }  # fmt: skip
 
 

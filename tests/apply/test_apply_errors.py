@@ -141,6 +141,13 @@ CASES = [
         "admin",
         ["roles[0].key", "'admin' is a built-in role key"],
     ),
+    (
+        "server environment naming an unset variable",
+        '"@modelcontextprotocol/server-everything"]',
+        '"@modelcontextprotocol/server-everything"]\n    env: {TOKEN: "${UNSET_IN_TESTS}"}',
+        '"${UNSET',
+        ["servers[1].env.TOKEN", "environment variable UNSET_IN_TESTS is not set"],
+    ),
 ]
 
 

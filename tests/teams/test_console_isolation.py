@@ -55,6 +55,7 @@ ROUTES = {
     "team-delete": {"slug": "{team}"},
     "sso-settings": {},
     "scim-settings": {},
+    "workspace-export": {},
     "scim-token-revoke": {"token_id": "{scim_token}"},
     "roles": {},
     "role-new": {},
