@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # The Gatehouse image: one image for every process of deploy/compose.yaml (web workers, the
 # Celery worker and beat, the managed-server supervisor, the one-shot migration).
 #
