@@ -7,6 +7,7 @@ the proxy forwards to the web workers with the header PROXY_TLS_HEADER makes Dja
 import ipaddress
 import os
 import re
+import shlex
 import subprocess
 import sys
 from urllib.parse import urlsplit
@@ -106,6 +107,34 @@ def test_static_files_are_collected_at_build_as_the_runtime_user(stages):
     assert collects and collects[0] > keywords.index("USER")
     # A key of its own: a generated one would be written into the image.
     assert "SECRET_KEY=" in runtime.instructions[collects[0]][1]
+
+
+def test_collecting_static_files_as_the_image_does_writes_nothing_else(stages, tmp_path):
+    run = next(rest for key, rest in stages[-1].instructions if "collectstatic" in rest)
+    words = shlex.split(run)
+    assignments = dict(word.split("=", 1) for word in words if re.match(r"[A-Z_]+=", word))
+    command = [word for word in words if not re.match(r"[A-Z_]+=", word)]
+    assert command[:2] == ["python", "manage.py"]
+    # The build's environment: none of this machine's settings, the image's and the RUN's own.
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL")
+    }
+    environment.update(_image_environment(stages), **assignments)
+    environment["GATEHOUSE_VAR_DIR"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, *command[1:]],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    # No generated secret key, database or anything but the static files in the image's var dir.
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["static"]
+    assert (tmp_path / "static" / "console").is_dir()
 
 
 def test_the_image_serves_the_web_process_of_the_procfile_with_a_healthcheck(stages):
