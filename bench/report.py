@@ -116,7 +116,7 @@ def table(results: dict) -> str:
 
 
 def markdown_table(results: dict) -> str:
-    """The README's table: each target at c=1 and c=32, and its ratios to the floor."""
+    """The table of docs/benchmarks.md: each target at c=1 and c=32, and its ratios to the floor."""
     rows = [
         "| target | c=1 p50 ms | c=32 calls/s | c=32 p99 ms | added p50 | share of floor (pairs)"
         " | p99 ÷ floor's |",

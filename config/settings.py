@@ -2,7 +2,7 @@
 
 With nothing set, the platform runs embedded: SQLite, in-memory cache and channel layer,
 Celery tasks run eagerly. `DATABASE_URL` and `REDIS_URL` switch to the production set-up.
-Every variable is documented in the README.
+Every variable is documented in docs/settings.md.
 """
 
 import os

@@ -2,7 +2,7 @@
 against the real ASGI application on a real socket (the data plane included).
 
 Each journey saves screenshots (`Journey` in tests/support/browser.py); with
-GATEHOUSE_DOC_SCREENSHOTS=1 the few that the README shows are also written to docs/screenshots/.
+GATEHOUSE_DOC_SCREENSHOTS=1 the few that the docs show are also written to docs/screenshots/.
 The journeys of other pages sit with their app: tests/rules/test_journey.py,
 tests/audit/test_integrations_journey.py.
 """

@@ -3,7 +3,7 @@
 A pytest plugin (tests/conftest.py): ``browser`` opens fresh headless pages on the live console,
 ``page`` is one such page at a desktop size for a journey, and ``Journey`` signs in and takes
 the journey's screenshots (test-artifacts/screenshots/<journey>-<step>.png; with
-GATEHOUSE_DOC_SCREENSHOTS=1 the few that the README shows are also written to docs/screenshots/,
+GATEHOUSE_DOC_SCREENSHOTS=1 the few that the docs show are also written to docs/screenshots/,
 off by default so an ordinary run leaves the checkout clean).
 """
 
@@ -79,7 +79,7 @@ class Journey:
         SHOTS.mkdir(parents=True, exist_ok=True)
 
     def shot(self, label: str, *, doc: str = "") -> Path:
-        """A full-page screenshot; `doc` names the copy the README shows, when those are made."""
+        """A full-page screenshot; `doc` names the copy the docs show, when those are made."""
         self.step += 1
         path = SHOTS / f"{self.name}-{self.step:02d}-{label}.png"
         self.page.screenshot(path=str(path), full_page=True)

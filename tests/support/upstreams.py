@@ -9,6 +9,7 @@ when the session ends. The fixtures yield the upstream's MCP endpoint URL
 * ``catalog_server_url`` (both eras, SSE), ``catalog_handshake_url``, ``catalog_modern_url``,
   ``catalog_json_url`` (both eras, JSON responses); ``upstream_servers.catalog(era=..., json=...)``
   for any other combination.
+* ``demo_server_url``: the demo's world-time server, as `manage.py run_demo_server` runs it.
 * ``server_everything_argv``: the argv of the reference "everything" server over stdio, for
   managed-server tests.
 
@@ -28,6 +29,7 @@ from tests.support import node
 from tests.support.processes import HOST, RunningProcess, free_port, start_process
 
 UPSTREAMS_DIR = Path(__file__).resolve().parents[1] / "upstreams"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class UpstreamServers:
@@ -53,6 +55,16 @@ class UpstreamServers:
     def catalog(self, *, era: str = "both", json: bool = False) -> str:
         return self.start("catalog_server.py", "--era", era, *(["--json"] if json else []))
 
+    def demo(self) -> str:
+        """The demo's world-time server, started by the command the README gives."""
+        key = ("run_demo_server",)
+        if key not in self._urls:
+            port = free_port()
+            argv = [sys.executable, "manage.py", "run_demo_server", "--port", str(port)]
+            self._processes.append(start_process(argv, port=port, cwd=ROOT))
+            self._urls[key] = f"http://{HOST}:{port}/mcp"
+        return self._urls[key]
+
     def close(self) -> None:
         for process in self._processes:
             process.stop()
@@ -65,6 +77,11 @@ def upstream_servers() -> Iterator[UpstreamServers]:
     servers = UpstreamServers()
     yield servers
     servers.close()
+
+
+@pytest.fixture(scope="session")
+def demo_server_url(upstream_servers: UpstreamServers) -> str:
+    return upstream_servers.demo()
 
 
 @pytest.fixture(scope="session")
