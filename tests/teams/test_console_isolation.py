@@ -64,6 +64,7 @@ ROUTES = {
     "rule-new": {},
     "rule-new-try": {},
     "rule-defaults": {},
+    "rule-settings": {},
     "rule": {"pk": "{rule}"},
     "rule-try": {"pk": "{rule}"},
     "rule-toggle": {"pk": "{rule}"},
