@@ -2,8 +2,8 @@
 reordering, removal, the default rule set, and "try it" on a sample or on logged calls.
 
 Choosing another detector or action swaps its settings' fields in (`RuleSettingsPage`, an htmx
-fragment); without JavaScript, the editor's "Show its settings" button posts the form back and
-gets it with the new fields, saving nothing.
+fragment); without JavaScript, the editor's "Show the settings of this detector" button posts
+the form back and gets it with the new fields, saving nothing.
 
 Any member may read the rules; every change and "try it" need `rules.manage`, as in the API.
 A rule of another workspace is the same 404 as a missing one.
@@ -25,12 +25,10 @@ from rules.forms import (
     PARTS,
     RuleForm,
     TryForm,
-    part_settings,
+    refreshed_initial,
     scope_targets,
-    setting_field_name,
     show_rule_error,
 )
-from rules.setting_fields import BOOL
 from teams.capabilities import RULES_MANAGE
 from teams.console_base import WorkspacePage
 
@@ -155,32 +153,6 @@ class RuleEditor(WorkspacePage):
             },
             status=status,
         )
-
-
-def refreshed_initial(base: dict, posted) -> dict:
-    """`base` updated with the posted values (lists kept as lists). Where the detector or
-    action changed (`<part>_shown` names the one whose fields were posted), its typed fields
-    and JSON box are dropped: they describe the old one."""
-    initial = {**base}
-    initial.update(
-        (key, values if len(values) > 1 else values[0]) for key, values in posted.lists()
-    )
-    for key in ("enabled", "alert"):
-        initial[key] = key in posted  # an unticked box is not posted at all
-    for part in PARTS:
-        initial[f"{part}_as_json"] = f"{part}_as_json" in posted
-        if posted.get(f"{part}_shown") != posted.get(part):
-            initial[f"{part}_as_json"] = False
-            initial.pop(f"{part}_config", None)
-            prefix = setting_field_name(part, "")
-            for key in [k for k in initial if k.startswith(prefix)]:
-                del initial[key]
-            continue
-        for setting in part_settings(part, posted.get(part)):
-            if setting.kind == BOOL:
-                name = setting_field_name(part, setting.name)
-                initial[name] = name in posted
-    return initial
 
 
 class RuleSettingsPage(WorkspacePage):

@@ -19,7 +19,7 @@ from rules.actions import SETTINGS as ACTION_SETTINGS
 from rules.definitions import CONDITION_KEYS
 from rules.detectors import REGISTRY
 from rules.models import Rule
-from rules.setting_fields import Setting
+from rules.setting_fields import BOOL, Setting
 from rules.setting_form_fields import form_field, initial_value, typed_config
 
 _SPLIT = re.compile(r"[,\n]")
@@ -247,6 +247,14 @@ class RuleForm(forms.Form):
             "open": bool(as_json.value() or config.errors),
         }
 
+    def labelled_errors(self) -> list[tuple[str, str]]:
+        """Every error with the label of its field ("" for the form's own), for "try it"."""
+        return [
+            (self[name].label if name in self.fields else "", error)
+            for name, errors in self.errors.items()
+            for error in errors
+        ]
+
     @property
     def detector_settings(self) -> dict:
         return self.settings_part("detector")
@@ -316,6 +324,32 @@ class RuleForm(forms.Form):
             "action_config": data["action_config_value"],
             "alert": bool(data.get("alert")),
         }
+
+
+def refreshed_initial(base: dict, posted) -> dict:
+    """`base` updated with the posted values (lists kept as lists). Where the detector or
+    action changed (`<part>_shown` names the one whose fields were posted), its typed fields
+    and JSON box are dropped: they describe the old one."""
+    initial = {**base}
+    initial.update(
+        (key, values if len(values) > 1 else values[0]) for key, values in posted.lists()
+    )
+    for key in ("enabled", "alert"):
+        initial[key] = key in posted  # an unticked box is not posted at all
+    for part in PARTS:
+        initial[f"{part}_as_json"] = f"{part}_as_json" in posted
+        if posted.get(f"{part}_shown") != posted.get(part):
+            initial[f"{part}_as_json"] = False
+            initial.pop(f"{part}_config", None)
+            prefix = setting_field_name(part, "")
+            for key in [k for k in initial if k.startswith(prefix)]:
+                del initial[key]
+            continue
+        for setting in part_settings(part, posted.get(part)):
+            if setting.kind == BOOL:
+                name = setting_field_name(part, setting.name)
+                initial[name] = name in posted
+    return initial
 
 
 def show_rule_error(form: RuleForm, exc) -> None:

@@ -373,7 +373,9 @@ def test_try_it_runs_the_typed_settings(as_, acme, alice):
         typed("regex", "flag", detector__pattern="(a)\\1", sample="{}", run="sample"),
         **HTMX,
     )
-    assert bad.status_code == 400 and "uses a backreference" in text(bad)
+    assert bad.status_code == 400 and "Pattern: &#x27;pattern&#x27; uses a backreference" in text(
+        bad
+    )
     assert not Rule.objects.for_workspace(acme).exists()
 
 
