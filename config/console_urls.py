@@ -89,6 +89,7 @@ workspace_pages = [
     path("rules/new/", rules.RuleNewPage.as_view(), name="rule-new"),
     path("rules/new/try/", rules.RuleTryPage.as_view(), name="rule-new-try"),
     path("rules/defaults/", rules.RuleDefaultsPage.as_view(), name="rule-defaults"),
+    path("rules/settings/", rules.RuleSettingsPage.as_view(), name="rule-settings"),
     path("rules/<int:pk>/", rules.RulePage.as_view(), name="rule"),
     path("rules/<int:pk>/try/", rules.RuleTryPage.as_view(), name="rule-try"),
     path("rules/<int:pk>/toggle/", rules.RuleTogglePage.as_view(), name="rule-toggle"),

@@ -13,8 +13,55 @@ import hmac
 from django.conf import settings
 
 from rules.detectors.base import Match, non_overlapping
+from rules.setting_fields import NUMBER, TEXT, Setting, clean_settings
 
 REWRITING = frozenset({"redact", "replace", "mask", "hash"})
+
+#: The settings each action takes; actions not listed take none.
+SETTINGS: dict[str, tuple[Setting, ...]] = {
+    "replace": (
+        Setting(
+            "text",
+            "Replacement",
+            TEXT,
+            help="What each match becomes (up to 200 characters; empty removes it).",
+            required=True,
+            min_length=0,
+            max_length=200,
+            missing="Action 'replace' needs 'text', the replacement (up to 200 characters).",
+        ),
+    ),
+    "mask": (
+        Setting(
+            "keep",
+            "Characters kept",
+            NUMBER,
+            help="How many of the last characters stay readable.",
+            default=4,
+            minimum=0,
+            maximum=32,
+        ),
+        Setting("char", "Mask character", TEXT, default="*", min_length=1, max_length=1),
+    ),
+    "hash": (
+        Setting(
+            "length",
+            "Digest length",
+            NUMBER,
+            help="Hex characters of the keyed digest.",
+            default=10,
+            minimum=6,
+            maximum=64,
+        ),
+    ),
+}
+
+
+def clean_action_config(action: str, config) -> dict:
+    """The action's settings checked and normalised; raises `InvalidRule` naming the setting."""
+    return clean_settings(
+        SETTINGS.get(action, ()), config, field="action_config", owner=f"action '{action}'"
+    )
 
 
 def hash_key(workspace_id: int | None) -> bytes:

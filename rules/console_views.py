@@ -1,6 +1,10 @@
 """Console pages of the rules app: the list in evaluation order, the editor, quick toggles,
 reordering, removal, the default rule set, and "try it" on a sample or on logged calls.
 
+Choosing another detector or action swaps its settings' fields in (`RuleSettingsPage`, an htmx
+fragment); without JavaScript, the editor's "Show the settings of this detector" button posts
+the form back and gets it with the new fields, saving nothing.
+
 Any member may read the rules; every change and "try it" need `rules.manage`, as in the API.
 A rule of another workspace is the same 404 as a missing one.
 """
@@ -9,6 +13,7 @@ import json
 
 from django.contrib import messages
 from django.db.models import Max
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.urls import reverse
 
@@ -17,8 +22,10 @@ from rules import preview as previews
 from rules import selectors, services
 from rules.detectors import REGISTRY
 from rules.forms import (
+    PARTS,
     RuleForm,
     TryForm,
+    refreshed_initial,
     scope_targets,
     show_rule_error,
 )
@@ -103,7 +110,9 @@ class RuleEditor(WorkspacePage):
 
     required = {"GET": RULES_MANAGE, "POST": RULES_MANAGE}
 
-    def forms(self, rule=None, data=None):
+    def forms(self, rule=None, data=None, *, refreshed=None):
+        """The rule form and the "try it" form; `refreshed` (posted data) fills an unbound
+        form instead, to show the fields of a newly chosen detector or action."""
         gateways, assignments = scope_targets(self.workspace)
         if rule is not None:
             initial = RuleForm.initial_for(rule)
@@ -114,15 +123,23 @@ class RuleEditor(WorkspacePage):
                 "enabled": True,
                 "mode": "monitor",
             }
+        if refreshed is not None:
+            initial = refreshed_initial(initial, refreshed)
         form = RuleForm(
             data,
             initial=initial,
             gateways=gateways,
             assignments=assignments,
             editing=rule is not None,
+            settings_url=reverse("rule-settings", kwargs={"ws": self.workspace.slug}),
         )
         try_form = TryForm(data, gateways=gateways, initial={"limit": 20})
         return form, try_form
+
+    def refresh(self, request, rule=None):
+        """The editor again with the posted values, for the detector or action now chosen."""
+        form, try_form = self.forms(rule, refreshed=request.POST)
+        return self.editor(rule, form, try_form)
 
     def editor(self, rule, form, try_form, *, result=None, status=200, trying=False):
         return self.render(
@@ -138,12 +155,33 @@ class RuleEditor(WorkspacePage):
         )
 
 
+class RuleSettingsPage(WorkspacePage):
+    """The fields of one detector's or action's settings (`?detector=regex`, `?action=mask`),
+    for htmx to swap in when another is chosen in the editor. Without either, those of the
+    detector a new rule starts with."""
+
+    required = {"GET": RULES_MANAGE}
+
+    def get(self, request):
+        part = next((p for p in PARTS if p in request.GET), "detector")
+        gateways, assignments = scope_targets(self.workspace)
+        form = RuleForm(
+            initial={part: request.GET.get(part)}, gateways=gateways, assignments=assignments
+        )
+        key = form.chosen[part]
+        if key not in dict(form.fields[part].choices):
+            return HttpResponseBadRequest(f"Unknown {part} '{key}'.", content_type="text/plain")
+        return self.render("rules/_settings.html", {"part": form.settings_part(part)})
+
+
 class RuleNewPage(RuleEditor):
     def get(self, request):
         form, try_form = self.forms()
         return self.editor(None, form, try_form)
 
     def post(self, request):
+        if "refresh" in request.POST:
+            return self.refresh(request)
         form, try_form = self.forms(data=request.POST)
         if form.is_valid():
             scope = form.scope_objects()
@@ -171,6 +209,8 @@ class RulePage(RuleEditor):
 
     def post(self, request, pk):
         rule = selectors.access_rule(self.workspace, pk)
+        if "refresh" in request.POST:
+            return self.refresh(request, rule)
         form, try_form = self.forms(rule, data=request.POST)
         if form.is_valid():
             try:

@@ -12,6 +12,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rules.actions import clean_action_config
 from rules.detectors import REGISTRY
 from rules.errors import InvalidRule
 from rules.patterns import PatternError, compile_globs
@@ -96,45 +97,6 @@ def clean_conditions(conditions: Any) -> dict:
     return out
 
 
-def clean_action_config(action: str, config: Any) -> dict:
-    if config in (None, ""):
-        config = {}
-    if not isinstance(config, dict):
-        raise InvalidRule("'action_config' must be an object.", field="action_config")
-    allowed = {"replace": {"text"}, "mask": {"keep", "char"}, "hash": {"length"}}.get(action, set())
-    unknown = sorted(set(config) - allowed)
-    if unknown:
-        what = ", ".join(sorted(allowed)) or "none"
-        raise InvalidRule(
-            f"Unknown settings for action '{action}': {', '.join(unknown)} (allowed: {what}).",
-            field="action_config",
-        )
-    if action == "replace":
-        text = config.get("text")
-        if not isinstance(text, str) or len(text) > 200:
-            raise InvalidRule(
-                "Action 'replace' needs 'text', the replacement (up to 200 characters).",
-                field="action_config",
-            )
-        return {"text": text}
-    if action == "mask":
-        keep = config.get("keep", 4)
-        char = config.get("char", "*")
-        if isinstance(keep, bool) or not isinstance(keep, int) or not 0 <= keep <= 32:
-            raise InvalidRule("mask 'keep' must be an integer from 0 to 32.", field="action_config")
-        if not isinstance(char, str) or len(char) != 1:
-            raise InvalidRule("mask 'char' must be one character.", field="action_config")
-        return {"keep": keep, "char": char}
-    if action == "hash":
-        length = config.get("length", 10)
-        if isinstance(length, bool) or not isinstance(length, int) or not 6 <= length <= 64:
-            raise InvalidRule(
-                "hash 'length' must be an integer from 6 to 64.", field="action_config"
-            )
-        return {"length": length}
-    return {}
-
-
 def clean_rule(data: dict) -> dict:
     """Validate a rule's fields (as stored on the model) and return them normalised."""
     name = data.get("name")
@@ -171,7 +133,9 @@ def clean_rule(data: dict) -> dict:
             raise InvalidRule(f"'{flag}' must be true or false.", field=flag)
     description = data.get("description") or ""
     if not isinstance(description, str) or len(description) > 2000:
-        raise InvalidRule("'description' must be text of at most 2000 characters.", "description")
+        raise InvalidRule(
+            "'description' must be text of at most 2000 characters.", field="description"
+        )
     return {
         "name": name.strip(),
         "description": description,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rules.errors import InvalidRule
+from rules.setting_fields import Setting, clean_settings
 
 TEXT_ACTIONS = frozenset({"block", "redact", "replace", "mask", "hash", "flag"})
 CALL_ACTIONS = frozenset({"block", "flag"})
@@ -51,14 +52,16 @@ class Detector:
     is_async: ClassVar[bool] = False
     #: An external rule engine: configuring one also needs `integrations.manage`.
     external: ClassVar[bool] = False
+    #: The settings it takes, as the console's typed fields show them and `clean_config` checks.
+    settings: ClassVar[tuple[Setting, ...]] = ()
 
     def __init__(self, config: dict):
         self.config = config
 
     @classmethod
     def clean_config(cls, config: dict) -> dict:
-        """Validate and normalise a config; raise `InvalidRule` naming the bad key."""
-        return check_keys(config, {})
+        """Validate and normalise a config; raise `InvalidRule` naming the bad setting."""
+        return check_settings(cls.settings, config)
 
     def locate(self, text: str, lowered: str) -> Collection[int] | None:
         """Where in a payload could `find` match?
@@ -106,49 +109,10 @@ def non_overlapping(matches: list[Match]) -> list[Match]:
 # -- Config checking shared by the detectors ----------------------------------------------------
 
 
-def fail(message: str) -> InvalidRule:
-    return InvalidRule(message, field="detector_config")
+def fail(message: str, setting: str | None = None) -> InvalidRule:
+    return InvalidRule(message, field="detector_config", setting=setting)
 
 
-def check_keys(config: Any, allowed: dict[str, Any]) -> dict:
-    """Refuse a non-mapping or unknown keys; fill defaults for the keys not given."""
-    if config is None:
-        config = {}
-    if not isinstance(config, dict):
-        raise fail("The detector configuration must be an object.")
-    unknown = sorted(set(config) - set(allowed))
-    if unknown:
-        known = ", ".join(sorted(allowed)) or "none"
-        raise fail(f"Unknown detector settings: {', '.join(unknown)} (allowed: {known}).")
-    return {**allowed, **config}
-
-
-def string_list(config: dict, key: str, *, required: bool = False, max_items: int = 1000):
-    value = config.get(key)
-    if value in (None, []) and not required:
-        return []
-    if (
-        not isinstance(value, list)
-        or not value
-        or not all(isinstance(v, str) and v.strip() for v in value)
-    ):
-        raise fail(f"'{key}' must be a non-empty list of non-empty strings.")
-    if len(value) > max_items:
-        raise fail(f"'{key}' may hold at most {max_items} entries.")
-    return [v.strip() for v in value]
-
-
-def boolean(config: dict, key: str) -> bool:
-    value = config.get(key)
-    if not isinstance(value, bool):
-        raise fail(f"'{key}' must be true or false.")
-    return value
-
-
-def number(config: dict, key: str, *, minimum: float, maximum: float, integer: bool = True):
-    value = config.get(key)
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not minimum <= value <= maximum:
-        what = "an integer" if integer else "a number"
-        raise fail(f"'{key}' must be {what} from {minimum:g} to {maximum:g}.")
-    return value
+def check_settings(settings: tuple[Setting, ...], config: Any) -> dict:
+    """Refuse a non-mapping or unknown keys, check each declared setting, fill defaults."""
+    return clean_settings(settings, config, field="detector_config", owner="detector")

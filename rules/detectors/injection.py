@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 
-from rules.detectors.base import Detector, Match, check_keys, non_overlapping, string_list
+from rules.detectors.base import Detector, Match, non_overlapping
 from rules.detectors.hints import HintIndex
+from rules.setting_fields import STRINGS, Setting
 
 _ANY = r"(?:all |any |the |your |my |these |those )?"
 _VERBS = ("ignore", "disregard", "forget", "override", "bypass")
@@ -90,12 +91,16 @@ PHRASES: tuple[tuple[tuple[str, ...], str, tuple[str, ...]], ...] = (
 class InjectionDetector(Detector):
     key = "injection"
     label = "Prompt-injection phrases"
-
-    @classmethod
-    def clean_config(cls, config):
-        config = check_keys(config, {"extra_phrases": []})
-        config["extra_phrases"] = string_list(config, "extra_phrases", max_items=200)
-        return config
+    settings = (
+        Setting(
+            "extra_phrases",
+            "Extra phrases",
+            STRINGS,
+            help="Your own phrases, one per line, besides the built-in ones.",
+            default=[],
+            max_length=200,
+        ),
+    )
 
     def __init__(self, config):
         super().__init__(config)

@@ -9,28 +9,38 @@ from __future__ import annotations
 import re
 
 from rules.budget import check
-from rules.detectors.base import Detector, Match, boolean, check_keys, fail, string_list
-from rules.detectors.regex import clean_kind
+from rules.detectors.base import Detector, Match, check_settings, fail
+from rules.detectors.regex import clean_kind, kind_setting
 from rules.patterns import NOT_WORD, PatternError, compile_pattern, matchable, spans
+from rules.setting_fields import BOOL, STRINGS, Setting
 
 
 class KeywordsDetector(Detector):
     key = "keywords"
     label = "Keyword list"
+    settings = (
+        Setting(
+            "words",
+            "Words and phrases",
+            STRINGS,
+            help="One per line.",
+            required=True,
+            max_length=1000,
+        ),
+        Setting("whole_word", "Whole words only", BOOL, default=True),
+        Setting("case_sensitive", "Case-sensitive", BOOL, default=False),
+        kind_setting("keyword"),
+    )
 
     @classmethod
     def clean_config(cls, config):
-        config = check_keys(
-            config, {"words": None, "whole_word": True, "case_sensitive": False, "kind": "keyword"}
-        )
-        config["words"] = sorted(set(string_list(config, "words", required=True)))
-        config["whole_word"] = boolean(config, "whole_word")
-        config["case_sensitive"] = boolean(config, "case_sensitive")
+        config = check_settings(cls.settings, config)
+        config["words"] = sorted(set(config["words"]))
         config["kind"] = clean_kind(config, "keyword")
         try:
             cls._compile(config)
         except PatternError as exc:
-            raise fail(f"'words' {exc}") from exc
+            raise fail(f"'words' {exc}", "words") from exc
         return config
 
     @staticmethod

@@ -10,7 +10,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from rules.detectors.base import Detector, Match, check_keys, fail, non_overlapping, string_list
+from rules.detectors.base import Detector, Match, check_settings, non_overlapping
+from rules.setting_fields import MULTI_CHOICE, Setting
 
 KINDS = ("email", "phone", "card", "ssn", "iban", "ipv4", "ipv6")
 ALIASES = {"ip": ("ipv4", "ipv6"), "credit_card": ("card",), "payment_card": ("card",)}
@@ -151,18 +152,32 @@ def _all_ats(text: str):
 class PiiDetector(Detector):
     key = "pii"
     label = "Personal data"
+    settings = (
+        Setting(
+            "kinds",
+            "PII kinds",
+            MULTI_CHOICE,
+            help="None chosen: every kind.",
+            default=[],
+            choices=(
+                ("email", "Email addresses"),
+                ("phone", "Phone numbers"),
+                ("card", "Payment cards (Luhn-checked)"),
+                ("ssn", "US social security numbers"),
+                ("iban", "IBANs (checksum)"),
+                ("ipv4", "IPv4 addresses"),
+                ("ipv6", "IPv6 addresses"),
+                ("ip", "IP addresses (both)"),
+                ("credit_card", "Payment cards (another name)"),
+                ("payment_card", "Payment cards (another name)"),
+            ),
+        ),
+    )
 
     @classmethod
     def clean_config(cls, config):
-        config = check_keys(config, {"kinds": []})
-        names = string_list(config, "kinds")
-        kinds: list[str] = []
-        for name in names:
-            expanded = ALIASES.get(name, (name,))
-            unknown = [k for k in expanded if k not in KINDS]
-            if unknown:
-                raise fail(f"Unknown PII kind '{name}' (known: {', '.join(KINDS)}, ip).")
-            kinds.extend(expanded)
+        config = check_settings(cls.settings, config)
+        kinds = {kind for name in config["kinds"] for kind in ALIASES.get(name, (name,))}
         config["kinds"] = [k for k in KINDS if k in kinds] or list(KINDS)
         return config
 

@@ -12,14 +12,7 @@ from __future__ import annotations
 
 import re
 
-from rules.detectors.base import (
-    Detector,
-    Match,
-    check_keys,
-    fail,
-    non_overlapping,
-    string_list,
-)
+from rules.detectors.base import Detector, Match, check_settings, non_overlapping
 from rules.detectors.hints import HintIndex
 from rules.detectors.secret_kinds import (
     AWS_KEY_ID,
@@ -29,7 +22,12 @@ from rules.detectors.secret_kinds import (
     MIXED_CASE_40,
     SecretKind,
 )
+from rules.setting_fields import MULTI_CHOICE, Setting
 
+# Families first, then each kind: the values `kinds` and `exclude` take.
+_CHOICES = tuple((f, f"{f} (family)") for f in sorted(FAMILIES)) + tuple(
+    (k, k) for k in sorted(BY_KIND) if k not in FAMILIES
+)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z_.]*(?:\(\)?)?")
 _PLACEHOLDER_START = ("${", "{{", "<", "%", "(", "*")
 # Keys whose value is scanned as `key=value` (lower-cased substrings).
@@ -78,18 +76,29 @@ class _Compiled:
 class SecretsDetector(Detector):
     key = "secrets"
     label = "Secrets and credentials"
+    settings = (
+        Setting(
+            "kinds",
+            "Secret kinds or families",
+            MULTI_CHOICE,
+            help="Only these (a family such as github covers its kinds). None chosen: all.",
+            default=[],
+            choices=_CHOICES,
+        ),
+        Setting(
+            "exclude",
+            "Excluded kinds or families",
+            MULTI_CHOICE,
+            help="Never these, even when chosen above.",
+            default=[],
+            choices=_CHOICES,
+        ),
+    )
 
     @classmethod
     def clean_config(cls, config):
-        config = check_keys(config, {"kinds": [], "exclude": []})
-        known = set(BY_KIND) | FAMILIES
-        for key in ("kinds", "exclude"):
-            names = string_list(config, key)
-            unknown = sorted(set(names) - known)
-            if unknown:
-                raise fail(f"Unknown secret kinds or families in '{key}': {', '.join(unknown)}.")
-            config[key] = sorted(set(names))
-        return config
+        config = check_settings(cls.settings, config)
+        return {key: sorted(set(names)) for key, names in config.items()}
 
     def __init__(self, config):
         super().__init__(config)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from rules.detectors.base import CALL_ACTIONS, Call, Detector, Match, check_keys, number
+from rules.detectors.base import CALL_ACTIONS, Call, Detector, Match
+from rules.setting_fields import NUMBER, Setting
 
 MAX_LIMIT = 1 << 30
 
@@ -18,12 +19,17 @@ class SizeDetector(Detector):
     label = "Payload size"
     scope = "call"
     actions = CALL_ACTIONS
-
-    @classmethod
-    def clean_config(cls, config):
-        config = check_keys(config, {"max_bytes": None})
-        config["max_bytes"] = number(config, "max_bytes", minimum=1, maximum=MAX_LIMIT)
-        return config
+    settings = (
+        Setting(
+            "max_bytes",
+            "Largest payload (bytes)",
+            NUMBER,
+            help="As compact UTF-8 JSON; 1048576 is 1 MiB.",
+            required=True,
+            minimum=1,
+            maximum=MAX_LIMIT,
+        ),
+    )
 
     def __init__(self, config):
         super().__init__(config)

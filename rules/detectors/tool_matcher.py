@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 
-from rules.detectors.base import CALL_ACTIONS, Call, Detector, Match, check_keys, fail
+from rules.detectors.base import CALL_ACTIONS, Call, Detector, Match, check_settings, fail
 from rules.patterns import PatternError, compile_globs, compile_pattern, matchable
+from rules.setting_fields import JSON, STRINGS, Setting
 
 TESTS = ("equals", "prefix", "suffix", "contains", "glob", "regex")
 _PATH = re.compile(r"^(?:\*|[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)$")
@@ -24,32 +25,36 @@ def glob_regex(patterns):
     return compile_globs(patterns)
 
 
+def _bad(message: str):
+    return fail(message, "arguments")
+
+
 def _clean_matcher(index: int, matcher) -> dict:
     where = f"arguments[{index}]"
     if not isinstance(matcher, dict):
-        raise fail(f"{where} must be an object like {{path: 'path', prefix: '/etc'}}.")
+        raise _bad(f"{where} must be an object like {{path: 'path', prefix: '/etc'}}.")
     path = matcher.get("path")
     if not isinstance(path, str) or not _PATH.match(path):
-        raise fail(f"{where}.path must be a dotted argument path, or '*' for any argument.")
+        raise _bad(f"{where}.path must be a dotted argument path, or '*' for any argument.")
     tests = [t for t in TESTS if t in matcher]
     unknown = sorted(set(matcher) - {"path", "ignore_case", *TESTS})
     if unknown:
-        raise fail(f"{where} has unknown keys: {', '.join(unknown)}.")
+        raise _bad(f"{where} has unknown keys: {', '.join(unknown)}.")
     if len(tests) != 1:
-        raise fail(f"{where} needs exactly one test: {', '.join(TESTS)}.")
+        raise _bad(f"{where} needs exactly one test: {', '.join(TESTS)}.")
     test = tests[0]
     value = matcher[test]
     scalar = isinstance(value, str | int | float | bool)
     if not scalar or (test != "equals" and not isinstance(value, str)):
-        raise fail(f"{where}.{test} must be a string.")
+        raise _bad(f"{where}.{test} must be a string.")
     ignore_case = matcher.get("ignore_case", False)
     if not isinstance(ignore_case, bool):
-        raise fail(f"{where}.ignore_case must be true or false.")
+        raise _bad(f"{where}.ignore_case must be true or false.")
     if test in ("regex", "glob"):
         try:
             _compile(test, value, ignore_case)
         except PatternError as exc:
-            raise fail(f"{where}.{test} {exc}") from exc
+            raise _bad(f"{where}.{test} {exc}") from exc
     return {"path": path, test: value, "ignore_case": ignore_case}
 
 
@@ -112,31 +117,50 @@ class ToolMatcher(Detector):
     label = "Tool and argument matcher"
     scope = "call"
     actions = CALL_ACTIONS
+    settings = (
+        Setting(
+            "tools",
+            "Tool-name globs",
+            STRINGS,
+            help="Such as github__delete_*, one per line. Empty: any tool.",
+            default=[],
+            max_length=1000,
+        ),
+        Setting(
+            "arguments",
+            "Argument matchers (JSON)",
+            JSON,
+            help='A JSON list, such as [{"path": "path", "prefix": "/etc"}]; each has a path '
+            "and one test: equals, prefix, suffix, contains, glob or regex.",
+            default=[],
+        ),
+    )
 
     @classmethod
     def clean_config(cls, config):
-        config = check_keys(config, {"match": None, "tools": [], "arguments": []})
-        tools = config.pop("match")
-        if tools is not None and not isinstance(tools, str | list):
-            raise fail("'match' must be a tool-name glob or a list of them.")
-        tools = [tools] if isinstance(tools, str) else list(tools or [])
-        listed = config.get("tools") or []
-        if not isinstance(listed, list):
-            raise fail("'tools' must be a list of tool-name globs.")
-        tools += listed
-        if not all(isinstance(t, str) and t.strip() for t in tools):
-            raise fail("Tool globs must be non-empty strings.")
-        arguments = config.get("arguments") or []
+        # `match` is the short spelling of `tools` (one glob or a list), for JSON and `apply`.
+        match = config.get("match") if isinstance(config, dict) else None
+        if isinstance(config, dict) and "match" in config:
+            config = {k: v for k, v in config.items() if k != "match"}
+        if match is not None and not isinstance(match, str | list):
+            raise fail("'match' must be a tool-name glob or a list of them.", "tools")
+        if isinstance(match, str | list):
+            listed = config.get("tools") or []
+            config["tools"] = ([match] if isinstance(match, str) else match) + (
+                listed if isinstance(listed, list) else [listed]
+            )
+        config = check_settings(cls.settings, config)
+        tools, arguments = config["tools"], config["arguments"]
         if not isinstance(arguments, list):
-            raise fail("'arguments' must be a list of argument matchers.")
+            raise fail("'arguments' must be a list of argument matchers.", "arguments")
         if not tools and not arguments:
-            raise fail("Give 'match' (a tool-name glob), 'tools' or 'arguments'.")
+            raise fail("Give 'match' (a tool-name glob), 'tools' or 'arguments'.", "tools")
         try:
-            glob_regex([t.strip() for t in tools])
+            glob_regex(tools)
         except PatternError as exc:
-            raise fail(f"The tool globs {exc}") from exc
+            raise fail(f"The tool globs {exc}", "tools") from exc
         return {
-            "tools": sorted({t.strip() for t in tools}),
+            "tools": sorted(set(tools)),
             "arguments": [_clean_matcher(i, m) for i, m in enumerate(arguments)],
         }
 

@@ -24,7 +24,8 @@ from typing import Any
 import httpx
 
 from core import outbound_http
-from rules.detectors.base import CALL_ACTIONS, Detector, boolean, check_keys, fail, number
+from rules.detectors.base import CALL_ACTIONS, Detector, check_settings, fail
+from rules.setting_fields import BOOL, CHOICE, NUMBER, STRINGS, TEXT, Setting
 
 DECISIONS = ("pass", "block", "modify")
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
@@ -52,47 +53,71 @@ class WebhookDetector(Detector):
     label = "External webhook"
     scope = "call"
     actions = CALL_ACTIONS
+    settings = (
+        Setting(
+            "url",
+            "Decision service URL",
+            TEXT,
+            help="The https:// address the call is POSTed to.",
+            required=True,
+            max_length=2000,
+            missing="'url' is required: the HTTPS address of the decision service.",
+        ),
+        Setting(
+            "timeout_ms",
+            "Timeout (ms)",
+            NUMBER,
+            help="How long to wait for the answer.",
+            default=1000,
+            minimum=10,
+            maximum=30_000,
+        ),
+        Setting(
+            "fail",
+            "When the service fails",
+            CHOICE,
+            default="closed",
+            choices=(("closed", "Block the call"), ("open", "Let the call through")),
+        ),
+        Setting(
+            "allow_private",
+            "Private networks allowed",
+            STRINGS,
+            help="Networks (CIDR) the URL may reach although private, one per line, "
+            "such as 127.0.0.1/32 for a sidecar.",
+            default=[],
+            max_length=1000,
+        ),
+        Setting("send_body", "Send the payload", BOOL, default=True),
+    )
     is_async = True
     external = True
 
     @classmethod
     def clean_config(cls, config):
-        config = check_keys(
-            config,
-            {
-                "url": None,
-                "timeout_ms": 1000,
-                "fail": "closed",
-                "allow_private": [],
-                "send_body": True,
-            },
-        )
+        config = check_settings(cls.settings, config)
         url = config["url"]
-        if not isinstance(url, str) or not url:
-            raise fail("'url' is required: the HTTPS address of the decision service.")
         try:
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, TypeError) as exc:
-            raise fail(f"'url' is not a valid URL: {exc}.") from exc
+            raise fail(f"'url' is not a valid URL: {exc}.", "url") from exc
         try:
-            networks = outbound_http.parse_networks(config.get("allow_private") or [])
+            networks = outbound_http.parse_networks(config["allow_private"])
         except ValueError as exc:
-            raise fail(str(exc)) from exc
+            raise fail(str(exc), "allow_private") from exc
         if parsed.scheme not in ("https", "http") or not parsed.host:
-            raise fail("'url' must be an https:// address.")
+            raise fail("'url' must be an https:// address.", "url")
         if parsed.scheme == "http" and not networks:
-            raise fail("'url' must use https (plain http only to an 'allow_private' network).")
+            raise fail(
+                "'url' must use https (plain http only to an 'allow_private' network).", "url"
+            )
         if parsed.userinfo:
-            raise fail("'url' must not carry credentials.")
+            raise fail("'url' must not carry credentials.", "url")
         try:
             # A name passes: its addresses are checked on every call, when it is resolved.
             outbound_http.check_literal(parsed.host, networks=networks)
         except ValueError as exc:
-            raise fail(str(exc)) from exc
-        config["timeout_ms"] = number(config, "timeout_ms", minimum=10, maximum=30_000)
-        if config["fail"] not in ("open", "closed"):
-            raise fail("'fail' must be 'open' (let the call through) or 'closed' (block it).")
-        config["send_body"] = boolean(config, "send_body")
+            raise fail(str(exc), "url") from exc
         config["allow_private"] = [str(n) for n in networks]
         return config
 

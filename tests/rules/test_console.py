@@ -25,7 +25,8 @@ RULES = "/w/acme/rules/"
 
 
 def form(**overrides):
-    """A valid rule form as a browser posts it (checkboxes left out when unticked)."""
+    """A valid rule form as a browser posts it (checkboxes left out when unticked), with the
+    settings written in the "Edit as JSON" boxes."""
     data = {
         "name": "redact-email",
         "description": "",
@@ -41,8 +42,10 @@ def form(**overrides):
         "people_condition": "",
         "detector": "pii",
         "detector_config": '{"kinds": ["email"]}',
+        "detector_as_json": "on",
         "action": "redact",
         "action_config": "",
+        "action_as_json": "on",
         "sample": "",
         "sample_direction": "request",
         "tool": "",
@@ -141,7 +144,10 @@ def test_it_creates_gateway_and_server_scoped_rules(as_, acme, alice, acme_gatew
     [
         ({"detector_config": "{kinds: email}"}, "This is not valid JSON"),
         ({"detector_config": "[1]"}, "Write a JSON object"),
-        ({"detector_config": '{"kinds": ["shoe-size"]}'}, "Unknown PII kind &#x27;shoe-size&#x27;"),
+        (
+            {"detector_config": '{"kinds": ["shoe-size"]}'},
+            "Unknown PII kinds in &#x27;kinds&#x27;: shoe-size",
+        ),
         (
             {"detector": "regex", "detector_config": '{"pattern": "("}'},
             "is not a valid regular expression",

@@ -100,5 +100,5 @@ def test_kinds_narrow_the_detector_and_ip_is_an_alias():
 
 
 def test_an_unknown_kind_is_refused():
-    with pytest.raises(InvalidRule, match="Unknown PII kind 'passport'"):
+    with pytest.raises(InvalidRule, match="Unknown PII kinds in 'kinds': passport"):
         PiiDetector.clean_config({"kinds": ["passport"]})

@@ -65,6 +65,7 @@ ROUTES = {
     "rule-new": {},
     "rule-new-try": {},
     "rule-defaults": {},
+    "rule-settings": {},
     "rule": {"pk": "{rule}"},
     "rule-try": {"pk": "{rule}"},
     "rule-toggle": {"pk": "{rule}"},
