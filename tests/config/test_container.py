@@ -242,7 +242,13 @@ def test_healthchecks_ask_paths_the_application_serves(topology, stages, gateway
         answer = httpx.get(gateway_base + parts.path, timeout=10)
         assert answer.status_code in (200, 503), (url, answer.status_code)
         assert answer.headers["content-type"].startswith("text/plain")
-        assert answer.text.split(":")[0].strip() in ("ok", "ready", "starting", "behind")
+        assert answer.text.split(":")[0].strip() in (
+            "ok",
+            "ready",
+            "starting",
+            "behind",
+            "unavailable",
+        )
 
 
 def test_every_variable_is_a_setting_of_env_example(gatehouse_services):
