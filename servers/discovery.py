@@ -98,12 +98,19 @@ def refresh_catalog(*, server: Server, timeout: float | None = None) -> Server:
         )
     except (UpstreamError, UpstreamUnavailable, UpstreamTimeout, TimeoutError, OSError) as exc:
         detail = str(exc) or type(exc).__name__
-        was = server.health
-        Server.objects.filter(pk=server.pk).update(
-            health=Server.Health.DOWN, health_detail=detail[:500], health_checked_at=now
+        # The update that moves the row to down is the one that tells: a console click and a
+        # scheduled check finding the same outage raise one alert, not two.
+        went_down = (
+            Server.objects.filter(pk=server.pk)
+            .exclude(health=Server.Health.DOWN)
+            .update(health=Server.Health.DOWN, health_detail=detail[:500], health_checked_at=now)
         )
+        if not went_down:
+            Server.objects.filter(pk=server.pk).update(
+                health_detail=detail[:500], health_checked_at=now
+            )
         server.refresh_from_db()
-        if was != Server.Health.DOWN:
+        if went_down:
             with transaction.atomic():
                 health.server_went_down(server=server, detail=detail)
         return server
@@ -111,12 +118,18 @@ def refresh_catalog(*, server: Server, timeout: float | None = None) -> Server:
     detail = "; ".join(catalog["notes"])[:500]
     if detail:
         logger.warning("server %s is up but %s", server.pk, detail)
-    Server.objects.filter(pk=server.pk).update(
-        catalog=catalog,
-        catalog_updated_at=now,
-        health=Server.Health.UP,
-        health_detail=detail,
-        health_checked_at=now,
-    )
+    fields = {
+        "catalog": catalog,
+        "catalog_updated_at": now,
+        "health": Server.Health.UP,
+        "health_detail": detail,
+        "health_checked_at": now,
+    }
+    came_back = Server.objects.filter(pk=server.pk, health=Server.Health.DOWN).update(**fields)
+    if not came_back:
+        Server.objects.filter(pk=server.pk).update(**fields)
     server.refresh_from_db()
+    if came_back:
+        with transaction.atomic():
+            health.server_came_back(server=server)
     return server
