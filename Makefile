@@ -37,13 +37,13 @@ node_modules/.installed: package.json package-lock.json
 # is not running.
 run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py load_demo --url http://$(HOST):$(PORT)
-	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
-	@# The demo's remote MCP server and the supervisor of managed (stdio) servers stop with the
-	@# platform.
+	@# The demo's remote MCP server and the supervisor of managed (stdio) servers start first, so
+	@# they listen by the platform's first health check, and stop with the platform.
 	$(BIN)/python manage.py run_demo_server --port $(DEMO_SERVER_PORT) & demo=$$!; \
 	MANAGED_SUPERVISOR_URL=http://127.0.0.1:$(SUPERVISOR_PORT) $(BIN)/python manage.py run_managed & \
 	managed=$$!; trap 'kill $$demo $$managed 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python manage.py load_demo --url http://$(HOST):$(PORT) && \
+	$(BIN)/python manage.py collectstatic --no-input --verbosity 0 && \
 	MANAGED_SUPERVISOR_URL=http://127.0.0.1:$(SUPERVISOR_PORT) \
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 

@@ -98,21 +98,24 @@ def refresh_catalog(*, server: Server, timeout: float | None = None) -> Server:
         )
     except (UpstreamError, UpstreamUnavailable, UpstreamTimeout, TimeoutError, OSError) as exc:
         detail = str(exc) or type(exc).__name__
-        # The update that moves the row to down is the one that tells: a console click and a
-        # scheduled check finding the same outage raise one alert, not two.
-        went_down = (
-            Server.objects.filter(pk=server.pk)
-            .exclude(health=Server.Health.DOWN)
-            .update(health=Server.Health.DOWN, health_detail=detail[:500], health_checked_at=now)
-        )
+        # The update that moves the row to down is the one that tells, in the alert's
+        # transaction: a console click and a scheduled check finding the same outage raise one
+        # alert, not two, and an alert that could not be written leaves the row as it was.
+        with transaction.atomic():
+            went_down = (
+                Server.objects.filter(pk=server.pk)
+                .exclude(health=Server.Health.DOWN)
+                .update(
+                    health=Server.Health.DOWN, health_detail=detail[:500], health_checked_at=now
+                )
+            )
+            if went_down:
+                health.server_went_down(server=server, detail=detail)
         if not went_down:
             Server.objects.filter(pk=server.pk).update(
                 health_detail=detail[:500], health_checked_at=now
             )
         server.refresh_from_db()
-        if went_down:
-            with transaction.atomic():
-                health.server_went_down(server=server, detail=detail)
         return server
     # Up, with what it could not list (an optional list that failed) as the detail.
     detail = "; ".join(catalog["notes"])[:500]
@@ -125,11 +128,11 @@ def refresh_catalog(*, server: Server, timeout: float | None = None) -> Server:
         "health_detail": detail,
         "health_checked_at": now,
     }
-    came_back = Server.objects.filter(pk=server.pk, health=Server.Health.DOWN).update(**fields)
+    with transaction.atomic():
+        came_back = Server.objects.filter(pk=server.pk, health=Server.Health.DOWN).update(**fields)
+        if came_back:
+            health.server_came_back(server=server)
     if not came_back:
         Server.objects.filter(pk=server.pk).update(**fields)
     server.refresh_from_db()
-    if came_back:
-        with transaction.atomic():
-            health.server_came_back(server=server)
     return server

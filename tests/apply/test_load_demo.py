@@ -61,7 +61,7 @@ def test_it_is_idempotent(var_dir, run):
 
     out = run("load_demo")
 
-    assert "0 created, 0 changed, 12 unchanged, 0 deleted" in out
+    assert "0 created, 0 changed, 13 unchanged, 0 deleted" in out
     assert (var_dir / "demo_admin_password").read_text() == password
     assert dict(Gateway.objects.values_list("slug", "config_version")) == versions
     assert User.objects.filter(email="admin@gatehouse.local").count() == 1
