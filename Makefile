@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# The supervisor of managed servers, and the demo's remote server (examples/demo.yaml names 9001).
+# The supervisor of managed servers, and the demo's remote MCP server.
 SUPERVISOR_PORT ?= 8765
 DEMO_SERVER_PORT ?= 9001
 
@@ -37,14 +37,14 @@ node_modules/.installed: package.json package-lock.json
 # is not running.
 run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py load_demo --url http://$(HOST):$(PORT) \
-		--demo-server-url http://127.0.0.1:$(DEMO_SERVER_PORT)/mcp
-	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
-	@# The demo's remote MCP server and the supervisor of managed (stdio) servers stop with the
-	@# platform.
+	@# The demo's remote MCP server and the supervisor of managed (stdio) servers start first, so
+	@# they listen by the platform's first health check, and stop with the platform.
 	$(BIN)/python manage.py run_demo_server --port $(DEMO_SERVER_PORT) & demo=$$!; \
 	MANAGED_SUPERVISOR_URL=http://127.0.0.1:$(SUPERVISOR_PORT) $(BIN)/python manage.py run_managed & \
 	managed=$$!; trap 'kill $$demo $$managed 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python manage.py load_demo --url http://$(HOST):$(PORT) \
+		--demo-server-url http://127.0.0.1:$(DEMO_SERVER_PORT)/mcp && \
+	$(BIN)/python manage.py collectstatic --no-input --verbosity 0 && \
 	MANAGED_SUPERVISOR_URL=http://127.0.0.1:$(SUPERVISOR_PORT) \
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 

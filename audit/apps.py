@@ -8,5 +8,7 @@ class AuditConfig(AppConfig):
         from audit.alerts import raising
         from servers import health
 
-        # A server turning down raises an alert (see servers/health.py for why it is wired here).
+        # A server turning down raises an alert, and coming back clears it (see servers/health.py
+        # for why it is wired here).
         health.when_server_goes_down(raising.server_went_down)
+        health.when_server_comes_back(raising.server_came_back)

@@ -13,10 +13,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
-    "servers.refresh_catalogs": {
-        "task": "servers.refresh_catalogs",
-        "schedule": 300.0,
-    },
     "audit.purge_expired_logs": {
         "task": "audit.purge_expired_logs",
         "schedule": crontab(hour=3, minute=17),
@@ -36,3 +32,10 @@ app.conf.beat_schedule = {
         "schedule": 30.0,
     },
 }
+
+# Embedded (tasks run inline, no beat), `manage.py serve` runs the same checks on a thread.
+if settings.HEALTH_CHECK_SECONDS > 0:
+    app.conf.beat_schedule["servers.refresh_catalogs"] = {
+        "task": "servers.refresh_catalogs",
+        "schedule": settings.HEALTH_CHECK_SECONDS,
+    }

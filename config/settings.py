@@ -338,6 +338,9 @@ UPSTREAM_DISCOVERY_TIMEOUT_SECONDS = float(
 UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS = float(
     os.environ.get("UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS", "10")
 )
+# How often every server's catalog and health are checked: by Celery beat, or, with tasks run
+# inline (no broker), by a thread of `manage.py serve`. 0 turns the periodic checks off.
+HEALTH_CHECK_SECONDS = float(os.environ.get("HEALTH_CHECK_SECONDS", "60"))
 UPSTREAM_RETRY_DOWN_SECONDS = float(os.environ.get("UPSTREAM_RETRY_DOWN_SECONDS", "5"))
 UPSTREAM_RETRY_DOWN_MAX_SECONDS = float(os.environ.get("UPSTREAM_RETRY_DOWN_MAX_SECONDS", "300"))
 UPSTREAM_BREAKER_FAILURES = int(os.environ.get("UPSTREAM_BREAKER_FAILURES", "5"))

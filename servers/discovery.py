@@ -98,25 +98,41 @@ def refresh_catalog(*, server: Server, timeout: float | None = None) -> Server:
         )
     except (UpstreamError, UpstreamUnavailable, UpstreamTimeout, TimeoutError, OSError) as exc:
         detail = str(exc) or type(exc).__name__
-        was = server.health
-        Server.objects.filter(pk=server.pk).update(
-            health=Server.Health.DOWN, health_detail=detail[:500], health_checked_at=now
-        )
-        server.refresh_from_db()
-        if was != Server.Health.DOWN:
-            with transaction.atomic():
+        # The update that moves the row to down is the one that tells, in the alert's
+        # transaction: a console click and a scheduled check finding the same outage raise one
+        # alert, not two, and an alert that could not be written leaves the row as it was.
+        with transaction.atomic():
+            went_down = (
+                Server.objects.filter(pk=server.pk)
+                .exclude(health=Server.Health.DOWN)
+                .update(
+                    health=Server.Health.DOWN, health_detail=detail[:500], health_checked_at=now
+                )
+            )
+            if went_down:
                 health.server_went_down(server=server, detail=detail)
+        if not went_down:
+            Server.objects.filter(pk=server.pk).update(
+                health_detail=detail[:500], health_checked_at=now
+            )
+        server.refresh_from_db()
         return server
     # Up, with what it could not list (an optional list that failed) as the detail.
     detail = "; ".join(catalog["notes"])[:500]
     if detail:
         logger.warning("server %s is up but %s", server.pk, detail)
-    Server.objects.filter(pk=server.pk).update(
-        catalog=catalog,
-        catalog_updated_at=now,
-        health=Server.Health.UP,
-        health_detail=detail,
-        health_checked_at=now,
-    )
+    fields = {
+        "catalog": catalog,
+        "catalog_updated_at": now,
+        "health": Server.Health.UP,
+        "health_detail": detail,
+        "health_checked_at": now,
+    }
+    with transaction.atomic():
+        came_back = Server.objects.filter(pk=server.pk, health=Server.Health.DOWN).update(**fields)
+        if came_back:
+            health.server_came_back(server=server)
+    if not came_back:
+        Server.objects.filter(pk=server.pk).update(**fields)
     server.refresh_from_db()
     return server

@@ -2,16 +2,13 @@
 
 from celery import shared_task
 
-from servers.discovery import refresh_catalog
+from servers.health_checks import check_server
 from servers.models import Server
 
 
 @shared_task(name="servers.refresh_catalog")
 def refresh_catalog_task(server_id: int) -> str:
-    server = Server.objects.filter(pk=server_id).first()
-    if server is None:
-        return "gone"
-    return refresh_catalog(server=server).health
+    return check_server(server_id) or "gone"
 
 
 @shared_task(name="servers.refresh_catalogs")

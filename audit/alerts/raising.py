@@ -2,10 +2,10 @@
 
 Rule and authentication alerts are derived from the log entries as the writer stores them (on
 the writer thread, in the batch's transaction, so an alert never exists without its entries);
-server alerts come from the health checks. Repeats of an open alert within
-`ALERT_FOLD_SECONDS` fold into it. A new alert is mailed, after commit, to the members who hold
-`alerts.view_all` when `ALERT_EMAILS` is on, and owed to the workspace's alert webhook, which a
-task posts it to (`audit.alerts.delivery`).
+server alerts come from the health checks, which clear them when the server is back. Repeats
+of an open alert within `ALERT_FOLD_SECONDS` fold into it. A new alert is mailed, after
+commit, to the members who hold `alerts.view_all` when `ALERT_EMAILS` is on, and owed to the
+workspace's alert webhook, which a task posts it to (`audit.alerts.delivery`).
 """
 
 from __future__ import annotations
@@ -128,6 +128,19 @@ def server_went_down(*, server, detail: str) -> Alert:
         kind=Alert.Kind.SERVER_DOWN,
         subject=server.name,
         title=f"Server '{server.name}' is down: {detail}"[:300],
+    )
+
+
+def server_came_back(*, server) -> int:
+    """A server that answers again clears its open down alerts: acknowledged, by nobody.
+
+    Alerts carry no resolved state of their own; an acknowledged alert leaves the open list and
+    is never folded into, so the next outage opens a new one."""
+    return (
+        Alert.objects.for_workspace(server.workspace_id)
+        .filter(kind=Alert.Kind.SERVER_DOWN, subject=server.name[:200])
+        .filter(acknowledged_at__isnull=True)
+        .update(acknowledged_at=timezone.now())
     )
 
 

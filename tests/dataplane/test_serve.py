@@ -2,7 +2,9 @@
 
 import os
 import re
+import signal
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -10,6 +12,9 @@ import pytest
 from django.conf import global_settings
 from django.core.management.base import CommandError
 
+from audit.models import Alert
+from servers import services as server_services
+from servers.models import Server
 from tests.support.database import database_url
 from tests.support.processes import free_port, start_process
 
@@ -101,3 +106,45 @@ def test_a_graceful_stop_writes_the_audit_entries_still_queued(
         process.stop()
     denied = LogEntry.objects.get(hop="auth.denied")
     assert denied.detail == {"reason": "invalid token", "source": "127.0.0.1", "window_seconds": 60}
+
+
+def test_it_checks_server_health_on_its_own_and_stops_the_checks_with_it(
+    transactional_db, tmp_path, acme, alice, upstream_url
+):
+    """Without a broker nothing else would: `serve` checks every server shortly after start,
+    marks them and opens the alert of the one down, and stops its checks when it stops."""
+    live = server_services.create_server(
+        workspace=acme, name="notes", url=upstream_url, actor=alice
+    )
+    dead = server_services.create_server(
+        workspace=acme, name="gone", url=f"http://127.0.0.1:{free_port()}/mcp", actor=alice
+    )
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "GATEHOUSE_VAR_DIR": str(tmp_path),
+        "CELERY_TASK_ALWAYS_EAGER": "1",
+        "HEALTH_CHECK_SECONDS": "3600",
+    }
+    argv = [sys.executable, "manage.py", "serve", "--port", str(port)]
+    process = start_process(argv, port=port, env=env, cwd=REPO, timeout=60)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            health = dict(Server.objects.values_list("name", "health"))
+            if health == {"notes": "up", "gone": "down"}:
+                break
+            time.sleep(0.2)
+        assert health == {"notes": "up", "gone": "down"}
+        assert Server.objects.get(pk=live.pk).catalog["tools"]
+        assert list(Alert.objects.values_list("kind", "subject")) == [("server_down", "gone")]
+        process.popen.send_signal(signal.SIGTERM)
+        # uvicorn ends with the signal it was stopped by, once the checks have stopped.
+        assert process.popen.wait(timeout=30) == -signal.SIGTERM
+        output = process.output()
+        assert "Server health is checked every 3600 s." in output
+        assert output.rstrip().endswith("Health checks stopped."), output
+    finally:
+        process.stop()
+    assert Server.objects.get(pk=dead.pk).health_detail

@@ -3,12 +3,19 @@
 uvicorn by default; `--workers N` starts N worker processes sharing one socket. Daphne is kept
 as an alternative for environments that standardise on it (one process; scale out with more
 instances behind the load balancer).
+
+Without a broker (tasks run inline, no Celery beat), the process also checks every server's
+health on a thread of its own (`servers/health_checks.py`), stopped once the server has.
 """
+
+import signal
 
 import uvicorn
 from daphne.cli import CommandLineInterface
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+from servers import health_checks
 
 APP = "config.asgi:application"
 
@@ -36,7 +43,39 @@ class Command(BaseCommand):
             f"Gatehouse is serving on http://{shown}:{port}/ ({server}, {workers} worker{plural})."
             " Press Ctrl+C to stop."
         )
+        self._checks = health_checks.start_embedded_checks()
+        if self._checks is not None:
+            self.stdout.write(f"Server health is checked every {self._checks.every:g} s.")
+            self._stop_checks_on_signals()
         self.stdout.flush()
+        try:
+            self._serve(host=host, port=port, workers=workers, server=server)
+        finally:
+            self._stop_checks()
+
+    def _stop_checks(self):
+        if self._checks is None:
+            return
+        self._checks = None
+        # A check still waiting on an upstream ends with the process (a daemon thread).
+        stopped = health_checks.stop_embedded_checks(timeout=settings.SHUTDOWN_GRACE_SECONDS)
+        self.stdout.write("Health checks stopped." if stopped else "A health check was cut short.")
+        self.stdout.flush()
+
+    def _stop_checks_on_signals(self):
+        """uvicorn shuts down gracefully on SIGTERM or SIGINT, puts back the handlers it found
+        and raises the signal again: found, these stop the checks before the process ends."""
+        for number in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(number)
+
+            def handler(signum, frame, previous=previous):
+                self._stop_checks()
+                signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+                signal.raise_signal(signum)
+
+            signal.signal(number, handler)
+
+    def _serve(self, *, host, port, workers, server):
         if server == "daphne":
             CommandLineInterface().run(["--bind", host, "--port", str(port), APP])
             return
