@@ -43,7 +43,7 @@ WORDING = [
     "Direction",
     "Mode",
     "Detector",
-    "Detector settings (JSON)",
+    "Words and phrases",
     "Action",
     "Create rule",
     "Tokens",
@@ -56,7 +56,7 @@ WORDING = [
     "Apply filters",
     "Timeline",
 ]
-RULE_WORDS = '{"words": ["Asia/Tokyo"]}'
+RULE_WORDS = "Asia/Tokyo"
 
 
 def _walkthrough() -> str:
@@ -168,7 +168,8 @@ def test_the_walkthrough_on_the_demo(demo, demo_server_url, page):
     ).select_option("request")
     page.get_by_label("Mode", exact=True).select_option("enforce")
     page.get_by_label("Detector", exact=True).select_option("keywords")
-    page.get_by_label("Detector settings (JSON)").fill(RULE_WORDS)
+    # The keyword list's own fields replace the previous detector's.
+    page.get_by_label("Words and phrases").fill(RULE_WORDS)
     page.get_by_label("Action", exact=True).select_option("block")
     page.get_by_role("button", name="Create rule").click()
     expect(page.get_by_text("Rule no-tokyo was created.")).to_be_visible()
