@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# The supervisor of managed servers, and the demo's remote server (examples/demo.yaml names 9001).
-SUPERVISOR_PORT ?= 8765
+# Where the supervisor of managed servers listens (a unix socket under the var directory, or
+# http://127.0.0.1:<port>), and the demo's remote server's port (examples/demo.yaml names 9001).
+SUPERVISOR_URL ?= unix://$(abspath $(or $(GATEHOUSE_VAR_DIR),var))/run/supervisor.sock
 DEMO_SERVER_PORT ?= 9001
 
 .PHONY: install lock run run-prod test lint bench bench-rules bench-export bench-soak clean
@@ -42,9 +43,9 @@ run: $(VENV)/.installed
 	@# The demo's remote MCP server and the supervisor of managed (stdio) servers stop with the
 	@# platform.
 	$(BIN)/python manage.py run_demo_server --port $(DEMO_SERVER_PORT) & demo=$$!; \
-	MANAGED_SUPERVISOR_URL=http://127.0.0.1:$(SUPERVISOR_PORT) $(BIN)/python manage.py run_managed & \
+	MANAGED_SUPERVISOR_URL=$(SUPERVISOR_URL) $(BIN)/python manage.py run_managed & \
 	managed=$$!; trap 'kill $$demo $$managed 2>/dev/null' EXIT INT TERM; \
-	MANAGED_SUPERVISOR_URL=http://127.0.0.1:$(SUPERVISOR_PORT) \
+	MANAGED_SUPERVISOR_URL=$(SUPERVISOR_URL) \
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
 # The production topology on this machine, without containers: web workers, the Celery worker
