@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# The supervisor of managed servers, and the demo's remote MCP server.
-SUPERVISOR_PORT ?= 8765
+# Where the supervisor of managed servers listens (a unix socket under the var directory, or
+# http://127.0.0.1:<port>), and the demo's remote server's port.
+SUPERVISOR_URL ?= unix://$(abspath $(or $(GATEHOUSE_VAR_DIR),var))/run/supervisor.sock
 DEMO_SERVER_PORT ?= 9001
 
 .PHONY: install lock run run-prod test lint bench bench-rules bench-export bench-soak clean
@@ -40,12 +41,12 @@ run: $(VENV)/.installed
 	@# The demo's remote MCP server and the supervisor of managed (stdio) servers start first, so
 	@# they listen by the platform's first health check, and stop with the platform.
 	$(BIN)/python manage.py run_demo_server --port $(DEMO_SERVER_PORT) & demo=$$!; \
-	MANAGED_SUPERVISOR_URL=http://127.0.0.1:$(SUPERVISOR_PORT) $(BIN)/python manage.py run_managed & \
+	MANAGED_SUPERVISOR_URL=$(SUPERVISOR_URL) $(BIN)/python manage.py run_managed & \
 	managed=$$!; trap 'kill $$demo $$managed 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py load_demo --url http://$(HOST):$(PORT) \
 		--demo-server-url http://127.0.0.1:$(DEMO_SERVER_PORT)/mcp && \
 	$(BIN)/python manage.py collectstatic --no-input --verbosity 0 && \
-	MANAGED_SUPERVISOR_URL=http://127.0.0.1:$(SUPERVISOR_PORT) \
+	MANAGED_SUPERVISOR_URL=$(SUPERVISOR_URL) \
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
 # The production topology on this machine, without containers: web workers, the Celery worker

@@ -296,7 +296,10 @@ RULES_CALL_BUDGET_MS = float(os.environ.get("RULES_CALL_BUDGET_MS", "1000"))
 MCP_CATALOG_TTL_SECONDS = float(os.environ.get("MCP_CATALOG_TTL_SECONDS", "60"))
 MCP_TOKEN_CACHE_SECONDS = int(os.environ.get("MCP_TOKEN_CACHE_SECONDS", "60"))
 MCP_SNAPSHOT_CHECK_SECONDS = float(os.environ.get("MCP_SNAPSHOT_CHECK_SECONDS", "1"))
-MANAGED_SUPERVISOR_URL = os.environ.get("MANAGED_SUPERVISOR_URL", "http://127.0.0.1:8765")
+# A unix socket (mode 0600 in a 0700 directory) by default; `http://127.0.0.1:<port>` for TCP.
+MANAGED_SUPERVISOR_URL = os.environ.get(
+    "MANAGED_SUPERVISOR_URL", f"unix://{VAR_DIR.resolve() / 'run' / 'supervisor.sock'}"
+)
 MANAGED_MAX_PROCESSES_PER_SERVER = int(os.environ.get("MANAGED_MAX_PROCESSES_PER_SERVER", "2"))
 # The commands a workspace may give a managed server, exactly as written (`npx`, `/usr/bin/uvx`).
 # None by default; the embedded set-up (no DATABASE_URL) allows the demo's `npx`.

@@ -58,6 +58,7 @@ def upstream_session(
         on_event=partial(on_event, spec, identity, snapshot),
         max_reply_bytes=result_cap(spec)[0],
         handshake_timeout=spec.upstream.handshake_timeout,
+        supervised=spec.upstream.kind != "remote",
     )
 
 

@@ -42,6 +42,7 @@ async def discover(
     transport: str = "streamable_http",
     timeout: float | None = None,
     handshake_timeout: float | None = None,
+    supervised: bool = False,
 ) -> dict:
     """Connect, read every list the server supports, and return the catalog.
 
@@ -49,7 +50,7 @@ async def discover(
     named in the catalog's `notes`; only the handshake and the tools decide that it is down."""
     timeout = timeout or settings.UPSTREAM_DISCOVERY_TIMEOUT_SECONDS
     kind = LegacySseSession if transport == "sse" else UpstreamSession
-    session = kind(url, headers)
+    session = UpstreamSession(url, headers, supervised=True) if supervised else kind(url, headers)
     try:
         handshake = min(timeout, handshake_timeout or settings.UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS)
         info = await session.ensure_ready(timeout=handshake)
@@ -77,10 +78,15 @@ async def discover(
         await session.close()
 
 
-async def _discover_and_close(url, headers, transport, timeout, handshake_timeout):
+async def _discover_and_close(url, headers, transport, timeout, handshake_timeout, supervised):
     try:
         return await discover(
-            url, headers, transport=transport, timeout=timeout, handshake_timeout=handshake_timeout
+            url,
+            headers,
+            transport=transport,
+            timeout=timeout,
+            handshake_timeout=handshake_timeout,
+            supervised=supervised,
         )
     finally:
         await close_http_session()
@@ -93,7 +99,12 @@ def refresh_catalog(*, server: Server, timeout: float | None = None) -> Server:
     try:
         catalog = asyncio.run(
             _discover_and_close(
-                url, headers, server.transport, timeout, server.handshake_timeout_seconds
+                url,
+                headers,
+                server.transport,
+                timeout,
+                server.handshake_timeout_seconds,
+                server.kind != Server.Kind.REMOTE,
             )
         )
     except (UpstreamError, UpstreamUnavailable, UpstreamTimeout, TimeoutError, OSError) as exc:

@@ -115,7 +115,7 @@ def proxy_for(origin: tuple[str, str, int]) -> str | None:
     """The proxy to reach `origin` through: the environment's (`outbound_http.proxy_for`), but
     never for the managed-server supervisor, the platform's own and on its own network."""
     supervisor = URL(settings.MANAGED_SUPERVISOR_URL)
-    if origin == (supervisor.scheme, supervisor.raw_host, supervisor.port):
+    if origin[0] == "unix" or origin == (supervisor.scheme, supervisor.raw_host, supervisor.port):
         return None
     return outbound_http.proxy_for(origin[0], origin[1])
 
@@ -466,6 +466,14 @@ class _TunnelHead(asyncio.Protocol):
 
 async def _connect(origin, proxy: str | None) -> _Connection:
     scheme, host, port = origin
+    if scheme == "unix":
+        try:
+            _, connection = await asyncio.get_running_loop().create_unix_connection(
+                _Connection, host
+            )
+        except OSError as exc:
+            raise ConnectFailed(f"{host}: {exc.strerror or exc}") from exc
+        return connection
     try:
         addresses = await outbound_http.resolve_async(host, port, allow_private=True)
     except outbound_http.HostUnresolvable as exc:
@@ -550,11 +558,19 @@ def _request(head: bytes, body: bytes, headers: dict[str, str]) -> bytes:
 
 @contextlib.asynccontextmanager
 async def post(
-    url: str, body: bytes, headers: dict[str, str], *, max_reply_bytes: int
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    max_reply_bytes: int,
+    socket_path: str | None = None,
 ) -> AsyncIterator[Response]:
-    """POST `body` to `url` (which `serves`); the response's body is read inside the block, and
-    raises ReplyTooLarge past `max_reply_bytes`."""
+    """POST `body` to `url` (which `serves`), or over the unix socket at `socket_path` with the
+    URL's path and Host; the response's body is read inside the block, and raises ReplyTooLarge
+    past `max_reply_bytes`."""
     origin, head = _target(url)
+    if socket_path is not None:
+        origin = ("unix", socket_path, 0)
     pool = _pool()
     if origin[0] == "http" and pool.proxy(origin) is not None:
         head = _proxied_head(url)

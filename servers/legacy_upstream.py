@@ -38,6 +38,8 @@ LEGACY_VERSION = "2024-11-05"
 
 
 class LegacySseSession:
+    supervised = False  # managed servers are reached over Streamable HTTP only
+
     def __init__(self, url: str, headers: dict[str, str], *, on_event=None):
         self.url = url
         self.headers = headers

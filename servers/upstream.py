@@ -8,6 +8,10 @@ lean client of `servers.http_client` (about a third of aiohttp's CPU per call); 
 the benchmark found several times faster than httpx, carries the long-lived GET streams, the
 notifications, redirects and whatever else the lean client does not serve.
 
+A managed server's session goes to the supervisor (`servers.supervisor_link`): every request
+signed for itself, on the supervisor's unix socket or loopback port, and every answer refused
+unless it proves it came from the supervisor.
+
 Both carry the same bounds (UPSTREAM_MAX_REPLY_BYTES on a reply, headers as aiohttp bounds
 them, UPSTREAM_MAX_CONNECTIONS_PER_ORIGIN) and the same outbound rule, trust store and proxy
 (`core.outbound_http`): aiohttp through `GuardedConnector` and `proxy_of`.
@@ -31,7 +35,7 @@ from mcp.shared.inbound import encode_header_value
 from yarl import URL
 
 from core import outbound_http
-from servers import http_client
+from servers import http_client, supervisor_link
 from servers.sse import read_body, read_events
 
 logger = logging.getLogger(__name__)
@@ -231,10 +235,16 @@ async def proxy_of(url: str) -> dict:
     return {"proxy": proxy}
 
 
+class NotTheSupervisor(UpstreamUnavailable):
+    """An answer on the supervisor's address lacked its proof: another process holds it."""
+
+
 class UpstreamSession:
-    def __init__(self, url: str, headers: dict[str, str], *, on_event=None):
+    def __init__(self, url: str, headers: dict[str, str], *, on_event=None, supervised=False):
         self.url = url
         self.headers = headers
+        self.supervised = supervised
+        self._link = supervisor_link.current() if supervised else None
         self.info: UpstreamInfo | None = None
         self.session_id: str | None = None
         self._ids = itertools.count(1)
@@ -356,12 +366,13 @@ class UpstreamSession:
         if listener is not None:
             listener.cancel()
         if session_id:
+            headers, _ = self._signed("DELETE", {**self.headers, "mcp-session-id": session_id})
             try:
-                async with http_session().delete(
+                async with self._client().delete(
                     self.url,
-                    headers={**self.headers, "mcp-session-id": session_id},
+                    headers=headers,
                     timeout=aiohttp.ClientTimeout(total=2),
-                    **await proxy_of(self.url),
+                    **await self._proxy(),
                 ):
                     pass
             except (aiohttp.ClientError, TimeoutError, UpstreamUnavailable):
@@ -467,15 +478,19 @@ class UpstreamSession:
 
     async def _post_notification(self, message: dict) -> None:
         version = self.info.protocol_version if self.info else None
-        headers = self._headers(version=version, session_id=self.session_id)
+        data = json.dumps(message).encode()
+        headers, nonce = self._signed(
+            "POST", self._headers(version=version, session_id=self.session_id), data
+        )
         try:
-            async with http_session().post(
+            async with self._client().post(
                 self.url,
-                data=json.dumps(message),
+                data=data,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=10),
-                **await proxy_of(self.url),
+                **await self._proxy(),
             ) as response:
+                self._check_proof(nonce, response)
                 await read_body(response.content, self.max_reply_bytes)
         except http_client.ReplyTooLarge as exc:
             raise UpstreamReplyTooLarge(exc) from exc
@@ -496,16 +511,23 @@ class UpstreamSession:
         name_key = NAME_PARAM.get(body.get("method", ""))
         name = (body.get("params") or {}).get(name_key) if name_key else None
         headers = self._headers(version=version, method=method, name=name, session_id=session_id)
-        data = json.dumps(body, separators=(",", ":"))
+        data = json.dumps(body, separators=(",", ":")).encode()
+        headers, nonce = self._signed("POST", headers, data)
         bounds = bounds or _Bounds(timeout, None)
         bounds.start()
         try:
             async with asyncio.timeout_at(bounds.next_deadline()) as deadline:
                 if http_client.serves(self.url):
                     async with http_client.post(
-                        self.url, data.encode(), headers, max_reply_bytes=self.max_reply_bytes
+                        self.url,
+                        data,
+                        headers,
+                        max_reply_bytes=self.max_reply_bytes,
+                        socket_path=self._link.socket_path if self._link else None,
                     ) as response:
-                        if response.status not in http_client.REDIRECTS:
+                        self._check_proof(nonce, response)
+                        # The supervisor never redirects: its request is not sent twice.
+                        if response.status not in http_client.REDIRECTS or self._link:
                             return await self._answer(
                                 response, deadline, body, session_id, hooks, bounds
                             )
@@ -524,6 +546,31 @@ class UpstreamSession:
             raise UpstreamUnavailable(f"connection refused: {exc.os_error or exc}") from exc
         except (aiohttp.ClientError, http_client.HttpClientError) as exc:
             raise UpstreamUnavailable(f"the connection failed: {exc}") from exc
+
+    # -- the supervisor -------------------------------------------------------------------------
+
+    def _signed(self, method: str, headers: dict, body: bytes = b"") -> tuple[dict, str | None]:
+        """The headers with this request's proof for the supervisor, and its nonce; as they are
+        for any other upstream."""
+        if self._link is None:
+            return headers, None
+        proof, nonce = self._link.sign(method, self.url, body)
+        return {**headers, **proof}, nonce
+
+    def _check_proof(self, nonce: str | None, response) -> None:
+        if nonce is not None and not self._link.proves(nonce, response.headers):
+            raise NotTheSupervisor(
+                "the answer on the supervisor's address did not prove it came from the supervisor"
+            )
+
+    def _client(self, *, stream: bool = False) -> aiohttp.ClientSession:
+        if self._link is not None and self._link.socket_path:
+            return self._link.socket_session()
+        return stream_session() if stream else http_session()
+
+    async def _proxy(self) -> dict:
+        # The supervisor is the platform's own and reached directly (`http_client.proxy_for`).
+        return {} if self._link is not None else await proxy_of(self.url)
 
     async def _answer(self, response, deadline, body, session_id, hooks, bounds):
         """The JSON-RPC message of an upstream's HTTP response (aiohttp's or the lean client's),
@@ -605,9 +652,10 @@ class UpstreamSession:
                     session_id=self.session_id,
                 )
                 headers["Accept"] = "text/event-stream"
-                async with stream_session().get(
-                    self.url, headers=headers, **await proxy_of(self.url)
-                ) as response:
+                headers, nonce = self._signed("GET", headers)
+                client = self._client(stream=True)
+                async with client.get(self.url, headers=headers, **await self._proxy()) as response:
+                    self._check_proof(nonce, response)
                     if response.status in (404, 405) or response.status >= 400:
                         return
                     async for _event, data in read_events(
@@ -667,6 +715,7 @@ async def read_all_pages(session: UpstreamSession, method: str, field_name: str,
 
 async def close_http_session() -> None:
     http_client.close_pool()
+    await supervisor_link.close_socket_session()
     loop = asyncio.get_running_loop()
     for sessions in (_http, _streams):
         session = sessions.pop(loop, None)

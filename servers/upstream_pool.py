@@ -34,6 +34,7 @@ class UpstreamPool:
         on_event=None,
         max_reply_bytes: int | None = None,
         handshake_timeout: float | None = None,
+        supervised: bool = False,
     ):
         now = time.monotonic()
         self._evict(now, keep=key)
@@ -44,11 +45,16 @@ class UpstreamPool:
             or type(session) is not kind
             or session.url != url
             or session.headers != headers
+            or session.supervised != supervised
         ):
             if session is not None:
                 # Replaced (new URL, transport or credentials): end the old upstream session.
                 self._close_later(session)
-            session = kind(url, headers, on_event=on_event)
+            session = (
+                UpstreamSession(url, headers, on_event=on_event, supervised=True)
+                if supervised
+                else kind(url, headers, on_event=on_event)
+            )
         self._sessions[key] = (session, now)
         self._sessions.move_to_end(key)
         # The server's own bound, else the setting; read on each call, so a change applies at once.

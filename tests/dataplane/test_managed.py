@@ -2,19 +2,19 @@
 
 import asyncio
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from mcp.shared.exceptions import MCPError
 
 from gateways import services as gateway_services
 from servers import services as server_services
 from tests.support import node
-from tests.support.database import database_url
 from tests.support.live_gateway import connect
-from tests.support.processes import free_port, start_process
+from tests.support.supervisor import start_supervisor_on_socket
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(180)
@@ -22,17 +22,14 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture(scope="module")
 def supervisor_url(django_db_setup):
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "SECRET_KEY": django_settings.SECRET_KEY,
-        "MCP_SNAPSHOT_CHECK_SECONDS": "0.2",
-    }
-    argv = [sys.executable, "manage.py", "run_managed", "--port", str(port)]
-    process = start_process(argv, port=port, env=env, cwd=REPO)
-    yield f"http://127.0.0.1:{port}"
+    """The supervisor on its default kind of address, a unix socket."""
+    directory = tempfile.mkdtemp(prefix="gh-supervisor-")
+    socket_path = os.path.join(directory, "run", "supervisor.sock")
+    process = start_supervisor_on_socket(socket_path, MCP_SNAPSHOT_CHECK_SECONDS="0.2")
+    yield f"unix://{socket_path}"
+    print(process.output())  # Shown by pytest only when a test failed.
     process.stop()
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

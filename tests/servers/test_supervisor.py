@@ -4,7 +4,6 @@ children, and the MCP SDK's Streamable HTTP client on a real socket.
 
 import asyncio
 import shutil
-import socket
 import sys
 import time
 from pathlib import Path
@@ -12,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 from asgiref.sync import sync_to_async
-from django.core.management import CommandError, call_command
 from django.db import connection
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
@@ -23,9 +21,9 @@ from mcp_types import (
 )
 
 from servers import services as server_services
-from servers.supervisor.auth import SUPERVISOR_HEADER, supervisor_token
+from servers.supervisor.auth import REQUEST_HEADER, sign_request
 from tests.support.processes import children_of, is_alive
-from tests.support.supervisor import connect, start_supervisor, text_of
+from tests.support.supervisor import SupervisorAuth, connect, start_supervisor, text_of
 from tests.support.supervisor import mcp_url as supervisor_url
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,6 +32,7 @@ TIMEOUT = 3.0
 CAP = 2
 
 pytestmark = pytest.mark.timeout(120)
+SIGNED = SupervisorAuth()
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +95,7 @@ def test_it_serves_a_stdio_server_over_streamable_http(supervisor, tools_server)
 
     # A caller that accepts only JSON, offering an older revision, on the same process.
     url = mcp_url(supervisor, tools_server.pk)
-    headers = {SUPERVISOR_HEADER: supervisor_token(), "Accept": "application/json"}
+    headers = {"Accept": "application/json"}
     body = {
         "jsonrpc": "2.0",
         "id": "init",
@@ -107,21 +106,25 @@ def test_it_serves_a_stdio_server_over_streamable_http(supervisor, tools_server)
             "clientInfo": {"name": "raw", "version": "1"},
         },
     }
-    response = httpx.post(url, json=body, headers=headers, timeout=30)
+    response = httpx.post(url, json=body, headers=headers, timeout=30, auth=SIGNED)
     assert response.status_code == 200
     assert response.json()["result"]["protocolVersion"] == "2025-03-26"
     session_id = response.headers["mcp-session-id"]
 
     call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call"}
     call["params"] = {"name": "echo", "arguments": {"text": "json"}}
-    reply = httpx.post(url, json=call, headers={**headers, "Mcp-Session-Id": session_id})
+    reply = httpx.post(
+        url, json=call, headers={**headers, "Mcp-Session-Id": session_id}, auth=SIGNED
+    )
     assert reply.headers["content-type"].startswith("application/json")
     assert reply.json()["id"] == 7
     assert reply.json()["result"]["content"][0]["text"] == "json"
 
-    ended = httpx.delete(url, headers={**headers, "Mcp-Session-Id": session_id})
+    ended = httpx.delete(url, headers={**headers, "Mcp-Session-Id": session_id}, auth=SIGNED)
     assert ended.status_code == 204
-    gone = httpx.post(url, json=call, headers={**headers, "Mcp-Session-Id": session_id})
+    gone = httpx.post(
+        url, json=call, headers={**headers, "Mcp-Session-Id": session_id}, auth=SIGNED
+    )
     assert gone.status_code == 404
 
 
@@ -262,43 +265,67 @@ def test_a_changed_definition_restarts_the_children(supervisor, tools_server, al
 def test_a_server_that_cannot_start_is_an_error_not_a_hang(supervisor, transactional_db, acme):
     alice = acme.memberships.get(role__key="owner").user
     broken = _create(acme, alice, "broken", "/nonexistent/mcp-server", [])
-    headers = {SUPERVISOR_HEADER: supervisor_token(), "Accept": "application/json"}
+    headers = {"Accept": "application/json"}
     body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}
-    response = httpx.post(mcp_url(supervisor, broken.pk), json=body, headers=headers, timeout=30)
+    response = httpx.post(
+        mcp_url(supervisor, broken.pk), json=body, headers=headers, timeout=30, auth=SIGNED
+    )
     assert response.status_code == 200
     error = response.json()["error"]
     assert error["code"] == -32603
     assert "broken" in error["message"] and "could not be started" in error["message"]
 
 
-def test_it_requires_the_shared_secret(supervisor, tools_server):
+def test_it_requires_each_request_to_be_proven_once(supervisor, tools_server):
     url = mcp_url(supervisor, tools_server.pk)
-    body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
-    missing = httpx.post(url, json=body)
-    wrong = httpx.post(url, json=body, headers={SUPERVISOR_HEADER: "0" * 64})
-    assert missing.status_code == wrong.status_code == 401
-    assert SUPERVISOR_HEADER in missing.json()["error"]["message"]
+    path = f"/managed/{tools_server.pk}/mcp"
+    body = b'{"jsonrpc":"2.0","id":1,"method":"ping"}'
+    json_headers = {"Content-Type": "application/json"}
+
+    def post(header, content=body):
+        return httpx.post(url, content=content, headers={**json_headers, REQUEST_HEADER: header})
+
+    missing = httpx.post(url, content=body, headers=json_headers)
+    header, _ = sign_request("POST", path, body)
+    stamp, nonce, _ = header.split(" ")
+    forged = post(f"{stamp} {nonce} {'0' * 64}")
+    other_body = post(header, content=b'{"jsonrpc":"2.0","id":2,"method":"ping"}')
+    first = post(header)
+    replayed = post(header)
+    other_path, _ = sign_request("POST", "/managed/999999/mcp", body)
+    moved = post(other_path)
+    too_old = post(sign_request("POST", path, body, now=time.time() - 120)[0])
+
+    assert first.status_code == 400  # proven, then refused by the bridge: no session
+    assert [r.status_code for r in (missing, forged, other_body, replayed, moved, too_old)] == [
+        401
+    ] * 6
+    assert REQUEST_HEADER in missing.json()["error"]["message"]
+    assert "already used" in replayed.json()["error"]["message"]
+    assert "time window" in too_old.json()["error"]["message"]
 
 
 def test_unknown_and_unmanaged_servers_are_404(supervisor, transactional_db, acme, alice):
     remote = server_services.create_server(
         workspace=acme, name="remote", kind="remote", url="http://127.0.0.1:9/mcp", actor=alice
     )
-    headers = {SUPERVISOR_HEADER: supervisor_token()}
+    headers = {}
     body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
     for server_id in (remote.pk, 999_999, "not-a-number"):
-        response = httpx.post(mcp_url(supervisor, server_id), json=body, headers=headers)
+        response = httpx.post(
+            mcp_url(supervisor, server_id), json=body, headers=headers, auth=SIGNED
+        )
         assert response.status_code == 404, server_id
         assert response.json()["error"]["message"]
 
 
 def test_bad_requests_get_clear_errors(supervisor, tools_server):
     url = mcp_url(supervisor, tools_server.pk)
-    headers = {SUPERVISOR_HEADER: supervisor_token(), "Content-Type": "application/json"}
-    not_json = httpx.post(url, content=b"{", headers=headers)
-    batch = httpx.post(url, content=b"[]", headers=headers)
+    headers = {"Content-Type": "application/json"}
+    not_json = httpx.post(url, content=b"{", headers=headers, auth=SIGNED)
+    batch = httpx.post(url, content=b"[]", headers=headers, auth=SIGNED)
     no_session = httpx.post(
-        url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=headers
+        url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=headers, auth=SIGNED
     )
     assert (not_json.status_code, not_json.json()["error"]["code"]) == (400, -32700)
     assert batch.status_code == 400
@@ -323,16 +350,3 @@ def test_it_runs_the_reference_everything_server(supervisor, transactional_db, a
     assert "echo" in names, names
     assert "through the bridge" in text_of(echoed)
     assert time.monotonic() - started < 90
-
-
-def test_a_taken_port_is_refused_in_one_line_before_serving():
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        with pytest.raises(CommandError) as refused:
-            call_command("run_managed", "--port", str(port))
-    assert str(refused.value).startswith(
-        f"The supervisor cannot listen: 127.0.0.1:{port} is in use. Set MANAGED_SUPERVISOR_URL"
-    )
-    assert "\n" not in str(refused.value)

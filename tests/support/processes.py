@@ -37,6 +37,14 @@ def port_is_open(port: int, host: str = HOST) -> bool:
     return False
 
 
+def socket_is_open(path: str) -> bool:
+    """Whether a process accepts connections on the unix socket at `path`."""
+    with socket.socket(socket.AF_UNIX) as sock, contextlib.suppress(OSError):
+        sock.connect(path)
+        return True
+    return False
+
+
 class RunningProcess:
     """A subprocess in its own process group, with its combined output in a temporary file."""
 
@@ -62,16 +70,22 @@ class RunningProcess:
         return Path(self._log.name).read_text(errors="replace")[-tail:]
 
     def wait_for_port(self, port: int, *, host: str = HOST, timeout: float = START_TIMEOUT):
+        return self._wait_until(lambda: port_is_open(port, host), str(port), timeout)
+
+    def wait_for_socket(self, path: str, *, timeout: float = START_TIMEOUT):
+        return self._wait_until(lambda: socket_is_open(path), path, timeout)
+
+    def _wait_until(self, listening, where: str, timeout: float):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:
                 raise ProcessDidNotStart(
                     f"{self.argv} exited with code {self.popen.returncode}:\n{self.output()}"
                 )
-            if port_is_open(port, host):
+            if listening():
                 return self
             time.sleep(0.05)
-        raise ProcessDidNotStart(f"{self.argv} did not listen on {port} in {timeout}s")
+        raise ProcessDidNotStart(f"{self.argv} did not listen on {where} in {timeout}s")
 
     def stop(self, *, timeout: float = 10.0) -> int | None:
         """SIGTERM, then SIGKILL to the whole group if it does not stop within `timeout`."""
