@@ -283,13 +283,13 @@ def test_every_gatehouse_process_shares_the_secrets_and_the_services(gatehouse_s
 
 
 def test_the_supervisor_is_on_the_web_workers_loopback(gatehouse_services):
-    from django.conf import settings
-
     supervisor = gatehouse_services["supervisor"]
     assert supervisor["network_mode"] == "service:web"
-    assert "MANAGED_SUPERVISOR_URL" not in supervisor["environment"]
-    assert ipaddress.ip_address(urlsplit(settings.MANAGED_SUPERVISOR_URL).hostname).is_loopback
-    port = urlsplit(settings.MANAGED_SUPERVISOR_URL).port
+    # The web workers and the supervisor are told the same address, a loopback one.
+    address = supervisor["environment"]["MANAGED_SUPERVISOR_URL"]
+    assert gatehouse_services["web"]["environment"]["MANAGED_SUPERVISOR_URL"] == address
+    assert ipaddress.ip_address(urlsplit(address).hostname).is_loopback
+    port = urlsplit(address).port
     assert f"('127.0.0.1', {port})" in " ".join(supervisor["healthcheck"]["test"])
 
 
