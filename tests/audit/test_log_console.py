@@ -13,7 +13,6 @@ from django.test import AsyncRequestFactory
 from audit.log.recorder import write_entries
 from audit.log.views import LogExportPage
 from audit.models import LogEntry
-from audit.reports.charts import percentile
 from teams.capabilities import LOGS_EXPORT, LOGS_VIEW
 from teams.models import ConfigChange
 from tests.support.console import text
@@ -323,14 +322,6 @@ def test_charts_need_logs_view(as_, acme, bob, acme_gateway):
     response = as_(bob).get("/w/acme/gateways/dev/")
     assert response.status_code == 200
     assert "activity" not in response.context and "Calls over time" not in text(response)
-
-
-def test_percentiles_by_nearest_rank():
-    values = [float(v) for v in range(1, 101)]
-    assert percentile(values, 50) == 50.0
-    assert percentile(values, 95) == 95.0
-    assert percentile([7.0], 95) == 7.0
-    assert percentile([], 50) is None
 
 
 def test_under_asgi_the_export_streams_without_reading_everything_first(acme, carol):
