@@ -130,6 +130,7 @@ class GatewayDetail(WorkspacePage):
         )
         return {
             "activity": activity,
+            "charts": activity_charts(activity),
             "windows": [(key, label) for key, (label, *_) in WINDOWS.items()],
             "tops": [
                 ("Top tools", activity.top_tools, "tool"),

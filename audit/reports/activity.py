@@ -35,28 +35,12 @@ class Bucket:
     ok: int
     error: int
     blocked: int
-    scale: int  # the largest bucket's total, so bars share one axis
     p50_ms: float | None = None
     p95_ms: float | None = None
 
     @property
     def total(self) -> int:
         return self.ok + self.error + self.blocked
-
-    def _pct(self, n: int) -> float:
-        return round(100 * n / self.scale, 1) if self.scale else 0.0
-
-    @property
-    def ok_pct(self) -> float:
-        return self._pct(self.ok)
-
-    @property
-    def error_pct(self) -> float:
-        return self._pct(self.error)
-
-    @property
-    def blocked_pct(self) -> float:
-        return self._pct(self.blocked)
 
 
 @dataclass(frozen=True)
@@ -123,7 +107,6 @@ def _activity(entries, window: str, now) -> Activity:
     window_latency = Histogram()
     for histogram in latencies.values():
         window_latency.merge(histogram)
-    scale = max((sum(c.values()) for c in outcomes.values()), default=0)
     buckets = []
     for start in starts:
         counts, latency = outcomes.get(start, {}), latencies.get(start, Histogram())
@@ -133,7 +116,6 @@ def _activity(entries, window: str, now) -> Activity:
                 ok=counts.get(Outcome.OK, 0),
                 error=counts.get(Outcome.ERROR, 0),
                 blocked=counts.get(Outcome.BLOCKED, 0),
-                scale=scale,
                 p50_ms=latency.percentile(50),
                 p95_ms=latency.percentile(95),
             )
