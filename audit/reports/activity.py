@@ -5,14 +5,17 @@ A call is a `client.response` entry of a `tools/call`: every call writes exactly
 outcome the client saw (ok, error, blocked by a rule) and the end-to-end latency. Three queries,
 whatever the traffic: calls per time bucket, outcome and latency bin (`audit.reports.latency_bins`,
 from which each bucket's and the window's p50 and p95 are read), the top tools and the top
-people. Only ORM aggregates (`Trunc`, `Count`, `Sum`, `Ln`), so SQLite and PostgreSQL alike.
+people. Only ORM aggregates (`Case`, `Count`, `Sum`, `Ln`), so SQLite and PostgreSQL alike.
+
+A call's bucket is found by comparing its time with the buckets' starts (`bucket_of`) rather
+than by truncating it: on SQLite, `Trunc` is a Python function called per row, and made the
+30-day dashboard of 100,000 calls take three times as long.
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Sum
-from django.db.models.functions import Trunc
+from django.db.models import Case, Count, IntegerField, Sum, When
 from django.utils import timezone
 
 from audit.log.selectors import entries_of
@@ -85,16 +88,22 @@ def _bucket_starts(window: str, now) -> list[datetime]:
     return [last - step * i for i in reversed(range(count))]
 
 
+def bucket_of(starts: list[datetime]) -> Case:
+    """The index in `starts` of the bucket an entry's time falls in, newest tested first."""
+    whens = [When(at__gte=start, then=i) for i, start in reversed(list(enumerate(starts)))]
+    return Case(*whens, default=None, output_field=IntegerField())
+
+
 def _activity(entries, window: str, now) -> Activity:
     window = window_key(window)
     label, kind, _, _ = WINDOWS[window]
     starts = _bucket_starts(window, now)
     calls = entries.filter(hop=Hop.CLIENT_RESPONSE, rpc_method="tools/call", at__gte=starts[0])
 
-    outcomes: dict[datetime, dict[str, int]] = {}
-    latencies: dict[datetime, Histogram] = {}
+    outcomes: dict[int, dict[str, int]] = {}
+    latencies: dict[int, Histogram] = {}
     rows = (
-        calls.annotate(bucket=Trunc("at", kind), bin=latency_bin())
+        calls.annotate(bucket=bucket_of(starts), bin=latency_bin())
         .values("bucket", "outcome", "bin")
         .annotate(n=Count("id"), total_ms=Sum("latency_ms"))
         .order_by()
@@ -108,8 +117,8 @@ def _activity(entries, window: str, now) -> Activity:
     for histogram in latencies.values():
         window_latency.merge(histogram)
     buckets = []
-    for start in starts:
-        counts, latency = outcomes.get(start, {}), latencies.get(start, Histogram())
+    for i, start in enumerate(starts):
+        counts, latency = outcomes.get(i, {}), latencies.get(i, Histogram())
         buckets.append(
             Bucket(
                 start=start,

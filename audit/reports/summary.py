@@ -12,19 +12,19 @@
 Per day (UTC) in one grouped query with conditional counts, then the people and tools of the
 whole window (distinct counts do not add up across days), the latency bins, the top tools and
 the top people. Only ORM
-aggregates (`TruncDate`, `Count` with `filter=`, JSON key lookups), so SQLite and PostgreSQL
-alike.
+aggregates (`Case`, `Count` with `filter=`, JSON key lookups), so SQLite and PostgreSQL
+alike; a day is found as the gateway charts find a bucket (`audit.reports.activity.bucket_of`).
 """
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from audit.log.selectors import entries_of
 from audit.models import Hop, Outcome
+from audit.reports.activity import bucket_of
 from audit.reports.latency_bins import histogram_of, latency_bin
 
 DAYS = 31
@@ -104,8 +104,9 @@ def workspace_report(workspace, *, now: datetime | None = None) -> Report:
     entries = entries_of(workspace).filter(
         at__gte=since, hop__in=[Hop.CLIENT_REQUEST, Hop.CLIENT_RESPONSE, Hop.POLICY_ACTION]
     )
+    day_starts = [since + timedelta(days=i) for i in range(DAYS)]
     per_day = (
-        entries.annotate(day=TruncDate("at", tzinfo=UTC))
+        entries.annotate(day=bucket_of(day_starts))
         .values("day")
         .annotate(
             calls=Count("id", filter=_CALLS),
@@ -116,11 +117,10 @@ def workspace_report(workspace, *, now: datetime | None = None) -> Report:
         )
         .order_by()
     )
-    found = {row["day"]: Day(**row) for row in per_day}
-    days = [
-        found.get(first_day + timedelta(days=i), Day(first_day + timedelta(days=i)))
-        for i in range(DAYS)
-    ]
+    found = {
+        row["day"]: Day(**{**row, "day": first_day + timedelta(days=row["day"])}) for row in per_day
+    }
+    days = [found.get(i, Day(first_day + timedelta(days=i))) for i in range(DAYS)]
     calls = entries.filter(_CALLS)
     distinct = calls.aggregate(
         people=Count("user_email", filter=~Q(user_email=""), distinct=True),
