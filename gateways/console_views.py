@@ -12,7 +12,8 @@ from django.urls import reverse
 
 from audit.alerts.selectors import alerts_visible_to
 from audit.reports import dashboard
-from audit.reports.charts import WINDOWS, gateway_activity
+from audit.reports.activity import WINDOWS, gateway_activity, workspace_activity
+from audit.reports.charts import activity_charts
 from core.errors import GatehouseError
 from gateways import rate_limits, selectors, services
 from gateways.client_setup import TOKEN_ENV, client_setups
@@ -28,6 +29,7 @@ from teams.console_base import WorkspacePage, paginate, show_error
 from teams.models import Team
 
 RECENT_CHANGES = 10
+SERVERS_DOWN_SHOWN = 10
 
 
 def gateway_url(request, gateway) -> str:
@@ -46,22 +48,29 @@ def _gateways_with_counts(membership):
 
 
 class DashboardPage(WorkspacePage):
-    """Gateways with their traffic, recent policy actions and configuration changes. Traffic
-    comes from the log, so it is shown only to people who may read the log."""
+    """Charts of the workspace's calls over a period (`?period=24h|7d|30d`), the servers down
+    now, gateways with their traffic, recent policy actions and configuration changes. Calls
+    come from the log, so they are shown only to people who may read the log."""
 
     def get(self, request):
         gateways = list(_gateways_with_counts(self.membership)[:RECENT_CHANGES])
-        context = {"gateways": gateways, "changes": [], "traffic": None, "actions": []}
+        context = {"gateways": gateways, "changes": [], "activity": None, "actions": []}
         context["open_alerts"] = (
             alerts_visible_to(self.membership).filter(acknowledged_at__isnull=True).count()
+        )
+        context["servers_down"] = list(
+            selectors.servers_down_visible_to(self.membership)[:SERVERS_DOWN_SHOWN]
         )
         if self.can(LOGS_VIEW):
             by_gateway = dashboard.traffic_by_gateway(self.workspace, gateways)
             for gateway in gateways:
                 gateway.traffic = by_gateway.get(gateway.pk, dashboard.NO_TRAFFIC)
+            activity = workspace_activity(self.workspace, window=request.GET.get("period", ""))
             context.update(
                 changes=list(changes_of(self.workspace)[:RECENT_CHANGES]),
-                traffic=dashboard.workspace_traffic(self.workspace),
+                activity=activity,
+                charts=activity_charts(activity),
+                periods=[(key, label) for key, (label, *_) in WINDOWS.items()],
                 actions=dashboard.recent_policy_actions(self.workspace),
             )
         return self.render("gateways/dashboard.html", context)
@@ -121,6 +130,7 @@ class GatewayDetail(WorkspacePage):
         )
         return {
             "activity": activity,
+            "charts": activity_charts(activity),
             "windows": [(key, label) for key, (label, *_) in WINDOWS.items()],
             "tops": [
                 ("Top tools", activity.top_tools, "tool"),

@@ -63,6 +63,16 @@ def servers_visible_to(membership: Membership):
     return servers.filter(pk__in=usable).order_by("name")
 
 
+def servers_down_visible_to(membership: Membership):
+    """The servers the member sees whose last health check failed, longest down first."""
+    return (
+        servers_visible_to(membership)
+        .filter(health=Server.Health.DOWN)
+        .order_by("health_checked_at", "name")
+        .only("name", "health_detail", "health_checked_at")
+    )
+
+
 def access_gateway(workspace, slug: str) -> Gateway:
     return get_scoped_or_404(Gateway.objects, workspace, slug=slug)
 

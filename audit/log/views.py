@@ -155,7 +155,8 @@ class LogExportPage(WorkspacePage):
 
 
 class ReportsPage(WorkspacePage):
-    """Calls, people, tools, blocked and redacted counts and errors over the last 31 days."""
+    """A summary of the last 31 days (calls, errors, blocked and redacted, people, tools,
+    latency, the busiest day, the top tools and people) and the days something happened."""
 
     required = {"GET": REPORTS_VIEW}
 
@@ -166,11 +167,7 @@ class ReportsPage(WorkspacePage):
             {"day": day, "pct": round(100 * day.calls / scale, 1) if scale else 0.0}
             for day in report.days
         ]
-        # The table lists the days something happened; the CSV keeps every day.
-        active = [row for row in days[::-1] if row["day"].calls or row["day"].blocked]
-        return self.render(
-            "audit/reports.html", {"report": report, "days": days, "newest_first": active}
-        )
+        return self.render("audit/reports.html", {"report": report, "days": days})
 
 
 class ReportCsvPage(WorkspacePage):

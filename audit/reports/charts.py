@@ -1,172 +1,245 @@
-"""Activity of one gateway for the charts of its console page, aggregated in the database.
+"""The geometry of the console's charts, drawn by templates as inline SVG (templates/audit/).
 
-A call is a `client.response` entry of a `tools/call`: every call writes exactly one, with the
-outcome the client saw (ok, error, blocked) and the end-to-end latency. Four queries, whatever
-the traffic: calls per bucket and outcome, a latency sample, the top tools, the top people.
-They use only ORM aggregates (`Trunc`, `Count`), so they run on SQLite and PostgreSQL alike.
-
-Latency percentiles are computed in Python, by the nearest-rank method, over the latencies of
-the newest `LATENCY_SAMPLE` calls of the window: exact for windows with fewer calls, and a
-bounded read (one float per row) for busy ones, where the newest calls are the ones an operator
-asks about. Percentile functions differ between databases (SQLite has none), hence the sample.
+Charts are drawn on the server, so they show without JavaScript, a CDN or a network; each is an
+SVG in a fixed coordinate space (`viewBox`) that the page scales to its column, with a title and
+a description for screen readers and a `<title>` per bar or point for the exact numbers. Three
+kinds: stacked columns over time (calls by outcome), lines over time (latency percentiles),
+and horizontal bars (a ranking). The numbers come from `audit.reports.activity`.
 """
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
-from django.db.models import Count
-from django.db.models.functions import Trunc
-from django.utils import timezone
+from audit.reports.activity import Activity, Bucket, Ranked
 
-from audit.log.selectors import entries_of
-from audit.models import Hop, Outcome
-
-# window key -> (label, bucket kind for Trunc, bucket length, number of buckets)
-WINDOWS = {
-    "24h": ("24 hours", "hour", timedelta(hours=1), 24),
-    "7d": ("7 days", "day", timedelta(days=1), 7),
-    "30d": ("30 days", "day", timedelta(days=1), 30),
-}
-DEFAULT_WINDOW = "24h"
-LATENCY_SAMPLE = 10_000
-TOP = 5
+WIDTH, HEIGHT = 560, 220
+LEFT, RIGHT, TOP, BOTTOM = 48, 10, 12, 26
+MAX_X_LABELS = 8
+RANK_ROW, RANK_LABEL, RANK_GAP, RANK_COUNT, RANK_NAME_CHARS = 28, 200, 8, 56, 24
 
 
 @dataclass(frozen=True)
-class Bucket:
-    start: datetime
-    ok: int
-    error: int
-    blocked: int
-    scale: int  # the largest bucket's total, so bars share one axis
-
-    @property
-    def total(self) -> int:
-        return self.ok + self.error + self.blocked
-
-    def _pct(self, n: int) -> float:
-        return round(100 * n / self.scale, 1) if self.scale else 0.0
-
-    @property
-    def ok_pct(self) -> float:
-        return self._pct(self.ok)
-
-    @property
-    def error_pct(self) -> float:
-        return self._pct(self.error)
-
-    @property
-    def blocked_pct(self) -> float:
-        return self._pct(self.blocked)
-
-
-@dataclass(frozen=True)
-class Ranked:
-    name: str
-    count: int
-    pct: float
-
-
-@dataclass(frozen=True)
-class GatewayActivity:
-    window: str
+class Tick:
+    y: float
     label: str
-    hourly: bool
-    buckets: list[Bucket]
-    calls: int
-    errors: int
-    blocked: int
-    p50_ms: float | None
-    p95_ms: float | None
-    sampled: int
-    top_tools: list[Ranked]
-    top_people: list[Ranked]
 
 
-def percentile(sorted_values: list[float], pct: float) -> float | None:
-    """Nearest-rank percentile of ascending values; None when there are none."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
+@dataclass(frozen=True)
+class Rect:
+    kind: str  # the CSS class: ok, error, blocked
+    x: float
+    y: float
+    width: float
+    height: float
 
 
-def _ranked(rows, key: str) -> list[Ranked]:
-    rows = list(rows)
-    top = rows[0]["n"] if rows else 0
-    return [Ranked(row[key], row["n"], round(100 * row["n"] / top, 1)) for row in rows]
+@dataclass(frozen=True)
+class Column:
+    title: str
+    rects: list[Rect]
 
 
-def gateway_activity(
-    workspace, *, gateway_id: int, gateway_slug: str, window: str = DEFAULT_WINDOW, now=None
-) -> GatewayActivity:
-    """Calls of one gateway over `window` (a key of WINDOWS; unknown keys mean the default).
+@dataclass(frozen=True)
+class AxisLabel:
+    x: float
+    text: str
 
-    Entries are matched on the gateway's id and slug together: the slug uses the log's index,
-    and the id keeps a deleted gateway's history off a new gateway that reuses its slug.
-    """
-    if window not in WINDOWS:
-        window = DEFAULT_WINDOW
-    label, kind, step, count = WINDOWS[window]
-    now = now or timezone.now()
-    last = now.replace(minute=0, second=0, microsecond=0)
-    if kind == "day":
-        last = last.replace(hour=0)
-    starts = [last - step * i for i in reversed(range(count))]
-    calls = entries_of(workspace).filter(
-        gateway_slug=gateway_slug,
-        gateway_id=gateway_id,
-        hop=Hop.CLIENT_RESPONSE,
-        rpc_method="tools/call",
-        at__gte=starts[0],
-    )
 
-    per_bucket: dict[datetime, dict[str, int]] = {}
-    rows = (
-        calls.annotate(bucket=Trunc("at", kind))
-        .values("bucket", "outcome")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    for row in rows:
-        per_bucket.setdefault(row["bucket"], {})[row["outcome"]] = row["n"]
-    counts = [per_bucket.get(start, {}) for start in starts]
-    scale = max((sum(c.values()) for c in counts), default=0)
-    buckets = [
-        Bucket(
-            start=start,
-            ok=c.get(Outcome.OK, 0),
-            error=c.get(Outcome.ERROR, 0),
-            blocked=c.get(Outcome.BLOCKED, 0),
-            scale=scale,
-        )
-        for start, c in zip(starts, counts, strict=True)
+@dataclass(frozen=True)
+class Point:
+    x: float
+    y: float
+    title: str
+
+
+@dataclass(frozen=True)
+class Line:
+    kind: str  # the CSS class and the name: p50, p95
+    segments: list[str]  # `points` of each polyline; a bucket without calls breaks the line
+    points: list[Point]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The drawing area and its value axis, shared by the charts over time."""
+
+    width: int
+    height: int
+    left: int
+    right: int
+    top: int
+    bottom: int
+    ticks: list[Tick]
+
+
+@dataclass(frozen=True)
+class ColumnChart:
+    frame: Frame
+    columns: list[Column]
+    labels: list[AxisLabel]
+
+
+@dataclass(frozen=True)
+class LineChart:
+    frame: Frame
+    lines: list[Line]
+    labels: list[AxisLabel]
+
+
+@dataclass(frozen=True)
+class RankBar:
+    name: str
+    short_name: str
+    count: int
+    y: float
+    width: float
+
+
+@dataclass(frozen=True)
+class RankChart:
+    width: int
+    height: int
+    label_width: int
+    bar_width: int
+    rows: list[RankBar]
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest 1, 2 or 5 times a power of ten at or above `value` (1 for nothing)."""
+    if value <= 0:
+        return 1
+    power = 10 ** math.floor(math.log10(value))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= value)
+
+
+def _frame(top_value: float, unit: str, *, whole: bool = False) -> tuple[Frame, float]:
+    """The frame and the axis' top value; `whole` axes (counts) get no tick between integers."""
+    ceiling = nice_ceiling(top_value)
+    plot_height = HEIGHT - TOP - BOTTOM
+    ticks = [
+        Tick(round(HEIGHT - BOTTOM - plot_height * share, 1), f"{ceiling * share:g}{unit}")
+        for share in (0, 0.5, 1)
+        if not whole or float(ceiling * share).is_integer()
     ]
+    return Frame(WIDTH, HEIGHT, LEFT, WIDTH - RIGHT, TOP, HEIGHT - BOTTOM, ticks), ceiling
 
-    sample = sorted(
-        calls.exclude(latency_ms=None)
-        .order_by("-at")
-        .values_list("latency_ms", flat=True)[:LATENCY_SAMPLE]
-    )
-    tools = calls.exclude(tool="").values("tool").annotate(n=Count("id")).order_by("-n", "tool")
-    people = (
-        calls.exclude(user_email="")
-        .values("user_email")
-        .annotate(n=Count("id"))
-        .order_by("-n", "user_email")
-    )
-    return GatewayActivity(
-        window=window,
-        label=label,
-        hourly=kind == "hour",
-        buckets=buckets,
-        calls=sum(b.total for b in buckets),
-        errors=sum(b.error for b in buckets),
-        blocked=sum(b.blocked for b in buckets),
-        p50_ms=percentile(sample, 50),
-        p95_ms=percentile(sample, 95),
-        sampled=len(sample),
-        top_tools=_ranked(tools[:TOP], "tool"),
-        top_people=_ranked(people[:TOP], "user_email"),
+
+def _y(frame: Frame, value: float, ceiling: float) -> float:
+    return round(frame.bottom - (frame.bottom - frame.top) * value / ceiling, 1)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _when(activity: Activity, start) -> str:
+    return f"{start:%H:%M}" if activity.hourly else f"{start:%b} {start.day}"
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """A bucket's share of the time axis."""
+
+    bucket: Bucket
+    x: float
+    width: float
+
+    @property
+    def middle(self) -> float:
+        return round(self.x + self.width / 2, 1)
+
+
+def _slots(activity: Activity) -> list[_Slot]:
+    width = (WIDTH - LEFT - RIGHT) / len(activity.buckets)
+    return [_Slot(b, LEFT + i * width, width) for i, b in enumerate(activity.buckets)]
+
+
+def _axis_labels(activity: Activity, slots: list[_Slot]) -> list[AxisLabel]:
+    """At most MAX_X_LABELS labels, evenly spaced, so they do not collide."""
+    every = math.ceil(len(slots) / MAX_X_LABELS)
+    return [AxisLabel(s.middle, _when(activity, s.bucket.start)) for s in slots[::every]]
+
+
+def calls_chart(activity: Activity) -> ColumnChart:
+    """A column per time bucket: ok, errors and blocked calls stacked from the axis up."""
+    frame, ceiling = _frame(max((b.total for b in activity.buckets), default=0), "", whole=True)
+    slots = _slots(activity)
+    columns = []
+    for slot in slots:
+        bucket, rects, base = slot.bucket, [], frame.bottom
+        stack = (("ok", bucket.ok), ("error", bucket.error), ("blocked", bucket.blocked))
+        for kind, value in stack:
+            if value:
+                height = (frame.bottom - frame.top) * value / ceiling
+                base -= height
+                x, width = round(slot.x + slot.width * 0.1, 1), round(slot.width * 0.8, 1)
+                rects.append(Rect(kind, x, round(base, 1), width, round(height, 1)))
+        title = (
+            f"{_when(activity, bucket.start)}: {_count(bucket.total, 'call')}, "
+            f"{_count(bucket.error, 'error')}, {bucket.blocked} blocked"
+        )
+        columns.append(Column(title, rects))
+    return ColumnChart(frame, columns, _axis_labels(activity, slots))
+
+
+def latency_chart(activity: Activity) -> LineChart:
+    """p50 and p95 latency per time bucket, as two lines broken where there were no calls."""
+    top = max((b.p95_ms or 0 for b in activity.buckets), default=0)
+    frame, ceiling = _frame(top, " ms")
+    slots = _slots(activity)
+    lines = []
+    for kind in ("p50", "p95"):
+        segments, current, points = [], [], []
+        for slot in slots:
+            value = getattr(slot.bucket, f"{kind}_ms")
+            if value is None:
+                if current:
+                    segments.append(" ".join(current))
+                current = []
+                continue
+            when = _when(activity, slot.bucket.start)
+            point = Point(slot.middle, _y(frame, value, ceiling), f"{when}: {kind} {value:.1f} ms")
+            points.append(point)
+            current.append(f"{point.x},{point.y}")
+        if current:
+            segments.append(" ".join(current))
+        lines.append(Line(kind, segments, points))
+    return LineChart(frame, lines, _axis_labels(activity, slots))
+
+
+def rank_chart(ranked: list[Ranked]) -> RankChart:
+    """One horizontal bar per name, the first one full width."""
+    bar_width = WIDTH - RANK_LABEL - RANK_GAP - RANK_COUNT
+    rows = [
+        RankBar(
+            name=row.name,
+            short_name=(
+                row.name
+                if len(row.name) <= RANK_NAME_CHARS
+                else row.name[: RANK_NAME_CHARS - 1] + "…"
+            ),
+            count=row.count,
+            y=i * RANK_ROW,
+            width=max(round(bar_width * row.pct / 100, 1), 1),
+        )
+        for i, row in enumerate(ranked)
+    ]
+    return RankChart(WIDTH, max(len(rows), 1) * RANK_ROW, RANK_LABEL + RANK_GAP, bar_width, rows)
+
+
+@dataclass(frozen=True)
+class ActivityCharts:
+    calls: ColumnChart
+    latency: LineChart
+    tools: RankChart
+    people: RankChart
+
+
+def activity_charts(activity: Activity) -> ActivityCharts:
+    """Every chart of a window's activity, as the dashboard draws them."""
+    return ActivityCharts(
+        calls=calls_chart(activity),
+        latency=latency_chart(activity),
+        tools=rank_chart(activity.top_tools),
+        people=rank_chart(activity.top_people),
     )

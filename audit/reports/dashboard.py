@@ -1,7 +1,8 @@
-"""What the workspace dashboard shows of the gateway log: calls, errors and blocked calls per
-gateway over the last 24 hours and 7 days, and the newest policy actions.
+"""What the workspace dashboard shows of the gateway log beside its charts (which are
+`audit.reports.activity`): calls, errors and blocked calls per gateway over the last 24 hours
+and 7 days, and the newest policy actions.
 
-A call is counted as `audit.reports.charts` counts it: the one `client.response` entry each
+A call is counted as `audit.reports.activity` counts it: the one `client.response` entry each
 `tools/call` writes, with the outcome the client saw. Each read is one query, whatever the
 traffic or the number of gateways.
 """
@@ -49,12 +50,6 @@ def _calls(workspace, now):
     return entries_of(workspace).filter(
         hop=Hop.CLIENT_RESPONSE, rpc_method="tools/call", at__gte=now - timedelta(days=7)
     )
-
-
-def workspace_traffic(workspace, *, now=None) -> Traffic:
-    """The calls of every gateway of the workspace, deleted ones included."""
-    now = now or timezone.now()
-    return Traffic(**_calls(workspace, now).aggregate(**_counts(now)))
 
 
 def traffic_by_gateway(workspace, gateways, *, now=None) -> dict[int, Traffic]:

@@ -1,27 +1,31 @@
-"""A workspace's report over the last 31 days, computed from the gateway log in four queries.
+"""A workspace's report over the last 31 days, computed from the gateway log in five queries.
 
 * a call is the `client.request` entry of a `tools/call` (every call writes exactly one);
-  people are the distinct e-mail addresses of the callers;
+  people are the distinct e-mail addresses of the callers, tools the distinct tool names;
+* latency is the end-to-end latency its `client.response` entry carries; p50 and p95 are read
+  from latency bins the database counts (`audit.reports.latency_bins`);
 * errors are the `client.response` entries of calls whose outcome is `error`;
 * blocked and redacted count the `policy.action` entries a rule applied (monitor-mode matches
   are not counted), by the rule's action: `block`, or one that rewrote the matched values
   (`redact`, `replace`, `mask`, `hash`; `flag` only logs).
 
-Per day (UTC) in one grouped query with conditional counts, then the people of the whole window
-(distinct people do not add up across days), the top tools and the top people. Only ORM
-aggregates (`TruncDate`, `Count` with `filter=`, JSON key lookups), so SQLite and PostgreSQL
-alike.
+Per day (UTC) in one grouped query with conditional counts, then the people and tools of the
+whole window (distinct counts do not add up across days), the latency bins, the top tools and
+the top people. Only ORM
+aggregates (`Case`, `Count` with `filter=`, JSON key lookups), so SQLite and PostgreSQL
+alike; a day is found as the gateway charts find a bucket (`audit.reports.activity.bucket_of`).
 """
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Count, Q
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from audit.log.selectors import entries_of
 from audit.models import Hop, Outcome
+from audit.reports.activity import bucket_of
+from audit.reports.latency_bins import histogram_of, latency_bin
 
 DAYS = 31
 TOP = 10
@@ -45,6 +49,10 @@ class Day:
     blocked: int = 0
     redacted: int = 0
 
+    @property
+    def active(self) -> bool:
+        return bool(self.calls or self.errors or self.blocked or self.redacted)
+
 
 @dataclass(frozen=True)
 class Ranked:
@@ -63,8 +71,23 @@ class Report:
     errors: int
     blocked: int
     redacted: int
+    tools: int
+    p50_ms: float | None
+    p95_ms: float | None
     top_tools: list[Ranked]
     top_people: list[Ranked]
+
+    @property
+    def active_days(self) -> list[Day]:
+        """The days something happened, newest first; the CSV keeps every day."""
+        return [day for day in reversed(self.days) if day.active]
+
+    @property
+    def busiest_day(self) -> Day | None:
+        """The day with the most calls (the latest of equals); None without calls."""
+        if not self.calls:
+            return None
+        return max(reversed(self.days), key=lambda day: day.calls)
 
 
 def _ranked(rows, key: str) -> list[Ranked]:
@@ -81,8 +104,9 @@ def workspace_report(workspace, *, now: datetime | None = None) -> Report:
     entries = entries_of(workspace).filter(
         at__gte=since, hop__in=[Hop.CLIENT_REQUEST, Hop.CLIENT_RESPONSE, Hop.POLICY_ACTION]
     )
+    day_starts = [since + timedelta(days=i) for i in range(DAYS)]
     per_day = (
-        entries.annotate(day=TruncDate("at", tzinfo=UTC))
+        entries.annotate(day=bucket_of(day_starts))
         .values("day")
         .annotate(
             calls=Count("id", filter=_CALLS),
@@ -93,13 +117,22 @@ def workspace_report(workspace, *, now: datetime | None = None) -> Report:
         )
         .order_by()
     )
-    found = {row["day"]: Day(**row) for row in per_day}
-    days = [
-        found.get(first_day + timedelta(days=i), Day(first_day + timedelta(days=i)))
-        for i in range(DAYS)
-    ]
+    found = {
+        row["day"]: Day(**{**row, "day": first_day + timedelta(days=row["day"])}) for row in per_day
+    }
+    days = [found.get(i, Day(first_day + timedelta(days=i))) for i in range(DAYS)]
     calls = entries.filter(_CALLS)
-    people = calls.exclude(user_email="").aggregate(n=Count("user_email", distinct=True))["n"]
+    distinct = calls.aggregate(
+        people=Count("user_email", filter=~Q(user_email=""), distinct=True),
+        tools=Count("tool", filter=~Q(tool=""), distinct=True),
+    )
+    latency = histogram_of(
+        entries.filter(hop=Hop.CLIENT_RESPONSE, rpc_method="tools/call")
+        .annotate(bin=latency_bin())
+        .values("bin")
+        .annotate(n=Count("id"), total_ms=Sum("latency_ms"))
+        .order_by()
+    )
     tools = calls.exclude(tool="").values("tool").annotate(n=Count("id")).order_by("-n", "tool")
     callers = (
         calls.exclude(user_email="")
@@ -112,10 +145,13 @@ def workspace_report(workspace, *, now: datetime | None = None) -> Report:
         last_day=today,
         days=days,
         calls=sum(d.calls for d in days),
-        people=people,
+        people=distinct["people"],
         errors=sum(d.errors for d in days),
         blocked=sum(d.blocked for d in days),
         redacted=sum(d.redacted for d in days),
+        tools=distinct["tools"],
+        p50_ms=latency.percentile(50),
+        p95_ms=latency.percentile(95),
         top_tools=_ranked(tools[:TOP], "tool"),
         top_people=_ranked(callers[:TOP], "user_email"),
     )

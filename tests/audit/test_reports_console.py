@@ -1,4 +1,5 @@
-"""The reports page: calls, people, tools, blocked and redacted counts, errors over 31 days."""
+"""The reports page: a summary of 31 days (calls, errors, blocked and redacted, people, tools,
+latency, the busiest day, the top tools and people), the active days, and the daily CSV."""
 
 import csv
 import io
@@ -35,12 +36,15 @@ def entry(workspace, hop, *, days_ago=0, user=None, tool="time__now", **extra):
     }
 
 
-def calls(workspace, n=1, *, outcome="ok", **kwargs):
-    """n tools/call: the client's request and, with its outcome, the client's response."""
+def calls(workspace, n=1, *, outcome="ok", latency_ms=None, **kwargs):
+    """n tools/call: the client's request and, with its outcome and end-to-end latency, the
+    client's response."""
     hops = []
     for _ in range(n):
         hops.append(entry(workspace, "client.request", **kwargs))
-        hops.append(entry(workspace, "client.response", outcome=outcome, **kwargs))
+        hops.append(
+            entry(workspace, "client.response", outcome=outcome, latency_ms=latency_ms, **kwargs)
+        )
     write_entries(hops)
 
 
@@ -60,12 +64,12 @@ def rule_acted(workspace, action, *, applied=True, days_ago=0):
 
 @pytest.fixture
 def traffic(acme, alice, bob, globex):
-    calls(acme, 2, user=alice)
-    calls(acme, user=bob, outcome="error", tool="notes__add")
-    calls(acme, user=alice, days_ago=3, tool="notes__add")
-    calls(acme, 2, tool="time__now", days_ago=3)  # an API token with no person
-    calls(acme, 5, user=bob, days_ago=40)  # outside the window
-    calls(globex, 7, user=alice)  # another workspace
+    calls(acme, 2, user=alice, latency_ms=10.0)
+    calls(acme, user=bob, outcome="error", tool="notes__add", latency_ms=200.0)
+    calls(acme, user=alice, days_ago=3, tool="notes__add", latency_ms=20.0)
+    calls(acme, 2, tool="time__now", days_ago=3, latency_ms=30.0)  # an API token, no person
+    calls(acme, 5, user=bob, days_ago=40, tool="old__tool", latency_ms=999.0)  # too old
+    calls(globex, 7, user=alice, tool="their__tool", latency_ms=999.0)  # another workspace
     rule_acted(acme, "block")
     rule_acted(acme, "redact", days_ago=3)
     rule_acted(acme, "mask")
@@ -80,6 +84,11 @@ def test_it_reports_the_last_31_days(as_, carol, traffic):
     report = page.context["report"]
     assert (report.calls, report.people, report.errors) == (6, 2, 1)
     assert (report.blocked, report.redacted) == (1, 2)
+    assert report.tools == 2
+    # nearest rank over 10, 10, 20, 30, 30, 200
+    assert (report.p50_ms, report.p95_ms) == (20.0, 200.0)
+    # today and three days ago both had three calls: the later one is named
+    assert report.busiest_day.day == TODAY and report.busiest_day.calls == 3
     assert [(t.name, t.count) for t in report.top_tools] == [("time__now", 4), ("notes__add", 2)]
     assert [(p.name, p.count) for p in report.top_people] == [
         ("alice@acme.test", 3),
@@ -97,6 +106,10 @@ def test_it_reports_the_last_31_days(as_, carol, traffic):
     assert (three_days_ago.calls, three_days_ago.people, three_days_ago.redacted) == (3, 1, 1)
     body = text(page)
     assert 'data-testid="report-calls">6<' in body
+    assert 'data-testid="report-tools">2<' in body
+    assert 'data-testid="report-latency">20 ms / 200 ms<' in body
+    assert f'data-testid="report-busiest">{TODAY.strftime("%b %-d")}<' in body
+    assert "old__tool" not in body and "their__tool" not in body
     assert 'href="/w/acme/reports/"' in body  # in the navigation
     # The daily table lists the two days with calls, not 31 rows mostly of zeros.
     table = body[body.index('data-testid="report-days"') :]
@@ -116,12 +129,17 @@ def test_the_daily_table_downloads_as_csv(as_, carol, traffic):
     assert rows[1] == [(TODAY - timedelta(days=30)).isoformat(), "0", "0", "0", "0", "0"]
 
 
-def test_an_empty_workspace_reports_zeros(as_, acme, carol):
+def test_an_empty_workspace_shows_an_empty_state_not_zeros(as_, acme, carol, globex, alice):
+    calls(globex, 3, user=alice)
     page = as_(carol).get("/w/acme/reports/")
     assert page.status_code == 200
-    assert page.context["report"].calls == 0 and page.context["report"].people == 0
-    assert "No tool call went through" in text(page)
-    assert 'data-testid="report-days"' not in text(page)
+    report = page.context["report"]
+    assert report.calls == 0 and report.people == 0 and report.busiest_day is None
+    assert report.p50_ms is None and report.active_days == []
+    body = text(page)
+    assert 'data-testid="report-empty"' in body and "No tool call went through" in body
+    assert 'data-testid="report-summary"' not in body and 'data-testid="report-calls"' not in body
+    assert 'data-testid="report-days"' not in body
 
 
 def test_it_requires_reports_view(as_, console_as_dave_with, acme, bob):
