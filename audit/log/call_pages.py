@@ -111,7 +111,7 @@ def _page_keys(matching, *, cursor: str, size: int) -> list[dict]:
         rows = after
         boundary = None
         if attempt < WINDOW_TRIES:
-            deepest = after.order_by("-at", "-id").values_list("at", flat=True)
+            deepest = after.order_by("-at").values_list("at", flat=True)
             boundary = next(iter(deepest[window - 1 : window]), None)
         if boundary is not None:
             # A call is complete as to its newest hop only above the boundary's time.
