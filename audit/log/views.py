@@ -11,6 +11,7 @@ import csv
 
 from django.http import Http404, HttpResponse
 
+from audit.log.call_pages import calls_page
 from audit.log.export import FORMATS, export_logs
 from audit.log.forms import LogFilterForm
 from audit.log.selectors import (
@@ -31,6 +32,9 @@ from teams.console_base import WorkspacePage, paginate, show_error
 
 CHANGES_PER_PAGE = 50
 ENTRIES_PER_PAGE = 50
+CALLS_PER_PAGE = 50
+# The flat view, one row per hop; the viewer groups hops by call unless asked for this.
+HOPS_VIEW = "hops"
 FILTER_NAMES = ("since", "until", "gateway", "person", "server", "tool", "hop", "outcome", "q")
 
 
@@ -54,7 +58,8 @@ def _filter_query(request) -> str:
 
 
 class LogsPage(WorkspacePage):
-    """The log viewer: entries newest first, filtered, in keyset pages."""
+    """The log viewer: one row per call (its hops inline), or with `view=hops` one row per hop;
+    newest first, filtered, in keyset pages."""
 
     required = {"GET": LOGS_VIEW}
 
@@ -67,22 +72,37 @@ class LogsPage(WorkspacePage):
             show_error(form, exc)
             log_filter = None
         with_payloads = self.can(LOGS_VIEW_PAYLOADS)
-        entries, next_cursor = [], ""
+        by_hop = request.GET.get("view") == HOPS_VIEW
+        entries, calls, next_cursor = [], [], ""
         if log_filter is not None:
             queryset = filtered_entries(self.workspace, log_filter)
-            if not with_payloads:
-                queryset = queryset.defer("payload")
-            entries, next_cursor = entries_page(
-                queryset, cursor=request.GET.get("after", ""), size=ENTRIES_PER_PAGE
-            )
+            cursor = request.GET.get("after", "")
+            if by_hop:
+                if not with_payloads:
+                    queryset = queryset.defer("payload")
+                entries, next_cursor = entries_page(queryset, cursor=cursor, size=ENTRIES_PER_PAGE)
+            else:
+                calls, next_cursor = calls_page(
+                    self.workspace,
+                    queryset,
+                    cursor=cursor,
+                    size=CALLS_PER_PAGE,
+                    with_payloads=with_payloads,
+                )
+        query = _filter_query(request)
+        view = HOPS_VIEW if by_hop else ""
         return self.render(
             "audit/logs.html",
             {
                 "form": form,
+                "by_hop": by_hop,
+                "view": view,
                 "entries": entries,
+                "calls": calls,
                 "next_cursor": next_cursor,
                 "paged": bool(request.GET.get("after")),
-                "query": _filter_query(request),
+                "query": query,
+                "page_query": "&".join(p for p in (query, f"view={view}" if view else "") if p),
                 "filtered": log_filter is not None and log_filter != LogFilter(),
                 "with_payloads": with_payloads,
             },

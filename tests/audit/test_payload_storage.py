@@ -90,9 +90,12 @@ def test_the_log_api_and_pages_show_the_full_answer(api, as_, acme, carol):
     assert {h["hop"]: h["payload"] for h in call["hops"]}["client.response"] == full
     page = as_(carol).get(f"/w/acme/logs/calls/{correlation}/")
     assert page.status_code == 200 and b"resultType" in page.content
-    listing = as_(carol).get("/w/acme/logs/")
+    listing = as_(carol).get("/w/acme/logs/?view=hops")
     shown = {e.hop: e.payload for e in listing.context["entries"]}
     assert shown["client.response"] == full
+    grouped = as_(carol).get("/w/acme/logs/").context["calls"]
+    [hops] = [row.hops for row in grouped if str(row.correlation_id) == str(correlation)]
+    assert {e.hop: e.payload for e in hops}["client.response"] == full
 
 
 def test_a_payload_over_the_cap_is_kept_as_digest_size_and_edges(

@@ -133,10 +133,14 @@ def test_an_admin_sets_up_a_gateway_and_a_client_uses_it(acme, alice, upstream_u
     page.get_by_role("navigation", name="Workspace").get_by_role("link", name="Logs").click()
     page.get_by_label("Tool (optional)").fill("notes__echo")
     page.get_by_role("button", name="Apply filters").click()
-    rows = page.get_by_test_id("log-entries").locator("tbody tr")
-    expect(rows).to_have_count(4)
-    expect(rows.first).to_contain_text("client.response")
+    rows = page.get_by_test_id("log-calls").locator("tr.call-row")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("notes__echo")
     expect(rows.first).to_contain_text("alice@acme.test")
+    page.get_by_text("Show its 4 hops").click()
+    expect(page.get_by_test_id("call-hops").locator("tbody tr code.hop-name")).to_have_text(
+        ["client.request", "upstream.request", "upstream.response", "client.response"]
+    )
     journey.shot("logs", doc="log-viewer")
 
     # Its timeline: the hops in order, with the payloads.
@@ -265,8 +269,8 @@ def test_an_auditor_sees_the_pages_but_no_edit_controls(carol_in_eng, dev_traffi
     # Logs: the viewer, a timeline and exports, and still nothing to edit.
     open_nav(page, "Audit")
     page.get_by_role("navigation", name="Workspace").get_by_role("link", name="Logs").click()
-    rows = page.get_by_test_id("log-entries").locator("tbody tr")
-    expect(rows).to_have_count(8)
+    rows = page.get_by_test_id("log-calls").locator("tr.call-row")
+    expect(rows).to_have_count(2)
     expect(page.get_by_role("link", name="Export CSV")).to_be_visible()
     page.get_by_label("Outcome").select_option("error")
     page.get_by_role("button", name="Apply filters").click()

@@ -33,6 +33,7 @@ PAGES = [
     "/w/acme/rules/",
     "/w/acme/logs/",
     "/w/acme/logs/?gateway=dev&hop=client.response&q=tool",
+    "/w/acme/logs/?view=hops&gateway=dev&q=tool",
     f"/w/acme/logs/calls/{CALL}/",
     "/w/acme/alerts/",
     "/w/acme/alerts/?state=all&kind=rule",
