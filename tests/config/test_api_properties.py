@@ -77,7 +77,7 @@ def bearer_header(secret: str) -> dict:
 # No shrinking (a failure is reported as found) and few examples: the run stays well under a
 # minute on either database.
 BOUNDED = settings(
-    max_examples=4,
+    max_examples=3,
     phases=[Phase.explicit, Phase.generate],
     deadline=timedelta(seconds=5),
     suppress_health_check=list(HealthCheck),
