@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "drf_spectacular",
+    "drf_standardized_errors",
     # Swagger UI and Redoc served from our static files, so /api/docs/ works offline.
     "drf_spectacular_sidecar",
     "allauth",
@@ -256,10 +257,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "teams.api_schema.GatehouseAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
-    "EXCEPTION_HANDLER": "teams.api_errors.exception_handler",
+    # Every error in one shape, {type, errors: [{code, detail, attr}]} (teams/api_errors.py).
+    "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     # Per API token (or signed-in person) and, before authentication, per client address.
     "DEFAULT_THROTTLE_CLASSES": [
         "identities.inbound.api_throttling.TokenRateThrottle",
@@ -278,6 +280,47 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
+    "ENUM_NAME_OVERRIDES": {
+        "ValidationErrorEnum": "drf_standardized_errors.openapi_serializers.ValidationErrorEnum",
+        "ClientErrorEnum": "drf_standardized_errors.openapi_serializers.ClientErrorEnum",
+        "ServerErrorEnum": "drf_standardized_errors.openapi_serializers.ServerErrorEnum",
+        "ErrorCode401Enum": "drf_standardized_errors.openapi_serializers.ErrorCode401Enum",
+        "ErrorCode403Enum": "teams.api_error_schemas.ForbiddenCode",
+        "ErrorCode404Enum": "drf_standardized_errors.openapi_serializers.ErrorCode404Enum",
+        "ErrorCode405Enum": "drf_standardized_errors.openapi_serializers.ErrorCode405Enum",
+        "ErrorCode406Enum": "drf_standardized_errors.openapi_serializers.ErrorCode406Enum",
+        "ErrorCode415Enum": "drf_standardized_errors.openapi_serializers.ErrorCode415Enum",
+        "ErrorCode429Enum": "drf_standardized_errors.openapi_serializers.ErrorCode429Enum",
+        "ErrorCode500Enum": "drf_standardized_errors.openapi_serializers.ErrorCode500Enum",
+        "BadRequestTypeEnum": "teams.api_error_schemas.BadRequestType",
+        "TokenKindEnum": "identities.models.ApiToken.Kind",
+        "CredentialKindEnum": "identities.models.UpstreamCredential.Kind",
+        "SinkKindEnum": "audit.models.LogSink.Kind",
+        "ServerKindEnum": "servers.models.Server.Kind",
+        "RuleDirectionEnum": "rules.models.Rule.Direction",
+        "ConflictCodeEnum": "teams.api_error_schemas.ConflictCode",
+    },
+}
+DRF_STANDARDIZED_ERRORS = {
+    "EXCEPTION_HANDLER_CLASS": "teams.api_errors.GatehouseExceptionHandler",
+    "ALLOWED_ERROR_STATUS_CODES": [
+        "400",
+        "401",
+        "403",
+        "404",
+        "405",
+        "406",
+        "409",
+        "415",
+        "429",
+        "500",
+    ],
+    "ERROR_SCHEMAS": {
+        "400": "teams.api_error_schemas.ErrorResponse400Serializer",
+        "403": "teams.api_error_schemas.ErrorResponse403Serializer",
+        "409": "teams.api_error_schemas.ErrorResponse409Serializer",
+    },
 }
 
 # Data plane

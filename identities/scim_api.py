@@ -23,8 +23,19 @@ class ScimTokenOutput(serializers.Serializer):
     name = serializers.CharField()
     prefix = serializers.CharField()
     created_at = serializers.DateTimeField()
-    last_used_at = serializers.DateTimeField()
-    revoked_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
+class ScimIssuedTokenOutput(ScimTokenOutput):
+    token = serializers.CharField(help_text="The secret, shown in this answer only.")
+
+
+class ScimSettingsOutput(serializers.Serializer):
+    base_url = serializers.URLField()
+    default_role = serializers.CharField(allow_null=True)
+    group_teams = serializers.DictField(child=serializers.CharField())
+    tokens = ScimTokenOutput(many=True)
 
 
 class ScimSettingsInput(serializers.Serializer):
@@ -60,10 +71,11 @@ class ScimViewSet(WorkspaceViewSet):
     def scoped_queryset(self, workspace):
         return identity_selectors.scim_tokens_of(workspace)
 
+    @extend_schema(responses=ScimSettingsOutput)
     def retrieve(self, request, *args, **kwargs):
         return Response(_settings(request, self.workspace))
 
-    @extend_schema(request=ScimSettingsInput)
+    @extend_schema(request=ScimSettingsInput, responses=ScimSettingsOutput)
     def update(self, request, *args, **kwargs):
         serializer = ScimSettingsInput(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -76,7 +88,7 @@ class ScimViewSet(WorkspaceViewSet):
         )
         return Response(_settings(request, self.workspace))
 
-    @extend_schema(request=ScimTokenInput, responses=ScimTokenOutput)
+    @extend_schema(request=ScimTokenInput, responses={201: ScimIssuedTokenOutput})
     def issue(self, request, *args, **kwargs):
         serializer = ScimTokenInput(data=request.data)
         serializer.is_valid(raise_exception=True)

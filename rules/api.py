@@ -16,6 +16,7 @@ from rules.detectors import REGISTRY
 from rules.detectors.secret_kinds import KINDS as SECRET_KINDS
 from rules.models import Rule
 from rules.serializers import (
+    DetectorsOutput,
     PreviewInput,
     PreviewOutput,
     ReorderInput,
@@ -122,7 +123,7 @@ class RuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceVie
         return Response({"calls": calls})
 
     @extend_schema(request=ReorderInput, responses=RuleOutput(many=True))
-    @action(detail=False, methods=["post"])
+    @action(detail=False, methods=["post"], pagination_class=None)
     def reorder(self, request, *args, **kwargs):
         """Set the order of the listed rules to the order of the list."""
         data = _valid(ReorderInput, request)
@@ -132,13 +133,13 @@ class RuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceVie
         return Response(RuleOutput(rules, many=True).data)
 
     @extend_schema(request=None, responses={201: RuleOutput(many=True)})
-    @action(detail=False, methods=["post"])
+    @action(detail=False, methods=["post"], pagination_class=None)
     def defaults(self, request, *args, **kwargs):
         """Install the default rule set at workspace scope (rules already there are kept)."""
         rules = services.install_default_rules(workspace=self.workspace, actor=request.user)
         return Response(RuleOutput(rules, many=True).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None)
+    @extend_schema(request=None, responses=DetectorsOutput)
     @action(detail=False, methods=["get"], pagination_class=None)
     def detectors(self, request, *args, **kwargs):
         """The detectors, the actions each supports, and the secret kinds known."""

@@ -8,8 +8,9 @@ from rules.models import Rule
 
 class RuleOutput(serializers.ModelSerializer):
     scope = serializers.CharField(read_only=True)
-    gateway = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    assignment = serializers.PrimaryKeyRelatedField(read_only=True)
+    # Null unless the rule is scoped to a gateway (or to one of its assignments).
+    gateway = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    assignment = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = Rule
@@ -91,4 +92,22 @@ class PreviewOutput(serializers.Serializer):
 
 
 class ReorderInput(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(), allow_empty=False)
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), allow_empty=False
+    )
+
+
+class DetectorOutput(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    actions = serializers.ListField(child=serializers.CharField())
+
+
+class SecretKindOutput(serializers.Serializer):
+    kind = serializers.CharField()
+    family = serializers.CharField()
+
+
+class DetectorsOutput(serializers.Serializer):
+    detectors = DetectorOutput(many=True)
+    secret_kinds = SecretKindOutput(many=True)

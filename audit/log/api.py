@@ -72,7 +72,8 @@ class LogEntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspac
         return Response(self.get_serializer(entry).data)
 
     def get_serializer_class(self):
-        if self.can(LOGS_VIEW_PAYLOADS):
+        # The schema is generated without a request: it documents the fuller output.
+        if getattr(self, "swagger_fake_view", False) or self.can(LOGS_VIEW_PAYLOADS):
             return LogEntryWithPayloadOutput
         return LogEntryOutput
 

@@ -51,6 +51,9 @@ class ClientAppViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspa
         return client_access.client_apps_of(workspace)
 
     def get_serializer(self, *args, **kwargs):
+        if getattr(self, "swagger_fake_view", False):
+            # The schema is generated without a request, hence without a workspace.
+            return super().get_serializer(*args, **kwargs)
         apps = args[0] if args else []
         apps = apps if isinstance(apps, list | tuple) else [apps]
         kwargs.setdefault("context", self.get_serializer_context())

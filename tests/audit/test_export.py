@@ -10,6 +10,7 @@ from django.http import StreamingHttpResponse
 from audit.log.chain import verify_export
 from teams.capabilities import LOGS_EXPORT, LOGS_VIEW
 from teams.models import ConfigChange
+from tests.support.api import error, refused_capability
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.audit.urls")]
 W = "/api/v1/workspaces/acme/logs"
@@ -150,7 +151,7 @@ def test_export_needs_the_export_capability(api, api_as_dave_with, acme, bob, wr
     assert api.as_(bob).get(f"{W}/export/?format=csv").status_code == 403
     response = api_as_dave_with({LOGS_VIEW}).get(f"{W}/export/?format=csv")
     assert response.status_code == 403
-    assert response.json()["capability"] == "logs.export"
+    assert refused_capability(response) == "logs.export"
     assert not ConfigChange.objects.filter(action="logs.export").exists()
 
 
@@ -164,9 +165,10 @@ def test_export_hides_other_workspaces(api, acme, globex, mallory, write_calls):
 def test_bad_export_requests_are_400(api, acme, carol):
     response = api.as_(carol).get(f"{W}/export/?format=xml")
     assert response.status_code == 400
-    assert response.json() == {
+    assert error(response) == {
+        "code": "invalid",
         "detail": "Unknown export format 'xml'; use csv or jsonl.",
-        "field": "format",
+        "attr": "format",
     }
     response = api.as_(carol).get(f"{W}/export/?format=csv&until=soon")
-    assert (response.status_code, response.json()["field"]) == (400, "until")
+    assert (response.status_code, error(response)["attr"]) == (400, "until")

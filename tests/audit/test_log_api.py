@@ -6,6 +6,7 @@ import pytest
 
 from audit.log.recorder import write_entries
 from teams.capabilities import LOGS_VIEW
+from tests.support.api import error
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.audit.urls")]
 W = "/api/v1/workspaces/acme/logs"
@@ -92,10 +93,14 @@ def test_bad_filters_are_400(api, acme, carol):
     client = api.as_(carol)
     response = client.get(f"{W}/?hop=client.sneeze")
     assert response.status_code == 400
-    assert response.json()["field"] == "hop"
+    assert error(response)["attr"] == "hop"
     assert client.get(f"{W}/?since=2026-13-45").status_code == 400
     response = client.get(f"{W}/?since=2026-02-01&until=2026-01-01")
-    assert response.json() == {"detail": "'since' is after 'until'.", "field": "since"}
+    assert error(response) == {
+        "code": "invalid",
+        "detail": "'since' is after 'until'.",
+        "attr": "since",
+    }
 
 
 def test_one_call_as_a_timeline(api, acme, carol):

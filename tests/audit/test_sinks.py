@@ -26,6 +26,7 @@ from config.celery import app as celery_app
 from teams.capabilities import INTEGRATIONS_MANAGE, LOGS_VIEW, LOGS_VIEW_PAYLOADS
 from teams.models import ConfigChange
 from tests.audit.webhook_receiver import LOOPBACK, signed
+from tests.support.api import error, refused_capability
 from tests.support.certificates import issue_certificates
 
 W = "/api/v1/workspaces/acme"
@@ -480,7 +481,7 @@ def test_it_refuses_private_or_plain_endpoints(api, acme, alice, kind, endpoint,
         format="json",
     )
     assert response.status_code == 400, response.content
-    assert response.json()["field"] == "endpoint"
+    assert error(response)["attr"] == "endpoint"
     assert not LogSink.objects.exists()
 
 
@@ -599,7 +600,7 @@ def test_names_are_unique_per_workspace(api, acme, alice):
     assert api.as_(alice).post(f"{W}/sinks/", body, format="json").status_code == 201
     again = api.as_(alice).post(f"{W}/sinks/", body, format="json")
     assert again.status_code == 409
-    assert again.json()["field"] == "name"
+    assert error(again)["attr"] == "name"
 
 
 @pytest.mark.parametrize(
@@ -624,7 +625,7 @@ def test_it_requires_integrations_manage(acme, alice, api_as_dave_with, method, 
     url = f"{W}/sinks/" + suffix.format(id=sink.pk)
     refused = getattr(api_as_dave_with({LOGS_VIEW}), method)(url, body, format="json")
     assert refused.status_code == 403
-    assert refused.json()["capability"] == INTEGRATIONS_MANAGE
+    assert refused_capability(refused) == INTEGRATIONS_MANAGE
     assert LogSink.objects.get(pk=sink.pk).enabled
 
     if suffix.endswith("test/"):
@@ -650,7 +651,7 @@ def test_sending_payloads_also_requires_logs_view_payloads(acme, alice, api_as_d
     client = api_as_dave_with({INTEGRATIONS_MANAGE})
     refused = client.post(f"{W}/sinks/", {**body, "include_payloads": True}, format="json")
     assert refused.status_code == 403
-    assert refused.json()["capability"] == LOGS_VIEW_PAYLOADS
+    assert refused_capability(refused) == LOGS_VIEW_PAYLOADS
     assert not LogSink.objects.exists()
 
     # Nor may an existing payload sink be pointed somewhere else.
@@ -676,11 +677,11 @@ def test_a_ca_applies_to_syslog_only(api, acme, alice):
         format="json",
     )
     assert response.status_code == 400
-    assert response.json()["field"] == "ca_pem"
+    assert error(response)["attr"] == "ca_pem"
     bad = api.as_(alice).post(
         f"{W}/sinks/",
         {"name": "s", "kind": "syslog", "endpoint": "s.example.com:6514", "ca_pem": "nonsense"},
         format="json",
     )
     assert bad.status_code == 400
-    assert bad.json()["field"] == "ca_pem"
+    assert error(bad)["attr"] == "ca_pem"

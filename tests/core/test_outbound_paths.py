@@ -25,6 +25,7 @@ from rules.errors import InvalidRule
 from servers import oauth_discovery
 from servers.upstream import UpstreamSession, UpstreamUnavailable, close_http_session
 from teams.sso import fetch as sso_fetch
+from tests.support.api import error
 from tests.support.audit_entries import call_hops
 from tests.support.rules import rule
 
@@ -127,8 +128,8 @@ def test_an_sso_issuer_in_any_form_is_refused_when_saved(api, acme, alice, tripw
         f"{W}/sso/", _sso_body(f"https://{host}:{tripwire.port}/"), format="json"
     )
     assert response.status_code == 400, response.content
-    assert response.json()["field"] == "issuer"
-    assert_refused(response.json()["detail"], address, "resolves to a non-public address")
+    assert error(response)["attr"] == "issuer"
+    assert_refused(error(response)["detail"], address, "resolves to a non-public address")
     assert not tripwire.touched
 
 
@@ -139,7 +140,7 @@ def test_an_sso_issuer_at_a_metadata_address_is_refused_even_when_private_is_all
     settings.SSO_ALLOW_PRIVATE_ISSUERS = True
     response = api.as_(alice).put(f"{W}/sso/", _sso_body(f"http://{host}/"), format="json")
     assert response.status_code == 400, response.content
-    assert_refused(response.json()["detail"], address, "resolves to a non-public address")
+    assert_refused(error(response)["detail"], address, "resolves to a non-public address")
 
 
 @pytest.mark.parametrize(("host", "address"), [*FORMS, OCTAL])
@@ -176,9 +177,9 @@ def test_a_sink_endpoint_in_any_form_is_refused_when_saved(
         format="json",
     )
     assert response.status_code == 400, response.content
-    assert response.json()["field"] == "endpoint"
+    assert error(response)["attr"] == "endpoint"
     assert_refused(
-        response.json()["detail"],
+        error(response)["detail"],
         address,
         "is a private, loopback or link-local address",
         "is a cloud metadata address",
@@ -224,9 +225,9 @@ def test_an_alert_webhook_in_any_form_is_refused_when_saved(
         format="json",
     )
     assert response.status_code == 400, response.content
-    assert response.json()["field"] == "endpoint"
+    assert error(response)["attr"] == "endpoint"
     assert_refused(
-        response.json()["detail"],
+        error(response)["detail"],
         address,
         "is a private, loopback or link-local address",
         "is a cloud metadata address",
@@ -334,13 +335,13 @@ def test_carried_metadata_is_refused_by_every_save(api, acme, alice, host):
         },
         format="json",
     )
-    assert sink.status_code == 400 and "cloud metadata address" in sink.json()["detail"]
+    assert sink.status_code == 400 and "cloud metadata address" in error(sink)["detail"]
     webhook = client.put(
         f"{W}/alert-webhook/",
         {"endpoint": f"https://{host}/alerts", "allow_private": EVERYWHERE},
         format="json",
     )
-    assert webhook.status_code == 400 and "cloud metadata address" in webhook.json()["detail"]
+    assert webhook.status_code == 400 and "cloud metadata address" in error(webhook)["detail"]
     with pytest.raises(InvalidRule, match="cloud metadata address"):
         config = {"url": f"https://{host}/decide", "allow_private": EVERYWHERE}
         rule("hook", "webhook", "block", detector_config=config)
@@ -348,8 +349,8 @@ def test_carried_metadata_is_refused_by_every_save(api, acme, alice, host):
         f"{W}/servers/", {"name": "evil", "url": f"http://{host}/mcp"}, format="json"
     )
     assert server.status_code == 400, server.content
-    assert server.json()["field"] == "url"
-    assert "cloud metadata address" in server.json()["detail"]
+    assert error(server)["attr"] == "url"
+    assert "cloud metadata address" in error(server)["detail"]
 
 
 @pytest.mark.parametrize("host", CARRIED_METADATA)

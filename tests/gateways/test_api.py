@@ -1,6 +1,7 @@
 """The gateway and assignment endpoints."""
 
 from gateways.models import Assignment, Gateway
+from tests.support.api import error
 
 W = "/api/v1/workspaces/acme"
 
@@ -23,7 +24,8 @@ def test_a_bad_or_taken_gateway_slug_is_refused(api, acme, alice, acme_gateway):
     client = api.as_(alice)
     response = client.post(f"{W}/gateways/", {"slug": "-bad-", "name": "X"}, format="json")
     assert response.status_code == 400
-    assert "lowercase letters" in response.json()["slug"][0]
+    assert error(response)["attr"] == "slug"
+    assert "lowercase letters" in error(response)["detail"]
     response = client.post(f"{W}/gateways/", {"slug": "dev", "name": "X"}, format="json")
     assert response.status_code == 409
 
@@ -43,7 +45,11 @@ def test_gateways_are_provisioned_to_teams(api, acme, alice, bob, acme_gateway):
 def test_provisioning_refuses_unknown_teams(api, acme, alice, acme_gateway):
     response = api.as_(alice).put(f"{W}/gateways/dev/teams/", {"teams": ["ghost"]}, format="json")
     assert response.status_code == 400
-    assert response.json() == {"detail": "Unknown teams: ghost.", "field": "teams"}
+    assert error(response) == {
+        "code": "invalid",
+        "detail": "Unknown teams: ghost.",
+        "attr": "teams",
+    }
 
 
 def test_a_member_sees_the_gateways_of_their_teams(api, acme, bob, carol, acme_gateway):
@@ -83,9 +89,10 @@ def test_a_duplicate_namespace_is_a_conflict(api, acme, alice, acme_gateway):
     body = {"server": "clock", "namespace": "time"}
     response = client.post(f"{W}/gateways/dev/assignments/", body, format="json")
     assert response.status_code == 409
-    assert response.json() == {
+    assert error(response) == {
+        "code": "conflict",
         "detail": "The namespace 'time' is already used on this gateway.",
-        "field": "namespace",
+        "attr": "namespace",
     }
 
 
@@ -94,13 +101,17 @@ def test_assignments_refuse_bad_input(api, acme, alice, acme_gateway, globex_ser
     url = f"{W}/gateways/dev/assignments/"
     response = client.post(url, {"server": "secret"}, format="json")  # globex's server
     assert response.status_code == 400
-    assert response.json() == {"detail": "Unknown server 'secret'.", "field": "server"}
+    assert error(response) == {
+        "code": "invalid",
+        "detail": "Unknown server 'secret'.",
+        "attr": "server",
+    }
     response = client.post(url, {"server": "time", "tool_mode": "sometimes"}, format="json")
     assert response.status_code == 400
-    assert "tool_mode" in response.json()
+    assert error(response)["attr"] == "tool_mode"
     assignment = acme_gateway.assignments.get()
     response = client.patch(f"{url}{assignment.pk}/", {"tool_allow": ["x"]}, format="json")
     assert response.status_code == 400
-    assert response.json()["field"] == "tool_allow"
+    assert error(response)["attr"] == "tool_allow"
     response = client.patch(f"{url}{assignment.pk}/", {}, format="json")
     assert response.status_code == 400

@@ -7,6 +7,7 @@ from django.core.management.base import CommandError
 from gateways.models import Gateway
 from identities.services import issue_token
 from teams.models import Membership
+from tests.support.api import error
 from tests.support.config_files import ACME_YAML
 from tests.support.console import text
 
@@ -45,8 +46,8 @@ def test_the_api_sets_and_shows_limits(api, acme, alice, acme_gateway):
 def test_the_api_refuses_bad_limits_with_a_clear_message(api, alice, acme_gateway, limits, message):
     response = api.as_(alice).patch(f"{W}/gateways/dev/", {"limits": limits}, format="json")
     assert response.status_code == 400
-    assert message in response.json()["detail"]
-    assert response.json()["field"] == "limits"
+    assert message in error(response)["detail"]
+    assert error(response)["attr"] == "limits"
     acme_gateway.refresh_from_db()
     assert acme_gateway.limits == []
 
@@ -152,5 +153,5 @@ def test_bad_api_tokens_are_throttled_per_address(api, acme, settings):
     assert codes == [401, 401, 429]
     refused = api.get(f"{W}/gateways/")
     assert refused.status_code == 429 and "Retry-After" in refused
-    assert "bad tokens" in refused.json()["detail"]
+    assert "bad tokens" in error(refused)["detail"]
     assert api.get(f"{W}/gateways/", REMOTE_ADDR="198.51.100.30").status_code == 401

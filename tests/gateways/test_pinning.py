@@ -23,6 +23,7 @@ from servers.models import Server
 from teams.capabilities import ALL_KEYS, GATEWAYS_PROVISION_FEATURES
 from teams.models import ConfigChange
 from tests.dataplane import upstream_app
+from tests.support.api import error, refused_capability
 from tests.support.live import ThreadedServer
 from tests.support.live_gateway import Deployment, connect
 
@@ -347,8 +348,8 @@ def test_the_pin_action_pins_what_was_discovered(api, alice, acme_gateway, acme_
     _discovered(acme_server, dict(ECHO, description=POISONED), ADD)
     refused = client.post(_assignment_url(assignment) + "pins/", {"tools": ["echo"]}, format="json")
     assert refused.status_code == 400
-    assert refused.json()["field"] == "tools"
-    assert "approve the change instead" in refused.json()["detail"]
+    assert error(refused)["attr"] == "tools"
+    assert "approve the change instead" in error(refused)["detail"]
 
 
 @pytest.mark.parametrize(
@@ -375,8 +376,8 @@ def test_approving_refuses_bad_input_with_the_field(
     )
     assert response.status_code == 400, response.content
     if message:
-        assert response.json()["detail"] == message
-        assert response.json()["field"] == "tools"
+        assert error(response)["detail"] == message
+        assert error(response)["attr"] == "tools"
     assignment.refresh_from_db()
     assert assignment.tool_pins["echo"]["digest"] == pinning.fingerprint(ECHO)
 
@@ -395,6 +396,6 @@ def test_pinning_and_approving_need_provision_features(
         url, body, format="json"
     )
     assert refused.status_code == 403, refused.content
-    assert refused.json()["capability"] == GATEWAYS_PROVISION_FEATURES
+    assert refused_capability(refused) == GATEWAYS_PROVISION_FEATURES
     allowed = api_as_dave_with({GATEWAYS_PROVISION_FEATURES}).post(url, body, format="json")
     assert allowed.status_code == 200, allowed.content

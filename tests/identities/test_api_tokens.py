@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from gateways import services as gateway_services
 from identities.models import ApiToken
-from tests.support.api import bearer
+from tests.support.api import bearer, error
 
 W = "/api/v1/workspaces/acme"
 
@@ -42,7 +42,7 @@ def test_a_token_authenticates_until_it_is_revoked(api, acme, alice):
     assert response.json()["active"] is False
     response = api.get(f"{W}/tokens/", **bearer(issued["secret"]))
     assert response.status_code == 401
-    assert response.json()["detail"] == "Invalid, expired or revoked token."
+    assert error(response)["detail"] == "Invalid, expired or revoked token."
 
 
 def test_an_expired_token_is_refused(api, acme, bob):
@@ -65,17 +65,21 @@ def test_token_input_is_checked(api, acme, alice, bob, acme_gateway):
     past = (timezone.now() - timedelta(hours=1)).isoformat()
     response = client.post(f"{W}/tokens/", {"name": "x", "expires_at": past}, format="json")
     assert response.status_code == 400
-    assert response.json()["field"] == "expires_at"
+    assert error(response)["attr"] == "expires_at"
     response = client.post(f"{W}/tokens/", {"name": "x", "expires_at": "soon"}, format="json")
     assert response.status_code == 400
-    assert "expires_at" in response.json()
+    assert error(response)["attr"] == "expires_at"
     response = client.post(f"{W}/tokens/", {"name": ""}, format="json")
     assert response.status_code == 400
     gateway_services.create_gateway(workspace=acme, slug="ops", name="Ops", actor=alice)
     # Bob cannot use `ops` (not provisioned to his team), so no token of his may name it.
     response = client.post(f"{W}/tokens/", {"name": "x", "gateway": "ops"}, format="json")
     assert response.status_code == 400
-    assert response.json() == {"detail": "Unknown gateway 'ops'.", "field": "gateway"}
+    assert error(response) == {
+        "code": "invalid",
+        "detail": "Unknown gateway 'ops'.",
+        "attr": "gateway",
+    }
 
 
 def test_tokens_for_other_members(api, acme, alice, bob, globex, mallory):
@@ -86,4 +90,4 @@ def test_tokens_for_other_members(api, acme, alice, bob, globex, mallory):
     body = {"name": "bot", "user": "mallory@globex.test"}
     response = client.post(f"{W}/tokens/", body, format="json")
     assert response.status_code == 400
-    assert response.json()["field"] == "user"
+    assert error(response)["attr"] == "user"

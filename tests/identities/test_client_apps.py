@@ -3,6 +3,7 @@
 from gateways import services as gateway_services
 from teams.models import ConfigChange
 from tests.identities.test_oauth_tokens import initialize, refused
+from tests.support.api import error, refused_capability
 
 W = "/api/v1/workspaces"
 
@@ -19,7 +20,7 @@ def test_an_admin_switches_a_client_app_off_and_on(deployment, api, alice, bob, 
     assert api.as_(bob).get(app_url).status_code == 200
     refused_switch = api.as_(bob).post(f"{app_url}disable/", {}, format="json")
     assert refused_switch.status_code == 403
-    assert refused_switch.json()["capability"] == "clients.toggle"
+    assert refused_capability(refused_switch) == "clients.toggle"
 
     admin = api.as_(alice)  # one test client: sign Alice in again
     switched = admin.post(f"{app_url}disable/", {}, format="json")
@@ -51,7 +52,7 @@ def test_one_gateway_can_be_switched_off_alone(deployment, api, alice, bob, oaut
     assert refused(initialize(deployment, ops_token, url=ops_url))
     assert initialize(deployment, dev_token).status_code == 200
     unknown = admin.post(f"{W}/acme/clients/{app_id}/disable/", {"gateway": "nope"}, format="json")
-    assert unknown.status_code == 400 and unknown.json()["field"] == "gateway"
+    assert unknown.status_code == 400 and error(unknown)["attr"] == "gateway"
 
 
 def test_another_workspace_sees_no_client_app_of_ours(deployment, api, bob, oauth_client, globex):

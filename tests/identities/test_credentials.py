@@ -9,6 +9,7 @@ from gateways import services as gateway_services
 from identities.models import UpstreamCredential
 from servers import services as server_services
 from teams.models import ConfigChange
+from tests.support.api import error, refused_capability
 
 W = "/api/v1/workspaces/acme"
 
@@ -98,14 +99,14 @@ def test_the_scheme_decides_what_may_be_set(api, alice, bob, assignment, url):
     gateway_services.update_assignment(assignment=assignment, identity_scheme="none", actor=alice)
     refused = api.as_(alice).post(url, {"shared": True, "kind": "bearer", "token": "t"})
     assert refused.status_code == 400
-    assert "identity scheme is 'none'" in refused.json()["detail"]
+    assert "identity scheme is 'none'" in error(refused)["detail"]
     gateway_services.update_assignment(
         assignment=assignment, identity_scheme="service_account", actor=alice
     )
     # A service account is shared: nobody sets their own.
     refused = api.as_(bob).post(url, {"kind": "bearer", "token": "t"})
     assert refused.status_code == 400
-    assert refused.json()["detail"] == (
+    assert error(refused)["detail"] == (
         "The assignment's identity scheme is 'service_account', which takes no personal "
         "credential (schemes that do: manual)."
     )
@@ -121,13 +122,13 @@ def test_a_local_server_takes_no_credential(api, acme, alice, acme_gateway):
     url = f"{W}/gateways/dev/assignments/{assignment.pk}/credentials/"
     refused = api.as_(alice).post(url, {"kind": "bearer", "token": "t"})
     assert refused.status_code == 400
-    assert "secrets through its environment" in refused.json()["detail"]
+    assert "secrets through its environment" in error(refused)["detail"]
 
 
 def test_setting_the_shared_credential_requires_gateways_manage(api, bob, url):
     response = api.as_(bob).post(url, {"shared": True, "kind": "bearer", "token": "t"})
     assert response.status_code == 403
-    assert response.json()["capability"] == "gateways.manage"
+    assert refused_capability(response) == "gateways.manage"
 
 
 def test_people_see_and_change_only_their_own(api, alice, bob, carol, url):

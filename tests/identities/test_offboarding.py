@@ -26,6 +26,7 @@ from teams import api_access
 from teams import services as team_services
 from teams.models import ConfigChange, Membership, Role
 from tests.identities.browser import Browser
+from tests.support.api import error
 from tests.support.oauth_apps import oauth_app, oauth_sign_in
 
 
@@ -178,7 +179,7 @@ def test_a_suspended_member_gets_no_new_token(deployment, alice, bob, api):
         "/api/v1/workspaces/acme/tokens/", {"name": "again", "user": bob.email}, format="json"
     )
     assert response.status_code == 400, response.content
-    assert "not a member" in response.json()["detail"], response.content
+    assert "not a member" in error(response)["detail"], response.content
     assert not ApiToken.objects.filter(user=bob, revoked_at__isnull=True).exists()
 
 

@@ -7,7 +7,7 @@ from gateways import services as gateway_services
 from identities.models import ApiToken
 from identities.services import issue_token
 from teams.models import Membership
-from tests.support.api import bearer
+from tests.support.api import bearer, error, refused_capability, refused_scope
 from tests.support.oauth_apps import oauth_app
 
 W = "/api/v1/workspaces/acme"
@@ -26,7 +26,7 @@ def owner_gateway_token(acme, alice, acme_gateway, run):
 def test_a_gateway_token_cannot_create_a_gateway(api, owner_gateway_token):
     response = api.post(f"{W}/gateways/", NEW_GATEWAY, format="json", **bearer(owner_gateway_token))
     assert response.status_code == 403, response.content
-    assert "api tokens only" in response.json()["detail"]
+    assert "api tokens only" in error(response)["detail"]
     assert not ApiToken.objects.filter(kind="api").exists()
 
 
@@ -49,7 +49,7 @@ def test_connector_and_scim_tokens_open_nothing_on_the_api(api, acme, alice, kin
     secret = issue_token(membership=membership, name=kind, actor=alice, kind=kind).secret
     response = api.get(f"{W}/gateways/", **bearer(secret))
     assert response.status_code == 403
-    assert response.json()["detail"] == (
+    assert error(response)["detail"] == (
         f"This is a {kind} token; the management API takes api tokens only."
     )
 
@@ -68,8 +68,16 @@ def test_a_read_token_reads_but_never_writes(api, acme, alice, acme_gateway, api
     response = api.post(f"{W}/gateways/", NEW_GATEWAY, format="json", **bearer(secret))
     assert response.status_code == 403
     assert response.json() == {
-        "detail": "This token's scopes do not include 'gateways.manage', which this action needs.",
-        "scope": "gateways.manage",
+        "type": "client_error",
+        "errors": [
+            {
+                "code": "scope_required",
+                "detail": (
+                    "This token's scopes do not include 'gateways.manage', which this action needs."
+                ),
+                "attr": None,
+            }
+        ],
     }
     response = api.patch(f"{W}/", {"name": "Renamed"}, format="json", **bearer(secret))
     assert response.status_code == 403
@@ -109,7 +117,7 @@ def test_a_scope_is_lost_when_the_owners_role_loses_it(api, acme, dave_with, api
     body = {**NEW_SERVER, "name": "wiki2"}
     response = api.post(f"{W}/servers/", body, format="json", **bearer(secret))
     assert response.status_code == 403
-    assert "no scope but 'read' that its owner's role still has" in response.json()["detail"]
+    assert "no scope but 'read' that its owner's role still has" in error(response)["detail"]
 
     dave_with({"servers.manage"})
     response = api.post(f"{W}/servers/", body, format="json", **bearer(secret))
@@ -121,7 +129,7 @@ def test_a_read_scope_reads_only_what_the_role_can(api, acme, bob, api_token_for
     assert api.get(f"{W}/gateways/", **bearer(secret)).status_code == 200
     response = api.get(f"{W}/logs/", **bearer(secret))
     assert response.status_code == 403
-    assert response.json()["capability"] == "logs.view"
+    assert refused_capability(response) == "logs.view"
 
 
 def test_minting_needs_the_token_managing_scope(api, acme, alice, api_token_for):
@@ -129,7 +137,7 @@ def test_minting_needs_the_token_managing_scope(api, acme, alice, api_token_for)
     body = {"name": "more", "kind": "api", "scopes": ["read"]}
     response = api.post(f"{W}/tokens/", body, format="json", **bearer(secret))
     assert response.status_code == 403
-    assert response.json()["scope"] == "clients.manage_tokens"
+    assert refused_scope(response) == "clients.manage_tokens"
 
 
 def test_a_token_cannot_mint_scopes_it_does_not_hold(api, acme, alice, api_token_for):
@@ -137,9 +145,10 @@ def test_a_token_cannot_mint_scopes_it_does_not_hold(api, acme, alice, api_token
     body = {"name": "wider", "kind": "api", "scopes": ["read", "servers.manage"]}
     response = api.post(f"{W}/tokens/", body, format="json", **bearer(secret))
     assert response.status_code == 400
-    assert response.json() == {
+    assert error(response) == {
+        "code": "invalid",
         "detail": "A token cannot carry scopes its issuer does not hold: servers.manage.",
-        "field": "scopes",
+        "attr": "scopes",
     }
     body = {"name": "same", "kind": "api", "scopes": ["read"]}
     response = api.post(f"{W}/tokens/", body, format="json", **bearer(secret))
@@ -151,12 +160,12 @@ def test_a_session_cannot_mint_scopes_beyond_a_role(api, acme, alice, bob, acme_
     body = {"name": "mine", "kind": "api", "scopes": ["servers.manage"]}
     response = api.as_(bob).post(f"{W}/tokens/", body, format="json")
     assert response.status_code == 400
-    assert response.json()["detail"] == "The role of bob@acme.test does not have: servers.manage."
+    assert error(response)["detail"] == "The role of bob@acme.test does not have: servers.manage."
     # Nor may an owner give a member's token what the member's role lacks.
     body = {**body, "user": "bob@acme.test"}
     response = api.as_(alice).post(f"{W}/tokens/", body, format="json")
     assert response.status_code == 400
-    assert response.json()["field"] == "scopes"
+    assert error(response)["attr"] == "scopes"
 
 
 @pytest.mark.parametrize(
@@ -171,15 +180,15 @@ def test_a_session_cannot_mint_scopes_beyond_a_role(api, acme, alice, bob, acme_
 def test_token_kinds_and_scopes_are_checked(api, acme, alice, acme_gateway, body, field, message):
     response = api.as_(alice).post(f"{W}/tokens/", {"name": "x", **body}, format="json")
     assert response.status_code == 400, response.content
-    assert response.json()["field"] == field
-    assert message in response.json()["detail"]
+    assert error(response)["attr"] == field
+    assert message in error(response)["detail"]
     assert not ApiToken.objects.exists()
 
 
 def test_connector_and_scim_tokens_are_not_minted_by_hand(api, acme, alice):
     response = api.as_(alice).post(f"{W}/tokens/", {"name": "x", "kind": "scim"}, format="json")
     assert response.status_code == 400
-    assert "kind" in response.json()
+    assert error(response)["attr"] == "kind"
 
 
 def test_the_api_shows_each_tokens_kind_and_scopes(api, acme, alice, api_token_for, token_for):

@@ -7,6 +7,7 @@ from core import config_events
 from rules.models import Rule
 from rules.selectors import definitions_for_gateway
 from teams.models import ConfigChange
+from tests.support.api import error, refused_capability
 
 W = "/api/v1/workspaces/acme/rules/"
 TOKEN = "ghp_" + "Zy9" * 12
@@ -69,9 +70,10 @@ def test_gateway_and_assignment_scopes(api, acme, alice, acme_gateway):
         d.name for d in definitions_for_gateway(workspace_id=acme.pk, gateway_id=acme_gateway.pk)
     }
     assert names == {"gw", "as", "ws"}
-    assert create(client, name="x", gateway="nope").json() == {
+    assert error(create(client, name="x", gateway="nope")) == {
+        "code": "invalid",
         "detail": "Unknown gateway 'nope'.",
-        "field": "gateway",
+        "attr": "gateway",
     }
 
 
@@ -79,14 +81,14 @@ def test_bad_rules_are_refused_with_the_field_named(api, acme, alice):
     client = api.as_(alice)
     response = create(client, detector="regex", detector_config={"pattern": "(open"})
     assert response.status_code == 400
-    assert response.json()["field"] == "detector_config"
-    assert "not a valid regular expression" in response.json()["detail"]
+    assert error(response)["attr"] == "detector_config"
+    assert "not a valid regular expression" in error(response)["detail"]
     response = create(client, detector="telepathy")
-    assert (response.status_code, response.json()["field"]) == (400, "detector")
+    assert (response.status_code, error(response)["attr"]) == (400, "detector")
     response = create(client, action="mask", action_config={"keep": 99})
-    assert (response.status_code, response.json()["field"]) == (400, "action_config")
+    assert (response.status_code, error(response)["attr"]) == (400, "action_config")
     response = create(client, detector="size", action="redact", detector_config={"max_bytes": 10})
-    assert "supports these actions: block, flag" in response.json()["detail"]
+    assert "supports these actions: block, flag" in error(response)["detail"]
     assert create(client).status_code == 201
     assert create(client).status_code == 409  # same name in the same scope
 
@@ -100,13 +102,14 @@ def test_patterns_are_checked_for_re2_naming_what_it_cannot_run(api, acme, alice
             client, name="refused", detector="regex", detector_config={"pattern": pattern}
         )
         assert response.status_code == 400
-        assert response.json()["field"] == "detector_config"
-        assert construct in response.json()["detail"]
+        assert error(response)["attr"] == "detector_config"
+        assert construct in error(response)["detail"]
     response = create(client, name="refused", conditions={"tools": ["a?" * 101]})
     assert response.status_code == 400
-    assert response.json() == {
+    assert error(response) == {
+        "code": "invalid",
         "detail": "conditions.tools holds a glob longer than 200 characters.",
-        "field": "conditions",
+        "attr": "conditions",
     }
     assert [r["name"] for r in client.get(W).json()["results"]][:1] == ["linear"]
 
@@ -119,7 +122,7 @@ def test_writes_and_preview_need_rules_manage(api, acme, alice, bob, api_as_dave
     assert member.patch(f"{W}{rule_id}/", {"enabled": False}, format="json").status_code == 403
     assert member.delete(f"{W}{rule_id}/").status_code == 403
     body = {"rule": {"name": "t", "detector": "secrets", "action": "redact"}, "sample": {}}
-    assert member.post(f"{W}preview/", body, format="json").json()["capability"] == "rules.manage"
+    assert refused_capability(member.post(f"{W}preview/", body, format="json")) == "rules.manage"
     manager = api_as_dave_with({"rules.manage"})
     assert create(manager, name="by-dave").status_code == 201
 
@@ -174,7 +177,7 @@ def test_reorder_and_defaults(api, acme, alice):
         "redact-secrets",
     ]
     response = client.post(f"{W}reorder/", {"ids": [999999]}, format="json")
-    assert response.json() == {"detail": "Unknown rules: 999999.", "field": "ids"}
+    assert error(response) == {"code": "invalid", "detail": "Unknown rules: 999999.", "attr": "ids"}
 
 
 def test_the_detector_catalogue(api, acme, bob):

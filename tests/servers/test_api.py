@@ -9,6 +9,7 @@ from django.core.cache import cache
 from core import config_events
 from gateways import services as gateway_services
 from servers.models import Server
+from tests.support.api import error, refused_capability
 
 W = "/api/v1/workspaces/acme"
 
@@ -38,7 +39,11 @@ def test_a_bad_url_is_refused(api, acme, alice):
         f"{W}/servers/", {"name": "wiki", "url": "ftp://wiki.test"}, format="json"
     )
     assert response.status_code == 400
-    assert response.json() == {"detail": "'ftp://wiki.test' is not an http(s) URL.", "field": "url"}
+    assert error(response) == {
+        "code": "invalid",
+        "detail": "'ftp://wiki.test' is not an http(s) URL.",
+        "attr": "url",
+    }
 
 
 def test_bad_names_kinds_and_duplicates_are_refused(api, acme, alice, acme_server):
@@ -47,19 +52,19 @@ def test_bad_names_kinds_and_duplicates_are_refused(api, acme, alice, acme_serve
         f"{W}/servers/", {"name": "Bad Name", "url": "https://x.test"}, format="json"
     )
     assert response.status_code == 400
-    assert "name" in response.json()
+    assert error(response)["attr"] == "name"
     response = client.post(
         f"{W}/servers/", {"name": "x", "kind": "quantum", "url": "https://x.test"}, format="json"
     )
     assert response.status_code == 400
-    assert "kind" in response.json()
+    assert error(response)["attr"] == "kind"
     response = client.post(
         f"{W}/servers/", {"name": "time", "url": "https://x.test"}, format="json"
     )
     assert response.status_code == 409
     response = client.post(f"{W}/servers/", {"name": "fs", "kind": "managed"}, format="json")
     assert response.status_code == 400
-    assert response.json()["detail"] == "A managed server needs a command."
+    assert error(response)["detail"] == "A managed server needs a command."
 
 
 def test_managed_servers_show_env_names_but_never_values(api, acme, alice):
@@ -78,7 +83,7 @@ def test_changing_a_servers_kind_needs_the_new_kinds_capability(api_as_dave_with
     body = {"kind": "managed", "url": "", "command": "mcp-wiki"}
     response = client.patch(f"{W}/servers/wiki/", body, format="json")
     assert response.status_code == 403
-    assert response.json()["capability"] == SERVERS_DEPLOY_MANAGED
+    assert refused_capability(response) == SERVERS_DEPLOY_MANAGED
     client = api_as_dave_with({SERVERS_MANAGE, SERVERS_DEPLOY_MANAGED, SERVERS_VIEW_ALL})
     response = client.patch(f"{W}/servers/wiki/", body, format="json")
     assert response.status_code == 200, response.content

@@ -3,6 +3,7 @@ and kept on the server."""
 
 from servers import services as server_services
 from teams.capabilities import SERVERS_MANAGE, SERVERS_VIEW_ALL
+from tests.support.api import error
 
 W = "/api/v1/workspaces/acme"
 
@@ -67,7 +68,7 @@ def test_it_requires_the_capability_of_the_servers_kind(
     assert refused.status_code == 403
     managed = api.as_(alice).post(f"{W}/servers/fs/probe/")
     assert managed.status_code == 400
-    assert "Only remote servers are probed" in managed.json()["detail"]
+    assert "Only remote servers are probed" in error(managed)["detail"]
 
 
 def test_it_hides_other_workspaces(api, acme, alice, globex, mallory, token_upstream):

@@ -13,6 +13,7 @@ from django.core.management.base import CommandError
 from core.errors import ValidationFailed
 from servers import services
 from servers.models import Server
+from tests.support.api import error
 from tests.support.config_files import ACME_YAML, row_counts
 from tests.support.console import text
 
@@ -51,8 +52,8 @@ def test_the_api_refuses_it_with_400(api, acme, alice):
     body = {"name": "shell", "kind": "managed", "command": "/bin/sh", "args": ["-c", "id"]}
     response = api.as_(alice).post(f"{W}/servers/", body, format="json")
     assert response.status_code == 400
-    assert response.json()["field"] == "command"
-    assert response.json()["detail"].startswith(REFUSED)
+    assert error(response)["attr"] == "command"
+    assert error(response)["detail"].startswith(REFUSED)
 
 
 def test_the_console_form_shows_the_allowed_commands_and_refuses_others(as_, acme, alice, settings):
@@ -102,7 +103,7 @@ def test_only_a_managed_server_has_its_network_turned_off(api, acme, alice):
     body = {"name": "wiki", "url": "https://wiki.test/mcp", "network": False}
     response = api.as_(alice).post(f"{W}/servers/", body, format="json")
     assert response.status_code == 400
-    assert response.json()["field"] == "network"
+    assert error(response)["attr"] == "network"
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,10 @@ from tests.support.api import bearer
 
 W = "/api/v1/workspaces/acme"
 # The same answer as for a workspace that does not exist at all.
-NOT_FOUND = {"detail": "No workspace matches the given query."}
+NOT_FOUND = {
+    "type": "client_error",
+    "errors": [{"code": "not_found", "detail": "Not found.", "attr": None}],
+}
 
 # (method, url, body). Placeholders are filled from the acme objects below.
 ACME_URLS = [

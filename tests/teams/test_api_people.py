@@ -2,6 +2,7 @@
 
 from teams.capabilities import ALL_KEYS, LOGS_VIEW
 from teams.models import Membership, Role, Team, User
+from tests.support.api import error
 
 W = "/api/v1/workspaces/acme"
 
@@ -20,7 +21,7 @@ def test_it_renames_the_workspace(api, acme, alice):
     assert acme.name == "Acme Inc"
     response = api.as_(alice).patch(f"{W}/", {"name": ""}, format="json")
     assert response.status_code == 400
-    assert "name" in response.json()
+    assert error(response)["attr"] == "name"
 
 
 def test_teams_can_be_created_listed_renamed_and_deleted(api, acme, alice):
@@ -40,10 +41,15 @@ def test_a_bad_or_taken_team_slug_is_refused(api, acme, alice):
     client = api.as_(alice)
     response = client.post(f"{W}/teams/", {"slug": "Not A Slug", "name": "X"}, format="json")
     assert response.status_code == 400
-    assert "lowercase letters" in response.json()["slug"][0]
+    assert error(response)["attr"] == "slug"
+    assert "lowercase letters" in error(response)["detail"]
     response = client.post(f"{W}/teams/", {"slug": "eng", "name": "Again"}, format="json")
     assert response.status_code == 409
-    assert response.json() == {"detail": "A team with slug 'eng' already exists.", "field": "slug"}
+    assert error(response) == {
+        "code": "conflict",
+        "detail": "A team with slug 'eng' already exists.",
+        "attr": "slug",
+    }
 
 
 def test_roles_can_be_created_edited_duplicated_and_deleted(api, acme, alice):
@@ -71,9 +77,10 @@ def test_unknown_capabilities_are_refused(api, acme, alice):
     body = {"key": "odd", "name": "Odd", "capabilities": ["logs.view", "bogus.cap"]}
     response = api.as_(alice).post(f"{W}/roles/", body, format="json")
     assert response.status_code == 400
-    assert response.json() == {
+    assert error(response) == {
+        "code": "invalid",
         "detail": "Unknown capabilities: bogus.cap.",
-        "field": "capabilities",
+        "attr": "capabilities",
     }
 
 
@@ -81,10 +88,10 @@ def test_locked_and_builtin_roles_are_protected(api, acme, alice):
     client = api.as_(alice)
     response = client.patch(f"{W}/roles/owner/", {"name": "Boss"}, format="json")
     assert response.status_code == 400
-    assert "locked" in response.json()["detail"]
+    assert "locked" in error(response)["detail"]
     response = client.delete(f"{W}/roles/member/")
     assert response.status_code == 400
-    assert "built-in" in response.json()["detail"]
+    assert "built-in" in error(response)["detail"]
 
 
 def test_a_role_in_use_cannot_be_deleted(api, acme, alice):
@@ -122,15 +129,15 @@ def test_inviting_refuses_bad_input(api, acme, alice):
     client = api.as_(alice)
     response = client.post(f"{W}/members/", {"email": "not-an-email"}, format="json")
     assert response.status_code == 400
-    assert "email" in response.json()
+    assert error(response)["attr"] == "email"
     response = client.post(
         f"{W}/members/", {"email": "x@acme.test", "teams": ["nope"]}, format="json"
     )
     assert response.status_code == 400
-    assert response.json() == {"detail": "Unknown teams: nope.", "field": "teams"}
+    assert error(response) == {"code": "invalid", "detail": "Unknown teams: nope.", "attr": "teams"}
     response = client.post(f"{W}/members/", {"email": "x@acme.test", "role": "nope"}, format="json")
     assert response.status_code == 400
-    assert response.json()["detail"] == "Unknown role 'nope'."
+    assert error(response)["detail"] == "Unknown role 'nope'."
     response = client.post(f"{W}/members/", {"email": "bob@acme.test"}, format="json")
     assert response.status_code == 409
 
@@ -139,7 +146,7 @@ def test_the_last_owner_stays(api, acme, alice):
     alice_id = Membership.objects.get(workspace=acme, user=alice).pk
     response = api.as_(alice).delete(f"{W}/members/{alice_id}/")
     assert response.status_code == 400
-    assert "last owner" in response.json()["detail"]
+    assert "last owner" in error(response)["detail"]
 
 
 def test_members_read_but_do_not_write(api, acme, bob):

@@ -4,6 +4,7 @@ import json
 
 from identities.models import ApiToken
 from teams.models import ConfigChange
+from tests.support.api import error
 
 W = "/api/v1/workspaces/acme"
 
@@ -56,7 +57,7 @@ def test_csv_cells_cannot_become_formulas(api, acme, alice, carol):
 def test_an_unknown_export_format_is_refused(api, acme, carol):
     response = api.as_(carol).get(f"{W}/changes/export/?format=xml")
     assert response.status_code == 400
-    assert response.json()["detail"] == "Unknown export format 'xml'; use csv or jsonl."
+    assert error(response)["detail"] == "Unknown export format 'xml'; use csv or jsonl."
 
 
 def test_the_summary_counts_the_workspace(api, acme, alice, bob, carol, acme_gateway, token_for):

@@ -14,6 +14,7 @@ from teams.capabilities import ALL_KEYS, WORKSPACE_MANAGE
 from teams.models import ConfigChange, Membership, User, WorkspaceSso
 from teams.sso.services import client_secret, configure_sso, rotate_client_secret
 from tests.support import node
+from tests.support.api import error, refused_capability
 from tests.support.browser import needs_chromium
 from tests.support.processes import free_port, start_process
 
@@ -267,7 +268,7 @@ def test_it_saves_the_settings_and_never_shows_the_secret(api, acme, alice, priv
 def test_it_refuses_invalid_settings(api, acme, alice, private_issuers, overrides, field):
     response = api.as_(alice).put(f"{W}/sso/", _body(**overrides), format="json")
     assert response.status_code == 400, response.content
-    assert response.json()["field"] == field
+    assert error(response)["attr"] == field
     assert not WorkspaceSso.objects.exists()
 
 
@@ -278,7 +279,7 @@ def test_it_refuses_invalid_settings(api, acme, alice, private_issuers, override
 def test_a_private_or_plain_http_issuer_needs_the_admins_permission(api, acme, alice, issuer):
     response = api.as_(alice).put(f"{W}/sso/", _body(issuer=issuer), format="json")
     assert response.status_code == 400, response.content
-    assert response.json()["field"] == "issuer"
+    assert error(response)["attr"] == "issuer"
     assert not WorkspaceSso.objects.exists()
 
 
@@ -287,7 +288,7 @@ def test_a_first_save_needs_the_secret(api, acme, alice, private_issuers):
     del body["client_secret"]
     response = api.as_(alice).put(f"{W}/sso/", body, format="json")
     assert response.status_code == 400
-    assert response.json()["field"] == "client_secret"
+    assert error(response)["attr"] == "client_secret"
 
 
 def test_a_domain_belongs_to_one_workspace(api, acme, alice, globex, mallory, private_issuers):
@@ -298,7 +299,7 @@ def test_a_domain_belongs_to_one_workspace(api, acme, alice, globex, mallory, pr
         format="json",
     )
     assert response.status_code == 409, response.content
-    assert "acme.test" in response.json()["detail"]
+    assert "acme.test" in error(response)["detail"]
     assert not WorkspaceSso.objects.filter(workspace=globex).exists()
 
 
@@ -309,7 +310,7 @@ def test_it_requires_workspace_manage(api_as_dave_with, alice, api, acme, privat
         f"{W}/sso/", _body(client_id="dave"), format="json"
     )
     assert refused.status_code == 403, refused.content
-    assert refused.json()["capability"] == WORKSPACE_MANAGE
+    assert refused_capability(refused) == WORKSPACE_MANAGE
     allowed = getattr(api_as_dave_with({WORKSPACE_MANAGE}), method)(
         f"{W}/sso/", _body(client_id="dave", default_role="member"), format="json"
     )

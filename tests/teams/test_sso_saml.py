@@ -21,6 +21,7 @@ from teams import services as team_services
 from teams.models import ConfigChange, Membership, User, WorkspaceSso
 from teams.sso.services import configure_sso
 from tests.support import node
+from tests.support.api import error
 from tests.support.browser import needs_chromium
 from tests.teams.saml_idp import SamlIdentityProvider, self_signed
 
@@ -281,8 +282,8 @@ def test_it_refuses_invalid_saml_settings(
 ):
     response = api.as_(alice).put(f"{W}/sso/", _body(idp, **overrides), format="json")
     assert response.status_code == 400, response.content
-    assert response.json()["field"] == field
-    assert message in response.json()["detail"]
+    assert error(response)["attr"] == field
+    assert message in error(response)["detail"]
     assert not WorkspaceSso.objects.exists()
 
 
@@ -292,9 +293,10 @@ def test_a_metadata_url_that_is_not_metadata_is_refused(
     body = _body(idp, idp_metadata_url=f"{console_base}/accounts/login/")
     response = api.as_(alice).put(f"{W}/sso/", body, format="json")
     assert response.status_code == 400, response.content
-    assert response.json() == {
+    assert error(response) == {
+        "code": "invalid",
         "detail": "The metadata URL did not return SAML metadata.",
-        "field": "idp_metadata_url",
+        "attr": "idp_metadata_url",
     }
 
 
@@ -302,12 +304,12 @@ def test_the_metadata_url_is_fetched_only_from_allowed_addresses(api, acme, alic
     body = _body(idp, idp_metadata_url=f"{idp.base}/metadata")
     response = api.as_(alice).put(f"{W}/sso/", body, format="json")
     assert response.status_code == 400, response.content
-    assert response.json()["field"] == "idp_metadata_url"
-    assert "must be an https URL" in response.json()["detail"]
+    assert error(response)["attr"] == "idp_metadata_url"
+    assert "must be an https URL" in error(response)["detail"]
     https = _body(idp, idp_metadata_url="https://127.0.0.1:9/metadata")
     response = api.put(f"{W}/sso/", https, format="json")
     assert response.status_code == 400
-    assert "non-public address (127.0.0.1)" in response.json()["detail"]
+    assert "non-public address (127.0.0.1)" in error(response)["detail"]
 
 
 def test_switching_protocols_keeps_the_other_settings(api, acme, alice, idp, private_issuers):
@@ -332,8 +334,8 @@ def test_saml_is_refused_where_it_is_unavailable(api, acme, alice, idp, settings
     settings.SSO_SAML_AVAILABLE = False
     response = api.as_(alice).put(f"{W}/sso/", _body(idp), format="json")
     assert response.status_code == 400
-    assert response.json()["field"] == "protocol"
-    assert "SAML is not available" in response.json()["detail"]
+    assert error(response)["attr"] == "protocol"
+    assert "SAML is not available" in error(response)["detail"]
 
 
 # The console page
