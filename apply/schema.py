@@ -128,7 +128,7 @@ RULE = Map(
 RULES = Key(ListOf(RULE, unique=("name",)), default=list)
 OVERRIDE = Map({"name": Key(Text(label="tool name")), "description": Key(DESCRIPTION)})
 ENV_NAME = Text(label="environment variable", max_length=200)
-_ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}\Z")
 ENV_REFERENCE = Text(
     validator=RegexValidator(
         _ENV_REFERENCE, "write a reference to an environment variable, ${NAME}, never the secret"

@@ -11,7 +11,6 @@ import asyncio
 import dataclasses
 import datetime
 import logging
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -66,17 +65,18 @@ class _DatabaseCheck(Database):
 
     timeout = _BUDGET
 
-    def run(self):
-        if not _database_check_free.acquire(blocking=False):
+    async def run(self):
+        global _database_pending
+        if _database_pending is not None and not _database_pending.done():
             raise ServiceUnavailable("the previous check has not returned")
-        try:
-            super().run()
-        finally:
-            _database_check_free.release()
+        loop = asyncio.get_running_loop()
+        _database_pending = loop.run_in_executor(_database_thread, super().run)
+        # A check that outlives its budget keeps running on its thread; the next probe sees it.
+        await asyncio.shield(_database_pending)
 
 
-_database_check_free = threading.Lock()
 _database_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz-database")
+_database_pending: asyncio.Future | None = None
 
 
 @dataclasses.dataclass
@@ -114,28 +114,33 @@ _running: asyncio.Future | None = None
 
 
 def _reason(result) -> str | None:
+    """A reason that names no host, address or credential: the probe is public; the detail
+    goes to the log (`_log_changes`)."""
     if result.error is None:
         return None
+    if "Timed out" in str(result.error):
+        return "timed out"
+    return "does not answer"
+
+
+def _detail(result) -> str:
     return getattr(result.error, "message", str(result.error))
 
 
 async def _check_services() -> tuple[tuple[str, str | None], ...]:
-    results = await asyncio.gather(
-        *(check.get_result(executor=_database_thread) for _, check in SERVICES)
-    )
-    checked = tuple(
-        (name, _reason(result)) for (name, _), result in zip(SERVICES, results, strict=True)
-    )
-    _log_changes(checked)
+    results = await asyncio.gather(*(check.get_result() for _, check in SERVICES))
+    named = [(name, result) for (name, _), result in zip(SERVICES, results, strict=True)]
+    checked = tuple((name, _reason(result)) for name, result in named)
+    _log_changes(checked, {name: _detail(result) for name, result in named})
     return checked
 
 
-def _log_changes(checked: tuple[tuple[str, str | None], ...]) -> None:
+def _log_changes(checked: tuple[tuple[str, str | None], ...], details: dict[str, str]) -> None:
     # One line when a service stops or starts answering, not one per probe.
     before = dict(_services[1]) if _services is not None else {}
     for name, reason in checked:
         if reason is not None and before.get(name) is None:
-            logger.warning("readiness: %s does not answer: %s", name, reason)
+            logger.warning("readiness: %s does not answer: %s", name, details[name])
         elif reason is None and before.get(name) is not None:
             logger.warning("readiness: %s answers again", name)
 

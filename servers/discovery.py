@@ -92,21 +92,23 @@ async def _discover_and_close(url, headers, transport, timeout, handshake_timeou
         await close_http_session()
 
 
-def refresh_catalog(*, server: Server, timeout: float | None = None) -> Server:
-    """Discover `server` now and record its catalog and health (sync; for tasks and views)."""
+def refresh_catalog(
+    *, server: Server, timeout: float | None = None, deadline: float | None = None
+) -> Server:
+    """Discover `server` now and record its catalog and health (sync; for tasks and views).
+    `deadline` bounds the whole discovery, handshake and every list together."""
     url, headers = upstream_endpoint(server_id=server.pk, kind=server.kind, url=server.url)
     now = timezone.now()
+    discovery = _discover_and_close(
+        url,
+        headers,
+        server.transport,
+        timeout,
+        server.handshake_timeout_seconds,
+        server.kind != Server.Kind.REMOTE,
+    )
     try:
-        catalog = asyncio.run(
-            _discover_and_close(
-                url,
-                headers,
-                server.transport,
-                timeout,
-                server.handshake_timeout_seconds,
-                server.kind != Server.Kind.REMOTE,
-            )
-        )
+        catalog = asyncio.run(asyncio.wait_for(discovery, deadline) if deadline else discovery)
     except (UpstreamError, UpstreamUnavailable, UpstreamTimeout, TimeoutError, OSError) as exc:
         detail = str(exc) or type(exc).__name__
         # The update that moves the row to down is the one that tells, in the alert's

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Exists, Max, OuterRef, Q
 
 from audit.log.payloads import resolve_entries
+from audit.log.selectors import CURSOR_NUMBER
 from audit.models import Hop, LogEntry, Outcome
 
 # Hops read per call in the first window: a tool call writes four, rules and retries add some.
@@ -90,13 +91,13 @@ def _cursor_of(at: datetime, correlation_id: uuid.UUID) -> str:
 
 def _cursor_key(cursor: str) -> tuple[datetime, uuid.UUID] | None:
     micros, _, correlation = cursor.partition("_")
-    if not micros.isdigit():
+    if not CURSOR_NUMBER.fullmatch(micros):
         return None
     try:
         key = uuid.UUID(hex=correlation)
-    except ValueError:
+        return _EPOCH + timedelta(microseconds=int(micros)), key
+    except (ValueError, OverflowError):
         return None
-    return _EPOCH + timedelta(microseconds=int(micros)), key
 
 
 def _page_keys(matching, *, cursor: str, size: int) -> list[dict]:

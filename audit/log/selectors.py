@@ -6,6 +6,7 @@ zone is UTC), `gateway` (slug or id), `person` (email or user id), `server` (nam
 free text matched inside the method, tool names and error message.
 """
 
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -144,6 +145,9 @@ def access_entry(workspace, entry_id) -> LogEntry:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# ASCII digits only (str.isdigit takes other scripts' digits too), and few enough of them to be a
+# time or a row id: anything else in a cursor is a link someone edited, read as no cursor.
+CURSOR_NUMBER = re.compile(r"[0-9]{1,18}")
 
 
 def _cursor_of(entry: LogEntry) -> str:
@@ -153,9 +157,12 @@ def _cursor_of(entry: LogEntry) -> str:
 
 def _cursor_key(cursor: str) -> tuple[datetime, int] | None:
     micros, _, entry_id = cursor.partition("_")
-    if not (micros.isdigit() and entry_id.isdigit()):
+    if not (CURSOR_NUMBER.fullmatch(micros) and CURSOR_NUMBER.fullmatch(entry_id)):
         return None
-    return _EPOCH + timedelta(microseconds=int(micros)), int(entry_id)
+    try:
+        return _EPOCH + timedelta(microseconds=int(micros)), int(entry_id)
+    except OverflowError:
+        return None
 
 
 def entries_page(queryset, *, cursor: str = "", size: int) -> tuple[list[LogEntry], str]:

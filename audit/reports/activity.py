@@ -21,6 +21,7 @@ from django.utils import timezone
 from audit.log.selectors import entries_of
 from audit.models import Hop, Outcome
 from audit.reports.latency_bins import Histogram, latency_bin
+from audit.reports.rankings import Ranked, top_people, top_tools
 
 # window key -> (label, bucket kind for Trunc, bucket length, number of buckets)
 WINDOWS = {
@@ -47,13 +48,6 @@ class Bucket:
 
 
 @dataclass(frozen=True)
-class Ranked:
-    name: str
-    count: int
-    pct: float
-
-
-@dataclass(frozen=True)
 class Activity:
     window: str
     label: str
@@ -72,12 +66,6 @@ class Activity:
 def window_key(window: str) -> str:
     """`window` if it is a key of WINDOWS, else the default: a bad link is not an error."""
     return window if window in WINDOWS else DEFAULT_WINDOW
-
-
-def _ranked(rows, key: str) -> list[Ranked]:
-    rows = list(rows)
-    top = rows[0]["n"] if rows else 0
-    return [Ranked(row[key], row["n"], round(100 * row["n"] / top, 1)) for row in rows]
 
 
 def _bucket_starts(window: str, now) -> list[datetime]:
@@ -130,13 +118,6 @@ def _activity(entries, window: str, now) -> Activity:
             )
         )
 
-    tools = calls.exclude(tool="").values("tool").annotate(n=Count("id")).order_by("-n", "tool")
-    people = (
-        calls.exclude(user_email="")
-        .values("user_email")
-        .annotate(n=Count("id"))
-        .order_by("-n", "user_email")
-    )
     return Activity(
         window=window,
         label=label,
@@ -148,8 +129,8 @@ def _activity(entries, window: str, now) -> Activity:
         p50_ms=window_latency.percentile(50),
         p95_ms=window_latency.percentile(95),
         sampled=window_latency.count,
-        top_tools=_ranked(tools[:TOP], "tool"),
-        top_people=_ranked(people[:TOP], "user_email"),
+        top_tools=top_tools(calls, TOP),
+        top_people=top_people(calls, TOP),
     )
 
 

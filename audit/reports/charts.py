@@ -10,7 +10,8 @@ and horizontal bars (a ranking). The numbers come from `audit.reports.activity`.
 import math
 from dataclasses import dataclass
 
-from audit.reports.activity import Activity, Bucket, Ranked
+from audit.reports.activity import Activity, Bucket
+from audit.reports.rankings import Ranked
 
 WIDTH, HEIGHT = 560, 220
 LEFT, RIGHT, TOP, BOTTOM = 48, 10, 12, 26

@@ -26,6 +26,7 @@ from audit.log.selectors import entries_of
 from audit.models import Hop, Outcome
 from audit.reports.activity import bucket_of
 from audit.reports.latency_bins import histogram_of, latency_bin
+from audit.reports.rankings import Ranked, top_people, top_tools
 
 DAYS = 31
 TOP = 10
@@ -55,13 +56,6 @@ class Day:
 
 
 @dataclass(frozen=True)
-class Ranked:
-    name: str
-    count: int
-    pct: float  # of the first one's count, for bars on one scale
-
-
-@dataclass(frozen=True)
 class Report:
     first_day: date
     last_day: date
@@ -88,12 +82,6 @@ class Report:
         if not self.calls:
             return None
         return max(reversed(self.days), key=lambda day: day.calls)
-
-
-def _ranked(rows, key: str) -> list[Ranked]:
-    rows = list(rows)
-    top = rows[0]["n"] if rows else 0
-    return [Ranked(row[key], row["n"], round(100 * row["n"] / top, 1)) for row in rows]
 
 
 def workspace_report(workspace, *, now: datetime | None = None) -> Report:
@@ -133,13 +121,6 @@ def workspace_report(workspace, *, now: datetime | None = None) -> Report:
         .annotate(n=Count("id"), total_ms=Sum("latency_ms"))
         .order_by()
     )
-    tools = calls.exclude(tool="").values("tool").annotate(n=Count("id")).order_by("-n", "tool")
-    callers = (
-        calls.exclude(user_email="")
-        .values("user_email")
-        .annotate(n=Count("id"))
-        .order_by("-n", "user_email")
-    )
     return Report(
         first_day=first_day,
         last_day=today,
@@ -152,8 +133,8 @@ def workspace_report(workspace, *, now: datetime | None = None) -> Report:
         tools=distinct["tools"],
         p50_ms=latency.percentile(50),
         p95_ms=latency.percentile(95),
-        top_tools=_ranked(tools[:TOP], "tool"),
-        top_people=_ranked(callers[:TOP], "user_email"),
+        top_tools=top_tools(calls, TOP),
+        top_people=top_people(calls, TOP),
     )
 
 

@@ -22,7 +22,8 @@ from django.conf import settings
 REQUEST_HEADER = "X-Gatehouse-Supervisor-Auth"
 PROOF_HEADER = "X-Gatehouse-Supervisor-Proof"
 WINDOW_SECONDS = 30
-_PURPOSE = b"managed-supervisor"
+# Not the label of the token earlier releases sent in clear: a captured one proves nothing.
+_PURPOSE = b"gatehouse-supervisor-key-v2"
 _REQUEST_LABEL = b"gatehouse-supervisor-request"
 _PROOF_LABEL = b"gatehouse-supervisor-proof"
 _EMPTY_DIGEST = hashlib.sha256(b"").hexdigest()
@@ -38,7 +39,7 @@ def _key_for(secret_key: str) -> bytes:
 
 
 def _key() -> bytes:
-    """HMAC-SHA256(SECRET_KEY, "managed-supervisor"): the key both sides hold, never sent."""
+    """HMAC-SHA256(SECRET_KEY, _PURPOSE): the key both sides hold, never sent."""
     return _key_for(settings.SECRET_KEY)
 
 

@@ -130,7 +130,16 @@ def test_a_call_with_more_hops_than_the_first_window_is_one_row(as_, acme, carol
 
 def test_an_unreadable_cursor_starts_from_the_newest_call(as_, acme, carol):
     newest = call(acme)
-    for cursor in ("garbage", "12_not-a-uuid", "_", "1_" + "0" * 31):
+    key = "0" * 32
+    # Other scripts' digits, and a time past datetime's range: read as no cursor, not a 500.
+    for cursor in (
+        "garbage",
+        "12_not-a-uuid",
+        "_",
+        "1_" + "0" * 31,
+        f"\u0661_{key}",
+        f"{9 * 10**17}_{key}",
+    ):
         assert [str(r.correlation_id) for r in calls_of(as_(carol), f"after={cursor}")] == [newest]
 
 

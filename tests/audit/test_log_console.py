@@ -173,6 +173,9 @@ def test_it_pages_by_keyset(as_, acme, carol):
     ats = list(LogEntry.objects.filter(pk__in=seen[:50]).values_list("at", flat=True))
     assert min(ats) > LogEntry.objects.get(pk=seen[50]).at  # newest first across pages
     assert client.get("/w/acme/logs/?after=garbage").status_code == 200
+    # Other scripts' digits and a time past datetime's range start from the newest, too.
+    for cursor in ("\u0661_1", f"{9 * 10**17}_1"):
+        assert client.get(f"/w/acme/logs/?view=hops&after={cursor}").status_code == 200
 
 
 # -- a call's timeline --------------------------------------------------------------------------

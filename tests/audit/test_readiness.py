@@ -103,7 +103,8 @@ def test_readyz_names_every_dependency_it_checked(gateway):
 
 def test_readyz_is_503_while_redis_does_not_answer(gateway):
     # Nothing listens on this port: the cache and the channel layer cannot be reached.
-    gateway.env["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
+    port = free_port()
+    gateway.env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
     gateway.env["CELERY_TASK_ALWAYS_EAGER"] = "1"
     (worker,) = gateway.workers(1)
     worker.start()
@@ -115,11 +116,15 @@ def test_readyz_is_503_while_redis_does_not_answer(gateway):
     assert (alive.status_code, alive.text) == (200, "ok\n")
     assert not_ready.status_code == 503
     assert not_ready.headers["retry-after"] == "1"
-    lines = not_ready.text.splitlines()
-    assert lines[0].startswith("unavailable: cache: ")
-    assert lines[1:3] == ["audit writer: ok", "database: ok"]
-    assert lines[3].startswith("cache: ") and lines[3] != "cache: ok"
-    assert lines[4].startswith("channel layer: ") and lines[4] != "channel layer: ok"
+    # The probe is public: it says which service, never where it is or what it said.
+    assert not_ready.text.splitlines() == [
+        "unavailable: cache: does not answer",
+        "audit writer: ok",
+        "database: ok",
+        "cache: does not answer",
+        "channel layer: does not answer",
+    ]
+    assert str(port) not in not_ready.text
 
 
 def test_calls_wait_for_a_writer_that_fell_behind_then_are_refused(gateway, acme):

@@ -1,6 +1,7 @@
 """The periodic health checks on their own thread, against upstreams on real sockets: a server
 found down opens one alert however many passes find it so, and coming back clears it."""
 
+import socket
 import time
 
 import pytest
@@ -128,3 +129,19 @@ def test_beat_checks_at_the_same_interval(settings):
     entry = celery_app.conf.beat_schedule["servers.refresh_catalogs"]
     assert entry["task"] == "servers.refresh_catalogs"
     assert entry["schedule"] == settings.HEALTH_CHECK_SECONDS > 0
+
+
+def test_a_server_that_never_answers_holds_a_check_only_so_long(
+    db, acme, alice, settings, monkeypatch
+):
+    # Its own handshake allowance is ten minutes; a scheduled check waits no more than the cap.
+    settings.UPSTREAM_DISCOVERY_TIMEOUT_SECONDS = 1
+    monkeypatch.setattr(health_checks, "HANDSHAKE_CAP_SECONDS", 1)
+    # The kernel completes the connection; nothing ever reads the request or answers it.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/mcp"
+        server = server_services.create_server(workspace=acme, name="tarpit", url=url, actor=alice)
+        Server.objects.filter(pk=server.pk).update(handshake_timeout_seconds=600)
+        started = time.monotonic()
+        assert health_checks.check_server(server.pk) == "down"
+    assert time.monotonic() - started < 10
