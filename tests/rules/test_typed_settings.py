@@ -11,6 +11,7 @@ from rules.actions import SETTINGS as ACTION_SETTINGS
 from rules.detectors import REGISTRY
 from rules.models import Rule
 from tests.rules.test_console import HTMX, RULES, form
+from tests.support.api import error
 from tests.support.console import text
 
 
@@ -395,5 +396,6 @@ def test_the_api_still_takes_json_and_refuses_bad_settings_with_a_400(api, acme,
         format="json",
     )
     assert bad.status_code == 400
-    assert bad.json()["field"] == "detector_config"
-    assert "'max_bytes' must be an integer" in bad.json()["detail"]
+    refused = error(bad)
+    assert refused["attr"] == "detector_config"
+    assert "'max_bytes' must be an integer" in refused["detail"]
