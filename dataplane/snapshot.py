@@ -37,6 +37,8 @@ class UpstreamSpec:
     max_reply_bytes: int | None = None  # None: UPSTREAM_MAX_REPLY_BYTES
     handshake_timeout: float | None = None  # None: UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS
     list_deadline: float | None = None  # None: UPSTREAM_LIST_DEADLINE_SECONDS
+    scope: str = "personal"  # workstation servers: whose connector serves a call
+    workspace_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,8 @@ def _upstream(server) -> UpstreamSpec:
         server.max_reply_bytes,
         server.handshake_timeout_seconds,
         server.list_deadline_seconds,
+        server.scope,
+        server.workspace_id,
     )
 
 

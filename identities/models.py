@@ -15,7 +15,8 @@ class ApiToken(models.Model):
     provisioned to), and nothing else. `api`: the management API, within its `scopes` and its
     owner's role (teams/api_access.py), and no MCP URL. `scim`: its workspace's SCIM endpoint
     (identities/inbound/scim_access.py), whose identity provider it acts for; `user` is the
-    member who issued it. `connector` opens nothing yet.
+    member who issued it. `connector`: the platform's connector socket (`gatehouse-connect`),
+    which serves its owner's workstation servers (and shared ones, with the capability).
     """
 
     class Kind(models.TextChoices):
@@ -62,6 +63,32 @@ class ApiToken(models.Model):
 
 # Connector and SCIM tokens are issued where they are used (SCIM: `issue_scim_token`), not by hand.
 MINTABLE_KINDS = (ApiToken.Kind.GATEWAY, ApiToken.Kind.API)
+
+
+class Connector(models.Model):
+    """One `gatehouse-connect` process signed in with a connector token: who runs it, where, and
+    which workstation servers it serves. A row per connection; `disconnected_at` ends it."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="connectors")
+    host_name = models.CharField(max_length=255, blank=True)
+    version = models.CharField(max_length=64, blank=True)
+    servers = models.JSONField(default=list, blank=True, help_text="Names of the servers served.")
+    channel_name = models.CharField(max_length=200, blank=True)
+    connected_at = models.DateTimeField(default=timezone.now)
+    last_heartbeat_at = models.DateTimeField(default=timezone.now)
+    disconnected_at = models.DateTimeField(null=True, blank=True)
+    disconnect_reason = models.CharField(max_length=200, blank=True)
+
+    objects = WorkspaceManager()
+
+    class Meta:
+        ordering = ["workspace", "-connected_at"]
+        indexes = [models.Index(fields=["workspace", "disconnected_at"])]
+
+    def __str__(self):
+        return f"{self.host_name or 'connector'} ({self.user_id})"
 
 
 class UpstreamCredential(models.Model):

@@ -24,6 +24,10 @@ class Server(models.Model):
         SSE = "sse", "HTTP+SSE (2024-11-05)"
         STDIO = "stdio", "stdio"
 
+    class Scope(models.TextChoices):
+        PERSONAL = "personal", "Personal (each caller's own connector)"
+        SHARED = "shared", "Shared (one connector serves every caller)"
+
     class Health(models.TextChoices):
         UNKNOWN = "unknown", "Unknown"
         UP = "up", "Up"
@@ -40,6 +44,18 @@ class Server(models.Model):
     command = models.CharField(max_length=500, blank=True)
     args = models.JSONField(default=list, blank=True)
     env = models.JSONField(default=dict, blank=True)
+    scope = models.CharField(
+        max_length=10,
+        choices=Scope.choices,
+        default=Scope.PERSONAL,
+        help_text="Workstation servers: whose connector serves a call.",
+    )
+    env_keys = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Workstation servers: the names of the variables the connector passes from the "
+        "workstation's environment to the server (their values never reach the platform).",
+    )
     network = models.BooleanField(
         default=True, help_text="Managed servers: whether the server's sandbox reaches the network."
     )
