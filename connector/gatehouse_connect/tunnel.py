@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from gatehouse_connect import __version__, frames
 from gatehouse_connect.allowlist import Allowlist, ConfigError, describe
@@ -93,7 +93,7 @@ class Connector:
                     say(f"token refused (HTTP {status}); not retrying")
                     return EXIT_TOKEN_REFUSED
                 reason = f"the platform answered HTTP {status}"
-            except (OSError, InvalidHandshake, TimeoutError) as error:
+            except (OSError, WebSocketException, TimeoutError) as error:
                 reason = f"cannot connect to {self.url}: {error or type(error).__name__}"
             finally:
                 await self._stop_sessions()
