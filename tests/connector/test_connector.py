@@ -261,6 +261,27 @@ def test_bye_and_close_codes_end_the_connector(platforms, connectors, config):
         assert len(platform.authorizations) == 1
 
 
+def test_a_handshake_refused_with_403_exits_3(platforms, connectors, config):
+    platform = platforms(offered=[echo_spec()])
+    platform.refuse_handshake = 403
+    connector = connectors(platform.url, config=config, args=["--no-prompt"])
+    assert connector.wait() == 3
+    assert "token refused (HTTP 403)" in connector.output
+    assert len(platform.authorizations) == 1
+
+
+def test_another_refused_handshake_is_retried(platforms, connectors, config):
+    platform = platforms(offered=[echo_spec()])
+    platform.refuse_handshake = 503
+    connector = connectors(platform.url, config=config, args=["--no-prompt"])
+    connector.wait_for_output("the platform answered HTTP 503; reconnecting in")
+    deadline = time.monotonic() + 10
+    while len(platform.authorizations) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(platform.authorizations) >= 2
+    assert connector.stop() == 0
+
+
 def test_bad_usage_exits_2(platforms, connectors, config):
     assert connectors("ftp://example.com", config=config).wait() == 2
     config.write_text("not json")
