@@ -14,11 +14,12 @@ DEMO_SERVER_PORT ?= 9001
 install: $(VENV)/.installed node_modules/.installed
 
 # requirements.lock pins every package the install resolves to, so two installs get the same.
-$(VENV)/.installed: pyproject.toml requirements.lock
+$(VENV)/.installed: pyproject.toml requirements.lock connector/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev]"
+	$(BIN)/pip install --quiet --no-deps -e ./connector
 	touch $@
 
 # Re-resolve requirements.lock after a change to pyproject.toml's dependencies; versions already
