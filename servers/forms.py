@@ -167,7 +167,13 @@ class WorkstationServerForm(ServerFormBase):
         help_text="Instead of a command: an HTTP MCP server on the workstation's network, "
         "for example http://127.0.0.1:8080/mcp.",
     )
-    scope = forms.ChoiceField(choices=Server.Scope.choices, initial=Server.Scope.PERSONAL)
+    scope = forms.ChoiceField(
+        choices=Server.Scope.choices,
+        initial=Server.Scope.PERSONAL,
+        required=False,
+        help_text="Shared: one connector, of a member allowed to deploy workstation servers, "
+        "serves every caller.",
+    )
 
     def clean_args(self) -> list[str]:
         return _lines(self.cleaned_data["args"])
