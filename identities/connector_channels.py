@@ -19,11 +19,15 @@ REVOKED_REASON = "the connector's token was revoked"
 
 def revoke_connections_of(token: ApiToken) -> None:
     """After the current transaction commits, close every open connection made with `token`."""
-    if token.kind != ApiToken.Kind.CONNECTOR:
-        return
+    if token.kind == ApiToken.Kind.CONNECTOR:
+        revoke_connections(Connector.objects.for_workspace(token.workspace_id).filter(token=token))
+
+
+def revoke_connections(connectors) -> None:
+    """After the current transaction commits, close the open connections among `connectors`
+    (read now, so a caller revoking their tokens in bulk calls this first)."""
     channels = list(
-        Connector.objects.for_workspace(token.workspace_id)
-        .filter(token=token, disconnected_at__isnull=True)
+        connectors.filter(disconnected_at__isnull=True)
         .exclude(channel_name="")
         .values_list("channel_name", flat=True)
     )

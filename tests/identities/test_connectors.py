@@ -8,11 +8,12 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.cache import cache
 
+from identities import offboarding
 from identities.models import ApiToken
 from identities.selectors import active_token
 from servers.models import Server
 from servers.services import create_server
-from teams.models import ConfigChange
+from teams.models import ConfigChange, Membership
 from tests.support.api import bearer, error
 from tests.support.connector_rows import connector_of, silent_since
 from tests.support.console import text
@@ -261,3 +262,16 @@ def test_the_server_form_offers_workstation_only_with_the_capability(
     assert client.get("/w/acme/servers/new/?kind=workstation").status_code == 403
     allowed = console_as_dave_with({"servers.deploy_workstation"})
     assert "?kind=workstation" in text(allowed.get("/w/acme/servers/new/?kind=workstation"))
+
+
+def test_suspending_a_member_closes_their_connectors(acme, bob, django_capture_on_commit_callbacks):
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    connector = connector_of(acme, bob, channel_name=channel)
+    with django_capture_on_commit_callbacks(execute=True):
+        offboarding.suspend_member(
+            membership=Membership.objects.get(workspace=acme, user=bob), actor=None
+        )
+    connector.token.refresh_from_db()
+    assert connector.token.revoked_at is not None
+    assert async_to_sync(_next_message)(layer, channel)["type"] == "tunnel.revoke"
