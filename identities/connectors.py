@@ -91,6 +91,8 @@ def revoke(connector: Connector, acting_member) -> Connector:
         raise CapabilityRequired(SERVERS_MANAGE)
     if connector.user_id != acting_member.user_id and not can_see_all(acting_member):
         raise CapabilityRequired(SERVERS_MANAGE)
+    if connector.token.revoked_at is not None:
+        return connector  # Revoked already: its sockets were told then, and logged.
     actor = acting_member.user
     revoke_token(token=connector.token, actor=actor)
     record_change(

@@ -163,6 +163,9 @@ def test_revoking_closes_the_connection_and_logs_it(
         "bob@acme.test",
     )
     assert ConfigChange.objects.for_workspace(acme).filter(action="token.revoke").count() == 1
+    # Again: nothing more to do, and nothing more logged.
+    assert api.as_(bob).post(f"{W}/connectors/{connector.pk}/revoke/").status_code == 200
+    assert ConfigChange.objects.for_workspace(acme).filter(action="connector.revoked").count() == 1
 
 
 def test_revoking_a_connector_token_on_the_token_page_closes_its_connection(
