@@ -2,6 +2,7 @@
 connectors of the tests' own (fake_connector.py) dialling the live application."""
 
 import asyncio
+import time
 
 import httpx2
 import pytest
@@ -11,7 +12,7 @@ from mcp.client.streamable_http import streamable_http_client
 from audit.log.writer import flush
 from gateways import services as gateway_services
 from identities import services as identity_services
-from identities.models import ApiToken
+from identities.models import ApiToken, Connector
 from servers import services as server_services
 from servers.models import Server
 from teams import services as team_services
@@ -22,6 +23,15 @@ from tests.workstations.fake_connector import FakeConnector
 @pytest.fixture(autouse=True)
 def _fresh_cache(fresh_cache):
     """The registry lives in the cache: no test sees another's connectors."""
+
+
+@pytest.fixture(autouse=True)
+def _slow_starts(settings):
+    """A workstation's Python server takes seconds to start on a loaded machine: the first
+    catalog is waited for, not answered as pending."""
+    settings.UPSTREAM_LIST_DEADLINE_SECONDS = 30
+    settings.UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS = 30
+    settings.UPSTREAM_DISCOVERY_TIMEOUT_SECONDS = 30
 
 
 class Workstations:
@@ -96,6 +106,12 @@ def _workstations(request, transactional_db, gateway_base, acme, alice, scope):
     yield ws
     for connector in ws.connectors:
         connector.stop()
+    # The platform ends each connection's row after the socket closed: before the database goes.
+    deadline = time.monotonic() + 10
+    while Connector.objects.filter(disconnected_at__isnull=True).exists():
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     flush(timeout=10)
 
 
