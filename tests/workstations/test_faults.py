@@ -53,7 +53,9 @@ def test_a_server_that_exits_mid_call_fails_it_and_the_next_call_starts_another(
     token = personal.token_for(bob)
     first = personal.call(token).content[0].text
 
-    outcome, took, after = _call_while(personal, token, lambda: None, tool="files__die", arguments={})
+    outcome, took, after = _call_while(
+        personal, token, lambda: None, tool="files__die", arguments={}
+    )
 
     assert isinstance(outcome, MCPError)
     assert "stopped" in str(outcome)
