@@ -69,9 +69,9 @@ class Workstations:
             membership=membership, name=f"{kind} token", actor=user, kind=kind
         ).secret
 
-    def connector(self, user, *, mark, servers=("files",), token=None, start=True):
+    def connector(self, user, *, mark, servers=("files",), token=None, start=True, base=None):
         token = token or self.token_for(user, ApiToken.Kind.CONNECTOR)
-        connector = FakeConnector(self.base, token, list(servers), mark=mark)
+        connector = FakeConnector(base or self.base, token, list(servers), mark=mark)
         connector.token = token
         self.connectors.append(connector)
         return connector.start() if start else connector
