@@ -1,0 +1,303 @@
+"""Workstation servers end to end: `gatehouse-connect` as a real process on each person's
+workstation, the platform served on loopback, and MCP clients calling through gateway `acme/dev`.
+
+The workstation server is tests/workstations/whoami_stdio_server.py; each workstation exports its
+own WHOAMI_LABEL (the server's `env_keys`), so an answer shows whose machine served the call.
+"""
+
+import asyncio
+import json
+import sys
+import time
+import uuid
+from contextlib import asynccontextmanager
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+from mcp_types import CreateMessageResult, ElicitResult, TextContent
+
+from audit.log.writer import flush
+from audit.models import LogEntry
+from identities.models import Connector
+from servers import services as server_services
+from teams.models import ConfigChange
+from tests.support.live_gateway import run_client
+from tests.workstations.conftest import add_workstation_server
+from tests.workstations.workstation import WHOAMI_SERVER, wait_until
+
+# Errors must come from the platform noticing the loss, long before the gateway's own timeout
+# (MCP_UPSTREAM_TIMEOUT_SECONDS, 60 s): the socket of a killed process closes at once.
+LOSS_NOTICED_WITHIN = 15.0
+
+
+@asynccontextmanager
+async def mcp_session(url, token, **options):
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=90)
+    transport = streamable_http_client(url, http_client=http)
+    async with Client(transport, mode="legacy", cache=None, **options) as client:
+        yield client
+
+
+def call(url, token, tool, arguments=None, **options):
+    """One tools/call in a session of its own; the CallToolResult."""
+
+    async def scenario():
+        async with mcp_session(url, token, **options) as client:
+            return await client.call_tool(tool, arguments or {})
+
+    return run_client(scenario())
+
+
+def text_of(result) -> str:
+    return "".join(part.text for part in result.content if isinstance(part, TextContent))
+
+
+def outcome(awaitable_result) -> tuple[bool, str]:
+    """(failed, text): a call's result, or the JSON-RPC error it raised."""
+    if isinstance(awaitable_result, MCPError):
+        return True, awaitable_result.error.message
+    return bool(awaitable_result.is_error), text_of(awaitable_result)
+
+
+async def settle(awaitable):
+    try:
+        return await awaitable
+    except MCPError as error:
+        return error
+
+
+def test_each_person_reaches_only_their_own_workstation(
+    deployment, who_server, bob, dave, erin, workstations
+):
+    for person in (bob, dave):
+        label = f"{person.email}'s laptop"
+        workstations(person, allow=["who"], env={"WHOAMI_LABEL": label}).start(serving="who")
+
+    for round_ in range(2):
+        for person in (bob, dave):
+            token = deployment.token_for(person)
+            answer = call(deployment.url, token, "who__whoami")
+            assert not answer.is_error, text_of(answer)
+            assert text_of(answer) == f"{person.email}'s laptop", f"round {round_}"
+
+    missing = call(deployment.url, deployment.token_for(erin), "who__whoami")
+    assert missing.is_error
+    assert "gatehouse-connect" in text_of(missing)
+    assert "--allow who" in text_of(missing)
+
+
+def test_a_shared_workstation_server_serves_everyone_the_gateway_lets_through(
+    deployment, bob, dave, workstations
+):
+    add_workstation_server(deployment, name="onprem", namespace="onprem", scope="shared")
+    # The owner's role holds servers.deploy_workstation, which serving a shared server needs.
+    workstations(
+        deployment.alice, allow=["onprem"], env={"WHOAMI_LABEL": "the office server"}
+    ).start(serving="onprem")
+
+    for person in (bob, dave):
+        answer = call(deployment.url, deployment.token_for(person), "onprem__whoami")
+        assert not answer.is_error, text_of(answer)
+        assert text_of(answer) == "the office server"
+
+
+def test_a_call_on_another_worker_is_served_and_its_questions_reach_the_client(
+    deployment, who_server, bob, two_workers, workstations
+):
+    first, second = two_workers
+    worker_a = first.removesuffix("/mcp/acme/dev")
+    workstations(
+        bob, allow=["who"], env={"WHOAMI_LABEL": "bob on worker A"}, platform=worker_a
+    ).start(serving="who")
+    token = deployment.token_for(bob)
+    asked = []
+
+    async def on_sample(context, params):
+        asked.append(("sample", params.messages[0].content.text))
+        return CreateMessageResult(
+            role="assistant", content=TextContent(type="text", text="forty-two"), model="m"
+        )
+
+    async def on_elicit(context, params):
+        asked.append(("elicit", params.message))
+        return ElicitResult(action="accept", content={"answer": "yes"})
+
+    async def scenario():
+        async with mcp_session(
+            second, token, sampling_callback=on_sample, elicitation_callback=on_elicit
+        ) as client:
+            who = await client.call_tool("who__whoami", {})
+            sampled = await client.call_tool("who__ask", {"question": "meaning?", "how": "sample"})
+            elicited = await client.call_tool("who__ask", {"question": "ship?", "how": "elicit"})
+            return who, sampled, elicited
+
+    who, sampled, elicited = run_client(scenario())
+    assert text_of(who) == "bob on worker A"
+    assert text_of(sampled) == "model said forty-two"
+    assert text_of(elicited) == "user said yes"
+    assert asked == [("sample", "meaning?"), ("elicit", "ship?")]
+
+
+def test_a_killed_connector_fails_the_call_and_a_restarted_one_serves_the_next(
+    deployment, who_server, bob, workstations
+):
+    laptop = workstations(bob, allow=["who"], env={"WHOAMI_LABEL": "bob's laptop"})
+    laptop.start(serving="who")
+    token = deployment.token_for(bob)
+    timings = {}
+
+    async def scenario():
+        progressed = asyncio.Event()
+
+        async def on_progress(progress, total, message):
+            progressed.set()
+
+        async with mcp_session(deployment.url, token) as client:
+            slow = asyncio.create_task(
+                settle(
+                    client.call_tool(
+                        "who__slow", {"seconds": 120, "steps": 240}, progress_callback=on_progress
+                    )
+                )
+            )
+            # The call is running on the workstation once its first progress arrives.
+            await asyncio.wait_for(progressed.wait(), 30)
+            killed_at = time.monotonic()
+            await asyncio.to_thread(laptop.kill)
+            lost = await asyncio.wait_for(slow, 60)
+            timings["error_after"] = time.monotonic() - killed_at
+            # Nothing is done in the console: the connector is only started again.
+            await asyncio.to_thread(laptop.start, serving="who")
+            again = await settle(client.call_tool("who__whoami", {}))
+            return lost, again
+
+    lost, again = run_client(scenario())
+    failed, message = outcome(lost)
+    assert failed, f"the call outlived its connector: {message}"
+    assert timings["error_after"] < LOSS_NOTICED_WITHIN, timings
+    assert outcome(again) == (False, "bob's laptop")
+
+
+def test_a_crashed_server_fails_its_call_and_the_next_call_starts_it_again(
+    deployment, who_server, bob, workstations
+):
+    workstations(bob, allow=["who"], env={"WHOAMI_LABEL": "bob's laptop"}).start(serving="who")
+    token = deployment.token_for(bob)
+
+    async def scenario():
+        async with mcp_session(deployment.url, token) as client:
+            crashed = await asyncio.wait_for(settle(client.call_tool("who__crash", {})), 30)
+            again = await settle(client.call_tool("who__whoami", {}))
+            return crashed, again
+
+    crashed, again = run_client(scenario())
+    assert outcome(crashed)[0], "a call whose server exited did not fail"
+    assert outcome(again) == (False, "bob's laptop")
+
+
+def test_the_workstation_refuses_what_it_did_not_allow_and_never_runs_it(
+    deployment, who_server, bob, workstations, tmp_path
+):
+    marker = tmp_path / "the-platform-ran-this"
+    make_marker = ["-c", f"open({str(marker)!r}, 'w').close()"]
+    # Offered by the platform, never allowed on the workstation.
+    add_workstation_server(deployment, name="intruder", namespace="intruder", args=make_marker)
+    laptop = workstations(bob, allow=["who"], env={"WHOAMI_LABEL": "bob's laptop"})
+    connector = laptop.start(serving="who").live_connector("who")
+    assert "intruder" not in connector.servers
+    assert set(laptop.approved()) == {"who"}
+    token = deployment.token_for(bob)
+    assert not call(deployment.url, token, "who__whoami").is_error
+
+    # The platform changes what `who` runs: the workstation approved another command line.
+    server_services.update_server(server=who_server, args=make_marker, actor=deployment.alice)
+    changed = call(deployment.url, token, "who__whoami")
+    refused = call(deployment.url, token, "intruder__whoami")
+
+    assert changed.is_error, text_of(changed)
+    assert refused.is_error, text_of(refused)
+    assert not marker.exists(), "the workstation ran a command it never allowed"
+    assert laptop.approved()["who"]["args"] == [str(WHOAMI_SERVER)]
+
+
+def test_the_platform_sees_no_environment_but_the_exported_keys(
+    deployment, who_server, bob, workstations
+):
+    secret = f"never-leaves-{uuid.uuid4().hex}"
+    laptop = workstations(
+        bob,
+        allow=["who"],
+        env={"WHOAMI_LABEL": "bob's laptop", "SECRET_NOT_EXPORTED": secret},
+    )
+    laptop.start(serving="who")
+    token = deployment.token_for(bob)
+
+    names = call(deployment.url, token, "who__env_names")
+    assert not names.is_error, text_of(names)
+    listed = json.loads(text_of(names)) if text_of(names).startswith("[") else text_of(names)
+    assert "WHOAMI_LABEL" in listed
+    assert "SECRET_NOT_EXPORTED" not in json.dumps(listed)
+    assert not call(deployment.url, token, "who__whoami").is_error
+    laptop.stop()
+    assert flush(timeout=10)
+
+    everything = json.dumps(
+        [
+            list(LogEntry.objects.values()),
+            list(Connector.objects.values()),
+            list(ConfigChange.objects.values()),
+        ],
+        default=str,
+    )
+    assert LogEntry.objects.filter(server_name="who").exists()
+    assert secret not in everything
+    assert "SECRET_NOT_EXPORTED" not in everything
+
+
+def test_every_hop_of_a_workstation_call_is_logged_and_names_the_connector(
+    deployment, who_server, bob, workstations
+):
+    laptop = workstations(bob, allow=["who"], env={"WHOAMI_LABEL": "bob's laptop"})
+    connector = laptop.start(serving="who").live_connector("who")
+    answer = call(deployment.url, deployment.token_for(bob), "who__whoami")
+    assert text_of(answer) == "bob's laptop"
+    assert flush(timeout=10)
+
+    entries = LogEntry.objects.filter(
+        workspace=deployment.acme, tool="who__whoami", rpc_method="tools/call"
+    )
+    by_call = {}
+    for entry in entries:
+        by_call.setdefault(entry.correlation_id, []).append(entry)
+    assert len(by_call) == 1, by_call
+    hops = {entry.hop: entry for entry in next(iter(by_call.values()))}
+    assert {"client.request", "upstream.request", "upstream.response", "client.response"} <= set(
+        hops
+    )
+    for hop in ("upstream.request", "upstream.response"):
+        detail = json.dumps(hops[hop].detail)
+        assert connector.host_name and connector.host_name in detail, (hop, detail)
+        assert str(connector.pk) in detail, (hop, detail)
+
+    laptop.stop()
+    wait_until(
+        lambda: ConfigChange.objects.filter(
+            workspace=deployment.acme, action="connector.disconnected"
+        ).exists(),
+        what="the admin-log row of the disconnection",
+    )
+    assert ConfigChange.objects.filter(
+        workspace=deployment.acme, action="connector.connected", actor=bob
+    ).exists()
+
+
+@pytest.fixture(autouse=True)
+def _connector_installed():
+    """The connector is its own package (connector/), installed beside the platform."""
+    try:
+        import gatehouse_connect  # noqa: F401
+    except ImportError:
+        pytest.fail(f"gatehouse_connect is not installed for {sys.executable}")

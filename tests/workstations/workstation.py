@@ -1,0 +1,101 @@
+"""A person's workstation in the acceptance tests: its own directory, its own environment, and
+`gatehouse-connect` running there as a real process against the platform on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from identities.models import Connector
+from tests.support.processes import RunningProcess, start_process
+
+WHOAMI_SERVER = Path(__file__).with_name("whoami_stdio_server.py")
+
+
+def wait_until(predicate, *, what: str, timeout: float = 30.0, interval: float = 0.05):
+    """Poll `predicate` until it returns something true, or fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout}s for {what}")
+        time.sleep(interval)
+
+
+class Workstation:
+    """One machine: `start()` runs gatehouse-connect with `allow`ed servers and `env` exported."""
+
+    def __init__(self, root: Path, *, platform: str, token: str, user, allow, env=None):
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.platform, self.token, self.user, self.allow = platform, token, user, list(allow)
+        self.config = root / "connect.json"
+        # A small environment of its own, as a laptop's shell would have, plus what the test
+        # exports; HOME is the workstation's directory so nothing reads the real one.
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(root),
+            "LANG": "C.UTF-8",
+            **(env or {}),
+        }
+        self.process: RunningProcess | None = None
+
+    @property
+    def argv(self) -> list[str]:
+        argv = [sys.executable, "-m", "gatehouse_connect", "--platform", self.platform]
+        argv += ["--token", self.token]
+        for name in self.allow:
+            argv += ["--allow", name]
+        return [*argv, "--config", str(self.config), "--no-prompt"]
+
+    def start(self, *, serving: str | None = None) -> Workstation:
+        """Start the connector; with `serving`, return once the platform routes that server to
+        it (its live Connector row lists it)."""
+        self.process = start_process(self.argv, env=self.env, cwd=self.root)
+        if serving:
+            self.wait_serving(serving)
+        return self
+
+    def live_connector(self, serving: str | None = None) -> Connector | None:
+        rows = Connector.objects.filter(user=self.user, disconnected_at__isnull=True)
+        for row in rows.order_by("-connected_at"):
+            if serving is None or serving in (row.servers or []):
+                return row
+        return None
+
+    def wait_serving(self, name: str, *, timeout: float = 30.0) -> Connector:
+        def serving():
+            if self.process.popen.poll() is not None:
+                raise AssertionError(
+                    f"gatehouse-connect exited with {self.process.popen.returncode}:\n"
+                    f"{self.process.output()}"
+                )
+            return self.live_connector(name)
+
+        return wait_until(serving, what=f"{self.user.email}'s connector to serve {name}")
+
+    def kill(self) -> None:
+        """SIGKILL the connector alone, as a crash or a pulled plug would end it."""
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.popen.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.stop(timeout=5)
+        # What it started (its stdio servers) goes with it, even after a SIGKILL left them.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+    def approved(self) -> dict:
+        return json.loads(self.config.read_text()).get("allowed", {})
+
+    def output(self) -> str:
+        return self.process.output() if self.process else ""
