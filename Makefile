@@ -19,6 +19,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev]"
+	$(BIN)/pip install --quiet --no-deps -e ./connector
 	touch $@
 
 # Re-resolve requirements.lock after a change to pyproject.toml's dependencies; versions already
