@@ -26,6 +26,7 @@ from servers import services as server_services
 from teams.models import ConfigChange
 from tests.support.live_gateway import run_client
 from tests.workstations.conftest import add_workstation_server
+from tests.workstations.hostile_platform import HostilePlatform
 from tests.workstations.workstation import WHOAMI_SERVER, wait_until
 
 # Errors must come from the platform noticing the loss, long before the gateway's own timeout
@@ -221,6 +222,68 @@ def test_the_workstation_refuses_what_it_did_not_allow_and_never_runs_it(
     assert refused.is_error, text_of(refused)
     assert not marker.exists(), "the workstation ran a command it never allowed"
     assert laptop.approved()["who"]["args"] == [str(WHOAMI_SERVER)]
+
+
+def test_a_hostile_platform_cannot_make_the_workstation_run_anything_else(
+    deployment, bob, workstations, tmp_path
+):
+    marker = tmp_path / "the-platform-ran-this"
+    make_marker = [sys.executable, "-c", f"open({str(marker)!r}, 'w').close()"]
+    who = {"name": "who", "command": sys.executable, "args": [str(WHOAMI_SERVER)]}
+    intruder = {"name": "intruder", "command": make_marker[0], "args": make_marker[1:]}
+
+    async def script(tunnel):
+        hello = await tunnel.receive("hello")
+        await tunnel.send(welcome(offered=[who, intruder], serving=[]))
+        # `--allow who` approves the offer of `who` and says hello again with it.
+        again = await tunnel.receive("hello")
+        await tunnel.send(welcome(offered=[who, intruder], serving=["who"]))
+        asked = {
+            "never-allowed": intruder,
+            "changed-command": {**who, "command": make_marker[0], "args": make_marker[1:]},
+            "as-allowed": who,
+        }
+        answers = {}
+        for sid, server in asked.items():
+            await tunnel.send({"type": "open", "session": sid, "server": server})
+            answers[sid] = await next_of(tunnel, sid)
+        await tunnel.send({"type": "close", "session": "as-allowed"})
+        return tunnel.authorization, hello, again, answers
+
+    platform = HostilePlatform(script).start()
+    token = "gth_a-token-the-hostile-platform-reads"
+    workstations(bob, allow=["who"], platform=platform.url, token=token).start()
+    authorization, hello, again, answers = platform.outcome()
+
+    assert authorization == f"Bearer {token}"
+    assert (hello["servers"], again["servers"]) == ([], ["who"])
+    assert answers["never-allowed"]["type"] == "closed"
+    assert "not allowed" in answers["never-allowed"]["reason"]
+    assert answers["changed-command"]["type"] == "closed"
+    assert "--allow who" in answers["changed-command"]["reason"]
+    # The same connector does run what was allowed: the refusals above are its decision.
+    assert answers["as-allowed"]["type"] == "opened"
+    assert not marker.exists(), "the workstation ran a command it never allowed"
+
+
+def welcome(*, offered, serving):
+    return {
+        "type": "welcome",
+        "connector": 1,
+        "heartbeat_seconds": 15,
+        "serving": serving,
+        "offered": [{"env_keys": [], "url": "", "scope": "personal", **s} for s in offered],
+    }
+
+
+async def next_of(tunnel, sid):
+    """`opened` or `closed`, whichever the connector answers an `open` with."""
+    while True:
+        frame = json.loads(await asyncio.wait_for(tunnel.ws.recv(), 20))
+        if frame.get("type") == "ping":
+            await tunnel.send({"type": "pong"})
+        elif frame.get("session") == sid and frame.get("type") in ("opened", "closed"):
+            return frame
 
 
 def test_the_platform_sees_no_environment_but_the_exported_keys(
