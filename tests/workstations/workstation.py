@@ -55,10 +55,10 @@ class Workstation:
             argv += ["--allow", name]
         return [*argv, "--config", str(self.config), "--no-prompt"]
 
-    def start(self, *, serving: str | None = None) -> Workstation:
-        """Start the connector; with `serving`, return once the platform routes that server to
-        it (its live Connector row lists it)."""
-        self.process = start_process(self.argv, env=self.env, cwd=self.root)
+    def start(self, *, serving: str | None = None, argv=None) -> Workstation:
+        """Start the connector (`argv`, else `self.argv`); with `serving`, return once the
+        platform routes that server to it (its live Connector row lists it)."""
+        self.process = start_process(argv or self.argv, env=self.env, cwd=self.root)
         if serving:
             self.wait_serving(serving)
         return self
