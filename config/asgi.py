@@ -1,5 +1,5 @@
 """ASGI entry point: the MCP data plane under /mcp/, the health probes (/healthz, /readyz),
-Django (through Channels) for the rest."""
+Django (through Channels) for the rest; over WebSocket, the connector socket /connect/ws."""
 
 import asyncio
 import gc
@@ -21,6 +21,7 @@ from audit.log.writer import aflush  # noqa: E402
 from core import cache_reads  # noqa: E402
 from dataplane import stopping  # noqa: E402
 from dataplane.endpoint import endpoint  # noqa: E402
+from dataplane.workstation_tunnel import WorkstationTunnel  # noqa: E402
 from servers.upstream import close_http_session  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,20 @@ async def http_router(scope, receive, send):
         await health_view.serve(scope, receive, send)
     else:
         await django_asgi_app(scope, receive, send)
+
+
+CONNECTOR_PATH = "/connect/ws"
+connector_socket = WorkstationTunnel.as_asgi()
+
+
+async def websocket_router(scope, receive, send):
+    if scope["path"] == CONNECTOR_PATH:
+        await connector_socket(scope, receive, send)
+        return
+    # No other socket: refused at the handshake (HTTP 403).
+    message = await receive()
+    if message["type"] == "websocket.connect":
+        await send({"type": "websocket.close", "code": 1008})
 
 
 async def lifespan(scope, receive, send):
@@ -60,4 +75,6 @@ async def lifespan(scope, receive, send):
             return
 
 
-application = ProtocolTypeRouter({"http": http_router, "lifespan": lifespan})
+application = ProtocolTypeRouter(
+    {"http": http_router, "websocket": websocket_router, "lifespan": lifespan}
+)

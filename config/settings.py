@@ -386,6 +386,8 @@ UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS = float(
 )
 # How often every server's catalog and health are checked: by Celery beat, or, with tasks run
 # inline (no broker), by a thread of `manage.py serve`. 0 turns the periodic checks off.
+# How often the platform and a connector exchange heartbeats; three missed close the socket.
+WORKSTATION_HEARTBEAT_SECONDS = float(os.environ.get("WORKSTATION_HEARTBEAT_SECONDS", "15"))
 HEALTH_CHECK_SECONDS = float(os.environ.get("HEALTH_CHECK_SECONDS", "60"))
 UPSTREAM_RETRY_DOWN_SECONDS = float(os.environ.get("UPSTREAM_RETRY_DOWN_SECONDS", "5"))
 UPSTREAM_RETRY_DOWN_MAX_SECONDS = float(os.environ.get("UPSTREAM_RETRY_DOWN_MAX_SECONDS", "300"))

@@ -93,14 +93,18 @@ async def client_response(ctx, message: dict, started: float) -> None:
 
 
 def _upstream(ctx, spec, upstream_name) -> dict:
+    # Which credential was presented (shared, personal, none); never the secret.
+    detail = {"credential": getattr(ctx, "upstream_identity", "") or "none"}
+    connector = getattr(ctx, "upstream_connector", None)
+    if connector is not None:
+        detail["connector"] = connector  # a workstation call: which connector carried it
     return {
         **_base(ctx),
         "assignment_id": spec.id,
         "server_id": spec.upstream.server_id,
         "server_name": spec.upstream.server_name,
         "identity_scheme": spec.identity_scheme,
-        # Which credential was presented (shared, personal, none); never the secret.
-        "detail": {"credential": getattr(ctx, "upstream_identity", "") or "none"},
+        "detail": detail,
         "tool": ctx.tool,
         "upstream_tool": upstream_name,
     }

@@ -149,10 +149,15 @@ class CatalogCache:
         entry = self._entries.get(key)
         if entry is not None:
             self._entries.move_to_end(key)
-            if time.monotonic() - entry.fetched_at >= entry.ttl:
-                self._refresh(key, spec, identity, snapshot, principal)
-            return entry
-        task = self._refresh(key, spec, identity, snapshot, principal)
+            if time.monotonic() - entry.fetched_at < entry.ttl:
+                return entry
+            task = self._refresh(key, spec, identity, snapshot, principal)
+            if not entry.connector_missing:
+                return entry
+            # Nothing worth serving stale: the connector may have just started, so the fresh
+            # lists are waited for as on a first fetch.
+        else:
+            task = self._refresh(key, spec, identity, snapshot, principal)
         try:
             deadline = spec.upstream.list_deadline or settings.UPSTREAM_LIST_DEADLINE_SECONDS
             return await asyncio.wait_for(asyncio.shield(task), deadline)
@@ -180,7 +185,8 @@ class CatalogCache:
             )
             # Read after the fetch: a caller that gave up on it left a pending entry meanwhile.
             previous = self._entries.get(key)
-            if fresh.down and fresh.ttl > 0:  # not a missing identity, which is never kept
+            if fresh.down and fresh.ttl > 0 and not fresh.connector_missing:
+                # Backed off; not a missing identity (never kept) nor a missing connector.
                 self._failures[key] = self._failures.get(key, 0) + 1
                 fresh.ttl = max(fresh.ttl, catalog_fetch.retry_down_after(self._failures[key]))
             else:

@@ -25,8 +25,12 @@ from servers.upstream import (
     UpstreamUnavailable,
     read_all_pages,
 )
+from servers.workstation.session import ConnectorMissing
 
 logger = logging.getLogger(__name__)
+
+# How soon a workstation server's catalog is fetched again while no connector serves it.
+CONNECTOR_RETRY_SECONDS = 2.0
 
 LISTS = {
     "tools": ("tools/list", "tools"),
@@ -59,6 +63,9 @@ class AssignmentCatalog:
     notes: list[str] = field(default_factory=list)
     # The first fetch is still running: nothing to offer yet, and not known to be down.
     pending: bool = False
+    # A workstation server no connector serves for the caller: fetched again soon, not backed
+    # off, so tools appear as soon as the person starts their connector.
+    connector_missing: bool = False
 
     @property
     def down(self) -> bool:
@@ -172,6 +179,15 @@ async def fetch(spec, identity, snapshot, principal, on_event, retry=True) -> As
             return await fetch(spec, fresh, snapshot, principal, on_event, retry=False)
         breaker.failed(call=False)
         return _down(spec, identity, session, exc)
+    except ConnectorMissing as exc:
+        return AssignmentCatalog(
+            lists={k: [] for k in LISTS},
+            fetched_at=time.monotonic(),
+            ttl=CONNECTOR_RETRY_SECONDS,
+            private=True,
+            error=str(exc),
+            connector_missing=True,
+        )
     except (UpstreamUnavailable, UpstreamTimeout, UpstreamError, TimeoutError) as exc:
         breaker.failed(call=False)
         return _down(spec, identity, session, exc)

@@ -32,6 +32,8 @@ class CallContext:
     outcome: str = ""
     # Which credential the upstream call presented ("shared", "personal", "none"), for the audit.
     upstream_identity: str = ""
+    # A workstation call: the connector that served it ({"id", "host"}), for the audit.
+    upstream_connector: dict | None = None
     # The client.request entry, held until the request rules have rewritten the arguments.
     pending_request: dict | None = None
     # The fields all audit entries of the call share, once the call is named (`audit_trail`).

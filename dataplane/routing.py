@@ -151,6 +151,9 @@ async def _tools_call(ctx: CallContext, params: dict) -> dict:
         spec = _down_assignment(ctx, name)
         if spec is not None:
             cat = await catalog.catalogs.get(spec, ctx.principal, ctx.snapshot)
+            if cat.connector_missing:
+                ctx.outcome = "error"
+                return upstream_call.connector_missing(cat.error)
             if cat.connect_url:
                 return upstream_call.identity_required(
                     ctx, "tools/call", cat.error, cat.connect_url, url_mode=cat.url_mode

@@ -39,6 +39,10 @@ class UpstreamSpec:
     list_deadline: float | None = None  # None: UPSTREAM_LIST_DEADLINE_SECONDS
     scope: str = "personal"  # workstation servers: whose connector serves a call
     workspace_id: int = 0
+    # Workstation servers: what the connector runs (or the URL it relays to, in `url`).
+    command: str = ""
+    args: tuple[str, ...] = ()
+    env_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,11 @@ class GatewaySnapshot:
 
 
 def _upstream(server) -> UpstreamSpec:
-    url, headers = upstream_endpoint(server_id=server.pk, kind=server.kind, url=server.url)
+    if server.kind == "workstation":
+        # Reached through its connector's socket (servers/workstation/session.py).
+        url, headers = server.url, {}
+    else:
+        url, headers = upstream_endpoint(server_id=server.pk, kind=server.kind, url=server.url)
     transport = server.transport if server.kind == "remote" else "streamable_http"
     return UpstreamSpec(
         server.pk,
@@ -125,6 +133,9 @@ def _upstream(server) -> UpstreamSpec:
         server.list_deadline_seconds,
         server.scope,
         server.workspace_id,
+        server.command,
+        tuple(str(a) for a in server.args or ()),
+        tuple(str(k) for k in server.env_keys or ()),
     )
 
 

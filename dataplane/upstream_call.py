@@ -26,6 +26,7 @@ from servers.upstream import (
     UpstreamUnauthorized,
     UpstreamUnavailable,
 )
+from servers.workstation.session import ConnectorMissing, WorkstationSession
 
 
 async def call_upstream(
@@ -94,6 +95,11 @@ async def call_upstream(
             exc.describe(server),
             {"server": server, "retryAfterSeconds": round(exc.retry_in, 1)},
         ) from exc
+    if isinstance(session, WorkstationSession):
+        found = await session.locate()
+        ctx.upstream_connector = (
+            {"id": found.get("connector"), "host": found.get("host", "")} if found else None
+        )
     await audit_trail.upstream_request(ctx, spec, upstream_name, params)
     started = time.perf_counter()
     retried = False
@@ -170,6 +176,17 @@ async def call_upstream(
             ctx, spec, upstream_name, started, error=error.to_error()
         )
         raise error from exc
+    except ConnectorMissing as exc:
+        # Nothing is down: the person has not started their connector. Said as a tool error,
+        # with the command that would serve it.
+        error = RpcError(protocol.UPSTREAM_UNAVAILABLE, str(exc))
+        await audit_trail.upstream_response(
+            ctx, spec, upstream_name, started, error=error.to_error()
+        )
+        if method == "tools/call":
+            ctx.outcome = "error"
+            return connector_missing(str(exc))
+        raise error from exc
     except UpstreamUnavailable as exc:
         if not isinstance(exc, UpstreamRejected):  # a refusal comes from an upstream that is up
             breaker.failed()
@@ -193,6 +210,11 @@ async def call_upstream(
     if blocked is not None:
         raise blocked
     return result
+
+
+def connector_missing(message: str) -> dict:
+    """A tool call's answer when no connector serves its workstation server."""
+    return {"content": [{"type": "text", "text": message}], "isError": True}
 
 
 def _too_large(spec: AssignmentSpec, exc: UpstreamReplyTooLarge) -> RpcError:

@@ -3,7 +3,9 @@ identity, from the per-process pool.
 
 The identity is what the assignment's scheme presents upstream for this caller
 (identities/upstream/brokering.py): nothing, the shared service account, or the person's own
-OAuth connection or manual token. The client's own token is never passed on. Sessions are pooled
+OAuth connection or manual token; for a workstation server, the session through its
+connector's socket (the caller's own connector for a personal one). The client's own token is
+never passed on. Sessions are pooled
 per (assignment, identity), so people with their own credentials never share one, and the pool
 replaces a session whose credential changed.
 
@@ -22,6 +24,8 @@ from dataplane.snapshot import AssignmentSpec, GatewaySnapshot
 from identities.upstream import brokering
 from servers.upstream import UpstreamSession
 from servers.upstream_pool import pool
+from servers.workstation import registry
+from servers.workstation.session import WorkstationTarget
 
 # (assignment, identity, snapshot, message) -> None, awaited for each message an upstream pushes.
 EventHandler = Callable[
@@ -50,6 +54,7 @@ def upstream_session(
 ) -> UpstreamSession:
     # One session per identity: people with their own credentials never share one, and the
     # pool replaces a session whose credential (its headers) changed.
+    upstream = spec.upstream
     return pool.get(
         (spec.id, identity.slot),
         spec.upstream.url,
@@ -58,7 +63,26 @@ def upstream_session(
         on_event=partial(on_event, spec, identity, snapshot),
         max_reply_bytes=result_cap(spec)[0],
         handshake_timeout=spec.upstream.handshake_timeout,
-        supervised=spec.upstream.kind != "remote",
+        supervised=spec.upstream.kind == "managed",
+        workstation=workstation_target(upstream, identity),
+    )
+
+
+def workstation_target(upstream, identity: brokering.UpstreamIdentity) -> WorkstationTarget | None:
+    """What a workstation server's connector runs, and whose connector serves this identity
+    (the person's own for a personal server); None for any other server."""
+    if upstream.kind != "workstation":
+        return None
+    return WorkstationTarget(
+        server_id=upstream.server_id,
+        name=upstream.server_name,
+        command=upstream.command,
+        args=upstream.args,
+        env_keys=upstream.env_keys,
+        url=upstream.url,
+        scope=upstream.scope,
+        workspace_id=upstream.workspace_id,
+        owner=registry.owner_of(upstream.scope, identity.user_id),
     )
 
 

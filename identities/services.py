@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from core import config_events, crypto
 from core.errors import Conflict, ValidationFailed
-from identities import selectors
+from identities import connector_sessions, selectors
 from identities.inbound import tokens
 from identities.models import ApiToken, UpstreamCredential, UpstreamOAuthClient
 from identities.upstream import credential_shapes
@@ -141,6 +141,9 @@ def revoke_token(*, token: ApiToken, actor) -> ApiToken:
         # The data plane caches token lookups under this key; drop it so the next call is refused.
         digest = token.digest
         transaction.on_commit(lambda: cache.delete(f"tok:{digest}"))
+        if token.kind == ApiToken.Kind.CONNECTOR:
+            # Its live connections close now, not at their next heartbeat.
+            transaction.on_commit(lambda: connector_sessions.close_connectors_of(token))
         record_change(workspace=token.workspace, actor=actor, action="token.revoke", target=token)
     return token
 

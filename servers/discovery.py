@@ -24,6 +24,7 @@ from servers.upstream import (
     close_http_session,
     read_all_pages,
 )
+from servers.workstation import registry
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,8 @@ def refresh_catalog(
 ) -> Server:
     """Discover `server` now and record its catalog and health (sync; for tasks and views).
     `deadline` bounds the whole discovery, handshake and every list together."""
+    if server.kind == Server.Kind.WORKSTATION:
+        return _workstation_health(server)
     url, headers = upstream_endpoint(server_id=server.pk, kind=server.kind, url=server.url)
     now = timezone.now()
     discovery = _discover_and_close(
@@ -147,5 +150,19 @@ def refresh_catalog(
             health.server_came_back(server=server)
     if not came_back:
         Server.objects.filter(pk=server.pk).update(**fields)
+    server.refresh_from_db()
+    return server
+
+
+def _workstation_health(server: Server) -> Server:
+    """The platform cannot reach a workstation server, so it is never connected to: Up while a
+    connector serves it, else Unknown ("no connector connected"), which raises no alert."""
+    if registry.served(server.pk):
+        health_now, detail = Server.Health.UP, ""
+    else:
+        health_now, detail = Server.Health.UNKNOWN, "no connector connected"
+    Server.objects.filter(pk=server.pk).update(
+        health=health_now, health_detail=detail, health_checked_at=timezone.now()
+    )
     server.refresh_from_db()
     return server

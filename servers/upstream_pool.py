@@ -1,9 +1,10 @@
 """Upstream sessions pooled per process: one per (assignment, identity), reused by every call.
 
 A session is replaced when what it connects with changes: the URL, the transport, or the headers
-(the identity's credentials among them). One unused for UPSTREAM_SESSION_IDLE_SECONDS is closed
-(the upstream hears DELETE) and dropped, and past UPSTREAM_MAX_SESSIONS the least recently used
-goes first, so the pool does not keep an entry per assignment and person forever.
+(the identity's credentials among them); a workstation session when what its connector runs
+changed. One unused for UPSTREAM_SESSION_IDLE_SECONDS is closed (the upstream hears DELETE, a
+workstation's server is stopped) and dropped, and past UPSTREAM_MAX_SESSIONS the least recently
+used goes first, so the pool does not keep an entry per assignment and person forever.
 """
 
 import asyncio
@@ -14,6 +15,7 @@ from django.conf import settings
 
 from servers.legacy_upstream import LegacySseSession
 from servers.upstream import UpstreamSession
+from servers.workstation.session import WorkstationSession, WorkstationTarget
 
 
 class UpstreamPool:
@@ -35,12 +37,19 @@ class UpstreamPool:
         max_reply_bytes: int | None = None,
         handshake_timeout: float | None = None,
         supervised: bool = False,
+        workstation: WorkstationTarget | None = None,
     ):
         now = time.monotonic()
         self._evict(now, keep=key)
         session, _ = self._sessions.get(key, (None, 0.0))
         kind = LegacySseSession if transport == "sse" else UpstreamSession
-        if (
+        if workstation is not None:
+            # Through the connector's socket; replaced when what it runs changed.
+            if not isinstance(session, WorkstationSession) or session.target != workstation:
+                if session is not None:
+                    self._close_later(session)
+                session = WorkstationSession(workstation, on_event=on_event)
+        elif (
             session is None
             or type(session) is not kind
             or session.url != url

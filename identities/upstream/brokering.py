@@ -84,6 +84,7 @@ class UpstreamIdentity:
     source: str  # "none", "shared" or "personal": what the audit trail records
     credential_id: int | None = None
     headers: dict = field(default_factory=dict, repr=False)
+    user_id: int | None = None  # whose workstation serves a personal workstation server
 
     @property
     def key(self) -> str:
@@ -146,8 +147,19 @@ GetMany = Callable[[list[str]], Awaitable[dict]]
 
 def needs_no_identity(spec) -> bool:
     """True when the upstream is presented no identity at all, whoever calls."""
-    # A managed or workstation server is a local process that reads secrets from its env.
+    if spec.upstream.kind == "workstation":
+        # A personal one runs on the caller's own workstation: the caller is its identity.
+        return spec.upstream.scope != "personal"
+    # A managed server is a local process that reads secrets from its env.
     return spec.identity_scheme == "none" or spec.upstream.kind != "remote"
+
+
+def workstation_identity(user_id: int) -> UpstreamIdentity:
+    """A personal workstation server's identity: the person, whose own connector serves the
+    call. No header and no credential: the workstation holds its own secrets."""
+    return UpstreamIdentity(
+        slot=person_slot(user_id), version="", source="workstation", user_id=user_id
+    )
 
 
 async def resolve(spec, principal, snapshot, get_many: GetMany) -> UpstreamIdentity:
@@ -157,6 +169,8 @@ async def resolve(spec, principal, snapshot, get_many: GetMany) -> UpstreamIdent
     """
     if needs_no_identity(spec):
         return NO_IDENTITY
+    if spec.upstream.kind == "workstation":
+        return workstation_identity(principal.user_id)
     scheme = spec.identity_scheme
     server = spec.upstream.server_name
     if scheme == "manual":

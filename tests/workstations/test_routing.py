@@ -1,0 +1,48 @@
+"""Calls to workstation servers reach the right connector, and only that one."""
+
+from tests.workstations.conftest import run
+
+
+def test_each_person_reaches_only_their_own_workstation(personal, bob):
+    dave = personal.person("dave2@acme.test")
+    bobs = personal.connector(bob, mark="bob-laptop")
+    daves = personal.connector(dave, mark="dave-laptop")
+    assert bobs.welcome["serving"] == ["files"]
+    assert [o["name"] for o in bobs.welcome["offered"]] == ["files"]
+    assert bobs.welcome["offered"][0]["env_keys"] == ["FILES_ROOT"]
+
+    for _ in range(2):
+        assert personal.call(bob).content[0].text.startswith("bob-laptop ")
+        assert personal.call(dave).content[0].text.startswith("dave-laptop ")
+    assert len(bobs.pids()) == 1 and len(daves.pids()) == 1
+
+
+def test_a_person_without_a_connector_is_told_the_command(personal, bob):
+    erin = personal.person("erin@acme.test")
+    personal.connector(bob, mark="bob-laptop")
+
+    result = personal.call(erin)
+
+    assert result.is_error
+    text = result.content[0].text
+    assert "No connector serves 'files' for you" in text
+    assert "gatehouse-connect --platform" in text and "--allow files" in text
+
+
+def test_several_calls_at_once_share_one_session(personal, bob):
+    import asyncio
+
+    connector = personal.connector(bob, mark="bob-laptop")
+    token = personal.token_for(bob)
+
+    async def scenario():
+        async with personal.client(token) as client:
+            return await asyncio.gather(
+                *(client.call_tool("files__wait", {"seconds": 0.3}) for _ in range(6)),
+                client.call_tool("files__whoami", {}),
+            )
+
+    results = run(scenario())
+    assert [r.content[0].text for r in results[:6]] == ["waited"] * 6
+    assert results[6].content[0].text.startswith("bob-laptop ")
+    assert len(connector.pids()) == 1
