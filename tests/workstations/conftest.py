@@ -169,7 +169,7 @@ def workstations(deployment, tmp_path):
     with a fresh connector token, not started; every one is stopped after the test."""
     made = []
 
-    def make(user, *, allow, env=None, platform=None, token=None):
+    def make(user, *, allow, env=None, platform=None, token=None, shares_cache=True):
         workstation = Workstation(
             tmp_path / f"ws-{len(made)}-{user.email.split('@')[0]}",
             platform=platform or deployment.base,
@@ -177,6 +177,7 @@ def workstations(deployment, tmp_path):
             user=user,
             allow=allow,
             env=env,
+            shares_cache=shares_cache,
         )
         made.append(workstation)
         return workstation

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -12,6 +13,8 @@ import time
 from pathlib import Path
 
 from identities.models import Connector
+from servers.models import Server
+from servers.workstation import registry
 from tests.support.processes import RunningProcess, start_process
 
 WHOAMI_SERVER = Path(__file__).with_name("whoami_stdio_server.py")
@@ -32,7 +35,9 @@ def wait_until(predicate, *, what: str, timeout: float = 30.0, interval: float =
 class Workstation:
     """One machine: `start()` runs gatehouse-connect with `allow`ed servers and `env` exported."""
 
-    def __init__(self, root: Path, *, platform: str, token: str, user, allow, env=None):
+    def __init__(
+        self, root: Path, *, platform: str, token: str, user, allow, env=None, shares_cache=True
+    ):
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self.platform, self.token, self.user, self.allow = platform, token, user, list(allow)
@@ -46,6 +51,9 @@ class Workstation:
             **(env or {}),
         }
         self.process: RunningProcess | None = None
+        # Whether the platform keeps its registry in this process's cache (the live gateway in a
+        # thread of the tests does; worker processes on Redis do not).
+        self.shares_cache = shares_cache
 
     @property
     def argv(self) -> list[str]:
@@ -79,7 +87,19 @@ class Workstation:
                 )
             return self.live_connector(name)
 
-        return wait_until(serving, what=f"{self.user.email}'s connector to serve {name}")
+        row = wait_until(serving, what=f"{self.user.email}'s connector to serve {name}")
+        if self.shares_cache:
+            # The row is written just before the registry entry that routes calls to it.
+            server = Server.objects.get(workspace_id=row.workspace_id, name=name)
+            owner = registry.owner_of(server.scope, self.user.pk)
+            wait_until(
+                lambda: (
+                    (asyncio.run(registry.lookup(server.pk, owner)) or {}).get("channel")
+                    == row.channel_name
+                ),
+                what=f"the registry to route {name} to {self.user.email}'s connector",
+            )
+        return row
 
     def kill(self) -> None:
         """SIGKILL the connector alone, as a crash or a pulled plug would end it."""
