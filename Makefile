@@ -14,7 +14,7 @@ DEMO_SERVER_PORT ?= 9001
 install: $(VENV)/.installed node_modules/.installed
 
 # requirements.lock pins every package the install resolves to, so two installs get the same.
-$(VENV)/.installed: pyproject.toml requirements.lock
+$(VENV)/.installed: pyproject.toml requirements.lock connector/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip

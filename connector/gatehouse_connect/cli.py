@@ -20,6 +20,10 @@ def tunnel_url(platform: str) -> str:
     """`https://host[/prefix]` -> `wss://host[/prefix]/connect/ws` (http -> ws)."""
     parts = urlsplit(platform.strip())
     scheme = {"https": "wss", "http": "ws", "wss": "wss", "ws": "ws"}.get(parts.scheme.lower())
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        scheme = None
     if scheme is None or not parts.hostname:
         raise ValueError(
             "--platform must be an http(s) URL such as https://gatehouse.example.com, "

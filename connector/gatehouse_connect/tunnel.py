@@ -5,12 +5,12 @@ import contextlib
 import os
 import random
 import socket
-import sys
+import threading
 import time
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from gatehouse_connect import __version__, frames
 from gatehouse_connect.allowlist import Allowlist, ConfigError, describe
@@ -70,6 +70,7 @@ class Connector:
         self.offered: dict[str, dict[str, Any]] = {}
         self.sessions: dict[str, StdioSession | HttpSession] = {}
         self.stopping: set[asyncio.Task] = set()
+        self.declined: set[tuple[str, str]] = set()
         self.socket: ClientConnection | None = None
         self.last_heard = time.monotonic()
         self.bye_reason: str | None = None
@@ -92,7 +93,7 @@ class Connector:
                     say(f"token refused (HTTP {status}); not retrying")
                     return EXIT_TOKEN_REFUSED
                 reason = f"the platform answered HTTP {status}"
-            except (OSError, InvalidHandshake, TimeoutError) as error:
+            except (OSError, WebSocketException, TimeoutError) as error:
                 reason = f"cannot connect to {self.url}: {error or type(error).__name__}"
             finally:
                 await self._stop_sessions()
@@ -219,8 +220,11 @@ class Connector:
             if self.allowlist.permits(name, spec):
                 continue
             approved = name in self.allow
-            if not approved and self.prompt:
+            offer = (name, describe(spec))
+            if not approved and self.prompt and offer not in self.declined:
                 approved = await _ask(name, spec, known=name in self.allowlist.allowed)
+                if not approved:
+                    self.declined.add(offer)  # asked once per run, not at every welcome
             if approved:
                 try:
                     self.allowlist.approve(name, spec)
@@ -289,9 +293,16 @@ async def _ask(name: str, spec: dict[str, Any], *, known: bool) -> bool:
     """Ask the person at the terminal whether to serve `name` as offered (y/N)."""
     change = " (changed since you allowed it)" if known else ""
     question = f"Serve '{name}'{change}: {describe(spec)}? [y/N] "
-    try:
-        answer = await asyncio.to_thread(input, question)
-    except EOFError:
-        return False
-    sys.stdout.flush()
-    return answer.strip().lower() in ("y", "yes")
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+
+    def read() -> None:
+        try:
+            line = input(question)
+        except (EOFError, OSError):
+            line = ""
+        loop.call_soon_threadsafe(lambda: answer.done() or answer.set_result(line))
+
+    # A daemon thread: a stop (SIGTERM) while the question waits must not wait for an answer.
+    threading.Thread(target=read, name="prompt", daemon=True).start()
+    return (await answer).strip().lower() in ("y", "yes")

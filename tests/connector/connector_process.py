@@ -23,6 +23,7 @@ class ConnectorProcess:
         args: list[str] = (),
         token: str = TOKEN,
         env: dict[str, str] | None = None,
+        stdin=subprocess.DEVNULL,
     ):
         environment = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -40,7 +41,7 @@ class ConnectorProcess:
         self.popen = subprocess.Popen(
             argv,
             env=environment,
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -66,6 +66,7 @@ class Platform:
         self.raw: list[str] = []  # every text frame received, for what must never be sent
         self.authorizations: list[str | None] = []
         self.close_after_hello: tuple[int, str] | None = None
+        self.refuse_handshake: int | None = None  # an HTTP status that refuses the upgrade
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.server = None
@@ -76,7 +77,15 @@ class Platform:
         return self
 
     async def _listen(self):
-        return await serve(self._handle, "127.0.0.1", 0, ping_interval=None)
+        return await serve(
+            self._handle, "127.0.0.1", 0, ping_interval=None, process_request=self._refuse
+        )
+
+    def _refuse(self, connection, request):
+        self.authorizations.append(request.headers.get("Authorization"))
+        if self.refuse_handshake is not None:
+            return connection.respond(self.refuse_handshake, "refused\n")
+        return None
 
     @property
     def url(self) -> str:
@@ -104,7 +113,6 @@ class Platform:
     async def _handle(self, ws: ServerConnection) -> None:
         connection = Connection(self, ws)
         authorization = ws.request.headers.get("Authorization")
-        self.authorizations.append(authorization)
         self.connections.put(connection)
         if authorization != f"Bearer {TOKEN}":
             await ws.close(4401, "invalid token")

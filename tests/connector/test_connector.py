@@ -1,6 +1,8 @@
 """The connector as a real process against the platform's side of the tunnel on a real socket."""
 
 import json
+import os
+import pty
 import stat
 import sys
 import time
@@ -259,6 +261,27 @@ def test_bye_and_close_codes_end_the_connector(platforms, connectors, config):
         assert len(platform.authorizations) == 1
 
 
+def test_a_handshake_refused_with_403_exits_3(platforms, connectors, config):
+    platform = platforms(offered=[echo_spec()])
+    platform.refuse_handshake = 403
+    connector = connectors(platform.url, config=config, args=["--no-prompt"])
+    assert connector.wait() == 3
+    assert "token refused (HTTP 403)" in connector.output
+    assert len(platform.authorizations) == 1
+
+
+def test_another_refused_handshake_is_retried(platforms, connectors, config):
+    platform = platforms(offered=[echo_spec()])
+    platform.refuse_handshake = 503
+    connector = connectors(platform.url, config=config, args=["--no-prompt"])
+    connector.wait_for_output("the platform answered HTTP 503; reconnecting in")
+    deadline = time.monotonic() + 10
+    while len(platform.authorizations) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(platform.authorizations) >= 2
+    assert connector.stop() == 0
+
+
 def test_bad_usage_exits_2(platforms, connectors, config):
     assert connectors("ftp://example.com", config=config).wait() == 2
     config.write_text("not json")
@@ -266,3 +289,22 @@ def test_bad_usage_exits_2(platforms, connectors, config):
     assert process.wait() == 2
     assert "cannot read" in process.output and "Traceback" not in process.output
     assert connectors("http://127.0.0.1:9", config=config.with_name("x"), token="").wait() == 2
+
+
+def test_on_a_terminal_the_person_is_asked(platforms, connectors, config):
+    platform = platforms(offered=[echo_spec(), echo_spec(name="other", args=["other.py"])])
+    controller, terminal = pty.openpty()
+    try:
+        connector = connectors(platform.url, config=config, stdin=terminal)
+        connection = platform.next_connection()
+        assert connection.next("hello")["servers"] == []
+        os.write(controller, b"y\n")  # echo, asked first
+        os.write(controller, b"\n")  # other: the default is no
+        assert connection.next("hello")["servers"] == ["echo"]
+        question = connector.wait_for_output("Serve 'echo'")
+        assert f"{sys.executable} {echo_spec()['args'][0]} (env: WHOAMI_LABEL)" in question
+        assert list(json.loads(config.read_text())["allowed"]) == ["echo"]
+        assert connector.stop() == 0
+    finally:
+        os.close(controller)
+        os.close(terminal)
