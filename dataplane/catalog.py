@@ -312,7 +312,11 @@ def _merge(snapshot: GatewaySnapshot, fetched) -> MergedView:
             continue
         ttls.append(catalog.ttl)
         public = (
-            public and not catalog.private and spec.identity_scheme not in ("user_oauth", "manual")
+            public
+            and not catalog.private
+            and spec.identity_scheme not in ("user_oauth", "manual")
+            # Each person's own workstation may offer other tools.
+            and not (spec.upstream.kind == "workstation" and spec.upstream.scope == "personal")
         )
         prefixed = spec.prefix_mode != "never" and bool(spec.namespace)
         for item in catalog.lists["resources"]:

@@ -3,6 +3,8 @@ belongs to the workstation sessions opened here.
 
 One channel per loop (`channel_layer.new_channel()`), read by one task that hands each message
 to the session it names (`session` key). A message for a session no longer here is dropped.
+The channel keeps the layer's default prefix: the Redis layer reads every process-local channel
+of one prefix from one list, and a channel of its own prefix would wait behind the others.
 """
 
 import asyncio
@@ -75,7 +77,7 @@ async def reply_channel() -> ReplyChannel:
         channel = _channels.get(loop)
         if channel is None:
             layer = get_channel_layer()
-            channel = ReplyChannel(layer, await layer.new_channel("workstation"))
+            channel = ReplyChannel(layer, await layer.new_channel())
             channel.start()
             _channels[loop] = channel
     return channel

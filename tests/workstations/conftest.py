@@ -8,6 +8,7 @@
 
 import asyncio
 import sys
+import time
 
 import httpx2
 import pytest
@@ -17,7 +18,7 @@ from mcp.client.streamable_http import streamable_http_client
 from audit.log.writer import flush
 from gateways import services as gateway_services
 from identities import services as identity_services
-from identities.models import ApiToken
+from identities.models import ApiToken, Connector
 from servers import services as server_services
 from servers.models import Server
 from teams import services as team_services
@@ -30,6 +31,15 @@ from tests.workstations.workstation import WHOAMI_SERVER, Workstation
 @pytest.fixture(autouse=True)
 def _fresh_cache(fresh_cache):
     """The registry lives in the cache: no test sees another's connectors."""
+
+
+@pytest.fixture(autouse=True)
+def _slow_starts(settings):
+    """A workstation's Python server takes seconds to start on a loaded machine: the first
+    catalog is waited for, not answered as pending."""
+    settings.UPSTREAM_LIST_DEADLINE_SECONDS = 30
+    settings.UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS = 30
+    settings.UPSTREAM_DISCOVERY_TIMEOUT_SECONDS = 30
 
 
 class Workstations:
@@ -67,9 +77,9 @@ class Workstations:
             membership=membership, name=f"{kind} token", actor=user, kind=kind
         ).secret
 
-    def connector(self, user, *, mark, servers=("files",), token=None, start=True):
+    def connector(self, user, *, mark, servers=("files",), token=None, start=True, base=None):
         token = token or self.token_for(user, ApiToken.Kind.CONNECTOR)
-        connector = FakeConnector(self.base, token, list(servers), mark=mark)
+        connector = FakeConnector(base or self.base, token, list(servers), mark=mark)
         connector.token = token
         self.connectors.append(connector)
         return connector.start() if start else connector
@@ -104,6 +114,12 @@ def _workstations(request, transactional_db, gateway_base, acme, alice, scope):
     yield ws
     for connector in ws.connectors:
         connector.stop()
+    # The platform ends each connection's row after the socket closed: before the database goes.
+    deadline = time.monotonic() + 10
+    while Connector.objects.filter(disconnected_at__isnull=True).exists():
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     flush(timeout=10)
 
 

@@ -50,8 +50,9 @@ class FakeConnector:
 
     def stop(self) -> None:
         """Drop the socket at once (as a crashed or unplugged connector does)."""
-        if self._loop is not None and self._socket is not None:
-            asyncio.run_coroutine_threadsafe(self._socket.close(), self._loop)
+        if not self._closed.is_set() and self._socket is not None:
+            with contextlib.suppress(RuntimeError):  # its loop may just have ended
+                asyncio.run_coroutine_threadsafe(self._socket.close(), self._loop)
         self._closed.wait(10)
         self._thread.join(10)
 

@@ -46,3 +46,19 @@ def test_several_calls_at_once_share_one_session(personal, bob):
     assert [r.content[0].text for r in results[:6]] == ["waited"] * 6
     assert results[6].content[0].text.startswith("bob-laptop ")
     assert len(connector.pids()) == 1
+
+
+def test_tools_appear_soon_after_the_person_starts_their_connector(personal, bob):
+    import time
+
+    token = personal.token_for(bob)
+
+    async def names():
+        async with personal.client(token) as client:
+            return [t.name for t in (await client.list_tools()).tools]
+
+    assert run(names()) == []
+    personal.connector(bob, mark="bob-laptop")
+    time.sleep(2.1)  # the catalog of a missing connector is fetched again at most 2 s later
+
+    assert "files__whoami" in run(names())

@@ -1,0 +1,67 @@
+"""Across workers: a connector on one worker serves calls that arrive at another (Redis)."""
+
+import os
+import sys
+import uuid
+
+import pytest
+
+from tests.support.database import database_url
+from tests.support.processes import free_port, port_is_open, start_process
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def two_workers(personal, settings, tmp_path):
+    """Two uvicorn workers of the whole application sharing one Redis; their base URLs."""
+    if not port_is_open(6379):
+        pytest.skip("the multi-worker set-up needs Redis on 127.0.0.1:6379")
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
+        "CACHE_KEY_PREFIX": f"workstations-{uuid.uuid4().hex[:8]}",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "GATEHOUSE_VAR_DIR": str(tmp_path),
+        "UPSTREAM_LIST_DEADLINE_SECONDS": "30",
+        "UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS": "30",
+        "UPSTREAM_DISCOVERY_TIMEOUT_SECONDS": "30",
+    }
+    workers = []
+    try:
+        for _ in range(2):
+            port = free_port()
+            argv = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ]
+            workers.append((start_process(argv, port=port, env=env), f"http://127.0.0.1:{port}"))
+        yield [base for _, base in workers]
+    finally:
+        for connector in personal.connectors:
+            connector.stop()
+        for process, _ in workers:
+            process.stop()
+
+
+def test_a_connector_on_one_worker_serves_calls_on_another(personal, two_workers, bob):
+    worker_a, worker_b = two_workers
+    connector = personal.connector(bob, mark="bob-laptop", base=worker_a)
+
+    result = personal.call(bob, url=f"{worker_b}/mcp/acme/ws")
+
+    assert result.content[0].text.startswith("bob-laptop ")
+    assert len(connector.pids()) == 1
+    # The other person, with no connector anywhere, is told how to start one.
+    erin = personal.person("erin@acme.test")
+    missing = personal.call(erin, url=f"{worker_a}/mcp/acme/ws")
+    assert missing.is_error and "gatehouse-connect" in missing.content[0].text
