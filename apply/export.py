@@ -186,7 +186,7 @@ class _Exporter:
 
     def server(self, s: Server) -> dict:
         out: dict = {"name": s.name, "kind": s.kind}
-        default_transport = "streamable_http" if s.kind == Server.Kind.REMOTE else "stdio"
+        default_transport = "streamable_http" if s.url else "stdio"
         if s.transport != default_transport:
             out["transport"] = s.transport
         if s.url:
@@ -207,6 +207,11 @@ class _Exporter:
                 )
                 for variable in sorted(s.env)
             }
+        if s.kind == Server.Kind.WORKSTATION:
+            if s.env_keys:
+                out["env_keys"] = list(s.env_keys)
+            if s.scope != Server.Scope.PERSONAL:
+                out["scope"] = s.scope
         if not s.network:
             out["network"] = False
         if s.description:

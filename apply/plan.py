@@ -50,6 +50,8 @@ _SERVER_FIELDS = (
     "command",
     "args",
     "env",
+    "scope",
+    "env_keys",
     "network",
     "description",
     "max_reply_bytes",

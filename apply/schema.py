@@ -88,6 +88,10 @@ SERVER = Map(
         "env": Key(
             MapOf(Text(label="value", allow_blank=True), key_label="variable"), default=dict
         ),
+        "scope": Key(Text(choices=tuple(Server.Scope.values), label="scope")),
+        "env_keys": Key(
+            ListOf(Text(label="environment variable name", max_length=200)), default=list
+        ),
         "network": Key(Boolean(), default=True),
         "description": Key(DESCRIPTION, default=""),
         "max_reply_bytes": Key(Number(minimum=0, allow_null=True)),
@@ -257,6 +261,8 @@ class ServerSpec:
     command: str
     args: list[str]
     env: dict[str, str]
+    scope: str
+    env_keys: list[str]
     network: bool
     description: str
     max_reply_bytes: int | None
@@ -374,6 +380,8 @@ def _check_servers(data: dict, walk: Walk) -> None:
                 args=server["args"],
                 env=server["env"],
                 network=server["network"],
+                scope=server["scope"],
+                env_keys=server["env_keys"],
             )
         except ValidationFailed as exc:
             path = ("servers", index, exc.field)
@@ -620,7 +628,7 @@ def _env_value(value: str) -> str:
 
 
 def _server(s: dict, path: Path) -> ServerSpec:
-    transport, url, command, args, env = normalise_server_fields(
+    fields = normalise_server_fields(
         kind=s["kind"],
         transport=s["transport"],
         url=s["url"] or "",
@@ -628,15 +636,19 @@ def _server(s: dict, path: Path) -> ServerSpec:
         args=s["args"],
         env={variable: _env_value(value) for variable, value in s["env"].items()},
         network=s["network"],
+        scope=s["scope"],
+        env_keys=s["env_keys"],
     )
     return ServerSpec(
         name=s["name"],
         kind=s["kind"],
-        transport=transport,
-        url=url,
-        command=command,
-        args=args,
-        env=env,
+        transport=fields.transport,
+        url=fields.url,
+        command=fields.command,
+        args=fields.args,
+        env=fields.env,
+        scope=fields.scope,
+        env_keys=fields.env_keys,
         network=s["network"],
         description=s["description"],
         max_reply_bytes=None if s["max_reply_bytes"] is None else int(s["max_reply_bytes"]),

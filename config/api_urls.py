@@ -8,6 +8,7 @@ from audit.log.api import LogEntryViewSet
 from audit.sinks.api import SinkViewSet
 from gateways.api import AssignmentViewSet, GatewayViewSet, ReportViewSet
 from identities.api import CredentialViewSet, TokenViewSet
+from identities.connectors_api import ConnectorViewSet
 from identities.inbound.client_api import ClientAppViewSet
 from identities.scim_api import scim_routes
 from rules.api import RuleViewSet
@@ -43,6 +44,7 @@ router.register(
     basename="credential",
 )
 router.register(rf"{WORKSPACE}/tokens", TokenViewSet, basename="token")
+router.register(rf"{WORKSPACE}/connectors", ConnectorViewSet, basename="connector")
 router.register(rf"{WORKSPACE}/rules", RuleViewSet, basename="rule")
 router.register(rf"{WORKSPACE}/changes", ChangeViewSet, basename="change")
 router.register(rf"{WORKSPACE}/logs", LogEntryViewSet, basename="log")

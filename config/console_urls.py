@@ -16,7 +16,7 @@ from audit.log.views import (
 from audit.sinks import console as sinks
 from gateways import console_assignments as assignments
 from gateways import console_views as gateways
-from identities import scim_console
+from identities import connector_console, scim_console
 from identities.inbound import client_console as clients
 from identities.inbound import token_console as identities
 from identities.upstream import connection_console as connections
@@ -98,6 +98,12 @@ workspace_pages = [
     path("tokens/", identities.TokensPage.as_view(), name="tokens"),
     path(
         "tokens/<int:token_id>/revoke/", identities.TokenRevokePage.as_view(), name="token-revoke"
+    ),
+    path("connectors/", connector_console.ConnectorsPage.as_view(), name="connectors"),
+    path(
+        "connectors/<int:connector_id>/revoke/",
+        connector_console.ConnectorRevokePage.as_view(),
+        name="connector-revoke",
     ),
     path("connections/", connections.ConnectionsPage.as_view(), name="connections"),
     path(

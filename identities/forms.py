@@ -26,6 +26,10 @@ class TokenForm(forms.Form):
         choices=[
             (ApiToken.Kind.GATEWAY, "Gateway: for MCP clients, opens gateway URLs only"),
             (ApiToken.Kind.API, "API: for scripts, opens the management API within its scopes"),
+            (
+                ApiToken.Kind.CONNECTOR,
+                "Connector: for gatehouse-connect, serves your workstation servers",
+            ),
         ],
         initial=ApiToken.Kind.GATEWAY,
         required=False,

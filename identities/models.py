@@ -62,7 +62,7 @@ class ApiToken(models.Model):
 
 
 # Connector and SCIM tokens are issued where they are used (SCIM: `issue_scim_token`), not by hand.
-MINTABLE_KINDS = (ApiToken.Kind.GATEWAY, ApiToken.Kind.API)
+MINTABLE_KINDS = (ApiToken.Kind.GATEWAY, ApiToken.Kind.API, ApiToken.Kind.CONNECTOR)
 
 
 class Connector(models.Model):

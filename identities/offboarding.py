@@ -31,9 +31,10 @@ from oauth2_provider.models import (
 from core import config_events
 from core.errors import ValidationFailed
 from identities import selectors
+from identities.connector_channels import revoke_connections
 from identities.inbound import tokens
 from identities.inbound.client_access import names_workspace
-from identities.models import ApiToken, UpstreamConnection, UpstreamCredential
+from identities.models import ApiToken, Connector, UpstreamConnection, UpstreamCredential
 from identities.upstream import revocation
 from teams import services as team_services
 from teams.changes import record_change
@@ -59,6 +60,12 @@ def _revoke_api_tokens(membership: Membership) -> int:
         .exclude(kind=ApiToken.Kind.SCIM)
     )
     digests = list(live.values_list("digest", flat=True))
+    # Their connectors stop serving now, not when they next sign in.
+    revoke_connections(
+        Connector.objects.for_workspace(membership.workspace_id).filter(
+            token__in=live.filter(kind=ApiToken.Kind.CONNECTOR)
+        )
+    )
     revoked = live.update(revoked_at=timezone.now())
     _forget_after_commit([tokens.lookup_cache_key(d) for d in digests])
     return revoked

@@ -2,7 +2,8 @@
 
 from rest_framework import serializers
 
-from identities.models import MINTABLE_KINDS, ApiToken, UpstreamCredential
+from identities import connectors
+from identities.models import MINTABLE_KINDS, ApiToken, Connector, UpstreamCredential
 
 
 class TokenOutput(serializers.ModelSerializer):
@@ -54,7 +55,8 @@ class TokenCreateInput(serializers.Serializer):
     kind = serializers.ChoiceField(
         choices=MINTABLE_KINDS,
         default=ApiToken.Kind.GATEWAY,
-        help_text="gateway: MCP URLs only; api: the management API, within its scopes.",
+        help_text="gateway: MCP URLs only; api: the management API, within its scopes; "
+        "connector: gatehouse-connect, which serves its owner's workstation servers.",
     )
     scopes = serializers.ListField(
         child=serializers.CharField(max_length=64),
@@ -128,3 +130,32 @@ class CredentialInput(serializers.Serializer):
         help_text="How a pre-registered OAuth client (oauth_client) authenticates at the token "
         "endpoint; client_secret_basic by default (none without a secret).",
     )
+
+
+class ConnectorOutput(serializers.ModelSerializer):
+    """A `gatehouse-connect` connection: who runs it, where, what it serves, and whether it is
+    live (connected, its token not revoked, heard from within three heartbeats)."""
+
+    user = serializers.EmailField(source="user.email")
+    token = serializers.CharField(source="token.prefix", help_text="The token's display prefix.")
+    live = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Connector
+        fields = [
+            "id",
+            "user",
+            "token",
+            "host_name",
+            "version",
+            "servers",
+            "live",
+            "connected_at",
+            "last_heartbeat_at",
+            "disconnected_at",
+            "disconnect_reason",
+        ]
+        read_only_fields = fields
+
+    def get_live(self, connector) -> bool:
+        return connectors.is_live(connector)

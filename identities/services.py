@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from core import config_events, crypto
 from core.errors import Conflict, ValidationFailed
-from identities import connector_sessions, selectors
+from identities import selectors
+from identities.connector_channels import revoke_connections_of
 from identities.inbound import tokens
 from identities.models import ApiToken, UpstreamCredential, UpstreamOAuthClient
 from identities.upstream import credential_shapes
@@ -31,6 +32,11 @@ def _checked_scopes(kind, scopes, *, membership, gateway, minter_holds) -> list[
     if kind not in ApiToken.Kind.values:
         kinds = ", ".join(ApiToken.Kind.values)
         raise ValidationFailed(f"Unknown token kind '{kind}'; use one of {kinds}.", field="kind")
+    if kind == ApiToken.Kind.CONNECTOR and gateway is not None:
+        raise ValidationFailed(
+            "A connector token serves workstation servers; only gateway tokens name a gateway.",
+            field="gateway",
+        )
     if kind != ApiToken.Kind.API:
         if scopes:
             raise ValidationFailed(
@@ -141,10 +147,9 @@ def revoke_token(*, token: ApiToken, actor) -> ApiToken:
         # The data plane caches token lookups under this key; drop it so the next call is refused.
         digest = token.digest
         transaction.on_commit(lambda: cache.delete(f"tok:{digest}"))
-        if token.kind == ApiToken.Kind.CONNECTOR:
-            # Its live connections close now, not at their next heartbeat.
-            transaction.on_commit(lambda: connector_sessions.close_connectors_of(token))
         record_change(workspace=token.workspace, actor=actor, action="token.revoke", target=token)
+        # A connector token's open sockets close now, not at their next sign-in.
+        revoke_connections_of(token)
     return token
 
 

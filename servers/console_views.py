@@ -2,8 +2,9 @@
 identity probe (which identity a remote server asks for), run when one is added and on demand.
 
 Which capability a write needs depends on the server's kind (remote: `servers.manage`, managed:
-`servers.deploy_managed`), the same map as the API. Members without `servers.view_all` see the
-servers of the gateways they can use, and any other server is a 404.
+`servers.deploy_managed`, workstation: `servers.deploy_workstation`), the same map as the API.
+Members without `servers.view_all` see the servers of the gateways they can use, and any other
+server is a 404.
 """
 
 from dataclasses import dataclass
@@ -14,12 +15,14 @@ from django.urls import reverse
 
 from core.errors import GatehouseError
 from gateways.selectors import servers_visible_to
+from identities import connectors
 from servers import services
 from servers.discovery import refresh_catalog
 from servers.forms import FORMS
 from servers.identity_probe import Probe
 from servers.models import KIND_CAPABILITY, Server
-from servers.platform_addresses import callback_uri
+from servers.platform_addresses import callback_uri, platform_url
+from teams.capabilities import SERVERS_MANAGE
 from teams.console_base import WorkspacePage, paginate, show_error
 from teams.scoping import get_scoped_or_404
 
@@ -133,8 +136,21 @@ class ServerPage(ServerBase):
                 "redirect_uri": callback_uri(workspace=self.workspace, request=request)
                 if probe and probe.needs_client
                 else "",
+                **self._workstation_context(request, server),
             },
         )
+
+    def _workstation_context(self, request, server) -> dict:
+        if server.kind != Server.Kind.WORKSTATION:
+            return {}
+        # One connector serves everyone a shared server: who it is concerns every caller.
+        see_all = self.can(SERVERS_MANAGE) or server.scope == Server.Scope.SHARED
+        visible = connectors.connectors_visible_to(self.membership, see_all=see_all)
+        live = connectors.live(connectors.serving(visible, server.name))
+        return {
+            "connector_rows": [(connector, True) for connector in live[:100]],
+            "platform_url": platform_url(request),
+        }
 
 
 class ServerRefreshPage(ServerBase):

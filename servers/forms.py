@@ -1,4 +1,4 @@
-"""Console forms of the servers app: adding a remote or a managed server.
+"""Console forms of the servers app: adding a remote, a managed or a workstation server.
 
 Environment values of a managed server are secrets: the field never renders what was typed,
 not even when the form comes back with an error, and pages show only the variable names.
@@ -132,4 +132,73 @@ class ManagedServerForm(ServerFormBase):
         }
 
 
-FORMS = {Server.Kind.REMOTE: RemoteServerForm, Server.Kind.MANAGED: ManagedServerForm}
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class WorkstationServerForm(ServerFormBase):
+    """A server a connector runs on a person's machine: a stdio command, or an HTTP URL on the
+    workstation's network. Its secrets stay there: it takes variable names, never values."""
+
+    kind = Server.Kind.WORKSTATION
+    command = forms.CharField(
+        max_length=500,
+        required=False,
+        help_text="The stdio command the connector starts, for example: npx. Or leave it empty "
+        "and give a URL.",
+    )
+    args = forms.CharField(
+        required=False,
+        label="Arguments",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Of a command: one argument per line.",
+    )
+    env_keys = forms.CharField(
+        required=False,
+        label="Environment variable names",
+        widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
+        help_text="Of a command: one name per line. The connector passes these from the "
+        "workstation's environment; their values never reach the platform.",
+    )
+    url = forms.CharField(
+        max_length=500,
+        required=False,
+        label="URL",
+        help_text="Instead of a command: an HTTP MCP server on the workstation's network, "
+        "for example http://127.0.0.1:8080/mcp.",
+    )
+    scope = forms.ChoiceField(
+        choices=Server.Scope.choices,
+        initial=Server.Scope.PERSONAL,
+        required=False,
+        help_text="Shared: one connector, of a member allowed to deploy workstation servers, "
+        "serves every caller.",
+    )
+
+    def clean_args(self) -> list[str]:
+        return _lines(self.cleaned_data["args"])
+
+    def clean_env_keys(self) -> list[str]:
+        return _lines(self.cleaned_data["env_keys"])
+
+    def service_fields(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "description": data["description"],
+            "command": data["command"],
+            "args": data["args"],
+            "env_keys": data["env_keys"],
+            "url": data["url"],
+            "scope": data["scope"],
+            "max_reply_bytes": data["max_reply_bytes"],
+            "handshake_timeout_seconds": data["handshake_timeout_seconds"],
+            "list_deadline_seconds": data["list_deadline_seconds"],
+        }
+
+
+FORMS = {
+    Server.Kind.REMOTE: RemoteServerForm,
+    Server.Kind.MANAGED: ManagedServerForm,
+    Server.Kind.WORKSTATION: WorkstationServerForm,
+}

@@ -28,3 +28,9 @@ def callback_uri(*, workspace, request) -> str:
     path = reverse("connection-callback", kwargs={"ws": workspace.slug})
     issuer = (settings.OAUTH_ISSUER or "").rstrip("/")
     return f"{issuer}{path}" if issuer else request.build_absolute_uri(path)
+
+
+def platform_url(request) -> str:
+    """The address people and connectors reach the platform at: OAUTH_ISSUER, else the host the
+    request came to."""
+    return origin() or request.build_absolute_uri("/").rstrip("/")

@@ -21,6 +21,8 @@ class ServerOutput(serializers.ModelSerializer):
             "command",
             "args",
             "env_names",
+            "scope",
+            "env_keys",
             "network",
             "max_reply_bytes",
             "handshake_timeout_seconds",
@@ -70,10 +72,37 @@ class ServerUpdateInput(serializers.Serializer):
     transport = serializers.ChoiceField(
         choices=Server.Transport.choices, allow_blank=True, required=False
     )
-    url = serializers.CharField(max_length=500, allow_blank=True, required=False)
-    command = serializers.CharField(max_length=500, allow_blank=True, required=False)
+    url = serializers.CharField(
+        max_length=500,
+        allow_blank=True,
+        required=False,
+        help_text="Remote servers: their http(s) URL. Workstation servers: an HTTP MCP server on "
+        "the connector's network (resolved on the workstation), instead of a command.",
+    )
+    command = serializers.CharField(
+        max_length=500,
+        allow_blank=True,
+        required=False,
+        help_text="Managed servers: the command the platform runs. Workstation servers: the "
+        "stdio command the connector starts on the workstation, instead of a url.",
+    )
     args = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False)
     env = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+    scope = serializers.ChoiceField(
+        choices=Server.Scope.choices,
+        required=False,
+        help_text="Workstation servers: personal (each caller's call goes to their own "
+        "connector, the default) or shared (one connector serves every caller; serving it "
+        "needs servers.deploy_workstation). Other kinds refuse anything but personal.",
+    )
+    env_keys = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        help_text="Workstation servers with a command: the names of the environment variables "
+        "the connector passes from the workstation to the server (at most 50; their values "
+        "never reach the platform). Workstation servers refuse env values. Other kinds refuse "
+        "env_keys.",
+    )
     network = serializers.BooleanField(
         required=False, help_text="Managed servers: false runs the server without network access."
     )

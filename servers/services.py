@@ -22,6 +22,8 @@ _FIELDS = (
     "command",
     "args",
     "env",
+    "scope",
+    "env_keys",
     "network",
     "max_reply_bytes",
     "handshake_timeout_seconds",
@@ -30,7 +32,7 @@ _FIELDS = (
 
 
 def _validated(server: Server) -> Server:
-    server.transport, server.url, server.command, server.args, server.env = normalise_server_fields(
+    fields = normalise_server_fields(
         kind=server.kind,
         transport=server.transport or None,
         url=server.url,
@@ -38,7 +40,11 @@ def _validated(server: Server) -> Server:
         args=server.args,
         env=server.env,
         network=server.network,
+        scope=server.scope,
+        env_keys=server.env_keys,
     )
+    for name, value in fields._asdict().items():
+        setattr(server, name, value)
     try:
         server.full_clean(exclude=["workspace", "catalog"], validate_constraints=False)
     except ValidationError as exc:
@@ -59,6 +65,8 @@ def create_server(
     command: str = "",
     args=(),
     env=None,
+    scope: str = "",
+    env_keys=(),
     network: bool = True,
     description: str = "",
     max_reply_bytes: int | None = None,
@@ -74,6 +82,8 @@ def create_server(
         command=command,
         args=list(args),
         env=env or {},
+        scope=scope,
+        env_keys=list(env_keys or ()),
         network=network,
         description=description,
         max_reply_bytes=max_reply_bytes,
@@ -94,8 +104,11 @@ def update_server(*, server: Server, actor, **changes) -> Server:
     unknown = set(changes) - set(_FIELDS)
     if unknown:
         raise ValidationFailed(f"Unknown fields: {', '.join(sorted(unknown))}.")
-    if "kind" in changes and "transport" not in changes:
-        changes["transport"] = ""
+    if "kind" in changes and changes["kind"] != server.kind:
+        # A new kind starts from its own defaults for what the old kind alone had.
+        changes.setdefault("transport", "")
+        changes.setdefault("scope", "")
+        changes.setdefault("env_keys", [])
     for field, value in changes.items():
         setattr(server, field, value)
     _validated(server)

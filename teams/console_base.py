@@ -42,7 +42,7 @@ NAV_GROUPS = {
     },
     "access": {
         "members", "member", "teams", "roles", "role", "role-new", "role-duplicate",
-        "tokens", "clients", "connections",
+        "tokens", "clients", "connections", "connectors",
     },
     "audit": {
         "logs", "log-call", "changes", "alerts", "alert-webhook", "reports",

@@ -185,7 +185,7 @@ def test_token_kinds_and_scopes_are_checked(api, acme, alice, acme_gateway, body
     assert not ApiToken.objects.exists()
 
 
-def test_connector_and_scim_tokens_are_not_minted_by_hand(api, acme, alice):
+def test_scim_tokens_are_not_minted_here(api, acme, alice):
     response = api.as_(alice).post(f"{W}/tokens/", {"name": "x", "kind": "scim"}, format="json")
     assert response.status_code == 400
     assert error(response)["attr"] == "kind"

@@ -14,6 +14,7 @@ from rules.models import Rule
 from teams import services as team_services
 from teams.models import Membership
 from tests.support.audit_entries import call_hops
+from tests.support.connector_rows import connector_of
 
 
 @pytest.fixture
@@ -42,6 +43,8 @@ def acme_objects(acme, alice, bob, acme_gateway, token_for, client_app):
         "member": Membership.objects.get(workspace=acme, user=bob).pk,
         "assignment": Assignment.objects.get(gateway=acme_gateway).pk,
         "token": ApiToken.objects.get(workspace=acme).pk,
+        # Made after the lookup above, which expects acme's one token so far.
+        "connector": connector_of(acme, alice).pk,
         "credential": _acme_credential(acme_gateway, alice),
         "client": client_app.pk,
         "alert": raising.raise_alert(

@@ -88,6 +88,10 @@ ACME_URLS = [
     ("post", f"{W}/tokens/", {"name": "evil"}),
     ("get", f"{W}/tokens/{{token}}/", None),
     ("post", f"{W}/tokens/{{token}}/revoke/", None),
+    ("get", f"{W}/connectors/", None),
+    ("get", f"{W}/connectors/?server=files&live=1", None),
+    ("get", f"{W}/connectors/{{connector}}/", None),
+    ("post", f"{W}/connectors/{{connector}}/revoke/", None),
     ("get", f"{W}/rules/", None),
     ("post", f"{W}/rules/", {"name": "evil", "detector": "secrets", "action": "flag"}),
     ("get", f"{W}/rules/{{rule}}/", None),
@@ -149,6 +153,7 @@ def _acme_unchanged(acme):
     assert not Rule.objects.filter(name="evil").exists()
     assert UpstreamCredential.objects.filter(disabled_at__isnull=True).count() == 1
     assert AlertWebhook.objects.filter(endpoint="https://alerts.example.com/h").exists()
+    assert not ApiToken.objects.filter(revoked_at__isnull=False).exists()
 
 
 @pytest.mark.parametrize(("method", "url", "body"), ACME_URLS)
@@ -205,6 +210,8 @@ GLOBEX_URLS_WITH_ACME_IDS = [
     ),
     ("get", "/api/v1/workspaces/globex/tokens/{token}/"),
     ("post", "/api/v1/workspaces/globex/tokens/{token}/revoke/"),
+    ("get", "/api/v1/workspaces/globex/connectors/{connector}/"),
+    ("post", "/api/v1/workspaces/globex/connectors/{connector}/revoke/"),
 ]
 
 
@@ -217,6 +224,7 @@ def test_acme_ids_under_globex_urls_are_missing(
     assert Membership.objects.filter(pk=acme_objects["member"]).exists()
     assert Assignment.objects.filter(pk=acme_objects["assignment"]).exists()
     assert ApiToken.objects.get(pk=acme_objects["token"]).revoked_at is None
+    assert not ApiToken.objects.filter(revoked_at__isnull=False).exists()
 
 
 def test_a_token_of_one_workspace_is_a_404_on_another(

@@ -15,6 +15,7 @@ ID_AFTER = {
     "alerts": "alert",
     "assignments": "assignment",
     "clients": "client",
+    "connectors": "connector",
     "credentials": "credential",
     "logs": "log",
     "members": "member",

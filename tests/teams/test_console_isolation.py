@@ -24,6 +24,7 @@ from teams import services as team_services
 from teams.console_base import WorkspacePage
 from teams.models import Membership, Role, Team
 from tests.support.audit_entries import call_hops
+from tests.support.connector_rows import connector_of
 from tests.support.oauth_apps import oauth_app
 
 # Route name -> the URL arguments besides `ws`, as placeholders of the objects below.
@@ -73,6 +74,8 @@ ROUTES = {
     "rule-delete": {"pk": "{rule}"},
     "tokens": {},
     "token-revoke": {"token_id": "{token}"},
+    "connectors": {},
+    "connector-revoke": {"connector_id": "{connector}"},
     "connections": {},
     "connection-callback": {},
     "connection-connect": {"assignment_id": "{oauth_assignment}"},
@@ -174,6 +177,7 @@ def acme_objects(acme, alice, bob, acme_gateway):
         "token": identity_services.issue_token(
             membership=bob_membership, name="laptop", actor=bob
         ).token.pk,
+        "connector": connector_of(acme, bob).pk,
         "correlation": LogEntry.objects.for_workspace(acme).first().correlation_id,
         "alert": raise_alert(
             workspace_id=acme.pk,
@@ -207,6 +211,7 @@ def _acme_unchanged(acme, objects):
     assert Role.objects.for_workspace(acme).filter(key="reviewer", name="Reviewer").exists()
     assert Rule.objects.for_workspace(acme).get().enabled
     assert ApiToken.objects.get(pk=objects["token"]).revoked_at is None
+    assert not ApiToken.objects.filter(revoked_at__isnull=False).exists()
     assert Alert.objects.get(pk=objects["alert"]).acknowledged_at is None
     assert LogSink.objects.get(pk=objects["sink"]).enabled
     assert AlertWebhook.objects.filter(pk=objects["alert_webhook"]).exists()

@@ -1,7 +1,8 @@
 """`manage.py issue_token`: issue a token for a member, from a script.
 
 `--kind gateway` (the default) gives the token MCP clients use; `--kind api --scope read
---scope servers.manage` gives one for the management API, within the member's role. The secret
+--scope servers.manage` gives one for the management API, within the member's role;
+`--connector` (or `--kind connector`) one for `gatehouse-connect` on a workstation. The secret
 is printed once, on the last line of the output, so `| tail -n 1` captures it.
 """
 
@@ -29,7 +30,13 @@ class Command(BaseCommand):
             "--kind",
             choices=MINTABLE_KINDS,
             default=ApiToken.Kind.GATEWAY,
-            help="gateway: MCP URLs only (default); api: the management API",
+            help="gateway: MCP URLs only (default); api: the management API; "
+            "connector: gatehouse-connect",
+        )
+        parser.add_argument(
+            "--connector",
+            action="store_true",
+            help="a connector token, for gatehouse-connect (same as --kind connector)",
         )
         parser.add_argument(
             "--scope",
@@ -45,8 +52,20 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, workspace, user, kind, scopes, gateway, name, expires_in_days, **options
+        self,
+        *args,
+        workspace,
+        user,
+        kind,
+        connector,
+        scopes,
+        gateway,
+        name,
+        expires_in_days,
+        **options,
     ):
+        if connector:
+            kind = ApiToken.Kind.CONNECTOR
         ws = Workspace.objects.filter(slug=workspace).first()
         if ws is None:
             raise CommandError(f"Unknown workspace '{workspace}'.")
@@ -81,6 +100,8 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from exc
         if kind == ApiToken.Kind.API:
             scope = f"the management API, scopes {', '.join(issued.token.scopes)}"
+        elif kind == ApiToken.Kind.CONNECTOR:
+            scope = "the connector socket: gatehouse-connect serving their workstation servers"
         elif target:
             scope = f"the MCP URL of gateway '{target.slug}'"
         else:
