@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from django.utils import timezone
+
 from identities.models import Connector
 from servers.models import Server
 from servers.workstation import registry
@@ -51,6 +53,7 @@ class Workstation:
             **(env or {}),
         }
         self.process: RunningProcess | None = None
+        self.started_at = timezone.now()
         # Whether the platform keeps its registry in this process's cache (the live gateway in a
         # thread of the tests does; worker processes on Redis do not).
         self.shares_cache = shares_cache
@@ -65,14 +68,18 @@ class Workstation:
 
     def start(self, *, serving: str | None = None, argv=None) -> Workstation:
         """Start the connector (`argv`, else `self.argv`); with `serving`, return once the
-        platform routes that server to it (its live Connector row lists it)."""
+        platform routes that server to this run of it."""
+        self.started_at = timezone.now()
         self.process = start_process(argv or self.argv, env=self.env, cwd=self.root)
         if serving:
             self.wait_serving(serving)
         return self
 
     def live_connector(self, serving: str | None = None) -> Connector | None:
-        rows = Connector.objects.filter(user=self.user, disconnected_at__isnull=True)
+        """The Connector row of this run, while connected (and serving `serving`)."""
+        rows = Connector.objects.filter(
+            user=self.user, disconnected_at__isnull=True, connected_at__gte=self.started_at
+        )
         for row in rows.order_by("-connected_at"):
             if serving is None or serving in (row.servers or []):
                 return row
@@ -85,21 +92,18 @@ class Workstation:
                     f"gatehouse-connect exited with {self.process.popen.returncode}:\n"
                     f"{self.process.output()}"
                 )
-            return self.live_connector(name)
-
-        row = wait_until(serving, what=f"{self.user.email}'s connector to serve {name}")
-        if self.shares_cache:
+            row = self.live_connector(name)
+            if row is None or not self.shares_cache:
+                return row
             # The row is written just before the registry entry that routes calls to it.
             server = Server.objects.get(workspace_id=row.workspace_id, name=name)
             owner = registry.owner_of(server.scope, self.user.pk)
-            wait_until(
-                lambda: (
-                    (asyncio.run(registry.lookup(server.pk, owner)) or {}).get("channel")
-                    == row.channel_name
-                ),
-                what=f"the registry to route {name} to {self.user.email}'s connector",
-            )
-        return row
+            entry = asyncio.run(registry.lookup(server.pk, owner)) or {}
+            return row if entry.get("connector") == row.pk else None
+
+        return wait_until(
+            serving, what=f"{self.user.email}'s connector to serve {name}", timeout=timeout
+        )
 
     def kill(self) -> None:
         """SIGKILL the connector alone, as a crash or a pulled plug would end it."""
