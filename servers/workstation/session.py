@@ -145,7 +145,9 @@ class WorkstationSession:
             await self._start(entry)
         except BaseException:
             # Half open: the connector stops that child; the next call opens another session.
-            self._spawn(self.close())
+            sid, channel = self.session_id, self._channel
+            self._fail_all("the session did not open")
+            self._spawn(self._send_close(sid, channel))
             raise
 
     async def _start(self, entry: dict) -> None:
@@ -201,21 +203,29 @@ class WorkstationSession:
         await self._send("tunnel.message", frame, deadline)
 
     def reset(self) -> None:
+        sid, channel = self.session_id, self._channel
         self._fail_all("the session was reset")
+        if sid is not None:
+            self._spawn(self._send_close(sid, channel))  # its child is not left running
 
     async def close(self) -> None:
         sid, channel = self.session_id, self._channel
         self._fail_all("the session was closed")
-        if sid and channel:
-            own = await reply_channel()
-            message = {
-                "type": "tunnel.close",
-                "session": sid,
-                "reply_to": own.name,
-                "frame": {"type": "close", "session": sid},
-                "deadline": None,
-            }
-            await get_channel_layer().send(channel, message)
+        await self._send_close(sid, channel)
+
+    async def _send_close(self, sid: str | None, channel: str | None) -> None:
+        """Tell the consumer to end session `sid` (the connector stops its child)."""
+        if not sid or not channel:
+            return
+        own = await reply_channel()
+        message = {
+            "type": "tunnel.close",
+            "session": sid,
+            "reply_to": own.name,
+            "frame": {"type": "close", "session": sid},
+            "deadline": None,
+        }
+        await get_channel_layer().send(channel, message)
 
     def _fail_all(self, reason: str) -> None:
         """End the session here: every call in flight fails now with `reason`."""
