@@ -20,7 +20,7 @@ from teams.capabilities import SERVERS_DEPLOY_WORKSTATION
 from teams.changes import record_change
 from teams.models import Membership
 
-# Close codes of the connector socket (docs/workstations-platform.md).
+# Close codes of the connector socket (docs/workstations.md).
 INVALID_TOKEN = 4401
 NOT_ALLOWED = 4403
 HEARTBEAT_LOST = 4408

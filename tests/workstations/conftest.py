@@ -1,7 +1,13 @@
-"""Fixtures of the workstation tests: gateway `acme/ws` with a workstation server `files`, and
-connectors of the tests' own (fake_connector.py) dialling the live application."""
+"""Fixtures of the workstation tests.
+
+* `personal`, `shared`: gateway `acme/ws` with a workstation server `files`, and connectors of
+  the tests' own (fake_connector.py) dialling the live application.
+* `who_server`, `workstations`: the acceptance tests' workstation server `who` on the live
+  deployment's gateway `acme/dev`, and workstations running the real `gatehouse-connect`.
+"""
 
 import asyncio
+import sys
 import time
 
 import httpx2
@@ -17,7 +23,9 @@ from servers import services as server_services
 from servers.models import Server
 from teams import services as team_services
 from teams.models import Membership, User
+from tests.dataplane.conftest import two_workers, workers_env  # noqa: F401 (fixtures)
 from tests.workstations.fake_connector import FakeConnector
+from tests.workstations.workstation import WHOAMI_SERVER, Workstation
 
 
 @pytest.fixture(autouse=True)
@@ -123,3 +131,73 @@ def personal(transactional_db, gateway_base, acme, alice):
 @pytest.fixture
 def shared(transactional_db, gateway_base, acme, alice):
     yield from _workstations(None, transactional_db, gateway_base, acme, alice, "shared")
+
+
+def add_workstation_server(deployment, *, name, namespace, scope="personal", args=None):
+    """A workstation server running the whoami stdio server, assigned to `acme/dev`."""
+    server = server_services.create_server(
+        workspace=deployment.acme,
+        name=name,
+        kind="workstation",
+        command=sys.executable,
+        args=args if args is not None else [str(WHOAMI_SERVER)],
+        env_keys=["WHOAMI_LABEL"],
+        scope=scope,
+        actor=deployment.alice,
+    )
+    gateway_services.assign_server(
+        gateway=deployment.gateway, server=server, namespace=namespace, actor=deployment.alice
+    )
+    return server
+
+
+@pytest.fixture
+def who_server(deployment):
+    """`who`: a personal workstation server, tools `who__*` on acme/dev."""
+    return add_workstation_server(deployment, name="who", namespace="who")
+
+
+@pytest.fixture
+def erin(deployment):
+    """A member of team eng who runs no connector (bob and dave are the others)."""
+    user = User.objects.create_user(email="erin@acme.test", password="correct horse battery")
+    team_services.add_member(
+        workspace=deployment.acme,
+        user=user,
+        role_key="member",
+        team_slugs=["eng"],
+        actor=deployment.alice,
+        acting_member=None,
+    )
+    return user
+
+
+def connector_token(deployment, user) -> str:
+    membership = Membership.objects.get(workspace=deployment.acme, user=user)
+    return identity_services.issue_token(
+        membership=membership, name="laptop", actor=user, kind="connector"
+    ).secret
+
+
+@pytest.fixture
+def workstations(deployment, tmp_path):
+    """`workstations(user, allow=[...], env={...}, platform=...)`: a workstation of `user`
+    with a fresh connector token, not started; every one is stopped after the test."""
+    made = []
+
+    def make(user, *, allow, env=None, platform=None, token=None, shares_cache=True):
+        workstation = Workstation(
+            tmp_path / f"ws-{len(made)}-{user.email.split('@')[0]}",
+            platform=platform or deployment.base,
+            token=token or connector_token(deployment, user),
+            user=user,
+            allow=allow,
+            env=env,
+            shares_cache=shares_cache,
+        )
+        made.append(workstation)
+        return workstation
+
+    yield make
+    for workstation in made:
+        workstation.stop()
