@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import ipaddress
 import os
 import signal
 import sys
@@ -10,14 +11,28 @@ from urllib.parse import urlsplit, urlunsplit
 
 from gatehouse_connect import __version__
 from gatehouse_connect.allowlist import DEFAULT_PATH, Allowlist, ConfigError
-from gatehouse_connect.tunnel import EXIT_STOPPED, Connector, say
+from gatehouse_connect.display import printable, say
+from gatehouse_connect.tunnel import EXIT_STOPPED, Connector
 
 EXIT_USAGE = 2
 TOKEN_ENV = "GATEHOUSE_CONNECTOR_TOKEN"
 
 
-def tunnel_url(platform: str) -> str:
-    """`https://host[/prefix]` -> `wss://host[/prefix]/connect/ws` (http -> ws)."""
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def tunnel_url(platform: str, *, insecure: bool = False) -> str:
+    """`https://host[/prefix]` -> `wss://host[/prefix]/connect/ws` (http -> ws).
+
+    Plain `ws://` carries the token in clear, so it is refused unless the host is loopback or
+    `insecure` says the network is trusted.
+    """
     parts = urlsplit(platform.strip())
     scheme = {"https": "wss", "http": "ws", "wss": "wss", "ws": "ws"}.get(parts.scheme.lower())
     try:
@@ -28,6 +43,12 @@ def tunnel_url(platform: str) -> str:
         raise ValueError(
             "--platform must be an http(s) URL such as https://gatehouse.example.com, "
             f"not {platform!r}"
+        )
+    if scheme == "ws" and not insecure and not is_loopback(parts.hostname):
+        raise ValueError(
+            f"--platform {platform}: plain http would send the connector token unencrypted; "
+            f"use https://{parts.netloc}, or add --insecure if this network is trusted "
+            "(http to localhost or a loopback address is always allowed)"
         )
     path = parts.path.rstrip("/") + "/connect/ws"
     return urlunsplit((scheme, parts.netloc, path, "", ""))
@@ -65,6 +86,11 @@ def parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="ping at least this often (default: what the platform asks, 15 s)",
     )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a plain http:// platform that is not loopback (the token goes unencrypted)",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -81,10 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         return EXIT_USAGE
     try:
-        url = tunnel_url(args.platform)
+        url = tunnel_url(args.platform, insecure=args.insecure)
         allowlist = Allowlist.load(args.config)
     except (ValueError, ConfigError) as error:
-        print(f"gatehouse-connect: {error}", file=sys.stderr)
+        print(f"gatehouse-connect: {printable(str(error))}", file=sys.stderr)
         return EXIT_USAGE
     connector = Connector(
         url=url,

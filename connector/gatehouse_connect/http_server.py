@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from gatehouse_connect import frames
+from gatehouse_connect.display import printable
 
 ACCEPT = "application/json, text/event-stream"
 SESSION_HEADER = "Mcp-Session-Id"
@@ -124,7 +125,7 @@ class HttpSession:
         if self.ended:
             return
         self.ended = True
-        print(reason, flush=True)
+        print(printable(reason), flush=True)
         with contextlib.suppress(Exception):
             await self.send(frames.closed(self.sid, reason))
 

@@ -5,11 +5,11 @@ import contextlib
 import json
 import os
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gatehouse_connect import frames
+from gatehouse_connect.display import note, printable
 
 # The only variables of the connector's environment a child gets, besides its env_keys.
 BASE_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
@@ -98,7 +98,7 @@ class StdioSession:
         assert self.process is not None and self.process.stderr is not None
         while line := await self.process.stderr.readline():
             text = line.decode(errors="replace").rstrip("\n")
-            print(f"[{self.name}] {text}", file=sys.stderr, flush=True)
+            note(f"[{self.name}] {text}")
 
     async def _watch(self) -> None:
         """Relay stdout until the child exits, then report the exit to the platform."""
@@ -107,14 +107,14 @@ class StdioSession:
         code = await self.process.wait()
         if self.stopping:
             return
-        print(f"'{self.name}' exited with code {code}", flush=True)
+        print(printable(f"'{self.name}' exited with code {code}"), flush=True)
         with contextlib.suppress(Exception):
             await self.send(
                 frames.closed(self.sid, f"'{self.name}' exited with code {code}", exit_code=code)
             )
 
     def _note(self, text: str) -> None:
-        print(f"[{self.name}] (gatehouse-connect) {text}", file=sys.stderr, flush=True)
+        note(f"[{self.name}] (gatehouse-connect) {text}")
 
     async def stop(self) -> None:
         """Stop the child and its process group: TERM, then KILL after a grace period."""

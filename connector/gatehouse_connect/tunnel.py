@@ -13,7 +13,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from gatehouse_connect import __version__, frames
-from gatehouse_connect.allowlist import Allowlist, ConfigError, describe
+from gatehouse_connect.allowlist import Allowlist, ConfigError, describe, difference
+from gatehouse_connect.display import printable, say
 from gatehouse_connect.http_server import HttpSession
 from gatehouse_connect.stdio_server import StdioSession
 
@@ -44,10 +45,6 @@ def backoff_delay(
     return random.uniform(0, min(cap, initial * 2**attempt))  # noqa: S311 - not a secret
 
 
-def say(text: str) -> None:
-    print(f"gatehouse-connect: {text}", flush=True)
-
-
 class Connector:
     def __init__(
         self,
@@ -71,6 +68,7 @@ class Connector:
         self.sessions: dict[str, StdioSession | HttpSession] = {}
         self.stopping: set[asyncio.Task] = set()
         self.declined: set[tuple[str, str]] = set()
+        self.reported: set[tuple[str, str]] = set()
         self.socket: ClientConnection | None = None
         self.last_heard = time.monotonic()
         self.bye_reason: str | None = None
@@ -214,15 +212,21 @@ class Connector:
         say(f"connected as {self.host}, serving {', '.join(serving) if serving else 'nothing'}")
 
     async def _review_offers(self, *, first: bool) -> bool:
-        """Approve what `--allow` names or the person accepts; True if the allowed set changed."""
+        """Approve what `--allow` names or the person accepts; True if the allowed set changed.
+
+        `--allow` approves only a name the config file does not hold yet. A changed offer under
+        an approved name is never taken unasked: a reconnect (or a restart by a service manager
+        with the same flags) would otherwise run whatever the platform now says.
+        """
         changed = False
         for name, spec in sorted(self.offered.items()):
             if self.allowlist.permits(name, spec):
                 continue
-            approved = name in self.allow
+            before = self.allowlist.allowed.get(name)
+            approved = name in self.allow and before is None
             offer = (name, describe(spec))
             if not approved and self.prompt and offer not in self.declined:
-                approved = await _ask(name, spec, known=name in self.allowlist.allowed)
+                approved = await _ask(name, spec, before=before)
                 if not approved:
                     self.declined.add(offer)  # asked once per run, not at every welcome
             if approved:
@@ -233,16 +237,27 @@ class Connector:
                     continue
                 say(f"allowed {name}: {describe(spec)} (saved in {self.allowlist.path})")
                 changed = True
-            elif first:
-                verb = "changed on the platform" if name in self.allowlist.allowed else "offered"
-                say(
-                    f"{name} {verb}: {describe(spec)}; not allowed here "
-                    f"(run gatehouse-connect ... --allow {name} to serve it)"
-                )
+            elif offer not in self.reported:
+                self.reported.add(offer)  # once per offer and run, not at every welcome
+                say(self._not_allowed_line(name, spec, before))
         if first:
             for name in sorted(self.allow - set(self.offered)):
                 say(f"--allow {name}: the platform offers no server named {name}")
         return changed
+
+    def _not_allowed_line(self, name: str, spec: dict[str, Any], before: dict | None) -> str:
+        """What the person reads about an offer this workstation does not serve, and the fix."""
+        if before is None:
+            return (
+                f"{name} offered: {describe(spec)}; not allowed here "
+                f"(run gatehouse-connect ... --allow {name} to serve it)"
+            )
+        return (
+            f"{name} changed on the platform: {difference(before, spec)}; "
+            f"allowed: {describe(before)}; now offered: {describe(spec)}; not serving the change "
+            f"(to accept it, answer y at a terminal, or remove {name} from "
+            f"{self.allowlist.path} and run with --allow {name})"
+        )
 
     async def _open(self, frame: dict[str, Any]) -> None:
         sid = str(frame.get("session") or "")
@@ -250,23 +265,24 @@ class Connector:
         name = str(spec.get("name") or "")
         if not sid:
             return
-        if not self.allowlist.permits(name, spec):
-            why = (
-                "its command changed since it was allowed"
-                if name in self.allowlist.allowed
-                else "not allowed"
-            )
+        why = self.allowlist.refusal(name, spec)
+        if why is not None:
             say(f"refused {name}: {why} ({describe(spec)})")
-            reason = (
-                f"'{name}' is not allowed on this workstation ({why}); "
+            fix = (
                 f"run gatehouse-connect ... --allow {name}"
+                if name not in self.allowlist.allowed
+                else "the change must be approved on the workstation"
             )
+            reason = f"'{name}' is not allowed on this workstation ({why}); {fix}"
             await self._send(frames.closed(sid, reason))
             return
         if sid in self.sessions:
             await self.sessions.pop(sid).stop()
-        kind = HttpSession if spec.get("url") else StdioSession
-        session = kind(sid=sid, name=name, spec=spec, send=self._send)
+        # Run what is on file, not what the frame says: they are equal, and this way the env
+        # keys a child reads can only ever be the approved ones.
+        approved = {"name": name, **self.allowlist.allowed[name]}
+        kind = HttpSession if approved.get("url") else StdioSession
+        session = kind(sid=sid, name=name, spec=approved, send=self._send)
         failure = await session.start()
         if failure is not None:
             say(failure)
@@ -289,10 +305,10 @@ class Connector:
                 await self.socket.close()
 
 
-async def _ask(name: str, spec: dict[str, Any], *, known: bool) -> bool:
+async def _ask(name: str, spec: dict[str, Any], *, before: dict[str, Any] | None) -> bool:
     """Ask the person at the terminal whether to serve `name` as offered (y/N)."""
-    change = " (changed since you allowed it)" if known else ""
-    question = f"Serve '{name}'{change}: {describe(spec)}? [y/N] "
+    change = f" (changed since you allowed it: {describe(before)})" if before else ""
+    question = printable(f"Serve '{name}'{change}: {describe(spec)}? [y/N] ")
     loop = asyncio.get_running_loop()
     answer: asyncio.Future[str] = loop.create_future()
 

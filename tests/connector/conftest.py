@@ -26,6 +26,16 @@ def echo_spec(**changes):
     return {**spec, **changes}
 
 
+def echo_approval(**changes):
+    """The config file's entry that approves `echo_spec()` as it is."""
+    return {
+        "command": sys.executable,
+        "args": [ECHO_SERVER],
+        "env_keys": ["WHOAMI_LABEL"],
+        **changes,
+    }
+
+
 def write_config(path: Path, allowed: dict) -> Path:
     path.write_text(json.dumps({"allowed": allowed}))
     return path

@@ -7,7 +7,7 @@ import stat
 import sys
 import time
 
-from tests.connector.conftest import MARKER_SERVER, echo_spec, write_config
+from tests.connector.conftest import MARKER_SERVER, echo_approval, echo_spec, write_config
 from tests.connector.connector_process import SECRET
 from tests.support.processes import children_of, is_alive
 
@@ -49,7 +49,7 @@ def tool_text(connection, sid, request_id, name):
 
 
 def serving_echo(platforms, connectors, config, *, args=(), **platform_options):
-    write_config(config, {"echo": {"command": sys.executable, "args": echo_spec()["args"]}})
+    write_config(config, {"echo": echo_approval()})
     platform = platforms(offered=[echo_spec()], **platform_options)
     connector = connectors(platform.url, config=config, args=["--no-prompt", *args])
     connection = platform.next_connection()
@@ -57,7 +57,7 @@ def serving_echo(platforms, connectors, config, *, args=(), **platform_options):
 
 
 def test_hello_names_only_the_allowed_servers(platforms, connectors, config):
-    write_config(config, {"echo": {"command": sys.executable, "args": echo_spec()["args"]}})
+    write_config(config, {"echo": echo_approval()})
     other = echo_spec(name="other", args=["other.py"])
     platform = platforms(offered=[echo_spec(), other])
     connector = connectors(platform.url, config=config, args=["--no-prompt"])
@@ -139,9 +139,7 @@ def test_allow_records_the_approval_for_later_runs(platforms, connectors, config
     assert connection.next("hello")["servers"] == []
     assert connection.next("hello")["servers"] == ["echo"]  # again, once allowed
     first.wait_for_output("serving echo")
-    assert json.loads(config.read_text()) == {
-        "allowed": {"echo": {"command": sys.executable, "args": echo_spec()["args"]}}
-    }
+    assert json.loads(config.read_text()) == {"allowed": {"echo": echo_approval()}}
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     assert first.stop() == 0
 
@@ -289,6 +287,27 @@ def test_bad_usage_exits_2(platforms, connectors, config):
     assert process.wait() == 2
     assert "cannot read" in process.output and "Traceback" not in process.output
     assert connectors("http://127.0.0.1:9", config=config.with_name("x"), token="").wait() == 2
+
+
+def test_plain_http_is_refused_unless_loopback_or_insecure(platforms, connectors, config):
+    refused = connectors("http://example.com", config=config, args=["--no-prompt"])
+    assert refused.wait() == 2
+    line = refused.wait_for_output("unencrypted")
+    assert "use https://example.com, or add --insecure" in line
+    assert "Traceback" not in refused.output
+
+    platform = platforms(offered=[echo_spec()])
+    port = platform.url.rsplit(":", 1)[1]
+    # 0.0.0.0 reaches this machine's listeners but is not a loopback address: it stands for a
+    # host on the network.
+    assert connectors(f"http://0.0.0.0:{port}", config=config).wait() == 2
+    insecure = connectors(f"http://0.0.0.0:{port}", config=config, args=["--insecure"])
+    assert platform.next_connection().next("hello")
+    assert insecure.stop() == 0
+    loopback = connectors(f"http://localhost:{port}", config=config, args=["--no-prompt"])
+    assert platform.next_connection().next("hello")
+    assert loopback.stop() == 0
+    assert platform.authorizations == ["Bearer gth_connector_test_token"] * 2
 
 
 def test_on_a_terminal_the_person_is_asked(platforms, connectors, config):

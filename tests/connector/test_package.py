@@ -5,6 +5,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 
 from tests.architecture.test_lockfile import _pins
@@ -44,6 +45,15 @@ def test_the_platform_url_maps_to_the_tunnel():
     assert tunnel_url("https://gh.example.com") == "wss://gh.example.com/connect/ws"
     assert tunnel_url("http://127.0.0.1:8000/") == "ws://127.0.0.1:8000/connect/ws"
     assert tunnel_url("https://example.com/gatehouse") == "wss://example.com/gatehouse/connect/ws"
+
+
+def test_plain_http_is_for_loopback_unless_insecure():
+    for loopback in ("http://localhost:8000", "http://127.0.0.2", "http://[::1]:8000"):
+        assert tunnel_url(loopback).startswith("ws://")
+    for remote in ("http://example.com", "ws://10.0.0.5:8000", "http://localhost.example.com"):
+        with pytest.raises(ValueError, match="unencrypted"):
+            tunnel_url(remote)
+        assert tunnel_url(remote, insecure=True).startswith("ws://")
 
 
 def test_backoff_is_full_jitter_under_a_cap():
