@@ -259,6 +259,13 @@ class WorkstationTunnel(AsyncWebsocketConsumer):
     async def tunnel_message(self, event):
         sid = event["session"]
         if sid not in self.open_sessions:
+            # Dropped here (its reply channel was full): the gateway session hears so, and
+            # opens a new one, instead of waiting for replies that will not come.
+            closed = {"type": "closed", "session": sid, "reason": "the session is not open here"}
+            with contextlib.suppress(Exception):
+                await self.channel_layer.send(
+                    event["reply_to"], {"type": "tunnel.frame", "session": sid, "frame": closed}
+                )
             return
         frame = event["frame"]
         deadline = event.get("deadline")
