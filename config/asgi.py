@@ -23,6 +23,7 @@ from dataplane import stopping  # noqa: E402
 from dataplane.endpoint import endpoint  # noqa: E402
 from dataplane.workstation_tunnel import WorkstationTunnel  # noqa: E402
 from servers.upstream import close_http_session  # noqa: E402
+from servers.upstream_pool import pool  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ async def lifespan(scope, receive, send):
         elif message["type"] == "lifespan.shutdown":
             # Every queued audit entry is written before the worker exits, and the spans a
             # writer thread made of them are sent (uvicorn exits without running atexit hooks).
+            # The children workstations run for this worker's sessions are stopped, not left.
+            await pool.close_workstation_sessions()
             await aflush(timeout=settings.AUDIT_SHUTDOWN_TIMEOUT_SECONDS)
             await asyncio.to_thread(tracing.flush)
             await close_http_session()

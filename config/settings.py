@@ -388,6 +388,12 @@ UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS = float(
 # inline (no broker), by a thread of `manage.py serve`. 0 turns the periodic checks off.
 # How often the platform and a connector exchange heartbeats; three missed close the socket.
 WORKSTATION_HEARTBEAT_SECONDS = float(os.environ.get("WORKSTATION_HEARTBEAT_SECONDS", "15"))
+WORKSTATION_MAX_CONNECTIONS_PER_TOKEN = int(
+    os.environ.get("WORKSTATION_MAX_CONNECTIONS_PER_TOKEN", "5")
+)
+WORKSTATION_MAX_SESSIONS_PER_CONNECTOR = int(
+    os.environ.get("WORKSTATION_MAX_SESSIONS_PER_CONNECTOR", "64")
+)
 HEALTH_CHECK_SECONDS = float(os.environ.get("HEALTH_CHECK_SECONDS", "60"))
 UPSTREAM_RETRY_DOWN_SECONDS = float(os.environ.get("UPSTREAM_RETRY_DOWN_SECONDS", "5"))
 UPSTREAM_RETRY_DOWN_MAX_SECONDS = float(os.environ.get("UPSTREAM_RETRY_DOWN_MAX_SECONDS", "300"))

@@ -26,6 +26,7 @@ NOT_ALLOWED = 4403
 HEARTBEAT_LOST = 4408
 REPLACED = 4409
 REVOKED = 4410
+TOO_MANY = 4429
 
 
 @dataclass(frozen=True)
@@ -117,11 +118,24 @@ def offers_for(caller: ConnectorCaller) -> list[Offer]:
     ]
 
 
+def _live_connectors(caller: ConnectorCaller):
+    """The connections of this token that are still alive: not ended, and heard from lately
+    (a worker that died leaves its rows unended, and they must not count for ever)."""
+    every = settings.WORKSTATION_HEARTBEAT_SECONDS
+    heard_since = timezone.now() - timezone.timedelta(seconds=max(60, every) + 3 * every)
+    return Connector.objects.for_workspace(caller.workspace_id).filter(
+        token_id=caller.token_id, disconnected_at__isnull=True, last_heartbeat_at__gte=heard_since
+    )
+
+
 @transaction.atomic
 def connected(
     *, caller: ConnectorCaller, host: str, version: str, servers: list[str], channel: str
-) -> int:
-    """Write the Connector row of a new connection and its admin-log row; its id."""
+) -> int | None:
+    """Write the Connector row of a new connection and its admin-log row; its id, or None when
+    the token already has WORKSTATION_MAX_CONNECTIONS_PER_TOKEN live connections."""
+    if _live_connectors(caller).count() >= settings.WORKSTATION_MAX_CONNECTIONS_PER_TOKEN:
+        return None
     connector = Connector.objects.create(
         workspace_id=caller.workspace_id,
         user_id=caller.user_id,

@@ -99,6 +99,18 @@ def issue_token(
         raise ValidationFailed(f"{membership.user.email} is suspended in this workspace.")
     if gateway is not None and gateway.workspace_id != membership.workspace_id:
         raise ValidationFailed("Unknown gateway.", field="gateway")
+    if (
+        kind == ApiToken.Kind.CONNECTOR
+        and minter_holds is not None
+        and getattr(actor, "pk", None) != membership.user_id
+    ):
+        # Whoever holds a connector token receives its owner's workstation calls: a person
+        # issues one only to themselves (an operator at the command line may name anyone).
+        raise ValidationFailed(
+            "A connector token is issued only to yourself: the person it names receives calls "
+            "through it.",
+            field="user",
+        )
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationFailed("The expiry must be in the future.", field="expires_at")
     scopes = _checked_scopes(

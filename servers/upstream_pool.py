@@ -89,6 +89,14 @@ class UpstreamPool:
             closed += 1
         return closed
 
+    async def close_workstation_sessions(self) -> int:
+        """Close every workstation session (the worker is stopping): each connector stops the
+        child it ran for this worker instead of keeping it until the socket drops. How many."""
+        keys = [k for k, (s, _) in self._sessions.items() if isinstance(s, WorkstationSession)]
+        sessions = [self._sessions.pop(key)[0] for key in keys]
+        await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
+        return len(sessions)
+
     def __contains__(self, key: tuple) -> bool:
         return key in self._sessions
 

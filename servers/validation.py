@@ -1,6 +1,7 @@
 """Checks that a server definition is complete for its kind, and allowed on this platform."""
 
 import re
+import unicodedata
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -75,7 +76,23 @@ def _check_http_url(url: str):
     return parts
 
 
+def _refuse_control_characters(field: str, values) -> None:
+    """A workstation shows what it is asked to run before running it: control and format
+    characters (a carriage return, an escape sequence, a bidi override) could disguise it."""
+    for value in values:
+        hidden = next((c for c in str(value) if unicodedata.category(c) in ("Cc", "Cf")), None)
+        if hidden is not None:
+            raise ValidationFailed(
+                f"The {field} of a workstation server may not hold control characters "
+                f"({ascii(hidden)} found).",
+                field=field,
+            )
+
+
 def _workstation_fields(*, transport, url, command, args, env, scope, env_keys) -> ServerFields:
+    _refuse_control_characters("command", [command or ""])
+    _refuse_control_characters("args", args or [])
+    _refuse_control_characters("url", [url or ""])
     if env:
         raise ValidationFailed(
             "A workstation server takes no env values from the platform: its secrets stay on "

@@ -14,6 +14,7 @@ from core.errors import CapabilityRequired, GatehouseError, ValidationFailed
 from gateways.selectors import gateways_usable_by
 from identities import selectors, services
 from identities.forms import TokenForm
+from servers.platform_addresses import platform_url
 from teams import api_access
 from teams.capabilities import CLIENTS_MANAGE_TOKENS
 from teams.console_base import WorkspacePage, paginate, show_error
@@ -48,6 +49,7 @@ class TokensPage(WorkspacePage):
                 "form": form or self._form(),
                 "issued": issued,
                 "see_all": self._see_all(),
+                "platform_url": platform_url(request),
             },
             status=400 if form is not None and form.errors else 200,
         )

@@ -148,15 +148,17 @@ GetMany = Callable[[list[str]], Awaitable[dict]]
 def needs_no_identity(spec) -> bool:
     """True when the upstream is presented no identity at all, whoever calls."""
     if spec.upstream.kind == "workstation":
-        # A personal one runs on the caller's own workstation: the caller is its identity.
-        return spec.upstream.scope != "personal"
+        # The caller is its identity, shared or personal: each person's calls run in a session
+        # of their own, so what the server asks back (sampling, elicitation) reaches only them.
+        return False
     # A managed server is a local process that reads secrets from its env.
     return spec.identity_scheme == "none" or spec.upstream.kind != "remote"
 
 
 def workstation_identity(user_id: int) -> UpstreamIdentity:
-    """A personal workstation server's identity: the person, whose own connector serves the
-    call. No header and no credential: the workstation holds its own secrets."""
+    """A workstation server's identity: the person. Their own connector serves a personal
+    server; a shared one is served by one connector for all, in a session per person. No header
+    and no credential: the workstation holds its own secrets."""
     return UpstreamIdentity(
         slot=person_slot(user_id), version="", source="workstation", user_id=user_id
     )

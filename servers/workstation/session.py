@@ -126,8 +126,11 @@ class WorkstationSession:
                 missing_message(self.target.name, shared=self.target.owner == registry.SHARED)
             )
         if self.info is not None and entry["channel"] != self._channel:
-            # A newer connector took over: the old session's calls cannot be answered there.
+            # A newer connector took over: the old session's calls cannot be answered there,
+            # and its child on the old connector is stopped.
+            sid, channel = self.session_id, self._channel
             self._fail_all("the connector was replaced")
+            self._spawn(self._send_close(sid, channel))
         if self.info is not None:
             return self.info
         timeout = timeout or self.handshake_timeout or settings.UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS
@@ -183,17 +186,19 @@ class WorkstationSession:
 
     async def _send(self, kind: str, frame: dict, deadline: float | None) -> None:
         channel = await reply_channel()
-        await get_channel_layer().send(
-            self._channel,
-            {
-                "type": kind,
-                "session": frame["session"],
-                "reply_to": channel.name,
-                "frame": frame,
-                "deadline": deadline,
-                "max_bytes": self.max_reply_bytes,
-            },
-        )
+        message = {
+            "type": kind,
+            "session": frame["session"],
+            "reply_to": channel.name,
+            "frame": frame,
+            "deadline": deadline,
+            "max_bytes": self.max_reply_bytes,
+        }
+        try:
+            await get_channel_layer().send(self._channel, message)
+        except Exception as exc:
+            # The channel layer is full or unreachable: the connector cannot be told.
+            raise UpstreamUnavailable(f"the connector could not be reached: {exc!r}") from exc
 
     async def _message(self, message: dict, deadline: float | None = None) -> None:
         sid = self.session_id
@@ -225,7 +230,8 @@ class WorkstationSession:
             "frame": {"type": "close", "session": sid},
             "deadline": None,
         }
-        await get_channel_layer().send(channel, message)
+        with contextlib.suppress(Exception):  # best effort: the session is over here anyway
+            await get_channel_layer().send(channel, message)
 
     def _fail_all(self, reason: str) -> None:
         """End the session here: every call in flight fails now with `reason`."""
@@ -382,10 +388,20 @@ class WorkstationSession:
                     return call
         return next(reversed(self._calls.values()), None)
 
-    async def _answer_server_request(self, message: dict) -> None:
-        asking = next(
+    def _asker_for(self, message: dict) -> _Call | None:
+        """The call a server-to-client request belongs to: the one its progress token names,
+        else this person's most recent call that can answer (sessions are per person)."""
+        token = ((message.get("params") or {}).get("_meta") or {}).get("progressToken")
+        if token is not None:
+            for call in self._calls.values():
+                if call.progress_token == token and call.hooks.on_request is not None:
+                    return call
+        return next(
             (c for c in reversed(self._calls.values()) if c.hooks.on_request is not None), None
         )
+
+    async def _answer_server_request(self, message: dict) -> None:
+        asking = self._asker_for(message)
         if asking is None:
             reply = {"error": {"code": -32601, "message": "The client cannot answer this request."}}
         else:

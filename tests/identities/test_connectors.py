@@ -80,6 +80,28 @@ def test_the_console_issues_a_connector_token_and_shows_the_command(as_, acme, b
     assert f"gatehouse-connect --platform http://testserver --token {secret} --allow NAME" in page
 
 
+def test_the_console_command_names_the_platform_url(as_, acme, bob, settings):
+    settings.OAUTH_ISSUER = "https://gatehouse.example"
+    response = as_(bob).post("/w/acme/tokens/", {"name": "laptop", "kind": "connector"})
+    secret = response.context["issued"].secret
+    page = text(response)
+    assert f"gatehouse-connect --platform https://gatehouse.example --token {secret}" in page
+
+
+def test_a_connector_token_is_issued_only_to_oneself(api, as_, acme, alice, bob):
+    # alice may issue tokens for others, but a connector token receives its owner's calls.
+    body = {"name": "laptop", "kind": "connector", "user": "bob@acme.test"}
+    response = api.as_(alice).post(f"{W}/tokens/", body, format="json")
+    assert response.status_code == 400
+    refused = error(response)
+    assert refused["attr"] == "user" and "only to yourself" in refused["detail"], refused
+    page = as_(alice).post("/w/acme/tokens/", body)
+    assert page.status_code == 400 and "only to yourself" in text(page)
+    assert not ApiToken.objects.filter(kind="connector").exists()
+    gateway = api.as_(alice).post(f"{W}/tokens/", {**body, "kind": "gateway"}, format="json")
+    assert gateway.status_code == 201, gateway.content
+
+
 def test_the_command_issues_a_connector_token(acme, bob, run):
     out = run("issue_token", "--workspace", "acme", "--user", "bob@acme.test", "--connector")
     secret = out.strip().splitlines()[-1]

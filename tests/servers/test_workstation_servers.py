@@ -88,6 +88,24 @@ CASES = [
         "reached by URL has no env_keys",
     ),
     (
+        "escape in an argument",
+        {**FILES, "args": ["--root", "/tmp\r\x1b[2Kharmless"]},
+        "args",
+        "may not hold control characters ('\\r' found)",
+    ),
+    (
+        "newline in the command",
+        {**FILES, "command": "npx\nsh"},
+        "command",
+        "may not hold control characters ('\\n' found)",
+    ),
+    (
+        "bidi override in the url",
+        {"name": "lab", "kind": "workstation", "url": "http://127.0.0.1/\u202emcp"},
+        "url",
+        "may not hold control characters ('\\u202e' found)",
+    ),
+    (
         "stdio with sse",
         {**FILES, "transport": "sse"},
         "transport",

@@ -62,3 +62,34 @@ def test_tools_appear_soon_after_the_person_starts_their_connector(personal, bob
     time.sleep(2.1)  # the catalog of a missing connector is fetched again at most 2 s later
 
     assert "files__whoami" in run(names())
+
+
+def test_a_shared_server_asks_back_only_the_person_whose_call_it_is(shared, alice, bob):
+    import asyncio
+
+    from mcp_types import ElicitResult
+
+    shared.connector(alice, mark="build-host")
+    asked = {"alice": [], "bob": []}
+
+    def answering(who, ok):
+        async def on_elicit(context, params):
+            asked[who].append(params.message)
+            await asyncio.sleep(0.5)  # both calls are in flight when each is asked
+            return ElicitResult(action="accept", content={"ok": ok})
+
+        return on_elicit
+
+    async def call(who, token, ok):
+        async with shared.client(token, elicitation_callback=answering(who, ok)) as client:
+            return await client.call_tool("files__confirm", {"question": f"{who}: delete it?"})
+
+    alice_token, bob_token = shared.token_for(alice), shared.token_for(bob)
+
+    async def scenario():
+        return await asyncio.gather(call("alice", alice_token, True), call("bob", bob_token, False))
+
+    alices, bobs = run(scenario())
+    assert asked == {"alice": ["alice: delete it?"], "bob": ["bob: delete it?"]}
+    assert alices.content[0].text == "confirmed: True"
+    assert bobs.content[0].text == "confirmed: False"

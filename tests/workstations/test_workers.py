@@ -2,6 +2,7 @@
 
 import os
 import sys
+import time
 import uuid
 
 import pytest
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture
 def two_workers(personal, settings, tmp_path):
-    """Two uvicorn workers of the whole application sharing one Redis; their base URLs."""
+    """Two uvicorn workers of the whole application sharing one Redis; each (process, base URL)."""
     if not port_is_open(6379):
         pytest.skip("the multi-worker set-up needs Redis on 127.0.0.1:6379")
     env = {
@@ -45,7 +46,7 @@ def two_workers(personal, settings, tmp_path):
                 "warning",
             ]
             workers.append((start_process(argv, port=port, env=env), f"http://127.0.0.1:{port}"))
-        yield [base for _, base in workers]
+        yield workers
     finally:
         for connector in personal.connectors:
             connector.stop()
@@ -54,7 +55,7 @@ def two_workers(personal, settings, tmp_path):
 
 
 def test_a_connector_on_one_worker_serves_calls_on_another(personal, two_workers, bob):
-    worker_a, worker_b = two_workers
+    (_, worker_a), (_, worker_b) = two_workers
     connector = personal.connector(bob, mark="bob-laptop", base=worker_a)
 
     result = personal.call(bob, url=f"{worker_b}/mcp/acme/ws")
@@ -65,3 +66,19 @@ def test_a_connector_on_one_worker_serves_calls_on_another(personal, two_workers
     erin = personal.person("erin@acme.test")
     missing = personal.call(erin, url=f"{worker_a}/mcp/acme/ws")
     assert missing.is_error and "gatehouse-connect" in missing.content[0].text
+
+
+def test_a_stopping_worker_stops_the_children_it_had_started(personal, two_workers, bob):
+    (_, worker_a), (process_b, worker_b) = two_workers
+    connector = personal.connector(bob, mark="bob-laptop", base=worker_a)
+    assert personal.call(bob, url=f"{worker_b}/mcp/acme/ws").content[0].text.startswith("bob")
+    (sid,) = connector.children
+
+    process_b.stop()
+
+    # Worker B closed its session on the way out; the connector, on worker A, heard it.
+    deadline = time.monotonic() + 10
+    while sid in connector.children and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert {"type": "close", "session": sid} in connector.frames
+    assert connector.children == {}
