@@ -19,6 +19,7 @@ class Receiver:
         self.status = 200
         self.delay = 0.0
         self.attempts = 0
+        self.lock = threading.Lock()
         self.accepted = []  # (path, headers, body) of every request answered 2xx
         self.port = 0
         self._server = None
@@ -30,9 +31,12 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.attempts += 1
+                # The answer is fixed when the attempt is counted: a test that changes `status`
+                # once it sees an attempt changes the next one, never the one in progress.
+                with receiver.lock:
+                    status = receiver.status
+                    receiver.attempts += 1
                 time.sleep(receiver.delay)
-                status = receiver.status
                 if 200 <= status < 300:
                     receiver.accepted.append((self.path, dict(self.headers), body))
                 self.send_response(status)
