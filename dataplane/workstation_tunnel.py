@@ -47,6 +47,12 @@ def _bearer(scope) -> str:
     return ""
 
 
+def _session_frame(sid: str, **frame) -> dict:
+    """What a gateway session's reply channel receives: a frame about session `sid`, as if the
+    connector had sent it (the consumer answers for it when it refuses or drops the session)."""
+    return {"type": "tunnel.frame", "session": sid, "frame": {"session": sid, **frame}}
+
+
 class WorkstationTunnel(AsyncWebsocketConsumer):
     caller: sessions.ConnectorCaller | None = None
 
@@ -223,33 +229,13 @@ class WorkstationTunnel(AsyncWebsocketConsumer):
         sid, reply_to = event["session"], event["reply_to"]
         server = (event.get("frame") or {}).get("server") or {}
         if server.get("name") not in self.serving:
-            await self._reply(
-                reply_to,
-                {
-                    "type": "tunnel.frame",
-                    "session": sid,
-                    "frame": {
-                        "type": "closed",
-                        "session": sid,
-                        "reason": f"this connector no longer serves '{server.get('name')}'",
-                    },
-                },
-            )
+            reason = f"this connector no longer serves '{server.get('name')}'"
+            await self._reply(reply_to, _session_frame(sid, type="closed", reason=reason))
             return
         limit = settings.WORKSTATION_MAX_SESSIONS_PER_CONNECTOR
         if len(self.open_sessions) >= limit:
-            await self._reply(
-                reply_to,
-                {
-                    "type": "tunnel.frame",
-                    "session": sid,
-                    "frame": {
-                        "type": "closed",
-                        "session": sid,
-                        "reason": f"this connector already runs {limit} sessions",
-                    },
-                },
-            )
+            reason = f"this connector already runs {limit} sessions"
+            await self._reply(reply_to, _session_frame(sid, type="closed", reason=reason))
             return
         self.open_sessions[sid] = reply_to
         if event.get("max_bytes"):
@@ -261,11 +247,9 @@ class WorkstationTunnel(AsyncWebsocketConsumer):
         if sid not in self.open_sessions:
             # Dropped here (its reply channel was full): the gateway session hears so, and
             # opens a new one, instead of waiting for replies that will not come.
-            closed = {"type": "closed", "session": sid, "reason": "the session is not open here"}
+            closed = _session_frame(sid, type="closed", reason="the session is not open here")
             with contextlib.suppress(Exception):
-                await self.channel_layer.send(
-                    event["reply_to"], {"type": "tunnel.frame", "session": sid, "frame": closed}
-                )
+                await self.channel_layer.send(event["reply_to"], closed)
             return
         frame = event["frame"]
         deadline = event.get("deadline")
@@ -281,14 +265,8 @@ class WorkstationTunnel(AsyncWebsocketConsumer):
                         "message": "The deadline passed before the call reached the workstation.",
                     },
                 }
-                await self._reply(
-                    event["reply_to"],
-                    {
-                        "type": "tunnel.frame",
-                        "session": sid,
-                        "frame": {"type": "message", "session": sid, "message": error},
-                    },
-                )
+                frame = _session_frame(sid, type="message", message=error)
+                await self._reply(event["reply_to"], frame)
             return
         await self._send(frame)
 

@@ -1,7 +1,6 @@
 """Fixtures of the data-plane tests; the live gateway itself is in tests/support/live_gateway.py."""
 
 import os
-import sys
 import uuid
 
 import pytest
@@ -9,7 +8,7 @@ import pytest
 from tests.dataplane.bounded_upstream import BoundedUpstream
 from tests.support.database import database_url
 from tests.support.live import ThreadedServer
-from tests.support.processes import free_port, port_is_open, start_process
+from tests.support.processes import port_is_open, start_asgi_worker
 
 
 @pytest.fixture(autouse=True)
@@ -49,25 +48,8 @@ def two_workers(deployment, workers_env):
     workers = []
     try:
         for _ in range(2):
-            port = free_port()
-            argv = [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ]
-            workers.append(
-                (
-                    start_process(argv, port=port, env=workers_env),
-                    f"http://127.0.0.1:{port}/mcp/acme/dev",
-                )
-            )
+            process, base = start_asgi_worker(workers_env)
+            workers.append((process, f"{base}/mcp/acme/dev"))
         yield [url for _, url in workers]
     finally:
         for process, _ in workers:

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -121,6 +122,24 @@ def start_process(
             process.stop(timeout=2)
             raise
     return process
+
+
+def start_asgi_worker(env: dict[str, str]) -> tuple[RunningProcess, str]:
+    """One uvicorn worker of the whole application on a free loopback port, and its base URL."""
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "config.asgi:application",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    return start_process(argv, port=port, env=env), f"http://{HOST}:{port}"
 
 
 def children_of(pid: int) -> list[int]:

@@ -1,14 +1,13 @@
 """Across workers: a connector on one worker serves calls that arrive at another (Redis)."""
 
 import os
-import sys
 import time
 import uuid
 
 import pytest
 
 from tests.support.database import database_url
-from tests.support.processes import free_port, port_is_open, start_process
+from tests.support.processes import port_is_open, start_asgi_worker
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -32,20 +31,7 @@ def two_workers(personal, settings, tmp_path):
     workers = []
     try:
         for _ in range(2):
-            port = free_port()
-            argv = [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ]
-            workers.append((start_process(argv, port=port, env=env), f"http://127.0.0.1:{port}"))
+            workers.append(start_asgi_worker(env))
         yield workers
     finally:
         for connector in personal.connectors:
