@@ -21,6 +21,7 @@ from mcp_types import CreateMessageResult, ElicitResult, TextContent
 
 from audit.log.writer import flush
 from audit.models import LogEntry
+from gateways import services as gateway_services
 from identities.models import Connector
 from servers import services as server_services
 from teams.models import ConfigChange
@@ -403,6 +404,35 @@ def test_every_hop_of_a_workstation_call_is_logged_and_names_the_connector(
     assert ConfigChange.objects.filter(
         workspace=deployment.acme, action="connector.connected", actor=bob
     ).exists()
+
+
+def test_an_http_server_on_the_workstations_network_is_reached_through_the_connector(
+    deployment, upstream_url, bob, workstations
+):
+    # The SDK server stands for a service on the workstation's network: the connector relays
+    # each message to it over Streamable HTTP, and the platform only ever talks to the socket.
+    server = server_services.create_server(
+        workspace=deployment.acme,
+        name="lan",
+        kind="workstation",
+        url=upstream_url,
+        actor=deployment.alice,
+    )
+    gateway_services.assign_server(
+        gateway=deployment.gateway, server=server, namespace="lan", actor=deployment.alice
+    )
+    connector = workstations(bob, allow=["lan"]).start(serving="lan").live_connector("lan")
+    token = deployment.token_for(bob)
+    wait_for_tool(deployment.url, token, "lan__echo")
+
+    assert answer_of(call(deployment.url, token, "lan__echo", {"text": "over the lan"})) == (
+        "over the lan"
+    )
+    assert flush(timeout=10)
+    response = LogEntry.objects.get(
+        workspace=deployment.acme, tool="lan__echo", hop="upstream.response"
+    )
+    assert response.detail.get("connector") == {"id": connector.pk, "host": connector.host_name}
 
 
 @pytest.fixture(autouse=True)
