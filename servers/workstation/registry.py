@@ -21,7 +21,8 @@ def owner_of(scope: str, user_id: int | None) -> str:
 
 
 def _ttl() -> float:
-    return 3 * settings.WORKSTATION_HEARTBEAT_SECONDS
+    # Redis keeps whole seconds: a time to live under one would expire the entry at once.
+    return max(2.0, 3 * settings.WORKSTATION_HEARTBEAT_SECONDS)
 
 
 def _key(server_id: int, owner: str) -> str:
