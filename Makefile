@@ -64,8 +64,11 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+# One test process per core (at most four), each test file kept in one process: the files share
+# their upstream servers and live gateways between their tests.
+PYTEST_PROCESSES ?= auto
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_PROCESSES) --maxprocesses 4 --dist loadfile
 
 # The data-plane table and bars, then the audit writer's ingest rate (SQLite and PostgreSQL).
 bench: install

@@ -50,6 +50,9 @@ class Figures:
     p90_ms: float
     p99_ms: float
     requests: int
+    # CPU milliseconds per call by component (the platform's process tree, PostgreSQL, Redis),
+    # measured over the run; platforms only.
+    cpu_ms_per_call: dict | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)

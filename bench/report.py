@@ -142,6 +142,22 @@ def markdown_table(results: dict) -> str:
     return "\n".join(rows)
 
 
+def cpu_table(results: dict) -> str:
+    """CPU time per call at c=32 (the median run), by what spent it: docs/scaling.md's budget."""
+    rows = [
+        "| target | platform (server + audit writer) ms | PostgreSQL ms | Redis ms | total ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for target in results["targets"].values():
+        cpu = target["figures"]["c32"].get("cpu_ms_per_call")
+        if cpu:
+            cells = [cpu.get(part) for part in ("platform", "postgres", "redis")]
+            shown = [f"{cell:.3f}" if cell is not None else "" for cell in cells]
+            total = sum(cell for cell in cells if cell is not None)
+            rows.append(f"| {target['label']} | {' | '.join(shown)} | {total:.3f} |")
+    return "\n".join(rows)
+
+
 def _mark(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 

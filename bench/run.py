@@ -47,6 +47,7 @@ from backends import (
 from checkout import ROOT, UVICORN, Checkout, baseline_from_env
 from measure import BadTarget, Figures, Session, call, open_session, verify_echo, wrk
 from platforms import Platform
+from process_tree import named_cpu_seconds, tree_cpu_seconds
 from processes import Server, ServerFailed, free_port, stop_all
 from report import (
     acceptance,
@@ -54,6 +55,7 @@ from report import (
     clean_log_verdict,
     comparison,
     comparison_line,
+    cpu_table,
     markdown_table,
     passed,
     table,
@@ -116,9 +118,18 @@ class Target:
             if self.platform is not None:
                 self.platform.counted(1, 0)
 
+    def _cpu(self) -> dict[str, float]:
+        """CPU seconds so far of what serves this target's calls."""
+        spent = {"platform": tree_cpu_seconds(self.platform.server.process.pid)}
+        if self.platform.backend == "postgres":
+            spent["postgres"] = named_cpu_seconds(("postgres",))
+            spent["redis"] = named_cpu_seconds(("redis-server",))
+        return spent
+
     def measure(self, *, concurrency: int, warmup: int, duration: int) -> Figures:
         runs = []
         for seconds in (warmup, duration):
+            before = self._cpu() if self.platform is not None else None
             runs.append(
                 wrk(
                     self.url,
@@ -131,6 +142,11 @@ class Target:
             )
             if self.platform is not None:
                 self.platform.counted(runs[-1].requests, concurrency)
+                after = self._cpu()
+                runs[-1].cpu_ms_per_call = {
+                    part: round(1000 * (after[part] - before[part]) / max(runs[-1].requests, 1), 3)
+                    for part in after
+                }
         f = runs[-1]
         print(
             f"  {self.label:<42} c={concurrency:<3} {f.calls_per_s:>9.0f} calls/s"
@@ -310,6 +326,8 @@ def run(servers: list[Server], platforms: list[Platform]) -> int:
     print(json.dumps(results, indent=2))
     print()
     print(markdown_table(results))
+    print()
+    print(cpu_table(results))
     print()
     verdicts = []
     for key, check in results["acceptance"].items():

@@ -20,7 +20,7 @@ from servers import services as server_services
 from teams import api_access
 from teams import services as team_services
 from teams.models import Membership, User
-from tests.support import managed
+from tests.support import managed, parallel_workers
 from tests.support.oauth_apps import oauth_app
 
 # For every test folder: real upstream MCP servers (subprocesses started on first use), the live
@@ -38,6 +38,7 @@ _role_keys = itertools.count(1)
 
 
 def pytest_configure(config):
+    parallel_workers.use_own_redis()
     # The commands the suite's managed servers run, here and in the supervisors tests start.
     managed.apply_to(settings)
 

@@ -19,6 +19,7 @@ import pytest
 from audit.models import LogEntry
 from tests.audit.load_run import META, ROOT, call_headers
 from tests.audit.test_load_export import TOOL, LoadGateway
+from tests.support.parallel_workers import redis_url
 from tests.support.processes import children_of, free_port, is_alive, port_is_open, start_process
 
 pytestmark = [
@@ -72,7 +73,7 @@ def test_run_prod_serves_governed_calls_and_stops_on_sigterm(
     env = {
         **gateway.env,
         # The suite's own Redis in its PostgreSQL + Redis pass; the machine's otherwise.
-        "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/9",
+        "REDIS_URL": redis_url(12),
         "CACHE_KEY_PREFIX": f"run-prod-{uuid.uuid4().hex[:8]}",
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "MANAGED_SUPERVISOR_URL": f"http://127.0.0.1:{supervisor_port}",

@@ -8,6 +8,7 @@ import pytest
 from tests.dataplane.bounded_upstream import BoundedUpstream
 from tests.support.database import database_url
 from tests.support.live import ThreadedServer
+from tests.support.parallel_workers import redis_url
 from tests.support.processes import port_is_open, start_asgi_worker
 
 
@@ -35,7 +36,7 @@ def workers_env(settings, tmp_path):
     return {
         **os.environ,
         "DATABASE_URL": database_url(),
-        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
+        "REDIS_URL": redis_url(14),
         "CACHE_KEY_PREFIX": f"workers-{uuid.uuid4().hex[:8]}",
         "SECRET_KEY": settings.SECRET_KEY,
         "GATEHOUSE_VAR_DIR": str(tmp_path),

@@ -24,9 +24,10 @@ from channels_redis.core import RedisChannelLayer
 from audit.models import Hop, LogEntry
 from dataplane import cancellation
 from tests.support.database import database_url
+from tests.support.parallel_workers import redis_url
 from tests.support.processes import free_port, port_is_open, start_process
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/13")
+REDIS_URL = redis_url(13)
 METRICS_TOKEN = "clean-log-metrics"
 PROBLEMS = ("Traceback", "exception", "Exception", "Unhandled")
 

@@ -13,7 +13,7 @@ class Confirmation(BaseModel):
 
 def build(name: str = "notes") -> MCPServer:
     server = MCPServer(name)
-    state = {"cancelled": False}
+    state = {"cancelled": False, "waiting": 0}
 
     @server.tool(annotations=ToolAnnotations(readOnlyHint=True))
     def echo(text: str) -> str:
@@ -54,16 +54,22 @@ def build(name: str = "notes") -> MCPServer:
     @server.tool()
     async def wait(seconds: float) -> str:
         """Sleep; remembers whether it was cancelled."""
+        state["cancelled"] = False
+        state["waiting"] += 1
         try:
             await asyncio.sleep(seconds)
         except asyncio.CancelledError:
             state["cancelled"] = True
             raise
+        finally:
+            state["waiting"] -= 1
         return "woke up"
 
     @server.tool()
     def was_cancelled() -> str:
-        """Whether a wait was cancelled."""
+        """Whether the latest wait was cancelled ("waiting" while one is still asleep)."""
+        if state["waiting"]:
+            return "waiting"
         return "yes" if state["cancelled"] else "no"
 
     @server.prompt()

@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from tests.support.database import database_url
+from tests.support.parallel_workers import redis_url
 from tests.support.processes import port_is_open, start_asgi_worker
 
 pytestmark = pytest.mark.timeout(180)
@@ -20,7 +21,7 @@ def two_workers(personal, settings, tmp_path):
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
-        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
+        "REDIS_URL": redis_url(14),
         "CACHE_KEY_PREFIX": f"workstations-{uuid.uuid4().hex[:8]}",
         "SECRET_KEY": settings.SECRET_KEY,
         "GATEHOUSE_VAR_DIR": str(tmp_path),
