@@ -114,3 +114,24 @@ def stop_gracefully(server: Server, timeout: float = 90) -> float:
         print(f"  {server.name} did not stop in {timeout:g} s; killing it", flush=True)
     server.stop()
     return time.monotonic() - started
+
+
+def shared_service_counts(database_url: str, redis_url: str) -> dict[str, int]:
+    """Work done so far by the shared services for one platform: transactions committed in
+    its PostgreSQL database, and commands Redis has run (every client's, so a quiet machine
+    is needed for a true figure)."""
+    import psycopg
+    import redis
+
+    with psycopg.connect(_admin_url(database_url), autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = %s",
+            (_database_name(database_url),),
+        ).fetchone()
+    client = redis.Redis.from_url(redis_url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    commands = sum(int(entry.get("calls", 0)) for entry in stats.values())
+    return {"postgres_transactions": int(row[0]) if row else 0, "redis_commands": commands}

@@ -53,6 +53,8 @@ class Figures:
     # CPU milliseconds per call by component (the platform's process tree, PostgreSQL, Redis),
     # measured over the run; platforms only.
     cpu_ms_per_call: dict | None = None
+    # PostgreSQL transactions and Redis commands per call, over the same run.
+    shared_per_call: dict | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -143,18 +143,26 @@ def markdown_table(results: dict) -> str:
 
 
 def cpu_table(results: dict) -> str:
-    """CPU time per call at c=32 (the median run), by what spent it: docs/scaling.md's budget."""
+    """CPU time per call at c=32 (the median run), by what spent it, and the shared services'
+    work per call: docs/scaling.md's budget."""
     rows = [
-        "| target | platform (server + audit writer) ms | PostgreSQL ms | Redis ms | total ms |",
-        "|---|---:|---:|---:|---:|",
+        "| target | platform (server + audit writer) ms | PostgreSQL ms | Redis ms | total ms"
+        " | PostgreSQL transactions | Redis commands |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for target in results["targets"].values():
-        cpu = target["figures"]["c32"].get("cpu_ms_per_call")
+        figures = target["figures"]["c32"]
+        cpu = figures.get("cpu_ms_per_call")
         if cpu:
             cells = [cpu.get(part) for part in ("platform", "postgres", "redis")]
             shown = [f"{cell:.3f}" if cell is not None else "" for cell in cells]
             total = sum(cell for cell in cells if cell is not None)
-            rows.append(f"| {target['label']} | {' | '.join(shown)} | {total:.3f} |")
+            shared = figures.get("shared_per_call") or {}
+            counts = [shared.get(part) for part in ("postgres_transactions", "redis_commands")]
+            counted = [f"{count:.2f}" if count is not None else "" for count in counts]
+            rows.append(
+                f"| {target['label']} | {' | '.join(shown)} | {total:.3f} | {' | '.join(counted)} |"
+            )
     return "\n".join(rows)
 
 

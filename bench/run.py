@@ -43,6 +43,7 @@ from backends import (
     drop_database,
     fresh_database,
     redis_answers,
+    shared_service_counts,
 )
 from checkout import ROOT, UVICORN, Checkout, baseline_from_env
 from measure import BadTarget, Figures, Session, call, open_session, verify_echo, wrk
@@ -118,18 +119,21 @@ class Target:
             if self.platform is not None:
                 self.platform.counted(1, 0)
 
-    def _cpu(self) -> dict[str, float]:
-        """CPU seconds so far of what serves this target's calls."""
+    def _usage(self) -> dict[str, float]:
+        """CPU seconds so far of what serves this target's calls, and the shared services'
+        transactions and commands."""
         spent = {"platform": tree_cpu_seconds(self.platform.server.process.pid)}
         if self.platform.backend == "postgres":
             spent["postgres"] = named_cpu_seconds(("postgres",))
             spent["redis"] = named_cpu_seconds(("redis-server",))
+            counts = shared_service_counts(self.platform.database_url, self.platform.redis_url)
+            spent.update(counts)
         return spent
 
     def measure(self, *, concurrency: int, warmup: int, duration: int) -> Figures:
         runs = []
         for seconds in (warmup, duration):
-            before = self._cpu() if self.platform is not None else None
+            before = self._usage() if self.platform is not None else None
             runs.append(
                 wrk(
                     self.url,
@@ -142,10 +146,17 @@ class Target:
             )
             if self.platform is not None:
                 self.platform.counted(runs[-1].requests, concurrency)
-                after = self._cpu()
+                after = self._usage()
+                calls = max(runs[-1].requests, 1)
                 runs[-1].cpu_ms_per_call = {
-                    part: round(1000 * (after[part] - before[part]) / max(runs[-1].requests, 1), 3)
-                    for part in after
+                    part: round(1000 * (after[part] - before[part]) / calls, 3)
+                    for part in ("platform", "postgres", "redis")
+                    if part in after
+                }
+                runs[-1].shared_per_call = {
+                    part: round((after[part] - before[part]) / calls, 2)
+                    for part in ("postgres_transactions", "redis_commands")
+                    if part in after
                 }
         f = runs[-1]
         print(
