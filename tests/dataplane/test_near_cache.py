@@ -73,7 +73,9 @@ def _within_deadline(check, what: str) -> float:
     started = time.monotonic()
     while not check():
         assert time.monotonic() - started < DEADLINE, f"{what} not seen within {DEADLINE} s"
-    return time.monotonic() - started
+    took = time.monotonic() - started
+    print(f"\n{what}: seen after {took * 1000:.1f} ms")
+    return took
 
 
 def _tool_names(http, url, headers) -> set[str]:
