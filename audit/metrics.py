@@ -157,6 +157,12 @@ class _Metrics:
             " timeout or lost connection), each followed by a reconnect after a pause.",
             ["error"],
         )
+        self.near_cache_failures = Counter(
+            "gatehouse_near_cache_listener_failures",
+            "Connections of the near cache's Redis listener that failed (a Redis timeout or lost"
+            " connection), each followed by serving from Redis and a reconnect after a pause.",
+            ["error"],
+        )
 
 
 _metrics: _Metrics | None = None
@@ -351,6 +357,10 @@ def client_disconnected(*, stage: str) -> None:
 def cancellation_listener_failed(error: BaseException) -> None:
     # The class name only: a bounded label (timeouts and connection errors, in practice).
     _safely(lambda metrics: metrics.listener_failures.labels(error=type(error).__name__).inc())
+
+
+def near_cache_listener_failed(error: BaseException) -> None:
+    _safely(lambda metrics: metrics.near_cache_failures.labels(error=type(error).__name__).inc())
 
 
 def answer_held(*, refused: bool) -> None:

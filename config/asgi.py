@@ -19,7 +19,7 @@ from audit import health_view, tracing  # noqa: E402
 from audit.log import durability  # noqa: E402
 from audit.log.writer import aflush  # noqa: E402
 from core import cache_reads  # noqa: E402
-from dataplane import stopping  # noqa: E402
+from dataplane import near_cache, stopping  # noqa: E402
 from dataplane.endpoint import endpoint  # noqa: E402
 from dataplane.workstation_tunnel import WorkstationTunnel  # noqa: E402
 from servers.upstream import close_http_session  # noqa: E402
@@ -73,6 +73,7 @@ async def lifespan(scope, receive, send):
             await aflush(timeout=settings.AUDIT_SHUTDOWN_TIMEOUT_SECONDS)
             await asyncio.to_thread(tracing.flush)
             await close_http_session()
+            await near_cache.close()
             await cache_reads.close()
             await send({"type": "lifespan.shutdown.complete"})
             return

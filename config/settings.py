@@ -339,6 +339,10 @@ RULES_CALL_BUDGET_MS = float(os.environ.get("RULES_CALL_BUDGET_MS", "1000"))
 MCP_CATALOG_TTL_SECONDS = float(os.environ.get("MCP_CATALOG_TTL_SECONDS", "60"))
 MCP_TOKEN_CACHE_SECONDS = int(os.environ.get("MCP_TOKEN_CACHE_SECONDS", "60"))
 MCP_SNAPSHOT_CHECK_SECONDS = float(os.environ.get("MCP_SNAPSHOT_CHECK_SECONDS", "1"))
+# On Redis, how long a worker serves its own copy of a key read before requests (token lookups,
+# snapshot versions, ended sessions) when Redis's invalidation has not reached it; 0 turns the
+# copy off (dataplane/near_cache.py).
+NEAR_CACHE_SECONDS = max(float(os.environ.get("NEAR_CACHE_SECONDS", "1")), 0.0)
 # A unix socket (mode 0600 in a 0700 directory) by default; `http://127.0.0.1:<port>` for TCP.
 MANAGED_SUPERVISOR_URL = os.environ.get(
     "MANAGED_SUPERVISOR_URL", f"unix://{VAR_DIR.resolve() / 'run' / 'supervisor.sock'}"

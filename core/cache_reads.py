@@ -45,13 +45,33 @@ def _forget_backend(*, setting, **_kwargs) -> None:
         _backend = None
 
 
+def writer_url(backend: RedisCache) -> str:
+    return backend._servers[0]  # the first server is the writer
+
+
 def _redis(backend: RedisCache) -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
-        client = aioredis.from_url(backend._servers[0])  # the first server is the writer
+        client = aioredis.from_url(writer_url(backend))
         _clients[loop] = client
     return client
+
+
+def redis_backend() -> RedisCache | None:
+    """The shared cache when it is Redis: the one a process-local copy saves round trips to."""
+    backend = _default_backend()
+    return backend if isinstance(backend, RedisCache) else None
+
+
+async def get_raw(backend: RedisCache, made_keys: list[str]) -> list[bytes | None]:
+    """The stored bytes of keys already made by `backend.make_key`, in one MGET."""
+    return await _redis(backend).mget(made_keys)
+
+
+def decoded(backend: RedisCache, keys: list[str], raw: list[bytes | None]) -> dict:
+    loads = backend._cache._serializer.loads
+    return {key: loads(value) for key, value in zip(keys, raw, strict=True) if value is not None}
 
 
 async def get_many(keys: list[str]) -> dict:
@@ -62,11 +82,7 @@ async def get_many(keys: list[str]) -> dict:
         return backend.get_many(keys)
     if isinstance(backend, RedisCache):
         made = [backend.make_key(key) for key in keys]
-        values = await _redis(backend).mget(made)
-        loads = backend._cache._serializer.loads
-        return {
-            key: loads(value) for key, value in zip(keys, values, strict=True) if value is not None
-        }
+        return decoded(backend, keys, await get_raw(backend, made))
     return await backend.aget_many(keys)
 
 

@@ -17,12 +17,13 @@ import uuid
 from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS, classify_inbound_request
 
 from audit import metrics
-from core import cache_reads, rate_limiting
+from core import rate_limiting
 from dataplane import (
     audit_trail,
     cancellation,
     jsonrpc,
     legacy_sse,
+    near_cache,
     protocol,
     reply,
     routing,
@@ -135,7 +136,7 @@ class McpEndpoint:
         if session_id:
             keys.append(session.ended_key(session_id))
         # One cache round trip for the token, the snapshot versions and the session.
-        found = await cache_reads.get_many(keys)
+        found = await near_cache.get_many(keys)
         snapshot = None
         if workspace_id is not None:
             snapshot = await registry.get(workspace_slug, gateway_slug, found)

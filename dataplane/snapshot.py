@@ -12,7 +12,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
-from core import cache_reads, config_events
+from core import config_events
+from dataplane import near_cache
 from dataplane.rate_limits import CompiledLimit, compile_limits
 from gateways import pinning
 from gateways.models import Assignment, Gateway
@@ -253,7 +254,7 @@ class SnapshotRegistry:
             return None
         keys = self.version_keys(workspace_id, slug)
         if versions is None:
-            versions = await cache_reads.get_many(keys)
+            versions = await near_cache.get_many(keys)
         token = tuple(versions.get(k) for k in keys)
         entry = self._snapshots.get((workspace_slug, slug))
         if entry is not None and entry[0] == token and None not in token:

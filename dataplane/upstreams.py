@@ -19,7 +19,7 @@ from functools import partial
 
 from django.conf import settings
 
-from core import cache_reads
+from dataplane import near_cache
 from dataplane.snapshot import AssignmentSpec, GatewaySnapshot
 from identities.upstream import brokering
 from servers.upstream import UpstreamSession
@@ -35,7 +35,7 @@ EventHandler = Callable[
 
 async def identity_for(spec: AssignmentSpec, principal, snapshot) -> brokering.UpstreamIdentity:
     """What the gateway presents upstream for this caller; raises brokering.IdentityError."""
-    return await brokering.resolve(spec, principal, snapshot, cache_reads.get_many)
+    return await brokering.resolve(spec, principal, snapshot, near_cache.get_many)
 
 
 async def identity_after_refusal(
@@ -43,7 +43,7 @@ async def identity_after_refusal(
 ) -> brokering.UpstreamIdentity | None:
     """A fresher identity to retry with after the upstream refused `refused`, or None; raises
     brokering.IdentityError when the caller must reconnect."""
-    return await brokering.after_refusal(spec, principal, snapshot, refused, cache_reads.get_many)
+    return await brokering.after_refusal(spec, principal, snapshot, refused, near_cache.get_many)
 
 
 def upstream_session(

@@ -15,8 +15,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
-from core import cache_reads, rate_limiting
-from dataplane import audit_trail, session
+from core import rate_limiting
+from dataplane import audit_trail, near_cache, session
 from dataplane.authentication import cache_key, principal_for
 from dataplane.http import HttpError, request_origin, unauthenticated
 from dataplane.snapshot import registry
@@ -56,7 +56,7 @@ async def resolve(scope, headers, workspace_slug: str, secret, session_id):
     keys = [cache_key(secret)] if secret else []
     if session_id:
         keys.append(session.ended_key(session_id))
-    found = await cache_reads.get_many(keys)
+    found = await near_cache.get_many(keys)
     principal = await principal_for(secret, found.get(cache_key(secret)) if secret else None)
     if principal is not None and principal.workspace_id != workspace_id:
         workspace_id = await registry.fresh_workspace_id(workspace_slug)

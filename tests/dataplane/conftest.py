@@ -44,6 +44,18 @@ def workers_env(settings, tmp_path):
 
 
 @pytest.fixture
+def shared_cache(settings, workers_env):
+    """This process writes the cache the workers read, so its revocations reach them."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": workers_env["REDIS_URL"],
+            "KEY_PREFIX": workers_env["CACHE_KEY_PREFIX"],
+        }
+    }
+
+
+@pytest.fixture
 def two_workers(deployment, workers_env):
     """Two uvicorn workers of the whole application on Redis; the URLs of `acme/dev` on each."""
     workers = []

@@ -22,7 +22,7 @@ from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
 
 from audit.models import Hop, LogEntry
-from dataplane import cancellation
+from dataplane import cancellation, near_cache
 from tests.support.database import database_url
 from tests.support.parallel_workers import redis_url
 from tests.support.processes import free_port, port_is_open, start_process
@@ -230,6 +230,35 @@ def test_the_cancellation_listener_survives_a_killed_redis_connection(
     assert _problems(log) == [], log
     # The lost connection was one warning line, not a stack trace.
     assert "cancellation listener: the channel layer failed (ConnectionError" in log, log
+
+
+def test_the_near_cache_listener_survives_a_killed_redis_connection(deployment, bob, redis_worker):
+    process, port = redis_worker
+    url = f"http://127.0.0.1:{port}/mcp/acme/dev"
+    session = _initialize(url, deployment.headers(deployment.token_for(bob)))
+    # A first call starts the worker's near-cache listener; wait until it is connected.
+    assert _call(url, session, 1, "notes__echo", {"text": "x"})["result"]
+    client = redis.Redis.from_url(REDIS_URL)
+    db = str(client.connection_pool.connection_kwargs.get("db", 0))
+    try:
+        deadline = time.monotonic() + 10
+        listeners = []
+        while not listeners:
+            assert time.monotonic() < deadline, "no near-cache listener connected"
+            listeners = [
+                c
+                for c in client.client_list()
+                if c.get("name") == near_cache.CLIENT_NAME and str(c.get("db")) == db
+            ]
+        for connection in listeners:
+            client.client_kill_filter(_id=connection["id"])
+    finally:
+        client.close()
+    # Calls go on, read from Redis while the listener is away.
+    assert _call(url, session, 2, "notes__echo", {"text": "y"})["result"]
+    log = _log_after_stop(process)
+    assert _problems(log) == [], log
+    assert "near cache: the Redis listener failed (ConnectionError" in log, log
 
 
 def test_the_cancellation_listener_survives_redis_read_timeouts(settings, caplog):

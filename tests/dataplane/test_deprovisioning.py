@@ -20,18 +20,6 @@ REFUSED = (401, 403)  # unauthenticated, or not provisioned: how the gateway ref
 DEADLINE = 1.0  # seconds from the commit to a refusal on every worker
 
 
-@pytest.fixture
-def shared_cache(settings, workers_env):
-    """This process writes the cache the workers read, so its revocations reach them."""
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": workers_env["REDIS_URL"],
-            "KEY_PREFIX": workers_env["CACHE_KEY_PREFIX"],
-        }
-    }
-
-
 def _post(http, url, headers, request_id, method, params=None) -> httpx.Response:
     body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}}
     return http.post(url, headers=headers, json=body)

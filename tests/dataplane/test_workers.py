@@ -47,9 +47,11 @@ def test_two_workers_serve_one_session_alternately(deployment, bob, two_workers)
         )
         assert reply.status_code == 200, reply.text
         assert reply.json()["result"]["content"][0]["text"] == f"call {request_id}"
-    # Ending the session on one worker ends it on every worker.
+    # Ending the session on one worker ends it on every worker, within the near cache's max age.
     assert httpx.delete(second, headers=headers).status_code == 204
-    assert rpc(first, headers, 9, "ping").status_code == 404
+    started = time.monotonic()
+    while rpc(first, headers, 9, "ping").status_code != 404:
+        assert time.monotonic() - started < 1.0, "the session is still served"
 
 
 def test_a_call_on_one_worker_is_cancelled_by_a_notification_sent_to_another(

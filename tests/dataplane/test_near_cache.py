@@ -1,0 +1,188 @@
+"""Each worker keeps its own copy of the keys read before a request, and Redis invalidates it:
+a revoked token, a removed member, a changed gateway and an ended session take effect on a
+worker whose copy is warm within a second, although its copies may live for 30 s. A lost
+listener connection falls back to the copies' max age."""
+
+import time
+
+import httpx
+import pytest
+import redis
+
+from core import config_events
+from dataplane import near_cache, session
+from gateways import services as gateway_services
+from identities import offboarding
+from identities import selectors as identity_selectors
+from identities import services as identity_services
+from identities.inbound import tokens
+from teams.models import Membership
+
+DEADLINE = 1.0  # seconds from the commit to the change showing on the other worker
+LONG_LIVED = "30"  # copies outlive every test here, so only an invalidation can end them
+
+
+@pytest.fixture
+def workers_env(workers_env, request):
+    seconds = getattr(request, "param", LONG_LIVED)
+    return {**workers_env, "NEAR_CACHE_SECONDS": seconds}
+
+
+def _post(http, url, headers, request_id, method, params=None) -> httpx.Response:
+    body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}}
+    return http.post(url, headers=headers, json=body)
+
+
+def _session(http, deployment, url, secret) -> dict:
+    headers = deployment.headers(secret)
+    init = _post(
+        http,
+        url,
+        headers,
+        1,
+        "initialize",
+        {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "near-cache", "version": "1"},
+        },
+    )
+    assert init.status_code == 200, init.text
+    return {
+        **headers,
+        "Mcp-Session-Id": init.headers["mcp-session-id"],
+        "MCP-Protocol-Version": "2025-06-18",
+    }
+
+
+def _echo(http, url, headers) -> httpx.Response:
+    return _post(
+        http, url, headers, 2, "tools/call", {"name": "notes__echo", "arguments": {"text": "hi"}}
+    )
+
+
+def _warm(http, url, headers) -> None:
+    """Calls enough for the worker's listener to be connected and its copies held."""
+    for _ in range(3):
+        reply = _echo(http, url, headers)
+        assert reply.status_code == 200, reply.text
+
+
+def _within_deadline(check, what: str) -> float:
+    """Call `check` until it is true; the seconds it took, failing past the deadline."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < DEADLINE, f"{what} not seen within {DEADLINE} s"
+    took = time.monotonic() - started
+    print(f"\n{what}: seen after {took * 1000:.1f} ms")
+    return took
+
+
+def _tool_names(http, url, headers) -> set[str]:
+    reply = _post(http, url, headers, 3, "tools/list")
+    assert reply.status_code == 200, reply.text
+    return {tool["name"] for tool in reply.json()["result"]["tools"]}
+
+
+def test_a_revoked_token_is_refused_on_a_warm_worker_within_a_second(
+    deployment, bob, two_workers, shared_cache
+):
+    _, second = two_workers
+    secret = deployment.token_for(bob)
+    with httpx.Client(timeout=30) as http:
+        headers = _session(http, deployment, second, secret)
+        _warm(http, second, headers)
+        token = identity_selectors.active_token(secret)
+        identity_services.revoke_token(token=token, actor=deployment.alice)
+        _within_deadline(lambda: _echo(http, second, headers).status_code == 401, "revocation")
+
+
+def test_a_removed_member_is_refused_on_a_warm_worker_within_a_second(
+    deployment, bob, two_workers, shared_cache
+):
+    _, second = two_workers
+    with httpx.Client(timeout=30) as http:
+        headers = _session(http, deployment, second, deployment.token_for(bob))
+        _warm(http, second, headers)
+        membership = Membership.objects.get(workspace=deployment.acme, user=bob)
+        offboarding.remove_member_and_revoke(
+            membership=membership, actor=deployment.alice, acting_member=None
+        )
+        _within_deadline(
+            lambda: _echo(http, second, headers).status_code in (401, 403), "the removal"
+        )
+
+
+def test_a_changed_gateway_lists_its_tools_anew_on_a_warm_worker_within_a_second(
+    deployment, bob, two_workers, shared_cache
+):
+    _, second = two_workers
+    with httpx.Client(timeout=30) as http:
+        headers = _session(http, deployment, second, deployment.token_for(bob))
+        _warm(http, second, headers)
+        assert any(name.startswith("ro__") for name in _tool_names(http, second, headers))
+        gateway_services.unassign_server(assignment=deployment.readonly, actor=deployment.alice)
+        _within_deadline(
+            lambda: not any(n.startswith("ro__") for n in _tool_names(http, second, headers)),
+            "the unassigned server",
+        )
+        assert any(name.startswith("notes__") for name in _tool_names(http, second, headers))
+
+
+def test_a_session_ended_on_one_worker_is_refused_on_the_other_within_a_second(
+    deployment, bob, two_workers
+):
+    first, second = two_workers
+    with httpx.Client(timeout=30) as http:
+        headers = _session(http, deployment, first, deployment.token_for(bob))
+        _warm(http, second, headers)
+        assert http.delete(first, headers=headers).status_code == 204
+        _within_deadline(lambda: _echo(http, second, headers).status_code == 404, "the end")
+
+
+def _listeners(client: redis.Redis, db: int) -> list[dict]:
+    return [
+        c
+        for c in client.client_list()
+        if c.get("name") == near_cache.CLIENT_NAME and int(c.get("db", -1)) == db
+    ]
+
+
+@pytest.mark.parametrize("workers_env", ["1"], indirect=True)
+def test_a_lost_listener_falls_back_to_the_max_age(
+    deployment, bob, two_workers, shared_cache, workers_env
+):
+    _, second = two_workers
+    redis_url = workers_env["REDIS_URL"]
+    server = redis.Redis.from_url(redis_url)
+    db = server.connection_pool.connection_kwargs.get("db", 0)
+    secret = deployment.token_for(bob)
+    with httpx.Client(timeout=30) as http:
+        headers = _session(http, deployment, second, secret)
+        _warm(http, second, headers)
+        before = {c["id"] for c in _listeners(server, db)}
+        assert before, "no near-cache listener connected to Redis"
+        for client_id in before:
+            server.client_kill_filter(_id=client_id)
+        token = identity_selectors.active_token(secret)
+        identity_services.revoke_token(token=token, actor=deployment.alice)
+        _within_deadline(lambda: _echo(http, second, headers).status_code == 401, "revocation")
+
+    # The listeners connect again after their pause.
+    started = time.monotonic()
+    while not {c["id"] for c in _listeners(server, db)} - before:
+        assert time.monotonic() - started < 10, "the listeners did not connect again"
+        time.sleep(0.05)
+    server.close()
+
+
+def test_every_key_read_before_a_request_is_one_the_near_cache_keeps():
+    keys = [
+        config_events.version_key(1, "dev"),
+        config_events.epoch_key(1),
+        tokens.lookup_cache_key(tokens.digest("gth_x")),
+        session.ended_key("a-session"),
+        identity_selectors.personal_cache_key(1, 2),
+        identity_selectors.connection_cache_key(1, 2),
+    ]
+    assert [key for key in keys if not key.startswith(near_cache.PREFIXES)] == []
