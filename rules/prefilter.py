@@ -4,8 +4,8 @@ Each text detector can name what its `locate` looks for as expressions (`Express
 secret formats, its phrases, the shapes of personal data. A rule set compiles the expressions of
 all its rules into one Hyperscan (Vectorscan) database, scans the joined text of a payload once,
 and hands each detector the ends of its expressions' matches (`Detector.located`), which it turns
-into the offsets `locate` would give, or a superset of them that finds the same. The exact work
-(the expressions themselves, checksums, context, decoys) runs as before, on the strings flagged.
+into offsets that lead `find_near` to what `locate`'s would. The exact work (the expressions
+themselves, checksums, context, decoys) runs as before, on the strings flagged.
 
 Hyperscan and Python's `re` agree on ASCII text: outside it (case folding, Unicode classes) and
 where `\\s` differs (Python counts the separators U+001C to U+001F as white space), a payload is
@@ -140,8 +140,6 @@ class Prefilter:
 # -- Heads of expressions ------------------------------------------------------------------------
 
 _LONG = 64
-# The most times the head repeats its last element: enough to tell a token from prose.
-_LAST = 16
 _LOOKS = ("(?=", "(?!", "(?<=", "(?<!", "(?P=")
 _OPENING = re.compile(r"\((?:\?P<\w+>|\?:|\?[aiLmsux]+:)?")
 _QUANTIFIER = re.compile(r"(?:([*+?])|\{(\d*)(,?)(\d*)\})([?+]?)")
@@ -162,10 +160,10 @@ def _head_atoms(pattern: str) -> list[tuple[str, str, int, float]] | None:
         return None
     atoms = alternatives[0]
     # Long counted repeats make a database large and slow to build: the head stops after one
-    # (cut to the least it must repeat, at most `_LAST` times, below), or before one that may
+    # (cut to the least it must repeat, at most `_LONG` times, below), or before one that may
     # be left out.
     for i, (_text, _quantifier, least, most) in enumerate(atoms):
-        if least > _LAST or (least and _LONG < most < math.inf):
+        if least > _LONG or (least and _LONG < most < math.inf):
             del atoms[i + 1 :]
             break
         if _LONG < most < math.inf:
@@ -177,9 +175,9 @@ def _head_atoms(pattern: str) -> list[tuple[str, str, int, float]] | None:
         if not atoms:
             break
         text, quantifier, least, most = atoms[-1]
-        if quantifier and (most != least or least > _LAST):
-            # A match holds the element at least `least` times, so it holds it `_LAST` times.
-            least = min(least, _LAST)
+        if quantifier and (most != least or least > _LONG):
+            # A match holds the element at least `least` times, so it holds it `_LONG` times.
+            least = min(least, _LONG)
             quantifier = "" if least == 1 else f"{{{least}}}"
         if text.startswith("(") and not quantifier:
             opening = _OPENING.match(text).group()
