@@ -180,6 +180,38 @@ def test_generated_arguments_are_judged_alike(arguments):
     assert_same(REDACTING, {"name": "x", "arguments": {"a": arguments}}, "request")
 
 
+def test_large_results_scanned_side_by_side_in_worker_threads_are_judged_alike():
+    # 16K characters and more are scanned in the rules' thread pool: each thread scans with
+    # its own scratch space, several at once.
+    records = build()
+    results = [
+        {"content": [{"type": "text", "text": "\n".join(r.jsonl() for r in records[i : i + 12])}]}
+        for i in range(0, 96, 12)
+    ]
+    assert all(len(r["content"][0]["text"]) > 16 * 1024 for r in results)
+    fast, reference = REDACTING
+
+    async def all_at_once(compiled):
+        evaluations = await asyncio.gather(
+            *(
+                evaluate(
+                    compiled,
+                    direction="response",
+                    method="tools/call",
+                    tool_name="x",
+                    server_name="x",
+                    payload=result,
+                )
+                for result in results
+            )
+        )
+        return [(e.payload, e.events) for e in evaluations]
+
+    fast_results = asyncio.run(all_at_once(fast))
+    assert fast_results == asyncio.run(all_at_once(reference))
+    assert sum(len(events) for _, events in fast_results) >= len(results)
+
+
 def test_narrowed_detectors_and_extra_phrases_are_judged_alike():
     sets = rule_sets(
         [
