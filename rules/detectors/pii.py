@@ -33,8 +33,9 @@ _NUMERIC = {
 # A run of at least 9 digits (`digit_runs.RUN`) gates phone, card, SSN and IBAN checks; an IPv4
 # address has a shape of its own.
 _RUN = digit_runs.RUN
-# What an SSN or a phone number without a country code ends in (a UUID's groups go on).
+# The tag of an "@" in a multi-pattern scan.
 _AT = "@"
+# What an SSN or a phone number without a country code ends in (a UUID's groups go on).
 _SEPARATED = re.compile(r"[0-9][-.][0-9]{4}(?![0-9-])")
 # What an IBAN must hold near its run: the country code and the check digits.
 _IBAN_START = re.compile(r"[A-Z]{2}\d\d")
