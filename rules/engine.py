@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from rules import actions, json_text
+from rules import actions, json_text, prefilter
 from rules.budget import Budget, Exhausted, scan
 from rules.definitions import RuleDefinition
 from rules.detectors import REGISTRY
@@ -120,6 +120,8 @@ class CompiledRule:
         self._people = frozenset(p.lower() for p in conditions.get("people") or ())
         self._methods = frozenset(conditions.get("methods") or ())
         self.unconditional = not conditions
+        #: Its place in the rule set's multi-pattern scan (`CompiledRuleSet.prefilter`).
+        self.slot = -1
 
     def applies(self, method, tool_name, server_name, team_slugs, person_email) -> bool:
         if self.unconditional:
@@ -156,9 +158,16 @@ class CompiledRule:
 class CompiledRuleSet:
     """The rules of one gateway (and its assignments), ordered, ready to evaluate."""
 
-    def __init__(self, rules: list[CompiledRule], errors: list[str]):
+    def __init__(self, rules: list[CompiledRule], errors: list[str], multi_pattern: bool = True):
         self.rules = tuple(rules)
         self.errors = tuple(errors)
+        # The text rules' `locate` as one multi-pattern scan per payload, where it can be.
+        text_rules = [r for r in rules if r.detector.scope == "text" and not r.detector.is_async]
+        for slot, rule in enumerate(text_rules):
+            rule.slot = slot
+        self.prefilter = prefilter.Prefilter(
+            [r.detector for r in text_rules] if multi_pattern else []
+        )
         assignment_ids = {r.definition.assignment_id for r in rules} - {None}
         self._directions = frozenset(
             d
@@ -217,10 +226,13 @@ def _refusing(definition: RuleDefinition) -> CompiledRule | None:
         return CompiledRule(replace(blocking, conditions={}), _CannotRun({}))
 
 
-def compile_rules(definitions: Iterable[RuleDefinition]) -> CompiledRuleSet:
+def compile_rules(
+    definitions: Iterable[RuleDefinition], *, multi_pattern: bool = prefilter.AVAILABLE
+) -> CompiledRuleSet:
     """Compile enabled rules once (per snapshot). A rule that cannot be built (say, a pattern
     saved before patterns ran on RE2) is named in `errors` and logged; if it would block or
-    rewrite, it refuses the calls it applies to (`_refusing`), else it is left out."""
+    rewrite, it refuses the calls it applies to (`_refusing`), else it is left out. Without
+    `multi_pattern`, each rule locates its candidates alone (the reference way)."""
     compiled, errors = [], []
     for definition in sorted((d for d in definitions if d.enabled), key=_sort_key):
         try:
@@ -237,7 +249,7 @@ def compile_rules(definitions: Iterable[RuleDefinition]) -> CompiledRuleSet:
             errors.append(f"{definition.name}: {exc}")
             if refusing is not None:
                 compiled.append(refusing)
-    return CompiledRuleSet(compiled, errors)
+    return CompiledRuleSet(compiled, errors, multi_pattern)
 
 
 # -- Evaluation --------------------------------------------------------------------------------
@@ -262,10 +274,12 @@ class _Strings:
 
     __slots__ = (
         "payload", "values", "keys", "paths", "roles", "raw", "starts", "text", "_lowered",
+        "_prefilter", "_found",
     )  # fmt: skip
 
-    def __init__(self, payload):
+    def __init__(self, payload, prefilter: prefilter.Prefilter):
         self.payload = payload
+        self._prefilter = prefilter
         self.values, self.keys, self.paths, self.roles, self.raw = collect(payload)
         self._join()
 
@@ -281,12 +295,26 @@ class _Strings:
         self.starts = starts
         self.text = "\n".join(parts)
         self._lowered = None
+        self._found = False  # not scanned yet
 
     @property
     def lowered(self) -> str:
         if self._lowered is None:
             self._lowered = self.text.lower()
         return self._lowered
+
+    def locate(self, rule: CompiledRule) -> tuple[Any, object]:
+        """The rule's `locate` on the text, and its narrowing for `find_near`: from the rule set's
+        one multi-pattern scan of the text when that covers the rule and the text, else the
+        detector's own `locate` (and no narrowing)."""
+        detector = rule.detector
+        if rule.slot in self._prefilter.covered:
+            if self._found is False:
+                self._found = self._prefilter.scan(self.text)
+            if self._found is not None:
+                found = self._found[rule.slot]
+                return detector.located(self.text, found), detector.narrowing(found)
+        return detector.locate(self.text, self.lowered), None
 
     def _relative(self, offset: int) -> tuple[int, int]:
         i = bisect_right(self.starts, offset) - 1
@@ -334,7 +362,7 @@ class _Strings:
             # Keys changed: every path below them did too.
             for path in list(retyped):
                 retyped[renamed_paths(path, renames)] = retyped.pop(path)
-            self.__init__(self.payload)
+            self.__init__(self.payload, self._prefilter)
         else:
             self._join()
         return self.payload
@@ -343,7 +371,7 @@ class _Strings:
 def _scan(rule: CompiledRule, strings: _Strings, rewrite: bool):
     """One text rule over the strings of a payload: kinds and paths found, rewritten strings."""
     detector = rule.detector
-    offsets = detector.locate(strings.text, strings.lowered)
+    offsets, narrowing = strings.locate(rule)
     kinds: dict[str, int] = {}
     paths: list[str] = []
     updates: dict[int, str] = {}
@@ -356,7 +384,7 @@ def _scan(rule: CompiledRule, strings: _Strings, rewrite: bool):
     else:
         find_near = detector.find_near
         found = (
-            (i, find_near(values[i], keys[i], near))
+            (i, find_near(values[i], keys[i], near, narrowing))
             for i, near in strings.candidates(offsets).items()
         )
     # What only a value's neighbours reveal (a secret key beside its key id in a list).
@@ -483,7 +511,7 @@ async def evaluate(
                 )
             continue
         if strings is None or strings.payload is not current:
-            strings = _Strings(current)
+            strings = _Strings(current, compiled.prefilter)
         rewrite = rule.enforce and rule.action in actions.REWRITING
         try:
             kinds, paths, updates = await scan(

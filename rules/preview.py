@@ -19,7 +19,7 @@ def _compile(workspace, rule_data: dict):
         raise ValidationFailed("'rule' must be an object.", field="rule")
     cleaned = clean_rule(dict(rule_data, mode="enforce", enabled=True))
     definition = RuleDefinition(workspace_id=workspace.pk, **cleaned)
-    compiled = compile_rules([definition])
+    compiled = compile_rules([definition], multi_pattern=False)
     if compiled.errors:
         raise ValidationFailed(compiled.errors[0], field="rule")
     return compiled

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rules.errors import InvalidRule
+from rules.prefilter import Expression
 from rules.setting_fields import Setting, clean_settings
 
 TEXT_ACTIONS = frozenset({"block", "redact", "replace", "mask", "hash", "flag"})
@@ -73,13 +74,32 @@ class Detector:
         detector cannot tell: then `find` runs on every string."""
         return None
 
+    def expressions(self) -> tuple[Expression, ...] | None:
+        """What `locate` looks for, as expressions a multi-pattern engine scans for all rules
+        at once (`rules/prefilter.py`), or None when this detector cannot say."""
+        return None
+
+    def located(self, text: str, found: list[tuple[object, int]]) -> Collection[int] | None:
+        """`locate`, told the `(tag, end)` of every match of `expressions()` in `text` (ASCII
+        text only). It may answer other offsets than `locate` would, as long as `find_near`
+        finds the same in the strings either answer points at."""
+        raise NotImplementedError
+
+    def narrowing(self, found: list[tuple[object, int]]) -> object:
+        """What else those matches tell `find_near` for this payload (say, which of its
+        expressions can match at all); None: nothing."""
+        return None
+
     def find(self, text: str, key: str | None = None) -> list[Match]:
         raise NotImplementedError
 
-    def find_near(self, text: str, key: str | None, offsets: list[int]) -> list[Match]:
+    def find_near(
+        self, text: str, key: str | None, offsets: list[int], narrowing: object = None
+    ) -> list[Match]:
         """`find`, told the offsets `locate` gave inside this string (sorted, relative to
-        `text`; negative inside a mapping key). A detector whose `locate` already judged each
-        candidate can look at those places only instead of scanning the string again."""
+        `text`; negative inside a mapping key), and the payload's `narrowing`. A detector whose
+        `locate` already judged each candidate can look at those places only instead of
+        scanning the string again."""
         return self.find(text, key)
 
     def find_beside(self, text: str, offsets: Collection[int] | None) -> list[Match]:

@@ -13,6 +13,7 @@ import re
 
 from rules.detectors.base import Detector, Match, non_overlapping
 from rules.detectors.hints import HintIndex
+from rules.prefilter import CASELESS, Expression
 from rules.setting_fields import STRINGS, Setting
 
 _ANY = r"(?:all |any |the |your |my |these |those )?"
@@ -117,6 +118,17 @@ class InjectionDetector(Detector):
         self._leading = [bool(leads) for _, _, leads in phrases]
         self._regexes = [re.compile(expression) for _, expression, _ in phrases]
         self._folded = [re.compile(expression, re.IGNORECASE) for _, expression, _ in phrases]
+        # Every phrase whole, for a multi-pattern scan: a string can hold a match only where
+        # one of them ends.
+        self._expressions = tuple(
+            Expression(expression, i, CASELESS) for i, (_, expression, _) in enumerate(phrases)
+        )
+
+    def expressions(self):
+        return self._expressions
+
+    def located(self, text, found):
+        return sorted({end - 1 for _tag, end in found})
 
     def locate(self, text, lowered):
         # Hint offsets in `lowered` are those of `text` unless lower-casing changed a length.

@@ -10,7 +10,9 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from rules.detectors import digit_runs
 from rules.detectors.base import Detector, Match, check_settings, non_overlapping
+from rules.prefilter import Expression
 from rules.setting_fields import MULTI_CHOICE, Setting
 
 KINDS = ("email", "phone", "card", "ssn", "iban", "ipv4", "ipv6")
@@ -28,13 +30,11 @@ _NUMERIC = {
     ),
     "ipv4": r"(?P<ipv4>\d(?<![\w.]\d)\d{0,2}(?:\.\d{1,3}){3}(?![\w]|\.\d))",
 }
-# A run of at least 9 digits (separators allowed) gates phone, card, SSN and IBAN checks; an
-# IPv4 address has a shape of its own. The lookaheads count the digits inside `re`, so a short
-# run (a date, a time, a port) costs no Python at all; the first, eight characters a run can
-# hold, turns away most digits (a hash's, a UUID's) before the count starts. Separators and
-# digits are disjoint, so the possessive repeats find what plain ones would, without
-# backtracking.
-_RUN = re.compile(r"[0-9](?=[0-9 ().-]{8})(?=(?:[ ().-]*+[0-9]){8})[0-9 ().-]*+")
+# A run of at least 9 digits (`digit_runs.RUN`) gates phone, card, SSN and IBAN checks; an IPv4
+# address has a shape of its own.
+_RUN = digit_runs.RUN
+# The tag of an "@" in a multi-pattern scan.
+_AT = "@"
 # What an SSN or a phone number without a country code ends in (a UUID's groups go on).
 _SEPARATED = re.compile(r"[0-9][-.][0-9]{4}(?![0-9-])")
 # What an IBAN must hold near its run: the country code and the check digits.
@@ -215,6 +215,24 @@ class PiiDetector(Detector):
             offsets.extend(m.start() for m in _IPV6.finditer(text))
         return offsets
 
+    def expressions(self):
+        if self._ipv4 or self._ipv6:
+            return None  # their shapes are found by `locate` alone
+        numeric = self._numeric is not None
+        out = (Expression("@", _AT),) if self._email else ()
+        return out + digit_runs.expressions(numeric, self._iban)
+
+    def located(self, text, found):
+        # `locate`, with the "@"s and the runs worth judging taken from the scan's reports.
+        offsets = [
+            end - 1
+            for tag, end in found
+            if tag is _AT and _DOMAIN.match(text, end - 1, end + 256) is not None
+        ]
+        runs = digit_runs.candidate_runs(text, found)
+        offsets.extend(start for start, _end, _numeric, _iban in self._judged(text, runs, True))
+        return offsets
+
     def _runs(self, text: str, either: bool = False) -> list[tuple[int, int, bool, bool]]:
         """The runs of digits a numeric kind could match in or an IBAN could lie beside, each
         with which of the two it could be (with `either`, only whether it could be one). Most
@@ -287,7 +305,7 @@ class PiiDetector(Detector):
             )
         return non_overlapping(out)
 
-    def find_near(self, text: str, key: str | None, offsets: list[int]) -> list[Match]:
+    def find_near(self, text, key, offsets, narrowing=None) -> list[Match]:
         # `locate` pointed at each "@" before a domain and at each run worth a search, judged
         # on the joined text (a superset of what this string alone passes): the other "@"s
         # and runs cannot match, so only these are looked at again.

@@ -22,6 +22,7 @@ from rules.detectors.secret_kinds import (
     MIXED_CASE_40,
     SecretKind,
 )
+from rules.prefilter import APPROXIMATE, Expression, head
 from rules.setting_fields import MULTI_CHOICE, Setting
 
 # Families first, then each kind: the values `kinds` and `exclude` take.
@@ -42,6 +43,8 @@ MIN_LENGTH = 10
 _PAIR_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA")
 _PAIR_BEFORE = re.compile(r"[^A-Za-z0-9_]")
 _PAIR_START = re.compile("|".join(_PAIR_PREFIXES))
+# The tag of a key id prefix in a multi-pattern scan (a kind's expression has its kind's name).
+_PAIR_TAG = " pair"
 _PAIR = re.compile(
     rf"{AWS_KEY_ID}\n(?:[^\n=]{{1,64}}\n)?(?:[^\n=]{{1,64}}=)?"
     rf"{MIXED_CASE_40}(?P<s>[A-Za-z0-9/+]{{40}})(?=\n|\Z)"
@@ -115,10 +118,23 @@ class SecretsDetector(Detector):
         self._pairs = "aws_secret_access_key" in self.kinds
         compiled = [_Compiled(spec, i) for i, spec in enumerate(specs)]
         self._index = HintIndex((hint, c) for c in compiled for hint in c.hints)
+        # For a multi-pattern scan: every kind's expression (lookarounds and back-references
+        # made looser, so it finds a superset), and the key id prefixes `find_beside` starts at.
+        self._expressions = tuple(
+            Expression(head(spec.pattern), spec.kind, APPROXIMATE) for spec in specs
+        ) + (tuple(Expression(p, _PAIR_TAG) for p in _PAIR_PREFIXES) if self._pairs else ())
 
     def locate(self, text, lowered):
         # Hint offsets in `lowered` are those of `text` unless lower-casing changed a length.
         return self._index.starts(lowered) if len(lowered) == len(text) else None
+
+    def expressions(self):
+        return self._expressions
+
+    def located(self, text, found):
+        # A string holds a match only where some kind's looser expression ends; a pair starts
+        # at a key id prefix (four letters).
+        return sorted({end - 4 if tag == _PAIR_TAG else end - 1 for tag, end in found})
 
     def find_beside(self, text, offsets):
         if not self._pairs or (offsets is not None and not offsets):
@@ -136,14 +152,23 @@ class SecretsDetector(Detector):
                 out.append(Match("aws_secret_access_key", *m.span("s")))
         return out
 
-    def find(self, text: str, key: str | None = None) -> list[Match]:
-        matches = self._scan(text, 0) if len(text) >= MIN_LENGTH else []
+    def narrowing(self, found):
+        # Only the kinds whose expressions matched in the payload can match in its strings.
+        return frozenset(tag for tag, _end in found)
+
+    def find_near(self, text, key, offsets, narrowing=None):
+        return self.find(text, key, narrowing)
+
+    def find(self, text: str, key: str | None = None, kinds=None) -> list[Match]:
+        """Every secret in `text` (and in `key=text` under a telling key); with `kinds`, of
+        those kinds only (the others are known not to occur)."""
+        matches = self._scan(text, 0, kinds) if len(text) >= MIN_LENGTH else []
         if key and len(text) >= 6:
             lowered = key.lower()
             if any(h in lowered for h in _KEY_HINTS):
                 # Scan `key=value` and keep what falls inside the value.
                 offset = len(key) + 1
-                for m in self._scan(f"{key}={text}", -offset):
+                for m in self._scan(f"{key}={text}", -offset, kinds):
                     if m.start == 0 and m.kind in _CONTEXTUAL:
                         # The field's whole value is the secret, whatever characters it has.
                         matches.append(Match(m.kind, 0, len(text)))
@@ -151,7 +176,7 @@ class SecretsDetector(Detector):
                         matches.append(m)
         return non_overlapping(matches)
 
-    def _scan(self, text: str, shift: int) -> list[Match]:
+    def _scan(self, text: str, shift: int, kinds=None) -> list[Match]:
         lowered = text.lower()
         hits = self._index.positions(lowered)
         if not hits:
@@ -165,6 +190,8 @@ class SecretsDetector(Detector):
         size = len(text)
         out: list[Match] = []
         for compiled in sorted(hits, key=lambda c: c.position):
+            if kinds is not None and compiled.kind not in kinds:
+                continue
             if not exact:
                 found = compiled.regex.finditer(text)
             elif anchored and compiled.starts:

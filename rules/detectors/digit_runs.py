@@ -1,0 +1,68 @@
+"""Runs of digits, where phone numbers, cards, SSNs and IBANs are looked for, and the shapes a
+multi-pattern scan finds them by.
+
+A run is a stretch of digits and the separators `( ) . -` and space holding at least nine
+digits (`RUN`). Most runs in tool results (a log line's id, status and duration) can hold no
+personal data, which the PII detector tells from the run and its surroundings (`_judged`). A
+multi-pattern scan reports only the runs that pass the cheap tests that judgement starts with
+(`EXPRESSIONS`), and `candidate_runs` turns its reports back into runs for that judgement.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rules.prefilter import Expression
+
+# A run of at least 9 digits (separators allowed). The lookaheads count the digits inside `re`,
+# so a short run (a date, a time, a port) costs no Python at all; the first, eight characters a
+# run can hold, turns away most digits (a hash's, a UUID's) before the count starts. Separators
+# and digits are disjoint, so the possessive repeats find what plain ones would, without
+# backtracking.
+RUN = re.compile(r"[0-9](?=[0-9 ().-]{8})(?=(?:[ ().-]*+[0-9]){8})[0-9 ().-]*+")
+_CHARS = frozenset("0123456789 ().-")
+_STRETCH = re.compile(r"[0-9 ().-]*")
+
+# Tags: the match ends in a run, or just past it; the match ends past an IBAN's first letters
+# and digits, with runs on either side of it.
+IN_RUN, IBAN = "in_run", "iban"
+# What every phone number, card and SSN holds, all of it inside its run: a "+" and a digit, a
+# dash or dot and four digits at its end (an SSN, a phone number without a country code), or
+# 13 digits after a word boundary (a card's start).
+_NUMERIC = (
+    r"\+[0-9]",
+    r"[0-9][-.][0-9]{4}(?:[^0-9-]|\z)",
+    r"(?:[^0-9A-Za-z_.-]|^)[0-9](?:[ -]?[0-9]){12}",
+)
+# The head of an IBAN: country code, check digits, two groups of four.
+_IBAN_HEAD = r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2}"
+
+
+def expressions(numeric: bool, iban: bool) -> tuple[Expression, ...]:
+    out = [Expression(shape, IN_RUN) for shape in _NUMERIC] if numeric else []
+    if iban:
+        out.append(Expression(_IBAN_HEAD, IBAN))
+    return tuple(out)
+
+
+def candidate_runs(text: str, found) -> list[tuple[int, int]]:
+    """The spans `RUN` matches in the stretches of `text` the reports point at, in order."""
+    stretches: set[tuple[int, int]] = set()
+    for tag, end in found:
+        if tag is IN_RUN:
+            stretches.add(_widened(text, end - 1, end))
+        elif tag is IBAN:
+            # The IBAN starts 12 to 14 characters before `end`; a run is judged beside it when
+            # it lies within 42 characters before the IBAN's start or 45 after its end.
+            stretches.add(_widened(text, max(0, end - 46), min(len(text), end + 31)))
+    spans: set[tuple[int, int]] = set()
+    for lo, hi in stretches:
+        spans.update(m.span() for m in RUN.finditer(text, lo, hi))
+    return sorted(spans)
+
+
+def _widened(text: str, lo: int, hi: int) -> tuple[int, int]:
+    """`lo:hi` grown to whole runs' edges, so `RUN` finds there what it finds in all `text`."""
+    while lo > 0 and text[lo - 1] in _CHARS:
+        lo -= 1
+    return lo, _STRETCH.match(text, hi).end()
