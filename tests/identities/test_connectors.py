@@ -5,7 +5,6 @@ import asyncio
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.core.cache import cache
 
 from identities import offboarding
@@ -15,6 +14,7 @@ from servers.models import Server
 from servers.services import create_server
 from teams.models import ConfigChange, Membership
 from tests.support.api import bearer, error
+from tests.support.channel_listener import listening_layer
 from tests.support.connector_rows import connector_of, silent_since
 from tests.support.console import text
 
@@ -161,7 +161,7 @@ def test_another_members_or_workspaces_connector_is_a_404(api, acme, globex, ali
 def test_revoking_closes_the_connection_and_logs_it(
     api, acme, bob, django_capture_on_commit_callbacks
 ):
-    layer = get_channel_layer()
+    layer = listening_layer()
     channel = async_to_sync(layer.new_channel)()
     connector = connector_of(acme, bob, host="bobs-laptop", channel_name=channel)
     cache.set(f"tok:{connector.token.digest}", "cached lookup")
@@ -193,7 +193,7 @@ def test_revoking_closes_the_connection_and_logs_it(
 def test_revoking_a_connector_token_on_the_token_page_closes_its_connection(
     as_, acme, bob, django_capture_on_commit_callbacks
 ):
-    layer = get_channel_layer()
+    layer = listening_layer()
     channel = async_to_sync(layer.new_channel)()
     connector = connector_of(acme, bob, channel_name=channel)
     with django_capture_on_commit_callbacks(execute=True):
@@ -290,7 +290,7 @@ def test_the_server_form_offers_workstation_only_with_the_capability(
 
 
 def test_suspending_a_member_closes_their_connectors(acme, bob, django_capture_on_commit_callbacks):
-    layer = get_channel_layer()
+    layer = listening_layer()
     channel = async_to_sync(layer.new_channel)()
     connector = connector_of(acme, bob, channel_name=channel)
     with django_capture_on_commit_callbacks(execute=True):

@@ -3,13 +3,13 @@
 import asyncio
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.core.cache import cache
 
 from core import config_events
 from gateways import services as gateway_services
 from servers.models import Server
 from tests.support.api import error, refused_capability
+from tests.support.channel_listener import listening_layer
 
 W = "/api/v1/workspaces/acme"
 
@@ -105,7 +105,7 @@ def test_a_server_change_tells_the_gateways_serving_it(
     api, acme, alice, acme_server, acme_gateway, django_capture_on_commit_callbacks
 ):
     other = gateway_services.create_gateway(workspace=acme, slug="ops", name="Ops", actor=alice)
-    layer = get_channel_layer()
+    layer = listening_layer()
     serving, idle = async_to_sync(layer.new_channel)(), async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(config_events.group_name(acme_gateway.pk), serving)
     async_to_sync(layer.group_add)(config_events.group_name(other.pk), idle)
