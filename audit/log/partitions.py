@@ -114,9 +114,11 @@ def create_partition(day: date) -> bool:
             f"CREATE TABLE {quote(name)} (LIKE {quote(TABLE)} INCLUDING DEFAULTS "
             "INCLUDING CONSTRAINTS)"
         )
+        # Names are ours (the table, its partitions, the model's columns), never input.
         cursor.execute(
-            f"WITH moved AS (DELETE FROM {quote(DEFAULT_PARTITION)} WHERE at >= %s AND at < %s "
-            f"RETURNING {columns}) INSERT INTO {quote(name)} ({columns}) SELECT {columns} FROM moved",
+            f"WITH moved AS (DELETE FROM {quote(DEFAULT_PARTITION)} WHERE at >= %s AND at < %s "  # noqa: S608
+            f"RETURNING {columns}) "
+            f"INSERT INTO {quote(name)} ({columns}) SELECT {columns} FROM moved",
             [start, end],
         )
         cursor.execute(
@@ -155,21 +157,24 @@ def prepare_partitions() -> None:
         logger.info("audit writer: made log partitions %s", ", ".join(made))
 
 
-def partition_bounds(partition: Partition) -> tuple[datetime, datetime]:
-    return partition.start, partition.end
-
-
-def max_seq_in(partition: Partition, workspace_id: int) -> tuple[int, str] | None:
-    """The newest chain link (seq, digest) of a workspace stored in `partition`, if any."""
+def contents(partition: Partition) -> dict[int, tuple[int, int, str]]:
+    """What a partition holds of each workspace: {workspace id: (rows, newest seq, its digest)}.
+    One pass over the partition, then one index probe per workspace for the digest."""
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT seq, digest FROM {quote(partition.name)} WHERE workspace_id = %s "
-            "ORDER BY seq DESC LIMIT 1",
-            [workspace_id],
+            f"SELECT workspace_id, count(*), max(seq) FROM {quote(partition.name)} "  # noqa: S608
+            "GROUP BY workspace_id"
         )
-        row = cursor.fetchone()
-    return (row[0], row[1]) if row else None
+        found = {}
+        for workspace_id, rows, top in cursor.fetchall():
+            cursor.execute(
+                f"SELECT digest FROM {quote(partition.name)} "  # noqa: S608
+                "WHERE workspace_id = %s AND seq = %s",
+                [workspace_id, top],
+            )
+            found[workspace_id] = (rows, top, cursor.fetchone()[0])
+    return found
 
 
 def drop_partition(partition: Partition, *, lock_timeout_ms: int = 5000) -> None:
