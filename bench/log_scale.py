@@ -148,9 +148,10 @@ def _explain(queries) -> None:
                 continue
             cursor.execute("EXPLAIN " + sql)
             plan = [row[0] for row in cursor.fetchall()]
-            read = set(re.findall(r" on (audit_logentry_(?:p\d{8}|default))", "\n".join(plan)))
+            text = "\n".join(plan)
+            read = set(re.findall(r" on (audit_logentry_(?:p\d{8}|default))\b", text))
             used = set(
-                re.findall(r"using audit_logentry_(?:p\d{8}|default)_(\w+)", "\n".join(plan))
+                re.findall(r"(?:using|Index Scan on) audit_logentry_(?:p\d{8}|default)_(\w+)", text)
             )
             print(
                 f"      {plan[0].strip().split('  ')[0]}: {len(read)} partitions, "
