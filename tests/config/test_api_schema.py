@@ -92,8 +92,14 @@ def test_an_error_has_one_shape_whatever_its_cause(api, acme, alice, carol):
             None,
         ),
     ]
+    # Paths no route matches: an id with a dot, a typo.
+    cases.append(
+        (api.as_(alice).post("/api/v1/workspaces/acme/roles/x./duplicate/"), 404, "not_found", None)
+    )
+    cases.append((api.as_(alice).get("/api/v1/workspaces/acme/gatewayz/"), 404, "not_found", None))
     api.logout()
     cases.append((api.get("/api/v1/workspaces/acme/teams/"), 401, "not_authenticated", None))
+    cases.append((api.delete("/api/v1/no/such/thing"), 404, "not_found", None))
     for response, status, code, attr in cases:
         assert response.status_code == status, response.content
         assert error(response)["code"] == code
