@@ -11,6 +11,7 @@ import threading
 import time
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -31,16 +32,24 @@ ATTRIBUTES = (
         "gatehouse.gateway",
         "gatehouse.hop",
         "gatehouse.outcome",
+        "gatehouse.correlation_id",
         "gatehouse.client.name",
         "gatehouse.client.version",
         "gatehouse.server",
         "gatehouse.assignment_id",
         "gatehouse.identity_scheme",
-        "gatehouse.upstream_tool",
         "gatehouse.reason",
         "mcp.method.name",
+        "mcp.protocol.version",
         "gen_ai.tool.name",
-        "rpc.jsonrpc.error_code",
+        "gen_ai.operation.name",
+        "jsonrpc.request.id",
+        "rpc.response.status_code",
+        "error.type",
+        "network.transport",
+        "network.protocol.name",
+        "server.address",
+        "server.port",
     }
     | {f"gatehouse.rule.{key}" for key in ("rule", "detector", "action", "direction", "mode")}
     | {"gatehouse.rule.applied"}
@@ -138,7 +147,7 @@ def nanos(entry: LogEntry) -> int:
 
 @pytest.mark.parametrize("writer", ["process", "thread"])
 def test_each_call_is_a_trace_of_its_hops_with_real_times_and_no_payloads(
-    observed, receiver, writer
+    observed, receiver, writer, echo_upstream
 ):
     observed.env["AUDIT_WRITER"] = writer
     worker = observed.worker().start()
@@ -184,12 +193,22 @@ def test_each_call_is_a_trace_of_its_hops_with_real_times_and_no_payloads(
     assert root.name == "tools/call a__echo"
     assert root_attributes["gen_ai.tool.name"] == "a__echo"
     assert root_attributes["gatehouse.gateway"] == "metered"
+    # The OpenTelemetry MCP semantic conventions.
+    assert root_attributes["gen_ai.operation.name"] == "execute_tool"
+    assert root_attributes["mcp.protocol.version"] == "2026-07-28"
+    assert root_attributes["network.transport"] == "tcp"
+    assert root_attributes["jsonrpc.request.id"] == hops["client.response"].rpc_id
+    assert root_attributes["gatehouse.correlation_id"] == root.trace_id.hex()
+    assert "error.type" not in root_attributes
     (upstream,) = [span for span in members if span is not root]
     assert upstream.kind == Span.SPAN_KIND_CLIENT
     assert upstream.name == "tools/call echo"
     upstream_attributes = attributes(upstream.attributes)
     assert upstream_attributes["gatehouse.server"] == "echo"
-    assert upstream_attributes["gatehouse.upstream_tool"] == "echo"
+    assert upstream_attributes["gen_ai.tool.name"] == "echo"
+    upstream_url = urlsplit(echo_upstream)
+    assert upstream_attributes["server.address"] == upstream_url.hostname
+    assert upstream_attributes["server.port"] == upstream_url.port
     # The upstream hop starts when the request went out and lasts the latency it measured.
     assert upstream.start_time_unix_nano == pytest.approx(nanos(hops["upstream.request"]), abs=2000)
     measured = hops["upstream.response"].latency_ms * 1e6
@@ -197,7 +216,8 @@ def test_each_call_is_a_trace_of_its_hops_with_real_times_and_no_payloads(
     assert duration == pytest.approx(measured, abs=2000)
 
     root, root_attributes, members, hops = outcomes["error"]
-    assert root_attributes["rpc.jsonrpc.error_code"] == -32602
+    assert root_attributes["rpc.response.status_code"] == "-32602"
+    assert root_attributes["error.type"] == "-32602"
     assert root.status.code == Status.STATUS_CODE_ERROR
     assert members == [root]
 
