@@ -17,7 +17,7 @@ import time
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from audit import metrics
+from audit import metrics, trace_context
 from audit.log import durability
 from core import config_events, log_records
 from dataplane import audit_trail, cancellation, protocol, rate_limits, routing, stopping
@@ -142,7 +142,11 @@ def describe(ctx: CallContext, request_id, method: str, params) -> None:
     ctx.method = method
     ctx.rpc_id = request_id
     ctx.audit_base = None
+    ctx.trace, ctx.baggage = None, ""
     if isinstance(params, dict):
+        meta = params.get("_meta")
+        if meta:
+            ctx.trace, ctx.baggage = trace_context.incoming(meta)
         key = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}.get(method)
         named = params.get(key) if key else None
         # Only a string names the call; routing refuses any other shape.
