@@ -17,6 +17,7 @@ from dataplane import audit_trail, catalog, namespacing, policy, protocol, upstr
 from dataplane.context import CallContext
 from dataplane.protocol import RpcError
 from dataplane.snapshot import AssignmentSpec, GatewaySnapshot
+from gateways.server_cards import GATEWAY_VERSION, capabilities
 from identities.upstream.brokering import IdentityError
 from servers.upstream import (
     UpstreamError,
@@ -24,21 +25,9 @@ from servers.upstream import (
     UpstreamUnavailable,
 )
 
-GATEWAY_VERSION = "0.1.0"
-
 
 def server_info(snapshot: GatewaySnapshot) -> dict:
     return {"name": snapshot.name or snapshot.slug, "version": GATEWAY_VERSION}
-
-
-def capabilities() -> dict:
-    return {
-        "tools": {"listChanged": True},
-        "prompts": {"listChanged": True},
-        "resources": {"listChanged": True, "subscribe": True},
-        "completions": {},
-        "logging": {},
-    }
 
 
 def instructions(snapshot: GatewaySnapshot) -> str:
