@@ -11,7 +11,6 @@ lists tools. The Server Cards the catalog points at are served by the data plane
 """
 
 import base64
-import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -106,7 +105,7 @@ def catalog(request):
     origin, workspace_slug = _origin(request), reader.membership.workspace.slug
     entries = [
         server_cards.catalog_entry(_facts(gateway, origin, workspace_slug))
-        for gateway in gateways_seen_by(reader).only("slug", "name")
+        for gateway in gateways_seen_by(reader).only("slug", "name", "description")
     ]
     return _answer(server_cards.catalog(entries), **{"Cache-Control": "private, no-store"})
 
@@ -156,7 +155,10 @@ def _list_query(params) -> ListQuery:
         raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}.")
     updated_since = None
     if raw := params.get("updated_since"):
-        updated_since = parse_datetime(raw)
+        try:
+            updated_since = parse_datetime(raw)
+        except ValueError:  # well formed but impossible, e.g. month 13
+            updated_since = None
         if updated_since is None or updated_since.tzinfo is None:
             raise BadRequest("updated_since must be an RFC 3339 date-time with a time zone.")
     if params.get("include_deleted", "false").lower() not in ("true", "false"):
@@ -179,7 +181,8 @@ def _cursor_slug(cursor: str) -> str:
     try:
         slug = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         slug_validator(slug)
-    except (binascii.Error, UnicodeDecodeError, ValidationError) as exc:
+    # ValueError covers binascii.Error, UnicodeDecodeError and non-ASCII input to the decoder.
+    except (ValueError, ValidationError) as exc:
         raise BadRequest("cursor is not one this registry returned.") from exc
     return slug
 

@@ -108,6 +108,19 @@ def test_an_error_has_one_shape_whatever_its_cause(api, acme, alice, carol):
     assert cases[2][0].json()["type"] == "validation_error"
 
 
+def test_a_path_missing_its_trailing_slash_is_redirected_or_named(api, acme, alice):
+    client = api.as_(alice)
+    response = client.get("/api/v1/workspaces/acme/teams?page=2")
+    assert response.status_code == 301
+    assert response["Location"] == "/api/v1/workspaces/acme/teams/?page=2"
+    response = client.post("/api/v1/workspaces/acme/teams", {"slug": "x"}, format="json")
+    assert response.status_code == 404
+    assert error(response)["detail"] == (
+        "No such endpoint; did you mean /api/v1/workspaces/acme/teams/?"
+    )
+    assert client.get("/api/v1/no/such/thing").status_code == 404
+
+
 def test_the_scim_endpoint_keeps_the_scim_error_format(client):
     """RFC 7644 section 3.12: SCIM errors are SCIM documents, not the API's shape."""
     response = client.get("/scim/v2/acme/Users")

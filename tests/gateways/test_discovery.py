@@ -88,6 +88,20 @@ def test_an_api_token_sees_every_gateway_its_owner_may_use(
     assert response["Cache-Control"] == "private, no-store"
 
 
+def test_the_catalog_does_not_query_per_gateway(
+    acme, acme_gateway, ops, alice, api_token_for, django_assert_max_num_queries
+):
+    secret = api_token_for(acme, alice, "read")
+    with django_assert_max_num_queries(20) as two:
+        assert len(_entries(secret)) == 2
+    for n in range(5):
+        gateway_services.create_gateway(
+            workspace=acme, slug=f"more-{n}", name="More", description="More tools", actor=alice
+        )
+    with django_assert_max_num_queries(len(two.captured_queries)):
+        assert len(_entries(secret)) == 7
+
+
 def test_an_oauth_token_sees_the_gateway_it_was_issued_for(acme, acme_gateway, ops, alice):
     signed_in = oauth_sign_in(alice, oauth_app(alice), "http://testserver/mcp/acme/ops")
     assert _entries(signed_in["secret"]) == [OPS_ENTRY]
@@ -216,6 +230,15 @@ def test_the_registry_searches_and_filters(acme, acme_gateway, ops, alice, api_t
         ({"limit": "ten"}, "limit must be a whole number."),
         ({"cursor": "!!!"}, "cursor is not one this registry returned."),
         ({"cursor": "Zm9vX2Jhcg"}, "cursor is not one this registry returned."),
+        ({"cursor": "é"}, "cursor is not one this registry returned."),
+        (
+            {"updated_since": "2024-13-01T00:00:00Z"},
+            "updated_since must be an RFC 3339 date-time with a time zone.",
+        ),
+        (
+            {"updated_since": "2024-02-30T00:00:00+00:00"},
+            "updated_since must be an RFC 3339 date-time with a time zone.",
+        ),
         (
             {"updated_since": "2025-01-01T00:00:00"},
             "updated_since must be an RFC 3339 date-time with a time zone.",
