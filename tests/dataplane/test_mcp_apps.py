@@ -14,6 +14,7 @@ from tests.dataplane import upstream_weather_app
 from tests.dataplane.upstream_weather_app import MIME_TYPE, VIEW_HTML, VIEW_META
 from tests.support.live import ThreadedServer
 from tests.support.live_gateway import Deployment, connect, run_client
+from tests.upstreams.catalog_server import EraGate
 
 pytestmark = pytest.mark.usefixtures("fresh_cache")
 
@@ -27,6 +28,18 @@ def weather_url():
     server = ThreadedServer(upstream_weather_app.build().streamable_http_app()).start()
     yield f"{server.url}/mcp"
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def weather_by_era():
+    """The weather app restricted to one protocol era: its URL by era."""
+    servers = {
+        era: ThreadedServer(EraGate(upstream_weather_app.build().streamable_http_app(), era))
+        for era in ("handshake", "modern")
+    }
+    yield {era: f"{server.start().url}/mcp" for era, server in servers.items()}
+    for server in servers.values():
+        server.stop()
 
 
 @pytest.fixture
@@ -242,10 +255,25 @@ def test_without_resources_a_tool_names_no_app(apps):
     assert "Resource not found" in error.message
 
 
-def test_the_gateway_tells_upstreams_it_carries_apps(apps):
-    async def declared(client):
-        return await client.call_tool("weather__declared_extensions", {})
+@pytest.mark.parametrize("upstream_era", ["handshake", "modern"])
+def test_an_upstream_of_either_era_offers_its_app_through_the_gateway(
+    apps, weather_by_era, upstream_era
+):
+    server = server_services.create_server(
+        workspace=apps.acme, name="wx", url=weather_by_era[upstream_era], actor=apps.alice
+    )
+    gateway_services.assign_server(
+        gateway=apps.gateway, server=server, namespace="wx", actor=apps.alice
+    )
 
-    (result,) = session(apps, "legacy", declared)
+    async def read_view(client):
+        return await client.read_resource("ui://wx/weather/view.html")
+
+    async def declared(client):
+        return await client.call_tool("wx__declared_extensions", {})
+
+    tools, read, result = session(apps, "legacy", list_tools, read_view, declared)
+    assert tools["wx__get_weather"].meta == {"ui": {"resourceUri": "ui://wx/weather/view.html"}}
+    assert read.contents[0].text == VIEW_HTML and read.contents[0].meta == VIEW_META
     # A server that offers its apps only to hosts that render them offers them to the gateway.
     assert result.content[0].text == "io.modelcontextprotocol/ui"
