@@ -58,6 +58,11 @@ workspace_pages = [
         name="assignment-pin-approve",
     ),
     path(
+        "gateways/<slug:gw>/assignments/<int:pk>/admissions/approve/",
+        assignments.AdmissionApprovePage.as_view(),
+        name="assignment-admit",
+    ),
+    path(
         "gateways/<slug:gw>/assignments/<int:pk>/remove/",
         assignments.AssignmentRemovePage.as_view(),
         name="assignment-remove",

@@ -186,8 +186,14 @@ async def tool_filtered(ctx, name: str, reason: str) -> None:
     )
 
 
-async def tool_withheld(snapshot, spec, principal, name: str, upstream_name: str, reason: str):
-    """A catalog fetch withheld a tool; written once per fetch, not per list or call."""
+async def tool_withheld(
+    snapshot, spec, principal, name: str, upstream_name: str, reason: str, flags=()
+):
+    """A catalog fetch withheld a tool; written once per fetch, not per list or call. `flags`:
+    what the admission checks found in its definition."""
+    detail = {"reason": reason}
+    if flags:
+        detail["admission"] = list(flags)
     await record_async(
         {
             "hop": "policy.tool_filtered",
@@ -203,7 +209,7 @@ async def tool_withheld(snapshot, spec, principal, name: str, upstream_name: str
             "tool": name,
             "upstream_tool": upstream_name,
             "outcome": "blocked",
-            "detail": {"reason": reason},
+            "detail": detail,
         }
     )
 

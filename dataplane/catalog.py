@@ -12,10 +12,11 @@ The upstream sessions and the caller's identity for each assignment come from st
 (`dataplane/upstreams.py`); what an upstream sends on its own comes back here
 (`on_upstream_event`).
 
-Each fetched tool is fingerprinted once (`gateways.pinning`); a pinned tool whose fingerprint no
-longer matches its pin is withheld from the merged view. The first fetch that finds it writes a
-`policy.tool_filtered` entry and asks for the server to be discovered again, so the console and
-the API can show the change awaiting approval.
+Each fetched tool is fingerprinted and assessed once (`gateways.pinning`,
+`gateways.admission`); a pinned tool whose fingerprint no longer matches its pin, and a tool the
+admission checks flag in a definition no admin approved, are withheld from the merged view. The
+first fetch that finds one writes a `policy.tool_filtered` entry and asks for the server to be
+discovered again, so the console and the API can show it awaiting approval.
 """
 
 import asyncio
@@ -62,8 +63,9 @@ class MergedView:
     ttl_ms: int = 0
     public: bool = False
     filtered_tools: set[str] = field(default_factory=set)
-    # Pinned tools that changed upstream and await an admin's approval.
-    withheld_tools: set[str] = field(default_factory=set)
+    # Tools awaiting an admin's approval (changed since pinned, or flagged by the admission
+    # checks): name -> why, in the words of the audit entry.
+    withheld_tools: dict[str, str] = field(default_factory=dict)
     # The tools MCP Apps may call by their upstream names (dataplane/mcp_apps.py).
     app_tools: mcp_apps.AppTools = field(default_factory=mcp_apps.AppTools)
 
@@ -219,14 +221,33 @@ _rediscovered_at: dict[int, float] = {}
 _rediscoveries: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
 
 
-def _withheld(spec: AssignmentSpec, fetched: AssignmentCatalog | None) -> list[str]:
+PIN_CHANGED = "changed upstream since it was pinned"
+FLAGGED = "flagged by the admission checks"
+
+
+def _why_withheld(spec: AssignmentSpec, catalog: AssignmentCatalog, name: str) -> str:
+    digest = catalog.digests.get(name, "")
+    if spec.withholds(name, digest):
+        return PIN_CHANGED
+    return FLAGGED if name in catalog.flags and not spec.admits(name, digest) else ""
+
+
+def _withheld(spec: AssignmentSpec, fetched: AssignmentCatalog | None) -> dict[str, str]:
+    """Name -> why, for each tool of the fetch that curation offers and that awaits approval."""
     if fetched is None:
-        return []
-    return [name for name, digest in fetched.digests.items() if spec.withholds(name, digest)]
+        return {}
+    found = {}
+    for tool in fetched.lists["tools"]:
+        name = tool.get("name") if isinstance(tool, dict) else None
+        if isinstance(name, str) and spec.tool_allowed(name, tool.get("annotations")):
+            why = _why_withheld(spec, fetched, name)
+            if why:
+                found[name] = why
+    return found
 
 
 async def _report_withheld(spec, principal, snapshot, fetched, previous) -> None:
-    """Log each pinned tool this fetch withholds, and have its server discovered again."""
+    """Log each tool this fetch withholds, and have its server discovered again."""
     changed = _withheld(spec, fetched)
     if previous is not None and set(changed) != set(_withheld(spec, previous)):
         # Clients holding the earlier list learn that a tool left it (or came back).
@@ -235,10 +256,10 @@ async def _report_withheld(spec, principal, snapshot, fetched, previous) -> None
         )
     if not changed:
         return
-    for name in changed:
+    for name, why in changed.items():
         client = namespacing.client_name(spec.namespace, name, prefixed=bool(spec.namespace))
         await audit_trail.tool_withheld(
-            snapshot, spec, principal, client, name, "changed upstream since it was pinned"
+            snapshot, spec, principal, client, name, why, fetched.flags.get(name, ())
         )
     server_id = spec.upstream.server_id
     now = time.monotonic()
@@ -366,12 +387,13 @@ def _merge_named(target: dict, pairs, kind: str, view: MergedView, *, curate: bo
                 continue
             override = spec.tool_overrides.get(name, {}) if curate else {}
             base = override.get("name") or name
-            if curate and spec.withholds(name, catalog.digests.get(name, "")):
+            why = _why_withheld(spec, catalog, name) if curate else ""
+            if why:
                 # Remembered so a call to it is told why instead of "unknown tool".
-                view.withheld_tools.add(
-                    namespacing.client_name(spec.namespace, base, prefixed=bool(spec.namespace))
-                )
-                view.withheld_tools.add(base)
+                prefixed = bool(spec.namespace)
+                client = namespacing.client_name(spec.namespace, base, prefixed=prefixed)
+                view.withheld_tools[client] = why
+                view.withheld_tools.setdefault(base, why)
                 if app_call:
                     app_calls.append((name, None))
                 continue

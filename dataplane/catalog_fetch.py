@@ -59,6 +59,9 @@ class AssignmentCatalog:
     url_mode: bool = False
     # Tool name -> fingerprint of its definition as fetched.
     digests: dict[str, str] = field(default_factory=dict)
+    # Tool name -> what the admission checks found in its definition (gateways/admission.py);
+    # withheld unless an admin approved that fingerprint, which the merge compares.
+    flags: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # What the upstream could not list although it is up (an optional list that failed).
     notes: list[str] = field(default_factory=list)
     # The first fetch is still running: nothing to offer yet, and not known to be down.
@@ -195,16 +198,19 @@ async def fetch(spec, identity, snapshot, principal, on_event, retry=True) -> As
     ttl = settings.MCP_CATALOG_TTL_SECONDS
     if ttls:
         ttl = min(ttl, *ttls)
-    digests = {
-        t["name"]: pinning.fingerprint(t)
-        for t in lists["tools"]
-        if isinstance(t, dict) and isinstance(t.get("name"), str)
-    }
+    digests, flags = {}, {}
+    for tool in lists["tools"]:
+        if isinstance(tool, dict) and isinstance(tool.get("name"), str):
+            digests[tool["name"]] = pinning.fingerprint(tool)
+            found = spec.admission_flags(tool)
+            if found:
+                flags[tool["name"]] = found
     return AssignmentCatalog(
         lists=lists,
         fetched_at=time.monotonic(),
         ttl=ttl,
         private=private,
         digests=digests,
+        flags=flags,
         notes=notes,
     )

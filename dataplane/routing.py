@@ -145,7 +145,15 @@ async def _tools_call(ctx: CallContext, params: dict) -> dict:
         view.app_tools.refuse_ambiguous(name)
     if entry is None and name in view.withheld_tools:
         ctx.outcome = "blocked"
-        await audit_trail.tool_filtered(ctx, name, "changed upstream since it was pinned")
+        why = view.withheld_tools[name]
+        await audit_trail.tool_filtered(ctx, name, why)
+        if why == catalog.FLAGGED:
+            # The reasons quote the suspect text, so they go to the audit log, not to the model.
+            raise RpcError(
+                protocol.TOOL_NOT_ALLOWED,
+                f"The tool {name} was flagged by the gateway's admission checks and is withheld "
+                "until an admin approves its definition.",
+            )
         raise RpcError(
             protocol.TOOL_NOT_ALLOWED,
             f"The tool {name} changed upstream since an admin approved it and is withheld "

@@ -15,7 +15,7 @@ from django.core.cache import cache
 from core import config_events
 from dataplane import near_cache
 from dataplane.rate_limits import CompiledLimit, compile_limits
-from gateways import pinning
+from gateways import admission, pinning
 from gateways.models import Assignment, Gateway
 from gateways.selectors import members_provisioned_to
 from identities import selectors as identity_selectors
@@ -69,6 +69,27 @@ class AssignmentSpec:
     # The bound on one reply; None: the server's, else UPSTREAM_MAX_REPLY_BYTES
     # (dataplane/upstreams.py `result_cap`).
     max_result_bytes: int | None = None
+    # Admission checks (gateways/admission.py): the hosts of the server's own links, the other
+    # servers' tool names on this gateway, and name -> fingerprint of each approved flagged tool.
+    known_hosts: frozenset[str] = frozenset()
+    other_tools: dict = field(default_factory=dict)
+    tool_admissions: dict = field(default_factory=dict)
+
+    @property
+    def bare(self) -> bool:
+        """Whether tools reach clients under their own names, where another server's collide."""
+        return not self.namespace or self.prefix_mode == Assignment.PrefixMode.NEVER
+
+    def admission_flags(self, tool: dict) -> tuple[str, ...]:
+        """What the admission checks find in a fetched tool's definition."""
+        reasons = admission.assess(
+            tool, other_tools=self.other_tools, known_hosts=self.known_hosts, bare=self.bare
+        )
+        return tuple(r.text for r in reasons)
+
+    def admits(self, name: str, digest: str) -> bool:
+        """Whether an admin approved this flagged definition of the tool."""
+        return self.tool_admissions.get(name) == digest
 
     @property
     def resources_prefixed(self) -> bool:
@@ -163,6 +184,7 @@ def build(workspace_id: int, slug: str) -> GatewaySnapshot | None:
     )
     default_timeout = settings.MCP_UPSTREAM_TIMEOUT_SECONDS
     assignments = list(assignments)
+    catalogs = [(a.server_id, a.server.name, a.server.catalog) for a in assignments]
     shared = identity_selectors.shared_credentials(workspace_id, [a.pk for a in assignments])
     specs = tuple(
         AssignmentSpec(
@@ -182,6 +204,9 @@ def build(workspace_id: int, slug: str) -> GatewaySnapshot | None:
             tool_pins=pinning.digests(a.tool_pins),
             max_call_seconds=a.max_call_seconds or settings.MCP_MAX_CALL_SECONDS,
             max_result_bytes=a.max_result_bytes,
+            known_hosts=admission.known_hosts(a.server.url),
+            other_tools=admission.other_tools(a.server_id, catalogs),
+            tool_admissions=admission.approved_digests(a.tool_admissions),
         )
         for a in assignments
     )

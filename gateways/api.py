@@ -3,8 +3,9 @@
 Gateways a member may not use (not provisioned to their teams, no `gateways.use_all`) are
 404 here exactly as another workspace's are. An assignment's fields fall in two groups: what it
 connects (gateways.manage) and which features it exposes (gateways.provision_features); a write
-needs the capability of every group it touches. Pinning tools and approving changes to pinned
-tools are curation, so they need gateways.provision_features.
+needs the capability of every group it touches. Pinning tools, approving changes to pinned
+tools and approving tools the admission checks flagged are curation, so they need
+gateways.provision_features.
 """
 
 from drf_spectacular.utils import extend_schema
@@ -17,6 +18,7 @@ from core.errors import ValidationFailed
 from gateways import selectors, services
 from gateways.models import Assignment, Gateway
 from gateways.serializers import (
+    AdmitToolsInput,
     ApprovePinsInput,
     AssignmentCreateInput,
     AssignmentOutput,
@@ -125,6 +127,7 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Worksp
         "destroy": GATEWAYS_MANAGE,
         "pin": GATEWAYS_PROVISION_FEATURES,
         "approve_pins": GATEWAYS_PROVISION_FEATURES,
+        "admit": GATEWAYS_PROVISION_FEATURES,
     }
 
     def initial(self, request, *args, **kwargs):
@@ -189,6 +192,17 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Worksp
         assignment = self.get_object()
         data = _valid(ApprovePinsInput, request)
         assignment = services.approve_pin_changes(
+            assignment=assignment, actor=request.user, tools=data["tools"]
+        )
+        return Response(AssignmentOutput(assignment).data)
+
+    @extend_schema(request=AdmitToolsInput, responses=AssignmentOutput)
+    @action(detail=True, methods=["post"], url_path="admissions/approve")
+    def admit(self, request, *args, **kwargs):
+        """Approve the definitions the admission checks flagged, so clients see those tools."""
+        assignment = self.get_object()
+        data = _valid(AdmitToolsInput, request)
+        assignment = services.admit_tools(
             assignment=assignment, actor=request.user, tools=data["tools"]
         )
         return Response(AssignmentOutput(assignment).data)

@@ -4,7 +4,8 @@ Connection fields need `gateways.manage`, curation (the tool mode and allow-list
 `gateways.provision_features`, as in the API. Curation shows the tools discovered on the
 assignment's server (`Server.catalog`) with their annotations; the curation card is swapped in
 place by htmx and works as a plain form without it. Pinned tools whose discovered definition
-changed are listed there with a diff; approving one asks for confirmation on its own page.
+changed are listed there with a diff, and tools the admission checks flagged with the reasons;
+approving either asks for confirmation on its own page.
 """
 
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from core.errors import GatehouseError
-from gateways import pinning, selectors, services
+from gateways import admission, pinning, selectors, services
 from gateways.forms import ConnectionForm, CurationForm
 from gateways.models import Assignment
 from identities import services as identity_services
@@ -68,10 +69,10 @@ def pin_changes(assignment: Assignment) -> list[pinning.PinChange]:
     return pinning.changes(assignment.tool_pins, tools)
 
 
-def tool_rows(assignment: Assignment) -> list[ToolRow]:
+def tool_rows(assignment: Assignment, holds: list[admission.Hold]) -> list[ToolRow]:
     """The discovered tools, plus allow-listed names the last discovery did not find."""
     allow = set(assignment.tool_allow or [])
-    withheld = {change.tool for change in pin_changes(assignment)}
+    withheld = {change.tool for change in pin_changes(assignment)} | {h.tool for h in holds}
     rows, seen = [], set()
     for tool in (assignment.server.catalog or {}).get("tools", []):
         name = tool.get("name", "")
@@ -96,7 +97,7 @@ def tool_rows(assignment: Assignment) -> list[ToolRow]:
 
 
 def _curation_form(assignment, data=None):
-    names = [row.name for row in tool_rows(assignment)]
+    names = [row.name for row in tool_rows(assignment, [])]
     initial = {"tool_mode": assignment.tool_mode, "tool_allow": assignment.tool_allow}
     return CurationForm(data, initial=initial, tool_names=names)
 
@@ -112,15 +113,21 @@ def _connection_form(assignment, data=None):
     return ConnectionForm(data, initial=initial)
 
 
+def _hold(assignment: Assignment, tool: str) -> admission.Hold | None:
+    return next((h for h in selectors.admission_holds(assignment) if h.tool == tool), None)
+
+
 class AssignmentBase(WorkspacePage):
     def assignment(self, gw, pk) -> Assignment:
         gateway = selectors.access_visible_gateway(self.membership, gw)
         return selectors.access_assignment(gateway, pk)
 
     def curation(self, assignment, form=None, *, saved=False, error=""):
+        holds = selectors.admission_holds(assignment)
         return {
             "assignment": assignment,
-            "tools": tool_rows(assignment),
+            "tools": tool_rows(assignment, holds),
+            "admission_holds": holds,
             "curation_form": form or _curation_form(assignment),
             "pin_changes": [(c, diff_lines(c)) for c in pin_changes(assignment)],
             "saved": saved,
@@ -246,6 +253,7 @@ class PinApprovePage(AssignmentBase):
             "tool": tool,
             "change": change,
             "lines": diff_lines(change) if change else [],
+            "hold": _hold(assignment, tool),
             "error": error,
         }
         return self.render("gateways/pin_approve.html", context, status=status)
@@ -263,6 +271,39 @@ class PinApprovePage(AssignmentBase):
         except GatehouseError as exc:
             return self._answer(self.assignment(gw, pk), tool, error=str(exc), status=400)
         messages.success(request, f"The new definition of {tool} was approved.")
+        return redirect("assignment", ws=self.workspace.slug, gw=gw, pk=pk)
+
+
+class AdmissionApprovePage(AssignmentBase):
+    """Approve a definition the admission checks flagged, after reading the reasons again."""
+
+    required = {"GET": GATEWAYS_PROVISION_FEATURES, "POST": GATEWAYS_PROVISION_FEATURES}
+
+    def _answer(self, assignment, tool, *, error="", status=200):
+        hold = _hold(assignment, tool)
+        context = {
+            "assignment": assignment,
+            "gateway": assignment.gateway,
+            "tool": tool,
+            "hold": hold,
+            "definition": pinning.pretty(hold.definition) if hold else "",
+            "error": error,
+        }
+        return self.render("gateways/admission_approve.html", context, status=status)
+
+    def get(self, request, gw, pk):
+        assignment = self.assignment(gw, pk)
+        tool = request.GET.get("tool", "")
+        return self._answer(assignment, tool, status=200 if tool else 400)
+
+    def post(self, request, gw, pk):
+        assignment = self.assignment(gw, pk)
+        tool = request.POST.get("tool", "")
+        try:
+            services.admit_tools(assignment=assignment, actor=request.user, tools=[tool])
+        except GatehouseError as exc:
+            return self._answer(self.assignment(gw, pk), tool, error=str(exc), status=400)
+        messages.success(request, f"The definition of {tool} was approved.")
         return redirect("assignment", ws=self.workspace.slug, gw=gw, pk=pk)
 
 

@@ -81,6 +81,12 @@ class Assignment(models.Model):
     tool_pins = models.JSONField(
         default=dict, blank=True, help_text="{upstream_name: {digest, definition}}"
     )
+    tool_admissions = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Flagged tools an admin approved: {upstream_name: {digest, reasons, "
+        "approved_by, approved_at}}",
+    )
     prompts_enabled = models.BooleanField(default=True)
     resources_enabled = models.BooleanField(default=True)
     timeout_seconds = models.FloatField(null=True, blank=True)

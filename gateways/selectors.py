@@ -9,6 +9,7 @@ list, the data plane's snapshot) builds on one of the two.
 
 from django.db.models import Q
 
+from gateways import admission, pinning
 from gateways.models import Assignment, Gateway
 from servers.models import Server
 from teams.capabilities import GATEWAYS_USE_ALL, SERVERS_VIEW_ALL
@@ -96,4 +97,37 @@ def access_assignment(gateway: Gateway, assignment_id) -> Assignment:
         Assignment.objects.select_related("server", "gateway").filter(gateway=gateway),
         gateway.workspace_id,
         pk=assignment_id,
+    )
+
+
+def gateway_catalogs(assignment: Assignment) -> list[tuple[int, str, dict]]:
+    """(server id, name, discovered catalog) of each assignment on the assignment's gateway,
+    read afresh: the inputs of its admission checks."""
+    rows = (
+        Assignment.objects.for_workspace(assignment.workspace_id)
+        .filter(gateway_id=assignment.gateway_id)
+        .values_list("server_id", "server__name", "server__catalog")
+    )
+    return [(server_id, name, catalog or {}) for server_id, name, catalog in rows]
+
+
+def admission_holds(assignment: Assignment, catalogs=None) -> list[admission.Hold]:
+    """The tools the assignment exposes that the admission checks flag, in a definition no
+    admin approved: withheld from clients. `catalogs`: `gateway_catalogs`, when already read."""
+    if catalogs is None:
+        catalogs = gateway_catalogs(assignment)
+    own = next((c for s, _n, c in catalogs if s == assignment.server_id), None)
+    if own is None:
+        own = assignment.server.catalog
+    tools = {
+        name: tool
+        for name, tool in pinning.discovered_tools(own).items()
+        if assignment.exposes(name, tool.get("annotations"))
+    }
+    return admission.holds(
+        tools,
+        admission.approved_digests(assignment.tool_admissions),
+        other_tools=admission.other_tools(assignment.server_id, catalogs),
+        known_hosts=admission.known_hosts(assignment.server.url),
+        bare=not assignment.namespace or assignment.prefix_mode == Assignment.PrefixMode.NEVER,
     )

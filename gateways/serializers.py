@@ -3,7 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from gateways import pinning
+from gateways import admission, pinning, selectors
 from gateways.models import Assignment, Gateway
 from teams.models import slug_validator
 
@@ -69,10 +69,31 @@ class PinChangeOutput(serializers.Serializer):
     diff = serializers.CharField(help_text="A unified diff of the two, as pretty JSON.")
 
 
+class AdmissionReasonOutput(serializers.Serializer):
+    kind = serializers.ChoiceField(
+        choices=[
+            admission.INSTRUCTIONS,
+            admission.INVISIBLE,
+            admission.UNKNOWN_HOST,
+            admission.SHADOWING,
+        ]
+    )
+    text = serializers.CharField()
+
+
+class AdmissionHoldOutput(serializers.Serializer):
+    tool = serializers.CharField()
+    digest = serializers.CharField(help_text="The fingerprint an approval would admit.")
+    reasons = AdmissionReasonOutput(many=True)
+    definition = serializers.DictField(help_text="The definition the last discovery found.")
+
+
 class AssignmentOutput(serializers.ModelSerializer):
     server = serializers.CharField(source="server.name")
     tool_pins = serializers.SerializerMethodField()
     pending_pin_changes = serializers.SerializerMethodField()
+    tool_admissions = serializers.SerializerMethodField()
+    pending_admissions = serializers.SerializerMethodField()
 
     class Meta:
         model = Assignment
@@ -88,6 +109,8 @@ class AssignmentOutput(serializers.ModelSerializer):
             "tool_pinning",
             "tool_pins",
             "pending_pin_changes",
+            "tool_admissions",
+            "pending_admissions",
             "prompts_enabled",
             "resources_enabled",
             "timeout_seconds",
@@ -109,6 +132,24 @@ class AssignmentOutput(serializers.ModelSerializer):
             return []
         tools = pinning.discovered_tools(assignment.server.catalog)
         return PinChangeOutput(pinning.changes(assignment.tool_pins, tools), many=True).data
+
+    def get_tool_admissions(self, assignment) -> dict[str, dict]:
+        """Flagged tools an admin approved: the fingerprint approved, by whom and when."""
+        return {
+            name: {k: record.get(k) for k in ("digest", "approved_by", "approved_at")}
+            for name, record in (assignment.tool_admissions or {}).items()
+            if isinstance(record, dict)
+        }
+
+    @extend_schema_field(AdmissionHoldOutput(many=True))
+    def get_pending_admissions(self, assignment) -> list[dict]:
+        """Tools the admission checks flagged: withheld until approved."""
+        # The gateway's catalogs are read once per answer, not once per assignment listed.
+        key = ("gateway_catalogs", assignment.gateway_id)
+        if key not in self.context:
+            self.context[key] = selectors.gateway_catalogs(assignment)
+        holds = selectors.admission_holds(assignment, self.context[key])
+        return AdmissionHoldOutput(holds, many=True).data
 
 
 class AssignmentUpdateInput(serializers.Serializer):
@@ -150,6 +191,14 @@ class PinToolsInput(serializers.Serializer):
         child=serializers.CharField(max_length=200),
         required=False,
         help_text="Upstream tool names; without it, every tool the curation exposes.",
+    )
+
+
+class AdmitToolsInput(serializers.Serializer):
+    tools = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        allow_empty=False,
+        help_text="Upstream tool names whose flagged definition is approved.",
     )
 
 

@@ -8,10 +8,11 @@ by curation: a tool that changed since it was pinned stays withheld until someon
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from core import config_events
 from core.errors import Conflict, ValidationFailed
-from gateways import pinning, rate_limits
+from gateways import pinning, rate_limits, selectors
 from gateways.errors import InvalidToolPolicy, NamespaceTaken
 from gateways.models import Assignment, Gateway
 from identities.upstream import revocation
@@ -201,7 +202,8 @@ def _lock_pins(assignment: Assignment) -> None:
     """Re-read the pins under a row lock, so concurrent approvals and curations never undo
     each other (the instance may have been loaded before another one committed)."""
     rows = Assignment.objects.for_workspace(assignment.workspace_id).filter(pk=assignment.pk)
-    assignment.tool_pins = rows.select_for_update().values_list("tool_pins", flat=True).get()
+    locked = rows.select_for_update().values_list("tool_pins", "tool_admissions").get()
+    assignment.tool_pins, assignment.tool_admissions = locked
 
 
 def _pin_curated(assignment: Assignment) -> list[str]:
@@ -330,9 +332,40 @@ def pin_tools(*, assignment: Assignment, actor, tools=None) -> Assignment:
     return assignment
 
 
+def _admit(assignment: Assignment, holds, actor) -> dict:
+    """Record the approval of these flagged definitions; return the change log's detail."""
+    admissions = dict(assignment.tool_admissions or {})
+    at = timezone.now().isoformat()
+    for hold in holds:
+        admissions[hold.tool] = {
+            "digest": hold.digest,
+            "reasons": [r.as_dict() for r in hold.reasons],
+            "approved_by": getattr(actor, "email", ""),
+            "approved_at": at,
+        }
+    assignment.tool_admissions = admissions
+    return {h.tool: {"digest": h.digest, "reasons": [r.text for r in h.reasons]} for h in holds}
+
+
+def _approved(assignment: Assignment, actor, action: str, detail: dict) -> None:
+    bump_config_version(assignment.gateway)
+    # Every worker recompiles its snapshots at once, so the approved tools reappear everywhere.
+    config_events.workspace_changed(workspace_id=assignment.workspace_id)
+    record_change(
+        workspace=assignment.gateway.workspace,
+        actor=actor,
+        action=action,
+        target=assignment,
+        detail=detail,
+    )
+
+
 @transaction.atomic
 def approve_pin_changes(*, assignment: Assignment, actor, tools) -> Assignment:
-    """Accept the discovered definition of pinned tools that changed, so clients see them again."""
+    """Accept the discovered definition of pinned tools that changed, so clients see them again.
+
+    The approval page shows what the admission checks found, so a flagged new definition is
+    admitted with it."""
     names = _tool_names(tools)
     if not names:
         raise ValidationFailed("Name at least one tool to approve.", field="tools")
@@ -348,22 +381,49 @@ def approve_pin_changes(*, assignment: Assignment, actor, tools) -> Assignment:
     for name in names:
         pins[name] = pinning.pin(discovered[name])
     assignment.tool_pins = pins
-    assignment.save(update_fields=["tool_pins"])
-    bump_config_version(assignment.gateway)
-    # Every worker recompiles its snapshots at once, so the approved tools reappear everywhere.
-    config_events.workspace_changed(workspace_id=assignment.workspace_id)
-    record_change(
-        workspace=assignment.gateway.workspace,
-        actor=actor,
-        action="assignment.pins_approve",
-        target=assignment,
-        detail={
-            "tools": {
-                n: {"from": pending[n].pinned_digest, "to": pending[n].current_digest}
-                for n in names
-            }
-        },
-    )
+    holds = [h for h in selectors.admission_holds(assignment) if h.tool in names]
+    admitted = _admit(assignment, holds, actor)
+    assignment.save(update_fields=["tool_pins", "tool_admissions"])
+    detail = {
+        "tools": {
+            n: {"from": pending[n].pinned_digest, "to": pending[n].current_digest} for n in names
+        }
+    }
+    if admitted:
+        detail["admitted"] = admitted
+    _approved(assignment, actor, "assignment.pins_approve", detail)
+    return assignment
+
+
+@transaction.atomic
+def admit_tools(*, assignment: Assignment, actor, tools) -> Assignment:
+    """Approve the discovered definition of tools the admission checks flagged, so clients see
+    them. The approval names the fingerprint: a later change is assessed again. A pinned tool
+    that changed is approved with it, since it is the same definition."""
+    names = _tool_names(tools)
+    if not names:
+        raise ValidationFailed("Name at least one tool to approve.", field="tools")
+    _lock_pins(assignment)
+    holds = {h.tool: h for h in selectors.admission_holds(assignment)}
+    missing = [n for n in names if n not in holds]
+    if missing:
+        raise ValidationFailed(
+            f"No flagged tool awaits approval for: {', '.join(missing)}.", field="tools"
+        )
+    detail = {"tools": _admit(assignment, [holds[n] for n in names], actor)}
+    changed = [
+        c for c in pinning.changes(assignment.tool_pins, _discovered(assignment)) if c.tool in names
+    ]
+    if assignment.tool_pinning and changed:
+        pins = dict(assignment.tool_pins)
+        for change in changed:
+            pins[change.tool] = {"digest": change.current_digest, "definition": change.current}
+        assignment.tool_pins = pins
+        detail["pins"] = {
+            c.tool: {"from": c.pinned_digest, "to": c.current_digest} for c in changed
+        }
+    assignment.save(update_fields=["tool_pins", "tool_admissions"])
+    _approved(assignment, actor, "assignment.tools_admit", detail)
     return assignment
 
 

@@ -11,82 +11,11 @@ from __future__ import annotations
 
 import re
 
+from core.injection_phrases import PHRASES
 from rules.detectors.base import Detector, Match, non_overlapping
 from rules.detectors.hints import HintIndex
 from rules.prefilter import CASELESS, Expression
 from rules.setting_fields import STRINGS, Setting
-
-_ANY = r"(?:all |any |the |your |my |these |those )?"
-_VERBS = ("ignore", "disregard", "forget", "override", "bypass")
-# (anchors, expression, leads): the expression runs only when one of its anchors occurs. Every
-# match starts with one of its leads, if it has any, so it is tried only where one occurs, not
-# at every character. All are lower case; the expressions run on the lower-cased string.
-PHRASES: tuple[tuple[tuple[str, ...], str, tuple[str, ...]], ...] = (
-    (
-        _VERBS,
-        rf"(?:ignore|disregard|forget|override|bypass)\s+{_ANY}(?:previous|prior|above|earlier"
-        r"|preceding|original|system|safety)?\s*(?:instructions?|prompts?|rules|directions"
-        r"|guidelines|context|messages?)",
-        _VERBS,
-    ),
-    (("forget",), r"forget (?:everything|all)(?: (?:you were told|above|before))?", ("forget",)),
-    (
-        ("you are now",),
-        r"you are now (?:a |an |in |the )?[\w -]{0,30}(?:mode|assistant|ai|model|dan|jailbroken)",
-        ("you are now",),
-    ),
-    (
-        ("instruction",),
-        r"(?:new|updated|real|actual|secret|hidden) (?:system )?instructions?\s*:",
-        (),
-    ),
-    (
-        ("system prompt", "hidden prompt", "instruction"),
-        r"(?:reveal|print|show|output|repeat|leak) (?:your |the )?(?:system prompt|hidden prompt"
-        r"|initial instructions|instructions above)",
-        (),
-    ),
-    (
-        ("the user",),
-        r"(?:(?:do not|don't|never) (?:tell|inform|mention (?:this )?to|reveal (?:this )?to"
-        r"|show) the user|(?:without|before) (?:asking|telling|informing|notifying) the user)",
-        (),
-    ),
-    (
-        ("unrestricted", "unfiltered", "jailbr", "evil", "developer mode"),
-        r"(?:act|behave|respond) as (?:if you (?:are|were) )?(?:an? )?(?:unrestricted|unfiltered"
-        r"|jailbroken|evil|developer mode)",
-        (),
-    ),
-    (
-        ("developer mode", "god mode", "dan mode", "jailbreak mode"),
-        r"(?:enable|enter|activate) (?:developer|god|dan|jailbreak) mode",
-        (),
-    ),
-    (
-        ("<|", "[inst]", "[/inst]", "<<sys>>"),
-        r"<\|im_start\|>|<\|im_end\|>|<\|system\|>|\[/?inst\]|<<sys>>|<\|endoftext\|>",
-        ("<|", "[inst]", "[/inst]", "<<sys>>"),
-    ),
-    (
-        ("important>", "system>", "system-prompt>", "admin-instructions>"),
-        r"</?(?:important|system|system-prompt|admin-instructions)>",
-        (),
-    ),
-    (
-        ("credential", "secret", "api key", "token", "password", "private key", "ssh key", "env"),
-        r"(?:send|exfiltrate|upload|post|forward) (?:all |the |any )?(?:\w+ ){0,3}(?:credentials"
-        r"|secrets|api keys?|tokens|passwords|private keys?|ssh keys?|env(?:ironment)? variables)"
-        r" to",
-        ("send ", "exfiltrate ", "upload ", "post ", "forward "),
-    ),
-    (
-        ("administrator", "developer", "openai", "anthropic"),
-        r"(?:this is|message from) (?:the |your )?(?:system administrator|developer|openai"
-        r"|anthropic)[,:]",
-        (),
-    ),
-)
 
 
 class InjectionDetector(Detector):

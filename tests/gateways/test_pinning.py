@@ -297,10 +297,12 @@ def test_with_pinning_off_a_changed_tool_stays_listed(pinned, bob, alice, api):
     assert response.status_code == 200, response.content
     assert response.json()["tool_pinning"] is False
     token = pinned.token_for(bob)
-    upstream_app.redescribe(pinned.upstream, "echo", POISONED)
+    # A harmless change: a poisoned one would be held by the admission checks all the same.
+    reworded = "Echo the text back, word for word."
+    upstream_app.redescribe(pinned.upstream, "echo", reworded)
     time.sleep(0.3)
     tools = _tools(pinned, token)
-    assert tools["notes__echo"].description == POISONED
+    assert tools["notes__echo"].description == reworded
     assert "ro__echo" not in tools  # pinning is still on there
 
 

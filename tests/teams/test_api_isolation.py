@@ -66,6 +66,11 @@ ACME_URLS = [
     ("delete", f"{W}/gateways/dev/assignments/{{assignment}}/", None),
     ("post", f"{W}/gateways/dev/assignments/{{assignment}}/pins/", {"tools": ["now"]}),
     ("post", f"{W}/gateways/dev/assignments/{{assignment}}/pins/approve/", {"tools": ["now"]}),
+    (
+        "post",
+        f"{W}/gateways/dev/assignments/{{assignment}}/admissions/approve/",
+        {"tools": ["now"]},
+    ),
     ("get", f"{W}/gateways/dev/assignments/{{assignment}}/credentials/", None),
     (
         "post",

@@ -42,6 +42,7 @@ ROUTES = {
     "assignment-tools": {"gw": "{assignment_gateway}", "pk": "{assignment}"},
     "assignment-refresh": {"gw": "{assignment_gateway}", "pk": "{assignment}"},
     "assignment-pin-approve": {"gw": "{assignment_gateway}", "pk": "{assignment}"},
+    "assignment-admit": {"gw": "{assignment_gateway}", "pk": "{assignment}"},
     "assignment-remove": {"gw": "{assignment_gateway}", "pk": "{assignment}"},
     "servers": {},
     "server-new": {},
@@ -105,7 +106,7 @@ ROUTES = {
 }
 
 # What a page needs in its query string to show itself rather than a form error.
-QUERIES = {"assignment-pin-approve": "?tool=now"}
+QUERIES = {"assignment-pin-approve": "?tool=now", "assignment-admit": "?tool=now"}
 
 ROUTES_WITH_OBJECTS = sorted(name for name, kwargs in ROUTES.items() if kwargs)
 
