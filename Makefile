@@ -9,7 +9,7 @@ PORT ?= 8000
 SUPERVISOR_URL ?= unix://$(abspath $(or $(GATEHOUSE_VAR_DIR),var))/run/supervisor.sock
 DEMO_SERVER_PORT ?= 9001
 
-.PHONY: install lock run run-prod test lint bench bench-rules bench-export bench-soak clean
+.PHONY: install lock run run-prod test lint bench bench-rules bench-export bench-log bench-soak clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -84,6 +84,11 @@ bench-rules: install
 # BENCH_DATABASE_URL is set). Several minutes: not part of `make bench`.
 bench-export: install
 	$(BIN)/python bench/export_memory.py
+
+# The log viewer, search, timeline and filtered exports on 10,000,000 log rows in PostgreSQL
+# (partitioned by day); LOG_ARGS="--rows 1000000" for a quicker run. Needs PostgreSQL.
+bench-log: install
+	$(BIN)/python bench/log_scale.py $(LOG_ARGS)
 
 # The platform under four misbehaving upstreams for SOAK_MINUTES (30): healthy latency per
 # window, errors, the server's memory and audit completeness. Not part of `make bench`.

@@ -1,8 +1,10 @@
-"""Background work of the audit app: log retention, SIEM delivery and the alert webhook."""
+"""Background work of the audit app: log retention and partitions, SIEM delivery and the alert
+webhook."""
 
 from celery import shared_task
 
 from audit.alerts import delivery
+from audit.log.partitions import ensure_partitions
 from audit.log.retention import purge_expired
 from audit.models import AlertDelivery
 from audit.sinks.delivery import deliver_due
@@ -12,6 +14,13 @@ from audit.sinks.delivery import deliver_due
 def purge_expired_logs() -> int:
     """Delete every workspace's expired log entries; returns how many went."""
     return sum(purge_expired().values())
+
+
+@shared_task(name="audit.ensure_log_partitions")
+def ensure_log_partitions() -> int:
+    """Make the log table's missing day partitions, today's and AUDIT_PARTITION_DAYS_AHEAD
+    more (PostgreSQL only); returns how many were made."""
+    return len(ensure_partitions())
 
 
 @shared_task(name="audit.deliver_sinks")

@@ -6,54 +6,65 @@ finished spans and hands them to the SDK's batching processor, whose thread expo
 the OTLP/HTTP (protobuf) exporter. Every standard `OTEL_BSP_*` and `OTEL_EXPORTER_OTLP_TRACES_*`
 variable (headers, timeout, compression) and `OTEL_RESOURCE_ATTRIBUTES` apply.
 
-One trace per client call: the trace id is the call's correlation id (as in the OTLP log sink,
-so a backend links a call's log records to its trace), and its spans are
+One trace per client call. A client that sent a valid W3C `traceparent` in `params._meta`
+(SEP-414; checked by `audit.trace_context`, kept in each entry's `detail.trace`) has the call
+join its trace: the trace id is the client's, the root's parent the client's span, its
+`tracestate` kept. Otherwise the trace id is the call's correlation id (as in the OTLP log
+sink, so a backend links a call's log records to its trace). The spans are
 
 * the client hop (`client.request` to `client.response`), the root, kind SERVER;
-* the upstream hop (`upstream.request` to `upstream.response`), kind CLIENT, its child;
+* the upstream hop (`upstream.request` to `upstream.response`), kind CLIENT, its child: the
+  span the upstream request named as its parent in the `traceparent` it carried;
 * each rule that acted (`policy.action`) and each curation refusal (`policy.tool_filtered`),
   an instant child of the root.
 
+Names and attributes follow the OpenTelemetry semantic conventions for MCP (span name
+`{mcp.method.name} {target}`; `mcp.*`, `gen_ai.*`, `jsonrpc.request.id`,
+`rpc.response.status_code`, `error.type`, `network.*`, `server.*`), with `gatehouse.*` for
+what the gateway adds (workspace, gateway, correlation id, server, rule).
+
 Spans carry real times: a response entry's `latency_ms` is measured where the hop happened and
 the matching request entry gives the start (the two are paired here, off the request path; an
-unpaired response starts `latency_ms` before it was recorded). The root's span id is derived
-from the correlation id, so children name their parent before it has ended. Attributes are
-names, ids and codes: never a payload, an argument, an error message, a person or a credential.
-Sessions and refused authentications belong to no call and make no span.
+unpaired response starts `latency_ms` before it was recorded). The root's and the upstream
+hop's span ids are derived from the correlation id (`audit.trace_context`), so children name
+their parent before it has ended and the request path names the upstream span before it is
+made. Attributes are names, ids and codes: never a payload, an argument, an error message, a
+person or a credential. Sessions and refused authentications belong to no call and make no span.
 
-`OTEL_TRACES_SAMPLER=traceidratio` (with `OTEL_TRACES_SAMPLER_ARG`) traces a share of the calls,
-chosen by trace id so that a call is traced whole or not at all: making and encoding spans costs
-the writer process more CPU than the metrics do. Traces are best effort: a span the exporter
-cannot keep up with is dropped by the SDK (`OTEL_BSP_MAX_QUEUE_SIZE`); the log remains the
-record.
+`OTEL_TRACES_SAMPLER` chooses the calls traced, by trace id so that a call is traced whole or
+not at all (`audit.trace_context.sampled`): making and encoding spans costs the writer process
+more CPU than the metrics do. Traces are best effort: a span the exporter cannot keep up with
+is dropped by the SDK (`OTEL_BSP_MAX_QUEUE_SIZE`); the log remains the record.
 """
 
-import hashlib
 import logging
 import random
 import threading
 from collections import OrderedDict
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Decision, TraceIdRatioBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
+
+from audit import trace_context
+from audit.log.entries import session_hash
 
 logger = logging.getLogger(__name__)
 
-ENABLED = bool(settings.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+ENABLED = trace_context.ENABLED
 
 _SCOPE = InstrumentationScope("gatehouse.audit")
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 # Requests waiting for their response, to give its span a start; a call whose response never
 # comes (its stream was cut) is forgotten once this many newer ones wait.
 _MAX_WAITING = 50_000
-# Named in the span of a call (`tools/call a__echo`); other methods' names may be resource URIs.
-_NAMED_METHODS = frozenset({"tools/call", "prompts/get"})
+# The methods whose name parameter is a resource URI (`mcp.resource.uri`, never a span name).
+_RESOURCE_METHODS = frozenset({"resources/read", "resources/subscribe", "resources/unsubscribe"})
 
 
 class _Exporter:
@@ -62,22 +73,15 @@ class _Exporter:
         self.processor = BatchSpanProcessor(
             OTLPSpanExporter(endpoint=settings.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
         )
-        self.sampler = _sampler()
+        _check_sampler()
         self.started: OrderedDict[tuple, float] = OrderedDict()
         self.lock = threading.Lock()
 
 
-def _sampler():
-    """The standard OTEL_TRACES_SAMPLER choices that make sense for calls that arrive without a
-    parent: always on, always off, or a ratio of trace ids."""
+def _check_sampler() -> None:
     name = settings.OTEL_TRACES_SAMPLER.removeprefix("parentbased_")
-    if name == "traceidratio":
-        return TraceIdRatioBased(settings.OTEL_TRACES_SAMPLER_ARG)
-    if name == "always_off":
-        return ALWAYS_OFF
-    if name != "always_on":
+    if name not in ("always_on", "always_off", "traceidratio"):
         logger.warning("traces: sampler %r is not supported; tracing every call", name)
-    return ALWAYS_ON
 
 
 _exporter: _Exporter | None = None
@@ -122,19 +126,14 @@ def shutdown() -> None:
         _exporter.processor.shutdown()
 
 
-def _trace_id(entry: dict) -> int | None:
+def _correlation(entry: dict) -> str | None:
     correlation = str(entry.get("correlation_id") or "").replace("-", "")
+    if len(correlation) != 32:
+        return None
     try:
-        trace_id = int(correlation, 16)
+        return correlation if int(correlation, 16) else None
     except ValueError:
         return None
-    return trace_id if 0 < trace_id < 1 << 128 else None
-
-
-def root_span_id(trace_id: int) -> int:
-    """The client hop's span id, derived so that its children can name it first."""
-    digest = hashlib.sha256(b"gatehouse-client-span:" + trace_id.to_bytes(16, "big")).digest()
-    return int.from_bytes(digest[:8], "big") or 1
 
 
 def _leaf_span_id() -> int:
@@ -155,67 +154,134 @@ def _latency(entry: dict) -> float:
     return latency / 1000 if isinstance(latency, int | float) and latency >= 0 else 0.0
 
 
-def _common(entry: dict) -> dict:
+def _error_type(entry: dict) -> str | None:
+    """The conventions' `error.type`: the JSON-RPC error code, or `tool_error` for a tool's
+    own error result (or a refusal the gateway answered as one)."""
+    if isinstance(entry.get("error_code"), int):
+        return str(entry["error_code"])
+    if entry.get("outcome") == "error":
+        return "tool_error" if entry.get("method") == "tools/call" else "_OTHER"
+    return None
+
+
+def _common(entry: dict, correlation: str, method: str, name: str) -> dict:
+    """The MCP semantic-convention attributes of a call's hop; `name` the tool, prompt or
+    resource it is about, as the side of the hop knows it."""
     attributes = {
+        "mcp.method.name": method,
         "gatehouse.workspace_id": entry["workspace_id"],
         "gatehouse.gateway": entry.get("gateway_slug") or "",
         "gatehouse.hop": entry["hop"],
         "gatehouse.outcome": entry.get("outcome") or "ok",
-        "mcp.method.name": entry.get("method") or "",
+        "gatehouse.correlation_id": correlation,
     }
-    if entry.get("tool") and entry.get("method") in _NAMED_METHODS:
-        attributes["gen_ai.tool.name"] = entry["tool"]
+    if name:
+        if method == "tools/call":
+            attributes["gen_ai.tool.name"] = name
+            attributes["gen_ai.operation.name"] = "execute_tool"
+        elif method == "prompts/get":
+            attributes["gen_ai.prompt.name"] = name
+        elif method in _RESOURCE_METHODS:
+            attributes["mcp.resource.uri"] = name
+    rpc_id = entry.get("rpc_id")
+    if rpc_id is not None and entry["hop"] == "client.response":
+        attributes["jsonrpc.request.id"] = str(rpc_id)
     if isinstance(entry.get("error_code"), int):
-        attributes["rpc.jsonrpc.error_code"] = entry["error_code"]
+        attributes["rpc.response.status_code"] = str(entry["error_code"])
+    error_type = _error_type(entry)
+    if error_type is not None:
+        attributes["error.type"] = error_type
     return attributes
 
 
-def _status(entry: dict) -> Status:
-    if entry.get("outcome") == "error":
+def _name(method: str, attributes: dict) -> str:
+    """`{mcp.method.name} {target}`: the tool or prompt; never a resource URI (unbounded)."""
+    target = attributes.get("gen_ai.tool.name") or attributes.get("gen_ai.prompt.name")
+    return f"{method} {target}" if target else method
+
+
+def _status(attributes: dict) -> Status:
+    # No description: an error message may quote what the call carried.
+    if "error.type" in attributes:
         return Status(StatusCode.ERROR)
     return Status(StatusCode.UNSET)
 
 
+def _server(attributes: dict, url) -> None:
+    if not isinstance(url, str) or not url:
+        return
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return
+    if parts.hostname:
+        attributes["server.address"] = parts.hostname
+        attributes["server.port"] = port
+
+
 def _span(exporter: _Exporter, entry: dict) -> ReadableSpan | None:
     hop = entry["hop"]
-    trace_id = _trace_id(entry)
-    if trace_id is None:
+    correlation = _correlation(entry)
+    if correlation is None:
         return None
-    if exporter.sampler.should_sample(None, trace_id, hop).decision != Decision.RECORD_AND_SAMPLE:
+    detail = entry.get("detail") or {}
+    client = trace_context.from_record(entry.get("trace"))
+    trace_id = trace_context.trace_id_of(correlation, client)
+    if not trace_context.sampled(trace_id, client):
         return None
     started = exporter.started
     if hop in ("client.request", "upstream.request"):
-        started[trace_id, hop, entry.get("assignment_id")] = _at(entry)
+        started[correlation, hop, entry.get("assignment_id")] = _at(entry)
         while len(started) > _MAX_WAITING:
             started.popitem(last=False)
         return None
-    root = root_span_id(trace_id)
-    attributes = _common(entry)
+    root = trace_context.root_span_id(correlation)
     method = entry.get("method") or ""
     if hop == "client.response":
         end = _at(entry)
-        start = started.pop((trace_id, "client.request", None), end - _latency(entry))
-        name = f"{method} {entry['tool']}" if "gen_ai.tool.name" in attributes else method
+        start = started.pop((correlation, "client.request", None), end - _latency(entry))
+        attributes = _common(entry, correlation, method, entry.get("tool") or "")
+        if entry.get("protocol_version"):
+            attributes["mcp.protocol.version"] = entry["protocol_version"]
+        if entry.get("session_id"):
+            # The log's one-way handle on the session, never the session id itself.
+            attributes["mcp.session.id"] = session_hash(str(entry["session_id"]))
+        attributes["network.transport"] = "tcp"
+        attributes["network.protocol.name"] = "http"
         attributes["gatehouse.client.name"] = entry.get("client_name") or ""
         attributes["gatehouse.client.version"] = entry.get("client_version") or ""
-        span_id, parent, kind = root, None, SpanKind.SERVER
+        name = _name(method, attributes)
+        span_id, kind = root, SpanKind.SERVER
+        # The root's parent is the client's span, in the client's process.
+        parent = (client.parent_id, True) if client is not None else None
     elif hop == "upstream.response":
-        key = (trace_id, "upstream.request", entry.get("assignment_id"))
+        key = (correlation, "upstream.request", entry.get("assignment_id"))
         start = started.pop(key, None)
         if start is None:
             start = _at(entry) - _latency(entry)
         end = start + _latency(entry)
-        server = entry.get("server_name") or ""
-        name = f"{method} {server}".strip()
-        attributes["gatehouse.server"] = server
+        upstream_name = entry.get("upstream_tool") or ""
+        attributes = _common(entry, correlation, method, upstream_name)
+        _server(attributes, entry.get("server_url"))
+        attributes["network.transport"] = "tcp"
+        attributes["gatehouse.server"] = entry.get("server_name") or ""
         attributes["gatehouse.assignment_id"] = entry.get("assignment_id") or 0
         attributes["gatehouse.identity_scheme"] = entry.get("identity_scheme") or ""
-        if entry.get("upstream_tool") and method in _NAMED_METHODS:
-            attributes["gatehouse.upstream_tool"] = entry["upstream_tool"]
-        span_id, parent, kind = _leaf_span_id(), root, SpanKind.CLIENT
+        name = _name(method, attributes)
+        # The id the request path sent upstream as the parent of the upstream's own span.
+        span_id = trace_context.upstream_span_id(correlation, entry.get("assignment_id") or 0)
+        kind, parent = SpanKind.CLIENT, (root, False)
     elif hop in ("policy.action", "policy.tool_filtered"):
         start = end = _at(entry)
-        detail = entry.get("detail") or {}
+        attributes = {
+            "gatehouse.workspace_id": entry["workspace_id"],
+            "gatehouse.gateway": entry.get("gateway_slug") or "",
+            "gatehouse.hop": hop,
+            "gatehouse.outcome": entry.get("outcome") or "ok",
+            "gatehouse.correlation_id": correlation,
+            "mcp.method.name": method,
+        }
         if hop == "policy.action":
             name = f"rule {detail.get('rule', '')}".strip()
             for key in ("rule", "detector", "action", "direction", "mode", "applied"):
@@ -224,13 +290,22 @@ def _span(exporter: _Exporter, entry: dict) -> ReadableSpan | None:
         else:
             name = "curation"
             attributes["gatehouse.reason"] = str(detail.get("reason") or "")
-        span_id, parent, kind = _leaf_span_id(), root, SpanKind.INTERNAL
+        span_id, kind, parent = _leaf_span_id(), SpanKind.INTERNAL, (root, False)
     else:
         return None
-    context = SpanContext(trace_id, span_id, is_remote=False, trace_flags=_SAMPLED)
-    parent_context = (
-        SpanContext(trace_id, parent, is_remote=False, trace_flags=_SAMPLED) if parent else None
-    )
+    state = TraceState.from_header([client.tracestate]) if client and client.tracestate else None
+    flags = _SAMPLED
+    context = SpanContext(trace_id, span_id, is_remote=False, trace_flags=flags, trace_state=state)
+    parent_context = None
+    if parent is not None:
+        parent_id, remote = parent
+        parent_context = SpanContext(
+            trace_id,
+            int(parent_id, 16) if isinstance(parent_id, str) else parent_id,
+            is_remote=remote,
+            trace_flags=flags,
+            trace_state=state,
+        )
     return ReadableSpan(
         name=name,
         context=context,
@@ -238,7 +313,7 @@ def _span(exporter: _Exporter, entry: dict) -> ReadableSpan | None:
         resource=exporter.resource,
         attributes=attributes,
         kind=kind,
-        status=_status(entry),
+        status=_status(attributes),
         start_time=_nanos(start),
         end_time=_nanos(max(end, start)),
         instrumentation_scope=_SCOPE,

@@ -1,5 +1,6 @@
 """The management REST API, /api/v1/. Every resource lives under a workspace."""
 
+from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
 from audit.alerts.api import AlertViewSet
@@ -22,6 +23,7 @@ from teams.api import (
 )
 from teams.changes_api import ChangeViewSet
 from teams.sso.api import sso_route
+from teams.unknown_endpoint_api import UnknownEndpoint
 
 WORKSPACE = r"workspaces/(?P<workspace>[^/.]+)"
 
@@ -53,4 +55,11 @@ router.register(rf"{WORKSPACE}/alerts", AlertViewSet, basename="alert")
 router.register(rf"{WORKSPACE}/sinks", SinkViewSet, basename="sink")
 router.register(rf"{WORKSPACE}/clients", ClientAppViewSet, basename="client-app")
 
-urlpatterns = [*router.urls, sso_route, *scim_routes, *alert_webhook_routes]
+urlpatterns = [
+    *router.urls,
+    sso_route,
+    *scim_routes,
+    *alert_webhook_routes,
+    # Last: what no route above matches is a JSON 404 (an id with a dot, a typo in a path).
+    re_path(r"", UnknownEndpoint.as_view()),
+]

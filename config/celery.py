@@ -17,6 +17,11 @@ app.conf.beat_schedule = {
         "task": "audit.purge_expired_logs",
         "schedule": crontab(hour=3, minute=17),
     },
+    # PostgreSQL only (a no-op elsewhere): the log table's day partitions, made ahead.
+    "audit.ensure_log_partitions": {
+        "task": "audit.ensure_log_partitions",
+        "schedule": crontab(minute=7),
+    },
     "identities.refresh_upstream_connections": {
         "task": "identities.refresh_upstream_connections",
         "schedule": settings.UPSTREAM_OAUTH_REFRESH_EVERY_SECONDS,

@@ -517,6 +517,9 @@ AUDIT_FLUSH_MS = int(os.environ.get("AUDIT_FLUSH_MS", "200"))
 AUDIT_QUEUE_SIZE = int(os.environ.get("AUDIT_QUEUE_SIZE", "20000"))
 AUDIT_SHUTDOWN_TIMEOUT_SECONDS = float(os.environ.get("AUDIT_SHUTDOWN_TIMEOUT_SECONDS", "30"))
 AUDIT_PURGE_BATCH_SIZE = int(os.environ.get("AUDIT_PURGE_BATCH_SIZE", "5000"))
+# On PostgreSQL the log table has one partition per day (audit/log/partitions.py): today's and
+# this many days ahead are made by the writer as it starts and by the beat task.
+AUDIT_PARTITION_DAYS_AHEAD = int(os.environ.get("AUDIT_PARTITION_DAYS_AHEAD", "7"))
 # Audit durability (see audit/log/durability.py and docs/reliability.md): no call is answered
 # while the writer's oldest unwritten entry is older than the window; an answer waits up to
 # AUDIT_ANSWER_WAIT_MS for the writer to catch up, and start-up waits for the writer to be ready.

@@ -1,11 +1,12 @@
 """URL map of the control plane. The MCP data plane is routed in config/asgi.py."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from audit import metrics_view
 from config import views as site_views
+from gateways import discovery_views
 from identities.upstream import connection_console
 from teams.sso import views
 
@@ -26,6 +27,23 @@ urlpatterns = [
         "oauth/upstream-client/callback",
         connection_console.ClientDocumentCallbackView.as_view(),
         name="upstream-client-callback",
+    ),
+    # Discovery: the MCP catalog, and each workspace's registry (API v0.1) of its gateways.
+    path(".well-known/mcp/catalog.json", discovery_views.catalog, name="mcp-catalog"),
+    path(
+        "registry/<slug:workspace>/v0.1/servers", discovery_views.servers, name="registry-servers"
+    ),
+    # A server name holds one slash, sent encoded (%2F) and decoded before routing.
+    re_path(
+        r"^registry/(?P<workspace>[-a-z0-9]+)/v0\.1/servers/(?P<server_name>[^/]+/[^/]+)/versions$",
+        discovery_views.server_versions,
+        name="registry-server-versions",
+    ),
+    re_path(
+        r"^registry/(?P<workspace>[-a-z0-9]+)/v0\.1/servers/(?P<server_name>[^/]+/[^/]+)"
+        r"/versions/(?P<version>[^/]+)$",
+        discovery_views.server_version,
+        name="registry-server-version",
     ),
     path("favicon.ico", site_views.favicon, name="favicon"),
     path("api/", site_views.api_index, name="api-index"),

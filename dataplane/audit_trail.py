@@ -35,7 +35,12 @@ def _base(ctx) -> dict:
         "client_version": ctx.client_version,
         "method": ctx.method,
         "rpc_id": ctx.rpc_id,
+        "protocol_version": ctx.protocol_version,
     }
+    if ctx.trace is not None:
+        # The client's trace context: kept in each entry's detail, so the writer can join the
+        # call's spans to the client's trace.
+        base["trace"] = ctx.trace.record()
     return base
 
 
@@ -98,7 +103,7 @@ def _upstream(ctx, spec, upstream_name) -> dict:
     connector = getattr(ctx, "upstream_connector", None)
     if connector is not None:
         detail["connector"] = connector  # a workstation call: which connector carried it
-    return {
+    entry = {
         **_base(ctx),
         "assignment_id": spec.id,
         "server_id": spec.upstream.server_id,
@@ -108,6 +113,9 @@ def _upstream(ctx, spec, upstream_name) -> dict:
         "tool": ctx.tool,
         "upstream_tool": upstream_name,
     }
+    if spec.upstream.kind == "remote":
+        entry["server_url"] = spec.upstream.url  # its host and port name the server in traces
+    return entry
 
 
 async def upstream_request(ctx, spec, upstream_name, params) -> None:

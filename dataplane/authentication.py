@@ -110,3 +110,14 @@ async def principal_for(secret: str | None, cached: dict | None) -> Principal | 
         gateway_slug=entry.get("gateway_slug"),
         workspace_url=entry.get("workspace_url", False),
     )
+
+
+def opens_gateway(principal: Principal | None, *, workspace_id: int, gateway_id: int) -> bool:
+    """Whether `principal` may open this gateway's URL: a token of its workspace bound to it or
+    to no gateway. A token bound to the workspace URL opens that URL only."""
+    return (
+        principal is not None
+        and principal.workspace_id == workspace_id
+        and principal.gateway_id in (None, gateway_id)
+        and not principal.workspace_url
+    )

@@ -28,7 +28,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from core import config_events
-from dataplane import audit_trail, catalog_fetch, namespacing, upstreams
+from dataplane import audit_trail, catalog_fetch, mcp_apps, namespacing, upstreams
 from dataplane.catalog_fetch import AssignmentCatalog
 from dataplane.snapshot import AssignmentSpec, GatewaySnapshot
 from identities.upstream import brokering
@@ -64,6 +64,8 @@ class MergedView:
     filtered_tools: set[str] = field(default_factory=set)
     # Pinned tools that changed upstream and await an admin's approval.
     withheld_tools: set[str] = field(default_factory=set)
+    # The tools MCP Apps may call by their upstream names (dataplane/mcp_apps.py).
+    app_tools: mcp_apps.AppTools = field(default_factory=mcp_apps.AppTools)
 
 
 async def _identity_or_error(spec, principal, snapshot):
@@ -94,7 +96,7 @@ async def on_upstream_event(
     params = dict(message.get("params") or {})
     uri = params.get("uri")
     if method == "notifications/resources/updated" and isinstance(uri, str):
-        prefixed = spec.prefix_mode != "never" and bool(spec.namespace)
+        prefixed = spec.resources_prefixed
         params["uri"] = namespacing.resource_uri(spec.namespace, uri, prefixed=prefixed)
         notify_clients(snapshot.id, {"jsonrpc": "2.0", "method": method, "params": params})
 
@@ -318,7 +320,7 @@ def _merge(snapshot: GatewaySnapshot, fetched) -> MergedView:
             # Each person's own workstation may offer other tools.
             and not (spec.upstream.kind == "workstation" and spec.upstream.scope == "personal")
         )
-        prefixed = spec.prefix_mode != "never" and bool(spec.namespace)
+        prefixed = spec.resources_prefixed
         for item in catalog.lists["resources"]:
             uri = item.get("uri")
             if isinstance(uri, str):
@@ -343,19 +345,24 @@ def _merge(snapshot: GatewaySnapshot, fetched) -> MergedView:
 
 def _merge_named(target: dict, pairs, kind: str, view: MergedView, *, curate: bool) -> None:
     candidates: list[tuple[AssignmentSpec, str, dict, str]] = []
+    app_calls: list[tuple[str, tuple | None]] = []
     for spec, catalog in pairs:
         if catalog.down:
             continue
+        offers_app = curate and any(mcp_apps.names_app(i) for i in catalog.lists[kind])
         for item in catalog.lists[kind]:
             name = item.get("name")
             if not isinstance(name, str) or not name:
                 continue
+            app_call = offers_app and mcp_apps.app_callable(item)
             if curate and not spec.tool_allowed(name, item.get("annotations")):
                 # Remembered so a call to it is logged as a curation decision.
                 view.filtered_tools.add(
                     namespacing.client_name(spec.namespace, name, prefixed=bool(spec.namespace))
                 )
                 view.filtered_tools.add(name)
+                if app_call:
+                    app_calls.append((name, None))
                 continue
             override = spec.tool_overrides.get(name, {}) if curate else {}
             base = override.get("name") or name
@@ -365,12 +372,24 @@ def _merge_named(target: dict, pairs, kind: str, view: MergedView, *, curate: bo
                     namespacing.client_name(spec.namespace, base, prefixed=bool(spec.namespace))
                 )
                 view.withheld_tools.add(base)
+                if app_call:
+                    app_calls.append((name, None))
                 continue
             item = dict(item)
             if override.get("description"):
                 item["description"] = override["description"]
+            if offers_app:
+                item = mcp_apps.with_gateway_uris(
+                    item,
+                    namespace=spec.namespace,
+                    prefixed=spec.resources_prefixed,
+                    readable=spec.resources_enabled,
+                )
             candidates.append((spec, name, item, base))
+            if app_call:
+                app_calls.append((name, (spec.id, name)))
     counts: dict[str, int] = {}
+    listed: dict[tuple, str] = {}
     for _spec, _name, _item, base in candidates:
         counts[base] = counts.get(base, 0) + 1
     for spec, name, item, base in candidates:
@@ -387,3 +406,7 @@ def _merge_named(target: dict, pairs, kind: str, view: MergedView, *, curate: bo
             continue
         item["name"] = client
         target[client] = Entry(assignment=spec, upstream_name=name, item=item)
+        listed[(spec.id, name)] = client
+    # An app calls by the upstream name; the gateway's name is known once the list is merged.
+    for name, key in app_calls:
+        view.app_tools.add(name, listed.get(key) if key is not None else None)

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from audit.trace_context import TraceContext
 from dataplane import protocol
 from dataplane.authentication import Principal
 from dataplane.snapshot import GatewaySnapshot
@@ -27,6 +28,9 @@ class CallContext:
     method: str = ""
     rpc_id: Any = None
     tool: str = ""
+    # The client's checked W3C trace context and baggage from `params._meta` (SEP-414).
+    trace: TraceContext | None = None
+    baggage: str = ""
     # The called tool's declared `outputSchema`, for the response rules to keep its types.
     output_schema: dict | None = None
     outcome: str = ""

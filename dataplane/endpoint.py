@@ -6,7 +6,8 @@ The workspace URL, `/mcp/<workspace>`, serves the one gateway its caller's token
 It speaks Streamable HTTP to clients of both eras: the handshake era (2025-03-26 .. 2025-11-25:
 `initialize`, sealed `Mcp-Session-Id`, GET stream, DELETE) and the stateless 2026-07-28 revision
 (per-request `_meta` envelope, `Mcp-Method`/`Mcp-Name` headers, `server/discover`), and the
-legacy HTTP+SSE transport (2024-11-05) under `/sse`.
+legacy HTTP+SSE transport (2024-11-05) under `/sse`. The gateway's Server Card is beside it at
+`/server-card` (dataplane/server_card.py).
 """
 
 import asyncio
@@ -27,10 +28,11 @@ from dataplane import (
     protocol,
     reply,
     routing,
+    server_card,
     session,
     workspace_url,
 )
-from dataplane.authentication import bearer, cache_key, principal_for
+from dataplane.authentication import bearer, cache_key, opens_gateway, principal_for
 from dataplane.context import CallContext
 from dataplane.http import (
     ClientGone,
@@ -45,6 +47,7 @@ from dataplane.http import (
 )
 from dataplane.protocol import RpcError
 from dataplane.snapshot import registry
+from gateways.server_cards import CARD_SUFFIX
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +74,12 @@ class McpEndpoint:
 
     async def _serve(self, scope, receive, send, headers):
         parts = scope["path"].strip("/").split("/")
+        if len(parts) == 4 and parts[0] == "mcp" and parts[3] == CARD_SUFFIX and all(parts):
+            # A document any page may read, so the Origin check of MCP requests does not apply.
+            if not host_allowed(headers.get("host")):
+                raise HttpError(421, "This Host is not served here (see ALLOWED_HOSTS).")
+            await server_card.serve(scope, send, headers, parts[1], parts[2])
+            return
         legacy = len(parts) == 4 and parts[3] in ("sse", "messages")
         if parts[0] != "mcp" or not (len(parts) in (2, 3) or legacy) or not all(parts):
             raise HttpError(404, "Not found. Gateway URLs look like /mcp/<workspace>/<gateway>.")
@@ -144,13 +153,7 @@ class McpEndpoint:
             raise HttpError(404, f"No gateway '{workspace_slug}/{gateway_slug}'.")
 
         principal = await principal_for(secret, found.get(cache_key(secret)) if secret else None)
-        if (
-            principal is None
-            or principal.workspace_id != snapshot.workspace_id
-            or (principal.gateway_id not in (None, snapshot.id))
-            # A token issued for the workspace URL opens that URL only.
-            or principal.workspace_url
-        ):
+        if not opens_gateway(principal, workspace_id=snapshot.workspace_id, gateway_id=snapshot.id):
             if secret:
                 await audit_trail.auth_denied(
                     snapshot=snapshot,

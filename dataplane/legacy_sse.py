@@ -118,14 +118,15 @@ async def _answer(state, snapshot, principal, inbound: jsonrpc.Inbound, session_
             if refusal is not None:
                 await deliver(refusal)
                 return
-            exceeded = await rate_limits.check(ctx, method, params)
+            routed = await routing.resolve_app_call(ctx, method, params)
+            exceeded = await rate_limits.check(ctx, method, routed)
             if exceeded is not None:
                 # The answer goes out on the open stream: a JSON-RPC error naming the limit.
                 await audit_trail.limit_exceeded(ctx, exceeded)
                 await deliver(protocol.error_response(request_id, exceeded.error()))
                 return
             await audit_trail.client_request(ctx, params)
-            result = reply.adapt(ctx, await routing.handle(ctx, method, params))
+            result = reply.adapt(ctx, await routing.handle(ctx, method, routed))
         response = protocol.result_response(request_id, result)
     except RpcError as exc:
         response = protocol.error_response(request_id, exc)

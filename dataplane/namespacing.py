@@ -1,5 +1,8 @@
 """Names clients see: `<namespace>__<name>` for tools and prompts, a prefix for resource URIs.
 
+A resource URI becomes `mcpgw://<namespace>/<upstream URI>`, except an MCP App's `ui://` URI,
+which stays a `ui://` URI (hosts render only that scheme): `ui://<namespace>/<host and path>`.
+
 Tool and prompt names match what clients accept, `^[a-zA-Z0-9_-]{1,64}$` (Claude's and OpenAI's
 pattern; the specification also allows '.', and one such name makes those clients refuse the
 whole list), within MCP_TOOL_NAME_MAX_LENGTH (Cursor allows 60 for server plus tool). Any other
@@ -16,6 +19,7 @@ SEPARATOR = "__"
 _INVALID = re.compile(r"[^A-Za-z0-9_-]")
 CLIENT_LIMIT = 64
 RESOURCE_SCHEME = "mcpgw"
+UI_SCHEME = "ui://"
 
 
 def _digest(text: str) -> str:
@@ -37,11 +41,20 @@ def resource_uri(namespace: str, uri: str, *, prefixed: bool) -> str:
     """A client-facing URI; reversible and unambiguous because namespaces never contain '/'."""
     if not prefixed or not namespace:
         return uri
+    if uri.startswith(UI_SCHEME):
+        return f"{UI_SCHEME}{namespace}/{uri[len(UI_SCHEME) :]}"
     return f"{RESOURCE_SCHEME}://{namespace}/{uri}"
 
 
 def split_resource_uri(uri: str) -> tuple[str, str] | None:
-    """(namespace, upstream uri) for a prefixed URI, or None when it is not one of ours."""
+    """(namespace, upstream uri) for a URI that may be prefixed, or None when it cannot be.
+
+    A `ui://` URI splits whether or not it was prefixed (an unprefixed assignment passes the
+    upstream's own through): the caller keeps the split only when the namespace is one of its
+    assignments'."""
+    if uri.startswith(UI_SCHEME):
+        namespace, sep, rest = uri[len(UI_SCHEME) :].partition("/")
+        return (namespace, UI_SCHEME + rest) if sep and namespace else None
     head = f"{RESOURCE_SCHEME}://"
     if not uri.startswith(head):
         return None

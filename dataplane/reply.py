@@ -17,7 +17,7 @@ import time
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from audit import metrics
+from audit import metrics, trace_context
 from audit.log import durability
 from core import config_events, log_records
 from dataplane import audit_trail, cancellation, protocol, rate_limits, routing, stopping
@@ -70,7 +70,8 @@ async def run(
         retry = str(durability.retry_after_seconds()).encode()
         await send_json(send, 503, refusal, [(b"retry-after", retry)])
         return
-    exceeded = await rate_limits.check(ctx, method, params)
+    routed = await routing.resolve_app_call(ctx, method, params)
+    exceeded = await rate_limits.check(ctx, method, routed)
     if exceeded is not None:
         await audit_trail.limit_exceeded(ctx, exceeded)
         error = protocol.error_response(request_id, exceeded.error())
@@ -90,8 +91,9 @@ async def run(
         timer = asyncio.get_running_loop().call_later(heartbeat, reply.keep_alive)
     started = time.perf_counter()
     try:
+        # Logged as the client sent it; the entries name the tool as routing resolved it.
         await audit_trail.client_request(ctx, params)
-        result = await routing.handle(ctx, method, params)
+        result = await routing.handle(ctx, method, routed)
         message = protocol.result_response(request_id, adapt(ctx, result))
     except RpcError as exc:
         message = protocol.error_response(request_id, exc)
@@ -142,7 +144,11 @@ def describe(ctx: CallContext, request_id, method: str, params) -> None:
     ctx.method = method
     ctx.rpc_id = request_id
     ctx.audit_base = None
+    ctx.trace, ctx.baggage = None, ""
     if isinstance(params, dict):
+        meta = params.get("_meta")
+        if meta:
+            ctx.trace, ctx.baggage = trace_context.incoming(meta)
         key = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}.get(method)
         named = params.get(key) if key else None
         # Only a string names the call; routing refuses any other shape.

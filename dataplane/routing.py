@@ -17,6 +17,7 @@ from dataplane import audit_trail, catalog, namespacing, policy, protocol, upstr
 from dataplane.context import CallContext
 from dataplane.protocol import RpcError
 from dataplane.snapshot import AssignmentSpec, GatewaySnapshot
+from gateways.server_cards import GATEWAY_VERSION, capabilities
 from identities.upstream.brokering import IdentityError
 from servers.upstream import (
     UpstreamError,
@@ -24,21 +25,9 @@ from servers.upstream import (
     UpstreamUnavailable,
 )
 
-GATEWAY_VERSION = "0.1.0"
-
 
 def server_info(snapshot: GatewaySnapshot) -> dict:
     return {"name": snapshot.name or snapshot.slug, "version": GATEWAY_VERSION}
-
-
-def capabilities() -> dict:
-    return {
-        "tools": {"listChanged": True},
-        "prompts": {"listChanged": True},
-        "resources": {"listChanged": True, "subscribe": True},
-        "completions": {},
-        "logging": {},
-    }
 
 
 def instructions(snapshot: GatewaySnapshot) -> str:
@@ -126,6 +115,23 @@ def _down_assignment(ctx: CallContext, name: str) -> AssignmentSpec | None:
     return None
 
 
+async def resolve_app_call(ctx: CallContext, method: str, params):
+    """The params of a call, with a tool name an MCP App's HTML used (the upstream's own) in
+    the gateway's form (`dataplane/mcp_apps.py`); before rate limits, rules and the audit
+    trail, which all know the tool by that name. Any other call is returned as it is."""
+    name = params.get("name") if method == "tools/call" and isinstance(params, dict) else None
+    if not isinstance(name, str) or not name:
+        return params
+    view = await catalog.merged_view(ctx.snapshot, ctx.principal)
+    if name in view.tools:
+        return params
+    resolved = view.app_tools.resolve(name)
+    if resolved is None:
+        return params
+    ctx.tool = resolved
+    return dict(params, name=resolved)
+
+
 async def _tools_call(ctx: CallContext, params: dict) -> dict:
     name = params.get("name")
     if not isinstance(name, str) or not name:
@@ -135,6 +141,8 @@ async def _tools_call(ctx: CallContext, params: dict) -> dict:
         raise RpcError(protocol.INVALID_PARAMS, "Tool arguments must be an object")
     view = await catalog.merged_view(ctx.snapshot, ctx.principal)
     entry = view.tools.get(name)
+    if entry is None:
+        view.app_tools.refuse_ambiguous(name)
     if entry is None and name in view.withheld_tools:
         ctx.outcome = "blocked"
         await audit_trail.tool_filtered(ctx, name, "changed upstream since it was pinned")
@@ -193,7 +201,7 @@ def _route_uri(ctx: CallContext, uri: Any) -> tuple[AssignmentSpec, str]:
     if split is not None:
         namespace, upstream_uri = split
         for spec in ctx.snapshot.assignments:
-            if spec.namespace == namespace and spec.resources_enabled:
+            if spec.namespace == namespace and spec.resources_enabled and spec.resources_prefixed:
                 return spec, upstream_uri
     unprefixed = [
         s
@@ -210,9 +218,8 @@ async def _resources_read(ctx: CallContext, params: dict) -> dict:
     result = await upstream_call.call_upstream(
         ctx, spec, "resources/read", dict(params, uri=upstream_uri)
     )
-    prefixed = spec.prefix_mode != "never" and bool(spec.namespace)
     contents = result.get("contents")
-    if prefixed and isinstance(contents, list):
+    if spec.resources_prefixed and isinstance(contents, list):
         result = dict(
             result,
             contents=[

@@ -70,6 +70,11 @@ class AssignmentSpec:
     # (dataplane/upstreams.py `result_cap`).
     max_result_bytes: int | None = None
 
+    @property
+    def resources_prefixed(self) -> bool:
+        """Whether its resource URIs carry its namespace (`dataplane/namespacing.py`)."""
+        return self.prefix_mode != "never" and bool(self.namespace)
+
     def withholds(self, name: str, digest: str) -> bool:
         """Whether a pinned tool changed upstream since an admin approved it."""
         if not self.tool_pinning:

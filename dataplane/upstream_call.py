@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 
+from audit import trace_context
 from dataplane import audit_trail, bulkhead, catalog, circuit_breaker, policy, protocol, upstreams
 from dataplane.context import CallContext
 from dataplane.protocol import RpcError
@@ -49,6 +50,10 @@ async def call_upstream(
     for key in list(meta):
         if key.startswith("io.modelcontextprotocol/"):
             meta.pop(key)  # the upstream client writes its own envelope
+    # The client's trace keys go on only as checked, naming the gateway's span (SEP-414).
+    for key in trace_context.KEYS:
+        meta.pop(key, None)
+    meta.update(trace_context.outgoing(ctx.correlation_id, spec.id, ctx.trace, ctx.baggage))
     client_token = meta.pop("progressToken", None)
     if client_token is not None:
         meta["progressToken"] = f"gh-{uuid.uuid4().hex}"

@@ -1,9 +1,11 @@
 """Tool pinning: fingerprints of tool definitions, pins, and the changes that await approval.
 
 A pin is the digest and the definition of a tool as an admin curated it. An upstream that later
-changes what a pinned tool tells the model (its title, description, schemas or annotations) may
-be poisoning it or pulling the rug; the gateway withholds such a tool until an admin approves the
-new definition. The definition is kept beside the digest so the console can show the difference.
+changes what a pinned tool tells the model (its title, description, schemas or annotations), or
+the MCP App it shows and who may call it (`_meta.ui`: the app's `ui://` template, visibility to
+the model), may be poisoning it or pulling the rug; the gateway withholds such a tool until an
+admin approves the new definition. The definition is kept beside the digest so the console can
+show the difference.
 """
 
 import difflib
@@ -28,6 +30,11 @@ def definition(tool: dict) -> dict:
             value = {k: v for k, v in value.items() if v is not None}
         if _present(value):
             found[key] = value
+    meta = tool.get("_meta")
+    # Only the app part of `_meta`: the rest is the server's own bookkeeping.
+    ui = meta.get("ui") if isinstance(meta, dict) else None
+    if _present(ui):
+        found["_meta"] = {"ui": ui}
     return found
 
 

@@ -52,8 +52,16 @@ _MAX_PAGES = 100
 SESSION_EVENTS = frozenset({"notifications/resources/updated"})
 NAME_PARAM = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 CLIENT_INFO = {"name": "gatehouse", "version": "0.1.0"}
+# MCP Apps pass through the gateway (dataplane/mcp_apps.py): declared so that a server that
+# offers its apps only to hosts that render them offers them through the gateway too.
+APPS_EXTENSIONS = {"io.modelcontextprotocol/ui": {"mimeTypes": ["text/html;profile=mcp-app"]}}
 # What the gateway offers upstream so that upstream requests can be relayed to the caller.
-CLIENT_CAPABILITIES = {"sampling": {}, "elicitation": {}, "roots": {"listChanged": True}}
+CLIENT_CAPABILITIES = {
+    "sampling": {},
+    "elicitation": {},
+    "roots": {"listChanged": True},
+    "extensions": APPS_EXTENSIONS,
+}
 
 
 class UpstreamError(Exception):
@@ -349,9 +357,13 @@ class UpstreamSession:
         return info
 
     def _meta(self, version: str, capabilities: dict | None) -> dict:
+        capabilities = dict(capabilities or {})
+        extensions = capabilities.get("extensions")
+        extensions = extensions if isinstance(extensions, dict) else {}
+        capabilities["extensions"] = {**extensions, **APPS_EXTENSIONS}
         return {
             META_PROTOCOL_VERSION: version,
-            META_CLIENT_CAPABILITIES: capabilities if capabilities is not None else {},
+            META_CLIENT_CAPABILITIES: capabilities,
             META_CLIENT_INFO: CLIENT_INFO,
         }
 

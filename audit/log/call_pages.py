@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Exists, Max, OuterRef, Q
 
 from audit.log.payloads import resolve_entries
-from audit.log.selectors import CURSOR_NUMBER
+from audit.log.selectors import CURSOR_NUMBER, newest_slices
 from audit.models import Hop, LogEntry, Outcome
 
 # Hops read per call in the first window: a tool call writes four, rules and retries add some.
@@ -100,20 +100,28 @@ def _cursor_key(cursor: str) -> tuple[datetime, uuid.UUID] | None:
         return None
 
 
+def _boundary(after, window: int, *, until: datetime | None) -> datetime | None:
+    """The time of the `window`-th newest entry of `after`, None if it holds fewer."""
+    for part in newest_slices(after, until=until):
+        deepest = part.order_by("-at").values_list("at", flat=True)
+        found = next(iter(deepest[window - 1 : window]), None)
+        if found is not None:
+            return found
+    return None
+
+
 def _page_keys(matching, *, cursor: str, size: int) -> list[dict]:
     """Up to size + 1 calls after `cursor` as {correlation_id, last_at}, newest first."""
     key = _cursor_key(cursor) if cursor else None
     after = matching
+    at = None
     if key is not None:
         at, correlation = key
         after = matching.filter(at__lte=at)
     window = (size + 1) * HOPS_PER_CALL
     for attempt in range(WINDOW_TRIES + 1):
         rows = after
-        boundary = None
-        if attempt < WINDOW_TRIES:
-            deepest = after.order_by("-at").values_list("at", flat=True)
-            boundary = next(iter(deepest[window - 1 : window]), None)
+        boundary = _boundary(after, window, until=at) if attempt < WINDOW_TRIES else None
         if boundary is not None:
             # A call is complete as to its newest hop only above the boundary's time.
             rows = after.filter(at__gt=boundary)

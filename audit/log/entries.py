@@ -28,6 +28,9 @@ left out (it is stored empty). The keys, and what the data plane passes in them:
 | `payload` | JSON value | the message as it is after redaction rules ran |
 | `payload_form` | str | `shared` or `capped` when the payload is stored so (`audit.log.payloads`) |
 | `detail` | dict | `policy.*`, `auth.denied`: `rule`, `detector`, `kind`, `count`, `reason` |
+| `trace` | dict | the client's W3C `traceparent` (and `tracestate`), stored as `detail["trace"]` |
+| `protocol_version` | str | the client's MCP revision; for traces only, not stored |
+| `server_url` | str | a remote upstream's URL; for traces only (`server.address`), not stored |
 
 Unknown keys are ignored (and logged once per key name per process), so the data plane can pass
 more than this version stores. Everything here runs on the writer thread, off the request path.
@@ -89,6 +92,9 @@ KEYS = frozenset(
         "payload",
         "payload_form",
         "detail",
+        "trace",
+        "protocol_version",
+        "server_url",
         *_STRINGS,
         *_INTEGERS,
     }
@@ -333,6 +339,8 @@ def to_row(entry: dict, memo: BatchMemo | None = None) -> dict:
     outcome = entry.get("outcome") or Outcome.OK
     session_id = entry.get("session_id")
     detail = entry.get("detail")
+    if "trace" in entry:
+        detail = {**(detail if isinstance(detail, dict) else {}), "trace": entry["trace"]}
     rpc_id = entry.get("rpc_id")
     row.update(
         hop=hop,

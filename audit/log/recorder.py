@@ -51,6 +51,7 @@ from django.db import DatabaseError, DataError, IntegrityError, connection, tran
 from audit import metrics, tracing
 from audit.alerts import raising
 from audit.log import chain, entries, payloads
+from audit.log.partitions import prepare_partitions
 from audit.log.policy import apply_payload_policy, payload_rules
 from audit.models import PayloadState
 
@@ -238,6 +239,7 @@ class Recorder(Counters):
     # -- the writer thread ------------------------------------------------------------------
 
     def _run(self) -> None:
+        prepare_partitions()
         self._set_ready(True)
         try:
             while self._cycle(None, self.flush_seconds):

@@ -35,11 +35,13 @@ def main(entries_fd: int, acks_fd: int) -> None:
     from django.db import connection, connections
 
     from audit import tracing
+    from audit.log.partitions import prepare_partitions
     from audit.log.recorder import Counters, write_batch
 
     for alias, settings_dict in databases.items():
         connections[alias].settings_dict.update(settings_dict)
     _connect(connection)
+    prepare_partitions()
     acks.send_bytes(pickle.dumps(("ready",)))
 
     # Bounded by the parent: it keeps at most AUDIT_QUEUE_SIZE entries unacknowledged.

@@ -3,9 +3,11 @@
 One `ResourceLogs` per batch (resource `service.name=gatehouse` and the workspace), one
 `LogRecord` per entry: `timeUnixNano` from the entry's time, `severityText`/`severityNumber`
 from its outcome (ok INFO, blocked WARN, error ERROR), a one-line summary of the hop as `body`,
-every field of the export row as a `gatehouse.<field>` attribute, and the correlation id (a
-UUID, 16 bytes) as `traceId`, so a call's hops share a trace. An endpoint without a path gets
-`/v1/logs`. The headers set on the sink (an API key, a tenant) are sent with every request.
+every field of the export row as a `gatehouse.<field>` attribute, and the call's trace id as
+`traceId` (the client's, when it sent a W3C `traceparent`, else the correlation id, a UUID of
+16 bytes), so a call's hops share the trace its spans are in (`audit.tracing`). An endpoint
+without a path gets `/v1/logs`. The headers set on the sink (an API key, a tenant) are sent
+with every request.
 """
 
 import json
@@ -13,6 +15,7 @@ from datetime import datetime
 
 import httpx
 
+from audit import trace_context
 from audit.sinks import http
 from audit.sinks.base import Transport
 from core import outbound_http
@@ -59,7 +62,11 @@ def log_record(record: dict) -> dict:
         "attributes": _attributes({f"gatehouse.{k}": v for k, v in record.items()}),
     }
     correlation = (record.get("correlation_id") or "").replace("-", "")
-    if len(correlation) == 32:
+    detail = record.get("detail")
+    client = trace_context.from_record(detail.get("trace")) if isinstance(detail, dict) else None
+    if client is not None:
+        item["traceId"] = client.trace_id  # the call joined the client's trace (SEP-414)
+    elif len(correlation) == 32:
         item["traceId"] = correlation
     return item
 

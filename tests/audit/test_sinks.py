@@ -328,7 +328,9 @@ def test_otlp_sends_log_records_to_v1_logs(acme, alice, receiver, write_calls):
     assert generated is None
     write_calls(acme, 1)
     write_calls(acme, 1, outcome="blocked", error_code=-32010)
-    assert deliver_sink(sink.pk).delivered == 8
+    client_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    write_calls(acme, 1, trace={"traceparent": f"00-{client_trace}-00f067aa0ba902b7-01"})
+    assert deliver_sink(sink.pk).delivered == 12
 
     [(path, headers, body)] = receiver.accepted
     assert path == "/v1/logs"
@@ -341,8 +343,10 @@ def test_otlp_sends_log_records_to_v1_logs(acme, alice, receiver, write_calls):
     [scope_logs] = resource_logs["scopeLogs"]
     records = scope_logs["logRecords"]
     entries = list(LogEntry.objects.for_workspace(acme).order_by("seq"))
-    assert len(records) == len(entries) == 8
-    for record, entry in zip(records, entries, strict=True):
+    assert len(records) == len(entries) == 12
+    # A call that joined its client's trace is logged under that trace.
+    assert [record["traceId"] for record in records[8:]] == [client_trace] * 4
+    for record, entry in zip(records[:8], entries[:8], strict=True):
         attributes = {a["key"]: a["value"] for a in record["attributes"]}
         assert attributes["gatehouse.seq"] == {"intValue": str(entry.seq)}
         assert attributes["gatehouse.hop"] == {"stringValue": entry.hop}

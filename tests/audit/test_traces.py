@@ -6,22 +6,17 @@ as a collector would. Each call must arrive as one trace under its correlation i
 spans with the times the log recorded and the right parent, and nothing it carried.
 """
 
-import gzip
-import threading
 import time
 from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
 from audit.models import LogEntry
 from tests.audit.observed import ObservedGateway, make_calls
+from tests.audit.otlp_receiver import Receiver, attributes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,85 +26,28 @@ ATTRIBUTES = (
         "gatehouse.gateway",
         "gatehouse.hop",
         "gatehouse.outcome",
+        "gatehouse.correlation_id",
         "gatehouse.client.name",
         "gatehouse.client.version",
         "gatehouse.server",
         "gatehouse.assignment_id",
         "gatehouse.identity_scheme",
-        "gatehouse.upstream_tool",
         "gatehouse.reason",
         "mcp.method.name",
+        "mcp.protocol.version",
         "gen_ai.tool.name",
-        "rpc.jsonrpc.error_code",
+        "gen_ai.operation.name",
+        "jsonrpc.request.id",
+        "rpc.response.status_code",
+        "error.type",
+        "network.transport",
+        "network.protocol.name",
+        "server.address",
+        "server.port",
     }
     | {f"gatehouse.rule.{key}" for key in ("rule", "detector", "action", "direction", "mode")}
     | {"gatehouse.rule.applied"}
 )
-
-
-class Receiver:
-    """An OTLP/HTTP trace endpoint: keeps every request body it accepted, decoded."""
-
-    def __init__(self):
-        self.requests: list[ExportTraceServiceRequest] = []
-        self.bodies: list[bytes] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
-                ok = (
-                    self.path == "/v1/traces"
-                    and self.headers["Content-Type"] == "application/x-protobuf"
-                )
-                if ok:
-                    receiver.bodies.append(body)
-                    receiver.requests.append(ExportTraceServiceRequest.FromString(body))
-                answer = ExportTraceServiceResponse().SerializeToString()
-                self.send_response(200 if ok else 400)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
-
-    def spans(self) -> list[tuple[dict, Span]]:
-        """(resource attributes, span) for every span received."""
-        found = []
-        for request in list(self.requests):
-            for resource_spans in request.resource_spans:
-                resource = attributes(resource_spans.resource.attributes)
-                for scope_spans in resource_spans.scope_spans:
-                    found.extend((resource, span) for span in scope_spans.spans)
-        return found
-
-    def wait_for(self, count: int, timeout: float = 20) -> list[tuple[dict, Span]]:
-        deadline = time.monotonic() + timeout
-        while len(spans := self.spans()) < count:
-            assert time.monotonic() < deadline, f"{len(spans)} spans of {count} arrived"
-            time.sleep(0.05)
-        return spans
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def attributes(pairs) -> dict:
-    values = {}
-    for pair in pairs:
-        kind = pair.value.WhichOneof("value")
-        values[pair.key] = getattr(pair.value, kind) if kind else None
-    return values
 
 
 @pytest.fixture
@@ -138,7 +76,7 @@ def nanos(entry: LogEntry) -> int:
 
 @pytest.mark.parametrize("writer", ["process", "thread"])
 def test_each_call_is_a_trace_of_its_hops_with_real_times_and_no_payloads(
-    observed, receiver, writer
+    observed, receiver, writer, echo_upstream
 ):
     observed.env["AUDIT_WRITER"] = writer
     worker = observed.worker().start()
@@ -184,12 +122,22 @@ def test_each_call_is_a_trace_of_its_hops_with_real_times_and_no_payloads(
     assert root.name == "tools/call a__echo"
     assert root_attributes["gen_ai.tool.name"] == "a__echo"
     assert root_attributes["gatehouse.gateway"] == "metered"
+    # The OpenTelemetry MCP semantic conventions.
+    assert root_attributes["gen_ai.operation.name"] == "execute_tool"
+    assert root_attributes["mcp.protocol.version"] == "2026-07-28"
+    assert root_attributes["network.transport"] == "tcp"
+    assert root_attributes["jsonrpc.request.id"] == hops["client.response"].rpc_id
+    assert root_attributes["gatehouse.correlation_id"] == root.trace_id.hex()
+    assert "error.type" not in root_attributes
     (upstream,) = [span for span in members if span is not root]
     assert upstream.kind == Span.SPAN_KIND_CLIENT
     assert upstream.name == "tools/call echo"
     upstream_attributes = attributes(upstream.attributes)
     assert upstream_attributes["gatehouse.server"] == "echo"
-    assert upstream_attributes["gatehouse.upstream_tool"] == "echo"
+    assert upstream_attributes["gen_ai.tool.name"] == "echo"
+    upstream_url = urlsplit(echo_upstream)
+    assert upstream_attributes["server.address"] == upstream_url.hostname
+    assert upstream_attributes["server.port"] == upstream_url.port
     # The upstream hop starts when the request went out and lasts the latency it measured.
     assert upstream.start_time_unix_nano == pytest.approx(nanos(hops["upstream.request"]), abs=2000)
     measured = hops["upstream.response"].latency_ms * 1e6
@@ -197,7 +145,8 @@ def test_each_call_is_a_trace_of_its_hops_with_real_times_and_no_payloads(
     assert duration == pytest.approx(measured, abs=2000)
 
     root, root_attributes, members, hops = outcomes["error"]
-    assert root_attributes["rpc.jsonrpc.error_code"] == -32602
+    assert root_attributes["rpc.response.status_code"] == "-32602"
+    assert root_attributes["error.type"] == "-32602"
     assert root.status.code == Status.STATUS_CODE_ERROR
     assert members == [root]
 

@@ -92,14 +92,33 @@ def test_an_error_has_one_shape_whatever_its_cause(api, acme, alice, carol):
             None,
         ),
     ]
+    # Paths no route matches: an id with a dot, a typo.
+    cases.append(
+        (api.as_(alice).post("/api/v1/workspaces/acme/roles/x./duplicate/"), 404, "not_found", None)
+    )
+    cases.append((api.as_(alice).get("/api/v1/workspaces/acme/gatewayz/"), 404, "not_found", None))
     api.logout()
     cases.append((api.get("/api/v1/workspaces/acme/teams/"), 401, "not_authenticated", None))
+    cases.append((api.delete("/api/v1/no/such/thing"), 404, "not_found", None))
     for response, status, code, attr in cases:
         assert response.status_code == status, response.content
         assert error(response)["code"] == code
         assert error(response)["attr"] == attr
     assert cases[0][0].json()["type"] == "client_error"
     assert cases[2][0].json()["type"] == "validation_error"
+
+
+def test_a_path_missing_its_trailing_slash_is_redirected_or_named(api, acme, alice):
+    client = api.as_(alice)
+    response = client.get("/api/v1/workspaces/acme/teams?page=2")
+    assert response.status_code == 301
+    assert response["Location"] == "/api/v1/workspaces/acme/teams/?page=2"
+    response = client.post("/api/v1/workspaces/acme/teams", {"slug": "x"}, format="json")
+    assert response.status_code == 404
+    assert error(response)["detail"] == (
+        "No such endpoint; did you mean /api/v1/workspaces/acme/teams/?"
+    )
+    assert client.get("/api/v1/no/such/thing").status_code == 404
 
 
 def test_the_scim_endpoint_keeps_the_scim_error_format(client):

@@ -44,6 +44,9 @@ MAX_QUERIES = 12
 # The gateway page and the dashboard also chart calls: three aggregate queries
 # (audit.reports.activity); the dashboard then lists the servers down in one more.
 LIMITS = {"/w/acme/gateways/dev/": MAX_QUERIES + 3, "/w/acme/": MAX_QUERIES + 3}
+# The log viewer looks for its newest entries in the last day, week and month before the whole
+# log (audit/log/selectors.py): up to three queries more while those hold less than a page.
+LOG_WINDOWS = 3
 
 
 def crowd(acme, alice, gateway, rows):
@@ -179,8 +182,15 @@ def test_list_pages_do_not_query_per_row(
     crowd(acme, alice, acme_gateway, 2)
     few = _count(client, path)
     crowd(acme, alice, acme_gateway, ROWS)
-    assert _count(client, path) == few
-    with django_assert_max_num_queries(LIMITS.get(path, MAX_QUERIES)):
+    many = _count(client, path)
+    if path.startswith("/w/acme/logs/?") or path == "/w/acme/logs/":
+        # More rows can only fill a page in an earlier window, never add queries.
+        assert many <= few
+        limit = MAX_QUERIES + LOG_WINDOWS
+    else:
+        assert many == few
+        limit = LIMITS.get(path, MAX_QUERIES)
+    with django_assert_max_num_queries(limit):
         client.get(path)
     # bob has no logs.view nor reports.view
     if "/changes/" not in path and "/logs/" not in path and "/reports/" not in path:

@@ -96,6 +96,21 @@ def test_every_part_a_model_reads_changes_the_fingerprint(change):
     assert pinning.fingerprint(dict(ECHO, **change)) != pinning.fingerprint(ECHO)
 
 
+def test_the_app_a_tool_shows_is_pinned():
+    app = dict(ECHO, _meta={"ui": {"resourceUri": "ui://echo/view.html", "visibility": ["app"]}})
+    assert pinning.fingerprint(app) != pinning.fingerprint(ECHO)
+    # Shown to the model now, or pointed at another page: both are changes to approve.
+    for ui in (
+        {"resourceUri": "ui://echo/view.html", "visibility": ["model", "app"]},
+        {"resourceUri": "ui://echo/other.html", "visibility": ["app"]},
+    ):
+        assert pinning.fingerprint(dict(ECHO, _meta={"ui": ui})) != pinning.fingerprint(app)
+    # The rest of _meta is the server's own bookkeeping.
+    noted = dict(app, _meta={**app["_meta"], "x": 1})
+    assert pinning.fingerprint(noted) == pinning.fingerprint(app)
+    assert pinning.definition(app)["_meta"] == {"ui": app["_meta"]["ui"]}
+
+
 def test_a_change_carries_a_readable_diff():
     pins = {"echo": pinning.pin(ECHO)}
     changes = pinning.changes(pins, {"echo": dict(ECHO, description=POISONED)})

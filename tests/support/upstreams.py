@@ -55,6 +55,10 @@ class UpstreamServers:
     def catalog(self, *, era: str = "both", json: bool = False) -> str:
         return self.start("catalog_server.py", "--era", era, *(["--json"] if json else []))
 
+    def trace_meta(self, *, era: str = "both") -> str:
+        """The catalog server with ``trace_meta``, which answers with the ``_meta`` it got."""
+        return self.start("trace_meta_server.py", "--era", era)
+
     def demo(self) -> str:
         """The demo's world-time server, started by the command the README gives."""
         key = ("run_demo_server",)

@@ -1,0 +1,191 @@
+"""The log table on PostgreSQL: partitioned by day, rows in their day's partition, the DEFAULT
+partition catching the rest, retention dropping whole days with the chain still verifying, and
+the migration moving the rows that were there."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+from audit.log import partitions
+from audit.log.chain import verify_workspace
+from audit.log.policy import update_log_policy
+from audit.log.retention import purge_expired
+from audit.models import ChainHead, LogEntry
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(
+        "postgresql" not in settings.DATABASES["default"]["ENGINE"],
+        reason="the log table is partitioned on PostgreSQL only (SQLite keeps one plain table)",
+    ),
+]
+NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _days_ago(days: float, now=NOW) -> float:
+    return (now - timedelta(days=days)).timestamp()
+
+
+def _day(days: float):
+    return partitions.day_of(NOW - timedelta(days=days))
+
+
+def _where(workspace) -> dict[str, int]:
+    """{partition name: rows of the workspace in it}."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tableoid::regclass::text, count(*) FROM audit_logentry "
+            "WHERE workspace_id = %s GROUP BY 1",
+            [workspace.pk],
+        )
+        return dict(cursor.fetchall())
+
+
+def _exists(name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [name])
+        return cursor.fetchone()[0] is not None
+
+
+@pytest.fixture
+def immediate_checks():
+    """Run the deferred foreign key checks of rows written in the test's own transaction: ALTER
+    TABLE (ATTACH, DETACH) refuses a table with pending trigger events. Outside tests, rows and
+    partition changes are in different transactions."""
+
+    def run():
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+    return run
+
+
+def test_the_table_is_partitioned_by_day_ahead_of_time():
+    assert partitions.is_partitioned()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT partstrat FROM pg_partitioned_table "
+            "WHERE partrelid = 'audit_logentry'::regclass"
+        )
+        assert cursor.fetchone() == ("r",)
+    today = partitions.day_of(timezone.now())
+    partitions.ensure_partitions(ahead=settings.AUDIT_PARTITION_DAYS_AHEAD)
+    days = {p.day for p in partitions.partitions()}
+    ahead = {today + timedelta(days=n) for n in range(settings.AUDIT_PARTITION_DAYS_AHEAD + 1)}
+    assert ahead <= days
+    assert _exists(partitions.DEFAULT_PARTITION)
+    assert partitions.ensure_partitions() == []
+
+
+def test_writes_go_to_their_days_partition(acme, write_calls):
+    now = timezone.now()
+    write_calls(acme, 2, at=now.timestamp())
+    write_calls(acme, 1, at=(now + timedelta(days=1)).timestamp())
+    assert _where(acme) == {
+        partitions.partition_name(partitions.day_of(now)): 8,
+        partitions.partition_name(partitions.day_of(now + timedelta(days=1))): 4,
+    }
+    assert verify_workspace(acme.pk).ok
+
+
+def test_the_default_partition_catches_rows_no_day_covers(acme, write_calls, immediate_checks):
+    write_calls(acme, 1, at=datetime(2100, 1, 1, 9, tzinfo=UTC).timestamp())
+    write_calls(acme, 1, at=datetime(2100, 1, 2, 9, tzinfo=UTC).timestamp())
+    assert _where(acme) == {partitions.DEFAULT_PARTITION: 8}
+    immediate_checks()
+    # Making the day's partition later moves its rows out of the DEFAULT partition.
+    made = partitions.ensure_partitions(now=datetime(2100, 1, 1, tzinfo=UTC), ahead=0)
+    assert made == ["audit_logentry_p21000101"]
+    assert _where(acme) == {"audit_logentry_p21000101": 4, partitions.DEFAULT_PARTITION: 4}
+    assert LogEntry.objects.for_workspace(acme).filter(at__year=2100).count() == 8
+    assert verify_workspace(acme.pk).ok
+
+
+def test_retention_drops_whole_days_and_the_chain_still_verifies(
+    acme, write_calls, immediate_checks
+):
+    for days in (100, 99, 89):
+        partitions.create_partition(_day(days))
+    write_calls(acme, 1, at=_days_ago(100))
+    write_calls(acme, 1, at=_days_ago(99))
+    # Written after the day-99 entries, yet in day 100's partition (another worker's batch):
+    # dropping that day takes the day-99 entries before them too, so no hole is left.
+    write_calls(acme, 1, at=_days_ago(100))
+    write_calls(acme, 2, at=_days_ago(89))
+    immediate_checks()
+    assert purge_expired(now=NOW) == {acme.pk: 12}
+    # Both days went whole (day 99 emptied by the first drop); day 89 is within retention.
+    assert not _exists(partitions.partition_name(_day(100)))
+    assert not _exists(partitions.partition_name(_day(99)))
+    assert _where(acme) == {partitions.partition_name(_day(89)): 8}
+    head = ChainHead.objects.get(workspace=acme)
+    assert (head.anchor_seq, head.seq) == (12, 20)
+    verdict = verify_workspace(acme.pk)
+    assert verdict.ok, str(verdict)
+    assert (verdict.count, verdict.first_seq) == (8, 13)
+    assert purge_expired(now=NOW) == {}
+
+
+def test_a_day_waits_while_an_earlier_link_is_within_retention(acme, write_calls, immediate_checks):
+    partitions.create_partition(_day(100))
+    write_calls(acme, 1, at=_days_ago(100))
+    write_calls(acme, 1, at=_days_ago(1))
+    write_calls(acme, 1, at=_days_ago(100))
+    immediate_checks()
+    # Only the first call goes (row by row): the day-1 entries stop the walk, as without
+    # partitions, and the day's partition keeps the call written after them.
+    assert purge_expired(now=NOW) == {acme.pk: 4}
+    assert _exists(partitions.partition_name(_day(100)))
+    assert _where(acme)[partitions.partition_name(_day(100))] == 4
+    assert verify_workspace(acme.pk).ok
+
+
+def test_a_shorter_retention_deletes_rows_of_a_day_another_workspace_keeps(
+    acme, globex, alice, mallory, write_calls, immediate_checks
+):
+    update_log_policy(workspace=acme, actor=alice, retention_days=30)
+    update_log_policy(workspace=globex, actor=mallory, retention_days=365)
+    partitions.create_partition(_day(40))
+    write_calls(acme, 1, at=_days_ago(40))
+    write_calls(globex, 1, at=_days_ago(40))
+    immediate_checks()
+    assert purge_expired(now=NOW) == {acme.pk: 4}
+    assert _exists(partitions.partition_name(_day(40)))
+    assert _where(acme) == {}
+    assert _where(globex) == {partitions.partition_name(_day(40)): 4}
+    assert verify_workspace(acme.pk).ok and verify_workspace(globex.pk).ok
+
+
+def test_retention_keeps_whole_days_on_postgresql(acme, write_calls):
+    # 90 days' retention at noon: the cutoff is the start of the day 90 days back, so that
+    # day's morning stays until the next day's run.
+    write_calls(acme, 1, at=_days_ago(90.25))
+    write_calls(acme, 1, at=_days_ago(90.75))
+    assert purge_expired(now=NOW) == {}
+    assert purge_expired(now=NOW + timedelta(days=1)) == {acme.pk: 8}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_moves_the_rows_that_were_there(acme, write_calls):
+    write_calls(acme, 2, at=timezone.now().timestamp())
+    executor = MigrationExecutor(connection)
+    executor.migrate([("audit", "0010_payload_storage")])
+    assert not partitions.is_partitioned()
+    assert LogEntry.objects.for_workspace(acme).count() == 8
+    write_calls(acme, 1, at=_days_ago(400, now=timezone.now()))
+
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes("audit"))
+    assert partitions.is_partitioned()
+    today = partitions.partition_name(partitions.day_of(timezone.now()))
+    assert _where(acme) == {today: 8, partitions.DEFAULT_PARTITION: 4}
+    write_calls(acme, 1, at=timezone.now().timestamp())
+    ids = list(LogEntry.objects.for_workspace(acme).order_by("seq").values_list("id", flat=True))
+    assert len(ids) == 16 and ids == sorted(set(ids))
+    verdict = verify_workspace(acme.pk)
+    assert verdict.ok, str(verdict)
+    assert verdict.count == 16
