@@ -28,10 +28,14 @@ async def slot(server_id: int, server_name: str):
     semaphore = slots.get(server_id)
     if semaphore is None:
         semaphore = slots[server_id] = asyncio.Semaphore(settings.UPSTREAM_MAX_CONCURRENT_CALLS)
-    wait = settings.UPSTREAM_CALL_SLOT_WAIT_SECONDS
     try:
-        await asyncio.wait_for(semaphore.acquire(), wait)
+        if semaphore.locked():
+            await asyncio.wait_for(semaphore.acquire(), settings.UPSTREAM_CALL_SLOT_WAIT_SECONDS)
+        else:
+            # A free slot is taken at once: no timeout, so no task for wait_for to run.
+            await semaphore.acquire()
     except TimeoutError:
+        wait = settings.UPSTREAM_CALL_SLOT_WAIT_SECONDS
         raise RpcError(
             protocol.UPSTREAM_UNAVAILABLE,
             f"The server '{server_name}' is busy: no call slot came free within {wait:g} seconds "

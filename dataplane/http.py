@@ -1,6 +1,5 @@
 """ASGI plumbing of the MCP endpoint: answers, bodies with a size limit, Origin checks."""
 
-import json
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -8,6 +7,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http.request import split_domain_port, validate_host
 
+from core import json_text
 from dataplane import protocol
 
 JSON = [(b"content-type", b"application/json")]
@@ -37,8 +37,11 @@ async def send_empty(send, status: int, body: bytes = b"", headers=()) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+_COMPACT = json_text.encoder(separators=json_text.COMPACT)
+
+
 async def send_json(send, status: int, message: dict, headers=()) -> None:
-    body = json.dumps(message, separators=(",", ":")).encode()
+    body = _COMPACT(message).encode()
     await send_empty(send, status, body, [*JSON, *headers])
 
 

@@ -34,11 +34,13 @@ from django.conf import settings
 from mcp.shared.inbound import encode_header_value
 from yarl import URL
 
-from core import outbound_http
+from core import json_text, outbound_http
 from servers import http_client, supervisor_link
 from servers.sse import read_body, read_events
 
 logger = logging.getLogger(__name__)
+
+_COMPACT = json_text.encoder(separators=json_text.COMPACT)
 
 MODERN_VERSION = "2026-07-28"
 HANDSHAKE_VERSION = "2025-11-25"
@@ -523,7 +525,7 @@ class UpstreamSession:
         name_key = NAME_PARAM.get(body.get("method", ""))
         name = (body.get("params") or {}).get(name_key) if name_key else None
         headers = self._headers(version=version, method=method, name=name, session_id=session_id)
-        data = json.dumps(body, separators=(",", ":")).encode()
+        data = _COMPACT(body).encode()
         headers, nonce = self._signed("POST", headers, data)
         bounds = bounds or _Bounds(timeout, None)
         bounds.start()

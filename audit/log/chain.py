@@ -38,6 +38,7 @@ from json.encoder import encode_basestring
 from audit.log import row_insert
 from audit.log.payload_texts import PayloadJson
 from audit.models import ChainHead, LogEntry
+from core import json_text
 
 GENESIS = "0" * 64
 
@@ -98,9 +99,8 @@ JSONS = frozenset({"detail", "payload", "payload_stored"})
 #: The model fields a chain record is built from (the payload is read to hash it).
 MODEL_FIELDS = tuple(f for f in CHAINED if f != "payload_sha256") + ("id", "payload", "digest")
 _RECORD_FIELDS = tuple(f for f in MODEL_FIELDS if f != "payload")
-# json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False), with its encoder
-# built once rather than per call.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+# json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).
+_CANONICAL = json_text.encoder(sort_keys=True, separators=json_text.COMPACT, ensure_ascii=False)
 # The canonical JSON of a record: its fixed keys in sorted order, each followed by its value's
 # own canonical JSON (which is how the encoder writes a value inside an object).
 _SORTED_CHAINED = tuple(sorted(CHAINED))

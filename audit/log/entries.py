@@ -47,6 +47,7 @@ from audit.log.chain import canonical_json
 from audit.log.payload_texts import PAYLOAD_JSON, PayloadJson
 from audit.log.token_cost import estimate_text, measured_text
 from audit.models import Hop, LogEntry, Outcome
+from core import json_text
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +100,8 @@ KEYS = frozenset(
     }
 )
 _warned: set[str] = set()
-# json.dumps(value, separators=(",", ":"), ensure_ascii=False), its encoder built once.
-_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# json.dumps(value, separators=(",", ":"), ensure_ascii=False).
+_COMPACT = json_text.encoder(separators=json_text.COMPACT, ensure_ascii=False)
 
 
 class EntryInvalid(ValueError):

@@ -21,7 +21,6 @@ applies on top.
 """
 
 import hashlib
-import json
 from collections import OrderedDict
 from collections.abc import Iterable
 
@@ -29,9 +28,10 @@ from django.conf import settings
 
 from audit.log.token_cost import estimate, estimate_text
 from audit.models import Hop, LogEntry, PayloadState
+from core import json_text
 
 SHARED_WITH = Hop.UPSTREAM_RESPONSE
-_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+_COMPACT = json_text.encoder(separators=json_text.COMPACT, ensure_ascii=False, default=str)
 
 
 def cap(entry: dict, size_key: str) -> int | None:

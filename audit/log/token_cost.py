@@ -17,8 +17,9 @@ as a tool result. Treat the figure as an estimate for reports and budgets, typic
 quarter of a real tokenizer's count for JSON tool traffic; it never replaces a provider's bill.
 """
 
-import json
 import re
+
+from core import json_text
 
 _PIECES = re.compile(r"[^\W\d_]+|\d+|[^\w\s]+")
 # The same pieces in ASCII text, cut to one token each: a greedy bounded run splits a run of n
@@ -26,8 +27,8 @@ _PIECES = re.compile(r"[^\W\d_]+|\d+|[^\w\s]+")
 # classes are `[^\W\d_]`, `\d` and `[^\w\s]` spelt out for ASCII (`\s` includes \x1c-\x1f),
 # which the regex engine matches faster.
 _ASCII_TOKENS = re.compile(r"[A-Za-z]{1,6}|[0-9]{1,3}|[\x00-\x08\x0e-\x1b!-/:-@\[-^`{-~\x7f]{1,2}")
-# json.dumps(value, ensure_ascii=False) without building an encoder per call.
-_JSON_TEXT = json.JSONEncoder(ensure_ascii=False).encode
+# json.dumps(value, ensure_ascii=False).
+_JSON_TEXT = json_text.encoder(ensure_ascii=False)
 
 
 def estimate_text(text: str) -> int:

@@ -46,7 +46,10 @@ from audit.log.recorder import Recorder
 logger = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.05
-_GATHER_SECONDS = 0.005
+# How long the forwarder lets entries gather before it pickles and sends them: each round wakes
+# the thread and hands the interpreter lock over and back, and the child commits by
+# AUDIT_FLUSH_MS anyway, so a round per 20 ms rather than per 5 ms costs the loop less.
+_GATHER_SECONDS = 0.02
 _RESTART_PAUSE = 0.5
 
 
