@@ -160,10 +160,12 @@ def trace_id_of(correlation_id: str, client: TraceContext | None) -> int:
 _RATIO_MASK = (1 << 64) - 1
 
 
-def sampled(trace_id: int, client: TraceContext | None) -> bool:
+def sampled(correlation_id: str, client: TraceContext | None) -> bool:
     """Whether the call is traced, by OTEL_TRACES_SAMPLER: a `parentbased_` sampler follows
     the client's sampled flag; otherwise (and for calls without a client parent) always on,
-    always off, or a ratio of trace ids (as the SDK's TraceIdRatioBased decides it)."""
+    always off, or a ratio of calls (as the SDK's TraceIdRatioBased decides it), taken on the
+    gateway's correlation id: a client picks its trace ids, and must not pick which calls the
+    ratio keeps."""
     name = settings.OTEL_TRACES_SAMPLER
     if name.startswith("parentbased_"):
         if client is not None:
@@ -171,7 +173,7 @@ def sampled(trace_id: int, client: TraceContext | None) -> bool:
         name = name.removeprefix("parentbased_")
     if name == "traceidratio":
         bound = round(settings.OTEL_TRACES_SAMPLER_ARG * (_RATIO_MASK + 1))
-        return trace_id & _RATIO_MASK < bound
+        return int(correlation_id, 16) & _RATIO_MASK < bound
     return name != "always_off"
 
 
@@ -187,7 +189,7 @@ def outgoing(
     if ENABLED and len(correlation_id) == 32:
         trace_id = trace_id_of(correlation_id, client)
         span_id = upstream_span_id(correlation_id, assignment_id)
-        flags = "01" if sampled(trace_id, client) else "00"
+        flags = "01" if sampled(correlation_id, client) else "00"
         meta[TRACEPARENT] = f"00-{trace_id:032x}-{span_id:016x}-{flags}"
         if client is not None and client.tracestate:
             meta[TRACESTATE] = client.tracestate

@@ -227,8 +227,7 @@ def _span(exporter: _Exporter, entry: dict) -> ReadableSpan | None:
         return None
     detail = entry.get("detail") or {}
     client = trace_context.from_record(entry.get("trace"))
-    trace_id = trace_context.trace_id_of(correlation, client)
-    if not trace_context.sampled(trace_id, client):
+    if not trace_context.sampled(correlation, client):
         return None
     started = exporter.started
     if hop in ("client.request", "upstream.request"):
@@ -236,6 +235,7 @@ def _span(exporter: _Exporter, entry: dict) -> ReadableSpan | None:
         while len(started) > _MAX_WAITING:
             started.popitem(last=False)
         return None
+    trace_id = trace_context.trace_id_of(correlation, client)
     root = trace_context.root_span_id(correlation)
     method = entry.get("method") or ""
     if hop == "client.response":

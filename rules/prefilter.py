@@ -22,6 +22,8 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
+from rules.budget import check
+
 try:
     import hyperscan
 except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
@@ -129,7 +131,9 @@ class Prefilter:
         )
         out: list[list[tuple[object, int]]] = [[] for _ in range(self._slots)]
         owners = self._owners
-        for index, end in found:
+        for count, (index, end) in enumerate(found):
+            if not count & 1023:
+                check()
             if index == 0:
                 return None
             slot, tag = owners[index - 1]

@@ -8,10 +8,14 @@ function here does nothing there.
 
 A day's partition is made before its first row is due (`ensure_partitions`: by the writer as it
 starts and by the beat task `audit.ensure_log_partitions`, for today and the next
-`AUDIT_PARTITION_DAYS_AHEAD` days). It is made as a plain table, filled with the rows of its day
-the DEFAULT partition caught meanwhile, then attached: ATTACH takes a lock that lets writers go
-on, where `CREATE TABLE ... PARTITION OF` would stop them. Retention (`audit.log.retention`)
-drops whole partitions through `drop_partition`.
+`AUDIT_PARTITION_DAYS_AHEAD` days, and for any past day whose rows the DEFAULT partition caught
+because its partition was not made in time). It is made as a plain table, filled with the rows
+of its day the DEFAULT partition caught meanwhile, then attached. ATTACH locks the log table
+only against other schema changes, so writes to the day partitions go on (`CREATE TABLE ...
+PARTITION OF` would stop every write), but it takes the DEFAULT partition whole: that lock is
+taken before the rows move, so none of the day's rows can land there between the move and the
+ATTACH (which would then fail); writes bound for the DEFAULT partition wait meanwhile.
+Retention (`audit.log.retention`) drops whole partitions through `drop_partition`.
 """
 
 import logging
@@ -21,9 +25,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
-from audit.models import LogEntry
+from audit.models import LogEntry, LogPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +37,7 @@ DEFAULT_PARTITION = f"{TABLE}_default"
 _NAME = re.compile(rf"{TABLE}_p(\d{{8}})")
 # Serialises partition changes between processes (writers starting, beat, retention).
 _LOCK_KEY = 7_170_517_011
+_DEFAULT_RETENTION_DAYS = LogPolicy._meta.get_field("retention_days").default
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,9 @@ def create_partition(day: date) -> bool:
             f"CREATE TABLE {quote(name)} (LIKE {quote(TABLE)} INCLUDING DEFAULTS "
             "INCLUDING CONSTRAINTS)"
         )
+        # The lock ATTACH takes anyway, taken first: no row of the day can slip in after the
+        # move, and no weaker lock has to be raised (where a deadlock could wait).
+        cursor.execute(f"LOCK TABLE {quote(DEFAULT_PARTITION)} IN ACCESS EXCLUSIVE MODE")
         # Names are ours (the table, its partitions, the model's columns), never input.
         cursor.execute(
             f"WITH moved AS (DELETE FROM {quote(DEFAULT_PARTITION)} WHERE at >= %s AND at < %s "  # noqa: S608
@@ -131,18 +140,35 @@ def create_partition(day: date) -> bool:
 
 def ensure_partitions(*, now: datetime | None = None, ahead: int | None = None) -> list[str]:
     """Make today's partition and the next `ahead` days' (AUDIT_PARTITION_DAYS_AHEAD) that are
-    missing; returns the names made. Nothing to do off PostgreSQL or before the migration."""
+    missing, and those of past days whose rows wait in the DEFAULT partition; returns the names
+    made. Nothing to do off PostgreSQL or before the migration."""
     if not is_partitioned():
         return []
     ahead = settings.AUDIT_PARTITION_DAYS_AHEAD if ahead is None else ahead
     today = day_of(now or timezone.now())
     existing = {p.day for p in partitions()}
+    days = _stranded_days(today) + [today + timedelta(days=n) for n in range(ahead + 1)]
     made = []
-    for offset in range(ahead + 1):
-        day = today + timedelta(days=offset)
+    for day in days:
         if day not in existing and create_partition(day):
             made.append(partition_name(day))
     return made
+
+
+def _stranded_days(today: date) -> list[date]:
+    """The past days the DEFAULT partition holds rows of (their partition was not made in time,
+    as when beat was down), back to where the longest retention reaches: older rows are due
+    for deletion, row by row, and get no partition (as in the migration)."""
+    longest = LogPolicy.objects.aggregate(longest=Max("retention_days"))["longest"] or 0
+    reach = today - timedelta(days=max(longest, _DEFAULT_RETENTION_DAYS) + 1)
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT (at AT TIME ZONE 'UTC')::date FROM {quote(DEFAULT_PARTITION)} "  # noqa: S608
+            "WHERE at >= %s AND at < %s ORDER BY 1",
+            [day_start(reach), day_start(today)],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def prepare_partitions() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from rules.budget import check
 from rules.prefilter import Expression
 
 # A run of at least 9 digits (separators allowed). The lookaheads count the digits inside `re`,
@@ -20,7 +21,6 @@ from rules.prefilter import Expression
 # and digits are disjoint, so the possessive repeats find what plain ones would, without
 # backtracking.
 RUN = re.compile(r"[0-9](?=[0-9 ().-]{8})(?=(?:[ ().-]*+[0-9]){8})[0-9 ().-]*+")
-_CHARS = frozenset("0123456789 ().-")
 _STRETCH = re.compile(r"[0-9 ().-]*")
 
 # Tags: the match ends in a run, or just past it; the match ends past an IBAN's first letters
@@ -47,22 +47,47 @@ def expressions(numeric: bool, iban: bool) -> tuple[Expression, ...]:
 
 def candidate_runs(text: str, found) -> list[tuple[int, int]]:
     """The spans `RUN` matches in the stretches of `text` the reports point at, in order."""
-    stretches: set[tuple[int, int]] = set()
-    for tag, end in found:
-        if tag is IN_RUN:
-            stretches.add(_widened(text, end - 1, end))
-        elif tag is IBAN:
-            # The IBAN starts 12 to 14 characters before `end`; a run is judged beside it when
-            # it lies within 42 characters before the IBAN's start or 45 after its end.
-            stretches.add(_widened(text, max(0, end - 46), min(len(text), end + 31)))
-    spans: set[tuple[int, int]] = set()
-    for lo, hi in stretches:
-        spans.update(m.span() for m in RUN.finditer(text, lo, hi))
-    return sorted(spans)
+    spans: list[tuple[int, int]] = []
+    for count, (lo, hi) in enumerate(stretches(text, found)):
+        if not count & 255:
+            check()
+        spans.extend(m.span() for m in RUN.finditer(text, lo, hi))
+    return spans
 
 
-def _widened(text: str, lo: int, hi: int) -> tuple[int, int]:
-    """`lo:hi` grown to whole runs' edges, so `RUN` finds there what it finds in all `text`."""
-    while lo > 0 and text[lo - 1] in _CHARS:
-        lo -= 1
-    return lo, _STRETCH.match(text, hi).end()
+def stretches(text: str, found) -> list[tuple[int, int]]:
+    """The places the reports point at, grown to whole runs' edges (so `RUN` finds there what
+    it finds in all `text`), in order and apart: each character is widened over at most once.
+
+    A long run is reported at nearly every digit; the reports are taken in order, and one that
+    falls inside the stretch already widened is skipped, so the work is linear in the text."""
+    size = len(text)
+    places = sorted(
+        (end - 1, end)
+        if tag is IN_RUN
+        # The IBAN starts 12 to 14 characters before `end`; a run is judged beside it when it
+        # lies within 42 characters before the IBAN's start or 45 after its end.
+        else (max(0, end - 46), min(size, end + 31))
+        for tag, end in found
+        if tag is IN_RUN or tag is IBAN
+    )
+    out: list[tuple[int, int]] = []
+    reversed_text = None
+    hi = -1
+    for count, (lo, end) in enumerate(places):
+        if not count & 255:
+            check()
+        if end <= hi:
+            continue
+        if lo <= hi:
+            # It starts inside the last stretch, whose start is a run's: only its end grows.
+            hi = _STRETCH.match(text, end).end()
+            out[-1] = (out[-1][0], hi)
+            continue
+        # The run's start, found by one match on the reversed text, which is made once.
+        if reversed_text is None:
+            reversed_text = text[::-1]
+        start = size - _STRETCH.match(reversed_text, size - lo).end()
+        hi = _STRETCH.match(text, end).end()
+        out.append((start, hi))
+    return out

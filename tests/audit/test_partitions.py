@@ -2,8 +2,11 @@
 partition catching the rest, retention dropping whole days with the chain still verifying, and
 the migration moving the rows that were there."""
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -103,6 +106,83 @@ def test_the_default_partition_catches_rows_no_day_covers(acme, write_calls, imm
     assert _where(acme) == {"audit_logentry_p21000101": 4, partitions.DEFAULT_PARTITION: 4}
     assert LogEntry.objects.for_workspace(acme).filter(at__year=2100).count() == 8
     assert verify_workspace(acme.pk).ok
+
+
+def test_a_past_day_whose_rows_wait_in_the_default_partition_gets_its_partition(
+    acme, write_calls, immediate_checks
+):
+    # Beat was down: two days ago had no partition, so its rows went to the DEFAULT partition.
+    write_calls(acme, 1, at=_days_ago(2))
+    # Past the longest retention: due for deletion row by row, no partition made for it.
+    write_calls(acme, 1, at=_days_ago(200))
+    assert _where(acme) == {partitions.DEFAULT_PARTITION: 8}
+    immediate_checks()
+    made = partitions.ensure_partitions(now=NOW, ahead=0)
+    stranded = partitions.partition_name(_day(2))
+    assert made[0] == stranded
+    assert _where(acme) == {stranded: 4, partitions.DEFAULT_PARTITION: 4}
+    assert partitions.ensure_partitions(now=NOW, ahead=0) == []
+    assert verify_workspace(acme.pk).ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_row_slips_into_the_default_partition_while_a_day_is_made(acme, write_calls):
+    day = datetime(2099, 6, 1, tzinfo=UTC)
+    write_calls(acme, 1, at=(day + timedelta(hours=9)).timestamp())
+    name = partitions.partition_name(day.date())
+    # A writer's transaction puts one more row of the day into the DEFAULT partition and has
+    # not committed yet when the partition is made.
+    columns = [f.column for f in LogEntry._meta.concrete_fields if f.column not in ("id", "at")]
+    listed = ", ".join(columns)
+    params = connection.settings_dict
+    writer = psycopg.connect(
+        dbname=params["NAME"],
+        host=params["HOST"],
+        port=params["PORT"] or None,
+        user=params["USER"],
+        password=params["PASSWORD"],
+    )
+    outcome = {}
+
+    def make():
+        try:
+            outcome["made"] = partitions.create_partition(day.date())
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    maker = threading.Thread(target=make)
+    try:
+        writer.execute(
+            f"INSERT INTO audit_logentry ({listed}, at) SELECT {listed}, %s "  # noqa: S608
+            "FROM audit_logentry WHERE workspace_id = %s ORDER BY seq LIMIT 1",
+            [day + timedelta(hours=10), acme.pk],
+        )
+        maker.start()
+        # Once the partition's maker waits for the writer's lock on the DEFAULT partition, the
+        # writer commits: its row must move with the others, not fail the ATTACH.
+        waited = time.monotonic() + 30
+        while not _waits_for(partitions.DEFAULT_PARTITION):
+            assert time.monotonic() < waited, "the partition was made without a lock to wait for"
+            time.sleep(0.01)
+        writer.commit()
+        maker.join(30)
+        assert outcome == {"made": True}
+        assert _where(acme) == {name: 5}
+    finally:
+        writer.close()
+        maker.join(30)
+        if _exists(name):
+            partitions.drop_partition(partitions.Partition(name, day.date()))
+
+
+def _waits_for(table: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_locks WHERE relation = to_regclass(%s) AND NOT granted", [table]
+        )
+        return cursor.fetchone() is not None
 
 
 def test_retention_drops_whole_days_and_the_chain_still_verifies(

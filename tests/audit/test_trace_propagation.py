@@ -14,6 +14,7 @@ import time
 import httpx
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
 from audit.models import LogEntry
 from gateways import services as gateway_services
@@ -308,3 +309,41 @@ def test_with_tracing_off_the_clients_trace_context_passes_through_as_it_came(un
     # the client's `_meta` are its own business and pass as before.
     assert dropped == {"foo": "bar"}
     assert nothing == {}
+
+
+def test_a_ratio_sampler_picks_calls_by_the_gateways_id_not_the_clients_trace(
+    acme, alice, bob, upstream_servers, settings, tmp_path, collector
+):
+    env = {
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": collector.url,
+        "OTEL_BSP_SCHEDULE_DELAY": "50",
+        "OTEL_TRACES_SAMPLER": "traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.25",
+    }
+    observed = make_gateway(acme, alice, bob, upstream_servers, settings, tmp_path, env)
+    worker = observed.worker().start()
+    calls = []
+    try:
+        client = ModernClient(worker.url, observed.token)
+        for _ in range(12):
+            # Low 64 bits of 0: a ratio of the client's trace id would keep every call.
+            trace_id = os.urandom(8).hex() + "0" * 16
+            meta = {"traceparent": traceparent(trace_id, new_ids()[1])}
+            result, rpc_id = client.call("a__trace_meta", meta)
+            calls.append((trace_id, received_meta(result)["traceparent"], rpc_id))
+    finally:
+        worker.stop()
+    bound = TraceIdRatioBased.get_bound_for_rate(0.25)
+    kept = {
+        trace_id
+        for trace_id, _, rpc_id in calls
+        if logged(rpc_id).correlation_id.int & TraceIdRatioBased.TRACE_ID_LIMIT < bound
+    }
+    collector.wait_for(2 * len(kept))
+    # The calls the ratio picks by the gateway's correlation id, still in the client's trace;
+    # the upstream is told which.
+    assert {span.trace_id.hex() for _, span in collector.spans()} == kept
+    for trace_id, upstream_traceparent, _ in calls:
+        flags = "01" if trace_id in kept else "00"
+        assert upstream_traceparent.startswith(f"00-{trace_id}-")
+        assert upstream_traceparent.endswith(f"-{flags}")

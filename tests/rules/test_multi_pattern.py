@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from bench.rules_corpus import build
 from rules import prefilter
 from rules.definitions import RuleDefinition, clean_rule, default_rules
+from rules.detectors import digit_runs
 from rules.detectors.secret_kinds import KINDS
 from rules.engine import compile_rules, evaluate
 from tests.support.rules import fake
@@ -252,6 +253,55 @@ def test_ip_addresses_are_located_the_reference_way():
     sets = rule_sets([{"name": "ips", "detector": "pii", "detector_config": {"kinds": ["ip"]}}])
     assert sets[0].prefilter.covered == frozenset()
     assert_same(sets, {"content": [{"type": "text", "text": "from 10.1.2.3 and fe80::1:2"}]})
+
+
+# Long runs of digits and separators, where nearly every digit ends a reported shape.
+_LONG_RUNS = ["1 " * 32000, "1-1111 " * 3000, "DE89 3704 0044 0532 0130 00 " * 2000]
+
+
+@pytest.mark.parametrize("text", _LONG_RUNS, ids=["spaced", "dashed", "ibans"])
+def test_long_runs_of_digits_are_judged_alike(text):
+    assert_same(DEFAULT, {"content": [{"type": "text", "text": text}]})
+    assert_same(DEFAULT, {"name": "x", "arguments": {"q": text}}, "request")
+
+
+def lines_run(work) -> int:
+    """How many lines of rules/detectors/digit_runs.py run during `work()`: its work, counted
+    without a clock."""
+    count = 0
+    module = digit_runs.__file__
+
+    def counting(_frame, event, _arg):
+        nonlocal count
+        count += event == "line"
+        return counting
+
+    previous = sys.gettrace()
+    sys.settrace(lambda frame, *_: counting if frame.f_code.co_filename == module else None)
+    try:
+        work()
+    finally:
+        sys.settrace(previous)
+    return count
+
+
+@pytest.mark.parametrize("piece", ["1 ", "1-1111 ", "(1) 2.3456 "])
+def test_the_runs_a_scan_reports_are_found_in_linear_work(piece):
+    fast, _reference = DEFAULT
+    slot = next(r.slot for r in fast.rules if r.detector.key == "pii")
+    lines = []
+    for copies in (500, 2000):
+        text = f"tel:{piece * copies}end"
+        found = fast.prefilter.scan(text)[slot]
+        assert len(found) >= 0.9 * copies  # nearly every copy ends a reported shape
+        lines.append(lines_run(lambda: digit_runs.candidate_runs(text, found)))
+    # A few lines per report, whatever the run's length: four times the text, four times the
+    # work (widening each report alone took thousands of lines per report, growing with the
+    # run).
+    assert lines[1] <= 20 * len(found)
+    assert lines[1] <= 4.5 * lines[0]
+    # The run was widened to once, from its first report.
+    assert digit_runs.stretches(text, found) == [(4, 4 + len(piece) * copies)]
 
 
 @pytest.mark.parametrize(
