@@ -130,6 +130,7 @@ def create_partition(day: date) -> bool:
             f"INSERT INTO {quote(name)} ({columns}) SELECT {columns} FROM moved",
             [start, end],
         )
+        _run_deferred_checks(cursor)
         cursor.execute(
             f"ALTER TABLE {quote(TABLE)} ATTACH PARTITION {quote(name)} "
             "FOR VALUES FROM (%s) TO (%s)",
@@ -203,6 +204,14 @@ def contents(partition: Partition) -> dict[int, tuple[int, int, str]]:
     return found
 
 
+def _run_deferred_checks(cursor) -> None:
+    """PostgreSQL refuses to ATTACH, DETACH or DROP a table with pending trigger events: the
+    deferred foreign-key checks of rows written earlier in the same transaction. Only a caller's
+    own enclosing transaction can hold any (a task that logs and then purges in one atomic
+    block, a test); running them now lets the change go on."""
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
 def drop_partition(partition: Partition, *, lock_timeout_ms: int = 5000) -> None:
     """Detach and drop a partition. DETACH waits for the writers' open transactions to end and
     holds new ones back meanwhile; past `lock_timeout_ms` it gives up (a DatabaseError) rather
@@ -211,5 +220,6 @@ def drop_partition(partition: Partition, *, lock_timeout_ms: int = 5000) -> None
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
         cursor.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
+        _run_deferred_checks(cursor)
         cursor.execute(f"ALTER TABLE {quote(TABLE)} DETACH PARTITION {quote(partition.name)}")
         cursor.execute(f"DROP TABLE {quote(partition.name)}")

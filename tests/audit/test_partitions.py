@@ -54,19 +54,6 @@ def _exists(name: str) -> bool:
         return cursor.fetchone()[0] is not None
 
 
-@pytest.fixture
-def immediate_checks():
-    """Run the deferred foreign key checks of rows written in the test's own transaction: ALTER
-    TABLE (ATTACH, DETACH) refuses a table with pending trigger events. Outside tests, rows and
-    partition changes are in different transactions."""
-
-    def run():
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-
-    return run
-
-
 def test_the_table_is_partitioned_by_day_ahead_of_time():
     assert partitions.is_partitioned()
     with connection.cursor() as cursor:
@@ -95,11 +82,10 @@ def test_writes_go_to_their_days_partition(acme, write_calls):
     assert verify_workspace(acme.pk).ok
 
 
-def test_the_default_partition_catches_rows_no_day_covers(acme, write_calls, immediate_checks):
+def test_the_default_partition_catches_rows_no_day_covers(acme, write_calls):
     write_calls(acme, 1, at=datetime(2100, 1, 1, 9, tzinfo=UTC).timestamp())
     write_calls(acme, 1, at=datetime(2100, 1, 2, 9, tzinfo=UTC).timestamp())
     assert _where(acme) == {partitions.DEFAULT_PARTITION: 8}
-    immediate_checks()
     # Making the day's partition later moves its rows out of the DEFAULT partition.
     made = partitions.ensure_partitions(now=datetime(2100, 1, 1, tzinfo=UTC), ahead=0)
     assert made == ["audit_logentry_p21000101"]
@@ -108,15 +94,12 @@ def test_the_default_partition_catches_rows_no_day_covers(acme, write_calls, imm
     assert verify_workspace(acme.pk).ok
 
 
-def test_a_past_day_whose_rows_wait_in_the_default_partition_gets_its_partition(
-    acme, write_calls, immediate_checks
-):
+def test_a_past_day_whose_rows_wait_in_the_default_partition_gets_its_partition(acme, write_calls):
     # Beat was down: two days ago had no partition, so its rows went to the DEFAULT partition.
     write_calls(acme, 1, at=_days_ago(2))
     # Past the longest retention: due for deletion row by row, no partition made for it.
     write_calls(acme, 1, at=_days_ago(200))
     assert _where(acme) == {partitions.DEFAULT_PARTITION: 8}
-    immediate_checks()
     made = partitions.ensure_partitions(now=NOW, ahead=0)
     stranded = partitions.partition_name(_day(2))
     assert made[0] == stranded
@@ -185,9 +168,7 @@ def _waits_for(table: str) -> bool:
         return cursor.fetchone() is not None
 
 
-def test_retention_drops_whole_days_and_the_chain_still_verifies(
-    acme, write_calls, immediate_checks
-):
+def test_retention_drops_whole_days_and_the_chain_still_verifies(acme, write_calls):
     for days in (100, 99, 89):
         partitions.create_partition(_day(days))
     write_calls(acme, 1, at=_days_ago(100))
@@ -196,7 +177,6 @@ def test_retention_drops_whole_days_and_the_chain_still_verifies(
     # dropping that day takes the day-99 entries before them too, so no hole is left.
     write_calls(acme, 1, at=_days_ago(100))
     write_calls(acme, 2, at=_days_ago(89))
-    immediate_checks()
     assert purge_expired(now=NOW) == {acme.pk: 12}
     # Both days went whole (day 99 emptied by the first drop); day 89 is within retention.
     assert not _exists(partitions.partition_name(_day(100)))
@@ -210,12 +190,11 @@ def test_retention_drops_whole_days_and_the_chain_still_verifies(
     assert purge_expired(now=NOW) == {}
 
 
-def test_a_day_waits_while_an_earlier_link_is_within_retention(acme, write_calls, immediate_checks):
+def test_a_day_waits_while_an_earlier_link_is_within_retention(acme, write_calls):
     partitions.create_partition(_day(100))
     write_calls(acme, 1, at=_days_ago(100))
     write_calls(acme, 1, at=_days_ago(1))
     write_calls(acme, 1, at=_days_ago(100))
-    immediate_checks()
     # Only the first call goes (row by row): the day-1 entries stop the walk, as without
     # partitions, and the day's partition keeps the call written after them.
     assert purge_expired(now=NOW) == {acme.pk: 4}
@@ -225,14 +204,13 @@ def test_a_day_waits_while_an_earlier_link_is_within_retention(acme, write_calls
 
 
 def test_a_shorter_retention_deletes_rows_of_a_day_another_workspace_keeps(
-    acme, globex, alice, mallory, write_calls, immediate_checks
+    acme, globex, alice, mallory, write_calls
 ):
     update_log_policy(workspace=acme, actor=alice, retention_days=30)
     update_log_policy(workspace=globex, actor=mallory, retention_days=365)
     partitions.create_partition(_day(40))
     write_calls(acme, 1, at=_days_ago(40))
     write_calls(globex, 1, at=_days_ago(40))
-    immediate_checks()
     assert purge_expired(now=NOW) == {acme.pk: 4}
     assert _exists(partitions.partition_name(_day(40)))
     assert _where(acme) == {}
