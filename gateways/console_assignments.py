@@ -240,10 +240,34 @@ class CatalogRefreshPage(AssignmentBase):
         return self.curation_answer(assignment, error=error)
 
 
-class PinApprovePage(AssignmentBase):
-    """Approve the changed definition of one pinned tool, after seeing the difference again."""
+class _ToolApprovalPage(AssignmentBase):
+    """Approve one tool's definition on a page that shows it again: GET shows, POST approves.
+    Each page defines `_answer(assignment, tool, *, error, status)`, which renders it, and
+    `approve(assignment, tool)`, which calls its service."""
 
     required = {"GET": GATEWAYS_PROVISION_FEATURES, "POST": GATEWAYS_PROVISION_FEATURES}
+    approved = ""  # the message after approval, with {tool}
+
+    def get(self, request, gw, pk):
+        assignment = self.assignment(gw, pk)
+        tool = request.GET.get("tool", "")
+        return self._answer(assignment, tool, status=200 if tool else 400)
+
+    def post(self, request, gw, pk):
+        assignment = self.assignment(gw, pk)
+        tool = request.POST.get("tool", "")
+        try:
+            self.approve(assignment, tool)
+        except GatehouseError as exc:
+            return self._answer(self.assignment(gw, pk), tool, error=str(exc), status=400)
+        messages.success(request, self.approved.format(tool=tool))
+        return redirect("assignment", ws=self.workspace.slug, gw=gw, pk=pk)
+
+
+class PinApprovePage(_ToolApprovalPage):
+    """Approve the changed definition of one pinned tool, after seeing the difference again."""
+
+    approved = "The new definition of {tool} was approved."
 
     def _answer(self, assignment, tool, *, error="", status=200):
         change = next((c for c in pin_changes(assignment) if c.tool == tool), None)
@@ -258,26 +282,14 @@ class PinApprovePage(AssignmentBase):
         }
         return self.render("gateways/pin_approve.html", context, status=status)
 
-    def get(self, request, gw, pk):
-        assignment = self.assignment(gw, pk)
-        tool = request.GET.get("tool", "")
-        return self._answer(assignment, tool, status=200 if tool else 400)
-
-    def post(self, request, gw, pk):
-        assignment = self.assignment(gw, pk)
-        tool = request.POST.get("tool", "")
-        try:
-            services.approve_pin_changes(assignment=assignment, actor=request.user, tools=[tool])
-        except GatehouseError as exc:
-            return self._answer(self.assignment(gw, pk), tool, error=str(exc), status=400)
-        messages.success(request, f"The new definition of {tool} was approved.")
-        return redirect("assignment", ws=self.workspace.slug, gw=gw, pk=pk)
+    def approve(self, assignment, tool):
+        services.approve_pin_changes(assignment=assignment, actor=self.request.user, tools=[tool])
 
 
-class AdmissionApprovePage(AssignmentBase):
+class AdmissionApprovePage(_ToolApprovalPage):
     """Approve a definition the admission checks flagged, after reading the reasons again."""
 
-    required = {"GET": GATEWAYS_PROVISION_FEATURES, "POST": GATEWAYS_PROVISION_FEATURES}
+    approved = "The definition of {tool} was approved."
 
     def _answer(self, assignment, tool, *, error="", status=200):
         hold = _hold(assignment, tool)
@@ -291,20 +303,8 @@ class AdmissionApprovePage(AssignmentBase):
         }
         return self.render("gateways/admission_approve.html", context, status=status)
 
-    def get(self, request, gw, pk):
-        assignment = self.assignment(gw, pk)
-        tool = request.GET.get("tool", "")
-        return self._answer(assignment, tool, status=200 if tool else 400)
-
-    def post(self, request, gw, pk):
-        assignment = self.assignment(gw, pk)
-        tool = request.POST.get("tool", "")
-        try:
-            services.admit_tools(assignment=assignment, actor=request.user, tools=[tool])
-        except GatehouseError as exc:
-            return self._answer(self.assignment(gw, pk), tool, error=str(exc), status=400)
-        messages.success(request, f"The definition of {tool} was approved.")
-        return redirect("assignment", ws=self.workspace.slug, gw=gw, pk=pk)
+    def approve(self, assignment, tool):
+        services.admit_tools(assignment=assignment, actor=self.request.user, tools=[tool])
 
 
 class AssignmentRemovePage(AssignmentBase):
