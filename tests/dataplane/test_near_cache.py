@@ -1,9 +1,13 @@
 """Each worker keeps its own copy of the keys read before a request, and Redis invalidates it:
 a revoked token, a removed member, a changed gateway and an ended session take effect on a
 worker whose copy is warm within a second, although its copies may live for 30 s. A lost
-listener connection falls back to the copies' max age."""
+listener connection falls back to the copies' max age. A closed event loop's listener and its
+Redis connection do not outlive it."""
 
+import asyncio
+import gc
 import time
+import weakref
 
 import httpx
 import pytest
@@ -186,3 +190,55 @@ def test_every_key_read_before_a_request_is_one_the_near_cache_keeps():
         identity_selectors.connection_cache_key(1, 2),
     ]
     assert [key for key in keys if not key.startswith(near_cache.PREFIXES)] == []
+
+
+@pytest.fixture
+def listening(shared_cache, workers_env):
+    """The ids of the near-cache listeners connected to the workers' Redis database."""
+    server = redis.Redis.from_url(workers_env["REDIS_URL"])
+    db = server.connection_pool.connection_kwargs.get("db", 0)
+    yield lambda: {c["id"] for c in _listeners(server, db)}
+    server.close()
+
+
+def _read(listening, *, close: bool):
+    """A read through the near cache, until this loop's listener is connected; its id."""
+
+    async def read() -> set:
+        before = listening()
+        await near_cache.get_many(["tok:near-cache-loops"])
+        async with asyncio.timeout(10):
+            while not listening() - before:
+                await asyncio.sleep(0.05)
+        if close:
+            await near_cache.close()
+        return listening() - before
+
+    return read()
+
+
+def test_a_closed_event_loop_is_let_go(listening):
+    async def read_in_a_loop():
+        await _read(listening, close=False)
+        return weakref.ref(asyncio.get_running_loop())
+
+    # `asyncio.run` cancels the listener as it closes the loop: nothing may keep the loop.
+    closed = asyncio.run(read_in_a_loop())
+    asyncio.run(_read(listening, close=True))
+    gc.collect()
+    assert closed() is None
+
+
+def test_a_listener_left_connected_by_a_closed_loop_is_disconnected(listening):
+    # A loop closed without cancelling its tasks: its listener stays pending and connected.
+    loop = asyncio.new_event_loop()
+    abandoned = loop.run_until_complete(_read(listening, close=False))
+    loop.close()
+    assert abandoned <= listening()
+    # The next loop's listener has Redis close that connection, which would otherwise hear
+    # every invalidation, unread, for as long as the process lives.
+    asyncio.run(_read(listening, close=True))
+    waited = time.monotonic() + 10
+    while listening() & abandoned:
+        assert time.monotonic() < waited, "the closed loop's listener is still connected"
+        time.sleep(0.05)
