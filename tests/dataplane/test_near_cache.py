@@ -22,7 +22,9 @@ from identities import services as identity_services
 from identities.inbound import tokens
 from teams.models import Membership
 
-DEADLINE = 1.0  # seconds from the commit to the change showing on the other worker
+# Seconds from the commit to the change showing on the other worker: a request sent within
+# them must be refused (when its answer arrives depends on how busy the machine is).
+DEADLINE = 1.0
 LONG_LIVED = "30"  # copies outlive every test here, so only an invalidation can end them
 
 
@@ -73,13 +75,17 @@ def _warm(http, url, headers) -> None:
 
 
 def _within_deadline(check, what: str) -> float:
-    """Call `check` until it is true; the seconds it took, failing past the deadline."""
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < DEADLINE, f"{what} not seen within {DEADLINE} s"
-    took = time.monotonic() - started
-    print(f"\n{what}: seen after {took * 1000:.1f} ms")
-    return took
+    """Call `check` (one request) until it is true, from just after the change; the seconds
+    from the change to sending the request that saw it, failing if none sent within the
+    deadline did."""
+    changed = time.monotonic()
+    while True:
+        sent = time.monotonic() - changed
+        assert sent < DEADLINE, f"{what} not seen by a request sent within {DEADLINE} s"
+        if check():
+            break
+    print(f"\n{what}: seen by a request sent after {sent * 1000:.1f} ms")
+    return sent
 
 
 def _tool_names(http, url, headers) -> set[str]:
@@ -152,7 +158,8 @@ def _listeners(client: redis.Redis, db: int) -> list[dict]:
     ]
 
 
-@pytest.mark.parametrize("workers_env", ["1"], indirect=True)
+# A max age half the deadline: a copy read just before the listener was lost still ends in time.
+@pytest.mark.parametrize("workers_env", ["0.5"], indirect=True)
 def test_a_lost_listener_falls_back_to_the_max_age(
     deployment, bob, two_workers, shared_cache, workers_env
 ):
