@@ -53,9 +53,22 @@ def _redis(backend: RedisCache) -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
+        _forget_closed_loops()
         client = aioredis.from_url(writer_url(backend))
         _clients[loop] = client
     return client
+
+
+def _forget_closed_loops() -> None:
+    """Drop the clients of closed event loops: their connections hold the loop, so the entries
+    would never go by themselves (their sockets close as they are freed)."""
+    try:
+        held = list(_clients)
+    except RuntimeError:  # another thread's loop came or went meanwhile: the next one sweeps
+        return
+    for loop in held:
+        if loop.is_closed():
+            _clients.pop(loop, None)
 
 
 def redis_backend() -> RedisCache | None:

@@ -12,9 +12,15 @@ Staleness is bounded three ways: a copy is served for at most `NEAR_CACHE_SECOND
 served or kept while the listener is not connected, and each connection starts from empty; a
 read that overlapped an invalidation is not kept. A lost message is worth at most the max age.
 
-The listener outlives any failure of Redis: a read that times out or loses its connection is
-counted (`gatehouse_near_cache_listener_failures`), logged as one warning line, and followed by
-a pause that doubles up to `RETRY_MAX_SECONDS` before it connects again.
+The listener outlives any failure of Redis: a read that times out (the set-up's included: a
+Redis that accepts the connection and never answers) or loses its connection is counted
+(`gatehouse_near_cache_listener_failures`), logged as one warning line, and followed by a pause
+that doubles up to `RETRY_MAX_SECONDS` before it connects again.
+
+A near cache lives as long as its event loop, and its listener's task holds the loop: the next
+near cache made forgets the closed loops, so they can be freed. A loop closed without cancelling
+its tasks leaves its listener pending and connected, which it can never run again: the next
+listener has Redis close that connection.
 """
 
 import asyncio
@@ -26,7 +32,7 @@ import weakref
 
 import redis.asyncio as aioredis
 from django.conf import settings
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from audit import metrics
 from core import cache_reads
@@ -56,6 +62,9 @@ class NearCache:
         self.generation = 0  # moves on every invalidation, so a read across one is not kept
         self._entries: dict[str, tuple[float, bytes | None]] = {}
         self.listener: asyncio.Task | None = None
+        self.client_id: int | None = None  # the listener's connection's, while it is connected
+        # The connections of listeners whose loop was closed, for this listener to close.
+        self.abandoned: list[int] = []
 
     def lookup(self, made_keys: list[str]) -> list | None:
         """The stored bytes of every key if all are held and young enough, else None."""
@@ -103,6 +112,8 @@ class NearCache:
 _caches: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, NearCache]" = (
     weakref.WeakKeyDictionary()
 )
+# Listeners still pending in loops closed under them (`_forget_closed_loops`).
+_stranded: list[asyncio.Task] = []
 
 
 def _prefixes(backend) -> tuple[str, ...] | None:
@@ -128,13 +139,38 @@ def _near_cache() -> tuple[object, NearCache | None]:
         prefixes = _prefixes(backend)
         if prefixes is None:
             return backend, None
+        abandoned = _forget_closed_loops()
         near = NearCache(backend, prefixes, settings.NEAR_CACHE_SECONDS)
+        near.abandoned = abandoned
         _caches[loop] = near
     if near.listener is None or near.listener.done():
         # Its own context: it outlives the request that started it, whose correlation id must
         # not name its log lines.
         near.listener = loop.create_task(_listen(near), context=contextvars.Context())
     return backend, near
+
+
+def _forget_closed_loops() -> list[int]:
+    """Drop the near caches of closed event loops, so that the loops can be freed (those closed
+    after cancelling their tasks, as `asyncio.run` does); returns the Redis client ids of their
+    listeners still connected (their loop was closed under them), for a live one to close."""
+    try:
+        held = list(_caches.items())
+    except RuntimeError:  # another thread's loop came or went meanwhile: the next one sweeps
+        return []
+    abandoned = []
+    for loop, near in held:
+        if loop.is_closed():
+            _caches.pop(loop, None)
+            if near.listener is not None and not near.listener.done():
+                # Freed, its coroutine would be closed by the garbage collector, running the
+                # Redis client's clean-up code under whichever loop runs then: it is kept, and
+                # only its connection goes.
+                _stranded.append(near.listener)
+            if near.client_id is not None:
+                abandoned.append(near.client_id)
+            abandoned.extend(near.abandoned)
+    return abandoned
 
 
 async def get_many(keys: list[str]) -> dict:
@@ -163,8 +199,7 @@ async def _listen(near: NearCache) -> None:
         connection = None
         try:
             connection = _connection(near.backend)
-            await connection.connect()
-            await _track(connection, near.prefixes)
+            await _set_up(connection, near)
             near.reset(live=True)
             pause = RETRY_FIRST_SECONDS
             await _follow(connection, near)
@@ -184,6 +219,7 @@ async def _listen(near: NearCache) -> None:
         finally:
             # Whatever changed meanwhile went unheard: nothing held is trusted any more.
             near.reset(live=False)
+            near.client_id = None
             if connection is not None:
                 with contextlib.suppress(Exception):
                     await connection.disconnect()
@@ -198,20 +234,42 @@ def _connection(backend):
         protocol=2,
         client_name=CLIENT_NAME,
         socket_connect_timeout=HEARTBEAT_SECONDS,
+        # Each wait is bounded here instead (`_set_up`, `_follow`): with a socket timeout the
+        # client sends through `asyncio.wait_for`, which on Python 3.11 can swallow the
+        # cancellation that stops the listener (its loop's shutdown would then wait forever).
+        socket_timeout=None,
     )
     return pool.make_connection()
 
 
-async def _track(connection, prefixes: tuple[str, ...]) -> None:
+async def _set_up(connection, near: NearCache) -> None:
+    """Connect and turn tracking on; a Redis that accepts the connection and never answers
+    must not hold the listener forever."""
+    try:
+        async with asyncio.timeout(HEARTBEAT_SECONDS):
+            await connection.connect()
+            await _track(connection, near)
+    except TimeoutError as timeout:
+        raise TimeoutError(f"Redis did not answer within {HEARTBEAT_SECONDS} s") from timeout
+
+
+async def _track(connection, near: NearCache) -> None:
     await connection.send_command("CLIENT", "ID")
     client_id = await connection.read_response()
+    # Listeners of closed loops: their connections still hear every invalidation, unread.
+    while near.abandoned:
+        await connection.send_command("CLIENT", "KILL", "ID", near.abandoned[-1])
+        with contextlib.suppress(ResponseError):  # not allowed (an ACL): it goes with the process
+            await connection.read_response()
+        near.abandoned.pop()
     command = ["CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST"]
-    for prefix in prefixes:
+    for prefix in near.prefixes:
         command += ["PREFIX", prefix]
     await connection.send_command(*command)
     await connection.read_response()
     await connection.send_command("SUBSCRIBE", CHANNEL)
     await connection.read_response()
+    near.client_id = client_id
 
 
 async def _follow(connection, near: NearCache) -> None:

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 import uuid
 
@@ -20,6 +21,7 @@ import pytest
 import redis
 from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
+from django.test import override_settings
 
 from audit.models import Hop, LogEntry
 from dataplane import cancellation, near_cache
@@ -297,3 +299,74 @@ def test_the_cancellation_listener_survives_redis_read_timeouts(settings, caplog
     with caplog.at_level(logging.WARNING, logger="dataplane.cancellation"):
         assert asyncio.run(scenario())
     assert all(r.exc_info is None and r.levelno == logging.WARNING for r in timeouts())
+
+
+class _SilentRedis:
+    """A TCP server that accepts connections, reads what it is sent and never answers."""
+
+    def __init__(self):
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"redis://127.0.0.1:{self._server.getsockname()[1]}/0"
+        self.firsts: list[bytes] = []  # the first bytes each connection sent
+        self._connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = self._server.accept()
+                self._connections.append(connection)
+                threading.Thread(target=self._read, args=(connection,), daemon=True).start()
+
+    def _read(self, connection: socket.socket):
+        with contextlib.suppress(OSError):
+            self.firsts.append(connection.recv(4096))
+            while connection.recv(4096):
+                pass
+
+    def close(self):
+        self._server.close()
+        for connection in self._connections:
+            connection.close()
+
+
+def test_the_near_cache_listener_survives_a_redis_that_never_answers(caplog):
+    """Redis (or a proxy in front of it) accepts the listener's connection and never answers:
+    the set-up gives up, one warning line, and the listener connects again after its pause."""
+    silent = _SilentRedis()
+    # Only for the scenario: the fixtures' own clean-up uses the cache after the test.
+    silenced = override_settings(
+        CACHES={
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": silent.url,
+            }
+        },
+        NEAR_CACHE_SECONDS=1,
+    )
+
+    def listener_connections() -> int:
+        return sum(near_cache.CLIENT_NAME.encode() in first for first in silent.firsts)
+
+    def failures() -> list:
+        return [r for r in caplog.records if "near cache: the Redis listener failed" in r.message]
+
+    async def scenario():
+        reading = asyncio.create_task(near_cache.get_many(["tok:silent"]))
+        try:
+            async with asyncio.timeout(30):
+                while listener_connections() < 2:
+                    await asyncio.sleep(0.05)
+        finally:
+            await near_cache.close()
+            with contextlib.suppress(Exception):
+                await reading  # the read itself times out against the same silent server
+
+    try:
+        with silenced, caplog.at_level(logging.WARNING, logger="dataplane.near_cache"):
+            asyncio.run(scenario())
+    finally:
+        silent.close()
+    (failure, *_) = failures()
+    assert failure.levelno == logging.WARNING and failure.exc_info is None
+    assert "(TimeoutError: Redis did not answer within" in failure.message
