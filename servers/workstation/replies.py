@@ -27,6 +27,10 @@ class ReplyChannel:
         self._handlers: dict[str, Handler] = {}
         self._reader: asyncio.Task | None = None
 
+    def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+
     def start(self) -> None:
         # Its own context: it outlives the call that happened to start it.
         self._reader = asyncio.get_running_loop().create_task(
@@ -67,16 +71,20 @@ _creating: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" 
 
 
 async def reply_channel() -> ReplyChannel:
-    """This loop's reply channel, created and its reader started on first use."""
+    """This loop's reply channel, created and its reader started on first use, and made anew
+    when the channel layer was replaced (CHANNEL_LAYERS changed): consumers send on the layer
+    of the day, and a reader of the old one would never hear them."""
     loop = asyncio.get_running_loop()
+    layer = get_channel_layer()
     channel = _channels.get(loop)
-    if channel is not None:
+    if channel is not None and channel.layer is layer:
         return channel
     lock = _creating.setdefault(loop, asyncio.Lock())
     async with lock:
         channel = _channels.get(loop)
-        if channel is None:
-            layer = get_channel_layer()
+        if channel is None or channel.layer is not layer:
+            if channel is not None:
+                channel.stop()
             channel = ReplyChannel(layer, await layer.new_channel())
             channel.start()
             _channels[loop] = channel
