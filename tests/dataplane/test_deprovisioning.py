@@ -14,42 +14,15 @@ from audit.log.chain import verify_export, verify_workspace
 from audit.models import LogEntry
 from identities import offboarding
 from teams.models import Membership
+from tests.support.mcp_sessions import open_session, post
 from tests.support.oauth_apps import oauth_app, oauth_sign_in
 
 REFUSED = (401, 403)  # unauthenticated, or not provisioned: how the gateway refuses a caller
 DEADLINE = 1.0  # seconds from the commit to a refusal on every worker
 
 
-def _post(http, url, headers, request_id, method, params=None) -> httpx.Response:
-    body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}}
-    return http.post(url, headers=headers, json=body)
-
-
-def _session(http, deployment, url, secret) -> dict:
-    """Headers of a handshake-era session opened on `url` with `secret`."""
-    headers = deployment.headers(secret)
-    init = _post(
-        http,
-        url,
-        headers,
-        1,
-        "initialize",
-        {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "deprovisioning", "version": "1"},
-        },
-    )
-    assert init.status_code == 200, init.text
-    return {
-        **headers,
-        "Mcp-Session-Id": init.headers["mcp-session-id"],
-        "MCP-Protocol-Version": "2025-06-18",
-    }
-
-
 def _echo(http, url, headers, text) -> httpx.Response:
-    return _post(
+    return post(
         http, url, headers, 2, "tools/call", {"name": "notes__echo", "arguments": {"text": text}}
     )
 
@@ -74,7 +47,7 @@ def test_a_deprovisioned_person_is_refused_on_every_worker_within_a_second(
     oauth = oauth_sign_in(bob, oauth_app(alice), "http://127.0.0.1/mcp/acme/dev")
     with httpx.Client(timeout=30) as http:
         sessions = {
-            (kind, url): _session(http, deployment, url, secret)
+            (kind, url): open_session(http, deployment, url, secret, client="deprovisioning")
             for kind, secret in (("gateway", gateway_token), ("oauth", oauth["secret"]))
             for url in two_workers
         }

@@ -21,6 +21,7 @@ from identities import selectors as identity_selectors
 from identities import services as identity_services
 from identities.inbound import tokens
 from teams.models import Membership
+from tests.support.mcp_sessions import open_session, post
 
 # Seconds from the commit to the change showing on the other worker: a request sent within
 # them must be refused (when its answer arrives depends on how busy the machine is).
@@ -34,35 +35,8 @@ def workers_env(workers_env, request):
     return {**workers_env, "NEAR_CACHE_SECONDS": seconds}
 
 
-def _post(http, url, headers, request_id, method, params=None) -> httpx.Response:
-    body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}}
-    return http.post(url, headers=headers, json=body)
-
-
-def _session(http, deployment, url, secret) -> dict:
-    headers = deployment.headers(secret)
-    init = _post(
-        http,
-        url,
-        headers,
-        1,
-        "initialize",
-        {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "near-cache", "version": "1"},
-        },
-    )
-    assert init.status_code == 200, init.text
-    return {
-        **headers,
-        "Mcp-Session-Id": init.headers["mcp-session-id"],
-        "MCP-Protocol-Version": "2025-06-18",
-    }
-
-
 def _echo(http, url, headers) -> httpx.Response:
-    return _post(
+    return post(
         http, url, headers, 2, "tools/call", {"name": "notes__echo", "arguments": {"text": "hi"}}
     )
 
@@ -89,7 +63,7 @@ def _within_deadline(check, what: str) -> float:
 
 
 def _tool_names(http, url, headers) -> set[str]:
-    reply = _post(http, url, headers, 3, "tools/list")
+    reply = post(http, url, headers, 3, "tools/list")
     assert reply.status_code == 200, reply.text
     return {tool["name"] for tool in reply.json()["result"]["tools"]}
 
@@ -100,7 +74,7 @@ def test_a_revoked_token_is_refused_on_a_warm_worker_within_a_second(
     _, second = two_workers
     secret = deployment.token_for(bob)
     with httpx.Client(timeout=30) as http:
-        headers = _session(http, deployment, second, secret)
+        headers = open_session(http, deployment, second, secret, client="near-cache")
         _warm(http, second, headers)
         token = identity_selectors.active_token(secret)
         identity_services.revoke_token(token=token, actor=deployment.alice)
@@ -112,7 +86,9 @@ def test_a_removed_member_is_refused_on_a_warm_worker_within_a_second(
 ):
     _, second = two_workers
     with httpx.Client(timeout=30) as http:
-        headers = _session(http, deployment, second, deployment.token_for(bob))
+        headers = open_session(
+            http, deployment, second, deployment.token_for(bob), client="near-cache"
+        )
         _warm(http, second, headers)
         membership = Membership.objects.get(workspace=deployment.acme, user=bob)
         offboarding.remove_member_and_revoke(
@@ -128,7 +104,9 @@ def test_a_changed_gateway_lists_its_tools_anew_on_a_warm_worker_within_a_second
 ):
     _, second = two_workers
     with httpx.Client(timeout=30) as http:
-        headers = _session(http, deployment, second, deployment.token_for(bob))
+        headers = open_session(
+            http, deployment, second, deployment.token_for(bob), client="near-cache"
+        )
         _warm(http, second, headers)
         assert any(name.startswith("ro__") for name in _tool_names(http, second, headers))
         gateway_services.unassign_server(assignment=deployment.readonly, actor=deployment.alice)
@@ -144,7 +122,9 @@ def test_a_session_ended_on_one_worker_is_refused_on_the_other_within_a_second(
 ):
     first, second = two_workers
     with httpx.Client(timeout=30) as http:
-        headers = _session(http, deployment, first, deployment.token_for(bob))
+        headers = open_session(
+            http, deployment, first, deployment.token_for(bob), client="near-cache"
+        )
         _warm(http, second, headers)
         assert http.delete(first, headers=headers).status_code == 204
         _within_deadline(lambda: _echo(http, second, headers).status_code == 404, "the end")
@@ -169,7 +149,7 @@ def test_a_lost_listener_falls_back_to_the_max_age(
     db = server.connection_pool.connection_kwargs.get("db", 0)
     secret = deployment.token_for(bob)
     with httpx.Client(timeout=30) as http:
-        headers = _session(http, deployment, second, secret)
+        headers = open_session(http, deployment, second, secret, client="near-cache")
         _warm(http, second, headers)
         before = {c["id"] for c in _listeners(server, db)}
         assert before, "no near-cache listener connected to Redis"
