@@ -22,11 +22,14 @@ def worker_index() -> int:
 
 
 def redis_url(default_db: int) -> str:
-    """`REDIS_URL` when the run is on Redis, else database `default_db` counted down by three
-    per process: the tests' own databases are 14, 13 and 12 in the first process, 11, 10 and 9
-    in the second, and so on (at most four processes, `make test`)."""
+    """A Redis database apart from the run's own (`REDIS_URL`'s server, or 127.0.0.1:6379):
+    `default_db` counted down by three per process, so the tests' own databases are 14, 13 and
+    12 in the first process, 11, 10 and 9 in the second, and so on (at most four processes,
+    `make test`). Apart, because a test that kills or counts Redis connections must meet only
+    those of the servers it started, never the test process's own."""
     db = default_db - 3 * worker_index()
-    return os.environ.get("REDIS_URL") or f"redis://127.0.0.1:6379/{db}"
+    server = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    return _DB.sub("", server).rstrip("/") + f"/{db}"
 
 
 def _own_database(url: str, index: int) -> str:
