@@ -70,8 +70,7 @@ async def run(
         retry = str(durability.retry_after_seconds()).encode()
         await send_json(send, 503, refusal, [(b"retry-after", retry)])
         return
-    routed = await routing.resolve_app_call(ctx, method, params)
-    exceeded = await rate_limits.check(ctx, method, routed)
+    routed, exceeded = await admitted(ctx, method, params)
     if exceeded is not None:
         await audit_trail.limit_exceeded(ctx, exceeded)
         error = protocol.error_response(request_id, exceeded.error())
@@ -121,6 +120,17 @@ async def run(
     message = await audit_behind(request_id, ran=True) or message
     await audit_trail.client_response(ctx, message, started)
     await reply.finish(message)
+
+
+async def admitted(ctx, method, params):
+    """(the params as routing takes them, the rate limit they exceed or None). The caller's
+    limits are counted before an app's tool name is resolved (which may fetch upstream lists),
+    the tool's limits after, under the gateway's name of the tool."""
+    exceeded = await rate_limits.check(ctx, method, params, tools=False)
+    if exceeded is not None:
+        return params, exceeded
+    routed = await routing.resolve_app_call(ctx, method, params)
+    return routed, await rate_limits.check(ctx, method, routed, tools=True)
 
 
 async def audit_behind(request_id, *, ran: bool) -> dict | None:
