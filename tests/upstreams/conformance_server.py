@@ -5,7 +5,8 @@ at ``http://127.0.0.1:N/mcp``. The fixture names and payloads (``test_simple_tex
 ``test://static-text``, ``test_prompt_with_arguments``...) are the ones the scenarios in
 ``@modelcontextprotocol/conformance`` call; docs/conformance.md lists them with their results.
 
-The 2026-07-28 scenarios of the 0.2 suite call the fixtures in ``conformance_modern.py``.
+The 2026-07-28 scenarios of the 0.2 suite call the fixtures in ``conformance_modern.py``, and its
+``tasks-*`` scenarios the tasks extension in ``conformance_tasks.py``.
 
 Sampling and elicitation for the plain scenarios go through the SDK's ``Resolve`` markers, so
 the same tool works in both protocol eras: a mid-call server-to-client request on the handshake
@@ -22,7 +23,8 @@ import json
 from typing import Annotated, Any
 
 import uvicorn
-from conformance_modern import add_modern_fixtures  # a sibling script, run from this folder
+from conformance_modern import add_modern_fixtures  # sibling modules, run from this folder
+from conformance_tasks import TasksExtension
 from mcp.server.mcpserver import Context, Elicit, ElicitationResult, MCPServer, Resolve, Sample
 from mcp.server.mcpserver.prompts.base import AssistantMessage, UserMessage
 from mcp.server.mcpserver.tools.base import Tool
@@ -97,6 +99,7 @@ server = MCPServer(
     "gatehouse-conformance-upstream",
     version="1.0.0",
     instructions="Fixtures for the MCP conformance suite's server scenarios.",
+    extensions=[TasksExtension()],
 )
 
 
