@@ -125,10 +125,7 @@ async def test_input_required_result_list_roots(
     return _text(f"Client roots: {', '.join(roots)}")
 
 
-async def test_input_required_result_request_state(
-    ctx: Context,
-) -> CallToolResult | InputRequiredResult:
-    """Asks for a confirmation with a requestState it checks on the retry ("state-ok")."""
+async def _confirm_with_state(ctx: Context) -> CallToolResult | InputRequiredResult:
     confirmed = _accepted(_answers(ctx).get("confirm"), "ok")
     if confirmed is None:
         return InputRequiredResult(
@@ -137,20 +134,20 @@ async def test_input_required_result_request_state(
         )
     _check_state(ctx, "awaiting-confirmation")
     return _text(f"state-ok: confirmed={confirmed}")
+
+
+async def test_input_required_result_request_state(
+    ctx: Context,
+) -> CallToolResult | InputRequiredResult:
+    """Asks for a confirmation with a requestState it checks on the retry ("state-ok")."""
+    return await _confirm_with_state(ctx)
 
 
 async def test_input_required_result_tampered_state(
     ctx: Context,
 ) -> CallToolResult | InputRequiredResult:
     """Like the request-state tool; a tampered requestState never reaches it (the SDK refuses)."""
-    confirmed = _accepted(_answers(ctx).get("confirm"), "ok")
-    if confirmed is None:
-        return InputRequiredResult(
-            input_requests={"confirm": _ask("Please confirm", "ok", "boolean")},
-            request_state="awaiting-confirmation",
-        )
-    _check_state(ctx, "awaiting-confirmation")
-    return _text(f"state-ok: confirmed={confirmed}")
+    return await _confirm_with_state(ctx)
 
 
 async def test_input_required_result_multiple_inputs(
