@@ -195,31 +195,46 @@ async def slow_compute(seconds: float = 0, label: str = "") -> str:
     return f"Computed {label} in {seconds:g}s"
 
 
+def _only_as_a_task(name: str) -> MCPError:
+    # The extension answers these tools before they run: with a task, or -32021 to a client
+    # without the extension. Reaching the body means that check was bypassed.
+    return MCPError(code=INTERNAL_ERROR, message=f"{name} runs only as a task")
+
+
 def failing_job() -> str:
     """Runs as a task and ends with a tool error (status completed, isError true)."""
-    raise MCPError(code=INTERNAL_ERROR, message="failing_job runs only as a task")
+    raise _only_as_a_task("failing_job")
 
 
 def protocol_error_job() -> str:
     """Runs as a task and ends with a protocol error (status failed)."""
-    raise MCPError(code=INTERNAL_ERROR, message="protocol_error_job runs only as a task")
+    raise _only_as_a_task("protocol_error_job")
 
 
 def confirm_delete(filename: str) -> str:
     """Runs as a task that asks the client to confirm the deletion."""
-    raise MCPError(code=INTERNAL_ERROR, message="confirm_delete runs only as a task")
+    raise _only_as_a_task("confirm_delete")
 
 
 def multi_input() -> str:
     """Runs as a task that asks two questions at once."""
-    raise MCPError(code=INTERNAL_ERROR, message="multi_input runs only as a task")
+    raise _only_as_a_task("multi_input")
 
 
 def test_tool_with_task() -> str:
     """Asks for a name (input required), then greets in a task."""
-    raise MCPError(code=INTERNAL_ERROR, message="test_tool_with_task runs only as a task")
+    raise _only_as_a_task("test_tool_with_task")
 
 
+TOOLS = (
+    greet,
+    slow_compute,
+    failing_job,
+    protocol_error_job,
+    confirm_delete,
+    multi_input,
+    test_tool_with_task,
+)
 # Tools that become tasks, and whether a client without the extension may still call them.
 OPTIONAL_TASKS: dict[str, TaskWork] = {"slow_compute": _slow_compute}
 REQUIRED_TASKS: dict[str, TaskWork] = {
@@ -253,8 +268,7 @@ class TasksExtension(Extension):
         self._ids = itertools.count(1)
 
     def tools(self) -> Sequence[ToolBinding]:
-        fixtures = (greet, slow_compute, failing_job, protocol_error_job, confirm_delete)
-        return [ToolBinding(fn) for fn in (*fixtures, multi_input, test_tool_with_task)]
+        return [ToolBinding(fn) for fn in TOOLS]
 
     def methods(self) -> Sequence[MethodBinding]:
         return [
