@@ -208,7 +208,15 @@ async def call_upstream(
     breaker.succeeded()
     if result.get("resultType") == "task":
         # A task handle, not a result: the rules see its result once it completed
-        # (dataplane/tasks.py).
+        # (dataplane/tasks.py). Only a tool call may be answered with one.
+        if method != "tools/call":
+            error = RpcError(
+                protocol.UPSTREAM_BAD_REPLY, f"The server '{server}' answered {method} with a task."
+            )
+            await audit_trail.upstream_response(
+                ctx, spec, upstream_name, started, error=error.to_error()
+            )
+            raise error
         await audit_trail.upstream_response(
             ctx, spec, upstream_name, started, result=result, ended=ended
         )

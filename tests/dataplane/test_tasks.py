@@ -7,6 +7,7 @@ claim follows the task), and a handshake-era client that declares it at `initial
 """
 
 import asyncio
+import contextlib
 from typing import Any, Literal
 
 import httpx
@@ -115,10 +116,13 @@ def jobs(deployment, upstream_servers):
     return deployment
 
 
-def modern_client(deployment, token, url=None, **options) -> Client:
-    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
-    transport = streamable_http_client(url or deployment.url, http_client=http)
-    return Client(transport, mode=MODERN, cache=None, **options)
+@contextlib.asynccontextmanager
+async def modern_client(deployment, token, url=None, **options):
+    """A 2026-07-28 SDK client of the gateway; its connections close with it."""
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+        transport = streamable_http_client(url or deployment.url, http_client=http)
+        async with Client(transport, mode=MODERN, cache=None, **options) as client:
+            yield client
 
 
 def task_entries(deployment) -> list[LogEntry]:
@@ -280,58 +284,66 @@ def test_a_client_without_the_extension_gets_results_not_tasks(jobs, bob):
     assert error.data == {"requiredCapabilities": {"extensions": {TASKS: {}}}}
 
 
-def test_a_handshake_client_that_declares_the_extension_follows_a_task(jobs, bob):
-    headers = jobs.headers(jobs.token_for(bob))
+class HandshakeClient:
+    """A handshake-era client over raw HTTP that declares the extension at `initialize`."""
 
-    def post(body, session=None):
-        extra = {"Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"} if session else {}
-        reply = httpx.post(
-            jobs.url,
-            headers={**headers, "Accept": "application/json", **extra},
-            json=body,
-            timeout=30,
-        )
-        assert reply.status_code == 200, reply.text
-        return reply
-
-    init = post(
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
+    def __init__(self, deployment, token):
+        self.url = deployment.url
+        self.headers = {**deployment.headers(token), "Accept": "application/json"}
+        init = self._post(
+            "initialize",
+            {
                 "protocolVersion": "2025-11-25",
                 "capabilities": {"extensions": {TASKS: {}}},
                 "clientInfo": {"name": "old", "version": "1"},
             },
-        }
+        )
+        self.capabilities = init.json()["result"]["capabilities"]
+        self.headers["Mcp-Session-Id"] = init.headers["mcp-session-id"]
+        self.headers["MCP-Protocol-Version"] = "2025-11-25"
+
+    def _post(self, method, params):
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        reply = httpx.post(self.url, headers=self.headers, json=body, timeout=30)
+        assert reply.status_code == 200, reply.text
+        return reply
+
+    def result(self, method, params) -> dict:
+        return self._post(method, params).json()["result"]
+
+    def error(self, method, params) -> dict:
+        return self._post(method, params).json()["error"]
+
+
+def test_a_handshake_client_that_declares_the_extension_follows_a_task(jobs, bob):
+    client = HandshakeClient(jobs, jobs.token_for(bob))
+    assert TASKS in client.capabilities["extensions"]
+    created = client.result(
+        "tools/call", {"name": "jobs__interview", "arguments": {"topic": "tides"}}
     )
-    assert TASKS in init.json()["result"]["capabilities"]["extensions"]
-    session = init.headers["mcp-session-id"]
-    created = post(
-        {
-            "jsonrpc": "2.0",
-            "id": 2,
-            "method": "tools/call",
-            "params": {"name": "jobs__interview", "arguments": {"topic": "tides"}},
-        },
-        session,
-    ).json()["result"]
     assert created["resultType"] == "task"
     task_id = created["taskId"]
 
-    def rpc(method, params):
-        body = {"jsonrpc": "2.0", "id": 3, "method": method, "params": params}
-        return post(body, session).json()["result"]
-
-    asked = rpc("tasks/get", {"taskId": task_id})
+    asked = client.result("tasks/get", {"taskId": task_id})
     assert asked["status"] == "input_required"
     assert "ttlMs" in asked
     answer = {"name": {"action": "accept", "content": {"name": "Grace"}}}
-    rpc("tasks/update", {"taskId": task_id, "inputResponses": answer})
-    done = rpc("tasks/get", {"taskId": task_id})
+    client.result("tasks/update", {"taskId": task_id, "inputResponses": answer})
+    done = client.result("tasks/get", {"taskId": task_id})
     assert done["status"] == "completed"
     assert done["result"]["content"][0]["text"] == "Interviewed Grace about tides."
+
+
+def test_malformed_task_requests_get_clear_errors(jobs, bob):
+    client = HandshakeClient(jobs, jobs.token_for(bob))
+    task_id = client.result("tools/call", {"name": "jobs__long_job", "arguments": {}})["taskId"]
+    not_found = {"code": -32602, "message": "Failed to retrieve task: Task not found"}
+    for params in ({}, {"taskId": 7}, {"taskId": ""}, {"taskId": ["x"]}):
+        assert client.error("tasks/get", params) == not_found
+    refused = client.error("tasks/update", {"taskId": task_id, "inputResponses": "yes"})
+    assert refused["code"] == -32602
+    assert "inputResponses" in refused["message"]
+    assert client.result("tasks/get", {"taskId": task_id})["status"] == "working"
 
 
 def test_any_worker_serves_a_task_another_created(jobs, bob, two_workers, shared_cache):
