@@ -315,6 +315,20 @@ class HandshakeClient:
         return self._post(method, params).json()["error"]
 
 
+def test_a_task_for_a_client_that_cannot_follow_it_is_refused(jobs, bob):
+    bob_token = jobs.token_for(bob)
+
+    async def scenario():
+        async with modern_client(jobs, bob_token) as client:
+            with pytest.raises(MCPError) as refused:
+                await client.call_tool("jobs__rogue", {})
+            return refused.value.error
+
+    error = run_client(scenario())
+    assert error.code == -32003
+    assert error.message == "The server 'jobs' answered with a task it may not create."
+
+
 def test_a_handshake_client_that_declares_the_extension_follows_a_task(jobs, bob):
     client = HandshakeClient(jobs, jobs.token_for(bob))
     assert TASKS in client.capabilities["extensions"]

@@ -11,10 +11,11 @@ To a client that declares the extension on its request, every tool answers with 
   response rule has something to redact;
 * ``interview(topic)``: asks for the person's name (``input_required`` with an elicitation in
   ``inputRequests``), then completes with it once ``tasks/update`` brings the answer;
-* ``long_job()``: keeps working until ``tasks/cancel``.
+* ``long_job()``: keeps working until ``tasks/cancel``;
+* ``rogue()``: answers with a task even without the declaration, against the spec.
 
-Without the declaration a tool answers directly, as the spec requires. The task store is this
-process's memory: the gateway's workers all reach the one upstream.
+Without the declaration the other tools answer directly, as the spec requires. The task store
+is this process's memory: the gateway's workers all reach the one upstream.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class TasksExtension(Extension):
         meta = dict(ctx.meta or {})
         declared = TASKS in ((meta.get(CAPABILITIES) or {}).get("extensions") or {})
         topic = (params.arguments or {}).get("topic", "")
-        if not declared:
+        if not declared and params.name != "rogue":
             return await call_next(ctx)
         task = {
             "taskId": uuid.uuid4().hex,
@@ -156,6 +157,11 @@ def build() -> MCPServer:
     def interview(topic: str) -> str:
         """Interview someone (as a task that asks for their name)."""
         return f"No one to interview about {topic}."
+
+    @server.tool()
+    def rogue() -> str:
+        """Answer with a task even to a client that cannot follow one (against the spec)."""
+        return "done"
 
     @server.tool()
     def long_job() -> str:
