@@ -169,6 +169,16 @@ def test_the_gateway_gives_its_own_task_id_and_relays_input_requests(jobs, bob):
     assert created.status == "working"
     # The upstream's id is a short hex string; the gateway's is sealed and far longer.
     assert len(created.task_id) > 64
+    assert flush(timeout=10)
+    [sent] = LogEntry.objects.for_workspace(jobs.acme).filter(
+        hop="upstream.request", rpc_method="tasks/get"
+    )
+    upstream_id = sent.payload["taskId"]
+    assert len(upstream_id) == 32 and upstream_id not in created.task_id
+    [client_sent] = LogEntry.objects.for_workspace(jobs.acme).filter(
+        hop="client.request", rpc_method="tasks/get"
+    )
+    assert client_sent.payload["taskId"] == created.task_id
     assert asked["taskId"] == created.task_id
     assert asked["status"] == "input_required"
     request = asked["inputRequests"]["name"]
@@ -265,6 +275,9 @@ def test_a_blocked_result_fails_the_task(jobs, bob):
     assert task["error"]["code"] == -32010
     assert "result" not in task
     assert SECRET not in str(task)
+    assert flush(timeout=10)
+    stored = str(list(LogEntry.objects.for_workspace(jobs.acme).values_list("payload", "detail")))
+    assert SECRET not in stored
     assert [e.detail["status"] for e in task_entries(jobs)] == ["working", "failed"]
 
 
