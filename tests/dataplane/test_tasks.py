@@ -110,7 +110,7 @@ def jobs(deployment, upstream_servers):
         url=upstream_servers.start("tasks_server.py"),
         actor=deployment.alice,
     )
-    gateway_services.assign_server(
+    deployment.jobs = gateway_services.assign_server(
         gateway=deployment.gateway, server=server, namespace="jobs", actor=deployment.alice
     )
     return deployment
@@ -213,6 +213,26 @@ def test_another_person_cannot_use_a_task_id(jobs, bob, dave):
     assert set(refused) == {(-32602, "Failed to retrieve task: Task not found")}
     assert len(refused) == 4
     assert still["status"] == "working"
+
+
+def test_a_task_of_a_server_no_longer_assigned_is_unknown(jobs, bob):
+    bob_token = jobs.token_for(bob)
+
+    async def create():
+        async with modern_client(jobs, bob_token, extensions=[Tasks()]) as client:
+            created = await client.session.call_tool("jobs__long_job", {}, allow_claimed=True)
+            return created.task_id
+
+    async def poll(task_id):
+        async with modern_client(jobs, bob_token, extensions=[Tasks()]) as client:
+            with pytest.raises(MCPError) as refused:
+                await get_task(client.session, task_id)
+            return refused.value.error
+
+    task_id = run_client(create())
+    gateway_services.unassign_server(assignment=jobs.jobs, actor=jobs.alice)
+    error = run_client(poll(task_id))
+    assert (error.code, error.message) == (-32602, "Failed to retrieve task: Task not found")
 
 
 def test_a_task_is_cancelled(jobs, bob):
