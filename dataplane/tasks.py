@@ -14,21 +14,13 @@ status a task reaches is written once to the audit trail (`task.status`).
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
-import os
 import time
 from dataclasses import dataclass
-from functools import cache
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from django.conf import settings
 from django.core.cache import cache as shared_cache
 
+from core import sealing
 from dataplane import audit_trail, catalog, protocol, upstream_call
 from dataplane.context import CallContext
 from dataplane.protocol import RpcError
@@ -40,7 +32,6 @@ TASK_ID_MAX_AGE_SECONDS = 7 * 24 * 3600
 # Each status a task reaches is audited once: the marker stays this long in the shared cache.
 _SEEN_SECONDS = 24 * 3600
 _SEEN_PREFIX = "mcp:task-status:"
-_AAD = b"mcp-task"
 NOT_FOUND = "Failed to retrieve task: Task not found"
 STATUSES = frozenset({"working", "input_required", "completed", "failed", "cancelled"})
 
@@ -57,38 +48,28 @@ class TaskBinding:
     issued_at: int = 0
 
 
-@cache
-def _cipher() -> AESGCM:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"gatehouse", info=b"mcp-task-id").derive(
-        settings.SECRET_KEY.encode()
-    )
-    return AESGCM(key)
+_PURPOSE, _AAD = b"mcp-task-id", b"mcp-task"
 
 
 def seal(binding: TaskBinding) -> str:
-    payload = json.dumps(
-        [
-            binding.gateway_id,
-            binding.user_id,
-            binding.assignment_id,
-            binding.tool,
-            binding.upstream_task_id,
-            binding.issued_at or int(time.time()),
-        ],
-        separators=(",", ":"),
-    ).encode()
-    nonce = os.urandom(12)
-    sealed = nonce + _cipher().encrypt(nonce, payload, _AAD)
-    return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
+    values = [
+        binding.gateway_id,
+        binding.user_id,
+        binding.assignment_id,
+        binding.tool,
+        binding.upstream_task_id,
+        binding.issued_at or int(time.time()),
+    ]
+    return sealing.seal(values, purpose=_PURPOSE, aad=_AAD)
 
 
 def unseal(task_id: str) -> TaskBinding | None:
     """The binding sealed in `task_id`, or None if it is forged, garbled or too old."""
     try:
-        raw = base64.urlsafe_b64decode(task_id + "=" * (-len(task_id) % 4))
-        payload = _cipher().decrypt(raw[:12], raw[12:], _AAD)
-        gateway_id, user_id, assignment_id, tool, upstream_id, issued = json.loads(payload)
-    except (ValueError, InvalidTag, TypeError):
+        gateway_id, user_id, assignment_id, tool, upstream_id, issued = sealing.unseal(
+            task_id, purpose=_PURPOSE, aad=_AAD
+        )
+    except (ValueError, TypeError):
         return None
     if time.time() - issued > TASK_ID_MAX_AGE_SECONDS:
         return None
