@@ -29,6 +29,8 @@ from servers.sse import PING, frame
 logger = logging.getLogger(__name__)
 
 ASK_PREFIX = "gh-ask:"
+# Result fields a handshake-era client does not know.
+_MODERN_ONLY = ("resultType", "ttlMs", "cacheScope")
 # After a failed read of the channel layer, the pause before a notification stream reads again.
 LAYER_RETRY_SECONDS = 1.0
 
@@ -42,8 +44,11 @@ def adapt(ctx: CallContext, result: dict) -> dict:
         meta[protocol.META_SERVER_INFO] = routing.server_info(ctx.snapshot)
         result["_meta"] = meta
         return result
-    if any(k in result for k in ("resultType", "ttlMs", "cacheScope")):
-        result = {k: v for k, v in result.items() if k not in ("resultType", "ttlMs", "cacheScope")}
+    # A task keeps its shape in either era: its client declared the tasks extension.
+    is_task = result.get("resultType") == "task" or ctx.method.startswith("tasks/")
+    dropped = ("cacheScope",) if is_task else _MODERN_ONLY
+    if any(k in result for k in dropped):
+        result = {k: v for k, v in result.items() if k not in dropped}
     meta = result.get("_meta")
     if isinstance(meta, dict) and protocol.META_SERVER_INFO in meta:
         meta = {k: v for k, v in meta.items() if k != protocol.META_SERVER_INFO}

@@ -13,7 +13,16 @@ from typing import Any
 
 from django.conf import settings
 
-from dataplane import audit_trail, catalog, namespacing, policy, protocol, upstream_call, upstreams
+from dataplane import (
+    audit_trail,
+    catalog,
+    namespacing,
+    policy,
+    protocol,
+    tasks,
+    upstream_call,
+    upstreams,
+)
 from dataplane.context import CallContext
 from dataplane.protocol import RpcError
 from dataplane.snapshot import AssignmentSpec, GatewaySnapshot
@@ -184,9 +193,12 @@ async def _tools_call(ctx: CallContext, params: dict) -> dict:
     ctx.output_schema = entry.item.get("outputSchema")
     upstream_params = dict(params, name=entry.upstream_name, arguments=arguments)
     timeout = entry.assignment.tool_overrides.get(entry.upstream_name, {}).get("timeout")
-    return await upstream_call.call_upstream(
+    result = await upstream_call.call_upstream(
         ctx, entry.assignment, "tools/call", upstream_params, timeout=timeout
     )
+    if result.get("resultType") == "task":
+        return await tasks.created(ctx, entry.assignment, result)
+    return result
 
 
 async def _prompts_get(ctx: CallContext, params: dict) -> dict:
@@ -347,4 +359,7 @@ _HANDLERS = {
     "resources/unsubscribe": lambda ctx, p: _resources_subscribe(ctx, p, "resources/unsubscribe"),
     "completion/complete": _completion,
     "logging/setLevel": _set_level,
+    "tasks/get": tasks.get,
+    "tasks/update": tasks.update,
+    "tasks/cancel": tasks.cancel,
 }
