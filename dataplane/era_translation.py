@@ -337,7 +337,8 @@ async def _serve(pending: _PendingCall, channel: str, describe_error) -> None:
             await layer.send(reply, {"type": "era.event", **outcome})
             return
     finally:
-        if pending.task is not None and not pending.task.done():
+        # Cancelling tells the upstream; awaiting retrieves an error nobody else will read.
+        if pending.task is not None:
             pending.task.cancel()
             with contextlib.suppress(BaseException):
                 await pending.task

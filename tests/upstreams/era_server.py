@@ -4,7 +4,8 @@ Run it with ``python tests/upstreams/era_server.py --port N --era handshake|mode
 form elicitation and roots go through the SDK's ``Resolve`` markers, so the same tool asks
 mid-call on the handshake era and answers ``input_required`` on 2026-07-28; URL elicitation
 has no marker, so ``open_page`` does either by hand. ``slow`` reports progress, ``chatty``
-logs, ``wait`` sleeps until cancelled and ``was_cancelled`` tells whether it was.
+logs, ``wait`` sleeps until cancelled and ``was_cancelled`` tells whether it was;
+``ask_and_remember`` and ``asking`` do the same for a call left waiting for its answer.
 """
 
 from __future__ import annotations
@@ -120,6 +121,26 @@ async def wait(seconds: float) -> str:
         raise
     state["cancelled"] = "no"
     return "wait: woke up"
+
+
+@server.tool()
+async def ask_and_remember(question: str, ctx: Context) -> str:
+    """Asks a form mid-call (handshake era); remembers whether the call was cancelled while the
+    question was open."""
+    state["asking"] = "asking"
+    try:
+        answer = await ctx.elicit(question, Answer)
+    except asyncio.CancelledError:
+        state["asking"] = "cancelled"
+        raise
+    state["asking"] = "answered"
+    return f"form: {answer.data.name if answer.action == 'accept' else answer.action}"
+
+
+@server.tool()
+def asking() -> str:
+    """Whether the latest ask_and_remember is asking, was answered or was cancelled."""
+    return state.get("asking", "never")
 
 
 @server.tool()
