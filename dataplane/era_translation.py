@@ -48,6 +48,9 @@ from servers.upstream import CallHooks
 
 logger = logging.getLogger(__name__)
 
+# The methods whose results may be `input_required` (2026-07-28); any other call of a
+# 2026-07-28 client still cannot be asked anything.
+INPUT_METHODS = frozenset({"tools/call", "prompts/get", "resources/read"})
 STATE_PREFIX = "gh1."
 RESUME = "era.resume"
 # How long a retry waits for the pending call's worker to take its answers before calling the
@@ -261,7 +264,7 @@ async def request(
 ) -> dict:
     """Run one upstream call; a 2026-07-28 client's call is answered `input_required` when the
     upstream asks for something mid-call (raising InputRequired), and the call kept pending."""
-    if not ctx.modern:
+    if not ctx.modern or method not in INPUT_METHODS:
         return await run(hooks=hooks)
     pending = _PendingCall(hooks, ctx.client_capabilities)
     pending.task = asyncio.ensure_future(
