@@ -5,13 +5,16 @@ The whole matrix of eras and kinds of side traffic is tests/dataplane/test_era_m
 same over two workers is in tests/dataplane/test_load_balanced.py.
 """
 
+import asyncio
 import time
 
 import httpx
 import pytest
+from mcp_types import ElicitResult
 
 from gateways import services as gateway_services
 from servers import services as server_services
+from tests.support.live_gateway import connect
 
 MODERN = "2026-07-28"
 META = {
@@ -151,3 +154,31 @@ def test_a_pending_call_whose_client_never_returns_is_cancelled(gateway, bob, se
     )["error"]
     assert late["code"] == -32602
     assert late["message"] == "The requestState has expired; call the tool again."
+
+
+def test_a_second_question_is_a_second_round_and_its_log_reaches_the_retry(gateway, bob):
+    token = gateway.token_for(bob)
+    asked, logged = [], []
+
+    async def on_elicit(context, params):
+        asked.append(params.message)
+        return ElicitResult(action="accept", content={"name": params.message.split()[0]})
+
+    async def on_log(params):
+        logged.append(params.data)
+
+    async def scenario():
+        async with connect(
+            gateway,
+            token,
+            "2026-07-28",
+            elicitation_callback=on_elicit,
+            logging_callback=on_log,
+            log_level="info",
+        ) as client:
+            return (await client.call_tool("hs__two_questions", {})).content[0].text
+
+    assert asyncio.run(scenario()) == "names: First Last"
+    assert asked == ["First name?", "Last name?"]
+    # Logged by the upstream while the first retry was waiting on the call's worker.
+    assert logged == ["got First"]

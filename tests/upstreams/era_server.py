@@ -138,6 +138,15 @@ async def ask_and_remember(question: str, ctx: Context) -> str:
 
 
 @server.tool()
+async def two_questions(ctx: Context) -> str:
+    """Asks two forms mid-call (handshake era), logging between them."""
+    first = await ctx.elicit("First name?", Answer)
+    await ctx.info(f"got {first.data.name}")
+    second = await ctx.elicit("Last name?", Answer)
+    return f"names: {first.data.name} {second.data.name}"
+
+
+@server.tool()
 def asking() -> str:
     """Whether the latest ask_and_remember is asking, was answered or was cancelled."""
     return state.get("asking", "never")
