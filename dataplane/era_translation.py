@@ -13,35 +13,25 @@ into that shape:
 * A 2026-07-28 upstream returns `input_required` itself: its requests go to the client as they
   are, its `requestState` wrapped in the gateway's, and the retry goes upstream unwrapped.
 
-Every `requestState` the client sees is the gateway's, sealed (AES-GCM, key from SECRET_KEY)
-and bound to the gateway, the caller, the method and the tool; it expires with the wait for the
-client (MCP_UPSTREAM_TIMEOUT_SECONDS). A pending call whose client does not come back in that
-time is cancelled, which tells the upstream.
+Every `requestState` the client sees is the gateway's (`dataplane/request_state.py`). A pending
+call whose client does not come back within MCP_UPSTREAM_TIMEOUT_SECONDS is cancelled, which
+tells the upstream.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import dataclasses
 import itertools
-import json
 import logging
-import os
-import time
 import uuid
 from collections.abc import Awaitable, Callable
-from functools import cache
 
 from channels.layers import get_channel_layer
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 
-from dataplane import protocol
+from dataplane import protocol, request_state
 from dataplane.context import CallContext
 from dataplane.protocol import RpcError
 from servers.upstream import CallHooks
@@ -51,7 +41,6 @@ logger = logging.getLogger(__name__)
 # The methods whose results may be `input_required` (2026-07-28); any other call of a
 # 2026-07-28 client still cannot be asked anything.
 INPUT_METHODS = frozenset({"tools/call", "prompts/get", "resources/read"})
-STATE_PREFIX = "gh1."
 RESUME = "era.resume"
 # How long a retry waits for the pending call's worker to take its answers before calling the
 # pending call gone (the worker stopped, or the call timed out and was cleaned up).
@@ -67,59 +56,6 @@ class InputRequired(Exception):
     def __init__(self, result: dict):
         super().__init__("input required")
         self.result = result
-
-
-# -- the sealed requestState -----------------------------------------------------------------
-
-
-@cache
-def _cipher() -> AESGCM:
-    key = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=b"gatehouse", info=b"mcp-request-state"
-    ).derive(settings.SECRET_KEY.encode())
-    return AESGCM(key)
-
-
-def _binding(ctx: CallContext, method: str, params: dict) -> list:
-    target = params.get(protocol.NAME_BEARING_METHODS.get(method, "name"))
-    return [ctx.snapshot.id, ctx.principal.key, method, target if isinstance(target, str) else ""]
-
-
-def seal(ctx: CallContext, method: str, params: dict, claims: dict) -> str:
-    """The `requestState` the client echoes: `claims` bound to this gateway, caller and call."""
-    expires = time.time() + settings.MCP_UPSTREAM_TIMEOUT_SECONDS
-    payload = json.dumps([_binding(ctx, method, params), expires, claims]).encode()
-    nonce = os.urandom(12)
-    sealed = nonce + _cipher().encrypt(nonce, payload, STATE_PREFIX.encode())
-    return STATE_PREFIX + base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
-
-
-def unseal(ctx: CallContext, method: str, params: dict) -> dict | None:
-    """The claims of the client's `requestState`, or None when it sent none.
-
-    A state the gateway did not seal, or sealed for another caller, gateway or tool, or one past
-    its time, is refused with its reason: each is a client error, never an upstream's."""
-    state = params.get("requestState")
-    if state is None:
-        return None
-    if not isinstance(state, str) or not state.startswith(STATE_PREFIX):
-        raise _invalid("The requestState was not issued by this gateway.")
-    raw = state[len(STATE_PREFIX) :]
-    try:
-        sealed = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
-        payload = _cipher().decrypt(sealed[:12], sealed[12:], STATE_PREFIX.encode())
-        binding, expires, claims = json.loads(payload)
-    except (ValueError, InvalidTag, TypeError):
-        raise _invalid("The requestState was not issued by this gateway.") from None
-    if binding != _binding(ctx, method, params):
-        raise _invalid("The requestState belongs to another caller, gateway or call.")
-    if time.time() > expires:
-        raise _invalid("The requestState has expired; call the tool again.")
-    return claims
-
-
-def _invalid(message: str) -> RpcError:
-    return RpcError(protocol.INVALID_PARAMS, message, {"reason": "invalid_request_state"})
 
 
 # -- what a client may be asked ----------------------------------------------------------------
@@ -195,7 +131,7 @@ def refusal(capability: str, method: str) -> dict:
 def pass_through(ctx: CallContext, method: str, params: dict, result: dict) -> dict:
     """The upstream's `input_required` for the client, its state wrapped in the gateway's."""
     claims = {"kind": "upstream", "state": result.get("requestState")}
-    return dict(result, requestState=seal(ctx, method, params, claims))
+    return dict(result, requestState=request_state.seal(ctx, method, params, claims))
 
 
 def upstream_retry(params: dict, claims: dict) -> dict:
@@ -296,7 +232,7 @@ def _input_required(ctx, method, params, channel: str, asked: _Asked) -> dict:
     return {
         "resultType": "input_required",
         "inputRequests": {asked.key: asked.request},
-        "requestState": seal(ctx, method, params, claims),
+        "requestState": request_state.seal(ctx, method, params, claims),
     }
 
 
@@ -316,7 +252,7 @@ async def _serve(pending: _PendingCall, channel: str, describe_error) -> None:
             reply = message["reply"]
             asked = pending.asked
             if asked is None or asked.key != message.get("key") or asked.answer.done():
-                error = _invalid("The requestState was already used.").to_error()
+                error = request_state.invalid("The requestState was already used.").to_error()
                 await layer.send(reply, {"type": "era.taken", "kind": "error", "error": error})
                 continue
             await layer.send(reply, {"type": "era.taken", "kind": "taken"})
@@ -370,7 +306,7 @@ async def resume(ctx: CallContext, method: str, params: dict, claims: dict) -> d
         async with asyncio.timeout(TAKE_SECONDS):
             taken = await layer.receive(reply)
     except TimeoutError:
-        raise _invalid(
+        raise request_state.invalid(
             "The call this requestState continues has ended; call the tool again."
         ) from None
     if taken.get("kind") == "error":

@@ -22,6 +22,7 @@ from dataplane import (
     era_translation,
     policy,
     protocol,
+    request_state,
     upstreams,
 )
 from dataplane.context import CallContext
@@ -48,7 +49,7 @@ async def call_upstream(
     ctx: CallContext, spec: AssignmentSpec, method: str, params: dict, *, timeout=None
 ) -> dict:
     if ctx.modern:
-        claims = era_translation.unseal(ctx, method, params)
+        claims = request_state.unseal(ctx, method, params)
         if claims is not None and claims.get("kind") == "pending":
             return await _resume(ctx, spec, method, params, claims)
         if claims is not None:
