@@ -3,15 +3,28 @@
 Over the session step 6 gives it (`dataplane/upstreams.py`): the call itself (with progress,
 logging and server-to-client requests relayed to the client, and 2026-07-28 input-required
 rounds answered through it), the response rules, and the two upstream hops of the audit trail.
+A 2026-07-28 client's side of a call that needs input is `dataplane/era_translation.py`.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
 import uuid
 
 from audit import trace_context
-from dataplane import audit_trail, bulkhead, catalog, circuit_breaker, policy, protocol, upstreams
+from dataplane import (
+    audit_trail,
+    bulkhead,
+    catalog,
+    circuit_breaker,
+    era_translation,
+    policy,
+    protocol,
+    request_state,
+    upstreams,
+)
 from dataplane.context import CallContext
 from dataplane.protocol import RpcError
 from dataplane.snapshot import AssignmentSpec
@@ -29,10 +42,22 @@ from servers.upstream import (
 )
 from servers.workstation.session import ConnectorMissing, WorkstationSession
 
+logger = logging.getLogger(__name__)
+
 
 async def call_upstream(
     ctx: CallContext, spec: AssignmentSpec, method: str, params: dict, *, timeout=None
 ) -> dict:
+    if ctx.modern:
+        claims = request_state.unseal(ctx, method, params)
+        if claims is not None and claims.get("kind") == "pending":
+            return await _resume(ctx, spec, method, params, claims)
+        if claims is not None:
+            params = era_translation.upstream_retry(params, claims)
+        else:
+            # Answers without the state they answer mean nothing upstream.
+            params = {k: v for k, v in params.items() if k != "inputResponses"}
+    asked_params = params
     try:
         identity = await upstreams.identity_for(spec, ctx.principal, ctx.snapshot)
     except IdentityError as exc:
@@ -47,6 +72,7 @@ async def call_upstream(
     session = upstreams.upstream_session(spec, identity, ctx.snapshot, catalog.on_upstream_event)
     params = dict(params)
     meta = dict(params.get("_meta") or {})
+    log_level = era_translation.log_level(ctx, meta)
     for key in list(meta):
         if key.startswith("io.modelcontextprotocol/"):
             meta.pop(key)  # the upstream client writes its own envelope
@@ -74,6 +100,9 @@ async def call_upstream(
         await ctx.notify(message)
 
     async def on_request(message: dict) -> dict:
+        missing = era_translation.missing_capability(ctx.client_capabilities, message)
+        if missing is not None:
+            return era_translation.refusal(missing, str(message.get("method")))
         if ctx.ask is None:
             return {
                 "error": {
@@ -87,6 +116,7 @@ async def call_upstream(
         on_notification=on_notification,
         on_request=on_request,
         client_capabilities=ctx.client_capabilities,
+        log_level=log_level,
     )
     server = spec.upstream.server_name
     timeout = timeout or spec.timeout
@@ -112,12 +142,19 @@ async def call_upstream(
         for _round in range(8):
             try:
                 async with bulkhead.slot(spec.upstream.server_id, server):
-                    result = await session.request(
+                    result = await era_translation.request(
+                        ctx,
                         method,
-                        params,
-                        timeout=timeout,
-                        max_duration=spec.max_call_seconds,
-                        hooks=hooks,
+                        asked_params,
+                        hooks,
+                        functools.partial(
+                            session.request,
+                            method,
+                            params,
+                            timeout=timeout,
+                            max_duration=spec.max_call_seconds,
+                        ),
+                        functools.partial(_described, spec),
                     )
             except UpstreamUnauthorized:
                 # A person's OAuth token the upstream refused is refreshed, and the call
@@ -143,9 +180,17 @@ async def call_upstream(
                 ) from exc
             if result.get("resultType") != "input_required":
                 break
+            if ctx.modern:
+                raise era_translation.InputRequired(
+                    era_translation.pass_through(ctx, method, asked_params, result)
+                )
             params = await _answer_input_required(ctx, params, result)
         else:
             raise RpcError(protocol.INTERNAL_ERROR, f"The server '{server}' kept asking for input.")
+    except era_translation.InputRequired as asked:
+        breaker.succeeded()
+        await audit_trail.upstream_response(ctx, spec, upstream_name, started, result=asked.result)
+        return asked.result
     except IdentityError as exc:
         await audit_trail.upstream_response(
             ctx, spec, upstream_name, started, error={"code": -32001, "message": exc.message}
@@ -204,12 +249,18 @@ async def call_upstream(
             ctx, spec, upstream_name, started, error=error.to_error()
         )
         raise error from exc
-    ended = time.perf_counter()
     breaker.succeeded()
+    return await _finish(ctx, spec, method, upstream_name, started, result)
+
+
+async def _finish(ctx, spec, method, upstream_name, started, result) -> dict:
+    """The response rules on an upstream's result, and its hop in the audit trail."""
+    ended = time.perf_counter()
     if result.get("resultType") == "task":
         # A task handle, not a result: the rules see its result once it completed
         # (dataplane/tasks.py). Only a tool call may be answered with one.
         if method != "tools/call":
+            server = spec.upstream.server_name
             error = RpcError(
                 protocol.UPSTREAM_BAD_REPLY, f"The server '{server}' answered {method} with a task."
             )
@@ -230,6 +281,41 @@ async def call_upstream(
     if blocked is not None:
         raise blocked
     return result
+
+
+async def _resume(ctx, spec, method, params, claims) -> dict:
+    """A 2026-07-28 client's answers to a pending call, wherever that call runs."""
+    upstream_name = params.get("name") or params.get("uri") or ""
+    await audit_trail.upstream_request(ctx, spec, upstream_name, params)
+    started = time.perf_counter()
+    try:
+        result = await era_translation.resume(ctx, method, params, claims)
+    except era_translation.InputRequired as asked:
+        await audit_trail.upstream_response(ctx, spec, upstream_name, started, result=asked.result)
+        return asked.result
+    except RpcError as exc:
+        await audit_trail.upstream_response(ctx, spec, upstream_name, started, error=exc.to_error())
+        raise
+    return await _finish(ctx, spec, method, upstream_name, started, result)
+
+
+def _described(spec: AssignmentSpec, exc: BaseException) -> RpcError:
+    """What a pending call's failure says to a client resuming it (the calls' own mapping)."""
+    server = spec.upstream.server_name
+    if isinstance(exc, RpcError):
+        return exc
+    if isinstance(exc, UpstreamError):
+        return RpcError(exc.code, exc.message, exc.data)
+    if isinstance(exc, UpstreamTimeout):
+        return _timed_out(server, exc)
+    if isinstance(exc, UpstreamReplyTooLarge):
+        return _too_large(spec, exc)
+    if isinstance(exc, UpstreamUnavailable | ConnectorMissing):
+        return RpcError(
+            protocol.UPSTREAM_UNAVAILABLE, f"The server '{server}' is unavailable: {exc}"
+        )
+    logger.error("a pending upstream call failed", exc_info=exc)
+    return RpcError(protocol.INTERNAL_ERROR, f"The call to '{server}' failed.")
 
 
 def connector_missing(message: str) -> dict:
@@ -301,13 +387,11 @@ async def _answer_input_required(ctx: CallContext, params: dict, result: dict) -
         )
     responses = {}
     for key, request in (result.get("inputRequests") or {}).items():
-        answer = await ctx.ask(
-            {
-                "jsonrpc": "2.0",
-                "method": request.get("method"),
-                "params": request.get("params") or {},
-            }
-        )
+        missing = era_translation.missing_capability(ctx.client_capabilities, request)
+        if missing is not None:
+            refused = era_translation.refusal(missing, str(request.get("method")))["error"]
+            raise RpcError(protocol.INVALID_REQUEST, refused["message"])
+        answer = await ctx.ask({"jsonrpc": "2.0", **era_translation.for_handshake_client(request)})
         if "error" in answer:
             raise RpcError(
                 protocol.INVALID_REQUEST,

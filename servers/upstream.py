@@ -47,6 +47,7 @@ HANDSHAKE_VERSION = "2025-11-25"
 META_PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion"
 META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
 META_CLIENT_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
+META_LOG_LEVEL = "io.modelcontextprotocol/logLevel"
 _MAX_PAGES = 100
 # Notifications about the upstream as a whole, not about one call.
 SESSION_EVENTS = frozenset({"notifications/resources/updated"})
@@ -165,6 +166,8 @@ class CallHooks:
     on_notification: Notify | None = None
     on_request: AskClient | None = None
     client_capabilities: dict | None = None
+    # The level of log messages the caller wants, for a 2026-07-28 upstream's `_meta`.
+    log_level: str | None = None
 
 
 @dataclass
@@ -439,6 +442,8 @@ class UpstreamSession:
         if info.era == "modern":
             meta = dict(params.get("_meta") or {})
             meta.update(self._meta(info.protocol_version, hooks.client_capabilities))
+            if hooks.log_level:
+                meta[META_LOG_LEVEL] = hooks.log_level
             params["_meta"] = meta
         body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
         try:

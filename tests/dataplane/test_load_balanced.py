@@ -4,7 +4,8 @@ Two uvicorn workers, each with a var directory of its own (as on two hosts), beh
 that sends each new connection to the next worker with no stickiness. An SDK client opens a
 session and calls tools on both; an upstream's elicitation goes out on one worker's stream and
 its answer comes back through the other; a call running on one worker is cancelled by a
-notification sent to the other.
+notification sent to the other; a 2026-07-28 client's answer to a handshake upstream's question
+reaches the worker that holds the upstream call.
 """
 
 import asyncio
@@ -18,6 +19,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import ElicitResult
 
+from gateways import services as gateway_services
+from servers import services as server_services
 from tests.support.processes import start_asgi_worker
 from tests.support.round_robin import RoundRobin
 
@@ -159,3 +162,43 @@ def test_a_call_is_cancelled_by_a_notification_sent_to_the_other_worker(deployme
     assert answer.json()["error"]["code"] == -32800
     # The call went to the first worker and the cancellation to the second.
     assert balancer.connections[-2:] == [0, 1]
+
+
+def test_a_modern_clients_answer_reaches_the_worker_holding_the_upstream_call(
+    deployment, alice, bob, hosts, upstream_servers
+):
+    _, balancer = hosts
+    url = upstream_servers.start("era_server.py", "--era", "handshake")
+    server = server_services.create_server(
+        workspace=deployment.acme, name="era-handshake", url=url, actor=alice
+    )
+    gateway_services.assign_server(
+        gateway=deployment.gateway, server=server, namespace="hs", actor=alice
+    )
+    token = deployment.token_for(bob)
+    asked_by = []
+
+    async def on_elicit(context, params):
+        # input_required came back on the newest connection; the retry goes to the other worker.
+        call_worker = balancer.connections[-1]
+        balancer.send_next_to(1 - call_worker)
+        asked_by.append((call_worker, len(balancer.connections)))
+        return ElicitResult(action="accept", content={"name": "ada"})
+
+    async def scenario():
+        http = httpx2.AsyncClient(
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+            limits=httpx2.Limits(max_keepalive_connections=0),
+        )
+        transport = streamable_http_client(f"{balancer.url}{PATH}", http_client=http)
+        async with Client(
+            transport, mode="2026-07-28", cache=None, elicitation_callback=on_elicit
+        ) as client:
+            result = await client.call_tool("hs__ask_form", {"question": "Name?"})
+            return result.content[0].text
+
+    assert asyncio.run(scenario()) == "form: ada"
+    [(call_worker, seen)] = asked_by
+    # The answer went to the worker that was not holding the upstream call.
+    assert balancer.connections[seen] == 1 - call_worker
