@@ -48,7 +48,8 @@ logger = logging.getLogger(__name__)
 async def call_upstream(
     ctx: CallContext, spec: AssignmentSpec, method: str, params: dict, *, timeout=None
 ) -> dict:
-    if ctx.modern:
+    # Only these carry a call's own input rounds; `tasks/update` sends its answers as they are.
+    if ctx.modern and method in era_translation.INPUT_METHODS:
         claims = request_state.unseal(ctx, method, params)
         if claims is not None and claims.get("kind") == "pending":
             return await _resume(ctx, spec, method, params, claims)
