@@ -312,3 +312,25 @@ def test_a_member_the_gateway_is_not_provisioned_to_is_refused(deployment, idp, 
 def test_trusting_an_issuer_is_in_the_change_log(deployment, idp):
     change = deployment.acme.changes.get(action="trusted_idp.create")
     assert change.detail["issuer"] == ISSUER and change.actor == deployment.alice
+
+
+def test_a_rotated_key_is_fetched_at_its_first_use(deployment, idp, client):
+    assert exchange(deployment, client, assertion_for(deployment, idp, client)).status_code == 200
+    fetched = idp.jwks_fetches
+    old_key, old_kid = idp.key, idp.kid
+    idp.key, idp.kid = rsa.generate_private_key(public_exponent=65537, key_size=2048), "k2"
+    try:
+        response = exchange(deployment, client, assertion_for(deployment, idp, client))
+    finally:
+        idp.key, idp.kid = old_key, old_kid
+    assert response.status_code == 200, response.text
+    assert idp.jwks_fetches == fetched + 1
+
+
+def test_the_keys_are_fetched_through_the_ssrf_guard(deployment, idp, client, settings):
+    # The loopback JWKS URL is refused once private addresses are no longer allowed.
+    settings.SSO_ALLOW_PRIVATE_ISSUERS = False
+    fetched = idp.jwks_fetches
+    assertion = assertion_for(deployment, idp, client)
+    _refused(exchange(deployment, client, assertion), "invalid_grant", "could not be read")
+    assert idp.jwks_fetches == fetched
