@@ -35,6 +35,7 @@ class EnterpriseIdp:
         email=None,
         key=None,
         typ="oauth-id-jag+jwt",
+        kid=None,
         **overrides,
     ) -> str:
         """An ID-JAG; `overrides` replace (or, given None, drop) any claim."""
@@ -58,5 +59,5 @@ class EnterpriseIdp:
             else:
                 claims[name] = value
         return jwt.encode(
-            claims, key or self.key, algorithm="RS256", headers={"typ": typ, "kid": self.kid}
+            claims, key or self.key, algorithm="RS256", headers={"typ": typ, "kid": kid or self.kid}
         )

@@ -3,10 +3,12 @@
 endpoint, which a real MCP SDK client then uses; every refusal is an RFC 6749 error."""
 
 import asyncio
+import json
 import time
 
 import httpx
 import httpx2
+import jwt
 import pytest
 from allauth.socialaccount.models import SocialAccount
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -149,12 +151,13 @@ def test_a_subject_maps_to_a_member_by_single_sign_on(deployment, idp, client, b
     assert AccessToken.objects.get(application__client_id=client[0]).user == bob
 
 
-def _refused(response, error, words, status=400):
+def _refused(response, error, words, status=400, keep=False):
     assert response.status_code == status, response.text
     body = response.json()
     assert body["error"] == error, body
     assert words in body.get("error_description", ""), body
-    assert not AccessToken.objects.exists()
+    if not keep:
+        assert not AccessToken.objects.exists()
 
 
 def test_a_bad_signature_is_refused(deployment, idp, client):
@@ -334,3 +337,25 @@ def test_the_keys_are_fetched_through_the_ssrf_guard(deployment, idp, client, se
     assertion = assertion_for(deployment, idp, client)
     _refused(exchange(deployment, client, assertion), "invalid_grant", "could not be read")
     assert idp.jwks_fetches == fetched
+
+
+def test_made_up_key_ids_fetch_the_keys_at_most_once_in_a_while(deployment, idp, client):
+    assert exchange(deployment, client, assertion_for(deployment, idp, client)).status_code == 200
+    fetched = idp.jwks_fetches
+    for kid in ("made-up-1", "made-up-2", "made-up-3"):
+        assertion = assertion_for(deployment, idp, client, kid=kid)
+        _refused(exchange(deployment, client, assertion), "invalid_grant", "key id", keep=True)
+    assert idp.jwks_fetches == fetched + 1
+
+
+def test_an_issuer_that_is_not_a_string_is_refused(deployment, idp, client):
+    # PyJWT will not write such a claim, so the token is signed from its JSON by hand.
+    claims = jwt.decode(assertion_for(deployment, idp, client), options={"verify_signature": False})
+    claims["iss"] = [ISSUER]
+    assertion = jwt.api_jws.encode(
+        json.dumps(claims).encode(),
+        idp.key,
+        algorithm="RS256",
+        headers={"typ": "oauth-id-jag+jwt", "kid": idp.kid},
+    )
+    _refused(exchange(deployment, client, assertion), "invalid_grant", "not trusted")

@@ -157,10 +157,13 @@ def check_assertion(*, assertion: str, client_id: str, requested: list[str], iss
     at the authorization server `issuer`; AssertionRefused with the reason otherwise."""
     header, unverified = _unverified(assertion)
     gateway, resource = _target(unverified, requested)
+    issued_by = unverified.get("iss")
     idp = (
         TrustedIdp.objects.for_workspace(gateway.workspace_id)
-        .filter(issuer=unverified.get("iss"), enabled=True)
+        .filter(issuer=issued_by, enabled=True)
         .first()
+        if isinstance(issued_by, str)
+        else None
     )
     if idp is None:
         raise AssertionRefused("The assertion's issuer is not trusted by the gateway's workspace.")

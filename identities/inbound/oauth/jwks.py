@@ -4,7 +4,8 @@ The JWKS URL is an admin's input, so it is fetched like any identity provider do
 (teams/sso/fetch.py: public addresses only unless SSO_ALLOW_PRIVATE_ISSUERS, no redirects,
 bounded bodies). The key set is kept in the shared cache for JWKS_CACHE_SECONDS; an assertion
 signed with a key id not in it fetches the set again at once, so a rotated key works at its
-first use.
+first use; at most once per REFETCH_SECONDS, so assertions naming made-up key ids cannot make
+the platform hammer the identity provider.
 """
 
 import hashlib
@@ -16,6 +17,7 @@ from django.core.cache import cache
 from teams.sso.fetch import guarded_session
 
 JWKS_CACHE_SECONDS = 300
+REFETCH_SECONDS = 10
 FETCH_TIMEOUT_SECONDS = 5
 
 
@@ -23,8 +25,8 @@ class KeysUnavailable(Exception):
     """The key set could not be read, or holds no key the assertion names."""
 
 
-def _cache_key(url: str) -> str:
-    return "idjag:jwks:" + hashlib.sha256(url.encode()).hexdigest()
+def _cache_key(url: str, what: str = "jwks") -> str:
+    return f"idjag:{what}:" + hashlib.sha256(url.encode()).hexdigest()
 
 
 def _fetch(url: str) -> dict:
@@ -55,9 +57,12 @@ def _find(document: dict, kid: str | None):
 def signing_key(url: str, kid: str | None) -> jwt.PyJWK:
     """The key `kid` of the set at `url`; KeysUnavailable when there is none."""
     document = cache.get(_cache_key(url))
-    key = _find(document, kid) if document else None
-    if key is None:
+    if document is None:
         key = _find(_fetch(url), kid)
+    else:
+        key = _find(document, kid)
+        if key is None and cache.add(_cache_key(url, "refetched"), 1, REFETCH_SECONDS):
+            key = _find(_fetch(url), kid)
     if key is None:
         raise KeysUnavailable("No key of the identity provider matches the assertion's key id.")
     return key
