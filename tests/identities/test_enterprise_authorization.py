@@ -359,3 +359,26 @@ def test_an_issuer_that_is_not_a_string_is_refused(deployment, idp, client):
         headers={"typ": "oauth-id-jag+jwt", "kid": idp.kid},
     )
     _refused(exchange(deployment, client, assertion), "invalid_grant", "not trusted")
+
+
+def test_a_request_without_an_assertion_is_refused(deployment, idp, client):
+    response = exchange(deployment, client, "")
+    assert response.status_code == 400 and response.json()["error"] == "invalid_request"
+
+
+def test_a_public_client_may_not_present_an_assertion(deployment, idp, oauth_client):
+    # A client registered dynamically without a secret proves nothing about who it is.
+    assertion = assertion_for(deployment, idp, (oauth_client.client_id, ""))
+    response = httpx.post(
+        f"{deployment.base}/oauth/token/",
+        data={
+            "grant_type": GRANT,
+            "assertion": assertion,
+            "client_id": oauth_client.client_id,
+            "resource": deployment.url,
+        },
+    )
+    assert response.status_code in (400, 401), response.text
+    assert response.json()["error"] in ("invalid_client", "unauthorized_client")
+    # Registration left its own management token (RFC 7592), held by no one.
+    assert not AccessToken.objects.filter(user__isnull=False).exists()
