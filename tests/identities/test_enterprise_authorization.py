@@ -24,6 +24,9 @@ from tests.identities.enterprise_idp import EnterpriseIdp
 from tests.identities.sdk_oauth import MemoryStorage
 from tests.support.live import ThreadedServer
 
+# Generous: the token endpoint hashes secrets, and the machine may be busy.
+TIMEOUT = 60
+
 ISSUER = "https://idp.acme.test"
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
@@ -77,7 +80,7 @@ def exchange(deployment, client, assertion, **extra):
         "resource": deployment.url,
         **extra,
     }
-    return httpx.post(f"{deployment.base}/oauth/token/", data=data)
+    return httpx.post(f"{deployment.base}/oauth/token/", data=data, timeout=TIMEOUT)
 
 
 def assertion_for(deployment, idp, client, email="bob@acme.test", **claims):
@@ -134,7 +137,9 @@ def test_the_token_is_a_gateway_token(deployment, idp, client):
 
 
 def test_the_metadata_advertises_the_grant(deployment):
-    metadata = httpx.get(f"{deployment.base}/.well-known/oauth-authorization-server").json()
+    metadata = httpx.get(
+        f"{deployment.base}/.well-known/oauth-authorization-server", timeout=TIMEOUT
+    ).json()
     assert GRANT in metadata["grant_types_supported"]
     assert "client_credentials" in metadata["grant_types_supported"]
     assert metadata["authorization_grant_profiles_supported"] == [
@@ -377,6 +382,7 @@ def test_a_public_client_may_not_present_an_assertion(deployment, idp, oauth_cli
             "client_id": oauth_client.client_id,
             "resource": deployment.url,
         },
+        timeout=TIMEOUT,
     )
     assert response.status_code in (400, 401), response.text
     assert response.json()["error"] in ("invalid_client", "unauthorized_client")

@@ -18,6 +18,9 @@ from identities import offboarding
 from identities.inbound.oauth import headless_clients
 from teams.models import Membership
 
+# Generous: the token endpoint hashes secrets, and the machine may be busy.
+TIMEOUT = 60
+
 
 @pytest.fixture
 def agent(deployment, bob):
@@ -37,7 +40,10 @@ def token_request(deployment, client_id, secret, resource=None, **extra):
     if resource is not False:
         data["resource"] = resource or deployment.url
     return httpx.post(
-        f"{deployment.base}/oauth/token/", data=data, headers={"Authorization": f"Basic {basic}"}
+        f"{deployment.base}/oauth/token/",
+        data=data,
+        headers={"Authorization": f"Basic {basic}"},
+        timeout=TIMEOUT,
     )
 
 
@@ -160,6 +166,7 @@ def test_suspending_the_member_ends_the_clients_tokens(deployment, agent, bob):
         deployment.url,
         headers=deployment.headers(token),
         json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        timeout=TIMEOUT,
     )
     assert refused.status_code == 401
 
@@ -173,6 +180,7 @@ def test_deleting_the_client_ends_its_tokens(deployment, agent):
         deployment.url,
         headers=deployment.headers(token),
         json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        timeout=TIMEOUT,
     )
     assert refused.status_code == 401
     actions = set(deployment.acme.changes.values_list("action", flat=True))
@@ -185,3 +193,13 @@ def test_a_member_of_another_workspace_cannot_be_named(deployment, mallory, glob
         headless_clients.register_headless_client(
             workspace=deployment.acme, membership=membership, name="x", actor=deployment.alice
         )
+
+
+def test_removing_the_member_deletes_the_client(deployment, agent, bob):
+    membership = Membership.objects.get(workspace=deployment.acme, user=bob)
+    revoked = offboarding.remove_member_and_revoke(
+        membership=membership, actor=deployment.alice, acting_member=None
+    )
+    assert revoked["headless_clients"] == 1
+    assert not Application.objects.filter(client_id=agent[0]).exists()
+    _refused(token_request(deployment, *agent[:2]), "invalid_client", status=401)
