@@ -20,7 +20,7 @@ import yaml
 
 from apply.errors import NotExportable
 from gateways.models import Assignment, Gateway
-from identities.models import UpstreamCredential
+from identities.models import TrustedIdp, UpstreamCredential
 from identities.scim.selectors import scim_settings_of
 from identities.upstream import credential_shapes
 from rules.models import Rule
@@ -122,6 +122,7 @@ class _Exporter:
             ],
             "users": self.users(),
             "scim": self.scim(),
+            "trusted_idps": self.trusted_idps(),
             "servers": self.servers(),
             "gateways": self.gateways(),
             "rules": self.rule_list(None, None),
@@ -169,6 +170,17 @@ class _Exporter:
                 user["teams"] = teams
             users.append(user)
         return users
+
+    def trusted_idps(self) -> list[dict]:
+        idps = []
+        for idp in TrustedIdp.objects.for_workspace(self.workspace).order_by("issuer"):
+            entry = {"issuer": idp.issuer, "jwks_url": idp.jwks_url}
+            if idp.audience:
+                entry["audience"] = idp.audience
+            if not idp.enabled:
+                entry["enabled"] = False
+            idps.append(entry)
+        return idps
 
     def scim(self) -> dict | None:
         settings = scim_settings_of(self.workspace)

@@ -20,6 +20,8 @@ from gateways import services as gateway_services
 from gateways.models import Assignment, Gateway
 from identities import offboarding
 from identities import services as identity_services
+from identities.inbound.oauth import trusted_idps
+from identities.models import TrustedIdp
 from identities.scim import selectors as scim_selectors
 from identities.scim import services as scim_services
 from rules import services as rule_services
@@ -123,6 +125,7 @@ class _Apply:
         self.sync_servers()
         self.sync_members()
         self.sync_scim()
+        self.sync_trusted_idps()
         self.sync_rules(self.plan.rules)
         self.sync_gateways()
         if self.prune:
@@ -226,6 +229,46 @@ class _Apply:
             create=lambda: self._configure_scim(spec),
             update=lambda changes: self._configure_scim(spec),
         )
+
+    def sync_trusted_idps(self) -> None:
+        idps = {i.issuer: i for i in TrustedIdp.objects.for_workspace(self.workspace)}
+        for spec in self.plan.trusted_idps:
+            idp = idps.get(spec.issuer)
+            desired = {
+                "jwks_url": spec.jwks_url,
+                "audience": spec.audience,
+                "enabled": spec.enabled,
+            }
+            self._upsert(
+                what=f"trusted idp {spec.issuer}",
+                path=spec.path,
+                current=idp,
+                desired=desired,
+                create=lambda spec=spec: self._trust_idp(spec),
+                update=lambda changes, idp=idp, spec=spec, desired=desired: (
+                    trusted_idps.update_trusted_idp(
+                        idp=idp, issuer=spec.issuer, actor=self.actor, **desired
+                    )
+                ),
+            )
+
+    def _trust_idp(self, spec) -> None:
+        idp = trusted_idps.trust_idp(
+            workspace=self.workspace,
+            issuer=spec.issuer,
+            jwks_url=spec.jwks_url,
+            audience=spec.audience,
+            actor=self.actor,
+        )
+        if not spec.enabled:
+            trusted_idps.update_trusted_idp(
+                idp=idp,
+                issuer=spec.issuer,
+                jwks_url=spec.jwks_url,
+                audience=spec.audience,
+                enabled=False,
+                actor=self.actor,
+            )
 
     def _configure_scim(self, spec) -> None:
         scim_services.configure_scim(
@@ -498,6 +541,13 @@ class _Apply:
                 membership=m, actor=self.actor, acting_member=None
             ),
             label=lambda m: m.user.email,
+        )
+        self._delete(
+            "trusted idp",
+            TrustedIdp.objects.for_workspace(ws)
+            .select_related("workspace")
+            .exclude(issuer__in=[i.issuer for i in plan.trusted_idps]),
+            lambda i: trusted_idps.distrust_idp(idp=i, actor=self.actor),
         )
         self._delete(
             "team",

@@ -205,6 +205,21 @@ SCIM = Map(
         "group_teams": Key(MapOf(TEAM_REF, key_label="group name"), default=dict),
     }
 )
+# Identity providers whose ID-JAGs are exchanged for gateway tokens (docs/sso.md).
+TRUSTED_IDP = Map(
+    {
+        "issuer": Key(
+            Text(validator=URLValidator(schemes=["http", "https"]), label="issuer", max_length=500),
+            required=True,
+        ),
+        "jwks_url": Key(
+            Text(validator=URLValidator(schemes=["http", "https"]), label="URL", max_length=500),
+            required=True,
+        ),
+        "audience": Key(Text(label="audience", max_length=500, allow_blank=True), default=""),
+        "enabled": Key(Boolean(), default=True),
+    }
+)
 SCHEMA = Map(
     {
         "workspace": Key(WORKSPACE, required=True),
@@ -212,6 +227,7 @@ SCHEMA = Map(
         "teams": Key(ListOf(TEAM, unique=("slug",)), default=list),
         "users": Key(ListOf(USER, unique=("email",)), default=list),
         "scim": Key(SCIM),
+        "trusted_idps": Key(ListOf(TRUSTED_IDP, unique=("issuer",)), default=list),
         "servers": Key(ListOf(SERVER, unique=("name",)), default=list),
         "gateways": Key(ListOf(GATEWAY, unique=("slug",)), default=list),
         "rules": RULES,
@@ -311,6 +327,15 @@ class ScimSpec:
     path: Path = ("scim",)
 
 
+@dataclass(frozen=True)
+class TrustedIdpSpec:
+    issuer: str
+    jwks_url: str
+    audience: str
+    enabled: bool
+    path: Path
+
+
 @dataclass
 class Plan:
     source: str
@@ -323,6 +348,7 @@ class Plan:
     positions: dict[Path, Position]
     rules: list[RuleSpec] = field(default_factory=list)
     scim: ScimSpec | None = None
+    trusted_idps: list[TrustedIdpSpec] = field(default_factory=list)
 
     def position(self, path: Path) -> Position:
         """Where `path` sits in the file, or its nearest enclosing value."""
@@ -596,6 +622,16 @@ def _plan(data: dict, source: str, positions: dict[Path, Position]) -> Plan:
             for p, r in at("roles")
         ],
         teams=[TeamSpec(slug=t["slug"], name=t["name"], path=p) for p, t in at("teams")],
+        trusted_idps=[
+            TrustedIdpSpec(
+                issuer=i["issuer"],
+                jwks_url=i["jwks_url"],
+                audience=i["audience"],
+                enabled=i["enabled"],
+                path=p,
+            )
+            for p, i in at("trusted_idps")
+        ],
         users=[
             UserSpec(email=u["email"], role=u["role"], teams=sorted(set(u["teams"])), path=p)
             for p, u in at("users")

@@ -11,6 +11,7 @@ from gateways.api import AssignmentViewSet, GatewayViewSet, ReportViewSet
 from identities.api import CredentialViewSet, TokenViewSet
 from identities.connectors_api import ConnectorViewSet
 from identities.inbound.client_api import ClientAppViewSet
+from identities.inbound.oauth.enterprise_api import HeadlessClientViewSet, TrustedIdpViewSet
 from identities.scim_api import scim_routes
 from rules.api import RuleViewSet
 from servers.api import ServerViewSet
@@ -54,6 +55,8 @@ router.register(rf"{WORKSPACE}/reports", ReportViewSet, basename="report")
 router.register(rf"{WORKSPACE}/alerts", AlertViewSet, basename="alert")
 router.register(rf"{WORKSPACE}/sinks", SinkViewSet, basename="sink")
 router.register(rf"{WORKSPACE}/clients", ClientAppViewSet, basename="client-app")
+router.register(rf"{WORKSPACE}/trusted-idps", TrustedIdpViewSet, basename="trusted-idp")
+router.register(rf"{WORKSPACE}/headless-clients", HeadlessClientViewSet, basename="headless-client")
 
 urlpatterns = [
     *router.urls,

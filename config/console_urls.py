@@ -19,6 +19,7 @@ from gateways import console_views as gateways
 from identities import connector_console, scim_console
 from identities.inbound import client_console as clients
 from identities.inbound import token_console as identities
+from identities.inbound.oauth import enterprise_console
 from identities.upstream import connection_console as connections
 from rules import console_views as rules
 from servers import console_views as servers
@@ -84,6 +85,26 @@ workspace_pages = [
         "settings/scim/tokens/<int:token_id>/revoke/",
         scim_console.ScimTokenRevokePage.as_view(),
         name="scim-token-revoke",
+    ),
+    path(
+        "settings/trusted-idps/",
+        enterprise_console.TrustedIdpsPage.as_view(),
+        name="trusted-idps",
+    ),
+    path(
+        "settings/trusted-idps/<int:idp_id>/remove/",
+        enterprise_console.TrustedIdpRemovePage.as_view(),
+        name="trusted-idp-remove",
+    ),
+    path(
+        "headless-clients/",
+        enterprise_console.HeadlessClientsPage.as_view(),
+        name="headless-clients",
+    ),
+    path(
+        "headless-clients/<int:client_id>/delete/",
+        enterprise_console.HeadlessClientDeletePage.as_view(),
+        name="headless-client-delete",
     ),
     path("export/", config_export.ConfigExportPage.as_view(), name="workspace-export"),
     path("roles/", teams.RolesPage.as_view(), name="roles"),

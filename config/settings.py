@@ -471,6 +471,7 @@ OAUTH2_PROVIDER = {
     "SCOPES": {"mcp": "Use the tools, prompts and resources of the gateway"},
     "DEFAULT_SCOPES": ["mcp"],
     "OAUTH2_VALIDATOR_CLASS": "identities.inbound.oauth.validators.GatewayValidator",
+    "OAUTH2_SERVER_CLASS": "identities.inbound.oauth.server.GatewayServer",
     "ACCESS_TOKEN_GENERATOR": "identities.inbound.oauth.credentials.new_access_token",
     "REFRESH_TOKEN_GENERATOR": "identities.inbound.oauth.credentials.new_refresh_token",
     "ACCESS_TOKEN_EXPIRE_SECONDS": OAUTH_ACCESS_TOKEN_SECONDS,
@@ -491,7 +492,12 @@ OAUTH2_PROVIDER = {
     "CIMD_MAX_DOCUMENT_SIZE": 64 * 1024,
     "CIMD_FETCH_TIMEOUT_SECONDS": 5,
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
-    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+    ],
     "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
         "none",
         "client_secret_post",

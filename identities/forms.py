@@ -158,3 +158,20 @@ class ScimSettingsForm(forms.Form):
 
 class ScimTokenForm(forms.Form):
     name = forms.CharField(max_length=120, label="Token name", initial="SCIM")
+
+
+class TrustedIdpForm(forms.Form):
+    issuer = forms.CharField(
+        max_length=500, help_text="The identity provider's issuer, exactly as in its ID-JAGs."
+    )
+    jwks_url = forms.CharField(max_length=500, label="JWKS URL")
+    audience = forms.CharField(
+        max_length=500,
+        required=False,
+        help_text="The `aud` its ID-JAGs carry; blank: this platform's issuer.",
+    )
+
+
+class HeadlessClientForm(forms.Form):
+    name = forms.CharField(max_length=255, label="Client name")
+    member = forms.EmailField(help_text="The member whose access the client acts with.")

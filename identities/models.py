@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from teams.models import Workspace
+from teams.models import Membership, Workspace
 from teams.scoping import WorkspaceManager
 
 
@@ -306,3 +306,55 @@ class ChosenGateway(models.Model):
 
     def __str__(self):
         return f"gateway {self.gateway_id} chosen for family {self.token_family or '-'}"
+
+
+class TrustedIdp(models.Model):
+    """An enterprise identity provider whose ID-JAGs (Identity Assertion JWT Authorization
+    Grants) the authorization server exchanges for tokens to this workspace's gateways
+    (identities/inbound/oauth/id_jag.py). Its keys are read from `jwks_url`; an assertion must
+    be addressed to `audience`, or to this platform's issuer when that is blank."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    issuer = models.URLField(max_length=500)
+    jwks_url = models.URLField(max_length=500)
+    audience = models.CharField(max_length=500, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = WorkspaceManager()
+
+    class Meta:
+        ordering = ["issuer"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "issuer"], name="trusted_idp_unique"),
+        ]
+
+    def __str__(self):
+        return self.issuer
+
+
+class HeadlessClient(models.Model):
+    """A confidential OAuth client an admin registered for a headless agent. The client
+    credentials grant gives it gateway tokens that act as `membership`'s person: the gateways,
+    rules and audit trail are theirs, and suspending them ends the client's tokens."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    application = models.OneToOneField(
+        "oauth2_provider.Application", on_delete=models.CASCADE, related_name="headless"
+    )
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = WorkspaceManager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.application.name} as {self.membership.user.email}"

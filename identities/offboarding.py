@@ -11,6 +11,9 @@ their next call on any worker is refused; workers close the person's pooled upst
 as they recompile. Their log entries stay: nothing of the audit history refers to a
 membership, and the change log keeps its rows.
 
+Removing a member also deletes the headless clients that acted as them; a suspension keeps
+them, refused until the member is reactivated.
+
 Reactivating gives the membership back and nothing else: revoked tokens stay revoked, and the
 person signs in and asks for new ones.
 """
@@ -24,6 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 from oauth2_provider.models import (
     get_access_token_model,
+    get_application_model,
     get_grant_model,
     get_refresh_token_model,
 )
@@ -202,6 +206,10 @@ def remove_member_and_revoke(
     """Remove a member (`teams.services.remove_member`, with its checks) and revoke their
     access in the workspace in the same transaction; what was revoked, counted by kind."""
     revoked = revoke_access(membership=membership)
+    # Their OAuth clients go with the row that named the member, and their tokens with them.
+    applications = get_application_model()
+    _, deleted = applications.objects.filter(headless__membership=membership).delete()
+    revoked["headless_clients"] = deleted.get(applications._meta.label, 0)
     team_services.remove_member(
         membership=membership, actor=actor, acting_member=acting_member, detail={"revoked": revoked}
     )

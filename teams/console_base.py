@@ -42,13 +42,13 @@ NAV_GROUPS = {
     },
     "access": {
         "members", "member", "teams", "roles", "role", "role-new", "role-duplicate",
-        "tokens", "clients", "connections", "connectors",
+        "tokens", "clients", "connections", "connectors", "headless-clients",
     },
     "audit": {
         "logs", "log-call", "changes", "alerts", "alert-webhook", "reports",
         "sinks", "sink", "sink-new",
     },
-    "settings": {"sso-settings", "scim-settings", "workspace-export"},
+    "settings": {"sso-settings", "scim-settings", "trusted-idps", "workspace-export"},
 }  # fmt: skip
 
 

@@ -63,6 +63,7 @@ def test_the_schema_lists_every_top_level_key():
         "teams",
         "users",
         "scim",
+        "trusted_idps",
         "servers",
         "gateways",
         "rules",

@@ -56,7 +56,12 @@ def test_authorization_server_metadata(web):
         assert data["registration_endpoint"] == "http://testserver/oauth/register"
         assert data["revocation_endpoint"] == "http://testserver/oauth/revoke/"
         assert data["code_challenge_methods_supported"] == ["S256"]
-        assert data["grant_types_supported"] == ["authorization_code", "refresh_token"]
+        assert data["grant_types_supported"] == [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        ]
         assert data["response_types_supported"] == ["code"]
         assert "none" in data["token_endpoint_auth_methods_supported"]
         assert data["client_id_metadata_document_supported"] is True

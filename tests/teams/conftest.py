@@ -9,7 +9,8 @@ from audit.models import AlertWebhook, LogEntry, LogSink
 from gateways import services as gateway_services
 from gateways.models import Assignment
 from identities import services as identity_services
-from identities.models import ApiToken
+from identities.inbound.oauth import headless_clients
+from identities.models import ApiToken, TrustedIdp
 from rules.models import Rule
 from teams import services as team_services
 from teams.models import Membership
@@ -59,6 +60,15 @@ def acme_objects(acme, alice, bob, acme_gateway, token_for, client_app):
         "alert_webhook": AlertWebhook.objects.create(
             workspace=acme, endpoint="https://alerts.example.com/h"
         ).pk,
+        "trusted_idp": TrustedIdp.objects.create(
+            workspace=acme, issuer="https://idp.acme.example", jwks_url="https://idp.acme.example/k"
+        ).pk,
+        "headless": headless_clients.register_headless_client(
+            workspace=acme,
+            membership=Membership.objects.get(workspace=acme, user=bob),
+            name="Nightly agent",
+            actor=alice,
+        )[0].pk,
         "scim_token": identity_services.issue_scim_token(
             membership=Membership.objects.get(workspace=acme, user=alice), name="Okta", actor=alice
         ).token.pk,

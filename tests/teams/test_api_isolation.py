@@ -12,7 +12,13 @@ from django.test import Client
 
 from audit.models import Alert, AlertWebhook
 from gateways.models import Assignment, Gateway
-from identities.models import ApiToken, DisabledClient, UpstreamCredential
+from identities.models import (
+    ApiToken,
+    DisabledClient,
+    HeadlessClient,
+    TrustedIdp,
+    UpstreamCredential,
+)
 from rules.models import Rule
 from teams import services as team_services
 from teams.models import Membership, User
@@ -110,6 +116,15 @@ ACME_URLS = [
     ("get", f"{W}/clients/{{client}}/", None),
     ("post", f"{W}/clients/{{client}}/disable/", {}),
     ("post", f"{W}/clients/{{client}}/enable/", {}),
+    ("get", f"{W}/trusted-idps/", None),
+    ("post", f"{W}/trusted-idps/", {"issuer": "https://evil.test", "jwks_url": "https://e.test/k"}),
+    ("get", f"{W}/trusted-idps/{{trusted_idp}}/", None),
+    ("patch", f"{W}/trusted-idps/{{trusted_idp}}/", {"enabled": False}),
+    ("delete", f"{W}/trusted-idps/{{trusted_idp}}/", None),
+    ("get", f"{W}/headless-clients/", None),
+    ("post", f"{W}/headless-clients/", {"name": "evil", "member": "bob@acme.test"}),
+    ("get", f"{W}/headless-clients/{{headless}}/", None),
+    ("delete", f"{W}/headless-clients/{{headless}}/", None),
     ("get", f"{W}/alerts/", None),
     ("get", f"{W}/alerts/{{alert}}/", None),
     ("post", f"{W}/alerts/{{alert}}/acknowledge/", None),
@@ -159,6 +174,8 @@ def _acme_unchanged(acme):
     assert UpstreamCredential.objects.filter(disabled_at__isnull=True).count() == 1
     assert AlertWebhook.objects.filter(endpoint="https://alerts.example.com/h").exists()
     assert not ApiToken.objects.filter(revoked_at__isnull=False).exists()
+    assert TrustedIdp.objects.for_workspace(acme).filter(enabled=True).count() == 1
+    assert HeadlessClient.objects.for_workspace(acme).count() == 1
 
 
 @pytest.mark.parametrize(("method", "url", "body"), ACME_URLS)
@@ -217,6 +234,11 @@ GLOBEX_URLS_WITH_ACME_IDS = [
     ("post", "/api/v1/workspaces/globex/tokens/{token}/revoke/"),
     ("get", "/api/v1/workspaces/globex/connectors/{connector}/"),
     ("post", "/api/v1/workspaces/globex/connectors/{connector}/revoke/"),
+    ("get", "/api/v1/workspaces/globex/trusted-idps/{trusted_idp}/"),
+    ("patch", "/api/v1/workspaces/globex/trusted-idps/{trusted_idp}/"),
+    ("delete", "/api/v1/workspaces/globex/trusted-idps/{trusted_idp}/"),
+    ("get", "/api/v1/workspaces/globex/headless-clients/{headless}/"),
+    ("delete", "/api/v1/workspaces/globex/headless-clients/{headless}/"),
 ]
 
 
@@ -230,6 +252,8 @@ def test_acme_ids_under_globex_urls_are_missing(
     assert Assignment.objects.filter(pk=acme_objects["assignment"]).exists()
     assert ApiToken.objects.get(pk=acme_objects["token"]).revoked_at is None
     assert not ApiToken.objects.filter(revoked_at__isnull=False).exists()
+    assert TrustedIdp.objects.filter(pk=acme_objects["trusted_idp"], enabled=True).exists()
+    assert HeadlessClient.objects.filter(pk=acme_objects["headless"]).exists()
 
 
 def test_a_token_of_one_workspace_is_a_404_on_another(

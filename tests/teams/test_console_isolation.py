@@ -16,7 +16,8 @@ from audit.models import Alert, AlertWebhook, LogEntry, LogSink
 from gateways import services as gateway_services
 from gateways.models import Assignment, Gateway
 from identities import services as identity_services
-from identities.models import ApiToken, DisabledClient
+from identities.inbound.oauth import headless_clients
+from identities.models import ApiToken, DisabledClient, HeadlessClient, TrustedIdp
 from rules.models import Rule
 from servers import services as server_services
 from servers.models import Server
@@ -59,6 +60,10 @@ ROUTES = {
     "scim-settings": {},
     "workspace-export": {},
     "scim-token-revoke": {"token_id": "{scim_token}"},
+    "trusted-idps": {},
+    "trusted-idp-remove": {"idp_id": "{trusted_idp}"},
+    "headless-clients": {},
+    "headless-client-delete": {"client_id": "{headless}"},
     "roles": {},
     "role-new": {},
     "role": {"key": "{role}"},
@@ -197,6 +202,12 @@ def acme_objects(acme, alice, bob, acme_gateway):
         "scim_token": identity_services.issue_scim_token(
             membership=Membership.objects.get(workspace=acme, user=alice), name="Okta", actor=alice
         ).token.pk,
+        "trusted_idp": TrustedIdp.objects.create(
+            workspace=acme, issuer="https://idp.acme.example", jwks_url="https://idp.acme.example/k"
+        ).pk,
+        "headless": headless_clients.register_headless_client(
+            workspace=acme, membership=bob_membership, name="Nightly agent", actor=alice
+        )[0].pk,
     }
 
 
@@ -217,6 +228,10 @@ def _acme_unchanged(acme, objects):
     assert LogSink.objects.get(pk=objects["sink"]).enabled
     assert AlertWebhook.objects.filter(pk=objects["alert_webhook"]).exists()
     assert not DisabledClient.objects.exists()
+    assert TrustedIdp.objects.filter(pk=objects["trusted_idp"]).exists()
+    assert TrustedIdp.objects.count() == 1
+    assert HeadlessClient.objects.filter(pk=objects["headless"]).exists()
+    assert HeadlessClient.objects.count() == 1
 
 
 def test_every_workspace_route_is_in_the_table():

@@ -12,7 +12,7 @@ from django.http import JsonResponse
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views import OAuthProtectedResourceMetadataView, OAuthServerMetadataView
 
-from identities.inbound.oauth import resources
+from identities.inbound.oauth import id_jag, resources
 from teams.models import Workspace
 
 
@@ -36,6 +36,8 @@ class AuthorizationServerMetadataView(OAuthServerMetadataView):
         data["code_challenge_methods_supported"] = ["S256"]
         data["authorization_response_iss_parameter_supported"] = True
         data["service_documentation"] = request.build_absolute_uri("/api/docs/")
+        # Enterprise-Managed Authorization: ID-JAGs are accepted at the token endpoint.
+        data["authorization_grant_profiles_supported"] = [id_jag.PROFILE]
         return _json(data)
 
 

@@ -50,6 +50,12 @@ def gateway_slugs(resource: str) -> tuple[str, str] | None:
     return slugs if slugs and slugs[1] else None
 
 
+def requested_resources(request) -> list[str]:
+    """Every `resource` of an oauthlib token request (oauthlib keeps only the last one)."""
+    values = [v for k, v in (request.decoded_body or []) if k == "resource"]
+    return values or ([request.resource] if isinstance(request.resource, str) else [])
+
+
 def gateway_named(workspace_slug: str, gateway_slug: str):
     workspace = Workspace.objects.filter(slug=workspace_slug).first()
     if workspace is None:

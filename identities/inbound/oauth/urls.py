@@ -8,7 +8,6 @@ from django.urls import path
 from oauth2_provider.views import (
     DynamicClientRegistrationManagementView,
     RevokeTokenView,
-    TokenView,
 )
 
 from identities.inbound.oauth.consent import ConsentView
@@ -17,6 +16,7 @@ from identities.inbound.oauth.metadata import (
     ProtectedResourceMetadataView,
 )
 from identities.inbound.oauth.registration import RegistrationView
+from identities.inbound.oauth.server import GatewayTokenView
 from identities.inbound.oauth.throttling import limited_per_address
 
 app_name = "oauth2_provider"
@@ -49,7 +49,7 @@ urlpatterns = [
     ),
     path(
         "oauth/token/",
-        limited_per_address("RATE_LIMIT_OAUTH_TOKEN", "token")(TokenView.as_view()),
+        limited_per_address("RATE_LIMIT_OAUTH_TOKEN", "token")(GatewayTokenView.as_view()),
         name="token",
     ),
     path("oauth/revoke/", RevokeTokenView.as_view(), name="revoke-token"),

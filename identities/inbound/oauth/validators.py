@@ -1,6 +1,8 @@
 """The authorization server's rules on top of django-oauth-toolkit's validator.
 
-Only the authorization code grant (with PKCE, enforced by settings) and refresh tokens are
+Only the authorization code grant (with PKCE, enforced by settings), refresh tokens, the
+jwt-bearer grant of an ID-JAG (confidential clients; identities/inbound/oauth/id_jag.py) and
+client credentials (headless clients only; identities/inbound/oauth/headless_clients.py) are
 allowed, and every revocation or rotation drops the data plane's cached lookup of the access
 token it ends, so an ended token is refused on the next request rather than after the cache TTL.
 The gateway a person picks at consent for a workspace URL is kept with the grant, then with the
@@ -13,9 +15,10 @@ from oauth2_provider.models import get_access_token_model, get_refresh_token_mod
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
 from identities.inbound import tokens
+from identities.inbound.oauth import id_jag
 from identities.models import ChosenGateway
 
-ALLOWED_GRANT_TYPES = {"authorization_code", "refresh_token"}
+ALLOWED_GRANT_TYPES = {"authorization_code", "refresh_token", "client_credentials"}
 
 
 def _forget(checksums) -> None:
@@ -26,7 +29,9 @@ def _forget(checksums) -> None:
 
 class GatewayValidator(OAuth2Validator):
     def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs):
-        # Client credentials would mint a token with no person behind it; a gateway needs one.
+        if grant_type == id_jag.GRANT_TYPE:
+            # The assertion names the client; only one that authenticated may present it.
+            return client.client_type == client.CLIENT_CONFIDENTIAL
         if grant_type not in ALLOWED_GRANT_TYPES:
             return False
         return super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs)
@@ -78,6 +83,13 @@ class GatewayValidator(OAuth2Validator):
         # Rotation ends the access token of the refresh token that was just used.
         _forget([stale])
         return result
+
+    def _create_access_token(self, expires, request, token, source_refresh_token=None):
+        if request.grant_type == "client_credentials":
+            # django-oauth-toolkit issues these to no one; a headless client acts as its member
+            # (set by headless_clients.check_request), as the data plane needs a person.
+            request.user = request.headless_user
+        return super()._create_access_token(expires, request, token, source_refresh_token)
 
     def save_authorization_code(self, client_id, code, request, *args, **kwargs):
         grant = self._create_authorization_code(request, code)
