@@ -18,6 +18,8 @@ import logging
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from itertools import accumulate, repeat
+from operator import add
 from typing import Any
 
 from rules import actions, json_text, prefilter
@@ -273,29 +275,34 @@ class _Strings:
     call's data are collected too, as their text (`roles` tells them apart)."""
 
     __slots__ = (
-        "payload", "values", "keys", "paths", "roles", "raw", "starts", "text", "_lowered",
-        "_prefilter", "_found",
+        "payload", "values", "keys", "paths", "roles", "raw", "parts", "_starts", "text",
+        "_lowered", "_prefilter", "_found",
     )  # fmt: skip
 
     def __init__(self, payload, prefilter: prefilter.Prefilter):
         self.payload = payload
         self._prefilter = prefilter
         self.values, self.keys, self.paths, self.roles, self.raw = collect(payload)
+        self.parts = [
+            v if k is None else f"{k}={v}" for v, k in zip(self.values, self.keys, strict=True)
+        ]
         self._join()
 
     def _join(self):
-        # Each string as the detectors' `locate` sees it: `key=value` under a mapping key.
-        parts = [
-            v if k is None else f"{k}={v}" for v, k in zip(self.values, self.keys, strict=True)
-        ]
-        starts, offset = [], 0
-        for part in parts:
-            starts.append(offset)
-            offset += len(part) + 1
-        self.starts = starts
-        self.text = "\n".join(parts)
+        # Each string as the detectors' `locate` sees it (`key=value` under a mapping key), one
+        # a line.
+        self.text = "\n".join(self.parts)
+        self._starts = None
         self._lowered = None
         self._found = False  # not scanned yet
+
+    @property
+    def starts(self) -> list[int]:
+        """Where each part starts in the text (and, last, the text's length plus one): only a
+        payload with candidates needs them, so they are counted on first use, in C."""
+        if self._starts is None:
+            self._starts = list(accumulate(map(add, map(len, self.parts), repeat(1)), initial=0))
+        return self._starts
 
     @property
     def lowered(self) -> str:
@@ -316,18 +323,33 @@ class _Strings:
                 return detector.located(self.text, found), detector.narrowing(found)
         return detector.locate(self.text, self.lowered), None
 
+    def unreported(self, rule: CompiledRule) -> bool:
+        """Whether the rule set's scan of the text, already made, reported nothing of the
+        rule's expressions: then its detector has no candidate here and need not be called."""
+        found = self._found
+        return bool(found) and rule.slot in self._prefilter.covered and not found[rule.slot]
+
     def _relative(self, offset: int) -> tuple[int, int]:
-        i = bisect_right(self.starts, offset) - 1
-        key = self.keys[i]
-        return i, offset - self.starts[i] - (0 if key is None else len(str(key)) + 1)
+        starts = self.starts
+        i = bisect_right(starts, offset) - 1
+        # The value ends its part, which ends one before the next part starts.
+        return i, offset - (starts[i + 1] - 1 - len(self.values[i]))
 
     def candidates(self, offsets) -> dict[int, list[int]]:
         """The strings whose part of the text holds an offset, by index in payload order, each
         with those offsets made relative to the string (negative inside its `key=` prefix)."""
         found: dict[int, list[int]] = {}
+        starts, values = self.starts, self.values
+        end = -1  # the newline after the part of the last string found
+        into: list[int] = []
+        base = 0
         for o in sorted(offsets):
-            i, relative = self._relative(o)
-            found.setdefault(i, []).append(relative)
+            if o > end:
+                i = bisect_right(starts, o) - 1
+                end = starts[i + 1] - 1
+                base = end - len(values[i])
+                into = found[i] = []
+            into.append(o - base)
         return found  # in payload order: the offsets were sorted
 
     def spans(self, matches) -> dict[int, list[Match]]:
@@ -352,6 +374,8 @@ class _Strings:
                 retyped[path] = event
                 self.roles[i] = STRING
             self.values[i] = json_text.scannable(value)
+            key = self.keys[i]
+            self.parts[i] = self.values[i] if key is None else f"{key}={self.values[i]}"
             if self.values[i] is value:
                 self.raw.pop(i, None)
             else:
@@ -512,6 +536,8 @@ async def evaluate(
             continue
         if strings is None or strings.payload is not current:
             strings = _Strings(current, compiled.prefilter)
+        elif strings.unreported(rule):
+            continue
         rewrite = rule.enforce and rule.action in actions.REWRITING
         try:
             kinds, paths, updates = await scan(

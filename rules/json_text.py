@@ -54,19 +54,34 @@ def _blank(escape: re.Match) -> str:
     return "\\" + " " * (len(sequence) - 1)
 
 
-def _tokens(text: str, until: int):
-    """`(start, end, kind)` of the string literals and numbers of a valid document that start
-    before `until`; kind is "key", "string" or "number"."""
-    for m in _TOKEN.finditer(text):
-        if m.group("n") is not None:
-            start, end = m.span("n")
-            kind = "number"
+def _tokens(text: str, matches: list[Match]):
+    """`(start, end, kind)` of the string literals and numbers of a valid document that may
+    cover one of `matches` (in text order), in order; kind is "key", "string" or "number".
+
+    A raw newline lies outside every token (a JSON string holds none), so the walk goes from
+    the line a match starts on rather than from the start of the document."""
+    pos, i, count, last = 0, 0, len(matches), matches[-1].end
+    while i < count:
+        line = text.rfind("\n", pos, matches[i].start)
+        if line >= 0:
+            pos = line + 1
+        for m in _TOKEN.finditer(text, pos):
+            if m.group("n") is not None:
+                start, end = m.span("n")
+                kind = "number"
+            else:
+                start, end = m.span("t")
+                kind = "string" if m.group("key") is None else "key"
+            if start >= last:
+                return
+            yield start, end, kind
+            pos = end
+            while i < count and matches[i].end <= end:
+                i += 1
+            if i < count and text.find("\n", end, matches[i].start) >= 0:
+                break  # the next match is on a later line: go there
         else:
-            start, end = m.span("t")
-            kind = "string" if m.group("key") is None else "key"
-        if start >= until:
             return
-        yield start, end, kind
 
 
 def _object_keys(text: str) -> dict[int, set[str]]:
@@ -119,7 +134,7 @@ def rewrite(text: str, matches: list[Match], replace: Callable[[Match, str], str
     pieces: list[str] = []
     keys: list[tuple[int, int, str]] = []  # rewritten keys: index in pieces, start, old literal
     last = at = 0
-    for start, end, kind in _tokens(text, matches[-1].end):
+    for start, end, kind in _tokens(text, matches):
         while at < len(matches) and matches[at].end <= start:
             at += 1
         i, covering = at, []

@@ -82,7 +82,8 @@ class Detector:
     def located(self, text: str, found: list[tuple[object, int]]) -> Collection[int] | None:
         """`locate`, told the `(tag, end)` of every match of `expressions()` in `text` (ASCII
         text only). It may answer other offsets than `locate` would, as long as `find_near`
-        finds the same in the strings either answer points at."""
+        finds the same in the strings either answer points at. Told no match, it answers no
+        offsets (and `find_beside` finds nothing): the engine then does not call it at all."""
         raise NotImplementedError
 
     def narrowing(self, found: list[tuple[object, int]]) -> object:

@@ -28,11 +28,13 @@ _STRETCH = re.compile(r"[0-9 ().-]*")
 IN_RUN, IBAN = "in_run", "iban"
 # What every phone number, card and SSN holds, all of it inside its run: a "+" and a digit, a
 # dash or dot and four digits at its end (an SSN, a phone number without a country code), or
-# 13 digits after a word boundary (a card's start).
+# 13 digits (a card's start). Whether those 13 start after a word boundary is left to the
+# judgement of the run: a leading class that nearly every character is in made this shape
+# cost a third of the whole scan.
 _NUMERIC = (
     r"\+[0-9]",
     r"[0-9][-.][0-9]{4}(?:[^0-9-]|\z)",
-    r"(?:[^0-9A-Za-z_.-]|^)[0-9](?:[ -]?[0-9]){12}",
+    r"[0-9](?:[ -]?[0-9]){12}",
 )
 # The head of an IBAN: country code, check digits, two groups of four.
 _IBAN_HEAD = r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2}"

@@ -43,6 +43,9 @@ MIN_LENGTH = 10
 _PAIR_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA")
 _PAIR_BEFORE = re.compile(r"[^A-Za-z0-9_]")
 _PAIR_START = re.compile("|".join(_PAIR_PREFIXES))
+# How many sets of kinds keep their own hint index (`_index_of`); past that, the kept are
+# dropped and built again as they come.
+_NARROWED_KEPT = 256
 # The tag of a key id prefix in a multi-pattern scan (a kind's expression has its kind's name).
 _PAIR_TAG = " pair"
 _PAIR = re.compile(
@@ -118,6 +121,8 @@ class SecretsDetector(Detector):
         self._pairs = "aws_secret_access_key" in self.kinds
         compiled = [_Compiled(spec, i) for i, spec in enumerate(specs)]
         self._index = HintIndex((hint, c) for c in compiled for hint in c.hints)
+        # The index of the kinds a payload's multi-pattern scan left (`narrowing`), by kinds.
+        self._narrowed: dict[frozenset, HintIndex] = {}
         # For a multi-pattern scan: every kind's expression (lookarounds and back-references
         # made looser, so it finds a superset), and the key id prefixes `find_beside` starts at.
         self._expressions = tuple(
@@ -176,9 +181,18 @@ class SecretsDetector(Detector):
                         matches.append(m)
         return non_overlapping(matches)
 
+    def _index_of(self, kinds: frozenset) -> HintIndex:
+        """The hints of these kinds only: a payload's scan leaves a few kinds, whose hints are
+        found for less than all the others' (built once per set of kinds, and kept)."""
+        index = self._narrowed.get(kinds)
+        if index is None:
+            index = self._index.narrowed(lambda compiled: compiled.kind in kinds)
+            _no_more_than(self._narrowed, _NARROWED_KEPT)[kinds] = index
+        return index
+
     def _scan(self, text: str, shift: int, kinds=None) -> list[Match]:
         lowered = text.lower()
-        hits = self._index.positions(lowered)
+        hits = (self._index if kinds is None else self._index_of(kinds)).positions(lowered)
         if not hits:
             return []
         # Offsets in the lower-cased text are those of `text` unless lower-casing changed a
@@ -215,6 +229,12 @@ class SecretsDetector(Detector):
                 if end > start:
                     out.append(Match(compiled.kind, start + shift, end + shift))
         return out
+
+
+def _no_more_than(cache: dict, size: int) -> dict:
+    if len(cache) >= size:
+        cache.clear()
+    return cache
 
 
 def _windows(starts: list[int], compiled: _Compiled, size: int) -> list[tuple[int, int]]:

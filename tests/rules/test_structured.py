@@ -9,6 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dataplane import output_schema
+from rules import json_text
+from rules.detectors.base import Match, non_overlapping
 from rules.detectors.secret_kinds import ALNUM
 from tests.support.rules import fake, rule, run, text_result
 
@@ -359,3 +361,39 @@ def test_any_json_text_stays_json_of_the_same_shape(document, indent):
     out = result.payload["content"][0]["text"]
     rewritten = json.loads(out)
     assert _shape(rewritten) == _shape(document)
+
+
+def _every_token(text: str) -> list[tuple[int, int, str]]:
+    """Every string literal and number of a document, walked from its start."""
+    out = []
+    for m in json_text._TOKEN.finditer(text):
+        if m.group("n") is not None:
+            out.append((*m.span("n"), "number"))
+        else:
+            out.append((*m.span("t"), "string" if m.group("key") is None else "key"))
+    return out
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    document=_DOCUMENTS,
+    indent=st.sampled_from([None, 1, 2]),
+    spans=st.lists(st.tuples(st.floats(0, 1), st.integers(1, 12)), min_size=1, max_size=6),
+)
+def test_the_tokens_a_rewrite_walks_from_a_match_line_are_those_a_whole_walk_finds(
+    document, indent, spans
+):
+    # A rewrite tokenizes from the line each match starts on (no JSON string holds a raw
+    # newline), not from the start of the document: it must meet every token a match covers.
+    text = json.dumps(document, indent=indent, ensure_ascii=False)
+    matches = non_overlapping(
+        [
+            Match("x", int(at * len(text)), min(len(text), int(at * len(text)) + n))
+            for at, n in spans
+        ]
+    )
+
+    def covering(tokens):
+        return [t for t in tokens if any(m.start < t[1] and m.end > t[0] for m in matches)]
+
+    assert covering(json_text._tokens(text, matches)) == covering(_every_token(text))
