@@ -29,6 +29,11 @@ class Exhausted(Exception):
     """Raised inside a scan that outran the call's budget."""
 
 
+def overrun() -> bool:
+    """Whether the running scan is past the call's budget."""
+    return time.perf_counter() > _DEADLINE.get()
+
+
 def check() -> None:
     """Stop the running scan if the call's budget is spent: called now and then by detector
     loops that run once per match, which a payload dense with matches makes long."""

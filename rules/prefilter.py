@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rules.budget import check
+from rules.budget import Exhausted, check, overrun
 
 try:
     import hyperscan
@@ -73,8 +73,17 @@ def _database(patterns: tuple[tuple[str, int], ...]):
     return database
 
 
+# Matches one scan keeps before it gives the text to the reference way (whose loops check the
+# budget): a text dense with matches ("@" * 10**7) would otherwise fill memory with them.
+MAX_MATCHES = 1 << 18
+
+
 def _on_match(index, _start, end, _flags, found):
     found.append((index, end))
+    # Returning true stops the scan: past the budget, or with as many matches as it may keep.
+    if not len(found) & 4095:
+        return len(found) >= MAX_MATCHES or overrun()
+    return False
 
 
 class Prefilter:
@@ -126,9 +135,14 @@ class Prefilter:
         if scratch is None:
             scratch = self._local.scratch = hyperscan.Scratch(self._database)
         found: list[tuple[int, int]] = []
-        self._database.scan(
-            text.encode(), match_event_handler=_on_match, context=found, scratch=scratch
-        )
+        try:
+            self._database.scan(
+                text.encode(), match_event_handler=_on_match, context=found, scratch=scratch
+            )
+        except hyperscan.ScanTerminated:
+            if overrun():
+                raise Exhausted from None
+            return None
         out: list[list[tuple[object, int]]] = [[] for _ in range(self._slots)]
         owners = self._owners
         for count, (index, end) in enumerate(found):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from rules.budget import check
 from rules.detectors import digit_runs
 from rules.detectors.base import Detector, Match, check_settings, non_overlapping
 from rules.prefilter import Expression
@@ -202,8 +203,11 @@ class PiiDetector(Detector):
         # let a part through, never hold one back.
         offsets: list[int] = []
         if self._email:
-            at = text.find("@")
+            at, seen = text.find("@"), 0
             while at != -1:
+                seen += 1
+                if not seen & 1023:
+                    check()
                 if _DOMAIN.match(text, at, at + 257):
                     offsets.append(at)
                 at = text.find("@", at + 1)
@@ -224,11 +228,12 @@ class PiiDetector(Detector):
 
     def located(self, text, found):
         # `locate`, with the "@"s and the runs worth judging taken from the scan's reports.
-        offsets = [
-            end - 1
-            for tag, end in found
-            if tag is _AT and _DOMAIN.match(text, end - 1, end + 256) is not None
-        ]
+        offsets = []
+        for count, (tag, end) in enumerate(found):
+            if not count & 1023:
+                check()
+            if tag is _AT and _DOMAIN.match(text, end - 1, end + 256) is not None:
+                offsets.append(end - 1)
         runs = digit_runs.candidate_runs(text, found)
         offsets.extend(start for start, _end, _numeric, _iban in self._judged(text, runs, True))
         return offsets

@@ -237,3 +237,26 @@ def test_a_scan_dense_with_matches_stops_when_the_budget_is_spent():
     assert isinstance(result.blocked_by, OverBudget) and result.blocked_by.rule == "ab"
     assert took < 0.5  # not the whole scan, which takes seconds: it stopped when time was up
     assert result.payload is payload  # nothing half-rewritten goes anywhere
+
+
+def test_a_text_dense_with_matches_stops_at_the_budget_and_keeps_few_of_them():
+    import time
+    import tracemalloc
+
+    from rules import prefilter
+
+    definitions = [rule("pii", "pii", "redact")]
+    dense = text_result("@" * 4_000_000)
+    tracemalloc.start()
+    started = time.perf_counter()
+    result = run(definitions, dense, budget_ms=200)
+    took = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert isinstance(result.blocked_by, OverBudget)
+    # Stopped near the budget, not after every "@" was kept and judged (seconds, a gigabyte).
+    assert took < 2, took
+    assert peak < 200 * 2**20, peak
+    if prefilter.AVAILABLE:
+        # Past the cap a scan gives the text to the reference way, which checks the budget.
+        assert run(definitions, text_result("@" * 1_000_000), budget_ms=60_000).blocked_by is None
