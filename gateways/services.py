@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from core import config_events
 from core.errors import Conflict, ValidationFailed
-from gateways import pinning, rate_limits, selectors
+from gateways import approvals, pinning, rate_limits, selectors
 from gateways.errors import InvalidToolPolicy, NamespaceTaken
 from gateways.models import Assignment, Gateway
 from identities.upstream import revocation
@@ -187,6 +187,9 @@ _ASSIGNMENT_FIELDS = {
     "max_result_bytes",
     "position",
     "tool_pinning",
+    "approval_tools",
+    "approval_team",
+    "approval_timeout_seconds",
 }
 _CURATION_FIELDS = frozenset({"tool_mode", "tool_allow", "tool_overrides", "tool_pinning"})
 
@@ -235,6 +238,7 @@ def assign_server(*, gateway: Gateway, server: Server, actor, **fields) -> Assig
         setattr(assignment, key, value)
     _clean(assignment, exclude=("workspace", "gateway", "server"))
     _check_policy(assignment)
+    approvals.clean_settings(assignment)
     _check_bounds(assignment)
     _check_namespace_free(assignment)
     pinned = _pin_curated(assignment)
@@ -265,6 +269,7 @@ def update_assignment(*, assignment: Assignment, actor, **changes) -> Assignment
         setattr(assignment, key, value)
     _clean(assignment, exclude=("workspace", "gateway", "server"))
     _check_policy(assignment)
+    approvals.clean_settings(assignment)
     _check_bounds(assignment)
     _check_namespace_free(assignment)
     pinned = _pin_curated(assignment) if _CURATION_FIELDS & set(changes) else []

@@ -7,14 +7,17 @@ there; every acme page, read or posted to, is a 404 for her, the same as a works
 not exist. Adding a page means adding a row to ROUTES.
 """
 
+from datetime import timedelta
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+from django.utils import timezone
 
 from audit.alerts.raising import raise_alert
 from audit.log.recorder import write_entries
 from audit.models import Alert, AlertWebhook, LogEntry, LogSink
 from gateways import services as gateway_services
-from gateways.models import Assignment, Gateway
+from gateways.models import Assignment, Gateway, PendingApproval
 from identities import services as identity_services
 from identities.models import ApiToken, DisabledClient
 from rules.models import Rule
@@ -103,6 +106,8 @@ ROUTES = {
     "client-on": {"app_id": "{client}"},
     "reports": {},
     "reports-csv": {},
+    "approvals": {},
+    "approval": {"pk": "{approval}"},
 }
 
 # What a page needs in its query string to show itself rather than a form error.
@@ -197,7 +202,26 @@ def acme_objects(acme, alice, bob, acme_gateway):
         "scim_token": identity_services.issue_scim_token(
             membership=Membership.objects.get(workspace=acme, user=alice), name="Okta", actor=alice
         ).token.pk,
+        "approval": _pending_approval(acme, alice, bob, acme_gateway),
     }
+
+
+def _pending_approval(acme, alice, bob, gateway) -> int:
+    """A call of bob's that team `approvers` (alice and bob) may decide."""
+    team = team_services.create_team(
+        workspace=acme, slug="approvers", name="Approvers", actor=alice
+    )
+    for person in (alice, bob):
+        Membership.objects.get(workspace=acme, user=person).teams.add(team)
+    return PendingApproval.objects.create(
+        workspace=acme,
+        gateway=gateway,
+        assignment=gateway.assignments.get(namespace="time"),
+        tool="time__now",
+        requested_by=bob,
+        approver_team=team,
+        expires_at=timezone.now() + timedelta(minutes=5),
+    ).pk
 
 
 def _acme_unchanged(acme, objects):
@@ -217,6 +241,7 @@ def _acme_unchanged(acme, objects):
     assert LogSink.objects.get(pk=objects["sink"]).enabled
     assert AlertWebhook.objects.filter(pk=objects["alert_webhook"]).exists()
     assert not DisabledClient.objects.exists()
+    assert PendingApproval.objects.get(pk=objects["approval"]).status == "pending"
 
 
 def test_every_workspace_route_is_in_the_table():
