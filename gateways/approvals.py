@@ -14,9 +14,23 @@ from core.errors import ValidationFailed
 from gateways.errors import ApprovalClosed
 from gateways.models import PendingApproval
 from teams.changes import record_change
+from teams.models import Team
 from teams.scoping import get_scoped_or_404
 
 MAX_TIMEOUT_SECONDS = 3600
+
+
+def team_for(workspace_id: int, value):
+    """The approver team a service was given: a Team, a slug of the workspace's, or empty."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, Team):
+        found = Team.objects.for_workspace(workspace_id).filter(pk=value.pk).first()
+    else:
+        found = Team.objects.for_workspace(workspace_id).filter(slug=str(value)).first()
+    if found is None:
+        raise ValidationFailed(f"Unknown team '{value}'.", field="approval_team")
+    return found
 
 
 def clean_settings(assignment) -> None:
@@ -37,9 +51,6 @@ def clean_settings(assignment) -> None:
             f"The approval timeout may be at most {MAX_TIMEOUT_SECONDS} seconds.",
             field="approval_timeout_seconds",
         )
-    team = assignment.approval_team
-    if team is not None and team.workspace_id != assignment.workspace_id:
-        raise ValidationFailed("Unknown team.", field="approval_team")
 
 
 def decidable_by(workspace, user):

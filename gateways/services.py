@@ -233,6 +233,8 @@ def assign_server(*, gateway: Gateway, server: Server, actor, **fields) -> Assig
     fields.setdefault("namespace", server.name[:32].replace("-", "_"))
     if "position" not in fields:
         fields["position"] = gateway.assignments.count()
+    if "approval_team" in fields:
+        fields["approval_team"] = approvals.team_for(gateway.workspace_id, fields["approval_team"])
     assignment = Assignment(workspace_id=gateway.workspace_id, gateway=gateway, server=server)
     for key, value in fields.items():
         setattr(assignment, key, value)
@@ -264,6 +266,10 @@ def update_assignment(*, assignment: Assignment, actor, **changes) -> Assignment
         raise ValidationFailed(f"Unknown fields: {', '.join(sorted(unknown))}.")
     if changes.get("tool_mode") not in (None, Assignment.ToolMode.SELECTED):
         changes.setdefault("tool_allow", [])
+    if "approval_team" in changes:
+        changes["approval_team"] = approvals.team_for(
+            assignment.workspace_id, changes["approval_team"]
+        )
     _lock_pins(assignment)
     for key, value in changes.items():
         setattr(assignment, key, value)
