@@ -49,6 +49,11 @@ workspace_pages = [
         name="assignment-tools",
     ),
     path(
+        "gateways/<slug:gw>/assignments/<int:pk>/approvals/",
+        assignments.ApprovalSettingsPage.as_view(),
+        name="assignment-approvals",
+    ),
+    path(
         "gateways/<slug:gw>/assignments/<int:pk>/refresh/",
         assignments.CatalogRefreshPage.as_view(),
         name="assignment-refresh",

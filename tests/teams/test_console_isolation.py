@@ -44,6 +44,7 @@ ROUTES = {
     "assignment": {"gw": "{assignment_gateway}", "pk": "{assignment}"},
     "assignment-tools": {"gw": "{assignment_gateway}", "pk": "{assignment}"},
     "assignment-refresh": {"gw": "{assignment_gateway}", "pk": "{assignment}"},
+    "assignment-approvals": {"gw": "{assignment_gateway}", "pk": "{assignment}"},
     "assignment-pin-approve": {"gw": "{assignment_gateway}", "pk": "{assignment}"},
     "assignment-admit": {"gw": "{assignment_gateway}", "pk": "{assignment}"},
     "assignment-remove": {"gw": "{assignment_gateway}", "pk": "{assignment}"},
