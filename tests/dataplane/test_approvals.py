@@ -2,6 +2,8 @@
 console's approval page; refused, timed out or unanswerable calls never reach the upstream."""
 
 import asyncio
+import json
+import queue
 import threading
 import time
 
@@ -334,3 +336,70 @@ def test_a_stateless_approval_holds_only_for_the_call_it_was_given_for(deploymen
     )["result"]
     assert right["content"][0]["text"] == "deleted 1"
     assert not _entries(deployment.acme, hop="upstream.request", upstream_tool="delete_note")[1:]
+
+
+# -- a client that offers only URL elicitation: sent to the console's page ---------------------
+
+
+def _stream_call(deployment, token, session_id, events):
+    """POST the call with SSE accepted; each JSON message of the stream goes to `events`."""
+    headers = deployment.headers(
+        token, **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
+    )
+    body = {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "tools/call",
+        "params": {"name": "notes__delete_note", "arguments": {"note_id": 5}},
+    }
+    with httpx.stream("POST", deployment.url, headers=headers, json=body, timeout=60) as reply:
+        for line in reply.iter_lines():
+            if line.startswith("data:") and line[5:].strip():
+                events.put(json.loads(line[5:]))
+
+
+def test_a_url_elicitation_client_is_sent_to_the_approval_page(deployment, alice, bob, as_):
+    _require_approval(deployment, alice, approval_timeout_seconds=30)
+    token = deployment.token_for(bob)
+    opened = httpx.post(
+        deployment.url,
+        headers=deployment.headers(token),
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {"elicitation": {"url": {}}},
+                "clientInfo": {"name": "browser-only", "version": "1"},
+            },
+        },
+    )
+    session_id = opened.headers["mcp-session-id"]
+    events = queue.Queue()
+    thread = threading.Thread(
+        target=_stream_call, args=(deployment, token, session_id, events), daemon=True
+    )
+    thread.start()
+    asked = events.get(timeout=30)
+    assert asked["method"] == "elicitation/create"
+    assert asked["params"]["mode"] == "url"
+    pending = PendingApproval.objects.get()
+    assert asked["params"]["url"].endswith(f"/w/acme/approvals/{pending.pk}/")
+    headers = deployment.headers(
+        token, **{"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
+    )
+    accepted = httpx.post(
+        deployment.url,
+        headers=headers,
+        json={"jsonrpc": "2.0", "id": asked["id"], "result": {"action": "accept"}},
+    )
+    assert accepted.status_code == 202
+    # Bob opens the page the client showed him: the call is his own to decide.
+    page = as_(bob).get(f"/w/acme/approvals/{pending.pk}/")
+    assert page.status_code == 200 and "note_id" in text(page)
+    as_(bob).post(f"/w/acme/approvals/{pending.pk}/", {"decision": "approve"})
+    answer = events.get(timeout=30)
+    thread.join(30)
+    assert answer["id"] == 7 and answer["result"]["content"][0]["text"] == "deleted 5"
+    assert _decisions(deployment.acme) == ["asked", "approved"]
