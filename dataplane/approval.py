@@ -18,9 +18,11 @@ Refused, timed out or unanswerable, the call ends in a tool error. Every step is
 import asyncio
 import hashlib
 import json
+import secrets
 from datetime import timedelta
 
 from django.core import signing
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
@@ -257,9 +259,8 @@ async def _stateless(ctx, spec, name, arguments, params) -> dict | None:
     if state is None:
         if "form" not in _elicitation_modes(ctx):
             return await _unanswerable(ctx, spec, name)
-        sealed = signing.dumps(
-            {**_binding(ctx, spec, name, arguments), "c": ctx.correlation_id}, salt=_SALT
-        )
+        once = {"c": ctx.correlation_id, "j": secrets.token_hex(12)}
+        sealed = signing.dumps({**_binding(ctx, spec, name, arguments), **once}, salt=_SALT)
         await audit_trail.approval(ctx, spec, "asked", {"via": "input_required"})
         request = {"method": "elicitation/create", "params": _question(name, arguments)}
         return {
@@ -274,6 +275,7 @@ async def _stateless(ctx, spec, name, arguments, params) -> dict | None:
     except signing.BadSignature:
         bound = None
     asked_in = bound.pop("c", "") if isinstance(bound, dict) else ""
+    nonce = bound.pop("j", "") if isinstance(bound, dict) else ""
     if bound != _binding(ctx, spec, name, arguments):
         # Another call's state, or this call's with other arguments: never an approval.
         await audit_trail.approval(
@@ -285,6 +287,12 @@ async def _stateless(ctx, spec, name, arguments, params) -> dict | None:
     answer = (params.get("inputResponses") or {}).get(INPUT_KEY)
     detail = {"via": "input_required", "by": ctx.principal.email, "asked_in": asked_in}
     if isinstance(answer, dict) and _approved_by_answer(answer):
+        # One approval, one call: the state is taken once, on whichever worker sees it first.
+        if not await cache.aadd(f"approval-state:{nonce}", 1, int(spec.approval_timeout) + 1):
+            await audit_trail.approval(ctx, spec, "refused", dict(detail, reason="replayed"))
+            return _refused(
+                ctx, f"The approval sent for {name} was already used; it approves one call."
+            )
         await audit_trail.approval(ctx, spec, "approved", detail)
         return None
     action = answer.get("action") if isinstance(answer, dict) else None

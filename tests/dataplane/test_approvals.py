@@ -335,6 +335,18 @@ def test_a_stateless_approval_holds_only_for_the_call_it_was_given_for(deploymen
         },
     )["result"]
     assert right["content"][0]["text"] == "deleted 1"
+    # One approval, one call: the same state and answer sent again approve nothing.
+    replayed = _modern_post(
+        deployment,
+        token,
+        {
+            "name": "notes__delete_note",
+            "arguments": {"note_id": 1},
+            "inputResponses": approve,
+            "requestState": first["requestState"],
+        },
+    )["result"]
+    assert replayed["isError"] is True and "already used" in replayed["content"][0]["text"]
     assert not _entries(deployment.acme, hop="upstream.request", upstream_tool="delete_note")[1:]
 
 
