@@ -175,6 +175,15 @@ async def _wait_for_decision(ctx, spec, name, arguments, *, via: str) -> dict | 
     if spec.approval_team_id is not None:
         detail["team_id"] = spec.approval_team_id
     await audit_trail.approval(ctx, spec, "asked", detail)
+    try:
+        return await _decided(ctx, spec, name, pending, page, via)
+    except asyncio.CancelledError:
+        # The client left or cancelled: the call is no longer anyone's to decide.
+        await asyncio.shield(_close(pending.pk, PendingApproval.Status.CANCELLED, None))
+        raise
+
+
+async def _decided(ctx, spec, name, pending, page, via) -> dict | None:
     if via == "url":
         answer = await ctx.ask(
             {
@@ -196,7 +205,9 @@ async def _wait_for_decision(ctx, spec, name, arguments, *, via: str) -> dict | 
                 ctx, spec, "refused", {"via": via, "by": ctx.principal.email, "action": action}
             )
             return _refused(ctx, f"The call of {name} was not approved, and was not made.")
-    decided = await _decision(pending.pk, spec.approval_timeout)
+    # The URL elicitation's wait counts: a call waits no longer than its timeout in all.
+    left = (pending.expires_at - timezone.now()).total_seconds()
+    decided = await _decision(pending.pk, left)
     if decided is None:
         await _close(pending.pk, PendingApproval.Status.TIMED_OUT, None)
         return await _timed_out(ctx, spec, name, {"via": via, "approval_id": pending.pk})

@@ -156,6 +156,7 @@ class PendingApproval(models.Model):
         APPROVED = "approved", "Approved"
         REFUSED = "refused", "Refused"
         TIMED_OUT = "timed_out", "Timed out"
+        CANCELLED = "cancelled", "Cancelled by the caller"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="+")

@@ -415,3 +415,38 @@ def test_a_url_elicitation_client_is_sent_to_the_approval_page(deployment, alice
     thread.join(30)
     assert answer["id"] == 7 and answer["result"]["content"][0]["text"] == "deleted 5"
     assert _decisions(deployment.acme) == ["asked", "approved"]
+
+
+def test_a_cancelled_call_leaves_nothing_to_decide(deployment, alice, bob, leads, as_):
+    _require_approval(deployment, alice, approval_team=leads, approval_timeout_seconds=60)
+    token = deployment.token_for(bob)
+    session_id = deployment.initialize(token)
+    headers = deployment.headers(token, **{"Mcp-Session-Id": session_id})
+    headers["Accept"] = "application/json"
+    call = {
+        "jsonrpc": "2.0",
+        "id": 9,
+        "method": "tools/call",
+        "params": {"name": "notes__delete_note", "arguments": {"note_id": 6}},
+    }
+    cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}}
+
+    def waiting():
+        # Read through Django's sync connection, off the event loop.
+        return PendingApproval.objects.filter(status="pending").exists()
+
+    async def scenario():
+        async with httpx.AsyncClient(timeout=30) as http:
+            answer = asyncio.ensure_future(http.post(deployment.url, headers=headers, json=call))
+            async with asyncio.timeout(30):
+                while not await asyncio.to_thread(waiting):
+                    await asyncio.sleep(0.05)
+            await http.post(deployment.url, headers=headers, json=cancel)
+            return await answer
+
+    answer = asyncio.run(scenario())
+    assert answer.json()["error"]["code"] == -32800
+    pending = PendingApproval.objects.get()
+    assert pending.status == "cancelled"
+    assert as_(alice).get(f"/w/acme/approvals/{pending.pk}/").status_code == 404
+    assert not _entries(deployment.acme, hop="upstream.request", tool="notes__delete_note")
