@@ -264,7 +264,7 @@ def test_a_stateless_client_approves_in_an_input_required_round(deployment, alic
     assert _decisions(deployment.acme) == ["asked", "approved"]
 
 
-def _modern_post(deployment, token, params):
+def _modern_post(deployment, token, params, capabilities=None):
     headers = deployment.headers(
         token,
         **{
@@ -281,7 +281,9 @@ def _modern_post(deployment, token, params):
             **params,
             "_meta": {
                 "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"form": {}}},
+                "io.modelcontextprotocol/clientCapabilities": (
+                    {"elicitation": {"form": {}}} if capabilities is None else capabilities
+                ),
                 "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
             },
         },
@@ -348,6 +350,16 @@ def test_a_stateless_approval_holds_only_for_the_call_it_was_given_for(deploymen
     )["result"]
     assert replayed["isError"] is True and "already used" in replayed["content"][0]["text"]
     assert not _entries(deployment.acme, hop="upstream.request", upstream_tool="delete_note")[1:]
+
+
+def test_a_stateless_client_without_elicitation_gets_a_tool_error(deployment, alice, bob):
+    _require_approval(deployment, alice)
+    token = deployment.token_for(bob)
+    answer = _modern_post(
+        deployment, token, {"name": "notes__delete_note", "arguments": {"note_id": 1}}, {}
+    )["result"]
+    assert answer["isError"] is True and "cannot be asked" in answer["content"][0]["text"]
+    assert _decisions(deployment.acme) == ["unanswerable"]
 
 
 # -- a client that offers only URL elicitation: sent to the console's page ---------------------
