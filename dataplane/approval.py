@@ -295,7 +295,8 @@ async def _stateless(ctx, spec, name, arguments, params) -> dict | None:
         return _refused(
             ctx, f"The approval sent for {name} does not belong to this call; it was not made."
         )
-    answer = (params.get("inputResponses") or {}).get(INPUT_KEY)
+    responses = params.get("inputResponses")
+    answer = responses.get(INPUT_KEY) if isinstance(responses, dict) else None
     detail = {"via": "input_required", "by": ctx.principal.email, "asked_in": asked_in}
     if isinstance(answer, dict) and _approved_by_answer(answer):
         # One approval, one call: the state is taken once, on whichever worker sees it first.

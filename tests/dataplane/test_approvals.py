@@ -362,6 +362,26 @@ def test_a_stateless_client_without_elicitation_gets_a_tool_error(deployment, al
     assert _decisions(deployment.acme) == ["unanswerable"]
 
 
+@pytest.mark.parametrize(
+    ("responses", "state"), [([1, 2], "not-a-state"), ("yes", 42), ({"gatehouse.approval": 1}, "")]
+)
+def test_a_malformed_stateless_answer_is_refused_clearly(deployment, alice, bob, responses, state):
+    _require_approval(deployment, alice)
+    token = deployment.token_for(bob)
+    params = {
+        "name": "notes__delete_note",
+        "arguments": {"note_id": 1},
+        "inputResponses": responses,
+        "requestState": state,
+    }
+    answer = _modern_post(deployment, token, params)
+    if "error" in answer:
+        assert answer["error"]["code"] == -32602  # the envelope refused its shape
+    else:
+        assert answer["result"]["isError"] is True
+    assert not _entries(deployment.acme, hop="upstream.request", tool="notes__delete_note")
+
+
 # -- a client that offers only URL elicitation: sent to the console's page ---------------------
 
 
