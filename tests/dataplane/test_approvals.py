@@ -47,7 +47,7 @@ def _call(deployment, token, *, on_elicit=None, tool="notes__delete_note", argum
     return asyncio.run(scenario())
 
 
-def test_the_caller_approves_in_a_form_that_shows_the_call(deployment, alice, bob):
+def test_the_caller_approves_in_a_form_that_shows_the_call(deployment, alice, bob, as_):
     _require_approval(deployment, alice)
     asked = []
 
@@ -66,6 +66,9 @@ def test_the_caller_approves_in_a_form_that_shows_the_call(deployment, alice, bo
     upstream = _entries(deployment.acme, hop="upstream.request", tool="notes__delete_note")
     assert len(upstream) == 1
     assert {e.correlation_id for e in approvals} == {upstream[0].correlation_id}
+    # The call's timeline in the console shows the approval among its hops.
+    timeline = as_(alice).get(f"/w/acme/logs/calls/{upstream[0].correlation_id}/")
+    assert timeline.status_code == 200 and "policy.approval" in text(timeline)
 
 
 @pytest.mark.parametrize(
