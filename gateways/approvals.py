@@ -26,10 +26,12 @@ def team_for(workspace_id: int, value):
         return None
     if isinstance(value, Team):
         found = Team.objects.for_workspace(workspace_id).filter(pk=value.pk).first()
+        named = ""  # another workspace's team is not named back
     else:
         found = Team.objects.for_workspace(workspace_id).filter(slug=str(value)).first()
+        named = f" '{value}'"
     if found is None:
-        raise ValidationFailed(f"Unknown team '{value}'.", field="approval_team")
+        raise ValidationFailed(f"Unknown team{named}.", field="approval_team")
     return found
 
 
@@ -55,12 +57,14 @@ def clean_settings(assignment) -> None:
 
 def decidable_by(workspace, user):
     """The pending calls `user` may decide in `workspace`: their own, when no team approves,
-    and those of the teams they are an active member of."""
+    and others' calls of the teams they are an active member of (a team's approval is a
+    second person's: a member never approves their own call)."""
     teams = user.memberships.filter(workspace=workspace, active=True).values("teams")
+    others = Q(approver_team__in=teams) & ~Q(requested_by=user)
     return (
         PendingApproval.objects.for_workspace(workspace)
         .filter(
-            Q(approver_team__isnull=True, requested_by=user) | Q(approver_team__in=teams),
+            Q(approver_team__isnull=True, requested_by=user) | others,
             status=PendingApproval.Status.PENDING,
             expires_at__gt=timezone.now(),
         )

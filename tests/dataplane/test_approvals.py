@@ -208,6 +208,18 @@ def test_a_team_member_decides_on_the_console(deployment, alice, bob, leads, as_
     assert again.status_code == 404
 
 
+def test_a_team_member_cannot_approve_their_own_call(deployment, alice, bob, leads, as_):
+    Membership.objects.get(workspace=deployment.acme, user=bob).teams.add(leads)
+    _require_approval(deployment, alice, approval_team=leads, approval_timeout_seconds=5)
+    thread, outcome = _call_in_background(deployment, deployment.token_for(bob))
+    pending = _pending(deployment)
+    own = as_(bob).post(f"/w/acme/approvals/{pending.pk}/", {"decision": "approve"})
+    assert own.status_code == 404
+    thread.join(30)
+    assert outcome["result"].is_error is True
+    assert _decisions(deployment.acme) == ["asked", "timed_out"]
+
+
 def test_a_team_that_does_not_decide_lets_the_call_time_out(deployment, alice, bob, leads):
     _require_approval(deployment, alice, approval_team=leads, approval_timeout_seconds=1)
     result = _call(deployment, deployment.token_for(bob))

@@ -25,7 +25,7 @@ from servers import services as server_services
 from servers.models import Server
 from teams import services as team_services
 from teams.console_base import WorkspacePage
-from teams.models import Membership, Role, Team
+from teams.models import Membership, Role, Team, User
 from tests.support.audit_entries import call_hops
 from tests.support.connector_rows import connector_of
 from tests.support.oauth_apps import oauth_app
@@ -208,7 +208,7 @@ def acme_objects(acme, alice, bob, acme_gateway):
 
 
 def _pending_approval(acme, alice, bob, gateway) -> int:
-    """A call of bob's that team `approvers` (alice and bob) may decide."""
+    """A call of carol's that team `approvers` (alice and bob) may decide."""
     team = team_services.create_team(
         workspace=acme, slug="approvers", name="Approvers", actor=alice
     )
@@ -219,7 +219,7 @@ def _pending_approval(acme, alice, bob, gateway) -> int:
         gateway=gateway,
         assignment=gateway.assignments.get(namespace="time"),
         tool="time__now",
-        requested_by=bob,
+        requested_by=User.objects.get(email="carol@acme.test"),
         approver_team=team,
         expires_at=timezone.now() + timedelta(minutes=5),
     ).pk
