@@ -6,6 +6,8 @@ the console on any worker reaches it through the database. The approver is the a
 approver team when it names one (any active member of it), otherwise the caller alone.
 """
 
+from datetime import timedelta
+
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -18,6 +20,8 @@ from teams.models import Team
 from teams.scoping import get_scoped_or_404
 
 MAX_TIMEOUT_SECONDS = 3600
+# Closed approvals are kept this long for the console's sake; the audit log keeps the record.
+KEEP_CLOSED = timedelta(days=30)
 
 
 def team_for(workspace_id: int, value):
@@ -97,3 +101,10 @@ def decide(*, approval: PendingApproval, actor, approve: bool) -> PendingApprova
         detail={"tool": approval.tool, "correlation_id": approval.correlation_id},
     )
     return approval
+
+
+def purge_closed(*, now=None) -> int:
+    """Delete the approvals whose wait ended more than KEEP_CLOSED ago; how many went."""
+    cutoff = (now or timezone.now()) - KEEP_CLOSED
+    deleted, _ = PendingApproval.objects.filter(expires_at__lt=cutoff).delete()
+    return deleted

@@ -1,9 +1,14 @@
 """An assignment's approval settings, through the API and the service every edge calls."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from core.errors import ValidationFailed
 from gateways import services
+from gateways.models import PendingApproval
+from gateways.tasks import purge_closed_approvals
 from tests.support.api import error
 
 W = "/api/v1/workspaces/acme"
@@ -56,3 +61,22 @@ def test_the_service_refuses_a_timeout_over_an_hour(acme, alice, acme_gateway):
         services.update_assignment(
             assignment=assignment, approval_timeout_seconds=3601, actor=alice
         )
+
+
+def test_approvals_long_over_are_purged(acme, alice, bob, acme_gateway):
+    now = timezone.now()
+    assignment = acme_gateway.assignments.get()
+    for days in (1, 31):
+        PendingApproval.objects.create(
+            workspace=acme,
+            gateway=acme_gateway,
+            assignment=assignment,
+            tool="time__now",
+            requested_by=bob,
+            status="approved",
+            expires_at=now - timedelta(days=days),
+        )
+    assert purge_closed_approvals.delay().get() == 1
+    assert [a.expires_at.date() for a in PendingApproval.objects.all()] == [
+        (now - timedelta(days=1)).date()
+    ]
