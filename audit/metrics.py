@@ -70,6 +70,7 @@ MCP_METHODS = frozenset(
         "tasks/get",
         "tasks/list",
         "tasks/result",
+        "tasks/update",
         "tasks/cancel",
     }
 )

@@ -23,6 +23,7 @@ class Hop(models.TextChoices):
     AUTH_DENIED = "auth.denied", "Authentication or provisioning denied"
     SESSION_START = "session.start", "Session started"
     SESSION_END = "session.end", "Session ended"
+    TASK_STATUS = "task.status", "A task reached a status"
 
 
 class Outcome(models.TextChoices):

@@ -148,6 +148,21 @@ async def upstream_response(
 _EVENT_DETAIL = ("rule_id", "rule", "scope", "detector", "action", "mode", "direction")
 
 
+async def task_status(ctx, spec, upstream_task_id: str, status: str, message: str) -> None:
+    """A task (dataplane/tasks.py) reached a status: once per state, whichever worker saw it."""
+    detail = {"task": upstream_task_id, "status": status}
+    if message:
+        detail["status_message"] = message[:500]
+    await record_async(
+        {
+            **_upstream(ctx, spec, ""),
+            "hop": "task.status",
+            "outcome": "error" if status == "failed" else "ok",
+            "detail": detail,
+        }
+    )
+
+
 async def policy_action(ctx, spec, event: dict) -> None:
     """One rule that matched: which rule, what it found (kinds and counts, never the text)."""
     detail = {key: event[key] for key in _EVENT_DETAIL}

@@ -30,6 +30,7 @@ from dataplane import (
     routing,
     server_card,
     session,
+    tasks,
     workspace_url,
 )
 from dataplane.authentication import bearer, cache_key, opens_gateway, principal_for
@@ -47,7 +48,7 @@ from dataplane.http import (
 )
 from dataplane.protocol import RpcError
 from dataplane.snapshot import registry
-from gateways.server_cards import CARD_SUFFIX
+from gateways.server_cards import CARD_SUFFIX, TASKS_EXTENSION
 
 logger = logging.getLogger(__name__)
 
@@ -258,11 +259,7 @@ class McpEndpoint:
             protocol_version=version,
             client_name=str(client.get("name", ""))[:100],
             client_version=str(client.get("version", ""))[:50],
-            capabilities={
-                k: v for k, v in caps.items() if k in ("sampling", "elicitation", "roots")
-            }
-            if isinstance(caps, dict)
-            else {},
+            capabilities=_session_capabilities(caps),
         )
         sealed = session.seal(state)
         await audit_trail.session_event(
@@ -373,3 +370,14 @@ def _relayable(caps) -> dict:
 
 
 endpoint = McpEndpoint()
+
+
+def _session_capabilities(caps) -> dict:
+    """What the session keeps of a client's capabilities: what the gateway relays upstream,
+    and the tasks extension (dataplane/tasks.py), which it answers itself."""
+    if not isinstance(caps, dict):
+        return {}
+    kept = {k: v for k, v in caps.items() if k in ("sampling", "elicitation", "roots")}
+    if tasks.declared(caps):
+        kept["extensions"] = {TASKS_EXTENSION: {}}
+    return kept

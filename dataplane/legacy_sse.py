@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 
 from channels.layers import get_channel_layer
 
-from dataplane import audit_trail, jsonrpc, protocol, rate_limits, reply, routing, session
+from dataplane import audit_trail, jsonrpc, protocol, reply, routing, session
 from dataplane.context import CallContext
 from dataplane.http import HttpError, read_body, send_empty, send_json
 from dataplane.protocol import RpcError
@@ -118,8 +118,7 @@ async def _answer(state, snapshot, principal, inbound: jsonrpc.Inbound, session_
             if refusal is not None:
                 await deliver(refusal)
                 return
-            routed = await routing.resolve_app_call(ctx, method, params)
-            exceeded = await rate_limits.check(ctx, method, routed)
+            routed, exceeded = await reply.admitted(ctx, method, params)
             if exceeded is not None:
                 # The answer goes out on the open stream: a JSON-RPC error naming the limit.
                 await audit_trail.limit_exceeded(ctx, exceeded)

@@ -33,11 +33,11 @@ def _context(ctx, spec) -> RuleContext:
     )
 
 
-async def _run(ctx, spec, direction: str, payload, tool_name) -> Evaluation:
+async def _run(ctx, spec, direction: str, payload, tool_name, method=None) -> Evaluation:
     evaluation = await evaluate(
         ctx.snapshot.rules,
         direction=direction,
-        method=ctx.method,
+        method=method or ctx.method,
         tool_name=tool_name,
         server_name=spec.upstream.server_name,
         team_slugs=ctx.team_slugs,
@@ -100,10 +100,12 @@ async def check_response(ctx, spec, method: str, result: dict):
     """`(result, logged, error, events)`: the result as the response rules leave it, what the
     log may keep of it, the error to answer with when a rule blocked it, and the rule events
     (logged by the caller after the upstream response they are about)."""
+    if method == "tasks/get" and ctx.snapshot.rules.has("response"):
+        return await _check_task(ctx, spec, result)
     if method not in RESPONSE_METHODS or not ctx.snapshot.rules.has("response"):
         return result, result, None, []
     tool_name = ctx.tool if method == "tools/call" else None
-    evaluation = await _run(ctx, spec, "response", result, tool_name)
+    evaluation = await _run(ctx, spec, "response", result, tool_name, method)
     events = evaluation.events
     if evaluation.blocked_by is not None:
         return result, kept_when_blocked(evaluation), _blocked(ctx, evaluation), events
@@ -116,3 +118,18 @@ async def check_response(ctx, spec, method: str, result: dict):
         # A number a rule turned into a string must still fit the tool's declared types.
         rewritten = output_schema.fit(rewritten, evaluation.retyped, ctx.output_schema, events)
     return rewritten, rewritten, None, events
+
+
+async def _check_task(ctx, spec, task: dict):
+    """A completed task (dataplane/tasks.py) carries its tool's result: the rules see it as the
+    `tools/call` result it is. A block fails the task with the rule's error, as the call itself
+    would have failed."""
+    inner = task.get("result")
+    if task.get("status") != "completed" or not isinstance(inner, dict):
+        return task, task, None, []
+    rewritten, logged, blocked, events = await check_response(ctx, spec, "tools/call", inner)
+    if blocked is None:
+        return dict(task, result=rewritten), dict(task, result=logged), None, events
+    failed = {k: v for k, v in task.items() if k != "result"}
+    failed.update(status="failed", error=blocked.to_error(), statusMessage=blocked.message)
+    return failed, failed, None, events

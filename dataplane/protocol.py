@@ -39,6 +39,7 @@ AUDIT_BEHIND = -32030  # the audit log could not record the call in time; retry 
 RESOURCE_NOT_FOUND = -32002  # spec-assigned for resources/read of an unknown URI
 REQUEST_CANCELLED = -32800
 HEADER_MISMATCH = -32020
+MISSING_CLIENT_CAPABILITY = -32021  # e.g. tasks/* from a client without the tasks extension
 UNSUPPORTED_PROTOCOL_VERSION = -32022
 URL_ELICITATION_REQUIRED = -32042  # the client must open a page first (2025-11-25)
 

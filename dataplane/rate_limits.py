@@ -80,10 +80,14 @@ def _identity(limit: CompiledLimit, ctx, method: str, params) -> str | None:
     return None
 
 
-async def check(ctx, method: str, params) -> Exceeded | None:
-    """Count the request against each limit that applies; the first refusal, if any."""
+async def check(ctx, method: str, params, *, tools: bool) -> Exceeded | None:
+    """Count the request against each limit that applies, of tools (`tools`) or of everything
+    else; the first refusal, if any. The two are counted apart so that a caller over a person,
+    token or gateway limit is refused before its tool's name is resolved."""
     snapshot = ctx.snapshot
     for limit in snapshot.limits:
+        if (limit.scope == "tool") != tools:
+            continue
         identity = _identity(limit, ctx, method, params)
         if identity is None:
             continue

@@ -29,6 +29,8 @@ from servers.sse import PING, frame
 logger = logging.getLogger(__name__)
 
 ASK_PREFIX = "gh-ask:"
+# Result fields a handshake-era client does not know.
+_MODERN_ONLY = ("resultType", "ttlMs", "cacheScope")
 # After a failed read of the channel layer, the pause before a notification stream reads again.
 LAYER_RETRY_SECONDS = 1.0
 
@@ -42,8 +44,11 @@ def adapt(ctx: CallContext, result: dict) -> dict:
         meta[protocol.META_SERVER_INFO] = routing.server_info(ctx.snapshot)
         result["_meta"] = meta
         return result
-    if any(k in result for k in ("resultType", "ttlMs", "cacheScope")):
-        result = {k: v for k, v in result.items() if k not in ("resultType", "ttlMs", "cacheScope")}
+    # A task keeps its shape in either era: its client declared the tasks extension.
+    is_task = result.get("resultType") == "task" or ctx.method.startswith("tasks/")
+    dropped = ("cacheScope",) if is_task else _MODERN_ONLY
+    if any(k in result for k in dropped):
+        result = {k: v for k, v in result.items() if k not in dropped}
     meta = result.get("_meta")
     if isinstance(meta, dict) and protocol.META_SERVER_INFO in meta:
         meta = {k: v for k, v in meta.items() if k != protocol.META_SERVER_INFO}
@@ -70,8 +75,7 @@ async def run(
         retry = str(durability.retry_after_seconds()).encode()
         await send_json(send, 503, refusal, [(b"retry-after", retry)])
         return
-    routed = await routing.resolve_app_call(ctx, method, params)
-    exceeded = await rate_limits.check(ctx, method, routed)
+    routed, exceeded = await admitted(ctx, method, params)
     if exceeded is not None:
         await audit_trail.limit_exceeded(ctx, exceeded)
         error = protocol.error_response(request_id, exceeded.error())
@@ -121,6 +125,17 @@ async def run(
     message = await audit_behind(request_id, ran=True) or message
     await audit_trail.client_response(ctx, message, started)
     await reply.finish(message)
+
+
+async def admitted(ctx, method, params):
+    """(the params as routing takes them, the rate limit they exceed or None). The caller's
+    limits are counted before an app's tool name is resolved (which may fetch upstream lists),
+    the tool's limits after, under the gateway's name of the tool."""
+    exceeded = await rate_limits.check(ctx, method, params, tools=False)
+    if exceeded is not None:
+        return params, exceeded
+    routed = await routing.resolve_app_call(ctx, method, params)
+    return routed, await rate_limits.check(ctx, method, routed, tools=True)
 
 
 async def audit_behind(request_id, *, ran: bool) -> dict | None:

@@ -20,6 +20,7 @@ from dataplane import (
     namespacing,
     policy,
     protocol,
+    tasks,
     upstream_call,
     upstreams,
 )
@@ -200,9 +201,12 @@ async def _tools_call(ctx: CallContext, params: dict) -> dict:
         upstream_params.pop("inputResponses", None)
         upstream_params.pop("requestState", None)
     timeout = entry.assignment.tool_overrides.get(entry.upstream_name, {}).get("timeout")
-    return await upstream_call.call_upstream(
+    result = await upstream_call.call_upstream(
         ctx, entry.assignment, "tools/call", upstream_params, timeout=timeout
     )
+    if result.get("resultType") == "task":
+        return await tasks.created(ctx, entry.assignment, result)
+    return result
 
 
 async def _prompts_get(ctx: CallContext, params: dict) -> dict:
@@ -237,8 +241,35 @@ def _route_uri(ctx: CallContext, uri: Any) -> tuple[AssignmentSpec, str]:
     raise RpcError(protocol.RESOURCE_NOT_FOUND, f"Resource not found: {uri}", {"uri": uri})
 
 
+async def _route_ui_uri(ctx: CallContext, uri: Any) -> tuple[AssignmentSpec, str]:
+    """`_route_uri`, but a `ui://` URI whose first segment names a prefixed assignment may also
+    be an unprefixed upstream's own (`ui://weather/app.html`): the listings decide, so one
+    server's app is never read from another."""
+    spec, upstream_uri = _route_uri(ctx, uri)
+    if not (
+        uri.startswith(namespacing.UI_SCHEME)
+        and spec.resources_prefixed
+        and any(s.resources_enabled and not s.resources_prefixed for s in ctx.snapshot.assignments)
+    ):
+        return spec, upstream_uri
+    view = await catalog.merged_view(ctx.snapshot, ctx.principal)
+    listed = {s.id for s, item in view.resources if item.get("uri") == uri}
+    unprefixed = [
+        s for s in ctx.snapshot.assignments if s.id in listed and not s.resources_prefixed
+    ]
+    if len(unprefixed) == 1 and spec.id not in listed:
+        return unprefixed[0], uri
+    if unprefixed and spec.id in listed:
+        raise RpcError(
+            protocol.INVALID_PARAMS,
+            f"Two servers offer the resource {uri}; give one of them a namespace prefix.",
+            {"uri": uri},
+        )
+    return spec, upstream_uri
+
+
 async def _resources_read(ctx: CallContext, params: dict) -> dict:
-    spec, upstream_uri = _route_uri(ctx, params.get("uri"))
+    spec, upstream_uri = await _route_ui_uri(ctx, params.get("uri"))
     result = await upstream_call.call_upstream(
         ctx, spec, "resources/read", dict(params, uri=upstream_uri)
     )
@@ -336,4 +367,7 @@ _HANDLERS = {
     "resources/unsubscribe": lambda ctx, p: _resources_subscribe(ctx, p, "resources/unsubscribe"),
     "completion/complete": _completion,
     "logging/setLevel": _set_level,
+    "tasks/get": tasks.get,
+    "tasks/update": tasks.update,
+    "tasks/cancel": tasks.cancel,
 }

@@ -7,20 +7,13 @@ Only ended sessions are remembered, in the shared cache, so DELETE is honoured e
 Upstream sessions are not part of it: they are pooled per worker and per (assignment, identity).
 """
 
-import base64
 import hashlib
-import json
-import os
 import time
 from dataclasses import dataclass, field
-from functools import cache
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from django.conf import settings
 from django.core.cache import cache as shared_cache
+
+from core import sealing
 
 SESSION_MAX_AGE_SECONDS = 7 * 24 * 3600
 _ENDED_PREFIX = "mcp:ended:"
@@ -39,42 +32,30 @@ class SessionState:
     stream: str = ""
 
 
-@cache
-def _cipher() -> AESGCM:
-    key = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=b"gatehouse", info=b"mcp-session-id"
-    ).derive(settings.SECRET_KEY.encode())
-    return AESGCM(key)
+_PURPOSE, _AAD = b"mcp-session-id", b"mcp-session"
 
 
 def seal(state: SessionState) -> str:
-    payload = json.dumps(
-        [
-            state.gateway_id,
-            state.principal,
-            state.protocol_version,
-            state.client_name,
-            state.client_version,
-            state.capabilities,
-            state.issued_at or int(time.time()),
-            state.stream,
-        ],
-        separators=(",", ":"),
-    ).encode()
-    nonce = os.urandom(12)
-    sealed = nonce + _cipher().encrypt(nonce, payload, b"mcp-session")
-    return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
+    values = [
+        state.gateway_id,
+        state.principal,
+        state.protocol_version,
+        state.client_name,
+        state.client_version,
+        state.capabilities,
+        state.issued_at or int(time.time()),
+        state.stream,
+    ]
+    return sealing.seal(values, purpose=_PURPOSE, aad=_AAD)
 
 
 def unseal(session_id: str) -> SessionState | None:
     """The state sealed in `session_id`, or None if it is forged, garbled or too old."""
     try:
-        raw = base64.urlsafe_b64decode(session_id + "=" * (-len(session_id) % 4))
-        payload = _cipher().decrypt(raw[:12], raw[12:], b"mcp-session")
-        gateway_id, principal, version, name, client_version, caps, issued, stream = json.loads(
-            payload
+        gateway_id, principal, version, name, client_version, caps, issued, stream = sealing.unseal(
+            session_id, purpose=_PURPOSE, aad=_AAD
         )
-    except (ValueError, InvalidTag, TypeError):
+    except (ValueError, TypeError):
         return None
     if time.time() - issued > SESSION_MAX_AGE_SECONDS:
         return None

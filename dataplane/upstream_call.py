@@ -206,6 +206,21 @@ async def call_upstream(
         raise error from exc
     ended = time.perf_counter()
     breaker.succeeded()
+    if result.get("resultType") == "task":
+        # A task handle, not a result: the rules see its result once it completed
+        # (dataplane/tasks.py). Only a tool call may be answered with one.
+        if method != "tools/call":
+            error = RpcError(
+                protocol.UPSTREAM_BAD_REPLY, f"The server '{server}' answered {method} with a task."
+            )
+            await audit_trail.upstream_response(
+                ctx, spec, upstream_name, started, error=error.to_error()
+            )
+            raise error
+        await audit_trail.upstream_response(
+            ctx, spec, upstream_name, started, result=result, ended=ended
+        )
+        return result
     # Response rules run before the hop is logged, so the log holds what they left.
     result, logged, blocked, events = await policy.check_response(ctx, spec, method, result)
     await audit_trail.upstream_response(

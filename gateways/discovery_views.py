@@ -235,27 +235,29 @@ def _named(request, reader: Reader, workspace: str, server_name: str):
     return (gateway, _facts(gateway, origin, workspace)) if gateway else None
 
 
-@_read_only
-def server_versions(request, workspace, server_name):
-    """`GET /v0.1/servers/{serverName}/versions`: a gateway has one version, the live one."""
+def _named_or_refusal(request, workspace: str, server_name: str):
+    """The named gateway and its facts, or the answer refusing the reader or the name."""
     reader = _registry_reader(request, workspace)
     if isinstance(reader, JsonResponse):
         return reader
-    named = _named(request, reader, workspace, server_name)
-    if named is None:
-        return _error(404, "Server not found.")
+    return _named(request, reader, workspace, server_name) or _error(404, "Server not found.")
+
+
+@_read_only
+def server_versions(request, workspace, server_name):
+    """`GET /v0.1/servers/{serverName}/versions`: a gateway has one version, the live one."""
+    named = _named_or_refusal(request, workspace, server_name)
+    if isinstance(named, JsonResponse):
+        return named
     return _answer({"servers": [_entry(*named)], "metadata": {"count": 1}})
 
 
 @_read_only
 def server_version(request, workspace, server_name, version):
     """`GET /v0.1/servers/{serverName}/versions/{version}`; `latest` names the live one."""
-    reader = _registry_reader(request, workspace)
-    if isinstance(reader, JsonResponse):
-        return reader
-    named = _named(request, reader, workspace, server_name)
-    if named is None:
-        return _error(404, "Server not found.")
+    named = _named_or_refusal(request, workspace, server_name)
+    if isinstance(named, JsonResponse):
+        return named
     if not _is_ours(version):
         return _error(404, "Server version not found.")
     return _answer(_entry(*named))

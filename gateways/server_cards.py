@@ -38,6 +38,10 @@ TEXT_LIMIT = 100
 _NOT_A_LABEL = re.compile(r"[^a-zA-Z0-9-]+")
 
 
+# Tasks (SEP-2663): relayed from upstreams that create them (dataplane/tasks.py).
+TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
+
+
 def capabilities() -> dict:
     """The capabilities every gateway declares, whatever is assigned to it."""
     return {
@@ -46,6 +50,7 @@ def capabilities() -> dict:
         "resources": {"listChanged": True, "subscribe": True},
         "completions": {},
         "logging": {},
+        "extensions": {TASKS_EXTENSION: {}},
     }
 
 

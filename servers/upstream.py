@@ -50,7 +50,15 @@ META_CLIENT_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
 _MAX_PAGES = 100
 # Notifications about the upstream as a whole, not about one call.
 SESSION_EVENTS = frozenset({"notifications/resources/updated"})
-NAME_PARAM = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+NAME_PARAM = {
+    "tools/call": "name",
+    "prompts/get": "name",
+    "resources/read": "uri",
+    # SEP-2663: a task's requests name it, so a balancer can route them to its holder.
+    "tasks/get": "taskId",
+    "tasks/update": "taskId",
+    "tasks/cancel": "taskId",
+}
 CLIENT_INFO = {"name": "gatehouse", "version": "0.1.0"}
 # MCP Apps pass through the gateway (dataplane/mcp_apps.py): declared so that a server that
 # offers its apps only to hosts that render them offers them through the gateway too.

@@ -20,6 +20,7 @@ Retention (`audit.log.retention`) drops whole partitions through `drop_partition
 
 import logging
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -130,12 +131,12 @@ def create_partition(day: date) -> bool:
             f"INSERT INTO {quote(name)} ({columns}) SELECT {columns} FROM moved",
             [start, end],
         )
-        _run_deferred_checks(cursor)
-        cursor.execute(
-            f"ALTER TABLE {quote(TABLE)} ATTACH PARTITION {quote(name)} "
-            "FOR VALUES FROM (%s) TO (%s)",
-            [start, end],
-        )
+        with _deferred_checks_run(cursor):
+            cursor.execute(
+                f"ALTER TABLE {quote(TABLE)} ATTACH PARTITION {quote(name)} "
+                "FOR VALUES FROM (%s) TO (%s)",
+                [start, end],
+            )
     return True
 
 
@@ -204,12 +205,17 @@ def contents(partition: Partition) -> dict[int, tuple[int, int, str]]:
     return found
 
 
-def _run_deferred_checks(cursor) -> None:
+@contextmanager
+def _deferred_checks_run(cursor):
     """PostgreSQL refuses to ATTACH, DETACH or DROP a table with pending trigger events: the
     deferred foreign-key checks of rows written earlier in the same transaction. Only a caller's
     own enclosing transaction can hold any (a task that logs and then purges in one atomic
-    block, a test); running them now lets the change go on."""
+    block, a test); running them now lets the change go on. The setting lasts for the whole
+    transaction, not the savepoint, so the caller's later writes get their deferred checks
+    back (Django declares every foreign key DEFERRABLE INITIALLY DEFERRED)."""
     cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    yield
+    cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def drop_partition(partition: Partition, *, lock_timeout_ms: int = 5000) -> None:
@@ -220,6 +226,6 @@ def drop_partition(partition: Partition, *, lock_timeout_ms: int = 5000) -> None
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
         cursor.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
-        _run_deferred_checks(cursor)
-        cursor.execute(f"ALTER TABLE {quote(TABLE)} DETACH PARTITION {quote(partition.name)}")
-        cursor.execute(f"DROP TABLE {quote(partition.name)}")
+        with _deferred_checks_run(cursor):
+            cursor.execute(f"ALTER TABLE {quote(TABLE)} DETACH PARTITION {quote(partition.name)}")
+            cursor.execute(f"DROP TABLE {quote(partition.name)}")

@@ -40,7 +40,7 @@ DEFAULT_RETENTION_DAYS = LogPolicy._meta.get_field("retention_days").default
 def purge_workspace(workspace_id: int, *, cutoff, batch_size: int | None = None) -> int:
     """Delete the workspace's entries older than `cutoff` from the start of its chain."""
     batch_size = batch_size or settings.AUDIT_PURGE_BATCH_SIZE
-    deleted = 0
+    deleted = _remnants_below_anchor(workspace_id)
     while True:
         with transaction.atomic():
             head = ChainHead.objects.select_for_update().filter(workspace_id=workspace_id).first()
@@ -71,6 +71,19 @@ def purge_workspace(workspace_id: int, *, cutoff, batch_size: int | None = None)
             return deleted
 
 
+def _remnants_below_anchor(workspace_id: int) -> int:
+    """Delete the workspace's entries at or below its anchor: already past retention, left by
+    a partition whose anchors moved but which could not be dropped yet (a lock timeout)."""
+    with transaction.atomic():
+        head = ChainHead.objects.select_for_update().filter(workspace_id=workspace_id).first()
+        if head is None or not head.anchor_seq:
+            return 0
+        count, _ = (
+            LogEntry.objects.for_workspace(workspace_id).filter(seq__lte=head.anchor_seq).delete()
+        )
+    return count
+
+
 def _release(partition, workspace_id: int, top: int, digest: str, cutoff) -> int | None:
     """Move the workspace's anchor to its newest entry in `partition` (seq `top`), deleting its
     entries up to `top` stored elsewhere; returns how many those were, or None, changing
@@ -92,6 +105,22 @@ def _release(partition, workspace_id: int, top: int, digest: str, cutoff) -> int
     return strays
 
 
+def _waits(partition, workspace_id: int, top: int, cutoff) -> bool:
+    """Whether an entry of the workspace below `top`, stored in another partition, is still
+    within retention (the partition must then wait)."""
+    anchor = (
+        ChainHead.objects.filter(workspace_id=workspace_id)
+        .values_list("anchor_seq", flat=True)
+        .first()
+    )
+    return (
+        LogEntry.objects.for_workspace(workspace_id)
+        .filter(seq__gt=anchor or 0, seq__lte=top, at__gte=cutoff)
+        .exclude(at__gte=partition.start, at__lt=partition.end)
+        .exists()
+    )
+
+
 def drop_expired_partitions(cutoffs: dict) -> Counter:
     """Drop, oldest first, the day partitions that end before every workspace's cutoff; returns
     {workspace id: entries gone}. Stops at the first one that cannot go yet."""
@@ -103,6 +132,14 @@ def drop_expired_partitions(cutoffs: dict) -> Counter:
         if partition.end > horizon:
             break
         held = partitions.contents(partition)
+        # Every workspace is checked before any anchor moves: an anchor moved for one while
+        # another keeps the partition would leave the first one's rows below its anchor.
+        if any(
+            _waits(partition, workspace_id, top, cutoffs[workspace_id])
+            for workspace_id, (_rows, top, _digest) in held.items()
+            if workspace_id in cutoffs
+        ):
+            return deleted
         for workspace_id, (_rows, top, digest) in sorted(held.items()):
             # A workspace without a chain head has no chain to keep whole (it cannot have rows).
             if workspace_id in cutoffs:

@@ -1,43 +1,124 @@
-"""The official MCP conformance suite, run directly and through a transparent gateway."""
+"""The official MCP conformance suite, run directly and through a transparent gateway.
 
-import json
-import re
-import subprocess
+The 2026-07-28 scenarios (conformance 0.2 alpha) run through the gateway twice: in front of the
+conformance server as it is (both eras, so the gateway reaches it in a handshake session) and in
+front of the same server speaking only 2026-07-28. Every scenario that passes directly must pass
+through the gateway, except those listed below with what the gateway answered.
+"""
 
 import pytest
 
 from gateways import services as gateway_services
 from servers import services as server_services
-from tests.support import node
+from tests.support import conformance_runs
+from tests.support.conformance_runs import PASS, with_outcome
 from tests.support.live import ThreadedServer
 from tests.support.token_proxy import TokenProxy
-from tests.upstreams.test_upstreams_direct import EXPECTED_PASSING
+from tests.upstreams.test_upstreams_direct import EXPECTED_PASSING, EXPECTED_PASSING_2026
 
-RESULT_DIR = re.compile(r"server-(.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z")
 # Scenarios that cannot pass through a gateway, with the reason (also in docs/conformance.md).
 GATEWAY_EXCEPTIONS: dict[str, str] = {}
 
+_INPUT_REQUIRED = (
+    "input-required-result-basic-elicitation",
+    "input-required-result-basic-sampling",
+    "input-required-result-basic-list-roots",
+    "input-required-result-request-state",
+    "input-required-result-multiple-input-requests",
+    "input-required-result-multi-round",
+    "input-required-result-missing-input-response",
+    "input-required-result-non-tool-request",
+    "input-required-result-result-type",
+    "input-required-result-tampered-state",
+    "input-required-result-capability-check",
+)
+_TASKS = (
+    "tasks-lifecycle",
+    "tasks-capability-negotiation",
+    "tasks-wire-fields",
+    "tasks-request-state-removal",
+    "tasks-mrtr-input",
+    "tasks-request-headers",
+    "tasks-dispatch-and-envelope",
+    "tasks-mrtr-composition",
+)
+_STATELESS_EDGE = (
+    "initialize, ping, logging/setLevel, resources/(un)subscribe and an unknown method get HTTP "
+    "200, not 404 (ping a result; setLevel and (un)subscribe -32602, not -32601); server/discover "
+    "at version v999.0.0 gets an error with id null and no data.supported/requested; "
+    "subscriptions/listen yields no frame (no notifications/subscriptions/acknowledged)"
+)
+_CUSTOM_HEADERS = (
+    "tools/call of test_header_param with Mcp-Param-Region missing or not valid base64 gets "
+    "HTTP 200 and the tool's result, not 400 with -32020: the gateway does not check Mcp-Param-* "
+    "headers against the tool's x-mcp-header arguments"
+)
 
-def run_suite(url: str, tmp_path) -> dict[str, bool]:
-    out = tmp_path / "results"
-    command = node.conformance_command(
-        "server", "--url", url, "--suite", "all", "--output-dir", str(out)
-    )
-    subprocess.run(
-        command, capture_output=True, text=True, timeout=300, env=node.isolated_env(tmp_path)
-    )
-    outcomes = {}
-    for checks_file in out.glob("server-*/checks.json"):
-        scenario = RESULT_DIR.fullmatch(checks_file.parent.name).group(1)
-        statuses = {check["status"] for check in json.loads(checks_file.read_text())}
-        outcomes[scenario] = not statuses & {"FAILURE", "WARNING"}
-    return outcomes
+# In front of the dual-era server the gateway opens a handshake session (2025-11-25), so a
+# 2026-07-28 client's call reaches the upstream as a handshake-era call.
+GATEWAY_EXCEPTIONS_2026: dict[str, str] = {
+    "server-stateless": (
+        f"{_STATELESS_EDGE}; test_missing_capability and test_streaming_elicitation get -32601 "
+        "'The calling client cannot answer requests.' (the upstream asks for sampling or "
+        "elicitation mid-call) instead of -32021 with requiredCapabilities and HTTP 400; the "
+        "upstream's notifications/message reaches a request that set no logLevel"
+    ),
+    **dict.fromkeys(
+        ("caching", "resources-read-text", "resources-read-binary", "resources-templates-read"),
+        "resources/read answers without ttlMs and cacheScope, which the 2026-07-28 "
+        "ReadResourceResult requires (wire-schema-valid; caching: "
+        "sep-2549-resources-read-caching-hints); the handshake-era upstream gives none",
+    ),
+    "http-custom-header-server-validation": _CUSTOM_HEADERS,
+    **dict.fromkeys(
+        _INPUT_REQUIRED,
+        "the upstream, in a handshake session, cannot return an InputRequiredResult: it answers "
+        "-32603 'Handler returned an invalid result', which the gateway relays",
+    ),
+    **dict.fromkeys(
+        _TASKS,
+        "server/discover advertises no io.modelcontextprotocol/tasks extension, tasks/get, "
+        "tasks/update and tasks/cancel get -32601 (not -32021 or the task), and the client's "
+        "tasks capability does not reach the handshake-era upstream: slow_compute runs "
+        "synchronously (its 60 s runs outlast the suite's 10 s request timeout) and the "
+        "task-only tools answer -32021",
+    ),
+}
+
+# In front of the 2026-07-28-only server the gateway calls it statelessly.
+GATEWAY_EXCEPTIONS_2026_MODERN_UPSTREAM: dict[str, str] = {
+    "server-stateless": (
+        f"{_STATELESS_EDGE}; the upstream's -32021 for test_missing_capability comes back with "
+        "HTTP 200, not 400; test_streaming_elicitation gets -32600 (its input-required round "
+        "is not relayed)"
+    ),
+    "http-custom-header-server-validation": (
+        f"{_CUSTOM_HEADERS}; nor does it forward Mcp-Param-Region, so the upstream refuses the "
+        "valid calls with -32020 'Mcp-Param-Region header is missing'"
+    ),
+    **dict.fromkeys(
+        _INPUT_REQUIRED,
+        "the upstream's InputRequiredResult becomes the error 'The server needs input from the "
+        "client, which this connection cannot relay.' instead of reaching the client",
+    ),
+    **dict.fromkeys(
+        _TASKS,
+        "the upstream's CreateTaskResult passes through, but server/discover advertises no "
+        "io.modelcontextprotocol/tasks extension and tasks/get, tasks/update and tasks/cancel "
+        "get -32601 'Method not found' (not routed to the upstream); test_tool_with_task's "
+        "input round gets the 'cannot relay' error",
+    ),
+}
+# Each list was read from a run; a scenario the gateway later passes must leave its list.
+UPSTREAMS = {
+    "dual-era upstream": ("conformance_server_url", GATEWAY_EXCEPTIONS_2026),
+    "2026-07-28 upstream": ("conformance_modern_url", GATEWAY_EXCEPTIONS_2026_MODERN_UPSTREAM),
+}
 
 
-@pytest.fixture
-def transparent_gateway(deployment, alice, conformance_server_url):
+def _transparent_gateway(deployment, alice, upstream_url):
     server = server_services.create_server(
-        workspace=deployment.acme, name="conformance", url=conformance_server_url, actor=alice
+        workspace=deployment.acme, name="conformance", url=upstream_url, actor=alice
     )
     gateway = gateway_services.create_gateway(
         workspace=deployment.acme, slug="conf", name="Conformance", actor=alice
@@ -49,14 +130,39 @@ def transparent_gateway(deployment, alice, conformance_server_url):
     return gateway
 
 
-def test_every_scenario_the_upstream_passes_passes_through_the_gateway(
-    deployment, transparent_gateway, bob, tmp_path
-):
+@pytest.fixture
+def gateway_url(request, deployment, alice, bob):
+    """A transparent gateway in front of the conformance server (both eras unless parametrized)."""
+    upstream_fixture = getattr(request, "param", "conformance_server_url")
+    _transparent_gateway(deployment, alice, request.getfixturevalue(upstream_fixture))
+    # The suite sends no credentials: the proxy adds bob's gateway token to every request.
     proxy = ThreadedServer(TokenProxy(deployment.base, deployment.token_for(bob))).start()
     try:
-        outcomes = run_suite(f"{proxy.url}/mcp/acme/conf", tmp_path)
+        yield f"{proxy.url}/mcp/acme/conf"
     finally:
         proxy.stop()
-    passed = {s for s, ok in outcomes.items() if ok}
-    missing = EXPECTED_PASSING - passed - set(GATEWAY_EXCEPTIONS)
+
+
+def test_every_scenario_the_upstream_passes_passes_through_the_gateway(gateway_url, tmp_path):
+    outcomes = conformance_runs.run_server_suite(gateway_url, tmp_path)
+
+    missing = EXPECTED_PASSING - with_outcome(outcomes, PASS) - set(GATEWAY_EXCEPTIONS)
     assert not missing, f"fail through the gateway: {sorted(missing)}"
+
+
+@pytest.mark.parametrize(
+    ("gateway_url", "exceptions"),
+    list(UPSTREAMS.values()),
+    ids=list(UPSTREAMS),
+    indirect=["gateway_url"],
+)
+def test_every_2026_scenario_the_upstream_passes_passes_through_the_gateway(
+    gateway_url, exceptions, tmp_path
+):
+    outcomes = conformance_runs.run_2026_suite(gateway_url, tmp_path)
+
+    passed = with_outcome(outcomes, PASS)
+    missing = EXPECTED_PASSING_2026 - passed - set(exceptions)
+    failures = conformance_runs.failing_checks(tmp_path / conformance_runs.RESULTS_2026)
+    assert not missing, {scenario: failures.get(scenario) for scenario in sorted(missing)}
+    assert not set(exceptions) & passed, "passes through the gateway now: drop the exception"

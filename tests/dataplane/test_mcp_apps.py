@@ -277,3 +277,28 @@ def test_an_upstream_of_either_era_offers_its_app_through_the_gateway(
     assert read.contents[0].text == VIEW_HTML and read.contents[0].meta == VIEW_META
     # A server that offers its apps only to hosts that render them offers them to the gateway.
     assert result.content[0].text == "io.modelcontextprotocol/ui"
+
+
+def test_an_unprefixed_servers_own_ui_uri_is_read_from_it_not_from_a_namespace_of_that_name(
+    apps,
+):
+    # The weather app once more, unprefixed: its own `ui://weather/view.html` begins with the
+    # namespace of the prefixed assignment, whose server has no `ui://view.html`.
+    gateway_services.assign_server(
+        gateway=apps.gateway,
+        server=apps.weather_server,
+        namespace="",
+        prefix_mode="never",
+        actor=apps.alice,
+    )
+
+    async def read_own(client):
+        return await client.read_resource("ui://weather/view.html")
+
+    async def read_prefixed(client):
+        return await client.read_resource(GATEWAY_VIEW)
+
+    own, prefixed = session(apps, "legacy", read_own, read_prefixed)
+    assert own.contents[0].text == VIEW_HTML
+    assert own.contents[0].uri == "ui://weather/view.html"
+    assert prefixed.contents[0].uri == GATEWAY_VIEW

@@ -21,6 +21,8 @@ SCOPE = NODE_MODULES / "@modelcontextprotocol"
 SERVER_EVERYTHING = SCOPE / "server-everything" / "dist" / "index.js"
 INSPECTOR = SCOPE / "inspector" / "clients" / "launcher" / "build" / "index.js"
 CONFORMANCE = SCOPE / "conformance" / "dist" / "index.js"
+# The 0.2 alpha, installed under an npm alias beside 0.1.16: it has the 2026-07-28 scenarios.
+CONFORMANCE_NEXT = NODE_MODULES / "conformance-next" / "dist" / "index.js"
 
 
 class NodeToolingMissing(RuntimeError):
@@ -56,6 +58,11 @@ def inspector_cli_command(*args: str) -> list[str]:
 def conformance_command(*args: str) -> list[str]:
     """argv for the MCP conformance suite, e.g. ``conformance_command("server", "--url", url)``."""
     return [node_executable(), _script(CONFORMANCE), *args]
+
+
+def conformance_next_command(*args: str) -> list[str]:
+    """argv for the 0.2 alpha of the conformance suite, which has the 2026-07-28 scenarios."""
+    return [node_executable(), _script(CONFORMANCE_NEXT), *args]
 
 
 def isolated_env(home: Path) -> dict[str, str]:

@@ -5,7 +5,8 @@ on a free loopback port and is shared by the whole session: servers start on fir
 when the session ends. The fixtures yield the upstream's MCP endpoint URL
 (``http://127.0.0.1:<port>/mcp``).
 
-* ``conformance_server_url``: every fixture the MCP conformance suite expects.
+* ``conformance_server_url``: every fixture the MCP conformance suite expects (both eras);
+  ``conformance_modern_url``: the same, speaking only 2026-07-28.
 * ``catalog_server_url`` (both eras, SSE), ``catalog_handshake_url``, ``catalog_modern_url``,
   ``catalog_json_url`` (both eras, JSON responses); ``upstream_servers.catalog(era=..., json=...)``
   for any other combination.
@@ -49,8 +50,8 @@ class UpstreamServers:
             self._urls[key] = f"http://{HOST}:{port}/mcp"
         return self._urls[key]
 
-    def conformance(self) -> str:
-        return self.start("conformance_server.py")
+    def conformance(self, *, era: str = "both") -> str:
+        return self.start("conformance_server.py", *(["--era", era] if era != "both" else []))
 
     def catalog(self, *, era: str = "both", json: bool = False) -> str:
         return self.start("catalog_server.py", "--era", era, *(["--json"] if json else []))
@@ -91,6 +92,12 @@ def demo_server_url(upstream_servers: UpstreamServers) -> str:
 @pytest.fixture(scope="session")
 def conformance_server_url(upstream_servers: UpstreamServers) -> str:
     return upstream_servers.conformance()
+
+
+@pytest.fixture(scope="session")
+def conformance_modern_url(upstream_servers: UpstreamServers) -> str:
+    """The conformance server speaking only 2026-07-28."""
+    return upstream_servers.conformance(era="modern")
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,9 @@ at ``http://127.0.0.1:N/mcp``. The fixture names and payloads (``test_simple_tex
 ``test://static-text``, ``test_prompt_with_arguments``...) are the ones the scenarios in
 ``@modelcontextprotocol/conformance`` call; docs/conformance.md lists them with their results.
 
+The 2026-07-28 scenarios of the 0.2 suite call the fixtures in ``conformance_modern.py``, and its
+``tasks-*`` scenarios the tasks extension in ``conformance_tasks.py``.
+
 Sampling and elicitation for the plain scenarios go through the SDK's ``Resolve`` markers, so
 the same tool works in both protocol eras: a mid-call server-to-client request on the handshake
 era, an input-required result on 2026-07-28.
@@ -20,6 +23,8 @@ import json
 from typing import Annotated, Any
 
 import uvicorn
+from conformance_modern import add_modern_fixtures  # sibling modules, run from this folder
+from conformance_tasks import TasksExtension
 from mcp.server.mcpserver import Context, Elicit, ElicitationResult, MCPServer, Resolve, Sample
 from mcp.server.mcpserver.prompts.base import AssistantMessage, UserMessage
 from mcp.server.mcpserver.tools.base import Tool
@@ -65,16 +70,28 @@ WAV_SILENT = base64.b64encode(
     + b"\x00\x00"
 ).decode()
 
+# SEP-1613's keywords, and SEP-2106's anchor, composition and conditional ones (suite 0.2).
 JSON_SCHEMA_2020_12 = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
     "$defs": {
         "address": {
+            "$anchor": "addressDef",
             "type": "object",
             "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
         }
     },
-    "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+    "properties": {
+        "name": {"type": "string"},
+        "address": {"$ref": "#/$defs/address"},
+        "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+        "phone": {"type": "string"},
+        "email": {"type": "string"},
+    },
+    "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+    "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+    "then": {"required": ["phone"]},
+    "else": {"required": ["email"]},
     "additionalProperties": False,
 }
 
@@ -82,6 +99,7 @@ server = MCPServer(
     "gatehouse-conformance-upstream",
     version="1.0.0",
     instructions="Fixtures for the MCP conformance suite's server scenarios.",
+    extensions=[TasksExtension()],
 )
 
 
@@ -295,9 +313,15 @@ async def test_elicitation_sep1330_enums(ctx: Context) -> str:
     return await _elicit_raw(ctx, "Please pick your options", schema)
 
 
-def json_schema_2020_12_tool(name: str | None = None, address: dict[str, Any] | None = None) -> str:
+def json_schema_2020_12_tool(
+    name: str | None = None,
+    address: dict[str, Any] | None = None,
+    contactMethod: str | None = None,  # noqa: N803 - the schema's spelling
+    phone: str | None = None,
+    email: str | None = None,
+) -> str:
     """Tool with JSON Schema 2020-12 features"""
-    return f"Received name={name!r} address={address!r}"
+    return f"Received name={name!r} address={address!r} contact={phone or email!r}"
 
 
 # The advertised schema must keep $schema/$defs/additionalProperties verbatim (SEP-1613), which a
@@ -403,6 +427,10 @@ server._lowlevel_server.add_request_handler(
 server._lowlevel_server.add_request_handler(
     "resources/unsubscribe", UnsubscribeRequestParams, _unsubscribe
 )
+
+
+# The 2026-07-28 fixtures of the 0.2 suite live beside this script (a sibling module).
+add_modern_fixtures(server)
 
 
 def main() -> None:
