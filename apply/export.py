@@ -237,7 +237,7 @@ class _Exporter:
         assignments: dict[int, list[Assignment]] = {}
         for a in (
             Assignment.objects.for_workspace(self.workspace)
-            .select_related("server")
+            .select_related("server", "approval_team")
             .order_by("position", "id")
         ):
             assignments.setdefault(a.gateway_id, []).append(a)
@@ -291,6 +291,11 @@ class _Exporter:
         identity = self.identity(gateway, a)
         if identity:
             out["identity"] = identity
+        if a.approval_tools or a.approval_team_id:
+            out["approval"] = {"tools": list(a.approval_tools or ())}
+            if a.approval_team is not None:
+                out["approval"]["team"] = a.approval_team.slug
+            out["approval"]["timeout"] = a.approval_timeout_seconds
         rules = self.rule_list(gateway.pk, a.pk)
         if rules:
             out["rules"] = rules

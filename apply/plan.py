@@ -427,19 +427,22 @@ class _Apply:
                 self.report.add(
                     DELETED, f"assignment {gateway.slug}/{assignment.namespace or '(none)'}"
                 )
+        teams = {t.slug: t for t in Team.objects.for_workspace(self.workspace)}
         for wanted, assignment in pairs:
             created: list[Assignment] = []
+            # The file names the approver team by slug; the row holds the team.
+            desired = dict(wanted.fields, approval_team=teams.get(wanted.fields["approval_team"]))
             self._upsert(
                 what=f"assignment {gateway.slug}/{wanted.fields['namespace'] or wanted.server}",
                 path=wanted.path,
                 current=assignment,
-                desired=wanted.fields,
-                create=lambda wanted=wanted, created=created: created.append(
+                desired=desired,
+                create=lambda wanted=wanted, created=created, desired=desired: created.append(
                     gateway_services.assign_server(
                         gateway=gateway,
                         server=servers[wanted.server],
                         actor=self.actor,
-                        **wanted.fields,
+                        **desired,
                     )
                 ),
                 update=lambda changes, assignment=assignment: gateway_services.update_assignment(

@@ -156,6 +156,15 @@ IDENTITY = Map(
         ),
     }
 )
+# Tools whose every call waits for an approval (docs/approvals.md); `team` approves, else
+# the caller.
+APPROVAL = Map(
+    {
+        "tools": Key(ListOf(Text(label="tool name")), default=list),
+        "team": Key(TEAM_REF),
+        "timeout": Key(Number(minimum=0), default=120),
+    }
+)
 ASSIGNMENT = Map(
     {
         "server": Key(Ref(label="server", collection="servers", key="name"), required=True),
@@ -174,6 +183,7 @@ ASSIGNMENT = Map(
         "max_result_bytes": Key(Number(minimum=0, allow_null=True)),
         "overrides": Key(MapOf(OVERRIDE, key_label="tool name"), default=dict),
         "identity": Key(IDENTITY),
+        "approval": Key(APPROVAL, default=lambda: {"tools": [], "team": None, "timeout": 120}),
         "rules": RULES,
     }
 )
@@ -731,6 +741,9 @@ def _assignment(a: dict, path: Path, position: int) -> AssignmentSpec:
             "max_result_bytes": _or_none(int, a["max_result_bytes"]),
             "position": position,
             "identity_scheme": a["identity"]["scheme"] if a["identity"] else "none",
+            "approval_tools": list(a["approval"]["tools"]),
+            "approval_team": a["approval"]["team"],
+            "approval_timeout_seconds": int(a["approval"]["timeout"]),
         },
         path=path,
         rules=_rules(a["rules"], (*path, "rules")),

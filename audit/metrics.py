@@ -81,6 +81,7 @@ _BLOCKED_REASONS = {
     "policy.tool_filtered": "curation",
     "auth.denied": "auth",
     "policy.limit_exceeded": "rate_limit",
+    "policy.approval": "approval",
 }
 
 

@@ -19,6 +19,7 @@ class Hop(models.TextChoices):
     POLICY_ACTION = "policy.action", "A rule acted"
     POLICY_TOOL_FILTERED = "policy.tool_filtered", "Curation refused or hid a tool"
     POLICY_LIMIT_EXCEEDED = "policy.limit_exceeded", "A rate limit refused a request"
+    POLICY_APPROVAL = "policy.approval", "A call needing approval was asked, approved or refused"
     AUTH_DENIED = "auth.denied", "Authentication or provisioning denied"
     SESSION_START = "session.start", "Session started"
     SESSION_END = "session.end", "Session ended"

@@ -18,6 +18,10 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=3, minute=17),
     },
     # PostgreSQL only (a no-op elsewhere): the log table's day partitions, made ahead.
+    "gateways.purge_closed_approvals": {
+        "task": "gateways.purge_closed_approvals",
+        "schedule": crontab(hour=3, minute=29),
+    },
     "audit.ensure_log_partitions": {
         "task": "audit.ensure_log_partitions",
         "schedule": crontab(minute=7),

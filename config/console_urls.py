@@ -14,6 +14,7 @@ from audit.log.views import (
     ReportsPage,
 )
 from audit.sinks import console as sinks
+from gateways import console_approvals as approvals
 from gateways import console_assignments as assignments
 from gateways import console_views as gateways
 from identities import connector_console, scim_console
@@ -49,6 +50,11 @@ workspace_pages = [
         name="assignment-tools",
     ),
     path(
+        "gateways/<slug:gw>/assignments/<int:pk>/approvals/",
+        assignments.ApprovalSettingsPage.as_view(),
+        name="assignment-approvals",
+    ),
+    path(
         "gateways/<slug:gw>/assignments/<int:pk>/refresh/",
         assignments.CatalogRefreshPage.as_view(),
         name="assignment-refresh",
@@ -68,6 +74,8 @@ workspace_pages = [
         assignments.AssignmentRemovePage.as_view(),
         name="assignment-remove",
     ),
+    path("approvals/", approvals.ApprovalsPage.as_view(), name="approvals"),
+    path("approvals/<int:pk>/", approvals.ApprovalPage.as_view(), name="approval"),
     path("servers/", servers.ServersPage.as_view(), name="servers"),
     path("servers/new/", servers.ServerNewPage.as_view(), name="server-new"),
     path("servers/<str:name>/", servers.ServerPage.as_view(), name="server"),

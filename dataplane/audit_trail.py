@@ -189,6 +189,19 @@ async def policy_action(ctx, spec, event: dict) -> None:
     )
 
 
+async def approval(ctx, spec, decision: str, detail: dict) -> None:
+    """One step of a call's approval: asked, approved (by whom), refused, timed out, or
+    unanswerable (dataplane/approval.py)."""
+    await record_async(
+        {
+            **_upstream(ctx, spec, ""),
+            "hop": "policy.approval",
+            "outcome": "ok" if decision in ("asked", "approved") else "blocked",
+            "detail": {"decision": decision, **detail},
+        }
+    )
+
+
 async def tool_filtered(ctx, name: str, reason: str) -> None:
     await record_async(
         {

@@ -19,7 +19,8 @@ class CallContext:
     protocol_version: str
     client_capabilities: dict
     notify: Callable[[dict], Awaitable[None]] | None = None
-    ask: Callable[[dict], Awaitable[dict]] | None = None
+    # Relays a request to the client and returns its answer; an optional timeout in seconds.
+    ask: Callable[..., Awaitable[dict]] | None = None
     # For the audit trail: who called what, under which correlation id.
     session_id: str = ""
     client_name: str = ""

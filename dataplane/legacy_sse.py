@@ -100,7 +100,7 @@ async def _answer(state, snapshot, principal, inbound: jsonrpc.Inbound, session_
         notify=deliver,
         session_id=session_id,
     )
-    ctx.ask = lambda request: reply.ask(deliver, request)
+    ctx.ask = lambda request, timeout=None: reply.ask(deliver, request, timeout)
     try:
         if method == "initialize":
             version = params.get("protocolVersion")

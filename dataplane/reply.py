@@ -86,7 +86,7 @@ async def run(
     if accepts_sse:
         ctx.notify = reply.event
         if allow_ask:
-            ctx.ask = lambda message: ask(reply.event, message)
+            ctx.ask = lambda message, timeout=None: ask(reply.event, message, timeout)
     if call_key is not None:
         cancellation.register(call_key, current)
     timer = None
@@ -239,8 +239,9 @@ async def wait_disconnect(receive) -> None:
         pass
 
 
-async def ask(put, message: dict) -> dict:
-    """Relay a request to the client on this call's stream; its answer may reach any worker."""
+async def ask(put, message: dict, timeout: float | None = None) -> dict:
+    """Relay a request to the client on this call's stream; its answer may reach any worker.
+    `timeout`: how long to wait for it (MCP_UPSTREAM_TIMEOUT_SECONDS unless given)."""
     layer = get_channel_layer()
     channel = await layer.new_channel()
     request = {
@@ -251,7 +252,7 @@ async def ask(put, message: dict) -> dict:
     }
     await put(request)
     try:
-        async with asyncio.timeout(settings.MCP_UPSTREAM_TIMEOUT_SECONDS):
+        async with asyncio.timeout(timeout or settings.MCP_UPSTREAM_TIMEOUT_SECONDS):
             event = await layer.receive(channel)
     except TimeoutError:
         return {

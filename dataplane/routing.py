@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 
 from dataplane import (
+    approval,
     audit_trail,
     catalog,
     namespacing,
@@ -192,6 +193,13 @@ async def _tools_call(ctx: CallContext, params: dict) -> dict:
     arguments = await policy.check_request(ctx, entry.assignment, name, arguments or {})
     ctx.output_schema = entry.item.get("outputSchema")
     upstream_params = dict(params, name=entry.upstream_name, arguments=arguments)
+    if approval.needed(entry.assignment, entry.upstream_name):
+        answer = await approval.check(ctx, entry.assignment, name, upstream_params)
+        if answer is not None:
+            return answer
+        # The approval's round was the gateway's own: the upstream never sees it.
+        upstream_params.pop("inputResponses", None)
+        upstream_params.pop("requestState", None)
     timeout = entry.assignment.tool_overrides.get(entry.upstream_name, {}).get("timeout")
     result = await upstream_call.call_upstream(
         ctx, entry.assignment, "tools/call", upstream_params, timeout=timeout

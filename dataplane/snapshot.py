@@ -74,6 +74,11 @@ class AssignmentSpec:
     known_hosts: frozenset[str] = frozenset()
     other_tools: dict = field(default_factory=dict)
     tool_admissions: dict = field(default_factory=dict)
+    # Upstream tool names whose calls need approval, who approves (None: the caller), and how
+    # long a call waits for the decision (dataplane/approval.py).
+    approval_tools: frozenset[str] = frozenset()
+    approval_team_id: int | None = None
+    approval_timeout: float = 120.0
 
     @property
     def bare(self) -> bool:
@@ -207,6 +212,9 @@ def build(workspace_id: int, slug: str) -> GatewaySnapshot | None:
             known_hosts=admission.known_hosts(a.server.url),
             other_tools=admission.other_tools(a.server_id, catalogs),
             tool_admissions=admission.approved_digests(a.tool_admissions),
+            approval_tools=frozenset(a.approval_tools or ()),
+            approval_team_id=a.approval_team_id,
+            approval_timeout=float(a.approval_timeout_seconds),
         )
         for a in assignments
     )

@@ -60,6 +60,9 @@ FEATURE_FIELDS = frozenset(
         "tool_pinning",
         "prompts_enabled",
         "resources_enabled",
+        "approval_tools",
+        "approval_team",
+        "approval_timeout_seconds",
     }
 )
 

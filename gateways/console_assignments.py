@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from core.errors import GatehouseError
 from gateways import admission, pinning, selectors, services
-from gateways.forms import ConnectionForm, CurationForm
+from gateways.forms import ApprovalSettingsForm, ConnectionForm, CurationForm
 from gateways.models import Assignment
 from identities import services as identity_services
 from identities.upstream import credential_shapes
@@ -26,6 +26,7 @@ from servers.identity_probe import Probe
 from servers.platform_addresses import callback_uri
 from teams.capabilities import GATEWAYS_MANAGE, GATEWAYS_PROVISION_FEATURES
 from teams.console_base import WorkspacePage, show_error
+from teams.models import Team
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,19 @@ def _connection_form(assignment, data=None):
     return ConnectionForm(data, initial=initial)
 
 
+def _approval_form(assignment, data=None):
+    # Names the server no longer offers stay listed, so saving does not drop them unseen.
+    names = [row.name for row in tool_rows(assignment, [])]
+    names += [name for name in assignment.approval_tools or () if name not in names]
+    initial = {
+        "approval_tools": assignment.approval_tools,
+        "approval_team": assignment.approval_team.slug if assignment.approval_team else "",
+        "approval_timeout_seconds": assignment.approval_timeout_seconds,
+    }
+    teams = Team.objects.for_workspace(assignment.workspace_id).order_by("name")
+    return ApprovalSettingsForm(data, initial=initial, tool_names=names, teams=teams)
+
+
 def _hold(assignment: Assignment, tool: str) -> admission.Hold | None:
     return next((h for h in selectors.admission_holds(assignment) if h.tool == tool), None)
 
@@ -134,8 +148,17 @@ class AssignmentBase(WorkspacePage):
             "curation_error": error,
         }
 
-    def page(self, assignment, *, connection_form=None, curation_form=None, status=200):
+    def page(
+        self,
+        assignment,
+        *,
+        connection_form=None,
+        curation_form=None,
+        approval_form=None,
+        status=200,
+    ):
         context = self.curation(assignment, curation_form)
+        context["approval_form"] = approval_form or _approval_form(assignment)
         form = connection_form or _connection_form(assignment)
         probe = Probe.from_dict(assignment.server.identity_probe)
         oauth_client = assignment.credentials.filter(
@@ -219,6 +242,27 @@ class CurationPage(AssignmentBase):
         if not self.is_htmx:
             messages.success(request, "Tool curation saved.")
         return self.curation_answer(assignment, saved=True)
+
+
+class ApprovalSettingsPage(AssignmentBase):
+    """Save which tools need approval (docs/approvals.md); the card is on the assignment page."""
+
+    required = {"POST": GATEWAYS_PROVISION_FEATURES}
+
+    def post(self, request, gw, pk):
+        assignment = self.assignment(gw, pk)
+        form = _approval_form(assignment, request.POST)
+        if form.is_valid():
+            try:
+                services.update_assignment(
+                    assignment=assignment, actor=request.user, **form.cleaned_data
+                )
+            except GatehouseError as exc:
+                show_error(form, exc)
+            else:
+                messages.success(request, "Approval settings saved.")
+                return redirect("assignment", ws=self.workspace.slug, gw=gw, pk=pk)
+        return self.page(self.assignment(gw, pk), approval_form=form, status=400)
 
 
 class CatalogRefreshPage(AssignmentBase):

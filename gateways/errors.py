@@ -17,6 +17,10 @@ class InvalidLimits(ValidationFailed):
     pass
 
 
+class ApprovalClosed(Conflict):
+    """A decision came for a call already decided or timed out."""
+
+
 @dataclass(frozen=True)
 class Position:
     """A place in a configuration file, counted from 1 as editors show it."""

@@ -174,3 +174,34 @@ class CurationForm(forms.Form):
     def __init__(self, *args, tool_names, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["tool_allow"].choices = [(name, name) for name in tool_names]
+
+
+class ApprovalSettingsForm(forms.Form):
+    """Which tools need approval before each call, who approves, and how long a call waits."""
+
+    approval_tools = forms.MultipleChoiceField(
+        required=False,
+        label="Tools that need approval",
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Each call of these tools waits for an approval that shows its arguments.",
+    )
+    approval_team = forms.ChoiceField(
+        required=False,
+        label="Approver",
+        help_text="A team decides on the console's Approvals page; otherwise the caller "
+        "confirms in their client.",
+    )
+    approval_timeout_seconds = forms.IntegerField(
+        min_value=1,
+        max_value=3600,
+        label="Wait for a decision (seconds)",
+        help_text="A call not decided in this time is refused.",
+    )
+
+    def __init__(self, *args, tool_names, teams, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["approval_tools"].choices = [(name, name) for name in tool_names]
+        self.fields["approval_team"].choices = [
+            ("", "The caller"),
+            *((team.slug, team.name) for team in teams),
+        ]

@@ -1,5 +1,6 @@
 """Gateways, their provisioning to teams, and assignments of servers to them."""
 
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -101,6 +102,22 @@ class Assignment(models.Model):
         blank=True,
         help_text="Largest reply taken for this assignment (bytes); empty: the server's bound.",
     )
+    approval_tools = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Upstream tool names whose every call someone must approve first.",
+    )
+    approval_team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who approves; empty: the caller confirms their own call.",
+    )
+    approval_timeout_seconds = models.PositiveIntegerField(
+        default=120, help_text="How long a call waits for a decision before it is refused."
+    )
     position = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -128,3 +145,44 @@ class Assignment(models.Model):
         if self.tool_mode == self.ToolMode.READ_ONLY:
             return bool((annotations or {}).get("readOnlyHint"))
         return False
+
+
+class PendingApproval(models.Model):
+    """One call of a tool that needs approval, waiting for (or given) a decision in the
+    console. Stored so that a decision made on any worker reaches the call waiting on another."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        APPROVED = "approved", "Approved"
+        REFUSED = "refused", "Refused"
+        TIMED_OUT = "timed_out", "Timed out"
+        CANCELLED = "cancelled", "Cancelled by the caller"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="+")
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="+")
+    tool = models.CharField(max_length=200, help_text="The tool's name as the caller sent it.")
+    arguments = models.JSONField(default=dict, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    approver_team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    correlation_id = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    objects = WorkspaceManager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "status"], name="approval_ws_status")]
+
+    def __str__(self):
+        return f"{self.tool} ({self.status})"

@@ -90,6 +90,7 @@ class AdmissionHoldOutput(serializers.Serializer):
 
 class AssignmentOutput(serializers.ModelSerializer):
     server = serializers.CharField(source="server.name")
+    approval_team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     tool_pins = serializers.SerializerMethodField()
     pending_pin_changes = serializers.SerializerMethodField()
     tool_admissions = serializers.SerializerMethodField()
@@ -116,6 +117,9 @@ class AssignmentOutput(serializers.ModelSerializer):
             "timeout_seconds",
             "max_call_seconds",
             "max_result_bytes",
+            "approval_tools",
+            "approval_team",
+            "approval_timeout_seconds",
             "position",
             "created_at",
         ]
@@ -180,6 +184,24 @@ class AssignmentUpdateInput(serializers.Serializer):
     tool_pinning = serializers.BooleanField(required=False)
     prompts_enabled = serializers.BooleanField(required=False)
     resources_enabled = serializers.BooleanField(required=False)
+    approval_tools = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        help_text="Upstream tool names whose every call must be approved first.",
+    )
+    approval_team = serializers.CharField(
+        max_length=50,
+        allow_blank=True,
+        allow_null=True,
+        required=False,
+        help_text="The slug of the team that approves; empty or null: the caller confirms.",
+    )
+    approval_timeout_seconds = serializers.IntegerField(
+        min_value=1,
+        max_value=3600,
+        required=False,
+        help_text="How long a call waits for its approval before it is refused.",
+    )
 
 
 class AssignmentCreateInput(AssignmentUpdateInput):

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from core import config_events
 from core.errors import Conflict, ValidationFailed
-from gateways import pinning, rate_limits, selectors
+from gateways import approvals, pinning, rate_limits, selectors
 from gateways.errors import InvalidToolPolicy, NamespaceTaken
 from gateways.models import Assignment, Gateway
 from identities.upstream import revocation
@@ -187,6 +187,9 @@ _ASSIGNMENT_FIELDS = {
     "max_result_bytes",
     "position",
     "tool_pinning",
+    "approval_tools",
+    "approval_team",
+    "approval_timeout_seconds",
 }
 _CURATION_FIELDS = frozenset({"tool_mode", "tool_allow", "tool_overrides", "tool_pinning"})
 
@@ -230,11 +233,14 @@ def assign_server(*, gateway: Gateway, server: Server, actor, **fields) -> Assig
     fields.setdefault("namespace", server.name[:32].replace("-", "_"))
     if "position" not in fields:
         fields["position"] = gateway.assignments.count()
+    if "approval_team" in fields:
+        fields["approval_team"] = approvals.team_for(gateway.workspace_id, fields["approval_team"])
     assignment = Assignment(workspace_id=gateway.workspace_id, gateway=gateway, server=server)
     for key, value in fields.items():
         setattr(assignment, key, value)
     _clean(assignment, exclude=("workspace", "gateway", "server"))
     _check_policy(assignment)
+    approvals.clean_settings(assignment)
     _check_bounds(assignment)
     _check_namespace_free(assignment)
     pinned = _pin_curated(assignment)
@@ -260,11 +266,16 @@ def update_assignment(*, assignment: Assignment, actor, **changes) -> Assignment
         raise ValidationFailed(f"Unknown fields: {', '.join(sorted(unknown))}.")
     if changes.get("tool_mode") not in (None, Assignment.ToolMode.SELECTED):
         changes.setdefault("tool_allow", [])
+    if "approval_team" in changes:
+        changes["approval_team"] = approvals.team_for(
+            assignment.workspace_id, changes["approval_team"]
+        )
     _lock_pins(assignment)
     for key, value in changes.items():
         setattr(assignment, key, value)
     _clean(assignment, exclude=("workspace", "gateway", "server"))
     _check_policy(assignment)
+    approvals.clean_settings(assignment)
     _check_bounds(assignment)
     _check_namespace_free(assignment)
     pinned = _pin_curated(assignment) if _CURATION_FIELDS & set(changes) else []

@@ -38,7 +38,7 @@ def capability_flags(membership) -> dict[str, bool]:
 NAV_GROUPS = {
     "gateways": {
         "gateways", "gateway", "assignment", "servers", "server", "server-new",
-        "rules", "rule", "rule-new",
+        "rules", "rule", "rule-new", "approvals", "approval",
     },
     "access": {
         "members", "member", "teams", "roles", "role", "role-new", "role-duplicate",

@@ -49,6 +49,9 @@ gateways:
         "max_result_bytes": None,
         "position": 0,
         "identity_scheme": "none",
+        "approval_tools": [],
+        "approval_team": None,
+        "approval_timeout_seconds": 120,
     }
     assert plan.position(assignment.path) == Position(9, 9)
     assert plan.position((*assignment.path, "server")) == Position(9, 17)

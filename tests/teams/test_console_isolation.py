@@ -7,14 +7,17 @@ there; every acme page, read or posted to, is a 404 for her, the same as a works
 not exist. Adding a page means adding a row to ROUTES.
 """
 
+from datetime import timedelta
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+from django.utils import timezone
 
 from audit.alerts.raising import raise_alert
 from audit.log.recorder import write_entries
 from audit.models import Alert, AlertWebhook, LogEntry, LogSink
 from gateways import services as gateway_services
-from gateways.models import Assignment, Gateway
+from gateways.models import Assignment, Gateway, PendingApproval
 from identities import services as identity_services
 from identities.inbound.oauth import headless_clients
 from identities.models import ApiToken, DisabledClient, HeadlessClient, TrustedIdp
@@ -23,7 +26,7 @@ from servers import services as server_services
 from servers.models import Server
 from teams import services as team_services
 from teams.console_base import WorkspacePage
-from teams.models import Membership, Role, Team
+from teams.models import Membership, Role, Team, User
 from tests.support.audit_entries import call_hops
 from tests.support.connector_rows import connector_of
 from tests.support.oauth_apps import oauth_app
@@ -42,6 +45,7 @@ ROUTES = {
     "assignment": {"gw": "{assignment_gateway}", "pk": "{assignment}"},
     "assignment-tools": {"gw": "{assignment_gateway}", "pk": "{assignment}"},
     "assignment-refresh": {"gw": "{assignment_gateway}", "pk": "{assignment}"},
+    "assignment-approvals": {"gw": "{assignment_gateway}", "pk": "{assignment}"},
     "assignment-pin-approve": {"gw": "{assignment_gateway}", "pk": "{assignment}"},
     "assignment-admit": {"gw": "{assignment_gateway}", "pk": "{assignment}"},
     "assignment-remove": {"gw": "{assignment_gateway}", "pk": "{assignment}"},
@@ -108,6 +112,8 @@ ROUTES = {
     "client-on": {"app_id": "{client}"},
     "reports": {},
     "reports-csv": {},
+    "approvals": {},
+    "approval": {"pk": "{approval}"},
 }
 
 # What a page needs in its query string to show itself rather than a form error.
@@ -208,7 +214,26 @@ def acme_objects(acme, alice, bob, acme_gateway):
         "headless": headless_clients.register_headless_client(
             workspace=acme, membership=bob_membership, name="Nightly agent", actor=alice
         )[0].pk,
+        "approval": _pending_approval(acme, alice, bob, acme_gateway),
     }
+
+
+def _pending_approval(acme, alice, bob, gateway) -> int:
+    """A call of carol's that team `approvers` (alice and bob) may decide."""
+    team = team_services.create_team(
+        workspace=acme, slug="approvers", name="Approvers", actor=alice
+    )
+    for person in (alice, bob):
+        Membership.objects.get(workspace=acme, user=person).teams.add(team)
+    return PendingApproval.objects.create(
+        workspace=acme,
+        gateway=gateway,
+        assignment=gateway.assignments.get(namespace="time"),
+        tool="time__now",
+        requested_by=User.objects.get(email="carol@acme.test"),
+        approver_team=team,
+        expires_at=timezone.now() + timedelta(minutes=5),
+    ).pk
 
 
 def _acme_unchanged(acme, objects):
@@ -232,6 +257,7 @@ def _acme_unchanged(acme, objects):
     assert TrustedIdp.objects.count() == 1
     assert HeadlessClient.objects.filter(pk=objects["headless"]).exists()
     assert HeadlessClient.objects.count() == 1
+    assert PendingApproval.objects.get(pk=objects["approval"]).status == "pending"
 
 
 def test_every_workspace_route_is_in_the_table():
