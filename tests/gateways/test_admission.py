@@ -9,13 +9,16 @@ import asyncio
 import time
 
 import pytest
+from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 
 from audit.log.writer import flush
 from audit.models import LogEntry
 from dataplane import protocol
 from gateways import admission, pinning
+from gateways import services as gateway_services
 from gateways.models import Assignment
+from servers import services as server_services
 from servers.discovery import refresh_catalog
 from servers.models import Server
 from teams.capabilities import ALL_KEYS, GATEWAYS_PROVISION_FEATURES
@@ -585,3 +588,42 @@ def test_the_console_approval_needs_the_capability_and_the_workspace(
 def _discovered_echo(deployment) -> dict:
     catalog = Server.objects.get(pk=deployment.server.pk).catalog
     return pinning.discovered_tools(catalog)["echo"]
+
+
+def test_a_newly_discovered_tool_a_definition_mentions_withholds_it_at_once(live, bob, alice):
+    # A second server's tool names archive_notes, which no server on the gateway offers yet.
+    mail = MCPServer("mail")
+
+    @mail.tool()
+    def send_email(to: str) -> str:
+        """Send an email; archive_notes keeps a copy."""
+        return f"sent to {to}"
+
+    upstream = ThreadedServer(mail.streamable_http_app()).start()
+    try:
+        server = server_services.create_server(
+            workspace=live.acme, name="mail", url=f"{upstream.url}/mcp", actor=alice
+        )
+        refresh_catalog(server=server)
+        gateway_services.assign_server(
+            gateway=live.gateway, server=server, namespace="mail", actor=alice
+        )
+        token = live.token_for(bob)
+        _tools_until(live, token, lambda tools: "mail__send_email" in tools)
+
+        # The notes server starts offering archive_notes, and a discovery finds it; no
+        # configuration changes. The mention now points at another server's tool: withheld.
+        @live.upstream.tool()
+        def archive_notes() -> str:
+            """Archive every note."""
+            return "archived"
+
+        refresh_catalog(server=Server.objects.get(pk=live.server.pk))
+        after = _tools_until(
+            live,
+            token,
+            lambda tools: "notes__archive_notes" in tools and "mail__send_email" not in tools,
+        )
+        assert "notes__echo" in after
+    finally:
+        upstream.stop()
