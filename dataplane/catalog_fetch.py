@@ -7,6 +7,7 @@ a note logged once, and the upstream stays up. Outcomes count toward the assignm
 breaker (`dataplane/circuit_breaker.py`).
 """
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -118,6 +119,18 @@ def retry_down_after(failures: int) -> float:
     return min(base * 2 ** max(failures - 1, 0), settings.UPSTREAM_RETRY_DOWN_MAX_SECONDS)
 
 
+def _assess(spec: AssignmentSpec, tools: list) -> tuple[dict, dict]:
+    """Each tool's fingerprint, and what the admission checks flag, by name."""
+    digests, flags = {}, {}
+    for tool in tools:
+        if isinstance(tool, dict) and isinstance(tool.get("name"), str):
+            digests[tool["name"]] = pinning.fingerprint(tool)
+            found = spec.admission_flags(tool)
+            if found:
+                flags[tool["name"]] = found
+    return digests, flags
+
+
 _noted: dict[tuple, str] = {}
 
 
@@ -198,13 +211,9 @@ async def fetch(spec, identity, snapshot, principal, on_event, retry=True) -> As
     ttl = settings.MCP_CATALOG_TTL_SECONDS
     if ttls:
         ttl = min(ttl, *ttls)
-    digests, flags = {}, {}
-    for tool in lists["tools"]:
-        if isinstance(tool, dict) and isinstance(tool.get("name"), str):
-            digests[tool["name"]] = pinning.fingerprint(tool)
-            found = spec.admission_flags(tool)
-            if found:
-                flags[tool["name"]] = found
+    # Fingerprints and checks read every definition: on a large list that is CPU time the
+    # worker's other requests must not wait behind.
+    digests, flags = await asyncio.to_thread(_assess, spec, lists["tools"])
     return AssignmentCatalog(
         lists=lists,
         fetched_at=time.monotonic(),

@@ -22,16 +22,27 @@ INSTRUCTIONS = "instructions"
 INVISIBLE = "invisible_characters"
 UNKNOWN_HOST = "unknown_host"
 SHADOWING = "shadowing"
+OVERSIZED = "oversized"
+
+# How much text the checks read of one definition: its prose, and every string (keys too) for
+# hidden characters. An upstream's reply may be megabytes, and the checks run on each fetch, so
+# a definition longer than this is flagged as too long to check rather than read in full: no
+# honest tool needs the model to read this much about it.
+MAX_PROSE_CHARS = 64 * 1024
+MAX_DEFINITION_CHARS = 256 * 1024
 
 # Phrases of tool poisoning besides the injection phrases: the verb-and-object ones of the
 # injection detector are replaced by stricter ones, since a tool may "override rules" honestly.
+# Every repetition is bounded, so a search stays linear in the text: an unbounded run before a
+# literal that never comes makes `re` scan to the end from every start (quadratic).
 _POISONING = (
     r"(?:ignore|disregard|forget)\s+(?:all |any |the |your |these |those )?(?:previous|prior"
     r"|above|earlier|preceding|other|original)\b",
     r"(?:override|bypass)\s+(?:all |any |the |your )?(?:previous|prior|system|safety)\s+"
     r"(?:instructions?|prompts?|rules|guidelines)",
     r"</?(?:important|instructions?|secret|hidden|critical|system)\b[^>]{0,40}>",
-    r"<!--.*?-->",
+    # A comment hidden from rendered Markdown; the opener is enough, its end need not be found.
+    r"<!--.{0,40}",
     r"(?:do not|don't|never|must not) (?:tell|inform|mention|reveal|show|notify)\b[^.]{0,40}"
     r"\buser\b",
     r"the user (?:must|should|need|may) (?:not|never) (?:know|see|be told|notice|find out)",
@@ -44,8 +55,9 @@ _POISONING = (
     r"\b(?:hey|dear|attention),? (?:ai|assistant|model|llm|agent|claude|chatgpt|gpt)\b",
     r"(?:send|forward|post|upload|copy|leak|exfiltrate|bcc|cc)\b[^.]{0,60}?\b(?:conversation"
     r"|chat history|previous messages|user's messages|system prompt)\b[^.]{0,60}\bto\b",
+    # The address is only tried where a run of address characters starts.
     r"\b(?:bcc|cc|forward (?:a copy|it|them|everything|all))\b[^.]{0,40}?"
-    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
+    r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+",
     # Files no tool needs the model to read for it: keys, credentials, the client's own config.
     r"~/\.(?:ssh|aws|gnupg|kube|docker|netrc|npmrc|pypirc|config/gcloud)\b|\bid_(?:rsa|ed25519"
     r"|ecdsa|dsa)\b|/etc/(?:passwd|shadow)\b|\.git-credentials\b|\bmcp\.json\b"
@@ -160,6 +172,20 @@ def _every_string(value, where: str):
             yield from _every_string(item, f"{where}[{i}]")
 
 
+def _within(texts, limit: int) -> tuple[list[tuple[str, str]], bool]:
+    """The (where, text) pairs up to `limit` characters in all, and whether there was more;
+    stops reading at the limit, so a huge definition costs no more than a long one."""
+    kept, left = [], limit
+    for where, text in texts:
+        if len(text) > left:
+            if left:
+                kept.append((where, text[:left]))
+            return kept, True
+        kept.append((where, text))
+        left -= len(text)
+    return kept, False
+
+
 def _snippet(text: str, start: int, end: int) -> str:
     found = " ".join(text[start:end].split())
     return found if len(found) <= _SNIPPET else found[: _SNIPPET - 1] + "…"
@@ -219,7 +245,7 @@ def assess(
     `known_hosts`: hosts links may point at (their subdomains too). `bare`: the tool is offered
     under its own name, without a namespace, so a same-named tool elsewhere collides with it."""
     reasons: list[Reason] = []
-    texts = list(prose(tool))
+    texts, prose_cut = _within(prose(tool), MAX_PROSE_CHARS)
 
     for where, text in texts:
         lowered = text.lower()
@@ -235,8 +261,20 @@ def assess(
                 break
 
     definition = {"name": tool.get("name"), **pinning.definition(tool)}
+    strings, definition_cut = _within(_every_string(definition, "tool"), MAX_DEFINITION_CHARS)
+    if prose_cut or definition_cut:
+        limit = MAX_PROSE_CHARS if prose_cut else MAX_DEFINITION_CHARS
+        what = "of prose" if prose_cut else "in its strings"
+        reasons.append(
+            Reason(
+                OVERSIZED,
+                f"Too long to check: more than {limit:,} characters {what}; only those were read",
+            )
+        )
     hidden: dict[str, list[str]] = {}
-    for where, text in _every_string(definition, "tool"):
+    for where, text in strings:
+        if text.isascii():
+            continue  # no format character is ASCII
         found = [ch for ch in text if _invisible(ch)]
         if found:
             hidden.setdefault(where.removeprefix("tool."), []).extend(found)

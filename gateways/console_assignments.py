@@ -287,7 +287,8 @@ class CatalogRefreshPage(AssignmentBase):
 class _ToolApprovalPage(AssignmentBase):
     """Approve one tool's definition on a page that shows it again: GET shows, POST approves.
     Each page defines `_answer(assignment, tool, *, error, status)`, which renders it, and
-    `approve(assignment, tool)`, which calls its service."""
+    `approve(assignment, reviewed)`, which calls its service. The form posts the digest of
+    the definition shown, so a definition that changed since is refused, not approved unread."""
 
     required = {"GET": GATEWAYS_PROVISION_FEATURES, "POST": GATEWAYS_PROVISION_FEATURES}
     approved = ""  # the message after approval, with {tool}
@@ -300,8 +301,9 @@ class _ToolApprovalPage(AssignmentBase):
     def post(self, request, gw, pk):
         assignment = self.assignment(gw, pk)
         tool = request.POST.get("tool", "")
+        reviewed = [{"name": tool, "digest": request.POST.get("digest", "")}]
         try:
-            self.approve(assignment, tool)
+            self.approve(assignment, reviewed)
         except GatehouseError as exc:
             return self._answer(self.assignment(gw, pk), tool, error=str(exc), status=400)
         messages.success(request, self.approved.format(tool=tool))
@@ -326,8 +328,8 @@ class PinApprovePage(_ToolApprovalPage):
         }
         return self.render("gateways/pin_approve.html", context, status=status)
 
-    def approve(self, assignment, tool):
-        services.approve_pin_changes(assignment=assignment, actor=self.request.user, tools=[tool])
+    def approve(self, assignment, reviewed):
+        services.approve_pin_changes(assignment=assignment, actor=self.request.user, tools=reviewed)
 
 
 class AdmissionApprovePage(_ToolApprovalPage):
@@ -347,8 +349,8 @@ class AdmissionApprovePage(_ToolApprovalPage):
         }
         return self.render("gateways/admission_approve.html", context, status=status)
 
-    def approve(self, assignment, tool):
-        services.admit_tools(assignment=assignment, actor=self.request.user, tools=[tool])
+    def approve(self, assignment, reviewed):
+        services.admit_tools(assignment=assignment, actor=self.request.user, tools=reviewed)
 
 
 class AssignmentRemovePage(AssignmentBase):

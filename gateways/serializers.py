@@ -216,19 +216,30 @@ class PinToolsInput(serializers.Serializer):
     )
 
 
+class ReviewedToolInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200, help_text="The upstream tool name.")
+    digest = serializers.CharField(
+        max_length=100,
+        help_text="The fingerprint of the definition reviewed; refused (409) if the definition "
+        "discovered now is another one.",
+    )
+
+
 class AdmitToolsInput(serializers.Serializer):
-    tools = serializers.ListField(
-        child=serializers.CharField(max_length=200),
+    tools = ReviewedToolInput(
+        many=True,
         allow_empty=False,
-        help_text="Upstream tool names whose flagged definition is approved.",
+        help_text="Tools whose flagged definition is approved: `digest` as in "
+        "`pending_admissions`.",
     )
 
 
 class ApprovePinsInput(serializers.Serializer):
-    tools = serializers.ListField(
-        child=serializers.CharField(max_length=200),
+    tools = ReviewedToolInput(
+        many=True,
         allow_empty=False,
-        help_text="Upstream tool names whose changed definition is approved.",
+        help_text="Tools whose changed definition is approved: `digest` as `current_digest` in "
+        "`pending_pin_changes`.",
     )
 
 

@@ -300,6 +300,39 @@ def _tool_names(tools, field: str = "tools") -> list[str]:
     return list(dict.fromkeys(tools))
 
 
+def _reviewed(tools, field: str = "tools") -> dict[str, str]:
+    """Name -> the fingerprint of the definition the admin reviewed, from `[{name, digest}]`."""
+    if not isinstance(tools, list | tuple) or not all(
+        isinstance(t, dict)
+        and isinstance(t.get("name"), str)
+        and t["name"]
+        and isinstance(t.get("digest"), str)
+        and t["digest"]
+        for t in tools
+    ):
+        raise ValidationFailed(
+            "Give a list of tools, each with its name and the digest of the definition reviewed.",
+            field=field,
+        )
+    reviewed: dict[str, str] = {}
+    for tool in tools:
+        if reviewed.setdefault(tool["name"], tool["digest"]) != tool["digest"]:
+            raise ValidationFailed(f"{tool['name']} is named with two digests.", field=field)
+    return reviewed
+
+
+def _check_unchanged(reviewed: dict[str, str], current: dict[str, str]) -> None:
+    """Refuse when the definition now discovered is not the one reviewed: an upstream may
+    change it between the review and the approval, and only what was read is approved."""
+    changed = sorted(name for name, digest in reviewed.items() if current[name] != digest)
+    if changed:
+        raise Conflict(
+            f"Changed since it was reviewed: {', '.join(changed)}. Review the current "
+            "definition and approve it again.",
+            field="tools",
+        )
+
+
 @transaction.atomic
 def pin_tools(*, assignment: Assignment, actor, tools=None) -> Assignment:
     """Pin tools as the last discovery found them: the named ones, else every exposed one.
@@ -375,9 +408,10 @@ def _approved(assignment: Assignment, actor, action: str, detail: dict) -> None:
 def approve_pin_changes(*, assignment: Assignment, actor, tools) -> Assignment:
     """Accept the discovered definition of pinned tools that changed, so clients see them again.
 
-    The approval page shows what the admission checks found, so a flagged new definition is
-    admitted with it."""
-    names = _tool_names(tools)
+    `tools`: `[{name, digest}]`, the digest being the new definition's as reviewed. The approval
+    page shows what the admission checks found, so a flagged new definition is admitted with it."""
+    reviewed = _reviewed(tools)
+    names = list(reviewed)
     if not names:
         raise ValidationFailed("Name at least one tool to approve.", field="tools")
     _lock_pins(assignment)
@@ -388,11 +422,12 @@ def approve_pin_changes(*, assignment: Assignment, actor, tools) -> Assignment:
         raise ValidationFailed(
             f"No change awaits approval for: {', '.join(missing)}.", field="tools"
         )
+    _check_unchanged(reviewed, {n: pending[n].current_digest for n in names})
     pins = dict(assignment.tool_pins)
     for name in names:
         pins[name] = pinning.pin(discovered[name])
     assignment.tool_pins = pins
-    holds = [h for h in selectors.admission_holds(assignment) if h.tool in names]
+    holds = [h for h in selectors.admission_holds(assignment) if reviewed.get(h.tool) == h.digest]
     admitted = _admit(assignment, holds, actor)
     assignment.save(update_fields=["tool_pins", "tool_admissions"])
     detail = {
@@ -409,9 +444,11 @@ def approve_pin_changes(*, assignment: Assignment, actor, tools) -> Assignment:
 @transaction.atomic
 def admit_tools(*, assignment: Assignment, actor, tools) -> Assignment:
     """Approve the discovered definition of tools the admission checks flagged, so clients see
-    them. The approval names the fingerprint: a later change is assessed again. A pinned tool
-    that changed is approved with it, since it is the same definition."""
-    names = _tool_names(tools)
+    them. `tools`: `[{name, digest}]`, the digest being the one reviewed; the approval records
+    it, so a later change is assessed again. A pinned tool that changed is approved with it,
+    since it is the same definition."""
+    reviewed = _reviewed(tools)
+    names = list(reviewed)
     if not names:
         raise ValidationFailed("Name at least one tool to approve.", field="tools")
     _lock_pins(assignment)
@@ -421,6 +458,7 @@ def admit_tools(*, assignment: Assignment, actor, tools) -> Assignment:
         raise ValidationFailed(
             f"No flagged tool awaits approval for: {', '.join(missing)}.", field="tools"
         )
+    _check_unchanged(reviewed, {n: holds[n].digest for n in names})
     detail = {"tools": _admit(assignment, [holds[n] for n in names], actor)}
     changed = [
         c for c in pinning.changes(assignment.tool_pins, _discovered(assignment)) if c.tool in names

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from servers import health
+from servers import gateway_notice, health
 from servers.legacy_upstream import LegacySseSession
 from servers.locations import upstream_endpoint
 from servers.models import Server
@@ -145,13 +145,24 @@ def refresh_catalog(
         "health_checked_at": now,
     }
     with transaction.atomic():
-        came_back = Server.objects.filter(pk=server.pk, health=Server.Health.DOWN).update(**fields)
+        rows = Server.objects.select_for_update().filter(pk=server.pk)
+        before = _tool_names(rows.values_list("catalog", flat=True).first())
+        came_back = rows.filter(health=Server.Health.DOWN).update(**fields)
         if came_back:
             health.server_came_back(server=server)
-    if not came_back:
-        Server.objects.filter(pk=server.pk).update(**fields)
+        else:
+            rows.update(**fields)
+        if _tool_names(catalog) != before:
+            # The gateways serving it check its tools' names against their other servers'
+            # (shadowing): their snapshots must see the new names, not wait for a config change.
+            gateway_notice.tell_gateways_of(server)
     server.refresh_from_db()
     return server
+
+
+def _tool_names(catalog: dict | None) -> set[str]:
+    tools = (catalog or {}).get("tools") or []
+    return {t["name"] for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)}
 
 
 def _workstation_health(server: Server) -> Server:

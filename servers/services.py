@@ -5,10 +5,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from core import config_events
 from core.errors import Conflict, ValidationFailed
 from identities.upstream import revocation
-from servers import identity_probe
+from servers import gateway_notice, identity_probe
 from servers.models import Server
 from servers.tasks import refresh_catalog_task
 from servers.validation import normalise_server_fields
@@ -113,7 +112,7 @@ def update_server(*, server: Server, actor, **changes) -> Server:
         setattr(server, field, value)
     _validated(server)
     server.save()
-    _tell_gateways_of(server)
+    gateway_notice.tell_gateways_of(server)
     _schedule_discovery(server)
     record_change(
         workspace=server.workspace,
@@ -127,7 +126,7 @@ def update_server(*, server: Server, actor, **changes) -> Server:
 
 @transaction.atomic
 def delete_server(*, server: Server, actor) -> None:
-    _tell_gateways_of(server)
+    gateway_notice.tell_gateways_of(server)
     # Its assignments go with it: people's tokens for them are revoked at the upstream.
     revocation.revoke_when_removed(server.assignments.all())
     record_change(workspace=server.workspace, actor=actor, action="server.delete", target=server)
@@ -141,18 +140,6 @@ def _schedule_discovery(server: Server) -> None:
         return
     server_id = server.pk
     transaction.on_commit(lambda: refresh_catalog_task.delay(server_id))
-
-
-def _tell_gateways_of(server: Server) -> None:
-    """Recompile the workspace's snapshots and tell the clients of the gateways serving `server`.
-
-    The gateways' own `config_version` is bumped only by the gateways app's services: a server
-    change reaches their snapshots through the workspace epoch.
-    """
-    config_events.workspace_changed(
-        workspace_id=server.workspace_id,
-        gateway_ids=server.assignments.values_list("gateway_id", flat=True).distinct(),
-    )
 
 
 def probe_identity(*, server: Server) -> identity_probe.Probe:

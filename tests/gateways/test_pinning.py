@@ -248,7 +248,9 @@ def test_a_changed_pinned_tool_is_withheld_until_approved(pinned, bob, alice, ap
     assert change["pinned_digest"] == body["tool_pins"]["echo"]
 
     approved = admin.post(
-        _assignment_url(pinned.full) + "pins/approve/", {"tools": ["echo"]}, format="json"
+        _assignment_url(pinned.full) + "pins/approve/",
+        {"tools": [{"name": "echo", "digest": change["current_digest"]}]},
+        format="json",
     )
     assert approved.status_code == 200, approved.content
     assert approved.json()["pending_pin_changes"] == []
@@ -314,6 +316,7 @@ def _discovered(server, *tools):
 
 
 ADD = {"name": "add", "description": "Add two numbers.", "inputSchema": {"type": "object"}}
+UNSEEN = "sha256:" + "0" * 64
 
 
 def test_assigning_pins_what_the_policy_exposes(alice, acme_gateway, acme_server):
@@ -372,14 +375,25 @@ def test_the_pin_action_pins_what_was_discovered(api, alice, acme_gateway, acme_
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"tools": ["add"]}, "No change awaits approval for: add."),
-        ({"tools": ["nope"]}, "No change awaits approval for: nope."),
+        ({"tools": [{"name": "add", "digest": UNSEEN}]}, "No change awaits approval for: add."),
+        ({"tools": [{"name": "nope", "digest": UNSEEN}]}, "No change awaits approval for: nope."),
         ({"tools": []}, None),
         ({"tools": "echo"}, None),
+        ({"tools": ["echo"]}, None),
+        ({"tools": [{"name": "echo"}]}, None),
         ({}, None),
         (["echo"], None),
     ],
-    ids=["unchanged", "unknown", "empty", "not-a-list", "missing", "not-an-object"],
+    ids=[
+        "unchanged",
+        "unknown",
+        "empty",
+        "not-a-list",
+        "names-only",
+        "no-digest",
+        "missing",
+        "not-an-object",
+    ],
 )
 def test_approving_refuses_bad_input_with_the_field(
     api, alice, acme_gateway, acme_server, body, message
@@ -399,6 +413,29 @@ def test_approving_refuses_bad_input_with_the_field(
     assert assignment.tool_pins["echo"]["digest"] == pinning.fingerprint(ECHO)
 
 
+def test_a_change_that_changed_again_since_it_was_reviewed_is_refused(
+    api, alice, acme_gateway, acme_server
+):
+    assignment = acme_gateway.assignments.get()
+    _discovered(acme_server, ECHO, ADD)
+    gateway_services.pin_tools(assignment=assignment, actor=alice)
+    _discovered(acme_server, dict(ECHO, description="Echo, reworded."), ADD)
+    client = api.as_(alice)
+    [reviewed] = client.get(_assignment_url(assignment)).json()["pending_pin_changes"]
+    # A discovery between the review and the approval finds yet another definition.
+    _discovered(acme_server, dict(ECHO, description=POISONED), ADD)
+    body = {"tools": [{"name": "echo", "digest": reviewed["current_digest"]}]}
+    refused = client.post(_assignment_url(assignment) + "pins/approve/", body, format="json")
+    assert refused.status_code == 409, refused.content
+    assert error(refused)["detail"] == (
+        "Changed since it was reviewed: echo. Review the current definition and approve it again."
+    )
+    assert error(refused)["attr"] == "tools"
+    assignment.refresh_from_db()
+    assert assignment.tool_pins["echo"]["digest"] == pinning.fingerprint(ECHO)
+    assert not ConfigChange.objects.filter(action="assignment.pins_approve").exists()
+
+
 @pytest.mark.parametrize("path", ["pins/", "pins/approve/"])
 def test_pinning_and_approving_need_provision_features(
     api_as_dave_with, alice, acme_gateway, acme_server, path
@@ -408,7 +445,8 @@ def test_pinning_and_approving_need_provision_features(
     gateway_services.pin_tools(assignment=assignment, actor=alice)
     _discovered(acme_server, dict(ECHO, description=POISONED))
     url = _assignment_url(assignment) + path
-    body = {"tools": ["echo"]} if path.endswith("approve/") else {}
+    seen = pinning.fingerprint(dict(ECHO, description=POISONED))
+    body = {"tools": [{"name": "echo", "digest": seen}]} if path.endswith("approve/") else {}
     refused = api_as_dave_with(ALL_KEYS - {GATEWAYS_PROVISION_FEATURES}).post(
         url, body, format="json"
     )

@@ -25,6 +25,8 @@ from teams.models import Membership, User
 from tests.support.api import bearer
 
 W = "/api/v1/workspaces/acme"
+# A tool as an approval names it: with the digest of the definition reviewed.
+NOW = {"name": "now", "digest": "sha256:" + "0" * 64}
 # The same answer as for a workspace that does not exist at all.
 NOT_FOUND = {
     "type": "client_error",
@@ -71,11 +73,11 @@ ACME_URLS = [
     ("patch", f"{W}/gateways/dev/assignments/{{assignment}}/", {"tool_mode": "none"}),
     ("delete", f"{W}/gateways/dev/assignments/{{assignment}}/", None),
     ("post", f"{W}/gateways/dev/assignments/{{assignment}}/pins/", {"tools": ["now"]}),
-    ("post", f"{W}/gateways/dev/assignments/{{assignment}}/pins/approve/", {"tools": ["now"]}),
+    ("post", f"{W}/gateways/dev/assignments/{{assignment}}/pins/approve/", {"tools": [NOW]}),
     (
         "post",
         f"{W}/gateways/dev/assignments/{{assignment}}/admissions/approve/",
-        {"tools": ["now"]},
+        {"tools": [NOW]},
     ),
     ("get", f"{W}/gateways/dev/assignments/{{assignment}}/credentials/", None),
     (
