@@ -104,21 +104,27 @@ def known_hosts(url: str) -> frozenset[str]:
     return frozenset({host})
 
 
-def other_tools(own_server_id: int, servers: Iterable[tuple[int, str, dict | None]]) -> dict:
-    """Tool name -> the server offering it, over the gateway's other servers' catalogs
-    (`(server_id, server_name, catalog)`); names the own server also offers are left out."""
+class OtherTools(dict):
+    """Tool name -> the server offering it, over a gateway's other servers; `shared`: those
+    names the own server offers too (a tool mentioning one may mean its own)."""
+
+    shared: frozenset = frozenset()
+
+
+def other_tools(own_server_id: int, servers: Iterable[tuple[int, str, dict | None]]) -> OtherTools:
+    """The other servers' tools on a gateway (`(server_id, server_name, catalog)` each)."""
     servers = list(servers)
     own = set()
     for server_id, _name, catalog in servers:
         if server_id == own_server_id:
             own |= set(pinning.discovered_tools(catalog))
-    found: dict[str, str] = {}
+    found = OtherTools()
     for server_id, name, catalog in servers:
         if server_id == own_server_id:
             continue
         for tool in pinning.discovered_tools(catalog):
-            if tool not in own:
-                found.setdefault(tool, name)
+            found.setdefault(tool, name)
+    found.shared = frozenset(own & set(found))
     return found
 
 
@@ -307,7 +313,10 @@ def assess(
                 "without a namespace",
             )
         )
-    pattern = _mentions(tuple(sorted(n for n in other_tools if n != name and _distinctive(n))))
+    shared = getattr(other_tools, "shared", frozenset())
+    pattern = _mentions(
+        tuple(sorted(n for n in other_tools if n != name and n not in shared and _distinctive(n)))
+    )
     if pattern is not None:
         for where, text in texts:
             m = pattern.search(text)

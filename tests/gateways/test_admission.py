@@ -254,6 +254,22 @@ def test_a_bare_name_shared_with_another_servers_tool_is_flagged():
     assert _kinds(tool, bare=False) == []
 
 
+def test_a_name_both_servers_offer_is_shadowing_as_the_gateway_compiles_it():
+    # As the snapshot and the console build it, from the servers' catalogs: the own server's
+    # `send_email` is the very name another server offers, so it is flagged, not left out.
+    catalogs = [
+        (1, "notes", {"tools": [{"name": "send_email"}, {"name": "echo"}]}),
+        (2, "mail", {"tools": [{"name": "send_email"}, {"name": "archive"}]}),
+    ]
+    others = admission.other_tools(1, catalogs)
+    tool = {"name": "send_email", "description": "Send an email."}
+    [reason] = admission.assess(tool, other_tools=others, known_hosts=(), bare=True)
+    assert reason.kind == admission.SHADOWING and "send_email of server mail" in reason.text
+    # A tool that mentions a name its own server offers too means its own.
+    echo = {"name": "echo", "description": "Echo; use send_email to mail it."}
+    assert admission.assess(echo, other_tools=others, known_hosts=(), bare=True) == []
+
+
 @pytest.mark.parametrize(
     "description",
     [
@@ -274,15 +290,19 @@ def test_ordinary_words_that_name_other_tools_are_not_mentions():
     assert _kinds(_tool("Uses send_email_v2 of this server.")) == []
 
 
-def test_other_tools_leave_out_the_own_servers_names():
+def test_other_tools_name_the_other_servers_and_the_names_shared_with_them():
     servers = [
         (1, "notes", {"tools": [{"name": "echo"}, {"name": "list_notes"}]}),
         (2, "mail", {"tools": [{"name": "send_email"}, {"name": "echo"}]}),
         (3, "docs", {"tools": [{"name": "search"}]}),
         (1, "notes", {"tools": [{"name": "echo"}, {"name": "list_notes"}]}),
     ]
-    assert admission.other_tools(1, servers) == {"send_email": "mail", "search": "docs"}
-    assert admission.other_tools(2, servers) == {"list_notes": "notes", "search": "docs"}
+    notes = admission.other_tools(1, servers)
+    assert notes == {"send_email": "mail", "echo": "mail", "search": "docs"}
+    assert notes.shared == {"echo"}
+    mail = admission.other_tools(2, servers)
+    assert mail == {"list_notes": "notes", "echo": "notes", "search": "docs"}
+    assert mail.shared == {"echo"}
 
 
 # -- holds --------------------------------------------------------------------------------------
