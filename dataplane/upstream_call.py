@@ -31,7 +31,13 @@ from servers.workstation.session import ConnectorMissing, WorkstationSession
 
 
 async def call_upstream(
-    ctx: CallContext, spec: AssignmentSpec, method: str, params: dict, *, timeout=None
+    ctx: CallContext,
+    spec: AssignmentSpec,
+    method: str,
+    params: dict,
+    *,
+    timeout=None,
+    param_headers: dict | None = None,
 ) -> dict:
     try:
         identity = await upstreams.identity_for(spec, ctx.principal, ctx.snapshot)
@@ -63,7 +69,7 @@ async def call_upstream(
         params.pop("_meta", None)
 
     async def on_notification(message: dict) -> None:
-        if ctx.notify is None:
+        if ctx.notify is None or not _wanted(ctx, message):
             return
         if message.get("method") == "notifications/progress":
             if client_token is None:
@@ -74,6 +80,9 @@ async def call_upstream(
         await ctx.notify(message)
 
     async def on_request(message: dict) -> dict:
+        missing = _missing_capability(ctx, message.get("method"))
+        if missing is not None:
+            return {"error": missing.to_error()}
         if ctx.ask is None:
             return {
                 "error": {
@@ -87,6 +96,7 @@ async def call_upstream(
         on_notification=on_notification,
         on_request=on_request,
         client_capabilities=ctx.client_capabilities,
+        param_headers=param_headers,
     )
     server = spec.upstream.server_name
     timeout = timeout or spec.timeout
@@ -215,6 +225,39 @@ async def call_upstream(
     if blocked is not None:
         raise blocked
     return result
+
+
+# The client capability each server-to-client request needs.
+_CAPABILITY_FOR = {
+    "sampling/createMessage": "sampling",
+    "elicitation/create": "elicitation",
+    "roots/list": "roots",
+}
+
+
+def _missing_capability(ctx: CallContext, method) -> RpcError | None:
+    """A 2026-07-28 client that declared no capability for the upstream's request: the
+    MissingRequiredClientCapability error naming it, which the upstream passes back."""
+    capability = _CAPABILITY_FOR.get(method)
+    if not ctx.modern or capability is None or capability in (ctx.client_capabilities or {}):
+        return None
+    return RpcError(
+        protocol.MISSING_REQUIRED_CLIENT_CAPABILITY,
+        f"The call needs the client capability '{capability}', which the client did not declare.",
+        {"requiredCapabilities": {capability: {}}},
+    )
+
+
+def _wanted(ctx: CallContext, message: dict) -> bool:
+    """A 2026-07-28 client gets log messages only at or above the level its request named."""
+    if not ctx.modern or message.get("method") != "notifications/message":
+        return True
+    if ctx.log_level not in protocol.LOG_LEVELS:
+        return False
+    level = (message.get("params") or {}).get("level")
+    if level not in protocol.LOG_LEVELS:
+        return True
+    return protocol.LOG_LEVELS.index(level) >= protocol.LOG_LEVELS.index(ctx.log_level)
 
 
 def connector_missing(message: str) -> dict:
