@@ -56,6 +56,9 @@ async def call_upstream(
     for key in list(meta):
         if key.startswith("io.modelcontextprotocol/"):
             meta.pop(key)  # the upstream client writes its own envelope
+    if ctx.modern and ctx.log_level in protocol.LOG_LEVELS:
+        # A 2026-07-28 upstream logs to a request only at the level it names.
+        meta[protocol.META_LOG_LEVEL] = ctx.log_level
     # The client's trace keys go on only as checked, naming the gateway's span (SEP-414).
     for key in trace_context.KEYS:
         meta.pop(key, None)

@@ -699,8 +699,10 @@ class UpstreamSession:
                 request, nonce = await self._event_stream()
                 async with request as response:
                     self._check_proof(nonce, response)
-                    if response.status in (404, 405) or response.status >= 400:
+                    if response.status >= 400:
                         return
+                    if "text/event-stream" not in response.headers.get("content-type", ""):
+                        return  # an answer, not a stream: the upstream offers none
                     async for _event, data in read_events(
                         response.content, limit=self.max_reply_bytes, per_event=True
                     ):

@@ -149,6 +149,7 @@ def test_a_capability_the_client_did_not_declare_is_a_400(edge):
     assert error["data"]["requiredCapabilities"] == {"sampling": {}}
 
 
+@BOTH_ERAS
 def test_log_messages_reach_only_requests_that_ask_for_their_level(edge):
     call = {"name": "test_logging_tool", "arguments": {}}
 
