@@ -327,6 +327,8 @@ class McpEndpoint:
         )
         accepts_sse = "text/event-stream" in headers.get("accept", "")
         if inbound.method == "subscriptions/listen":
+            if not accepts_sse:
+                raise HttpError(406, "subscriptions/listen answers with a stream: accept SSE.")
             await subscriptions.listen(receive, send, snapshot, inbound.id, inbound.params)
             return
         await reply.run(

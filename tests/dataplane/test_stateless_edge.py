@@ -291,3 +291,13 @@ def test_a_listen_stream_hears_configuration_changes(edge, deployment, alice):
     assert ack["params"]["notifications"] == {"toolsListChanged": True}
     assert changed["method"] == "notifications/tools/list_changed"
     assert changed["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == 77
+
+
+def test_a_listen_stream_needs_a_client_that_accepts_one(edge):
+    response = edge.post(
+        "subscriptions/listen",
+        {"notifications": {"toolsListChanged": True}},
+        5,
+        Accept="application/json",
+    )
+    assert response.status_code == 406
