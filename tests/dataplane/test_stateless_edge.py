@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from gateways import services as gateway_services
+from rules import services as rule_services
 from servers import services as server_services
 
 VERSION = "2026-07-28"
@@ -229,6 +230,24 @@ def test_mcp_param_headers_are_checked_and_derived_for_the_upstream(edge):
         **{"Mcp-Param-Region": "=?base64?WsO8cmljaA==?="},
     )
     assert encoded.json()["result"]["content"][0]["text"] == "region=Zürich"
+
+
+@pytest.mark.parametrize("edge", ["conformance_modern_url"], indirect=True)
+def test_mcp_param_headers_follow_the_arguments_the_request_rules_left(edge, deployment, alice):
+    rule_services.create_rule(
+        workspace=deployment.acme,
+        actor=alice,
+        name="redact-outgoing",
+        detector="secrets",
+        action="redact",
+        direction="request",
+    )
+    secret = "ghp_" + "Qx7" * 12
+    call = {"name": "test_header_param", "arguments": {"region": secret}}
+    answer = edge.post("tools/call", call, 12, **{"Mcp-Param-Region": secret})
+    # Had the client's header been copied, the upstream would see it disagree with the body.
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["result"]["content"][0]["text"] == "region=[REDACTED:GITHUB_PAT]"
 
 
 def _listen(edge, notifications, trigger):
