@@ -3,7 +3,7 @@ the gateway snapshot, the caller, the protocol era, the relays back to the clien
 the audit trail shares across the call's hops."""
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from audit.trace_context import TraceContext
@@ -47,6 +47,10 @@ class CallContext:
     audit_upstream_result: object = None
     # The origin the client reached, to make links in answers absolute.
     origin: str = ""
+    # A 2026-07-28 request: its `Mcp-Param-*` headers, and the least severe log level it asked
+    # to receive (None: no notifications/message at all).
+    param_headers: dict = field(default_factory=dict)
+    log_level: str | None = None
 
     @property
     def modern(self) -> bool:

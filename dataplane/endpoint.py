@@ -25,11 +25,13 @@ from dataplane import (
     jsonrpc,
     legacy_sse,
     near_cache,
+    param_headers,
     protocol,
     reply,
     routing,
     server_card,
     session,
+    subscriptions,
     tasks,
     workspace_url,
 )
@@ -190,11 +192,14 @@ class McpEndpoint:
             await self._modern(scope, receive, send, headers, message, inbound, snapshot, principal)
             return
         if version_header and version_header not in protocol.HANDSHAKE_VERSIONS:
-            raise HttpError(
-                400,
+            error = RpcError(
+                protocol.UNSUPPORTED_PROTOCOL_VERSION,
                 f"Unsupported MCP-Protocol-Version '{version_header}'.",
-                code=protocol.UNSUPPORTED_PROTOCOL_VERSION,
+                {"supported": list(protocol.SUPPORTED_VERSIONS), "requested": version_header},
             )
+            request_id = inbound.id if inbound.kind == jsonrpc.REQUEST else None
+            await send_json(send, 400, protocol.error_response(request_id, error))
+            return
         await self._handshake(
             scope, receive, send, headers, message, inbound, snapshot, principal, session_id
         )
@@ -304,6 +309,8 @@ class McpEndpoint:
             return
         caps = verdict.client_capabilities if isinstance(verdict.client_capabilities, dict) else {}
         client = verdict.client_info if isinstance(verdict.client_info, dict) else {}
+        meta = inbound.params.get("_meta") if isinstance(inbound.params, dict) else None
+        log_level = meta.get(protocol.META_LOG_LEVEL) if isinstance(meta, dict) else None
         ctx = CallContext(
             snapshot=snapshot,
             principal=principal,
@@ -312,10 +319,14 @@ class McpEndpoint:
             client_name=str(client.get("name", ""))[:100],
             client_version=str(client.get("version", ""))[:50],
             origin=request_origin(scope, headers),
+            param_headers=param_headers.from_request(headers),
+            log_level=log_level if isinstance(log_level, str) else None,
         )
         accepts_sse = "text/event-stream" in headers.get("accept", "")
         if inbound.method == "subscriptions/listen":
-            await reply.listen(scope, receive, send, snapshot, inbound.id)
+            if not accepts_sse:
+                raise HttpError(406, "subscriptions/listen answers with a stream: accept SSE.")
+            await subscriptions.listen(receive, send, snapshot, inbound.id, inbound.params)
             return
         await reply.run(
             ctx,

@@ -114,15 +114,23 @@ def for_modern_client(request: dict) -> dict:
     return {"method": request.get("method"), "params": params}
 
 
-def refusal(capability: str, method: str) -> dict:
-    """The answer an upstream gets for a request its caller cannot take."""
-    return {
-        "error": {
-            "code": protocol.METHOD_NOT_FOUND,
-            "message": f"The calling client did not declare the {capability} capability "
-            f"that {method} needs.",
+def refusal(capability: str, method: str, *, modern: bool = False) -> dict:
+    """The answer an upstream gets for a request its caller cannot take: for a 2026-07-28
+    caller, MissingRequiredClientCapability naming the capability (the upstream passes it back,
+    and the client gets it with HTTP 400); for a handshake-era one, -32601."""
+    message = f"The calling client did not declare the {capability} capability that {method} needs."
+    if modern:
+        required: dict = {}
+        for part in reversed(capability.split(".")):
+            required = {part: required}
+        return {
+            "error": {
+                "code": protocol.MISSING_REQUIRED_CLIENT_CAPABILITY,
+                "message": message,
+                "data": {"requiredCapabilities": required},
+            }
         }
-    }
+    return {"error": {"code": protocol.METHOD_NOT_FOUND, "message": message}}
 
 
 # -- a 2026-07-28 upstream's input_required, passed through -------------------------------------
@@ -166,7 +174,7 @@ class _PendingCall:
         request = for_modern_client(message)
         missing = missing_capability(self.capabilities, request)
         if missing is not None:
-            return refusal(missing, str(request["method"]))
+            return refusal(missing, str(request["method"]), modern=True)
         asked = _Asked(f"gh-{next(_rounds)}", request, asyncio.get_running_loop().create_future())
         self.asked = asked
         await self.events.put(("ask", asked))

@@ -10,12 +10,21 @@ LATEST_HANDSHAKE = HANDSHAKE_VERSIONS[-1]
 LATEST_MODERN = MODERN_VERSIONS[-1]
 # Revisions a client may name in MCP-Protocol-Version after the handshake.
 STREAMABLE_HANDSHAKE_VERSIONS = tuple(v for v in HANDSHAKE_VERSIONS if v >= "2025-03-26")
+# What server/discover lists, and what an unsupported version's error names.
+SUPPORTED_VERSIONS = (*MODERN_VERSIONS, *STREAMABLE_HANDSHAKE_VERSIONS)
+# Handshake-era methods 2026-07-28 removed: a 2026-07-28 client calling one gets -32601.
+REMOVED_IN_MODERN = frozenset(
+    {"initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"}
+)
+# Log levels by severity (RFC 5424 order), for the 2026-07-28 per-request logLevel.
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
 META_PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion"
 META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
 META_CLIENT_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
 META_LOG_LEVEL = "io.modelcontextprotocol/logLevel"
 META_SERVER_INFO = "io.modelcontextprotocol/serverInfo"
+META_SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId"
 
 HEADER_SESSION = "mcp-session-id"
 HEADER_PROTOCOL = "mcp-protocol-version"
@@ -39,7 +48,7 @@ AUDIT_BEHIND = -32030  # the audit log could not record the call in time; retry 
 RESOURCE_NOT_FOUND = -32002  # spec-assigned for resources/read of an unknown URI
 REQUEST_CANCELLED = -32800
 HEADER_MISMATCH = -32020
-MISSING_CLIENT_CAPABILITY = -32021  # e.g. tasks/* from a client without the tasks extension
+MISSING_REQUIRED_CLIENT_CAPABILITY = -32021  # e.g. tasks/* from a client without the extension
 UNSUPPORTED_PROTOCOL_VERSION = -32022
 URL_ELICITATION_REQUIRED = -32042  # the client must open a page first (2025-11-25)
 

@@ -16,6 +16,7 @@ import time
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS
 
 from audit import metrics, trace_context
 from audit.log import durability
@@ -124,7 +125,16 @@ async def run(
         reply.stop_keeping_alive()
     message = await audit_behind(request_id, ran=True) or message
     await audit_trail.client_response(ctx, message, started)
-    await reply.finish(message)
+    await reply.finish(message, http_status(ctx, message))
+
+
+def http_status(ctx: CallContext, message: dict) -> int:
+    """A 2026-07-28 client learns some errors from the HTTP status too (404 for an unknown
+    method, 400 for a bad request), by the SDK's table; a handshake-era client always gets 200."""
+    error = message.get("error")
+    if not ctx.modern or not isinstance(error, dict):
+        return 200
+    return ERROR_CODE_HTTP_STATUS.get(error.get("code"), 200)
 
 
 async def admitted(ctx, method, params):
@@ -222,12 +232,12 @@ class _Reply:
         if self._keeper is not None:
             self._keeper.cancel()
 
-    async def finish(self, message: dict) -> None:
+    async def finish(self, message: dict, status: int = 200) -> None:
         if self.disconnected:
             return
         async with self._lock:
             if not self._started:
-                await send_json(self._send, 200, message)
+                await send_json(self._send, status, message)
                 return
             await self._send(
                 {"type": "http.response.body", "body": frame(message), "more_body": False}
@@ -274,10 +284,13 @@ async def deliver_answer(message: dict) -> None:
         await layer.send(channel, {"type": "mcp.answer", "message": message})
 
 
-async def notification_stream(receive, send, gateway_id: int, first, channel=None) -> None:
+async def notification_stream(
+    receive, send, gateway_id: int, first, channel=None, shape=None
+) -> None:
     """An SSE stream of the gateway's notifications (list_changed), with heartbeats.
 
     Messages sent straight to `channel` (the legacy transport's replies) go out on it too.
+    `shape` turns each notification into what this stream sends, or None to skip it.
     """
     layer = get_channel_layer()
     channel = channel or await layer.new_channel()
@@ -314,13 +327,12 @@ async def notification_stream(receive, send, gateway_id: int, first, channel=Non
                     await asyncio.sleep(LAYER_RETRY_SECONDS)
                     event = {}
                 getter = asyncio.ensure_future(layer.receive(channel))
-                if event.get("type") in ("mcp.notify", "mcp.deliver"):
+                message = event.get("message")
+                if event.get("type") == "mcp.notify" and shape is not None:
+                    message = shape(message)
+                if event.get("type") in ("mcp.notify", "mcp.deliver") and message is not None:
                     await send(
-                        {
-                            "type": "http.response.body",
-                            "body": frame(event["message"]),
-                            "more_body": True,
-                        }
+                        {"type": "http.response.body", "body": frame(message), "more_body": True}
                     )
             else:
                 await send({"type": "http.response.body", "body": PING, "more_body": True})
@@ -329,8 +341,3 @@ async def notification_stream(receive, send, gateway_id: int, first, channel=Non
         disconnect.cancel()
         ending.cancel()
         await layer.group_discard(group, channel)
-
-
-async def listen(scope, receive, send, snapshot, request_id) -> None:
-    """2026-07-28 `subscriptions/listen`: the stream of list_changed notifications."""
-    await notification_stream(receive, send, snapshot.id, first=None)

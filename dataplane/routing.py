@@ -16,8 +16,10 @@ from django.conf import settings
 from dataplane import (
     approval,
     audit_trail,
+    caching,
     catalog,
     namespacing,
+    param_headers,
     policy,
     protocol,
     tasks,
@@ -55,7 +57,7 @@ def instructions(snapshot: GatewaySnapshot) -> str:
 
 async def handle(ctx: CallContext, method: str, params: dict) -> dict:
     handler = _HANDLERS.get(method)
-    if handler is None:
+    if handler is None or (ctx.modern and method in protocol.REMOVED_IN_MODERN):
         raise RpcError(protocol.METHOD_NOT_FOUND, f"Method not found: {method}")
     if not isinstance(params, dict):
         raise RpcError(protocol.INVALID_PARAMS, "params must be an object")
@@ -190,6 +192,9 @@ async def _tools_call(ctx: CallContext, params: dict) -> dict:
                     f"The server '{spec.upstream.server_name}' is unavailable: {cat.error}",
                 )
         raise RpcError(protocol.INVALID_PARAMS, f"Unknown tool: {name}")
+    schema = entry.item.get("inputSchema")
+    if ctx.modern:
+        param_headers.check(schema, arguments or {}, ctx.param_headers)
     arguments = await policy.check_request(ctx, entry.assignment, name, arguments or {})
     ctx.output_schema = entry.item.get("outputSchema")
     upstream_params = dict(params, name=entry.upstream_name, arguments=arguments)
@@ -202,7 +207,12 @@ async def _tools_call(ctx: CallContext, params: dict) -> dict:
         upstream_params.pop("requestState", None)
     timeout = entry.assignment.tool_overrides.get(entry.upstream_name, {}).get("timeout")
     result = await upstream_call.call_upstream(
-        ctx, entry.assignment, "tools/call", upstream_params, timeout=timeout
+        ctx,
+        entry.assignment,
+        "tools/call",
+        upstream_params,
+        timeout=timeout,
+        param_headers=param_headers.derive(schema, arguments),
     )
     if result.get("resultType") == "task":
         return await tasks.created(ctx, entry.assignment, result)
@@ -273,6 +283,8 @@ async def _resources_read(ctx: CallContext, params: dict) -> dict:
     result = await upstream_call.call_upstream(
         ctx, spec, "resources/read", dict(params, uri=upstream_uri)
     )
+    if ctx.modern:
+        result = caching.with_hints(result)
     contents = result.get("contents")
     if spec.resources_prefixed and isinstance(contents, list):
         result = dict(
@@ -344,7 +356,7 @@ async def _ping(ctx: CallContext, params: dict) -> dict:
 
 async def _discover(ctx: CallContext, params: dict) -> dict:
     return {
-        "supportedVersions": [*protocol.MODERN_VERSIONS, *protocol.STREAMABLE_HANDSHAKE_VERSIONS],
+        "supportedVersions": list(protocol.SUPPORTED_VERSIONS),
         "capabilities": capabilities(),
         "instructions": instructions(ctx.snapshot),
         "ttlMs": 0,

@@ -85,7 +85,7 @@ def declared(capabilities) -> bool:
 def _require_declared(ctx: CallContext) -> None:
     if not declared(ctx.client_capabilities):
         raise RpcError(
-            protocol.MISSING_CLIENT_CAPABILITY,
+            protocol.MISSING_REQUIRED_CLIENT_CAPABILITY,
             "Missing required client capability",
             {"requiredCapabilities": {"extensions": {TASKS_EXTENSION: {}}}},
         )

@@ -46,7 +46,13 @@ logger = logging.getLogger(__name__)
 
 
 async def call_upstream(
-    ctx: CallContext, spec: AssignmentSpec, method: str, params: dict, *, timeout=None
+    ctx: CallContext,
+    spec: AssignmentSpec,
+    method: str,
+    params: dict,
+    *,
+    timeout=None,
+    param_headers: dict | None = None,
 ) -> dict:
     # Only these carry a call's own input rounds; `tasks/update` sends its answers as they are.
     if ctx.modern and method in era_translation.INPUT_METHODS:
@@ -90,7 +96,7 @@ async def call_upstream(
         params.pop("_meta", None)
 
     async def on_notification(message: dict) -> None:
-        if ctx.notify is None:
+        if ctx.notify is None or not _wanted(ctx, message):
             return
         if message.get("method") == "notifications/progress":
             if client_token is None:
@@ -103,7 +109,7 @@ async def call_upstream(
     async def on_request(message: dict) -> dict:
         missing = era_translation.missing_capability(ctx.client_capabilities, message)
         if missing is not None:
-            return era_translation.refusal(missing, str(message.get("method")))
+            return era_translation.refusal(missing, str(message.get("method")), modern=ctx.modern)
         if ctx.ask is None:
             return {
                 "error": {
@@ -118,6 +124,7 @@ async def call_upstream(
         on_request=on_request,
         client_capabilities=ctx.client_capabilities,
         log_level=log_level,
+        param_headers=param_headers,
     )
     server = spec.upstream.server_name
     timeout = timeout or spec.timeout
@@ -317,6 +324,18 @@ def _described(spec: AssignmentSpec, exc: BaseException) -> RpcError:
         )
     logger.error("a pending upstream call failed", exc_info=exc)
     return RpcError(protocol.INTERNAL_ERROR, f"The call to '{server}' failed.")
+
+
+def _wanted(ctx: CallContext, message: dict) -> bool:
+    """A 2026-07-28 client gets log messages only at or above the level its request named."""
+    if not ctx.modern or message.get("method") != "notifications/message":
+        return True
+    if ctx.log_level not in protocol.LOG_LEVELS:
+        return False
+    level = (message.get("params") or {}).get("level")
+    if level not in protocol.LOG_LEVELS:
+        return True
+    return protocol.LOG_LEVELS.index(level) >= protocol.LOG_LEVELS.index(ctx.log_level)
 
 
 def connector_missing(message: str) -> dict:

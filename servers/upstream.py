@@ -51,6 +51,9 @@ META_LOG_LEVEL = "io.modelcontextprotocol/logLevel"
 _MAX_PAGES = 100
 # Notifications about the upstream as a whole, not about one call.
 SESSION_EVENTS = frozenset({"notifications/resources/updated"})
+# What the gateway asks a 2026-07-28 upstream to announce on its listen stream.
+LISTEN = "subscriptions/listen"
+LISTEN_FILTER = {"toolsListChanged": True, "promptsListChanged": True, "resourcesListChanged": True}
 NAME_PARAM = {
     "tools/call": "name",
     "prompts/get": "name",
@@ -168,6 +171,8 @@ class CallHooks:
     client_capabilities: dict | None = None
     # The level of log messages the caller wants, for a 2026-07-28 upstream's `_meta`.
     log_level: str | None = None
+    # `Mcp-Param-*` headers for a 2026-07-28 upstream's tools/call, derived by the caller.
+    param_headers: dict | None = None
 
 
 @dataclass
@@ -303,6 +308,11 @@ class UpstreamSession:
             if info is None:
                 raise refused
         self.info = info
+        if info.era == "modern" and self._on_event and self._listener is None:
+            # A 2026-07-28 upstream announces list changes on subscriptions/listen only.
+            self._listener = asyncio.get_running_loop().create_task(
+                self._listen(), context=contextvars.Context()
+            )
 
     async def _probe_modern(self) -> UpstreamInfo | None:
         params = {"_meta": self._meta(MODERN_VERSION, None)}
@@ -538,6 +548,8 @@ class UpstreamSession:
         name_key = NAME_PARAM.get(body.get("method", ""))
         name = (body.get("params") or {}).get(name_key) if name_key else None
         headers = self._headers(version=version, method=method, name=name, session_id=session_id)
+        if version == MODERN_VERSION and hooks is not None and hooks.param_headers:
+            headers.update(hooks.param_headers)
         data = _COMPACT(body).encode()
         headers, nonce = self._signed("POST", headers, data)
         bounds = bounds or _Bounds(timeout, None)
@@ -668,23 +680,42 @@ class UpstreamSession:
             reply = {**reply, "id": message["id"], "jsonrpc": "2.0"}
         await self._post_notification(reply)
 
+    def _listening(self) -> bool:
+        return bool(self.session_id) or (self.info is not None and self.info.era == "modern")
+
+    async def _event_stream(self):
+        """(the request opening the upstream's stream of change notifications, its proof
+        nonce): a handshake session's GET stream, or a 2026-07-28 `subscriptions/listen`."""
+        client = self._client(stream=True)
+        if self.session_id:
+            headers = self._headers(
+                version=self.info.protocol_version if self.info else None,
+                session_id=self.session_id,
+            )
+            headers["Accept"] = "text/event-stream"
+            headers, nonce = self._signed("GET", headers)
+            return client.get(self.url, headers=headers, **await self._proxy()), nonce
+        params = {"notifications": LISTEN_FILTER, "_meta": self._meta(MODERN_VERSION, None)}
+        body = {"jsonrpc": "2.0", "id": next(self._ids), "method": LISTEN, "params": params}
+        data = _COMPACT(body).encode()
+        headers = self._headers(version=MODERN_VERSION, method=LISTEN, session_id=None)
+        headers, nonce = self._signed("POST", headers, data)
+        request = client.post(self.url, data=data, headers=headers, **await self._proxy())
+        return request, nonce
+
     async def _listen(self) -> None:
-        """Follow the upstream's GET stream for list_changed notifications, reconnecting."""
+        """Follow the upstream's stream of list_changed notifications, reconnecting."""
         delay = 1.0
-        while self.session_id:
+        while self._listening():
             started = time.monotonic()
             try:
-                headers = self._headers(
-                    version=self.info.protocol_version if self.info else None,
-                    session_id=self.session_id,
-                )
-                headers["Accept"] = "text/event-stream"
-                headers, nonce = self._signed("GET", headers)
-                client = self._client(stream=True)
-                async with client.get(self.url, headers=headers, **await self._proxy()) as response:
+                request, nonce = await self._event_stream()
+                async with request as response:
                     self._check_proof(nonce, response)
-                    if response.status in (404, 405) or response.status >= 400:
+                    if response.status >= 400:
                         return
+                    if "text/event-stream" not in response.headers.get("content-type", ""):
+                        return  # an answer, not a stream: the upstream offers none
                     async for _event, data in read_events(
                         response.content, limit=self.max_reply_bytes, per_event=True
                     ):
