@@ -307,6 +307,10 @@ class McpEndpoint:
             error = RpcError(verdict.code, verdict.message, getattr(verdict, "data", None))
             await send_json(send, status, protocol.error_response(inbound.id, error))
             return
+        mismatch = tasks.name_header_mismatch(inbound.method, inbound.params, headers)
+        if mismatch is not None:
+            await send_json(send, 400, protocol.error_response(inbound.id, mismatch))
+            return
         caps = verdict.client_capabilities if isinstance(verdict.client_capabilities, dict) else {}
         client = verdict.client_info if isinstance(verdict.client_info, dict) else {}
         meta = inbound.params.get("_meta") if isinstance(inbound.params, dict) else None

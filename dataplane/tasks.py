@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 from django.core.cache import cache as shared_cache
+from mcp.shared.inbound import MCP_NAME_HEADER, decode_header_value
 
 from core import sealing
 from dataplane import audit_trail, catalog, protocol, upstream_call
@@ -34,6 +35,23 @@ _SEEN_SECONDS = 24 * 3600
 _SEEN_PREFIX = "mcp:task-status:"
 NOT_FOUND = "Failed to retrieve task: Task not found"
 STATUSES = frozenset({"working", "input_required", "completed", "failed", "cancelled"})
+# The task requests name their task in `Mcp-Name` too (SEP-2663), so a balancer can route
+# them; the SDK's header check covers only the core methods.
+METHODS = frozenset({"tasks/get", "tasks/update", "tasks/cancel"})
+
+
+def name_header_mismatch(method, params, headers) -> RpcError | None:
+    """HeaderMismatch (-32020) for a 2026-07-28 task request whose `Mcp-Name` is not its
+    `taskId`, as the spec has a server refuse it."""
+    if method not in METHODS or not isinstance(params, dict):
+        return None
+    task_id = params.get("taskId")
+    if task_id is None or decode_header_value(headers.get(MCP_NAME_HEADER)) == task_id:
+        return None
+    return RpcError(
+        protocol.HEADER_MISMATCH,
+        f"{MCP_NAME_HEADER} header does not match the request body's 'taskId' parameter",
+    )
 
 
 @dataclass(frozen=True)

@@ -59,11 +59,10 @@ async def call_upstream(
         claims = request_state.unseal(ctx, method, params)
         if claims is not None and claims.get("kind") == "pending":
             return await _resume(ctx, spec, method, params, claims)
+        # Answers without a state go on as they are: a 2026-07-28 upstream need not keep any
+        # (SEP-2322), and judges them itself; a handshake-era one ignores the unknown key.
         if claims is not None:
             params = era_translation.upstream_retry(params, claims)
-        else:
-            # Answers without the state they answer mean nothing upstream.
-            params = {k: v for k, v in params.items() if k != "inputResponses"}
     asked_params = params
     try:
         identity = await upstreams.identity_for(spec, ctx.principal, ctx.snapshot)

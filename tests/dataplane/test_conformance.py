@@ -51,42 +51,25 @@ _STREAMING_ELICITATION = (
 # 2026-07-28 client's call reaches the upstream as a handshake-era call.
 GATEWAY_EXCEPTIONS_2026: dict[str, str] = {
     "server-stateless": (
-        f"{_STREAMING_ELICITATION} (-32601 'The calling client cannot answer requests.'); the "
-        "upstream announces list changes only to its own subscriptions/listen streams, which the "
-        "gateway's handshake session with it does not open, so the listen checks warn that no "
-        "tools or prompts list_changed arrived"
+        "the upstream announces list changes only on its own subscriptions/listen streams, which "
+        "the gateway's handshake session with it does not open, so the two listen checks warn "
+        "that no tools or prompts list_changed arrived (a SHOULD)"
     ),
     **dict.fromkeys(
         _INPUT_REQUIRED,
-        "the upstream, in a handshake session, cannot return an InputRequiredResult: it answers "
-        "-32603 'Handler returned an invalid result', which the gateway relays",
+        "the fixture tools answer with an InputRequiredResult, which the upstream's SDK refuses "
+        "to send in a handshake session: -32603 'Handler returned an invalid result', relayed",
     ),
     **dict.fromkeys(
         _TASKS,
-        "server/discover advertises no io.modelcontextprotocol/tasks extension, tasks/get, "
-        "tasks/update and tasks/cancel get -32601 (not -32021 or the task), and the client's "
-        "tasks capability does not reach the handshake-era upstream: slow_compute runs "
-        "synchronously (its 60 s runs outlast the suite's 10 s request timeout) and the "
-        "task-only tools answer -32021",
+        "a handshake session has no per-request capabilities, so the client's tasks extension "
+        "cannot reach the upstream: it creates no task (slow_compute runs inline and outlasts "
+        "the suite's 10 s request timeout; the task-only tools answer -32021)",
     ),
 }
 
 # In front of the 2026-07-28-only server the gateway calls it statelessly.
-GATEWAY_EXCEPTIONS_2026_MODERN_UPSTREAM: dict[str, str] = {
-    "server-stateless": f"{_STREAMING_ELICITATION} (-32600)",
-    **dict.fromkeys(
-        _INPUT_REQUIRED,
-        "the upstream's InputRequiredResult becomes the error 'The server needs input from the "
-        "client, which this connection cannot relay.' instead of reaching the client",
-    ),
-    **dict.fromkeys(
-        _TASKS,
-        "the upstream's CreateTaskResult passes through, but server/discover advertises no "
-        "io.modelcontextprotocol/tasks extension and tasks/get, tasks/update and tasks/cancel "
-        "get -32601 'Method not found' (not routed to the upstream); test_tool_with_task's "
-        "input round gets the 'cannot relay' error",
-    ),
-}
+GATEWAY_EXCEPTIONS_2026_MODERN_UPSTREAM: dict[str, str] = {}
 # Each list was read from a run; a scenario the gateway later passes must leave its list.
 UPSTREAMS = {
     "dual-era upstream": ("conformance_server_url", GATEWAY_EXCEPTIONS_2026),
