@@ -90,7 +90,7 @@ class AdmissionHoldOutput(serializers.Serializer):
 
 class AssignmentOutput(serializers.ModelSerializer):
     server = serializers.CharField(source="server.name")
-    approval_team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    approval_team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     tool_pins = serializers.SerializerMethodField()
     pending_pin_changes = serializers.SerializerMethodField()
     tool_admissions = serializers.SerializerMethodField()

@@ -9,6 +9,7 @@ import itertools
 import json
 
 import httpx
+from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS
 
 from gateways import services as gateway_services
 from identities import services as identity_services
@@ -73,10 +74,12 @@ def request(url: str, token: str, method: str, params: dict, headers: dict | Non
         **(headers or {}),
     }
     reply = httpx.post(url, content=json.dumps(body), headers=headers, timeout=30)
-    assert reply.status_code == 200, reply.text
-    message = reply.json()
-    assert message["id"] == rpc_id
-    return message
+    answer = reply.json()
+    # A 2026-07-28 error carries the HTTP status the SDK's table gives its code.
+    code = (answer.get("error") or {}).get("code")
+    assert reply.status_code == ERROR_CODE_HTTP_STATUS.get(code, 200), reply.text
+    assert answer["id"] == rpc_id
+    return answer
 
 
 def make_calls(url: str, token: str, *, ok: int = 3) -> None:

@@ -15,6 +15,7 @@ ID_AFTER = {
     "alerts": "alert",
     "assignments": "assignment",
     "clients": "client",
+    "headless-clients": "headless",
     "connectors": "connector",
     "credentials": "credential",
     "logs": "log",
@@ -22,6 +23,7 @@ ID_AFTER = {
     "rules": "rule",
     "sinks": "sink",
     "tokens": "token",
+    "trusted-idps": "trusted_idp",
 }
 SLUG_AFTER = {"gateways": "dev", "teams": "eng"}
 
