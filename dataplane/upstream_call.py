@@ -124,6 +124,7 @@ async def call_upstream(
         client_capabilities=ctx.client_capabilities,
         log_level=log_level,
         param_headers=param_headers,
+        stateless=ctx.modern,
     )
     server = spec.upstream.server_name
     timeout = timeout or spec.timeout

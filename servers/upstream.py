@@ -1,9 +1,12 @@
 """The upstream MCP client: one logical session per (assignment, identity), pooled per process.
 
-It speaks both protocol eras to the upstream. At first use it probes `server/discover`: an
-upstream that answers with a 2026-07-28 version is driven statelessly (per-request `_meta`,
-routing headers); anything else gets the `initialize` handshake and a reusable session, which is
-re-initialised when the upstream forgets it (404). Requests and their answers go through the
+It speaks both protocol eras to the upstream. At first use it offers the `initialize` handshake:
+an upstream that takes it gets a reusable session, re-initialised when the upstream forgets it
+(404); one that refuses it and answers `server/discover` with 2026-07-28 is driven statelessly
+(per-request `_meta`, routing headers). An upstream that speaks both is reached both ways: a
+2026-07-28 caller's requests go statelessly (its capabilities, tasks and input rounds travel
+per request), the earlier revisions' in the session, so that the upstream's own requests reach
+them. Requests and their answers go through the
 lean client of `servers.http_client` (about a third of aiohttp's CPU per call); aiohttp, which
 the benchmark found several times faster than httpx, carries the long-lived GET streams, the
 notifications, redirects and whatever else the lean client does not serve.
@@ -173,6 +176,9 @@ class CallHooks:
     log_level: str | None = None
     # `Mcp-Param-*` headers for a 2026-07-28 upstream's tools/call, derived by the caller.
     param_headers: dict | None = None
+    # The caller speaks 2026-07-28: an upstream that speaks it too is called statelessly, even
+    # when the session was opened with the handshake for callers of the earlier revisions.
+    stateless: bool = False
 
 
 @dataclass
@@ -277,6 +283,10 @@ class UpstreamSession:
         self._ready = asyncio.Lock()
         self._on_event = on_event
         self._listener: asyncio.Task | None = None
+        # A handshake session's stateless side: None until a 2026-07-28 caller asks, then the
+        # upstream's 2026-07-28 info, or False when it speaks only the handshake.
+        self._stateless: UpstreamInfo | bool | None = None
+        self._stateless_listener: asyncio.Task | None = None
         self.max_reply_bytes = settings.UPSTREAM_MAX_REPLY_BYTES
         self.in_flight = 0
         self.handshake_timeout: float | None = None  # the server's own, if it has one
@@ -388,18 +398,44 @@ class UpstreamSession:
             META_CLIENT_INFO: CLIENT_INFO,
         }
 
+    async def _stateless_side(self, info: UpstreamInfo) -> UpstreamInfo:
+        """The info to call a handshake session's upstream with for a 2026-07-28 caller: its
+        2026-07-28 side when it has one (asked once per session), else the session's own."""
+        if self._stateless is None:
+            async with self._ready:
+                if self._stateless is None:
+                    self._stateless = await self._probe_stateless_side()
+        return self._stateless or info
+
+    async def _probe_stateless_side(self) -> UpstreamInfo | bool:
+        timeout = self.handshake_timeout or settings.UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS
+        try:
+            modern = await asyncio.wait_for(self._probe_modern(), timeout)
+        except (TimeoutError, UpstreamTimeout, UpstreamUnavailable) as exc:
+            # Whatever a handshake-only upstream makes of an unknown method: not this era.
+            logger.debug("no 2026-07-28 side at %s: %s", self.url, exc)
+            return False
+        if modern is None:
+            return False
+        if self._on_event and self._stateless_listener is None:
+            # Such an upstream may announce list changes only on its listen streams.
+            self._stateless_listener = asyncio.get_running_loop().create_task(
+                self._listen(stateless=True), context=contextvars.Context()
+            )
+        return modern
+
     def reset(self) -> None:
         self.info = None
         self.session_id = None
-        if self._listener is not None:
-            self._listener.cancel()
-            self._listener = None
+        self._stateless = None
+        for listener in (self._listener, self._stateless_listener):
+            if listener is not None:
+                listener.cancel()
+        self._listener = self._stateless_listener = None
 
     async def close(self) -> None:
-        session_id, listener = self.session_id, self._listener
+        session_id = self.session_id
         self.reset()
-        if listener is not None:
-            listener.cancel()
         if session_id:
             headers, _ = self._signed("DELETE", {**self.headers, "mcp-session-id": session_id})
             try:
@@ -431,16 +467,17 @@ class UpstreamSession:
         upstream was told to stop."""
         self.in_flight += 1  # the pool never evicts a session with a request under way
         try:
-            info = await self.ensure_ready()
             bounds = _Bounds(timeout, max_duration)
             for attempt in range(2):
+                info = await self.ensure_ready()
+                if hooks is not None and hooks.stateless and info.era == "handshake":
+                    info = await self._stateless_side(info)
                 try:
                     return await self._request_once(info, method, params, bounds, hooks)
                 except _SessionLost:
                     if attempt:
                         raise UpstreamUnavailable("the upstream keeps losing its session") from None
                     self.reset()
-                    info = await self.ensure_ready()
             raise AssertionError("unreachable")
         finally:
             self.in_flight -= 1
@@ -461,7 +498,7 @@ class UpstreamSession:
                 body,
                 version=info.protocol_version,
                 method=method,
-                session_id=self.session_id,
+                session_id=self.session_id if info.era == "handshake" else None,
                 bounds=bounds,
                 hooks=hooks,
             )
@@ -680,14 +717,16 @@ class UpstreamSession:
             reply = {**reply, "id": message["id"], "jsonrpc": "2.0"}
         await self._post_notification(reply)
 
-    def _listening(self) -> bool:
+    def _listening(self, stateless: bool) -> bool:
+        if stateless:
+            return bool(self._stateless)
         return bool(self.session_id) or (self.info is not None and self.info.era == "modern")
 
-    async def _event_stream(self):
+    async def _event_stream(self, stateless: bool):
         """(the request opening the upstream's stream of change notifications, its proof
         nonce): a handshake session's GET stream, or a 2026-07-28 `subscriptions/listen`."""
         client = self._client(stream=True)
-        if self.session_id:
+        if self.session_id and not stateless:
             headers = self._headers(
                 version=self.info.protocol_version if self.info else None,
                 session_id=self.session_id,
@@ -703,13 +742,14 @@ class UpstreamSession:
         request = client.post(self.url, data=data, headers=headers, **await self._proxy())
         return request, nonce
 
-    async def _listen(self) -> None:
-        """Follow the upstream's stream of list_changed notifications, reconnecting."""
+    async def _listen(self, *, stateless: bool = False) -> None:
+        """Follow the upstream's stream of list_changed notifications, reconnecting; with
+        `stateless`, a handshake session's upstream's 2026-07-28 listen stream."""
         delay = 1.0
-        while self._listening():
+        while self._listening(stateless):
             started = time.monotonic()
             try:
-                request, nonce = await self._event_stream()
+                request, nonce = await self._event_stream(stateless)
                 async with request as response:
                     self._check_proof(nonce, response)
                     if response.status >= 400:

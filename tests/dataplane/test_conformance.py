@@ -1,9 +1,10 @@
 """The official MCP conformance suite, run directly and through a transparent gateway.
 
 The 2026-07-28 scenarios (conformance 0.2 alpha) run through the gateway twice: in front of the
-conformance server as it is (both eras, so the gateway reaches it in a handshake session) and in
-front of the same server speaking only 2026-07-28. Every scenario that passes directly must pass
-through the gateway, except those listed below with what the gateway answered.
+conformance server as it is (both eras: the gateway holds a handshake session with it and calls
+it statelessly for a 2026-07-28 caller) and in front of the same server speaking only
+2026-07-28. Every scenario that passes directly must pass through the gateway, except those
+listed below with what the gateway answered.
 """
 
 import pytest
@@ -19,56 +20,10 @@ from tests.upstreams.test_upstreams_direct import EXPECTED_PASSING, EXPECTED_PAS
 # Scenarios that cannot pass through a gateway, with the reason (also in docs/conformance.md).
 GATEWAY_EXCEPTIONS: dict[str, str] = {}
 
-_INPUT_REQUIRED = (
-    "input-required-result-basic-elicitation",
-    "input-required-result-basic-sampling",
-    "input-required-result-basic-list-roots",
-    "input-required-result-request-state",
-    "input-required-result-multiple-input-requests",
-    "input-required-result-multi-round",
-    "input-required-result-missing-input-response",
-    "input-required-result-non-tool-request",
-    "input-required-result-result-type",
-    "input-required-result-tampered-state",
-    "input-required-result-capability-check",
-)
-_TASKS = (
-    "tasks-lifecycle",
-    "tasks-capability-negotiation",
-    "tasks-wire-fields",
-    "tasks-request-state-removal",
-    "tasks-mrtr-input",
-    "tasks-request-headers",
-    "tasks-dispatch-and-envelope",
-    "tasks-mrtr-composition",
-)
-_STREAMING_ELICITATION = (
-    "test_streaming_elicitation, which asks the client for input mid-call, is refused "
-    "(the round is not relayed to a 2026-07-28 client), so the stream check is not testable"
-)
-
-# In front of the dual-era server the gateway opens a handshake session (2025-11-25), so a
-# 2026-07-28 client's call reaches the upstream as a handshake-era call.
-GATEWAY_EXCEPTIONS_2026: dict[str, str] = {
-    "server-stateless": (
-        "the upstream announces list changes only on its own subscriptions/listen streams, which "
-        "the gateway's handshake session with it does not open, so the two listen checks warn "
-        "that no tools or prompts list_changed arrived (a SHOULD)"
-    ),
-    **dict.fromkeys(
-        _INPUT_REQUIRED,
-        "the fixture tools answer with an InputRequiredResult, which the upstream's SDK refuses "
-        "to send in a handshake session: -32603 'Handler returned an invalid result', relayed",
-    ),
-    **dict.fromkeys(
-        _TASKS,
-        "a handshake session has no per-request capabilities, so the client's tasks extension "
-        "cannot reach the upstream: it creates no task (slow_compute runs inline and outlasts "
-        "the suite's 10 s request timeout; the task-only tools answer -32021)",
-    ),
-}
-
-# In front of the 2026-07-28-only server the gateway calls it statelessly.
+# In front of the dual-era server the gateway holds a handshake session for callers of the
+# earlier revisions and calls it statelessly for 2026-07-28 callers; in front of the
+# 2026-07-28-only server, statelessly.
+GATEWAY_EXCEPTIONS_2026: dict[str, str] = {}
 GATEWAY_EXCEPTIONS_2026_MODERN_UPSTREAM: dict[str, str] = {}
 # Each list was read from a run; a scenario the gateway later passes must leave its list.
 UPSTREAMS = {

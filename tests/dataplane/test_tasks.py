@@ -153,6 +153,37 @@ def test_a_task_is_followed_to_its_result_through_the_gateway(jobs, bob):
     ]
 
 
+def test_a_task_reaches_an_upstream_of_both_eras_beside_its_handshake_session(
+    deployment, upstream_servers, bob
+):
+    # The gateway holds a handshake session with an upstream that takes one; a 2026-07-28
+    # caller's request must still reach it statelessly, or its tasks extension is lost.
+    server = server_services.create_server(
+        workspace=deployment.acme,
+        name="jobs",
+        url=upstream_servers.start("tasks_server.py", "--era", "both"),
+        actor=deployment.alice,
+    )
+    gateway_services.assign_server(
+        gateway=deployment.gateway, server=server, namespace="jobs", actor=deployment.alice
+    )
+    bob_token = deployment.token_for(bob)
+    tasks = Tasks()
+
+    async def scenario():
+        async with modern_client(deployment, bob_token, extensions=[tasks]) as client:
+            return await client.call_tool("jobs__interview", {"topic": "tides"})
+
+    result = run_client(scenario())
+    assert result.content[0].text == "Interviewed Ada about tides."
+    assert [task["status"] for task in tasks.seen] == ["completed"]
+    # A handshake-era caller is served in the session: the upstream answers it directly.
+    old = HandshakeClient(deployment, bob_token)
+    answered = old.result("tools/call", {"name": "jobs__report", "arguments": {"topic": "tides"}})
+    assert answered["content"][0]["text"].startswith("Report on tides")
+    assert "resultType" not in answered or answered["resultType"] == "complete"
+
+
 def test_the_gateway_gives_its_own_task_id_and_relays_input_requests(jobs, bob):
     bob_token = jobs.token_for(bob)
 

@@ -3,7 +3,8 @@ extension, SEP-2663), built with the SDK's `Extension` interface.
 
 Run it with ``python tests/upstreams/tasks_server.py --port N``; it serves Streamable HTTP at
 ``http://127.0.0.1:N/mcp``, 2026-07-28 only (the SDK has no tasks helpers, and the extension is
-carried in per-request capabilities).
+carried in per-request capabilities), or with ``--era both`` the handshake too, where its tools
+answer directly.
 
 To a client that declares the extension on its request, every tool answers with a task:
 
@@ -175,8 +176,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8767)
+    parser.add_argument("--era", choices=["modern", "both"], default="modern")
     args = parser.parse_args()
-    app = EraGate(build().streamable_http_app(host=args.host), "modern")
+    app = EraGate(build().streamable_http_app(host=args.host), args.era)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 
