@@ -26,7 +26,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
-from dataplane import audit_trail, protocol
+from dataplane import audit_trail, protocol, request_state
 from dataplane.context import CallContext
 from dataplane.snapshot import AssignmentSpec
 from gateways.models import PendingApproval
@@ -46,6 +46,26 @@ async def check(ctx: CallContext, spec: AssignmentSpec, name: str, params: dict)
     """None when the call may go on; otherwise what to answer instead (a tool error, or a
     2026-07-28 `input_required` result)."""
     arguments = params.get("arguments") or {}
+    answer = await _asked(ctx, spec, name, arguments, params)
+    if answer is None:
+        # An input round the upstream then asks for carries this, so its retry is not asked again.
+        ctx.approved = _digest(arguments)
+    return answer
+
+
+async def _asked(ctx, spec, name, arguments, params) -> dict | None:
+    if ctx.modern and request_state.issued(params.get("requestState")):
+        # The retry of an input round the upstream asked for: approved when the call began,
+        # for these very arguments, or not at all.
+        claims = request_state.unseal(ctx, "tools/call", params) or {}
+        if claims.get("approved") == _digest(arguments):
+            return None
+        await audit_trail.approval(
+            ctx, spec, "refused", {"via": "input_required", "reason": "state"}
+        )
+        return _refused(
+            ctx, f"The approval sent for {name} does not belong to this call; it was not made."
+        )
     if spec.approval_team_id is not None:
         return await _wait_for_decision(ctx, spec, name, arguments, via="team")
     if ctx.modern:

@@ -37,6 +37,8 @@ class CallContext:
     outcome: str = ""
     # Which credential the upstream call presented ("shared", "personal", "none"), for the audit.
     upstream_identity: str = ""
+    # The digest of the arguments an approval was given for, carried by the call's input rounds.
+    approved: str = ""
     # A workstation call: the connector that served it ({"id", "host"}), for the audit.
     upstream_connector: dict | None = None
     # The client.request entry, held until the request rules have rewritten the arguments.

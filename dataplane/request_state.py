@@ -39,8 +39,16 @@ def _binding(ctx: CallContext, method: str, params: dict) -> list:
     return [ctx.snapshot.id, ctx.principal.key, method, target if isinstance(target, str) else ""]
 
 
+def issued(state) -> bool:
+    """Whether `state` is one of the gateway's (not an approval's own, or a forgery's shape)."""
+    return isinstance(state, str) and state.startswith(STATE_PREFIX)
+
+
 def seal(ctx: CallContext, method: str, params: dict, claims: dict) -> str:
-    """The `requestState` the client echoes: `claims` bound to this gateway, caller and call."""
+    """The `requestState` the client echoes: `claims` bound to this gateway, caller and call,
+    with the approval the call was given, if it needed one (`dataplane/approval.py`)."""
+    if ctx.approved:
+        claims = {**claims, "approved": ctx.approved}
     expires = time.time() + settings.MCP_UPSTREAM_TIMEOUT_SECONDS
     payload = json.dumps([_binding(ctx, method, params), expires, claims]).encode()
     nonce = os.urandom(12)
@@ -56,7 +64,7 @@ def unseal(ctx: CallContext, method: str, params: dict) -> dict | None:
     state = params.get("requestState")
     if state is None:
         return None
-    if not isinstance(state, str) or not state.startswith(STATE_PREFIX):
+    if not issued(state):
         raise invalid("The requestState was not issued by this gateway.")
     raw = state[len(STATE_PREFIX) :]
     try:

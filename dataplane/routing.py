@@ -22,6 +22,7 @@ from dataplane import (
     param_headers,
     policy,
     protocol,
+    request_state,
     tasks,
     upstream_call,
     upstreams,
@@ -202,9 +203,10 @@ async def _tools_call(ctx: CallContext, params: dict) -> dict:
         answer = await approval.check(ctx, entry.assignment, name, upstream_params)
         if answer is not None:
             return answer
-        # The approval's round was the gateway's own: the upstream never sees it.
-        upstream_params.pop("inputResponses", None)
-        upstream_params.pop("requestState", None)
+        if not request_state.issued(upstream_params.get("requestState")):
+            # The approval's round was the gateway's own: the upstream never sees it.
+            upstream_params.pop("inputResponses", None)
+            upstream_params.pop("requestState", None)
     timeout = entry.assignment.tool_overrides.get(entry.upstream_name, {}).get("timeout")
     result = await upstream_call.call_upstream(
         ctx,

@@ -52,6 +52,8 @@ META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
 META_CLIENT_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
 META_LOG_LEVEL = "io.modelcontextprotocol/logLevel"
 _MAX_PAGES = 100
+# After a 2026-07-28 side's probe got no answer either way, how long a session serves alone.
+_PROBE_AGAIN_SECONDS = 30.0
 # Notifications about the upstream as a whole, not about one call.
 SESSION_EVENTS = frozenset({"notifications/resources/updated"})
 # What the gateway asks a 2026-07-28 upstream to announce on its listen stream.
@@ -287,6 +289,8 @@ class UpstreamSession:
         # upstream's 2026-07-28 info, or False when it speaks only the handshake.
         self._stateless: UpstreamInfo | bool | None = None
         self._stateless_listener: asyncio.Task | None = None
+        self._probe_again_at = 0.0
+        self._generation = 0  # bumped by reset(): a probe answered after it is dropped
         self.max_reply_bytes = settings.UPSTREAM_MAX_REPLY_BYTES
         self.in_flight = 0
         self.handshake_timeout: float | None = None  # the server's own, if it has one
@@ -314,7 +318,10 @@ class UpstreamSession:
         try:
             info = await self._handshake()
         except (UpstreamError, UpstreamRejected) as refused:
-            info = await self._probe_modern()
+            try:
+                info = await self._probe_modern()
+            except UpstreamRejected:
+                info = None
             if info is None:
                 raise refused
         self.info = info
@@ -338,19 +345,27 @@ class UpstreamSession:
                 method="server/discover",
                 session_id=None,
             )
+        except (UpstreamUnauthorized, UpstreamInsufficientScope):
+            raise
         except (UpstreamError, UpstreamRejected):
+            return None  # a refusal: the upstream does not speak 2026-07-28
+        result = message.get("result") if isinstance(message, dict) else None
+        result = result if isinstance(result, dict) else {}
+        versions = result.get("supportedVersions")
+        if not isinstance(versions, list) or MODERN_VERSION not in versions:
             return None
-        result = (message or {}).get("result") or {}
-        versions = result.get("supportedVersions") or []
-        if MODERN_VERSION not in versions:
-            return None
-        meta = result.get("_meta") or {}
+        meta = result.get("_meta")
+        server_info = (
+            meta.get("io.modelcontextprotocol/serverInfo") if isinstance(meta, dict) else None
+        )
+        capabilities = result.get("capabilities")
+        instructions = result.get("instructions")
         return UpstreamInfo(
             era="modern",
             protocol_version=MODERN_VERSION,
-            server_info=meta.get("io.modelcontextprotocol/serverInfo") or {},
-            capabilities=result.get("capabilities") or {},
-            instructions=result.get("instructions") or "",
+            server_info=server_info if isinstance(server_info, dict) else {},
+            capabilities=capabilities if isinstance(capabilities, dict) else {},
+            instructions=instructions if isinstance(instructions, str) else "",
         )
 
     async def _handshake(self) -> UpstreamInfo:
@@ -401,33 +416,38 @@ class UpstreamSession:
     async def _stateless_side(self, info: UpstreamInfo) -> UpstreamInfo:
         """The info to call a handshake session's upstream with for a 2026-07-28 caller: its
         2026-07-28 side when it has one (asked once per session), else the session's own."""
-        if self._stateless is None:
+        if self._stateless is None and time.monotonic() >= self._probe_again_at:
             async with self._ready:
-                if self._stateless is None:
-                    self._stateless = await self._probe_stateless_side()
+                if self._stateless is None and time.monotonic() >= self._probe_again_at:
+                    await self._probe_stateless_side()
         return self._stateless or info
 
-    async def _probe_stateless_side(self) -> UpstreamInfo | bool:
+    async def _probe_stateless_side(self) -> None:
+        generation = self._generation
         timeout = self.handshake_timeout or settings.UPSTREAM_HANDSHAKE_TIMEOUT_SECONDS
         try:
             modern = await asyncio.wait_for(self._probe_modern(), timeout)
         except (TimeoutError, UpstreamTimeout, UpstreamUnavailable) as exc:
-            # Whatever a handshake-only upstream makes of an unknown method: not this era.
-            logger.debug("no 2026-07-28 side at %s: %s", self.url, exc)
-            return False
-        if modern is None:
-            return False
-        if self._on_event and self._stateless_listener is None:
+            # No answer either way (down, slow, refusing this identity): the session serves
+            # the call, and the question is asked again a little later.
+            logger.debug("no answer on a 2026-07-28 side at %s: %s", self.url, exc)
+            self._probe_again_at = time.monotonic() + _PROBE_AGAIN_SECONDS
+            return
+        if generation != self._generation:
+            return  # reset or closed meanwhile: the answer belongs to a session that is gone
+        self._stateless = modern or False
+        if modern is not None and self._on_event and self._stateless_listener is None:
             # Such an upstream may announce list changes only on its listen streams.
             self._stateless_listener = asyncio.get_running_loop().create_task(
                 self._listen(stateless=True), context=contextvars.Context()
             )
-        return modern
 
     def reset(self) -> None:
+        self._generation += 1
         self.info = None
         self.session_id = None
         self._stateless = None
+        self._probe_again_at = 0.0
         for listener in (self._listener, self._stateless_listener):
             if listener is not None:
                 listener.cancel()
@@ -471,7 +491,17 @@ class UpstreamSession:
             for attempt in range(2):
                 info = await self.ensure_ready()
                 if hooks is not None and hooks.stateless and info.era == "handshake":
-                    info = await self._stateless_side(info)
+                    stateless = await self._stateless_side(info)
+                    if stateless is not info:
+                        try:
+                            return await self._request_once(
+                                stateless, method, params, bounds, hooks
+                            )
+                        except UpstreamError as refused:
+                            if not _needs_back_channel(refused):
+                                raise
+                            # A tool that asks mid-call the handshake way: in the session, where
+                            # the gateway turns its question into an input round.
                 try:
                     return await self._request_once(info, method, params, bounds, hooks)
                 except _SessionLost:
@@ -706,6 +736,10 @@ class UpstreamSession:
         raise UpstreamUnavailable("the upstream closed the stream without answering")
 
     async def _answer_server_request(self, message: dict, hooks: CallHooks, session_id) -> None:
+        if session_id is None and self.session_id:
+            # A 2026-07-28 request's stream carries no requests; an answer could only go to the
+            # handshake session, which did not ask.
+            return
         if hooks.on_request is None:
             reply = {
                 "jsonrpc": "2.0",
@@ -780,6 +814,12 @@ class UpstreamSession:
                 delay = 1.0
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30)
+
+
+def _needs_back_channel(error: UpstreamError) -> bool:
+    """Whether a 2026-07-28 request failed only because its tool asks mid-call the handshake
+    way, which has no channel there (the SDK's NoBackChannelError)."""
+    return error.code == -32600 and "back-channel" in error.message
 
 
 class _SessionLost(Exception):

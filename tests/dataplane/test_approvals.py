@@ -15,6 +15,7 @@ from audit.log.writer import flush
 from audit.models import LogEntry
 from gateways import services as gateway_services
 from gateways.models import PendingApproval
+from servers import services as server_services
 from teams import services as team_services
 from teams.models import Membership
 from tests.support.console import text
@@ -497,3 +498,62 @@ def test_a_cancelled_call_leaves_nothing_to_decide(deployment, alice, bob, leads
     assert pending.status == "cancelled"
     assert as_(alice).get(f"/w/acme/approvals/{pending.pk}/").status_code == 404
     assert not _entries(deployment.acme, hop="upstream.request", tool="notes__delete_note")
+
+
+def test_an_approved_call_goes_on_through_the_upstreams_own_input_round(
+    deployment, alice, bob, upstream_servers
+):
+    # The approval is the gateway's round; the upstream's question that follows is another,
+    # whose retry must be neither asked again nor taken for a forged approval.
+    server = server_services.create_server(
+        workspace=deployment.acme,
+        name="era",
+        url=upstream_servers.start("era_server.py", "--era", "modern"),
+        actor=alice,
+    )
+    gateway_services.assign_server(
+        gateway=deployment.gateway,
+        server=server,
+        namespace="era",
+        approval_tools=["ask_form"],
+        actor=alice,
+    )
+    token = deployment.token_for(bob)
+    asked = []
+
+    async def on_elicit(context, params):
+        asked.append(params.message)
+        if "era__ask_form" in params.message:
+            return ElicitResult(action="accept", content={"approve": True})
+        return ElicitResult(action="accept", content={"name": "ada"})
+
+    async def scenario():
+        async with modern_client(
+            deployment.url,
+            headers={"Authorization": f"Bearer {token}"},
+            elicitation_callback=on_elicit,
+        ) as client:
+            return await client.call_tool("era__ask_form", {"question": "Name?"})
+
+    result = asyncio.run(scenario())
+    assert result.content[0].text == "form: ada"
+    assert len(asked) == 2 and asked[1] == "Name?"
+    assert _decisions(deployment.acme) == ["asked", "approved"]
+
+    # The upstream's round carries the approval of these arguments only.
+    call = {"name": "era__ask_form", "arguments": {"question": "Name?"}}
+    first = _modern_post(deployment, token, call)["result"]
+    approve = {"gatehouse.approval": {"action": "accept", "content": {"approve": True}}}
+    approved = {**call, "inputResponses": approve, "requestState": first["requestState"]}
+    upstreams_round = _modern_post(deployment, token, approved)["result"]
+    assert upstreams_round["resultType"] == "input_required"
+    [key] = upstreams_round["inputRequests"]
+    answer = {key: {"action": "accept", "content": {"name": "ada"}}}
+    retry = {"inputResponses": answer, "requestState": upstreams_round["requestState"]}
+    other = _modern_post(
+        deployment, token, {**call, "arguments": {"question": "Password?"}, **retry}
+    )["result"]
+    assert other["isError"] is True
+    assert "does not belong to this call" in other["content"][0]["text"]
+    same = _modern_post(deployment, token, {**call, **retry})["result"]
+    assert same["content"][0]["text"] == "form: ada"

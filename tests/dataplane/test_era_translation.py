@@ -185,3 +185,47 @@ def test_a_second_question_is_a_second_round_and_its_log_reaches_the_retry(gatew
     assert asked == ["First name?", "Last name?"]
     # Logged by the upstream while the first retry was waiting on the call's worker.
     assert logged == ["got First"]
+
+
+@pytest.fixture
+def both_eras(deployment, alice, upstream_servers):
+    url = upstream_servers.start("era_server.py", "--era", "both")
+    server = server_services.create_server(
+        workspace=deployment.acme, name="era-both", url=url, actor=alice
+    )
+    gateway_services.assign_server(
+        gateway=deployment.gateway, server=server, namespace="both", actor=alice
+    )
+    return deployment
+
+
+def test_an_upstream_of_both_eras_is_asked_both_ways_for_a_stateless_caller(both_eras, bob):
+    token = both_eras.token_for(bob)
+    # Its own input round (a 2026-07-28 tool) reaches the caller statelessly...
+    first = call(both_eras, token, "both__ask_form", {"question": "Name?"})["result"]
+    assert first["resultType"] == "input_required"
+    [(key, _request)] = first["inputRequests"].items()
+    own = call(
+        both_eras,
+        token,
+        "both__ask_form",
+        {"question": "Name?"},
+        inputResponses={key: ANSWER},
+        requestState=first["requestState"],
+    )["result"]
+    assert own["content"][0]["text"] == "form: ada"
+    # ...and a tool that asks mid-call, which has no channel in a stateless request, is called
+    # in the session, where its question becomes the caller's input round.
+    second = call(both_eras, token, "both__ask_and_remember", {"question": "Who?"})["result"]
+    assert second["resultType"] == "input_required", second
+    [(key, request)] = second["inputRequests"].items()
+    assert request["params"]["message"] == "Who?"
+    mid_call = call(
+        both_eras,
+        token,
+        "both__ask_and_remember",
+        {"question": "Who?"},
+        inputResponses={key: ANSWER},
+        requestState=second["requestState"],
+    )["result"]
+    assert mid_call["content"][0]["text"] == "form: ada"

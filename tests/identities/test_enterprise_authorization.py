@@ -302,6 +302,14 @@ def test_a_subject_that_is_no_member_is_refused(deployment, idp, client, mallory
         _refused(exchange(deployment, client, assertion), "invalid_grant", "not a member")
 
 
+def test_an_address_the_provider_has_not_verified_maps_to_nobody(deployment, idp, client, bob):
+    for unverified in (False, "false"):
+        assertion = assertion_for(deployment, idp, client, email_verified=unverified)
+        _refused(exchange(deployment, client, assertion), "invalid_grant", "not a member")
+    verified = assertion_for(deployment, idp, client, email_verified=True)
+    assert exchange(deployment, client, verified).status_code == 200
+
+
 def test_a_suspended_member_is_refused(deployment, idp, client, bob):
     membership = Membership.objects.get(workspace=deployment.acme, user=bob)
     offboarding.suspend_member(membership=membership, actor=deployment.alice)

@@ -162,7 +162,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8766)
-    parser.add_argument("--era", choices=["handshake", "modern"], default="handshake")
+    parser.add_argument("--era", choices=["handshake", "modern", "both"], default="handshake")
     args = parser.parse_args()
     from catalog_server import EraGate  # a sibling script, run from this folder
 

@@ -8,8 +8,9 @@ issuer (trusted by that gateway's workspace), the signature (the issuer's JWKS),
 provider's configured audience, or this platform's issuer), `exp` and `iat`, the `client_id`
 (the client that authenticated at the token endpoint), `jti` (never accepted twice while the
 assertion lives), then the person: the member the subject is linked to by the workspace's
-single sign-on with the same issuer, else the member with the assertion's `email`. A person
-who is not a member, is suspended, or is not provisioned to the gateway gets no token.
+single sign-on with the same issuer, else the member with the assertion's `email` (unless
+`email_verified` is false). A person who is not a member, is suspended, or is not provisioned
+to the gateway gets no token.
 """
 
 import hashlib
@@ -133,7 +134,9 @@ def _linked_user_id(idp: TrustedIdp, subject: str):
 def _member(idp: TrustedIdp, claims: dict) -> Membership:
     user_id = _linked_user_id(idp, str(claims["sub"]))
     email = claims.get("email")
-    if user_id is None and isinstance(email, str) and email.strip():
+    # An address the provider itself says it has not verified names nobody.
+    verified = claims.get("email_verified") not in (False, "false")
+    if user_id is None and verified and isinstance(email, str) and email.strip():
         user_id = (
             User.objects.filter(email__iexact=email.strip()).values_list("pk", flat=True).first()
         )
