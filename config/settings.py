@@ -329,6 +329,8 @@ MCP_UPSTREAM_TIMEOUT_SECONDS = float(os.environ.get("MCP_UPSTREAM_TIMEOUT_SECOND
 # The longest an upstream call may run, however much progress it reports (an assignment's
 # `max_call_seconds` overrides it); progress restarts only the timeout above.
 MCP_MAX_CALL_SECONDS = float(os.environ.get("MCP_MAX_CALL_SECONDS", "600"))
+# A decision wakes the call waiting for approval; the row is read again this often regardless.
+APPROVAL_POLL_SECONDS = float(os.environ.get("APPROVAL_POLL_SECONDS", "1"))
 MCP_SSE_HEARTBEAT_SECONDS = float(os.environ.get("MCP_SSE_HEARTBEAT_SECONDS", "15"))
 # Clients refuse a tool list holding a name over 64 characters (Claude's and OpenAI's pattern).
 MCP_TOOL_NAME_MAX_LENGTH = min(int(os.environ.get("MCP_TOOL_NAME_MAX_LENGTH", "56")), 64)

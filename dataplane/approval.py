@@ -16,11 +16,14 @@ Refused, timed out or unanswerable, the call ends in a tool error. Every step is
 """
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import secrets
 from datetime import timedelta
 
+from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.urls import reverse
@@ -29,11 +32,10 @@ from django.utils import timezone
 from dataplane import audit_trail, protocol, request_state
 from dataplane.context import CallContext
 from dataplane.snapshot import AssignmentSpec
+from gateways import approvals
 from gateways.models import PendingApproval
 
 INPUT_KEY = "gatehouse.approval"
-# How often a waiting call reads its row; decisions are rare, so a short poll costs little.
-POLL_SECONDS = 0.25
 _SALT = "gatehouse.approval.state"
 _SHOWN_ARGUMENTS = 4000  # characters of the arguments shown to the approver
 
@@ -241,21 +243,32 @@ async def _decided(ctx, spec, name, pending, page, via) -> dict | None:
 
 
 async def _decision(approval_id: int, timeout: float) -> tuple[str, str] | None:
-    """(status, who decided) once the row is decided; None when the timeout passed first."""
+    """(status, who decided) once the row is decided; None when the timeout passed first.
+    The decision wakes the wait (gateways/approvals.py); the row is read again every
+    APPROVAL_POLL_SECONDS too, should that message be lost."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while True:
-        row = (
-            await PendingApproval.objects.filter(pk=approval_id)
-            .values("status", "decided_by__email")
-            .afirst()
-        )
-        if row is not None and row["status"] != PendingApproval.Status.PENDING:
-            return row["status"], row["decided_by__email"] or ""
-        left = deadline - loop.time()
-        if left <= 0:
-            return None
-        await asyncio.sleep(min(POLL_SECONDS, left))
+    layer = get_channel_layer()
+    group = approvals.group_of(approval_id)
+    channel = await layer.new_channel()
+    await layer.group_add(group, channel)
+    try:
+        while True:
+            row = (
+                await PendingApproval.objects.filter(pk=approval_id)
+                .values("status", "decided_by__email")
+                .afirst()
+            )
+            if row is not None and row["status"] != PendingApproval.Status.PENDING:
+                return row["status"], row["decided_by__email"] or ""
+            left = deadline - loop.time()
+            if left <= 0:
+                return None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(settings.APPROVAL_POLL_SECONDS, left)):
+                    await layer.receive(channel)
+    finally:
+        await asyncio.shield(layer.group_discard(group, channel))
 
 
 async def _close(approval_id: int, status: str, user_id) -> None:

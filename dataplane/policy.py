@@ -1,8 +1,10 @@
 """Step 5 of the lifecycle: the rules compiled into the snapshot, run on a routed call.
 
 Request rules see a `tools/call` as `{"name", "arguments"}` (the name as the client sent it)
-before the upstream is called; response rules, run from the upstream call (step 7), see the
-result of `tools/call`, `prompts/get` and `resources/read` before anything is logged or returned.
+before the upstream is called, and the client's answers to what an upstream asked as
+`{"inputResponses": {key: answer}}` before they go upstream; response rules, run from the
+upstream call (step 7), see the result of `tools/call`, `prompts/get` and `resources/read`
+before anything is logged or returned.
 A block is answered with the JSON-RPC error `RULE_BLOCKED`; every event a rule raises becomes a
 `policy.action` audit entry of the call. See docs/rules.md.
 """
@@ -93,6 +95,26 @@ async def check_request(ctx, spec, name: str, arguments: dict) -> dict:
         raise RpcError(RULE_BLOCKED, "A rule rewrote the tool arguments into something invalid.")
     await audit_trail.request_checked(ctx, rewritten)
     await log_events(ctx, spec, evaluation.events)
+    return rewritten
+
+
+async def check_answers(ctx, spec, answers: dict) -> dict:
+    """The client's answers to what an upstream asked (`{key: answer}`: a 2026-07-28 retry's
+    `inputResponses`, or a mid-call request's result) as the request rules leave them: what
+    the person typed or the model wrote goes upstream, so it is governed like the arguments.
+    Raises on a block."""
+    if not ctx.snapshot.rules.has("request"):
+        return answers
+    payload = {"inputResponses": answers}
+    evaluation = await _run(ctx, spec, "request", payload, ctx.tool or None)
+    await log_events(ctx, spec, evaluation.events)
+    if evaluation.blocked_by is not None:
+        raise _blocked(ctx, evaluation)
+    changed = evaluation.payload
+    rewritten = changed.get("inputResponses") if isinstance(changed, dict) else None
+    if not isinstance(rewritten, dict):
+        ctx.outcome = "blocked"
+        raise RpcError(RULE_BLOCKED, "A rule rewrote the answers into something invalid.")
     return rewritten
 
 

@@ -54,6 +54,9 @@ async def call_upstream(
     timeout=None,
     param_headers: dict | None = None,
 ) -> dict:
+    responses = params.get("inputResponses")
+    if isinstance(responses, dict) and responses:
+        params = dict(params, inputResponses=await policy.check_answers(ctx, spec, responses))
     # Only these carry a call's own input rounds; `tasks/update` sends its answers as they are.
     if ctx.modern and method in era_translation.INPUT_METHODS:
         claims = request_state.unseal(ctx, method, params)
@@ -116,7 +119,16 @@ async def call_upstream(
                     "message": "The calling client cannot answer requests.",
                 }
             }
-        return await ctx.ask(message)
+        reply = await ctx.ask(message)
+        answer = reply.get("result") if isinstance(reply, dict) else None
+        if not isinstance(answer, dict):
+            return reply
+        key = str(message.get("method"))
+        try:
+            checked = await policy.check_answers(ctx, spec, {key: answer})
+        except RpcError as blocked:
+            return {"error": blocked.to_error()}
+        return dict(reply, result=checked.get(key))
 
     hooks = CallHooks(
         on_notification=on_notification,

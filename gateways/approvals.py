@@ -2,12 +2,17 @@
 person may decide, and the decision itself.
 
 The data plane stores a pending call here and waits for its row to change; a decision made in
-the console on any worker reaches it through the database. The approver is the assignment's
+the console on any worker reaches it through the database, and the waiting call is woken at
+once through the channel layer (its group `group_of(id)`). The approver is the assignment's
 approver team when it names one (any active member of it), otherwise the caller alone.
 """
 
+import logging
 from datetime import timedelta
+from functools import partial
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -18,6 +23,8 @@ from gateways.models import PendingApproval
 from teams.changes import record_change
 from teams.models import Team
 from teams.scoping import get_scoped_or_404
+
+logger = logging.getLogger(__name__)
 
 MAX_TIMEOUT_SECONDS = 3600
 # Closed approvals are kept this long for the console's sake; the audit log keeps the record.
@@ -92,6 +99,7 @@ def decide(*, approval: PendingApproval, actor, approve: bool) -> PendingApprova
     ).update(status=status, decided_by=actor, decided_at=timezone.now())
     if not taken:
         raise ApprovalClosed("This call was already decided or has timed out.")
+    transaction.on_commit(partial(_announce, approval.pk))
     approval.refresh_from_db()
     record_change(
         workspace=approval.workspace,
@@ -101,6 +109,21 @@ def decide(*, approval: PendingApproval, actor, approve: bool) -> PendingApprova
         detail={"tool": approval.tool, "correlation_id": approval.correlation_id},
     )
     return approval
+
+
+def group_of(approval_id: int) -> str:
+    """The channel-layer group the call waiting on this approval listens on."""
+    return f"approval.{approval_id}"
+
+
+def _announce(approval_id: int) -> None:
+    """Wake the call waiting on this approval, on whichever worker holds it."""
+    try:
+        async_to_sync(get_channel_layer().group_send)(
+            group_of(approval_id), {"type": "approval.decided"}
+        )
+    except Exception:  # noqa: BLE001 - the call reads its row again shortly without it
+        logger.warning("could not announce the decision of approval %s", approval_id, exc_info=True)
 
 
 def purge_closed(*, now=None) -> int:

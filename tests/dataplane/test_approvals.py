@@ -8,11 +8,16 @@ import threading
 import time
 
 import httpx
+import httpx2
 import pytest
+import redis
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from mcp_types import ElicitResult
 
 from audit.log.writer import flush
 from audit.models import LogEntry
+from gateways import approvals
 from gateways import services as gateway_services
 from gateways.models import PendingApproval
 from servers import services as server_services
@@ -557,3 +562,52 @@ def test_an_approved_call_goes_on_through_the_upstreams_own_input_round(
     assert "does not belong to this call" in other["content"][0]["text"]
     same = _modern_post(deployment, token, {**call, **retry})["result"]
     assert same["content"][0]["text"] == "form: ada"
+
+
+@pytest.fixture
+def workers_env(workers_env):
+    # The row is not read again within the test: only the decision's message can wake the call.
+    return {**workers_env, "APPROVAL_POLL_SECONDS": "3600"}
+
+
+def test_a_decision_wakes_the_call_waiting_on_another_worker(
+    deployment, alice, bob, leads, two_workers, workers_env, settings
+):
+    _require_approval(deployment, alice, approval_team=leads, approval_timeout_seconds=120)
+    # This process decides as the console of a third worker would: on the workers' Redis.
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [workers_env["REDIS_URL"]]},
+        }
+    }
+    token = deployment.token_for(bob)
+    outcome = {}
+
+    async def call_on_worker():
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
+            transport = streamable_http_client(two_workers[0], http_client=http)
+            async with Client(transport, mode="legacy", cache=None) as client:
+                return await client.call_tool("notes__delete_note", {"note_id": 3})
+
+    def run():
+        try:
+            outcome["result"] = asyncio.run(call_on_worker())
+        except BaseException as exc:  # reported by the test, which asserts the result
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    pending = _pending(deployment)
+    # Decided once the call listens (its group has a member), or it would just read the row.
+    group = f"asgi:group:{approvals.group_of(pending.pk)}"
+    with redis.Redis.from_url(workers_env["REDIS_URL"]) as shared:
+        until = time.monotonic() + 30
+        while not shared.zcard(group) and time.monotonic() < until:
+            time.sleep(0.05)
+        assert shared.zcard(group), "the call never waited for the decision"
+    approvals.decide(approval=pending, actor=alice, approve=True)
+    thread.join(30)
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["result"].content[0].text == "deleted 3"

@@ -12,7 +12,10 @@ import httpx
 import pytest
 from mcp_types import ElicitResult
 
+from audit.log.writer import flush
+from audit.models import LogEntry
 from gateways import services as gateway_services
+from rules import services as rule_services
 from servers import services as server_services
 from tests.support.live_gateway import connect
 
@@ -229,3 +232,71 @@ def test_an_upstream_of_both_eras_is_asked_both_ways_for_a_stateless_caller(both
         requestState=second["requestState"],
     )["result"]
     assert mid_call["content"][0]["text"] == "form: ada"
+
+
+SECRET = "ghp_" + "Tk4" * 12
+
+
+def test_the_answers_an_upstream_gets_are_governed_by_the_request_rules(gateway, alice, bob):
+    # What the person types into an upstream's form goes upstream: a secret in it is redacted
+    # as in the call's arguments, whichever era the client speaks.
+    rule_services.create_rule(
+        workspace=gateway.acme,
+        actor=alice,
+        name="no secrets upstream",
+        detector="secrets",
+        action="redact",
+        direction="request",
+    )
+    token = gateway.token_for(bob)
+    key, _, state = asked(gateway, token)
+    typed = {key: {"action": "accept", "content": {"name": SECRET}}}
+    modern = call(
+        gateway,
+        token,
+        "hs__ask_form",
+        {"question": "Name?"},
+        inputResponses=typed,
+        requestState=state,
+    )["result"]
+
+    async def answer(context, params):
+        return ElicitResult(action="accept", content={"name": SECRET})
+
+    async def scenario():
+        async with connect(gateway, token, "legacy", elicitation_callback=answer) as client:
+            return await client.call_tool("hs__ask_and_remember", {"question": "Name?"})
+
+    legacy = asyncio.run(scenario())
+    for text in (modern["content"][0]["text"], legacy.content[0].text):
+        assert text.startswith("form: ") and SECRET not in text
+    assert flush(timeout=10)
+    actions = LogEntry.objects.for_workspace(gateway.acme).filter(hop="policy.action")
+    assert actions.count() == 2
+    assert all(entry.detail["paths"][0].startswith("inputResponses.") for entry in actions), [
+        entry.detail for entry in actions
+    ]
+
+
+def test_an_answer_a_rule_blocks_never_reaches_the_upstream(gateway, alice, bob):
+    rule_services.create_rule(
+        workspace=gateway.acme,
+        actor=alice,
+        name="no secrets upstream",
+        detector="secrets",
+        action="block",
+        direction="request",
+    )
+    token = gateway.token_for(bob)
+    key, _, state = asked(gateway, token)
+    typed = {key: {"action": "accept", "content": {"name": SECRET}}}
+    error = call(
+        gateway,
+        token,
+        "hs__ask_form",
+        {"question": "Name?"},
+        inputResponses=typed,
+        requestState=state,
+    )["error"]
+    assert error["code"] == -32010
+    assert SECRET not in str(error)
