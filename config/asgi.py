@@ -6,6 +6,7 @@ import gc
 import logging
 import os
 
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -14,6 +15,7 @@ django_asgi_app = get_asgi_application()
 # Imported after Django is set up: these modules use models and settings.
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.db import connections  # noqa: E402
 
 from audit import health_view, tracing  # noqa: E402
 from audit.log import durability  # noqa: E402
@@ -28,13 +30,28 @@ from servers.upstream_pool import pool  # noqa: E402
 logger = logging.getLogger(__name__)
 
 
+async def django_request(scope, receive, send):
+    """Django's answer to one request, its database connections closed when it is done.
+
+    Django runs each request's synchronous code on a thread of the request's own, which ends
+    with it: a persistent connection (CONN_MAX_AGE) opened there is never used again, yet stays
+    open until garbage collection reaches it, so a burst of requests held hundreds open. The
+    same context is Django's (the outermost one is kept), so the close runs on that thread.
+    """
+    async with ThreadSensitiveContext():
+        try:
+            await django_asgi_app(scope, receive, send)
+        finally:
+            await sync_to_async(connections.close_all)()
+
+
 async def http_router(scope, receive, send):
     if scope["path"].startswith("/mcp/"):
         await endpoint(scope, receive, send)
     elif scope["path"] in health_view.PATHS:
         await health_view.serve(scope, receive, send)
     else:
-        await django_asgi_app(scope, receive, send)
+        await django_request(scope, receive, send)
 
 
 CONNECTOR_PATH = "/connect/ws"
