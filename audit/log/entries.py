@@ -124,6 +124,7 @@ _LENGTHS = {
     field: _max_length(field) for field in (*_STRINGS.values(), "user_email", "rpc_id", "session")
 }
 _STRING_FIELDS = tuple((key, field, _LENGTHS[field]) for key, field in _STRINGS.items())
+_RPC_ID_LENGTH, _EMAIL_LENGTH = _LENGTHS["rpc_id"], _LENGTHS["user_email"]
 
 
 def _text(value, field: str) -> str:
@@ -211,6 +212,20 @@ def session_hash(session_id: str) -> str:
 def _rpc_json(rpc_id) -> str:
     # json.dumps writes an int as str() does.
     return str(rpc_id) if type(rpc_id) is int else json.dumps(rpc_id)
+
+
+def _rpc_text(rpc_id) -> str:
+    if type(rpc_id) is int:  # most ids: digits, nothing to clean
+        return str(rpc_id)[:_RPC_ID_LENGTH]
+    if rpc_id is None:
+        return ""
+    return _text(rpc_id if isinstance(rpc_id, str) else _rpc_json(rpc_id), "rpc_id")
+
+
+def _email(value) -> str:
+    if type(value) is str and value.isascii() and "\x00" not in value:
+        return value[:_EMAIL_LENGTH].lower()
+    return _text(value, "user_email").lower()
 
 
 class _Measured:
@@ -346,11 +361,9 @@ def to_row(entry: dict, memo: BatchMemo | None = None) -> dict:
         hop=hop,
         at=_time(entry.get("at") or datetime.now(UTC)),
         correlation_id=_call_id(entry.get("correlation_id"), memo),
-        user_email=_text(entry.get("user_email"), "user_email").lower(),
+        user_email=_email(entry.get("user_email")),
         session=_session(session_id, memo) if session_id else "",
-        rpc_id=_text(rpc_id if isinstance(rpc_id, str) else _rpc_json(rpc_id), "rpc_id")
-        if rpc_id is not None
-        else "",
+        rpc_id=_rpc_text(rpc_id),
         outcome=outcome if outcome in OUTCOMES else Outcome.ERROR,
         latency_ms=float(latency) if isinstance(latency, int | float) else None,
         detail=clean_json(detail) if isinstance(detail, dict) else {},

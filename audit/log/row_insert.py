@@ -19,7 +19,7 @@ it the writer's bottleneck. Nothing reads ids back: nothing after the insert nee
 import json
 import operator
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import DataError, connection
@@ -139,8 +139,13 @@ def _db_value_makers() -> dict[str, object]:
     if type(ops).adapt_datetimefield_value is sqlite_time and settings.USE_TZ:
         # SQLite's adapter, less its checks: an aware time as naive text in the connection's zone.
         zone = connection.timezone
+        utc_zone = zone is UTC or getattr(zone, "key", None) == "UTC"
 
         def adapt_time(value):
+            if utc_zone and value.tzinfo is UTC:
+                # The rows' times are in UTC already: str() of the naive time, less its zone
+                # conversion (the offset "+00:00" is the last six characters).
+                return value.isoformat(" ")[:-6]
             return str(value.astimezone(zone).replace(tzinfo=None))
 
     def at(value):

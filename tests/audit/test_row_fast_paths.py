@@ -98,3 +98,16 @@ def test_entries_sharing_one_payload_object_share_its_processing(payload):
         )
         assert texts.sha256 == chain.payload_sha256(together["payload"])
         assert repr(together) == repr(apart)
+
+
+@pytest.mark.parametrize("rpc_id", [7, -3, 10**120, True, 1.5, "abc", "a\x00b", {"a": 1}, None])
+def test_an_rpc_id_is_stored_as_the_plain_code_stores_it(rpc_id):
+    row = entries.to_row({"hop": "client.request", "workspace_id": 1, "rpc_id": rpc_id})
+    text = rpc_id if isinstance(rpc_id, str) else entries._rpc_json(rpc_id)
+    assert row["rpc_id"] == ("" if rpc_id is None else entries._text(text, "rpc_id"))
+
+
+@pytest.mark.parametrize("email", ["Bob@Example.TEST", "a\x00b@x", "Zoë@X", "x" * 300, 5, None])
+def test_an_email_is_stored_as_the_plain_code_stores_it(email):
+    row = entries.to_row({"hop": "client.request", "workspace_id": 1, "user_email": email})
+    assert row["user_email"] == entries._text(email, "user_email").lower()

@@ -6,9 +6,10 @@ first run COPYs (`DATABASE_URL=postgres://...`)."""
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from django.db import connection
 
 from audit.log import export, row_insert
 from audit.log.chain import verify_export, verify_workspace
@@ -94,3 +95,12 @@ def test_an_integer_out_of_range_is_refused_not_wrapped_and_only_its_entry_skipp
     assert LogEntry.objects.for_workspace(acme).count() == expected
     assert not LogEntry.objects.for_workspace(acme).filter(error_code=0).exists()
     assert verify_workspace(acme.pk).ok
+
+
+@pytest.mark.parametrize("microsecond", [0, 1, 250_000])
+@pytest.mark.parametrize("zone", [UTC, timezone(timedelta(hours=2))])
+def test_a_time_is_prepared_as_djangos_field_prepares_it(microsecond, zone):
+    at = datetime(2026, 7, 28, 12, 0, 5, microsecond, tzinfo=zone)
+    field = LogEntry._meta.get_field("at")
+    prepared = row_insert._db_value_makers()["at"](at)
+    assert prepared == field.get_db_prep_save(at, connection)
