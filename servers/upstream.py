@@ -6,10 +6,10 @@ an upstream that takes it gets a reusable session, re-initialised when the upstr
 (per-request `_meta`, routing headers). An upstream that speaks both is reached both ways: a
 2026-07-28 caller's requests go statelessly (its capabilities, tasks and input rounds travel
 per request), the earlier revisions' in the session, so that the upstream's own requests reach
-them. Requests and their answers go through the
-lean client of `servers.http_client` (about a third of aiohttp's CPU per call); aiohttp, which
-the benchmark found several times faster than httpx, carries the long-lived GET streams, the
-notifications, redirects and whatever else the lean client does not serve.
+them. Requests and their answers go through the lean client of `servers.http_client` (about a
+third of aiohttp's CPU per call); aiohttp, which the benchmark found several times faster than
+httpx, carries the long-lived GET streams, the notifications, redirects and whatever else the
+lean client does not serve.
 
 A managed server's session goes to the supervisor (`servers.supervisor_link`): every request
 signed for itself, on the supervisor's unix socket or loopback port, and every answer refused
