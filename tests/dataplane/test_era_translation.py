@@ -237,28 +237,28 @@ def test_an_upstream_of_both_eras_is_asked_both_ways_for_a_stateless_caller(both
 SECRET = "ghp_" + "Tk4" * 12
 
 
-def test_the_answers_an_upstream_gets_are_governed_by_the_request_rules(gateway, alice, bob):
-    # What the person types into an upstream's form goes upstream: a secret in it is redacted
-    # as in the call's arguments, whichever era the client speaks.
+def answer_a_secret(gateway, alice, token, action: str) -> dict:
+    """With a request rule that acts on secrets, a 2026-07-28 retry typing one into the
+    upstream's form; its JSON-RPC answer."""
     rule_services.create_rule(
         workspace=gateway.acme,
         actor=alice,
         name="no secrets upstream",
         detector="secrets",
-        action="redact",
+        action=action,
         direction="request",
     )
-    token = gateway.token_for(bob)
     key, _, state = asked(gateway, token)
     typed = {key: {"action": "accept", "content": {"name": SECRET}}}
-    modern = call(
-        gateway,
-        token,
-        "hs__ask_form",
-        {"question": "Name?"},
-        inputResponses=typed,
-        requestState=state,
-    )["result"]
+    arguments = {"question": "Name?"}
+    return call(gateway, token, "hs__ask_form", arguments, inputResponses=typed, requestState=state)
+
+
+def test_the_answers_an_upstream_gets_are_governed_by_the_request_rules(gateway, alice, bob):
+    # What the person types into an upstream's form goes upstream: a secret in it is redacted
+    # as in the call's arguments, whichever era the client speaks.
+    token = gateway.token_for(bob)
+    modern = answer_a_secret(gateway, alice, token, "redact")["result"]
 
     async def answer(context, params):
         return ElicitResult(action="accept", content={"name": SECRET})
@@ -279,24 +279,6 @@ def test_the_answers_an_upstream_gets_are_governed_by_the_request_rules(gateway,
 
 
 def test_an_answer_a_rule_blocks_never_reaches_the_upstream(gateway, alice, bob):
-    rule_services.create_rule(
-        workspace=gateway.acme,
-        actor=alice,
-        name="no secrets upstream",
-        detector="secrets",
-        action="block",
-        direction="request",
-    )
-    token = gateway.token_for(bob)
-    key, _, state = asked(gateway, token)
-    typed = {key: {"action": "accept", "content": {"name": SECRET}}}
-    error = call(
-        gateway,
-        token,
-        "hs__ask_form",
-        {"question": "Name?"},
-        inputResponses=typed,
-        requestState=state,
-    )["error"]
+    error = answer_a_secret(gateway, alice, gateway.token_for(bob), "block")["error"]
     assert error["code"] == -32010
     assert SECRET not in str(error)
