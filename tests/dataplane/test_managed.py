@@ -12,6 +12,8 @@ from mcp.shared.exceptions import MCPError
 
 from gateways import services as gateway_services
 from servers import services as server_services
+from servers.discovery import refresh_catalog
+from servers.models import Server
 from tests.support import node
 from tests.support.live_gateway import connect
 from tests.support.supervisor import start_supervisor_on_socket
@@ -63,6 +65,10 @@ def managed(deployment, alice, supervisor_url, settings):
     gateway_services.assign_server(
         gateway=deployment.gateway, server=stdio_tools, namespace="st", actor=alice
     )
+    # Both started once before the test lists them: a cold start in the sandbox on a busy
+    # machine can outlast a listing, which then leaves a server's tools out.
+    for server in (everything, stdio_tools):
+        assert refresh_catalog(server=server, timeout=60).health == Server.Health.UP
     return deployment
 
 
