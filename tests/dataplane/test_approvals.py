@@ -271,18 +271,24 @@ def test_a_stateless_client_approves_in_an_input_required_round(deployment, alic
         asked.append(params.message)
         return ElicitResult(action="accept", content={"approve": True})
 
+    result = _modern_call(deployment, token, on_elicit, "notes__delete_note", {"note_id": 4})
+    assert result.content[0].text == "deleted 4"
+    assert len(asked) == 1 and "notes__delete_note" in asked[0]
+    assert _decisions(deployment.acme) == ["asked", "approved"]
+
+
+def _modern_call(deployment, token, on_elicit, tool, arguments):
+    """One call by a 2026-07-28 SDK client that answers elicitations with `on_elicit`."""
+
     async def scenario():
         async with modern_client(
             deployment.url,
             headers={"Authorization": f"Bearer {token}"},
             elicitation_callback=on_elicit,
         ) as client:
-            return await client.call_tool("notes__delete_note", {"note_id": 4})
+            return await client.call_tool(tool, arguments)
 
-    result = asyncio.run(scenario())
-    assert result.content[0].text == "deleted 4"
-    assert len(asked) == 1 and "notes__delete_note" in asked[0]
-    assert _decisions(deployment.acme) == ["asked", "approved"]
+    return asyncio.run(scenario())
 
 
 def _modern_post(deployment, token, params, capabilities=None):
@@ -532,15 +538,7 @@ def test_an_approved_call_goes_on_through_the_upstreams_own_input_round(
             return ElicitResult(action="accept", content={"approve": True})
         return ElicitResult(action="accept", content={"name": "ada"})
 
-    async def scenario():
-        async with modern_client(
-            deployment.url,
-            headers={"Authorization": f"Bearer {token}"},
-            elicitation_callback=on_elicit,
-        ) as client:
-            return await client.call_tool("era__ask_form", {"question": "Name?"})
-
-    result = asyncio.run(scenario())
+    result = _modern_call(deployment, token, on_elicit, "era__ask_form", {"question": "Name?"})
     assert result.content[0].text == "form: ada"
     assert len(asked) == 2 and asked[1] == "Name?"
     assert _decisions(deployment.acme) == ["asked", "approved"]

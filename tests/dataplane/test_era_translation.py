@@ -28,16 +28,21 @@ META = {
 ANSWER = {"action": "accept", "content": {"name": "ada"}}
 
 
-@pytest.fixture
-def gateway(deployment, alice, upstream_servers):
-    url = upstream_servers.start("era_server.py", "--era", "handshake")
+def assign_era_server(deployment, alice, upstream_servers, era: str, namespace: str):
+    """The deployment's gateway with era_server.py speaking `era` assigned as `namespace`."""
+    url = upstream_servers.start("era_server.py", "--era", era)
     server = server_services.create_server(
-        workspace=deployment.acme, name="era-handshake", url=url, actor=alice
+        workspace=deployment.acme, name=f"era-{era}", url=url, actor=alice
     )
     gateway_services.assign_server(
-        gateway=deployment.gateway, server=server, namespace="hs", actor=alice
+        gateway=deployment.gateway, server=server, namespace=namespace, actor=alice
     )
     return deployment
+
+
+@pytest.fixture
+def gateway(deployment, alice, upstream_servers):
+    return assign_era_server(deployment, alice, upstream_servers, "handshake", "hs")
 
 
 def call(deployment, token, name, arguments, **params) -> dict:
@@ -192,14 +197,7 @@ def test_a_second_question_is_a_second_round_and_its_log_reaches_the_retry(gatew
 
 @pytest.fixture
 def both_eras(deployment, alice, upstream_servers):
-    url = upstream_servers.start("era_server.py", "--era", "both")
-    server = server_services.create_server(
-        workspace=deployment.acme, name="era-both", url=url, actor=alice
-    )
-    gateway_services.assign_server(
-        gateway=deployment.gateway, server=server, namespace="both", actor=alice
-    )
-    return deployment
+    return assign_era_server(deployment, alice, upstream_servers, "both", "both")
 
 
 def test_an_upstream_of_both_eras_is_asked_both_ways_for_a_stateless_caller(both_eras, bob):
