@@ -199,9 +199,12 @@ class _Mounts:
                 self.args += ["--perms", "0755", "--dir", parent]
 
     def bind(self, source: str, dest: str, *, writable: bool = False) -> None:
-        if any(dest == done or dest.startswith(done.rstrip("/") + "/") for done in self._read_only):
+        if not writable and any(
+            dest == done or dest.startswith(done.rstrip("/") + "/") for done in self._read_only
+        ):
             return  # Already visible through a directory bound above it.
         self._parents(dest)
+        self._dirs.add(dest)
         self.args += ["--bind" if writable else "--ro-bind", source, dest]
         if not writable:
             self._read_only.append(dest)
@@ -222,11 +225,15 @@ def _mounts(executable: str, *, home: Path, tmp: Path) -> list[str]:
         if os.path.exists(path):
             mounts.bind(os.path.realpath(path), path)
     extra = [*toolchain.toolchain_paths(executable), *settings.MANAGED_SANDBOX_READONLY_PATHS]
-    for path in sorted({os.path.abspath(p) for p in extra}):
-        if os.path.exists(path):
-            mounts.bind(os.path.realpath(path), path)
-    mounts.bind(str(home), HOME, writable=True)
-    mounts.bind(str(tmp), "/tmp", writable=True)  # noqa: S108 - the server's own /tmp
+    binds = [(os.path.realpath(p), p, False) for p in {os.path.abspath(p) for p in extra}]
+    binds = [bind for bind in binds if os.path.exists(bind[1])]
+    binds += [(str(home), HOME, True), (str(tmp), "/tmp", True)]  # noqa: S108 - its own /tmp
+    # bwrap mounts in order and a mount hides what lies beneath it: parents first, so that a
+    # toolchain in /tmp (a checkout there) is bound on top of the server's own /tmp.
+    for source, dest, writable in sorted(
+        binds, key=lambda bind: (len(Path(bind[1]).parts), bind[1])
+    ):
+        mounts.bind(source, dest, writable=writable)
     return [*mounts.args, "--proc", "/proc", "--dev", "/dev", "--chdir", HOME]
 
 

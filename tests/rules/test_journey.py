@@ -22,6 +22,8 @@ def test_an_admin_writes_a_rule_and_tries_it_before_saving(acme, alice, page):
     page.get_by_role("link", name="New rule").click()
     page.get_by_label("Name").fill("redact-email")
     page.get_by_label("Detector", exact=True).select_option("pii")
+    # The chosen detector's settings are swapped in: wait, or the swap closes what is opened next.
+    page.get_by_test_id("detector-settings").get_by_label("PII kinds").wait_for()
     page.get_by_label("Action", exact=True).select_option("redact")
     page.get_by_label("Sample").fill(SAMPLE)
     # Settings that are not JSON: the 400 answer's errors are swapped in, not dropped.

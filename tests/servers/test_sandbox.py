@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from servers import services as server_services
 from servers.discovery import refresh_catalog
 from servers.models import Server
 from servers.supervisor.sandbox import running_as_root
+from tests.support import managed as managed_settings
 from tests.support.supervisor import connect, mcp_url, start_supervisor, text_of
 
 REPO = Path(__file__).resolve().parents[2]
@@ -147,6 +149,30 @@ def test_a_server_without_network_cannot_open_a_connection(
         refused, allowed = run(scenario())
     assert refused.startswith("failed:")
     assert allowed == "connected"
+
+
+def test_a_server_installed_under_tmp_is_seen_over_its_own_private_tmp(
+    transactional_db, acme, alice
+):
+    # A checkout or install in /tmp (a CI clone, `mktemp -d`) lies beneath the server's own /tmp.
+    shelf = Path(tempfile.mkdtemp(prefix="installed-", dir="/tmp"))  # noqa: S108
+    elsewhere = Path(tempfile.mkdtemp(prefix="not-bound-", dir="/tmp"))  # noqa: S108
+    try:
+        shelf.chmod(0o755)  # mkdtemp's 0700 would keep a server's own user out
+        script = Path(shutil.copy(PROBE, shelf / "probe.py"))
+        (elsewhere / "secret").write_text("the host's /tmp")
+        readonly = f"{managed_settings.environment()['MANAGED_SANDBOX_READONLY_PATHS']},{shelf}"
+        url, process = start_supervisor(MANAGED_SANDBOX_READONLY_PATHS=readonly)
+        try:
+            server = _managed(acme, alice, "from-tmp", script)
+            paths = [str(script), str(elsewhere / "secret"), str(elsewhere)]
+            found = run(call(mcp_url(url, server.pk), "findings", {"paths": paths, "secrets": []}))
+        finally:
+            process.stop()
+    finally:
+        shutil.rmtree(shelf, ignore_errors=True)
+        shutil.rmtree(elsewhere, ignore_errors=True)
+    assert json.loads(found) == [f"read {script}"]
 
 
 def test_without_a_sandbox_a_server_does_not_start_and_says_why(
