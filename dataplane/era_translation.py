@@ -21,6 +21,7 @@ tells the upstream.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import itertools
@@ -166,9 +167,22 @@ class _PendingCall:
     def __init__(self, hooks: CallHooks, capabilities: dict):
         self.outer = hooks.on_notification
         self.capabilities = capabilities
-        self.events: asyncio.Queue = asyncio.Queue()
         self.asked: _Asked | None = None
         self.task: asyncio.Task | None = None
+        # What the call did that nobody has taken yet, and who waits for it: one future per
+        # wait, not a queue getter and asyncio.wait on every call (most calls never ask).
+        self._events: collections.deque = collections.deque()
+        self._waiter: asyncio.Future | None = None
+
+    def start(self, call: Awaitable[dict]) -> None:
+        self.task = asyncio.ensure_future(call)
+        self.task.add_done_callback(lambda task: self._happened(("done", task)))
+
+    def _happened(self, event: tuple) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(event)
+        else:
+            self._events.append(event)
 
     async def on_request(self, message: dict) -> dict:
         request = for_modern_client(message)
@@ -177,7 +191,7 @@ class _PendingCall:
             return refusal(missing, str(request["method"]), modern=True)
         asked = _Asked(f"gh-{next(_rounds)}", request, asyncio.get_running_loop().create_future())
         self.asked = asked
-        await self.events.put(("ask", asked))
+        self._happened(("ask", asked))
         return await asked.answer
 
     async def on_notification(self, message: dict) -> None:
@@ -186,16 +200,13 @@ class _PendingCall:
 
     async def next_event(self) -> tuple:
         """The upstream's next request, or its end ("done", task)."""
-        getter = asyncio.ensure_future(self.events.get())
+        if self._events:
+            return self._events.popleft()
+        self._waiter = asyncio.get_running_loop().create_future()
         try:
-            done, _ = await asyncio.wait({getter, self.task}, return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:
-            getter.cancel()
-            raise
-        if getter in done:
-            return getter.result()
-        getter.cancel()
-        return ("done", self.task)
+            return await self._waiter
+        finally:
+            self._waiter = None
 
 
 async def request(
@@ -211,7 +222,7 @@ async def request(
     if not ctx.modern or method not in INPUT_METHODS:
         return await run(hooks=hooks)
     pending = _PendingCall(hooks, ctx.client_capabilities)
-    pending.task = asyncio.ensure_future(
+    pending.start(
         run(
             hooks=dataclasses.replace(
                 hooks, on_request=pending.on_request, on_notification=pending.on_notification

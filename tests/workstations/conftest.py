@@ -114,7 +114,13 @@ def _workstations(request, transactional_db, gateway_base, acme, alice, scope):
     yield ws
     for connector in ws.connectors:
         connector.stop()
-    # The platform ends each connection's row after the socket closed: before the database goes.
+    settle()
+
+
+def settle() -> None:
+    """Wait for what the platform still writes after connectors stopped, before the database
+    is emptied (on PostgreSQL, a write racing the flush's TRUNCATE deadlocks it)."""
+    # The platform ends each connection's row after the socket closed.
     deadline = time.monotonic() + 10
     while Connector.objects.filter(disconnected_at__isnull=True).exists():
         if time.monotonic() > deadline:
@@ -201,3 +207,4 @@ def workstations(deployment, tmp_path):
     yield make
     for workstation in made:
         workstation.stop()
+    settle()

@@ -18,6 +18,7 @@ import yaml
 
 from tests.support import node
 from tests.support.deploy_files import ROOT
+from tests.workstations.conftest import settle
 from tests.workstations.workstation import WHOAMI_SERVER, Workstation
 
 README_BASE = "http://127.0.0.1:8000"
@@ -119,6 +120,7 @@ def test_the_five_commands_give_a_governed_call(demo, run, gateway_base, tmp_pat
                 break
     finally:
         laptop.stop()
+        settle()
     assert done.returncode == 0, done.stderr or done.stdout
     assert "(unlabelled)" in done.stdout  # the whoami server answered, through the connector
     assert (tmp_path / "laptop" / ".config" / "gatehouse" / "connect.json").exists()
