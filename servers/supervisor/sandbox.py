@@ -2,8 +2,10 @@
 
 A child sees /usr (and the /bin, /lib of merged-usr systems), a few files of /etc (name
 resolution, certificates, users), the toolchain its command lives in, the operator's
-MANAGED_SANDBOX_READONLY_PATHS, and one private writable directory as its HOME and /tmp: not
-the platform's checkout, database, secret key or var dir, nor another server's directory. It
+MANAGED_SANDBOX_READONLY_PATHS, and one private writable directory as its HOME and /tmp (a
+fresh tmpfs as /tmp instead, bounded by MANAGED_SANDBOX_MEMORY_MB, when the toolchain itself lies
+under /tmp): not the platform's checkout, database, secret key or var dir, nor another server's
+directory. It
 gets new PID, IPC, UTS and cgroup namespaces (network too, when the server's network is off), an
 environment of its own variables plus PATH and HOME, and rlimits on address space, CPU time,
 open files and processes.
@@ -209,6 +211,12 @@ class _Mounts:
         if not writable:
             self._read_only.append(dest)
 
+    def tmpfs(self, dest: str, *, size: int) -> None:
+        """A fresh tmpfs anyone may write to (sticky, as /tmp is), of at most `size` bytes."""
+        self._parents(dest)
+        self._dirs.add(dest)
+        self.args += ["--perms", "1777", "--size", str(size), "--tmpfs", dest]
+
     def system_dir(self, path: str) -> None:
         if os.path.islink(path):
             self.args += ["--symlink", os.readlink(path), path]
@@ -226,15 +234,28 @@ def _mounts(executable: str, *, home: Path, tmp: Path) -> list[str]:
             mounts.bind(os.path.realpath(path), path)
     extra = [*toolchain.toolchain_paths(executable), *settings.MANAGED_SANDBOX_READONLY_PATHS]
     binds = [(os.path.realpath(p), p, False) for p in {os.path.abspath(p) for p in extra}]
-    binds = [bind for bind in binds if os.path.exists(bind[1])]
-    binds += [(str(home), HOME, True), (str(tmp), "/tmp", True)]  # noqa: S108 - its own /tmp
-    # bwrap mounts in order and a mount hides what lies beneath it: parents first, so that a
-    # toolchain in /tmp (a checkout there) is bound on top of the server's own /tmp.
+    # Nothing is bound inside the server's own HOME: bwrap would make its mount points in a
+    # directory the server writes, and follow whatever the server left there.
+    binds = [b for b in binds if os.path.exists(b[1]) and not _beneath(b[1], HOME)]
+    binds.append((str(home), HOME, True))
+    if any(_beneath(dest, "/tmp") for _, dest, _ in binds):  # noqa: S108
+        # A toolchain under /tmp (a checkout or virtualenv there): the server's /tmp is a fresh
+        # tmpfs of this sandbox, bounded like its memory, so the mount points bwrap makes for
+        # it are made where no server has been, and the toolchain is bound on top.
+        size = settings.MANAGED_SANDBOX_MEMORY_MB * 1024 * 1024
+        mounts.tmpfs("/tmp", size=size)  # noqa: S108
+    else:
+        binds.append((str(tmp), "/tmp", True))  # noqa: S108 - the server's own /tmp
+    # bwrap mounts in order and a mount hides what lies beneath it: parents first.
     for source, dest, writable in sorted(
         binds, key=lambda bind: (len(Path(bind[1]).parts), bind[1])
     ):
         mounts.bind(source, dest, writable=writable)
     return [*mounts.args, "--proc", "/proc", "--dev", "/dev", "--chdir", HOME]
+
+
+def _beneath(path: str, root: str) -> bool:
+    return path.startswith(root + "/")
 
 
 def _namespaces(spec: ProcessSpec, *, as_root: bool) -> list[str]:
