@@ -23,11 +23,12 @@ def worker_index() -> int:
 
 def redis_url(default_db: int) -> str:
     """A Redis database apart from the run's own (`REDIS_URL`'s server, or 127.0.0.1:6379):
-    `default_db` counted down by three per process, so the tests' own databases are 14, 13 and
-    12 in the first process, 11, 10 and 9 in the second, and so on (at most four processes,
-    `make test`). Apart, because a test that kills or counts Redis connections must meet only
-    those of the servers it started, never the test process's own."""
-    db = default_db - 3 * worker_index()
+    `default_db` (14, 13 or 12) plus one, counted down by three per process, so the tests' own
+    databases are 15, 14 and 13 in the first process, 12, 11 and 10 in the second, down to 6, 5
+    and 4 in the fourth (at most four processes, `make test`), above the processes' own 0 to 3.
+    Apart, because a test that kills or counts Redis connections must meet only those of the
+    servers it started, never the test process's own."""
+    db = default_db + 1 - 3 * worker_index()
     server = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     return _DB.sub("", server).rstrip("/") + f"/{db}"
 
