@@ -134,6 +134,12 @@ class CatalogCache:
         self._failures: dict[tuple, int] = {}
         self.generation = 0
 
+    def clear(self) -> None:
+        """Forget every list: the next request fetches afresh."""
+        self._entries.clear()
+        self._failures.clear()
+        self.generation += 1
+
     def invalidate(self, key: tuple) -> None:
         if self._entries.pop(key, None) is not None:
             self.generation += 1
@@ -280,6 +286,12 @@ def _rediscover(server_id: int) -> None:
 
 
 _views: dict[tuple, tuple[float, MergedView, GatewaySnapshot]] = {}
+
+
+def forget_catalogs() -> None:
+    """Forget every fetched list and merged view of this process."""
+    catalogs.clear()
+    _views.clear()
 
 
 async def _identities(snapshot: GatewaySnapshot, principal) -> list:

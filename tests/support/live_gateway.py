@@ -6,9 +6,9 @@ on a real socket for the session, and `deployment`, a workspace wired through th
   delete_note destructive, add, ...); ``notes_server``: acme's server `notes` at it.
 * ``deployment``: gateway `acme/dev` with two assignments of that upstream (``Deployment``);
   ``connect`` opens an SDK client on it, ``run_client`` runs what the client does.
-* ``fresh_cache``: an empty cache before and after the test. The data plane keeps ended sessions,
-  config snapshots and tokens there, so its tests use it on every test (autouse in their
-  conftest) and no test sees another's.
+* ``fresh_cache``: an empty cache before and after the test, and no list fetched before it. The
+  data plane keeps ended sessions, config snapshots and tokens there, so its tests use it on
+  every test (autouse in their conftest) and no test sees another's.
 """
 
 import asyncio
@@ -21,6 +21,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from audit.log.writer import flush
+from dataplane import catalog
 from gateways import services as gateway_services
 from identities import services as identity_services
 from servers import services as server_services
@@ -54,6 +55,9 @@ def console_base(gateway_base):
 
 @pytest.fixture
 def fresh_cache():
+    # The process's own lists too: they are keyed by assignment id, and ids come back after a
+    # flush, so a list fetched for another test's assignment would be served stale.
+    catalog.forget_catalogs()
     cache.clear()
     yield
     cache.clear()
