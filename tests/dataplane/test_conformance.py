@@ -47,8 +47,11 @@ def _transparent_gateway(deployment, alice, upstream_url):
 
 
 @pytest.fixture
-def gateway_url(request, deployment, alice, bob):
+def gateway_url(request, deployment, alice, bob, settings):
     """A transparent gateway in front of the conformance server (both eras unless parametrized)."""
+    # Every request waits for the upstream's first lists, however loaded the machine: the suite
+    # checks what the gateway relays, not what it answers before the upstream has.
+    settings.UPSTREAM_LIST_DEADLINE_SECONDS = 60
     upstream_fixture = getattr(request, "param", "conformance_server_url")
     _transparent_gateway(deployment, alice, request.getfixturevalue(upstream_fixture))
     # The suite sends no credentials: the proxy adds bob's gateway token to every request.
