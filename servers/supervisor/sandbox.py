@@ -5,10 +5,9 @@ resolution, certificates, users), the toolchain its command lives in, the operat
 MANAGED_SANDBOX_READONLY_PATHS, and one private writable directory as its HOME and /tmp (a
 fresh tmpfs as /tmp instead, bounded by MANAGED_SANDBOX_MEMORY_MB, when the toolchain itself lies
 under /tmp): not the platform's checkout, database, secret key or var dir, nor another server's
-directory. It
-gets new PID, IPC, UTS and cgroup namespaces (network too, when the server's network is off), an
-environment of its own variables plus PATH and HOME, and rlimits on address space, CPU time,
-open files and processes.
+directory. It gets new PID, IPC, UTS and cgroup namespaces (network too, when the server's
+network is off), an environment of its own variables plus PATH and HOME, and rlimits on address
+space, CPU time, open files and processes.
 
 Run as root, the supervisor drops each server to a uid and gid of its own (MANAGED_SANDBOX_UID_BASE
 + the server id) with setpriv inside the sandbox, so the process limit counts that server's
@@ -202,7 +201,7 @@ class _Mounts:
 
     def bind(self, source: str, dest: str, *, writable: bool = False) -> None:
         if not writable and any(
-            dest == done or dest.startswith(done.rstrip("/") + "/") for done in self._read_only
+            dest == done or _beneath(dest, done.rstrip("/")) for done in self._read_only
         ):
             return  # Already visible through a directory bound above it.
         self._parents(dest)
