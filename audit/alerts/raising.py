@@ -77,6 +77,9 @@ def raise_alert(
     return alert
 
 
+_ALERTING_HOPS = frozenset({Hop.POLICY_ACTION, Hop.AUTH_DENIED})
+
+
 def from_log_rows(workspace_id: int, rows: list[dict]) -> int:
     """Raise the alerts a batch of stored entries calls for; returns how many occurrences.
 
@@ -85,16 +88,19 @@ def from_log_rows(workspace_id: int, rows: list[dict]) -> int:
     """
     folded: dict[tuple, dict] = {}
     for row in rows:
+        hop = row["hop"]
+        if hop not in _ALERTING_HOPS:  # most rows: looked at once, and cheaply
+            continue
         detail = row.get("detail") or {}
         gateway = row.get("gateway_slug") or "the workspace"
-        if row["hop"] == Hop.POLICY_ACTION and detail.get("alert"):
+        if hop == Hop.POLICY_ACTION and detail.get("alert"):
             rule = str(detail.get("rule") or "a rule")
             verb = "would have acted" if detail.get("mode") == "monitor" else "acted"
             kinds = ", ".join(sorted(detail.get("kinds") or {})) or detail.get("detector", "")
             title = f"Rule '{rule}' {verb} on {gateway}" + (f" ({kinds})" if kinds else "")
             subject = rule
             kind = Alert.Kind.RULE
-        elif row["hop"] == Hop.AUTH_DENIED:
+        elif hop == Hop.AUTH_DENIED:
             reason = str(detail.get("reason") or row.get("error_message") or "refused")
             title = f"Callers refused on {gateway}: {reason}"
             subject = reason

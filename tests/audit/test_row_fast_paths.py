@@ -1,6 +1,7 @@
 """The writer's shortcuts give what the plain code gives, for the inputs they take and the ones
 they hand back to it (the digests themselves are pinned in test_digest_stability)."""
 
+import datetime
 import json
 import re
 import uuid
@@ -8,6 +9,7 @@ import uuid
 import pytest
 
 from audit.log import chain, entries, payload_texts, token_cost
+from audit.models import Outcome
 
 PAYLOADS = [
     {"content": [{"type": "text", "text": "hello 5"}], "isError": False},
@@ -111,3 +113,35 @@ def test_an_rpc_id_is_stored_as_the_plain_code_stores_it(rpc_id):
 def test_an_email_is_stored_as_the_plain_code_stores_it(email):
     row = entries.to_row({"hop": "client.request", "workspace_id": 1, "user_email": email})
     assert row["user_email"] == entries._text(email, "user_email").lower()
+
+
+def test_a_batchs_digests_are_the_records_digests():
+    """The digest of each row as `append` makes it (a call's correlation text kept for its rows,
+    a UTC time taken as it is) equals the digest of its record, whatever the values' kinds."""
+    call = uuid.UUID(int=11)
+    zurich = datetime.timezone(datetime.timedelta(hours=1))
+    memo = entries.BatchMemo()
+    rows = []
+    for n, at in enumerate((1785240000.25, 1785240000.0, 1785240001.5)):
+        row = entries.to_row(
+            {
+                "hop": "upstream.response",
+                "workspace_id": 1,
+                "correlation_id": str(call),
+                "at": at,
+                "latency_ms": 2.0 if n else 2.5,
+                "error_code": -32602 if n == 2 else None,
+                "detail": {"rule": "r", "count": 2.0, "kinds": {"pii": 1}} if n else {},
+                "payload": PAYLOADS[n],
+            },
+            memo,
+        )
+        rows.append(row)
+    # A time in another zone, and values of other kinds than the writer makes.
+    rows[1]["at"] = rows[1]["at"].astimezone(zurich)
+    rows[2].update(latency_ms=float("inf"), token_id=True, outcome=Outcome.BLOCKED)
+    call_texts: dict = {}
+    for seq, row in enumerate(rows, 1):
+        row.update(workspace_id=1, seq=seq, prev_digest=chain.GENESIS, payload_state="full")
+        assert chain._digest_of_row(row, call_texts) == chain.digest_of(chain.record_of(row))
+    assert list(call_texts.values()) == [str(call)]
