@@ -14,7 +14,9 @@ tasks through `audit.log.writer.record_async`, exactly as the data plane does, a
 * `enqueue µs`: the mean time a caller spends in `record_async` (the cost on the request path,
   back-pressure waits included);
 * `entries/s`: entries committed per second, from the first call until `aflush()` returns
-  (forwarded to the writer process, batched, hash chain and payload policy included).
+  (forwarded to the writer process, batched, hash chain and payload policy included);
+* `writer µs`: the writer process's CPU time per entry over the same span (from /proc), the
+  steadier figure on a shared machine, where neighbours move the rate by a fifth or more.
 
 The chain is verified at the end, so a fast but broken run cannot pass. Each backend's rate is
 checked against the bar (`BAR_ENTRIES_PER_SECOND`), and the results are merged into
@@ -33,6 +35,7 @@ import uuid
 from pathlib import Path
 
 from exchange import exchange
+from process_tree import cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/gatehouse_bench"
@@ -79,7 +82,10 @@ def _measure(entries: int) -> None:
         await writer.aflush()
         return time.perf_counter() - started
 
+    child = recorder._child.pid if getattr(recorder, "_child", None) else None
+    cpu_before = cpu_seconds(child) if child else 0.0
     elapsed = asyncio.run(run())
+    writer_cpu = cpu_seconds(child) - cpu_before if child else None
     written = recorder.written
     recorder.shutdown()
     verdict = verify_workspace(workspace.pk)
@@ -95,6 +101,7 @@ def _measure(entries: int) -> None:
                 "seconds": round(elapsed, 2),
                 "entries_per_second": round(written / elapsed),
                 "enqueue_us": round(sum(spent) / len(spent) * 1e6, 1),
+                "writer_cpu_us": round(writer_cpu / written * 1e6, 1) if writer_cpu else None,
             }
         )
     )
@@ -170,12 +177,25 @@ def main() -> None:
             rows.append(
                 _run({**base, "GATEHOUSE_VAR_DIR": var_dir, "DATABASE_URL": pg}, args.entries)
             )
-    header = ("backend", "writer", "entries", "batch", "seconds", "entries/s", "enqueue µs", "bar")
+    header = (
+        "backend",
+        "writer",
+        "entries",
+        "batch",
+        "seconds",
+        "entries/s",
+        "enqueue µs",
+        "writer µs",
+        "bar",
+    )
     table = [header]
     for row in rows:
         verdict = f"{'pass' if row['pass'] else 'FAIL'} (>= {row['bar']:,})"
         keys = ("backend", "writer", "entries", "batch", "seconds", "entries_per_second")
-        table.append((*(str(row[k]) for k in keys), str(row["enqueue_us"]), verdict))
+        cpu = row.get("writer_cpu_us")
+        table.append(
+            (*(str(row[k]) for k in keys), str(row["enqueue_us"]), str(cpu or "-"), verdict)
+        )
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     for row in table:
         print("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)))
