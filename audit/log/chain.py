@@ -141,15 +141,28 @@ def payload_sha256(payload) -> str:
 
 
 def format_time(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+    # A time in UTC already (every row the writer makes) needs no conversion.
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")
 
 
-def _record_forms(row: dict) -> tuple[str, str, str]:
-    """A row's `at`, `correlation_id` and `payload_sha256` as a record holds them."""
+def _record_forms(row: dict, call_texts: dict | None = None) -> tuple[str, str, str]:
+    """A row's `at`, `correlation_id` and `payload_sha256` as a record holds them.
+
+    `call_texts` (by `id()` of the UUID) keeps each correlation id's text for the rows of one
+    batch, which hold those UUID objects alive: a call's rows share one."""
+    call = row["correlation_id"]
+    if call_texts is None:
+        call_text = str(call)
+    else:
+        call_text = call_texts.get(id(call))
+        if call_text is None:
+            call_text = call_texts[id(call)] = str(call)
     texts = PayloadJson.of(row)
     return (
         format_time(row["at"]),
-        str(row["correlation_id"]),
+        call_text,
         texts.sha256 if texts else payload_sha256(row.get("payload")),
     )
 
@@ -200,25 +213,10 @@ def _digest(values) -> str:
 
 
 def _digest_of_row(row: dict, call_texts: dict | None = None) -> str:
-    """digest_of(record_of(row)), without building the record.
-
-    `call_texts` (by `id()` of the UUID) keeps each correlation id's text for the rows of one
-    batch, which hold those UUID objects alive: a call's rows share one."""
+    """digest_of(record_of(row)), without building the record (`call_texts`: `_record_forms`)."""
     values = list(_row_values(row))
     values.insert(_PAYLOAD_SHA256, None)
-    at = row["at"]
-    # A time in UTC already (every row the writer makes) needs no conversion.
-    values[_AT] = at.isoformat(timespec="microseconds") if at.tzinfo is UTC else format_time(at)
-    call = row["correlation_id"]
-    if call_texts is None:
-        values[_CORRELATION_ID] = str(call)
-    else:
-        text = call_texts.get(id(call))
-        if text is None:
-            text = call_texts[id(call)] = str(call)
-        values[_CORRELATION_ID] = text
-    texts = PayloadJson.of(row)
-    values[_PAYLOAD_SHA256] = texts.sha256 if texts else payload_sha256(row.get("payload"))
+    values[_AT], values[_CORRELATION_ID], values[_PAYLOAD_SHA256] = _record_forms(row, call_texts)
     return _digest(values)
 
 
