@@ -1,7 +1,9 @@
 """Real subprocesses for tests: start one, wait for its TCP port, stop it cleanly.
 
 Output goes to a temporary file rather than a pipe, so a chatty process never blocks on a full
-pipe, and a process that fails to start reports the tail of what it said.
+pipe, and a process that fails to start reports the tail of what it said. A process that is
+still running but never listens is made to dump every thread's stack first (Python's
+faulthandler, on in every process started here), so the report says where it hung.
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 HOST = "127.0.0.1"
-START_TIMEOUT = 30.0
+# A process that cannot start exits and is reported at once; this only bounds one that hangs.
+# Generous, as a worker's start (Django twice: the server and its audit writer) is CPU-bound
+# and shares the machine with the other test processes.
+START_TIMEOUT = 90.0
+_DUMP_WAIT = 2.0
 
 
 class ProcessDidNotStart(RuntimeError):
@@ -57,7 +63,7 @@ class RunningProcess:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env=env,
+            env={**(os.environ if env is None else env), "PYTHONFAULTHANDLER": "1"},
             cwd=cwd,
             start_new_session=True,
         )
@@ -86,7 +92,19 @@ class RunningProcess:
             if listening():
                 return self
             time.sleep(0.05)
-        raise ProcessDidNotStart(f"{self.argv} did not listen on {where} in {timeout}s")
+        raise ProcessDidNotStart(
+            f"{self.argv} did not listen on {where} in {timeout}s; its threads:\n"
+            f"{self._dump_stacks()}"
+        )
+
+    def _dump_stacks(self) -> str:
+        """What the process group said, after SIGABRT made each Python process in it print
+        its threads' stacks (faulthandler) and exit."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGABRT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=_DUMP_WAIT)
+        return self.output(tail=12000)
 
     def stop(self, *, timeout: float = 10.0) -> int | None:
         """SIGTERM, then SIGKILL to the whole group if it does not stop within `timeout`."""
