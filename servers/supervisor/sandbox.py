@@ -127,6 +127,13 @@ def launch(spec: ProcessSpec) -> Launch:
             f"{problem}. Install bubblewrap (or set MANAGED_SANDBOX_BWRAP to it), or set "
             "MANAGED_SANDBOX=off to run managed servers unconfined"
         )
+    covering = _covering_home()
+    if covering:
+        raise ServerUnavailable(
+            f"{spec.label} was not started: MANAGED_SANDBOX_READONLY_PATHS lists {covering}, "
+            f"which holds the server's own HOME ({HOME}), and a read-only directory leaves no "
+            "place to mount it. List the directories under it that servers need instead"
+        )
     as_root = running_as_root()
     home, tmp = _private_directories(directory, uid=server_uid(spec) if as_root else None)
     argv = [bwrap, *_mounts(executable, home=home, tmp=tmp), *_namespaces(spec, as_root=as_root)]
@@ -251,6 +258,16 @@ def _mounts(executable: str, *, home: Path, tmp: Path) -> list[str]:
     ):
         mounts.bind(source, dest, writable=writable)
     return [*mounts.args, "--proc", "/proc", "--dev", "/dev", "--chdir", HOME]
+
+
+def _covering_home() -> str | None:
+    """An operator's read-only path that HOME lies in ("/home", "/"): bwrap would have to make
+    HOME's mount point inside a read-only bind, and cannot."""
+    for path in settings.MANAGED_SANDBOX_READONLY_PATHS:
+        normal = os.path.abspath(path)
+        if normal == HOME or HOME.startswith(normal.rstrip("/") + "/"):
+            return path
+    return None
 
 
 def _beneath(path: str, root: str) -> bool:

@@ -195,6 +195,27 @@ def test_without_a_sandbox_a_server_does_not_start_and_says_why(
     assert not home.exists()
 
 
+@pytest.mark.parametrize("covering", ["/home", "/home/", "/"])
+def test_a_read_only_path_holding_the_servers_home_is_refused_in_one_line(
+    transactional_db, acme, alice, settings, covering
+):
+    readonly = f"{managed_settings.environment()['MANAGED_SANDBOX_READONLY_PATHS']},{covering}"
+    url, process = start_supervisor(MANAGED_SANDBOX_READONLY_PATHS=readonly)
+    try:
+        settings.MANAGED_SUPERVISOR_URL = url
+        server = _managed(acme, alice, "covered", STDIO_TOOLS)
+        home = Path(settings.VAR_DIR) / "managed" / str(server.pk) / "home"
+        shutil.rmtree(home, ignore_errors=True)
+        refresh_catalog(server=server, timeout=30)
+    finally:
+        process.stop()
+    server.refresh_from_db()
+    assert server.health == Server.Health.DOWN
+    assert f"MANAGED_SANDBOX_READONLY_PATHS lists {covering}, " in server.health_detail
+    assert "(/home/server)" in server.health_detail
+    assert not home.exists()
+
+
 def test_the_operator_may_opt_out_of_the_sandbox_loudly(transactional_db, acme, alice, settings):
     url, process = start_supervisor(
         MANAGED_SANDBOX_BWRAP="/nonexistent/bwrap", MANAGED_SANDBOX="off"
