@@ -175,13 +175,13 @@ def test_a_server_installed_under_tmp_is_seen_over_its_own_private_tmp(
     assert json.loads(found) == [f"read {script}"]
 
 
-def test_without_a_sandbox_a_server_does_not_start_and_says_why(
-    transactional_db, acme, alice, settings
-):
-    url, process = start_supervisor(MANAGED_SANDBOX_BWRAP="/nonexistent/bwrap")
+def _checked_under(settings, acme, alice, name, **environment) -> tuple[Server, Path]:
+    """A server checked once through a supervisor started with `environment`, and where its
+    home would be."""
+    url, process = start_supervisor(**environment)
     try:
         settings.MANAGED_SUPERVISOR_URL = url
-        server = _managed(acme, alice, "unconfined", STDIO_TOOLS)
+        server = _managed(acme, alice, name, STDIO_TOOLS)
         # Ids restart after a flush: an earlier test's server of this id may have left a home.
         home = Path(settings.VAR_DIR) / "managed" / str(server.pk) / "home"
         shutil.rmtree(home, ignore_errors=True)
@@ -189,6 +189,15 @@ def test_without_a_sandbox_a_server_does_not_start_and_says_why(
     finally:
         process.stop()
     server.refresh_from_db()
+    return server, home
+
+
+def test_without_a_sandbox_a_server_does_not_start_and_says_why(
+    transactional_db, acme, alice, settings
+):
+    server, home = _checked_under(
+        settings, acme, alice, "unconfined", MANAGED_SANDBOX_BWRAP="/nonexistent/bwrap"
+    )
     assert server.health == Server.Health.DOWN
     assert "bubblewrap was not found at /nonexistent/bwrap" in server.health_detail
     assert "MANAGED_SANDBOX=off" in server.health_detail
@@ -200,16 +209,9 @@ def test_a_read_only_path_holding_the_servers_home_is_refused_in_one_line(
     transactional_db, acme, alice, settings, covering
 ):
     readonly = f"{managed_settings.environment()['MANAGED_SANDBOX_READONLY_PATHS']},{covering}"
-    url, process = start_supervisor(MANAGED_SANDBOX_READONLY_PATHS=readonly)
-    try:
-        settings.MANAGED_SUPERVISOR_URL = url
-        server = _managed(acme, alice, "covered", STDIO_TOOLS)
-        home = Path(settings.VAR_DIR) / "managed" / str(server.pk) / "home"
-        shutil.rmtree(home, ignore_errors=True)
-        refresh_catalog(server=server, timeout=30)
-    finally:
-        process.stop()
-    server.refresh_from_db()
+    server, home = _checked_under(
+        settings, acme, alice, "covered", MANAGED_SANDBOX_READONLY_PATHS=readonly
+    )
     assert server.health == Server.Health.DOWN
     assert f"MANAGED_SANDBOX_READONLY_PATHS lists {covering}, " in server.health_detail
     assert "(/home/server)" in server.health_detail
