@@ -7,10 +7,11 @@ afterwards). It checks that one `tools/call` through each returns the right resu
 each with wrk at concurrency 1 and 32, with 2026-07-28 stateless calls and with handshake-era
 calls in a session opened by `initialize` (the clients in use today).
 
-At concurrency 32 the floor and the platforms are measured in turn `BENCH_PAIRS` times: each turn
-gives every platform one throughput ratio to the floor measured just before it, and the bars take
-the median of those pairs, so one window in which the machine's neighbours took the CPUs cannot
-decide a verdict alone. Once measured, each platform is stopped gracefully and judged on what it
+At each concurrency the floor and the platforms are measured in turn `BENCH_PAIRS` times: each
+turn gives every platform one figure against the floor measured just before it (the added p50
+at c=1, the throughput ratio and the p99 factor at c=32), and the bars take the median of those
+pairs, so one window in which the machine's neighbours took the CPUs cannot decide a verdict
+alone. Once measured, each platform is stopped gracefully and judged on what it
 left behind: its audit log must hold four entries per answered call and verify, and its log
 must hold no traceback. Everything goes to var/bench/results.json; every process it started is
 stopped on the way out, however it ends.
@@ -20,7 +21,8 @@ is provisioned and served beside this one and measured in the same turns; its ra
 floor are reported beside the gateway's, and the bars still judge this checkout alone.
 
 Environment: BENCH_DURATION (seconds per measurement, default 10), BENCH_WARMUP (default 2),
-BENCH_PAIRS (turns at c=32, default 3), BENCH_BASELINE (a baseline checkout's directory),
+BENCH_PAIRS (turns at each concurrency, default 3), BENCH_BASELINE (a baseline checkout's
+directory),
 BENCH_DATABASE_URL (the PostgreSQL server; default postgres://postgres@127.0.0.1:5432/postgres,
 only its server part is used), BENCH_REDIS_URL (default redis://127.0.0.1:6379/0),
 BENCH_BACKENDS (`sqlite`, or `sqlite,postgres` to require both; default: PostgreSQL when it
@@ -265,13 +267,14 @@ def run(servers: list[Server], platforms: list[Platform]) -> int:
     print("  every target echoes correctly; measuring", flush=True)
 
     # Concurrency outermost: the floor and the platforms at one concurrency are measured close
-    # together in time, so a change in the machine's load skews the ratios less. At c=32 the
-    # floor and the platforms take turns `pairs` times (the upstream alone is measured once).
+    # together in time, so a change in the machine's load skews the ratios less. At each
+    # concurrency the floor and the platforms take turns `pairs` times (the upstream alone is
+    # measured once).
     runs: dict[str, dict[int, list[Figures]]] = {
         key: {c: [] for c in CONCURRENCIES} for key in targets
     }
     for concurrency in CONCURRENCIES:
-        for turn in range(pairs if concurrency == 32 else 1):
+        for turn in range(pairs):
             keys = _order(list(targets), turn)
             for key in keys if turn == 0 else [k for k in keys if k != "upstream"]:
                 runs[key][concurrency].append(
@@ -279,11 +282,10 @@ def run(servers: list[Server], platforms: list[Platform]) -> int:
                 )
     measured = {key: {c: _median_run(r) for c, r in by_c.items()} for key, by_c in runs.items()}
 
-    floor = {1: runs["floor"][1][0], 32: runs["floor"][32]}
     checks = {
         key: acceptance(
-            {1: runs[key][1][0], 32: runs[key][32]},
-            floor,
+            runs[key],
+            runs["floor"],
             "postgres" if target.platform.backend == "postgres" else "sqlite",
         )
         for key, target in targets.items()
@@ -295,7 +297,7 @@ def run(servers: list[Server], platforms: list[Platform]) -> int:
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "duration_s": duration,
         "warmup_s": warmup,
-        "pairs_c32": pairs,
+        "pairs": pairs,
         "cpus": os.cpu_count(),
         "load_average_before": round(load, 2),
         "python": platform.python_version(),
@@ -316,6 +318,7 @@ def run(servers: list[Server], platforms: list[Platform]) -> int:
             key: {
                 "label": targets[key].label,
                 "figures": {f"c{c}": f.as_dict() for c, f in figures.items()},
+                "runs_c1": [f.as_dict() for f in runs[key][1]],
                 "runs_c32": [f.as_dict() for f in runs[key][32]],
             }
             for key, figures in measured.items()
