@@ -17,6 +17,15 @@ pytestmark = pytest.mark.django_db
 TODAY = timezone.now().astimezone(UTC).date()
 
 
+@pytest.fixture(autouse=True)
+def today():
+    """The day each test starts on, not the day the module was imported: a suite that runs
+    past midnight (UTC) must not date the traffic a day before the report's today."""
+    global TODAY  # noqa: PLW0603 (read by the helpers below)
+    TODAY = timezone.now().astimezone(UTC).date()
+    return TODAY
+
+
 def noon(days_ago: int) -> float:
     return datetime.combine(TODAY - timedelta(days=days_ago), time(12), tzinfo=UTC).timestamp()
 
