@@ -265,7 +265,7 @@ def _covering_home() -> str | None:
     HOME's mount point inside a read-only bind, and cannot."""
     for path in settings.MANAGED_SANDBOX_READONLY_PATHS:
         normal = os.path.abspath(path)
-        if normal == HOME or HOME.startswith(normal.rstrip("/") + "/"):
+        if normal == HOME or _beneath(HOME, normal.rstrip("/")):
             return path
     return None
 
